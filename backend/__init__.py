@@ -1,0 +1,1 @@
+"""skydeck's headless core: the only package that talks to AWS APIs (real or the local cloud)."""

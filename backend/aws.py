@@ -1,0 +1,70 @@
+"""The one place that makes boto3 clients. The profile decides region, credentials and endpoint."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from backend.errors import LocalCloudDown
+from backend.paths import Home
+from backend.profiles import Profile
+
+LOCAL_ACCESS_KEY = "skydeck-local"
+LOCAL_SECRET_KEY = "skydeck-local-secret"
+_RETRY = Config(retries={"max_attempts": 8, "mode": "adaptive"}, connect_timeout=5, read_timeout=70)
+
+
+def local_endpoint(home: Home) -> str:
+    """The moto endpoint of a running local cloud, read from its state file."""
+    try:
+        state = json.loads(home.local_state_file.read_text())
+        return state["endpoint"]
+    except (OSError, ValueError, KeyError):
+        raise LocalCloudDown("the local cloud is not running; start it with: skydeck local up") from None
+
+
+@dataclass
+class Clients:
+    """boto3 clients for one profile, made on first use and kept (clients are thread-safe)."""
+
+    profile: Profile
+    home: Home
+    endpoint: str | None = None
+    _cache: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        if self.profile.is_local and self.endpoint is None:
+            self.endpoint = local_endpoint(self.home)
+        if self.profile.is_local:
+            self._session = boto3.session.Session(
+                aws_access_key_id=LOCAL_ACCESS_KEY,
+                aws_secret_access_key=LOCAL_SECRET_KEY,
+                region_name=self.profile.region,
+            )
+        else:
+            self._session = boto3.session.Session(profile_name=self.profile.aws_profile, region_name=self.profile.region)
+
+    def client(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._cache:
+                self._cache[service] = self._session.client(service, endpoint_url=self.endpoint, config=_RETRY)
+            return self._cache[service]
+
+    def env(self) -> dict[str, str]:
+        """Environment for a child process (executor, handler) that should reach the same cloud."""
+        env = {"AWS_DEFAULT_REGION": self.profile.region, "AWS_REGION": self.profile.region}
+        if self.profile.is_local:
+            env.update(
+                AWS_ACCESS_KEY_ID=LOCAL_ACCESS_KEY,
+                AWS_SECRET_ACCESS_KEY=LOCAL_SECRET_KEY,
+                AWS_ENDPOINT_URL=self.endpoint or "",
+            )
+        elif self.profile.aws_profile:
+            env["AWS_PROFILE"] = self.profile.aws_profile
+        return env

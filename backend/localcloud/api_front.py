@@ -1,0 +1,158 @@
+"""The local stand-in for API Gateway: same stage path and routes as the deployed REST API.
+
+moto stores REST APIs but never calls their Lambda integrations, so this front reads the deployed
+API (stage, resources, methods, AWS_PROXY integration URIs) from moto and invokes the integrated
+function through skydeck's Lambda runtime with an API Gateway proxy event. Requests must carry the
+local token (kept in SKYDECK_HOME with mode 0600) where AWS would demand a SigV4 signature.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from moto.apigateway.models import apigateway_backends
+from moto.core.models import DEFAULT_ACCOUNT_ID
+
+from backend.localcloud.gateway import function_spec
+from backend.localcloud.lambda_runtime import LambdaRuntime
+
+MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
+TOKEN_HEADER = "Authorization"
+_FN_ARN_RE = re.compile(r"functions/(?P<arn>arn:aws:lambda:[^/]+)/invocations")
+
+
+def _match(template: str, path: str) -> dict[str, str] | None:
+    """Match '/a/{id}' against '/a/123'; returns the path parameters or None."""
+    t_parts = [p for p in template.split("/") if p]
+    p_parts = [p for p in path.split("/") if p]
+    if len(t_parts) != len(p_parts):
+        return None
+    params: dict[str, str] = {}
+    for t, p in zip(t_parts, p_parts, strict=True):
+        if t.startswith("{") and t.endswith("}"):
+            params[t[1:-1].rstrip("+")] = p
+        elif t != p:
+            return None
+    return params
+
+
+class ApiFront:
+    def __init__(self, runtime: LambdaRuntime, region: str, token: str) -> None:
+        self.runtime = runtime
+        self.region = region
+        self.token = token
+
+    def route(self, method: str, path: str) -> tuple[int, dict[str, Any]] | tuple[str, str, dict[str, str], str]:
+        """Find (function ARN, resource template, path params, stage) or an error (status, body)."""
+        parts = [p for p in path.split("/") if p]
+        if not parts:
+            return 404, {"message": "Missing stage in path: use the URL from `skydeck api url`"}
+        stage, rest = parts[0], "/" + "/".join(parts[1:])
+        backend = apigateway_backends[DEFAULT_ACCOUNT_ID][self.region]
+        for api in list(backend.apis.values()):
+            if stage not in api.stages:
+                continue
+            allowed: set[str] = set()
+            for resource in list(api.resources.values()):
+                params = _match(resource.get_path(), rest)
+                if params is None:
+                    continue
+                methods = resource.resource_methods
+                allowed |= set(methods)
+                m = methods.get(method) or methods.get("ANY")
+                if m is None or m.method_integration is None:
+                    continue
+                found = _FN_ARN_RE.search(m.method_integration.uri or "")
+                if found:
+                    return found.group("arn"), resource.get_path(), params, stage
+            if allowed:
+                return 405, {"message": f"{method} is not allowed here; allowed: {', '.join(sorted(allowed))}"}
+            return 404, {"message": f"no route for {rest} in stage {stage}"}
+        return 404, {"message": f"no deployed API has a stage named {stage!r}; deploy it: skydeck stacks deploy api"}
+
+    def authorized(self, headers: dict[str, str]) -> bool:
+        raw = headers.get(TOKEN_HEADER.lower(), "")
+        supplied = raw[7:] if raw.lower().startswith("bearer ") else ""
+        return bool(supplied) and hmac.compare_digest(supplied.encode(), self.token.encode())
+
+    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+        if not self.authorized(headers):
+            return 403, {"Content-Type": "application/json"}, json.dumps(
+                {"message": "Forbidden: missing or wrong credentials. Send the header that `skydeck api url` prints."}
+            ).encode()
+        split = urlsplit(raw_path)
+        routed = self.route(method, split.path)
+        if isinstance(routed[0], int):
+            status, payload = routed  # type: ignore[misc]
+            return status, {"Content-Type": "application/json"}, json.dumps(payload).encode()
+        arn, template, params, stage = routed  # type: ignore[misc]
+        query = dict(parse_qsl(split.query))
+        event = {
+            "resource": template,
+            "path": split.path[len(stage) + 1:] or "/",
+            "httpMethod": method,
+            "headers": {k: v for k, v in headers.items() if k != TOKEN_HEADER.lower()},
+            "queryStringParameters": query or None,
+            "pathParameters": params or None,
+            "stageVariables": None,
+            "requestContext": {"stage": stage, "requestId": str(uuid.uuid4()), "requestTimeEpoch": int(time.time() * 1000),
+                               "httpMethod": method, "resourcePath": template},
+            "body": body.decode("utf-8", "replace") if body else None,
+            "isBase64Encoded": False,
+        }
+        try:
+            spec = function_spec(arn, self.region)
+        except Exception:
+            return 502, {"Content-Type": "application/json"}, b'{"message": "the integrated function does not exist"}'
+        outcome = self.runtime.invoke(spec, event)
+        result = outcome.payload
+        if not outcome.ok or not isinstance(result, dict) or "statusCode" not in result:
+            return 502, {"Content-Type": "application/json"}, json.dumps(
+                {"message": "Internal server error", "detail": result}).encode()
+        out_headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
+        body_out = result.get("body") or ""
+        return int(result["statusCode"]), out_headers, body_out.encode() if isinstance(body_out, str) else bytes(body_out)
+
+
+def serve(front: ApiFront, port: int = 0) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, fmt: str, *args: Any) -> None:  # quiet: the console has its own logs
+            pass
+
+        def _do(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY:
+                self._send(413, {"Content-Type": "application/json"}, b'{"message": "Request Too Long"}')
+                return
+            body = self.rfile.read(length) if length else b""
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            try:
+                status, out_headers, payload = front.handle(self.command, self.path, headers, body)
+            except Exception as exc:  # never let one request take the front down
+                status, out_headers, payload = 500, {"Content-Type": "application/json"}, json.dumps(
+                    {"message": f"local API front error: {exc}"}).encode()
+            self._send(status, out_headers, payload)
+
+        def _send(self, status: int, headers: dict[str, str], payload: bytes) -> None:
+            self.send_response(status)
+            for k, v in headers.items():
+                if k.lower() != "content-length":
+                    self.send_header(k, v)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _do
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    return server

@@ -1,0 +1,113 @@
+"""Start, stop and inspect the local cloud process from the CLI (and the console)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from backend.errors import SkydeckError
+from backend.paths import Home
+
+START_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class Status:
+    running: bool
+    state: dict[str, Any]
+    healthy: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        if not self.running:
+            return {"running": False, "pid": None, "parts": {}}
+        return {"running": True, "healthy": self.healthy, **self.state}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed child of this process lingers as a zombie until reaped
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _healthy(endpoint: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{endpoint}/_skydeck/health", timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def status(home: Home) -> Status:
+    try:
+        state = json.loads(home.local_state_file.read_text())
+    except (OSError, ValueError):
+        return Status(False, {}, False)
+    if not _alive(int(state.get("pid", -1))):
+        return Status(False, {}, False)  # a stale file left by a kill -9
+    return Status(True, state, _healthy(state["endpoint"]))
+
+
+def up(home: Home, on_wait: Any = None) -> Status:
+    """Start the local cloud unless it is already running. Idempotent."""
+    current = status(home)
+    if current.running and current.healthy:
+        return current
+    if current.running:  # alive but not answering: maybe still replaying its journal
+        return _wait_ready(home, int(current.state["pid"]), on_wait)
+    home.ensure()
+    home.local_state_file.unlink(missing_ok=True)
+    log_path = home.logs_dir / "localcloud.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "backend.localcloud.server", "--home", str(home.root)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            env={**os.environ, "SKYDECK_HOME": str(home.root)},
+        )
+    return _wait_ready(home, proc.pid, on_wait, proc)
+
+
+def _wait_ready(home: Home, pid: int, on_wait: Any = None, proc: subprocess.Popen[bytes] | None = None) -> Status:
+    deadline = time.time() + START_TIMEOUT_S
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            tail = (home.logs_dir / "localcloud.log").read_text(errors="replace")[-2000:]
+            raise SkydeckError(f"the local cloud exited during start (code {proc.returncode}). Log tail:\n{tail}")
+        current = status(home)
+        if current.running and current.healthy:
+            return current
+        if on_wait:
+            on_wait()
+        time.sleep(0.2)
+    raise SkydeckError(f"the local cloud did not become ready in {START_TIMEOUT_S:.0f}s; see {home.logs_dir / 'localcloud.log'}")
+
+
+def down(home: Home, timeout_s: float = 20.0) -> bool:
+    """Stop the local cloud; its state stays in the journal. Returns False if it was not running."""
+    current = status(home)
+    if not current.running:
+        home.local_state_file.unlink(missing_ok=True)
+        return False
+    pid = int(current.state["pid"])
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and _alive(pid):
+        time.sleep(0.1)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    home.local_state_file.unlink(missing_ok=True)
+    return True

@@ -1,0 +1,238 @@
+"""O(1)-per-message paths for moto's SQS, installed into the local cloud's own process.
+
+Stock moto recomputes every queue attribute (three full scans with a datetime per message) on each
+send, and finds a receipt handle by scanning every message on each delete, so it slows linearly with
+queue length. Here standard queues get: cheap visibility checks, a receipt-handle index, a send path
+that skips the attribute scans, and a receive path that stops at the first `count` visible messages.
+FIFO queues and queues with Lambda event-source mappings keep moto's own code.
+
+A `MessageListener` hears every send, receive, delete, dead-letter move and purge; the journal uses
+it to keep queued messages across restarts.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any, Protocol
+
+from moto.sqs import models as sqs_models
+from moto.sqs.exceptions import InvalidParameterValue, ReceiptHandleIsInvalid
+from moto.sqs.models import MAXIMUM_MESSAGE_DELAY, Message, Queue, SQSBackend
+
+
+class MessageListener(Protocol):
+    def on_send(self, queue: Queue, message: Message) -> None: ...
+    def on_receive(self, queue: Queue, message: Message) -> None: ...
+    def on_delete(self, queue: Queue, message: Message) -> None: ...
+    def on_move(self, source: Queue, target: Queue, message: Message) -> None: ...
+    def on_purge(self, queue: Queue) -> None: ...
+
+
+class _NoListener:
+    def on_send(self, queue: Queue, message: Message) -> None: ...
+    def on_receive(self, queue: Queue, message: Message) -> None: ...
+    def on_delete(self, queue: Queue, message: Message) -> None: ...
+    def on_move(self, source: Queue, target: Queue, message: Message) -> None: ...
+    def on_purge(self, queue: Queue) -> None: ...
+
+
+_ORIGINAL: dict[str, Any] = {}
+
+
+def _now_ms() -> float:
+    return time.time() * 1000.0
+
+
+def _handles(queue: Queue) -> dict[str, Message]:
+    index = queue.__dict__.get("_sd_handles")
+    if index is None:
+        index = queue.__dict__["_sd_handles"] = {}
+    return index
+
+
+def _is_fast(queue: Queue) -> bool:
+    return not queue.fifo_queue and not queue.lambda_event_source_mappings
+
+
+def install(listener: MessageListener | None = None) -> None:
+    """Patch moto's SQS classes in this process. Idempotent; a later call replaces the listener."""
+    sink: MessageListener = listener or _NoListener()
+    if not _ORIGINAL:
+        _ORIGINAL.update(
+            send_message=SQSBackend.send_message,
+            receive_message=SQSBackend.receive_message,
+            change_message_visibility=SQSBackend.change_message_visibility,
+            purge_queue=SQSBackend.purge_queue,
+            queue_delete_message=Queue.delete_message,
+        )
+    orig = _ORIGINAL
+
+    def visible(self: Message) -> bool:
+        return _now_ms() > self.visible_at
+
+    def delayed(self: Message) -> bool:
+        return _now_ms() < self.delayed_until
+
+    def messages(self: Queue) -> list[Message]:
+        now = _now_ms()
+        return [m for m in self._messages if now > m.visible_at and now >= m.delayed_until]
+
+    def n_delayed(self: Queue) -> int:
+        now = _now_ms()
+        return sum(1 for m in self._messages if now < m.delayed_until)
+
+    def n_not_visible(self: Queue) -> int:
+        now = _now_ms()
+        return sum(1 for m in self._messages if now <= m.visible_at)
+
+    def n_visible(self: Queue) -> int:
+        return len(messages(self))
+
+    def send_message(self: SQSBackend, queue_name: str, message_body: str, message_attributes: Any = None,
+                     delay_seconds: Any = None, deduplication_id: Any = None, group_id: Any = None,
+                     system_attributes: Any = None, validate_group_id: bool = True) -> Message:
+        queue = self.get_queue(queue_name)
+        if not _is_fast(queue):
+            message = orig["send_message"](self, queue_name, message_body, message_attributes, delay_seconds,
+                                           deduplication_id, group_id, system_attributes, validate_group_id)
+            sink.on_send(queue, message)
+            return message
+        delay = int(delay_seconds) if delay_seconds is not None else int(queue.delay_seconds or 0)
+        if len(message_body) > queue.maximum_message_size:
+            raise InvalidParameterValue(
+                "One or more parameters are invalid. Reason: Message must be shorter than "
+                f"{queue.maximum_message_size} bytes."
+            )
+        if delay > MAXIMUM_MESSAGE_DELAY:
+            raise InvalidParameterValue(
+                f"Value {delay} for parameter DelaySeconds is invalid. Reason: DelaySeconds must be >= 0 and <= 900."
+            )
+        message = Message(str(sqs_models.random.uuid4()), message_body, system_attributes)
+        if message_attributes:
+            message.message_attributes = message_attributes
+        message.sent_timestamp = int(_now_ms())
+        if delay:
+            message.delayed_until = _now_ms() + delay * 1000
+        queue.add_message(message)
+        sink.on_send(queue, message)
+        return message
+
+    def receive_message(self: SQSBackend, queue_name: str, count: int, wait_seconds_timeout: int,
+                        visibility_timeout: int, message_attribute_names: list[str] | None = None) -> list[Message]:
+        queue = self.get_queue(queue_name)
+        if not _is_fast(queue):
+            return orig["receive_message"](self, queue_name, count, wait_seconds_timeout, visibility_timeout,
+                                           message_attribute_names)
+        names = message_attribute_names or []
+        deadline = time.time() + (wait_seconds_timeout or 0)
+        index = _handles(queue)
+        redrive = queue.redrive_policy if queue.dead_letter_queue is not None else None
+        retention_ms = int(queue.message_retention_period or 345600) * 1000
+        while True:
+            result: list[Message] = []
+            to_dlq: list[Message] = []
+            expired: list[Message] = []
+            now = _now_ms()
+            with queue._messages_lock:
+                for message in queue._messages:
+                    if now <= message.visible_at or now < message.delayed_until:
+                        continue
+                    if message.sent_timestamp and now - message.sent_timestamp > retention_ms:
+                        expired.append(message)
+                        continue
+                    if redrive and message.approximate_receive_count >= int(redrive["maxReceiveCount"]):
+                        to_dlq.append(message)
+                        continue
+                    message.mark_received(visibility_timeout=visibility_timeout)
+                    index[message.receipt_handle] = message
+                    sink.on_receive(queue, message)
+                    shown = copy.copy(message)
+                    sqs_models._filter_message_attributes(shown, names)
+                    result.append(shown)
+                    if len(result) >= count:
+                        break
+                for message in to_dlq + expired:
+                    queue._messages.remove(message)
+            for message in expired:
+                sink.on_delete(queue, message)
+            for message in to_dlq:
+                queue.dead_letter_queue.add_message(message)
+                sink.on_move(queue, queue.dead_letter_queue, message)
+            if result or not wait_seconds_timeout or time.time() >= deadline:
+                return result
+            queue.wait_for_messages(max(0.05, min(1.0, deadline - time.time())))
+
+    def queue_delete_message(self: Queue, receipt_handle: str) -> None:
+        if receipt_handle in self.deleted_messages:
+            return
+        message = _handles(self).get(receipt_handle)
+        if message is None:
+            before = {m.id: m for m in self._messages}
+            orig["queue_delete_message"](self, receipt_handle)
+            gone = set(before) - {m.id for m in self._messages}
+            for mid in gone:
+                sink.on_delete(self, before[mid])
+            return
+        with self._messages_lock:
+            try:
+                self._messages.remove(message)
+            except ValueError:
+                pass
+        index = _handles(self)
+        for handle in message.all_receipt_handles:
+            index.pop(handle, None)
+        self.deleted_messages.update(message.all_receipt_handles)
+        self.pending_messages.discard(message)
+        sink.on_delete(self, message)
+
+    def change_message_visibility(self: SQSBackend, queue_name: str, receipt_handle: str,
+                                  visibility_timeout: int) -> None:
+        queue = self.get_queue(queue_name)
+        message = _handles(queue).get(receipt_handle)
+        if message is None or message not in queue._messages:
+            if message is None:
+                return orig["change_message_visibility"](self, queue_name, receipt_handle, visibility_timeout)
+            raise ReceiptHandleIsInvalid
+        given = _now_ms() + int(visibility_timeout) * 1000
+        if given - (message.sent_timestamp or 0) > 43200 * 1000:
+            raise InvalidParameterValue(
+                f"Value {visibility_timeout} for parameter VisibilityTimeout is invalid. Reason: Total "
+                "VisibilityTimeout for the message is beyond the limit [43200 seconds]"
+            )
+        message.visible_at = given
+        if message.visible:
+            queue.pending_messages.discard(message)
+
+    def purge_queue(self: SQSBackend, queue_name: str) -> None:
+        orig["purge_queue"](self, queue_name)
+        queue = self.get_queue(queue_name)
+        _handles(queue).clear()
+        sink.on_purge(queue)
+
+    Message.visible = property(visible)  # type: ignore[assignment,method-assign]
+    Message.delayed = property(delayed)  # type: ignore[assignment,method-assign]
+    Queue.messages = property(messages)  # type: ignore[assignment,method-assign]
+    Queue.approximate_number_of_messages = property(n_visible)  # type: ignore[assignment,method-assign]
+    Queue.approximate_number_of_messages_delayed = property(n_delayed)  # type: ignore[assignment,method-assign]
+    Queue.approximate_number_of_messages_not_visible = property(n_not_visible)  # type: ignore[assignment,method-assign]
+    Queue.delete_message = queue_delete_message  # type: ignore[method-assign]
+    SQSBackend.send_message = send_message  # type: ignore[method-assign]
+    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
+    SQSBackend.change_message_visibility = change_message_visibility  # type: ignore[method-assign]
+    SQSBackend.purge_queue = purge_queue  # type: ignore[method-assign]
+
+
+def restore_message(queue: Queue, message_id: str, body: str, attributes: dict[str, Any], sent_ms: int,
+                    receive_count: int) -> None:
+    """Put a persisted message back into a queue without telling the listener (it is already stored)."""
+    message = Message(message_id, body)
+    message.message_attributes = attributes or {}
+    message.sent_timestamp = sent_ms
+    message.approximate_receive_count = receive_count
+    with queue._messages_lock:
+        queue._messages.append(message)
+        queue._messages_lock.notify_all()
+
+
+__all__ = ["MessageListener", "install", "restore_message"]

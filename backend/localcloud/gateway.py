@@ -1,0 +1,103 @@
+"""The WSGI layer in front of moto: journals state changes and runs Lambda invocations itself."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from moto.awslambda.models import lambda_backends
+from moto.core.models import DEFAULT_ACCOUNT_ID
+
+from backend.localcloud.journal import Journal, is_journaled
+from backend.localcloud.lambda_runtime import FunctionSpec, LambdaRuntime, spec_from_moto
+
+_INVOKE_RE = re.compile(r"^/20\d\d-\d\d-\d\d/functions/(?P<name>[^/]+)/invocations/?$")
+_REGION_RE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[a-z0-9-]+)/")
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def region_of(headers: dict[str, str], default: str) -> str:
+    match = _REGION_RE.search(headers.get("authorization", ""))
+    return match.group("region") if match else default
+
+
+def function_spec(name_or_arn: str, region: str, qualifier: str | None = None) -> FunctionSpec:
+    if name_or_arn.startswith("arn:"):
+        region = name_or_arn.split(":")[3]
+    backend = lambda_backends[DEFAULT_ACCOUNT_ID][region]
+    fn = backend.get_function(name_or_arn, qualifier)
+    return spec_from_moto(fn, DEFAULT_ACCOUNT_ID, region)
+
+
+class Gateway:
+    """Wraps moto's WSGI app. `recording` is off while the journal is being replayed."""
+
+    def __init__(self, moto_app: WsgiApp, journal: Journal, runtime: LambdaRuntime, region: str) -> None:
+        self.moto_app = moto_app
+        self.journal = journal
+        self.runtime = runtime
+        self.region = region
+        self.recording = False
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        method = environ["REQUEST_METHOD"]
+        path = environ.get("PATH_INFO", "")
+        if path == "/_skydeck/health":
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [b'{"ok": true}']
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        if "CONTENT_TYPE" in environ:
+            headers["content-type"] = environ["CONTENT_TYPE"]
+        match = _INVOKE_RE.match(path) if method == "POST" else None
+        if match:
+            return self._invoke(match.group("name"), environ, headers, body, start_response)
+        journal_it = self.recording and is_journaled(method, path, headers, body)
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured["status"] = int(status.split()[0])
+            return start_response(status, response_headers, exc_info)
+
+        result = self.moto_app(environ, capture)
+        if journal_it and captured.get("status", 500) < 400:
+            self.journal.record(method, path, environ.get("QUERY_STRING", ""), headers, body)
+        return result
+
+    def _invoke(self, name: str, environ: dict[str, Any], headers: dict[str, str], body: bytes,
+                start_response: Callable[..., Any]) -> Iterable[bytes]:
+        from urllib.parse import parse_qs, unquote
+
+        qualifier = parse_qs(environ.get("QUERY_STRING", "")).get("Qualifier", [None])[0]
+        try:
+            spec = function_spec(unquote(name), region_of(headers, self.region), qualifier)
+        except Exception:
+            msg = {"Type": "User", "message": f"Function not found: {unquote(name)}"}
+            start_response("404 Not Found", [("Content-Type", "application/json"),
+                                             ("x-amzn-ErrorType", "ResourceNotFoundException")])
+            return [json.dumps(msg).encode()]
+        try:
+            event = json.loads(body) if body else {}
+        except ValueError:
+            start_response("400 Bad Request", [("Content-Type", "application/json"),
+                                               ("x-amzn-ErrorType", "InvalidRequestContentException")])
+            return [b'{"Type": "User", "message": "Could not parse request body into json"}']
+        kind = headers.get("x-amz-invocation-type", "RequestResponse")
+        if kind == "Event":
+            request_id = self.runtime.invoke_async(spec, event)
+            start_response("202 Accepted", [("Content-Type", "application/json"), ("x-amzn-RequestId", request_id)])
+            return [b""]
+        if kind == "DryRun":
+            start_response("204 No Content", [])
+            return [b""]
+        outcome = self.runtime.invoke(spec, event)
+        response_headers = [("Content-Type", "application/json"), ("X-Amz-Executed-Version", "$LATEST")]
+        if not outcome.ok:
+            response_headers.append(("X-Amz-Function-Error", "Unhandled"))
+        start_response("200 OK", response_headers)
+        return [json.dumps(outcome.payload).encode()]

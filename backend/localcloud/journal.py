@@ -1,0 +1,160 @@
+"""Durable state for the local cloud: a write-ahead journal in SQLite.
+
+moto keeps everything in memory. Every request that changes state (stacks, tables, objects,
+functions) is appended to the journal before its answer is sent, and replayed into a fresh moto on
+start. Queued SQS messages are kept apart, as rows that come and go with send and delete, because
+replaying receives and deletes would not work (receipt handles are random) and consumed messages
+would come back. WAL mode with one commit per write survives a `kill -9` of the process.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+_READ_PREFIXES = (
+    "Get", "List", "Describe", "Query", "Scan", "BatchGet", "Receive", "Validate", "Estimate", "Head",
+    "Lookup", "Search", "Select", "TransactGet", "Poll", "Simulate", "Detect",
+)
+# SQS data-plane and fan-out calls: their effect is captured by the message rows instead.
+_NOT_JOURNALED = {
+    "SendMessage", "SendMessageBatch", "DeleteMessage", "DeleteMessageBatch", "ChangeMessageVisibility",
+    "ChangeMessageVisibilityBatch", "PurgeQueue", "Publish", "PublishBatch", "Invoke", "InvokeAsync",
+}
+_KEPT_HEADERS = ("host", "content-type", "x-amz-target", "authorization", "x-amz-date", "x-amz-content-sha256")
+
+
+def request_action(method: str, path: str, headers: dict[str, str], body: bytes) -> str:
+    """The AWS action a request performs, as well as can be told without parsing each protocol."""
+    target = headers.get("x-amz-target", "")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    ctype = headers.get("content-type", "")
+    if method == "POST" and "x-www-form-urlencoded" in ctype:
+        action = parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
+        if action:
+            return action
+    if "/invocations" in path or "/invoke-async" in path:
+        return "Invoke"
+    return {"GET": "Get", "HEAD": "Head"}.get(method, method.title())
+
+
+def is_journaled(method: str, path: str, headers: dict[str, str], body: bytes) -> bool:
+    if path.startswith("/moto-api") or path.startswith("/_skydeck"):
+        return False
+    action = request_action(method, path, headers, body)
+    return not (action in _NOT_JOURNALED or action.startswith(_READ_PREFIXES))
+
+
+@dataclass(frozen=True)
+class Recorded:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class Journal:
+    """One SQLite file: `requests` to replay, `messages` still queued."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS requests (seq INTEGER PRIMARY KEY AUTOINCREMENT, method TEXT, "
+                "path TEXT, query TEXT, headers TEXT, body BLOB)"
+            )
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, account TEXT, region TEXT, queue TEXT, "
+                "body TEXT, attributes TEXT, sent_ms INTEGER, receive_count INTEGER DEFAULT 0)"
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- requests ------------------------------------------------------------------------------
+    def record(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> None:
+        kept = {k: v for k, v in headers.items() if k in _KEPT_HEADERS}
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO requests (method, path, query, headers, body) VALUES (?, ?, ?, ?, ?)",
+                (method, path, query, json.dumps(kept), body),
+            )
+
+    def requests(self) -> Iterator[Recorded]:
+        with self._lock:
+            rows = self._db.execute("SELECT method, path, query, headers, body FROM requests ORDER BY seq").fetchall()
+        for method, path, query, headers, body in rows:
+            yield Recorded(method, path, query, json.loads(headers), bytes(body or b""))
+
+    def count(self) -> dict[str, int]:
+        with self._lock:
+            r = self._db.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
+            m = self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+        return {"requests": r, "messages": m}
+
+    # -- messages (a fast_sqs.MessageListener) -------------------------------------------------
+    def on_send(self, queue: Any, message: Any) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO messages (id, account, region, queue, body, attributes, sent_ms, receive_count) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (message.id, queue.account_id, queue.region, queue.name, message.body,
+                 json.dumps(message.message_attributes or {}), int(message.sent_timestamp or 0),
+                 int(message.approximate_receive_count or 0)),
+            )
+
+    def on_receive(self, queue: Any, message: Any) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE messages SET receive_count = ? WHERE id = ?", (int(message.approximate_receive_count), message.id)
+            )
+
+    def on_delete(self, queue: Any, message: Any) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM messages WHERE id = ?", (message.id,))
+
+    def on_move(self, source: Any, target: Any, message: Any) -> None:
+        with self._lock:
+            self._db.execute("UPDATE messages SET queue = ? WHERE id = ?", (target.name, message.id))
+
+    def on_purge(self, queue: Any) -> None:
+        with self._lock:
+            self._db.execute(
+                "DELETE FROM messages WHERE account = ? AND region = ? AND queue = ?",
+                (queue.account_id, queue.region, queue.name),
+            )
+
+    def stored_messages(self) -> list[tuple[str, str, str, str, str, dict[str, Any], int, int]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, account, region, queue, body, attributes, sent_ms, receive_count FROM messages ORDER BY sent_ms"
+            ).fetchall()
+        return [(i, a, r, q, b, json.loads(attrs), s, c) for i, a, r, q, b, attrs, s, c in rows]
+
+    def forget_messages(self, ids: list[str]) -> None:
+        with self._lock:
+            self._db.executemany("DELETE FROM messages WHERE id = ?", [(i,) for i in ids])
+
+
+def replay(journal: Journal, send: Callable[[Recorded], int]) -> dict[str, int]:
+    """Feed every recorded request to `send` (which returns an HTTP status); count what failed."""
+    done = failed = 0
+    for rec in journal.requests():
+        status = send(rec)
+        done += 1
+        if status >= 400:
+            failed += 1
+    return {"replayed": done, "failed": failed}

@@ -1,0 +1,275 @@
+"""skydeck's Lambda runtime for the local cloud: runs deployed handlers in warm worker processes.
+
+moto stores functions but cannot run them without Docker. Here each function gets a pool of worker
+processes (its "containers"), one invocation at a time each, so CPU-bound handlers run in parallel.
+Synchronous invokes answer like Lambda; asynchronous ones are queued and honour the function's
+MaximumEventAgeInSeconds and MaximumRetryAttempts (AWS defaults: 6 h and 2 retries).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import zipfile
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("skydeck.lambda")
+BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
+DEFAULT_MAX_EVENT_AGE_S = 6 * 3600
+DEFAULT_MAX_RETRIES = 2
+RETRY_DELAYS_S = (1.0, 2.0)  # AWS waits ~1 and ~2 minutes; locally the same shape, in seconds
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    arn: str
+    handler: str
+    code: bytes
+    code_sha: str
+    timeout_s: int
+    memory_mb: int
+    env: dict[str, str]
+    max_event_age_s: int = DEFAULT_MAX_EVENT_AGE_S
+    max_retries: int = DEFAULT_MAX_RETRIES
+    concurrency: int = 64
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    payload: Any
+    duration_s: float
+    error_type: str | None = None
+
+
+@dataclass
+class InvocationRecord:
+    function: str
+    request_id: str
+    kind: str  # "sync" | "async"
+    status: str  # "ok" | "error" | "dropped" | "timeout"
+    attempt: int
+    started: float
+    duration_s: float
+    detail: str = ""
+
+
+class _Worker:
+    def __init__(self, spec: FunctionSpec, code_dir: Path, base_env: dict[str, str], log_file: Path) -> None:
+        read_fd, write_fd = os.pipe()
+        env = {**os.environ, **base_env, **spec.env,
+               "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+               "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+               "AWS_LAMBDA_FUNCTION_TIMEOUT": str(spec.timeout_s),
+               "PYTHONUNBUFFERED": "1"}
+        env.pop("PYTHONPATH", None)
+        self._log = open(log_file, "ab")  # noqa: SIM115 - lives as long as the worker
+        self.proc = subprocess.Popen(
+            [sys.executable, str(BOOTSTRAP), str(code_dir), spec.handler, str(write_fd)],
+            stdin=subprocess.PIPE, stdout=self._log, stderr=self._log, env=env,
+            pass_fds=(write_fd,), cwd=str(code_dir),
+        )
+        os.close(write_fd)
+        self._reader = os.fdopen(read_fd, "rb")
+        self.code_sha = spec.code_sha
+
+    def call(self, event: Any, request_id: str, timeout_s: float) -> dict[str, Any]:
+        line = json.dumps({"id": request_id, "event": event, "remaining_ms": int(timeout_s * 1000)}) + "\n"
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line.encode())
+        self.proc.stdin.flush()
+        ready, _, _ = select.select([self._reader], [], [], timeout_s)
+        if not ready:
+            raise TimeoutError
+        answer = self._reader.readline()
+        if not answer:
+            raise RuntimeError(f"the function's process exited (code {self.proc.poll()})")
+        return json.loads(answer)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.alive():
+            self.proc.kill()
+        self.proc.wait()
+        self._reader.close()
+        self._log.close()
+
+
+@dataclass
+class LambdaRuntime:
+    work_dir: Path
+    base_env: dict[str, str]
+    logs_dir: Path
+    history: deque[InvocationRecord] = field(default_factory=lambda: deque(maxlen=2000))
+
+    def __post_init__(self) -> None:
+        self._idle: dict[str, list[_Worker]] = {}
+        self._busy: dict[str, int] = {}
+        self._lock = threading.Condition()
+        self._async = ThreadPoolExecutor(max_workers=64, thread_name_prefix="lambda-async")
+        self._closed = False
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+
+    # -- public --------------------------------------------------------------------------------
+    def invoke(self, spec: FunctionSpec, event: Any) -> Outcome:
+        """Synchronous invocation (RequestResponse)."""
+        request_id = str(uuid.uuid4())
+        outcome = self._run(spec, event, request_id)
+        self._remember(spec, request_id, "sync", outcome, 1, time.time() - outcome.duration_s)
+        return outcome
+
+    def invoke_async(self, spec: FunctionSpec, event: Any) -> str:
+        """Event invocation: queued now, run soon, retried and aged out as the function is configured."""
+        request_id = str(uuid.uuid4())
+        enqueued = time.time()
+        self._async.submit(self._async_attempt, spec, event, request_id, enqueued, 1)
+        return request_id
+
+    def pids(self) -> dict[str, list[int]]:
+        with self._lock:
+            return {name: [w.proc.pid for w in workers] for name, workers in self._idle.items() if workers}
+
+    def shutdown(self) -> None:
+        self._closed = True
+        self._async.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            for workers in self._idle.values():
+                for w in workers:
+                    w.stop()
+            self._idle.clear()
+
+    # -- internals -----------------------------------------------------------------------------
+    def _async_attempt(self, spec: FunctionSpec, event: Any, request_id: str, enqueued: float, attempt: int) -> None:
+        if self._closed:
+            return
+        age = time.time() - enqueued
+        if age > spec.max_event_age_s:
+            detail = f"event dropped: {age:.1f}s old, over MaximumEventAgeInSeconds={spec.max_event_age_s}"
+            log.warning("%s %s", spec.name, detail)
+            self.history.append(InvocationRecord(spec.name, request_id, "async", "dropped", attempt, time.time(), 0.0, detail))
+            return
+        started = time.time()
+        outcome = self._run(spec, event, request_id)
+        self._remember(spec, request_id, "async", outcome, attempt, started)
+        if not outcome.ok and attempt <= spec.max_retries and not self._closed:
+            delay = RETRY_DELAYS_S[min(attempt - 1, len(RETRY_DELAYS_S) - 1)]
+            timer = threading.Timer(delay, lambda: self._async.submit(
+                self._async_attempt, spec, event, request_id, enqueued, attempt + 1))
+            timer.daemon = True
+            timer.start()
+
+    def _remember(self, spec: FunctionSpec, request_id: str, kind: str, outcome: Outcome, attempt: int,
+                  started: float) -> None:
+        status = "ok" if outcome.ok else ("timeout" if outcome.error_type == "Timeout" else "error")
+        detail = "" if outcome.ok else json.dumps(outcome.payload)[:500]
+        self.history.append(InvocationRecord(spec.name, request_id, kind, status, attempt, started,
+                                             outcome.duration_s, detail))
+
+    def _code_dir(self, spec: FunctionSpec) -> Path:
+        target = self.work_dir / f"{spec.name}-{spec.code_sha[:16]}"
+        if not target.exists():
+            tmp = target.with_suffix(".tmp")
+            tmp.mkdir(parents=True, exist_ok=True)
+            with zipfile.ZipFile(io.BytesIO(spec.code)) as zf:
+                for member in zf.infolist():
+                    dest = (tmp / member.filename).resolve()
+                    if not str(dest).startswith(str(tmp.resolve())):
+                        raise ValueError(f"refusing zip member outside the package: {member.filename}")
+                zf.extractall(tmp)
+            tmp.rename(target)
+        return target
+
+    def _checkout(self, spec: FunctionSpec) -> _Worker:
+        with self._lock:
+            while True:
+                pool = self._idle.setdefault(spec.name, [])
+                while pool:
+                    worker = pool.pop()
+                    if worker.alive() and worker.code_sha == spec.code_sha:
+                        self._busy[spec.name] = self._busy.get(spec.name, 0) + 1
+                        return worker
+                    worker.stop()
+                if self._busy.get(spec.name, 0) < spec.concurrency:
+                    self._busy[spec.name] = self._busy.get(spec.name, 0) + 1
+                    break
+                self._lock.wait(timeout=1.0)
+        try:
+            code_dir = self._code_dir(spec)
+            return _Worker(spec, code_dir, self.base_env, self.logs_dir / f"{spec.name}.log")
+        except Exception:
+            self._checkin(spec, None)
+            raise
+
+    def _checkin(self, spec: FunctionSpec, worker: _Worker | None) -> None:
+        with self._lock:
+            self._busy[spec.name] = max(0, self._busy.get(spec.name, 0) - 1)
+            if worker is not None and worker.alive() and not self._closed:
+                self._idle.setdefault(spec.name, []).append(worker)
+            elif worker is not None:
+                worker.stop()
+            self._lock.notify_all()
+
+    def _run(self, spec: FunctionSpec, event: Any, request_id: str) -> Outcome:
+        started = time.time()
+        try:
+            worker = self._checkout(spec)
+        except Exception as exc:
+            return Outcome(False, {"errorMessage": f"could not start the function: {exc}", "errorType": "Runtime.Init"},
+                           time.time() - started, "Runtime.Init")
+        try:
+            answer = worker.call(event, request_id, float(spec.timeout_s))
+        except TimeoutError:
+            worker.stop()
+            self._checkin(spec, None)
+            msg = f"Task timed out after {spec.timeout_s:.2f} seconds"
+            return Outcome(False, {"errorMessage": msg, "errorType": "Timeout"}, time.time() - started, "Timeout")
+        except Exception as exc:
+            worker.stop()
+            self._checkin(spec, None)
+            return Outcome(False, {"errorMessage": str(exc), "errorType": "Runtime.ExitError"},
+                           time.time() - started, "Runtime.ExitError")
+        self._checkin(spec, worker)
+        if answer.get("ok"):
+            return Outcome(True, answer.get("result"), time.time() - started)
+        err = answer.get("error") or {}
+        return Outcome(False, err, time.time() - started, err.get("errorType"))
+
+
+def spec_from_moto(fn: Any, account_id: str, region: str) -> FunctionSpec:
+    """Read a moto LambdaFunction into what the runtime needs."""
+    max_age, retries = DEFAULT_MAX_EVENT_AGE_S, DEFAULT_MAX_RETRIES
+    for cfg in getattr(fn, "event_invoke_config", []) or []:
+        conf = getattr(cfg, "config", {}) or {}
+        max_age = int(conf.get("MaximumEventAgeInSeconds", max_age))
+        retries = int(conf.get("MaximumRetryAttempts", retries))
+    code = getattr(fn, "code_bytes", b"") or b""
+    return FunctionSpec(
+        name=fn.function_name,
+        arn=fn.function_arn,
+        handler=fn.handler,
+        code=code,
+        code_sha=hashlib.sha256(code).hexdigest(),
+        timeout_s=int(fn.timeout or 3),
+        memory_mb=int(fn.memory_size or 128),
+        env={str(k): str(v) for k, v in (fn.environment_vars or {}).items()},
+        max_event_age_s=max_age,
+        max_retries=retries,
+        concurrency=int(fn.reserved_concurrency) if fn.reserved_concurrency not in (None, "") else 64,
+    )

@@ -1,0 +1,188 @@
+"""The local cloud process: moto + the journal + the Lambda runtime + the jobs API front.
+
+Started detached by `skydeck local up` (python -m backend.localcloud.server). It replays its journal,
+puts back queued messages, then serves, and writes its state file last so that "state file exists"
+means "ready". SIGTERM stops it cleanly; after a kill -9 the next start recovers from the journal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.sqs.models import sqs_backends
+from werkzeug.serving import make_server
+from werkzeug.test import Client
+
+from backend.aws import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
+from backend.localcloud import fast_sqs
+from backend.localcloud.api_front import ApiFront, serve
+from backend.localcloud.gateway import Gateway
+from backend.localcloud.journal import Journal, Recorded, replay
+from backend.localcloud.lambda_runtime import LambdaRuntime
+from backend.paths import Home
+from backend.profiles import LOCAL_REGION
+
+log = logging.getLogger("skydeck.localcloud")
+
+
+def free_port(preferred: int | None = None) -> int:
+    for candidate in ([preferred] if preferred else []) + [0]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError("no free port on 127.0.0.1")
+
+
+def ensure_token(home: Home) -> str:
+    path = home.local_token_file
+    if not path.exists():
+        fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+    os.chmod(path, 0o600)
+    return path.read_text().strip()
+
+
+def _previous_ports(home: Home) -> dict[str, int]:
+    try:
+        return json.loads((home.local_dir / "ports.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _restore_messages(journal: Journal) -> int:
+    restored, missing = 0, []
+    for mid, account, region, queue_name, body, attrs, sent_ms, count in journal.stored_messages():
+        try:
+            queue = sqs_backends[account][region].get_queue(queue_name)
+        except Exception:
+            missing.append(mid)  # its queue was deleted: the message went with it
+            continue
+        fast_sqs.restore_message(queue, mid, body, attrs, sent_ms, count)
+        restored += 1
+    journal.forget_messages(missing)
+    return restored
+
+
+class LocalCloud:
+    def __init__(self, home: Home, region: str = LOCAL_REGION) -> None:
+        self.home = home.ensure()
+        self.region = region
+        self.stopped = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> dict[str, Any]:
+        from moto.moto_api._internal import mock_random
+
+        mock_random.seed(20260101)  # stable ids across replays
+        ports = _previous_ports(self.home)
+        moto_port = free_port(ports.get("moto"))
+        api_port = free_port(ports.get("api"))
+        endpoint = f"http://127.0.0.1:{moto_port}"
+        self.journal = Journal(self.home.local_journal)
+        fast_sqs.install(self.journal)
+        base_env = {
+            "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            "AWS_ENDPOINT_URL": endpoint,
+        }
+        self.runtime = LambdaRuntime(self.home.local_dir / "lambda", base_env, self.home.logs_dir / "lambda")
+        self.gateway = Gateway(DomainDispatcherApplication(create_backend_app), self.journal, self.runtime, self.region)
+
+        t0 = time.time()
+        client = Client(self.gateway)
+
+        def send(rec: Recorded) -> int:
+            resp = client.open(rec.path, method=rec.method, query_string=rec.query, headers=rec.headers, data=rec.body)
+            return resp.status_code
+
+        stats = replay(self.journal, send)
+        stats["messages"] = _restore_messages(self.journal)
+        stats["seconds"] = round(time.time() - t0, 3)
+        self.gateway.recording = True
+
+        self.moto_server = make_server("127.0.0.1", moto_port, self.gateway, threaded=True, request_handler=MotoRequestHandler)
+        self.front = ApiFront(self.runtime, self.region, ensure_token(self.home))
+        self.api_server = serve(self.front, api_port)
+        for target in (self.moto_server.serve_forever, self.api_server.serve_forever):
+            th = threading.Thread(target=target, daemon=True)
+            th.start()
+            self._threads.append(th)
+        (self.home.local_dir / "ports.json").write_text(json.dumps({"moto": moto_port, "api": api_port}))
+        state = {
+            "pid": os.getpid(),
+            "endpoint": endpoint,
+            "api_base": f"http://127.0.0.1:{api_port}",
+            "region": self.region,
+            "started_at": time.time(),
+            "restored": stats,
+            "parts": {
+                "moto": {"pid": os.getpid(), "url": endpoint},
+                "lambda": {"pid": os.getpid()},
+                "api": {"pid": os.getpid(), "url": f"http://127.0.0.1:{api_port}"},
+            },
+        }
+        tmp = self.home.local_state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(self.home.local_state_file)
+        log.info("local cloud ready on %s (api %s), restored %s", endpoint, api_port, stats)
+        return state
+
+    def stop(self) -> None:
+        self.stopped.set()
+        for server in (getattr(self, "api_server", None), getattr(self, "moto_server", None)):
+            if server is not None:
+                server.shutdown()
+        if hasattr(self, "runtime"):
+            self.runtime.shutdown()
+        try:
+            state = json.loads(self.home.local_state_file.read_text())
+            if state.get("pid") == os.getpid():
+                self.home.local_state_file.unlink()
+        except (OSError, ValueError):
+            pass
+        if hasattr(self, "journal"):
+            self.journal.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="skydeck's embedded local cloud (started by `skydeck local up`)")
+    parser.add_argument("--home", type=Path, default=None)
+    args = parser.parse_args(argv)
+    if args.home:
+        os.environ["SKYDECK_HOME"] = str(args.home)
+    home = Home.from_env()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    for noisy in ("werkzeug", "botocore", "moto"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    cloud = LocalCloud(home)
+    signal.signal(signal.SIGTERM, lambda *_: cloud.stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: cloud.stopped.set())
+    try:
+        cloud.start()
+        cloud.stopped.wait()
+    finally:
+        cloud.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

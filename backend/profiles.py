@@ -1,0 +1,98 @@
+"""Profiles: where skydeck points. `local` is built in and the default; AWS profiles live in YAML.
+
+The seed's `environment.sh` becomes a profile:
+
+    profiles:
+      prod:
+        kind: aws
+        region: us-west-2
+        aws_profile: research        # optional named AWS CLI profile
+        stack_prefix: skydeck        # stacks are <prefix>-infra, <prefix>-api, ...
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from backend.errors import ConfigError, NotFoundError
+from backend.paths import Home
+
+LOCAL = "local"
+LOCAL_REGION = "us-east-1"
+_PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{0,20}$")
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    kind: str = "local"  # "local" | "aws"
+    region: str = LOCAL_REGION
+    aws_profile: str | None = None
+    stack_prefix: str = "skydeck"
+    params: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def is_local(self) -> bool:
+        return self.kind == "local"
+
+    def stack_name(self, short: str) -> str:
+        return f"{self.stack_prefix}-{short}"
+
+
+def _parse(name: str, raw: Any) -> Profile:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"profile {name!r}: must be a mapping of settings")
+    allowed = {"kind", "region", "aws_profile", "stack_prefix", "params"}
+    unknown = set(raw) - allowed
+    if unknown:
+        raise ConfigError(f"profile {name!r}: unknown setting {sorted(unknown)[0]!r}; allowed: {', '.join(sorted(allowed))}")
+    kind = raw.get("kind", "aws")
+    if kind not in ("aws", "local"):
+        raise ConfigError(f"profile {name!r}: kind must be 'aws' or 'local', not {kind!r}")
+    region = raw.get("region", LOCAL_REGION if kind == "local" else None)
+    if not isinstance(region, str) or not re.match(r"^[a-z]{2}(-[a-z]+)+-\d$", region):
+        raise ConfigError(f"profile {name!r}: region must be an AWS region such as us-west-2, not {region!r}")
+    prefix = raw.get("stack_prefix", "skydeck")
+    if not isinstance(prefix, str) or not _PREFIX_RE.match(prefix):
+        raise ConfigError(f"profile {name!r}: stack_prefix must be lower-case letters, digits and '-' (max 21)")
+    params = raw.get("params", {}) or {}
+    if not isinstance(params, dict):
+        raise ConfigError(f"profile {name!r}: params must map a stack name to its parameters")
+    return Profile(
+        name=name,
+        kind=kind,
+        region=region,
+        aws_profile=raw.get("aws_profile"),
+        stack_prefix=prefix,
+        params={str(k): {str(a): str(b) for a, b in (v or {}).items()} for k, v in params.items()},
+    )
+
+
+def load_profiles(home: Home) -> dict[str, Profile]:
+    profiles = {LOCAL: Profile(name=LOCAL)}
+    path = home.profiles_file
+    if path.exists():
+        try:
+            doc = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        raw = doc.get("profiles", {}) if isinstance(doc, dict) else None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a top-level 'profiles:' mapping")
+        for name, body in raw.items():
+            profiles[str(name)] = _parse(str(name), body)
+    return profiles
+
+
+def get_profile(home: Home, name: str | None) -> Profile:
+    profiles = load_profiles(home)
+    chosen = name or LOCAL
+    if chosen not in profiles:
+        raise NotFoundError(
+            f"no profile named {chosen!r}; known: {', '.join(sorted(profiles))}. Add it to {home.profiles_file}"
+        )
+    return profiles[chosen]

@@ -1,0 +1,255 @@
+"""The Plenoxels job document: one validated shape for the API, the executor, the CLI and the console.
+
+A job is `{name, scene, engine, config, resources}`. The seed's POST body
+(`{"command": [launch_auto.sh, experiment, gpu, data_dir, "-c"], "config": {...}}`) is accepted
+too and mapped onto the same document; nothing else on the command line is ever run.
+Every refusal is a `JobValidationError` naming the field and what to do about it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from lambda_src.jobs.svox2_options import OPTIONS
+
+ENGINES = ("auto", "torch", "svox2")
+STATES = ("QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED")
+TERMINAL_STATES = ("SUCCEEDED", "FAILED", "CANCELLED")
+LAUNCH_SCRIPT = "launch_auto.sh"
+MAX_BODY_BYTES = 64 * 1024
+MAX_RESO = 2048
+MAX_ITERS = 10_000_000
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+SCENE_RE = re.compile(r"^(s3://[a-z0-9.-]{3,63}/[^\s]*|/[^\s\x00]{0,1023}|[A-Za-z0-9][A-Za-z0-9_.-]{0,63})$")
+GPU_RE = re.compile(r"^[0-9A-Fa-f:.,]{1,32}$")
+
+# Options whose value must not be negative (rates, weights, counts, resolutions).
+_NON_NEGATIVE_PREFIXES = ("lr_", "lambda_", "n_", "tv_", "weight_", "density_", "background_", "rms_")
+_POSITIVE = {"upsamp_every", "n_iters", "batch_size", "epoch_size", "step_size", "sh_dim", "basis_reso"}
+
+
+class JobValidationError(ValueError):
+    """A job document was refused. `field` is the dotted path of the offending value."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+    def to_dict(self) -> dict[str, str]:
+        return {"error": "invalid job", "field": self.field, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Resources:
+    gpus: int = 1
+    max_runtime_s: int = 24 * 3600
+
+    @classmethod
+    def parse(cls, raw: Any) -> Resources:
+        if raw is None:
+            return cls()
+        if not isinstance(raw, dict):
+            raise JobValidationError("resources", "must be an object like {\"gpus\": 1}")
+        unknown = set(raw) - {"gpus", "max_runtime_s"}
+        if unknown:
+            raise JobValidationError(f"resources.{sorted(unknown)[0]}", "unknown key; allowed: gpus, max_runtime_s")
+        gpus = _int(raw.get("gpus", 1), "resources.gpus", lo=0, hi=8)
+        runtime = _int(raw.get("max_runtime_s", 24 * 3600), "resources.max_runtime_s", lo=60, hi=7 * 24 * 3600)
+        return cls(gpus=gpus, max_runtime_s=runtime)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A validated job. `config` holds only the svox2 options set explicitly (defaults are svox2's)."""
+
+    name: str
+    scene: str
+    engine: str = "auto"
+    config: dict[str, Any] = field(default_factory=dict)
+    resources: Resources = field(default_factory=Resources)
+    gpu: str | None = None
+    preset: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def full_config(self) -> dict[str, Any]:
+        """svox2's defaults overlaid with this job's options."""
+        merged = {name: opt.default for name, opt in OPTIONS.items()}
+        merged.update(self.config)
+        return merged
+
+
+def parse_body(raw: bytes | str) -> JobSpec:
+    """Parse and validate an HTTP body (JSON) into a job."""
+    size = len(raw.encode() if isinstance(raw, str) else raw)
+    if size > MAX_BODY_BYTES:
+        raise JobValidationError("body", f"is {size} bytes; the limit is {MAX_BODY_BYTES} bytes")
+    if not size:
+        raise JobValidationError("body", "is empty; send a job as JSON")
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise JobValidationError("body", f"is not valid JSON ({exc})") from None
+    return parse_job(doc)
+
+
+def parse_job(doc: Any) -> JobSpec:
+    """Validate a job document, in either skydeck's form or the seed's `command` + `config` form."""
+    if not isinstance(doc, dict):
+        raise JobValidationError("body", "must be a JSON object")
+    if "command" in doc:
+        return _from_seed(doc)
+    allowed = {"name", "scene", "engine", "config", "resources", "gpu", "preset"}
+    unknown = set(doc) - allowed
+    if unknown:
+        raise JobValidationError(sorted(unknown)[0], f"unknown key; allowed: {', '.join(sorted(allowed))}")
+    if "scene" not in doc:
+        raise JobValidationError("scene", "is required: a scene name, an s3:// URI or an absolute path")
+    scene = _scene(doc["scene"], "scene")
+    name = doc.get("name") or _default_name(scene)
+    engine = doc.get("engine", "auto")
+    if engine not in ENGINES:
+        raise JobValidationError("engine", f"must be one of {', '.join(ENGINES)}, not {engine!r}")
+    preset = doc.get("preset")
+    if preset is not None and (not isinstance(preset, str) or not NAME_RE.match(preset)):
+        raise JobValidationError("preset", "must be a preset name (letters, digits, _ . -)")
+    gpu = doc.get("gpu")
+    if gpu is not None and (not isinstance(gpu, str) or not GPU_RE.match(gpu)):
+        raise JobValidationError("gpu", "must be a GPU id such as '0' or '00:1e.0'")
+    return JobSpec(
+        name=_name(name, "name"),
+        scene=scene,
+        engine=engine,
+        config=validate_config(doc.get("config", {})),
+        resources=Resources.parse(doc.get("resources")),
+        gpu=gpu,
+        preset=preset,
+    )
+
+
+def _from_seed(doc: dict[str, Any]) -> JobSpec:
+    unknown = set(doc) - {"command", "config"}
+    if unknown:
+        raise JobValidationError(sorted(unknown)[0], "unknown key; the launch form takes only command and config")
+    cmd = doc["command"]
+    usage = f"must be [\".../{LAUNCH_SCRIPT}\", EXPERIMENT, GPU_ID, DATA_DIR, \"-c\"]"
+    if not isinstance(cmd, list) or not all(isinstance(c, str) for c in cmd):
+        raise JobValidationError("command", f"{usage}, a list of strings")
+    if not cmd or cmd[0].rsplit("/", 1)[-1] != LAUNCH_SCRIPT:
+        first = cmd[0] if cmd else ""
+        raise JobValidationError("command[0]", f"unknown command {first!r}; only {LAUNCH_SCRIPT} is run ({usage})")
+    if len(cmd) != 5 or cmd[4] != "-c":
+        raise JobValidationError("command", f"{usage}; got {len(cmd)} items")
+    if not GPU_RE.match(cmd[2]):
+        raise JobValidationError("command[2]", "must be a GPU id such as '0' or '00:1e.0'")
+    return JobSpec(
+        name=_name(cmd[1], "command[1]"),
+        scene=_scene(cmd[3], "command[3]"),
+        engine="auto",
+        config=validate_config(doc.get("config", {})),
+        gpu=cmd[2],
+    )
+
+
+def validate_config(raw: Any, prefix: str = "config") -> dict[str, Any]:
+    """Check each option against svox2's table: known name, right type, sane range."""
+    if not isinstance(raw, dict):
+        raise JobValidationError(prefix, "must be an object of svox2 options")
+    clean: dict[str, Any] = {}
+    for key, value in raw.items():
+        clean[key] = validate_option(key, value, prefix)
+    return clean
+
+
+def validate_option(key: str, value: Any, prefix: str = "config") -> Any:
+    where = f"{prefix}.{key}"
+    opt = OPTIONS.get(key)
+    if opt is None:
+        close = [n for n in OPTIONS if n.startswith(key[:4])][:3]
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise JobValidationError(where, f"unknown svox2 option{hint}")
+    if key == "reso":
+        return _reso(value, where)
+    if opt.type is bool:
+        if not isinstance(value, bool):
+            raise JobValidationError(where, f"must be true or false, not {value!r}")
+        return value
+    if opt.type is int:
+        lo = 1 if key in _POSITIVE else (0 if key.startswith(_NON_NEGATIVE_PREFIXES) else None)
+        hi = MAX_ITERS if key in {"n_iters", "upsamp_every", "epoch_size"} else None
+        return _int(value, where, lo=lo, hi=hi)
+    if opt.type is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise JobValidationError(where, f"must be a number, not {value!r}")
+        if not math.isfinite(value):
+            raise JobValidationError(where, "must be a finite number")
+        if key.startswith(_NON_NEGATIVE_PREFIXES) and value < 0:
+            raise JobValidationError(where, f"must be >= 0, got {value}")
+        if key in _POSITIVE and value <= 0:
+            raise JobValidationError(where, f"must be > 0, got {value}")
+        return float(value)
+    if not isinstance(value, str):
+        raise JobValidationError(where, f"must be a string, not {value!r}")
+    if opt.choices and value not in opt.choices:
+        raise JobValidationError(where, f"must be one of {', '.join(opt.choices)}, not {value!r}")
+    return value
+
+
+def parse_reso(value: Any) -> list[list[int]]:
+    """svox2 takes `reso` as a string holding a list of [x, y, z] grids; lists are accepted too."""
+    return json.loads(_reso(value, "config.reso"))
+
+
+def _reso(value: Any, where: str) -> str:
+    grids = value
+    if isinstance(value, str):
+        try:
+            grids = json.loads(value)
+        except ValueError:
+            raise JobValidationError(where, "must be a list of [x, y, z] grids, e.g. \"[[256, 256, 256]]\"") from None
+    if not isinstance(grids, list) or not grids:
+        raise JobValidationError(where, "must be a non-empty list of [x, y, z] grids")
+    for i, grid in enumerate(grids):
+        ok = isinstance(grid, list) and len(grid) == 3
+        ok = ok and all(isinstance(n, int) and not isinstance(n, bool) for n in grid)
+        if not ok:
+            raise JobValidationError(f"{where}[{i}]", f"must be three integers [x, y, z], got {grid!r}")
+        if not all(1 <= n <= MAX_RESO for n in grid):
+            raise JobValidationError(f"{where}[{i}]", f"each size must be between 1 and {MAX_RESO}, got {grid}")
+    return json.dumps(grids)
+
+
+def _int(value: Any, where: str, lo: int | None = None, hi: int | None = None) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise JobValidationError(where, f"must be an integer, not {value!r}")
+    if lo is not None and value < lo:
+        raise JobValidationError(where, f"must be >= {lo}, got {value}")
+    if hi is not None and value > hi:
+        raise JobValidationError(where, f"must be <= {hi}, got {value}")
+    return value
+
+
+def _name(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not NAME_RE.match(value):
+        raise JobValidationError(where, "must be 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit")
+    return value
+
+
+def _scene(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not SCENE_RE.match(value) or ".." in value.split("/"):
+        raise JobValidationError(where, "must be a scene name, an s3://bucket/key URI or an absolute path")
+    return value
+
+
+def _default_name(scene: str) -> str:
+    base = scene.rstrip("/").rsplit("/", 1)[-1] or "job"
+    base = re.sub(r"[^A-Za-z0-9_.-]", "_", base)[:56]
+    return base if base and base[0].isalnum() else f"job_{base}"[:64]

@@ -1,0 +1,314 @@
+"""The jobs table is the source of truth; the queue only delivers a job id.
+
+Every state change is a conditional write, so a message delivered twice, two executors racing, or a
+cancel arriving mid-run all resolve to one outcome. Used by the API handler, the executor and the
+backend alike (boto3 clients are passed in; nothing here picks an endpoint).
+
+States: QUEUED -> RUNNING -> SUCCEEDED | FAILED | CANCELLED; RUNNING -> QUEUED when an executor
+hands a job back (SIGTERM, lost heartbeat).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from lambda_src.jobs.schema import STATES, TERMINAL_STATES, JobSpec
+
+_SER = TypeSerializer()
+_DESER = TypeDeserializer()
+BY_CREATED_INDEX = "by_created"
+BY_STATE_INDEX = "by_state"
+
+
+class JobNotFound(KeyError):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(job_id)
+        self.job_id = job_id
+
+    def __str__(self) -> str:
+        return f"no job {self.job_id!r}; list jobs with: skydeck jobs list"
+
+
+class StateConflict(RuntimeError):
+    """A conditional write lost: the job was not in the state the caller expected."""
+
+
+def to_dynamo(value: Any) -> Any:
+    """Python value -> DynamoDB attribute value (floats become Decimals, numbers stay numbers)."""
+    return _SER.serialize(_decimalize(value))
+
+
+def from_dynamo_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _undecimalize(_DESER.deserialize(v)) for k, v in item.items()}
+
+
+def _decimalize(value: Any) -> Any:
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _decimalize(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_decimalize(v) for v in value]
+    return value
+
+
+def _undecimalize(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        # DynamoDB keeps numbers as decimal text: no fractional digits means it was an integer.
+        return int(value) if value.as_tuple().exponent >= 0 else float(value)
+    if isinstance(value, dict):
+        return {k: _undecimalize(v) for k, v in value.items()}
+    if isinstance(value, list | set):
+        return [_undecimalize(v) for v in value]
+    return value
+
+
+def encode_token(key: dict[str, Any] | None) -> str | None:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode() if key else None
+
+
+def decode_token(token: str | None) -> dict[str, Any] | None:
+    if not token:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, TypeError):
+        raise ValueError("next_token is not one this API issued; drop it to start from the first page") from None
+    if not isinstance(key, dict):
+        raise ValueError("next_token is not one this API issued; drop it to start from the first page")
+    return key
+
+
+@dataclass
+class JobStore:
+    ddb: Any  # boto3 DynamoDB client
+    sqs: Any  # boto3 SQS client
+    table: str
+    queue_url: str
+
+    # -- writes --------------------------------------------------------------------------------
+    def submit(self, spec: JobSpec, job_id: str | None = None) -> dict[str, Any]:
+        """Record the job as QUEUED, then send its id. A failed send is repaired by the reconciler."""
+        now = time.time()
+        record = {
+            "job_id": job_id or str(uuid.uuid4()),
+            "kind": "job",
+            "state": "QUEUED",
+            "created_at": now,
+            "updated_at": now,
+            "attempts": 0,
+            **{k: v for k, v in spec.to_dict().items() if v is not None},
+        }
+        self.ddb.put_item(
+            TableName=self.table,
+            Item={k: to_dynamo(v) for k, v in record.items()},
+            ConditionExpression="attribute_not_exists(job_id)",
+        )
+        self.enqueue(record["job_id"])
+        return record
+
+    def enqueue(self, job_id: str) -> str:
+        resp = self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps({"job_id": job_id}))
+        return resp["MessageId"]
+
+    def claim(self, job_id: str, worker: str) -> dict[str, Any] | None:
+        """QUEUED -> RUNNING for this worker; None if someone else has it or it is no longer queued."""
+        now = time.time()
+        try:
+            resp = self.ddb.update_item(
+                TableName=self.table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression="SET #s = :run, worker = :w, started_at = :now, updated_at = :now, "
+                "heartbeat_at = :now, attempts = if_not_exists(attempts, :zero) + :one",
+                ConditionExpression="#s = :queued",
+                ExpressionAttributeNames={"#s": "state"},
+                ExpressionAttributeValues={
+                    ":run": {"S": "RUNNING"},
+                    ":queued": {"S": "QUEUED"},
+                    ":w": {"S": worker},
+                    ":now": to_dynamo(now),
+                    ":zero": {"N": "0"},
+                    ":one": {"N": "1"},
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if _is_conditional(exc):
+                return None
+            raise
+        return from_dynamo_item(resp["Attributes"])
+
+    def heartbeat(self, job_id: str, worker: str, progress: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Refresh the heartbeat (and progress) of a job this worker runs; returns the item."""
+        now = time.time()
+        expr = "SET heartbeat_at = :now, updated_at = :now"
+        values: dict[str, Any] = {":now": to_dynamo(now), ":w": {"S": worker}, ":run": {"S": "RUNNING"}}
+        if progress is not None:
+            expr += ", progress = :p"
+            values[":p"] = to_dynamo(progress)
+        try:
+            resp = self.ddb.update_item(
+                TableName=self.table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression=expr,
+                ConditionExpression="#s = :run AND worker = :w",
+                ExpressionAttributeNames={"#s": "state"},
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if _is_conditional(exc):
+                raise StateConflict(f"job {job_id} is no longer running on {worker}") from None
+            raise
+        return from_dynamo_item(resp["Attributes"])
+
+    def finish(
+        self,
+        job_id: str,
+        worker: str,
+        state: str,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        if state not in TERMINAL_STATES:
+            raise ValueError(f"finish needs a terminal state, not {state}")
+        now = time.time()
+        expr = "SET #s = :state, finished_at = :now, updated_at = :now"
+        values: dict[str, Any] = {":state": {"S": state}, ":now": to_dynamo(now), ":w": {"S": worker}, ":run": {"S": "RUNNING"}}
+        if result is not None:
+            expr += ", #r = :r"
+            values[":r"] = to_dynamo(result)
+        if error is not None:
+            expr += ", #e = :e"
+            values[":e"] = {"S": error[:4000]}
+        names = {"#s": "state"}
+        if result is not None:
+            names["#r"] = "result"
+        if error is not None:
+            names["#e"] = "error"
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression=expr,
+                ConditionExpression="#s = :run AND worker = :w",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if _is_conditional(exc):
+                raise StateConflict(f"job {job_id} is no longer running on {worker}") from None
+            raise
+
+    def release(self, job_id: str, worker: str, reason: str) -> bool:
+        """RUNNING -> QUEUED (the executor is stopping); the caller re-sends the message."""
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression="SET #s = :queued, updated_at = :now, note = :why REMOVE worker",
+                ConditionExpression="#s = :run AND worker = :w",
+                ExpressionAttributeNames={"#s": "state"},
+                ExpressionAttributeValues={
+                    ":queued": {"S": "QUEUED"},
+                    ":run": {"S": "RUNNING"},
+                    ":w": {"S": worker},
+                    ":now": to_dynamo(time.time()),
+                    ":why": {"S": reason},
+                },
+            )
+        except ClientError as exc:
+            if _is_conditional(exc):
+                return False
+            raise
+        return True
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        """QUEUED jobs are cancelled at once; RUNNING ones are asked to stop (the executor obeys)."""
+        job = self.get(job_id)
+        if job["state"] in TERMINAL_STATES:
+            raise StateConflict(f"job {job_id} already ended ({job['state']}); nothing to cancel")
+        now = to_dynamo(time.time())
+        try:
+            if job["state"] == "QUEUED":
+                self.ddb.update_item(
+                    TableName=self.table,
+                    Key={"job_id": {"S": job_id}},
+                    UpdateExpression="SET #s = :c, finished_at = :now, updated_at = :now",
+                    ConditionExpression="#s = :queued",
+                    ExpressionAttributeNames={"#s": "state"},
+                    ExpressionAttributeValues={":c": {"S": "CANCELLED"}, ":queued": {"S": "QUEUED"}, ":now": now},
+                )
+            else:
+                self.ddb.update_item(
+                    TableName=self.table,
+                    Key={"job_id": {"S": job_id}},
+                    UpdateExpression="SET cancel_requested = :t, updated_at = :now",
+                    ConditionExpression="#s = :run",
+                    ExpressionAttributeNames={"#s": "state"},
+                    ExpressionAttributeValues={":t": {"BOOL": True}, ":run": {"S": "RUNNING"}, ":now": now},
+                )
+        except ClientError as exc:
+            if _is_conditional(exc):
+                return self.cancel(job_id)  # it moved under us: decide again from the new state
+            raise
+        return self.get(job_id)
+
+    # -- reads ---------------------------------------------------------------------------------
+    def get(self, job_id: str) -> dict[str, Any]:
+        resp = self.ddb.get_item(TableName=self.table, Key={"job_id": {"S": job_id}}, ConsistentRead=True)
+        if "Item" not in resp:
+            raise JobNotFound(job_id)
+        return from_dynamo_item(resp["Item"])
+
+    def list(self, state: str | None = None, limit: int = 50, next_token: str | None = None) -> dict[str, Any]:
+        """Newest first; `next_token` pages on. Returns {"items": [...], "next_token": str | None}."""
+        if state is not None and state not in STATES:
+            raise ValueError(f"state must be one of {', '.join(STATES)}, not {state!r}")
+        limit = max(1, min(int(limit), 1000))
+        kwargs: dict[str, Any] = {"TableName": self.table, "Limit": limit, "ScanIndexForward": False}
+        if state:
+            kwargs.update(
+                IndexName=BY_STATE_INDEX,
+                KeyConditionExpression="#s = :s",
+                ExpressionAttributeNames={"#s": "state"},
+                ExpressionAttributeValues={":s": {"S": state}},
+            )
+        else:
+            kwargs.update(
+                IndexName=BY_CREATED_INDEX,
+                KeyConditionExpression="kind = :k",
+                ExpressionAttributeValues={":k": {"S": "job"}},
+            )
+        start = decode_token(next_token)
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        resp = self.ddb.query(**kwargs)
+        return {
+            "items": [from_dynamo_item(i) for i in resp.get("Items", [])],
+            "next_token": encode_token(resp.get("LastEvaluatedKey")),
+        }
+
+    def iter_all(self, state: str | None = None, page: int = 500) -> Any:
+        token = None
+        while True:
+            resp = self.list(state=state, limit=page, next_token=token)
+            yield from resp["items"]
+            token = resp["next_token"]
+            if not token:
+                return
+
+
+def _is_conditional(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
