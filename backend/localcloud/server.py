@@ -26,7 +26,7 @@ from werkzeug.serving import make_server
 from werkzeug.test import Client
 
 from backend.aws import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
-from backend.localcloud import fast_sqs
+from backend.localcloud import cfn_fixes, fast_sqs
 from backend.localcloud.api_front import ApiFront, serve
 from backend.localcloud.gateway import Gateway
 from backend.localcloud.journal import Journal, Recorded, replay
@@ -97,6 +97,7 @@ class LocalCloud:
         endpoint = f"http://127.0.0.1:{moto_port}"
         self.journal = Journal(self.home.local_journal)
         fast_sqs.install(self.journal)
+        cfn_fixes.install()
         base_env = {
             "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
             "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY,

@@ -1,0 +1,83 @@
+"""Bring moto's CloudFormation change sets closer to AWS, inside the local cloud's process.
+
+moto applies a change set but leaves the stack's outputs and parameters as they were, records only
+stack-level events, and leaves a stack IN_PROGRESS forever when a resource fails. Here executing a
+change set refreshes outputs and parameters, records an event per resource, and turns a failure
+into a FAILED resource event and a ROLLBACK_COMPLETE (or UPDATE_ROLLBACK_COMPLETE) stack, as AWS does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moto.cloudformation import models as cfn_models
+from moto.cloudformation.models import CloudFormationBackend, Event, ChangeSet, Stack
+
+_ORIGINAL: dict[str, Any] = {}
+
+
+def _resource_event(stack: Stack, logical_id: str, rtype: str, status: str, reason: str = "",
+                    physical: str = "") -> None:
+    stack.events.append(Event(stack_id=stack.stack_id, stack_name=stack.name, logical_resource_id=logical_id,
+                              physical_resource_id=physical, resource_type=rtype, resource_status=status,
+                              resource_status_reason=reason or None, resource_properties=None))
+
+
+def install() -> None:
+    if _ORIGINAL:
+        return
+    _ORIGINAL["execute"] = CloudFormationBackend.execute_change_set
+
+    def execute_change_set(self: CloudFormationBackend, change_set_name: str, stack_name: str | None = None) -> None:
+        change_set: ChangeSet | None = self.change_sets.get(change_set_name)
+        if change_set is None:
+            for cs in self.change_sets.values():
+                if cs.change_set_name == change_set_name and (stack_name in (None, cs.stack_name, cs.stack_id)):
+                    change_set = cs
+        if change_set is None:
+            raise cfn_models.ValidationError(stack_name)
+        stack: Stack = self.stacks[change_set.stack_id]
+        creating = change_set.change_set_type == "CREATE"
+        verb = "CREATE" if creating else "UPDATE"
+        stack._add_stack_event(f"{verb}_IN_PROGRESS", resource_status_reason="User Initiated")
+        resources = (change_set.template_dict.get("Resources") or {})
+        for logical_id, body in resources.items():
+            _resource_event(stack, logical_id, body.get("Type", ""), f"{verb}_IN_PROGRESS")
+        try:
+            change_set.apply()
+            stack.template = change_set.template
+            stack._parse_template()
+            stack.parameters = change_set.parameters
+            stack.output_map = stack._create_output_map()
+            _ = stack.outputs  # resolve now so a bad output fails here, not on describe
+        except Exception as exc:  # noqa: BLE001 - any resource failure rolls the stack back
+            failed = getattr(exc, "logical_id", None) or _guess_failed(stack, resources)
+            _resource_event(stack, failed, resources.get(failed, {}).get("Type", ""), f"{verb}_FAILED",
+                            f"{type(exc).__name__}: {exc}")
+            stack._add_stack_event(f"{'ROLLBACK' if creating else 'UPDATE_ROLLBACK'}_IN_PROGRESS",
+                                   resource_status_reason=f"The following resource(s) failed: [{failed}]")
+            stack.status = "ROLLBACK_COMPLETE" if creating else "UPDATE_ROLLBACK_COMPLETE"
+            stack._add_stack_event(stack.status)
+            change_set.execution_status = "EXECUTE_FAILED"
+            return
+        for logical_id, body in resources.items():
+            physical = ""
+            try:
+                res = stack.resource_map[logical_id]
+                physical = getattr(res, "physical_resource_id", "") or ""
+            except Exception:  # noqa: BLE001 - unsupported types have no model; the event still counts
+                pass
+            _resource_event(stack, logical_id, body.get("Type", ""), f"{verb}_COMPLETE", physical=str(physical))
+        stack._add_stack_event(f"{verb}_COMPLETE")
+        stack.status = f"{verb}_COMPLETE"
+        change_set.execution_status = "EXECUTE_COMPLETE"
+
+    CloudFormationBackend.execute_change_set = execute_change_set  # type: ignore[method-assign]
+
+
+def _guess_failed(stack: Stack, resources: dict[str, Any]) -> str:
+    parsed = getattr(stack.resource_map, "_parsed_resources", {})
+    for logical_id in resources:
+        if logical_id not in parsed:
+            return logical_id
+    return next(iter(resources), stack.name)

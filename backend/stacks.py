@@ -1,0 +1,303 @@
+"""Deploy, describe and delete skydeck's CloudFormation stacks, streaming their events.
+
+Deploys go through change sets (create or update), events stream oldest-first without repeats,
+"no changes" counts as success, and any ROLLBACK or FAILED status is a failure that names the
+resources and reasons. Stack outputs are the only source of resource names; the parameters a stack
+needs from another (bucket, queue, table, packaged code) are read from those outputs here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from botocore.exceptions import ClientError
+
+from backend.aws import Clients
+from backend.errors import ConfigError, NotFoundError, SkydeckError
+from backend.packaging import executor_package, lambda_package, upload
+from backend.paths import stacks_dir
+
+POLL_S = 0.5
+TIMEOUT_S = 3600.0
+
+
+class StackFailed(SkydeckError):
+    def __init__(self, message: str, failures: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.failures = failures or []
+
+
+@dataclass(frozen=True)
+class StackEvent:
+    timestamp: float
+    logical_id: str
+    resource_type: str
+    status: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"timestamp": self.timestamp, "logical_id": self.logical_id, "resource_type": self.resource_type,
+                "status": self.status, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    short: str
+    name: str
+    status: str
+    outputs: dict[str, str] = field(default_factory=dict)
+    parameters: dict[str, str] = field(default_factory=dict)
+    reason: str = ""
+
+    @property
+    def deployed(self) -> bool:
+        return self.status not in ("NOT_DEPLOYED", "DELETE_COMPLETE")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"stack": self.short, "name": self.name, "status": self.status, "outputs": self.outputs,
+                "parameters": self.parameters, "reason": self.reason}
+
+
+def outcome(status: str) -> str:
+    """Reduce a CloudFormation status to complete / in_progress / failed."""
+    if status.endswith("_IN_PROGRESS"):
+        return "in_progress"
+    if "ROLLBACK" in status or status.endswith("_FAILED"):
+        return "failed"
+    return "complete"
+
+
+EventSink = Callable[[StackEvent], None]
+
+
+@dataclass(frozen=True)
+class StackDef:
+    short: str
+    needs: tuple[str, ...]
+    describe: str
+
+    @property
+    def template_path(self) -> Any:
+        return stacks_dir() / f"{self.short}.yaml"
+
+    def template_body(self) -> str:
+        return self.template_path.read_text()
+
+    def parameter_names(self) -> set[str]:
+        return set((_load_template(self.template_body()).get("Parameters") or {}).keys())
+
+
+STACKS: dict[str, StackDef] = {
+    "infra": StackDef("infra", (), "data bucket, jobs queue + dead-letter queue, jobs table"),
+    "api": StackDef("api", ("infra",), "API Gateway + jobs Lambda"),
+    "fleet": StackDef("fleet", ("infra",), "GPU Auto Scaling group running the executor"),
+}
+ORDER = ("infra", "api", "fleet")
+
+
+def _load_template(body: str) -> dict[str, Any]:
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            return loader.construct_scalar(node)
+        if isinstance(node, yaml.SequenceNode):
+            return loader.construct_sequence(node)
+        return loader.construct_mapping(node)  # type: ignore[arg-type]
+
+    _Loader.add_multi_constructor("!", _tag)
+    return yaml.load(body, Loader=_Loader)  # noqa: S506 - SafeLoader subclass with CFN tags
+
+
+def stack_def(short: str) -> StackDef:
+    if short not in STACKS:
+        raise NotFoundError(f"no stack named {short!r}; skydeck's stacks are: {', '.join(ORDER)}")
+    return STACKS[short]
+
+
+class Stacks:
+    def __init__(self, clients: Clients) -> None:
+        self.clients = clients
+        self.cfn = clients.client("cloudformation")
+
+    # -- reads ---------------------------------------------------------------------------------
+    def describe(self, short: str) -> StackInfo:
+        stack_def(short)
+        name = self.clients.profile.stack_name(short)
+        try:
+            stack = self.cfn.describe_stacks(StackName=name)["Stacks"][0]
+        except ClientError as exc:
+            if "does not exist" in str(exc):
+                return StackInfo(short, name, "NOT_DEPLOYED")
+            raise
+        return StackInfo(
+            short=short,
+            name=name,
+            status=stack["StackStatus"],
+            outputs={o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
+            parameters={p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])},
+            reason=stack.get("StackStatusReason", ""),
+        )
+
+    def list(self) -> list[StackInfo]:
+        return [self.describe(s) for s in ORDER]
+
+    def outputs(self, short: str) -> dict[str, str]:
+        info = self.describe(short)
+        if not info.deployed or outcome(info.status) == "failed":
+            raise NotFoundError(
+                f"stack {short} is {info.status}; deploy it first: skydeck stacks deploy {short}"
+            )
+        return info.outputs
+
+    def events(self, short: str) -> list[StackEvent]:
+        name = self.clients.profile.stack_name(short)
+        try:
+            raw = self.cfn.describe_stack_events(StackName=name)["StackEvents"]
+        except ClientError as exc:
+            if "does not exist" in str(exc):
+                raise NotFoundError(f"stack {short} is not deployed") from None
+            raise
+        events = [_event(e) for e in raw]
+        events.sort(key=lambda e: e.timestamp)
+        return events
+
+    # -- deploy --------------------------------------------------------------------------------
+    def derived_parameters(self, short: str) -> dict[str, str]:
+        """Parameters read from other stacks' outputs and from packaging the code."""
+        if short == "infra":
+            return {}
+        infra = self.outputs("infra")
+        s3 = self.clients.client("s3")
+        common = {k: infra[k] for k in ("QueueUrl", "QueueArn", "TableName", "TableArn")}
+        if short == "api":
+            return {**common, "CodeBucket": infra["Bucket"], "CodeKey": upload(s3, infra["Bucket"], lambda_package())}
+        return {**common, "Bucket": infra["Bucket"], "BucketArn": infra["BucketArn"], "QueueName": infra["QueueName"],
+                "ExecutorKey": upload(s3, infra["Bucket"], executor_package())}
+
+    def deploy(self, short: str, params: dict[str, str] | None = None, on_event: EventSink | None = None,
+               timeout_s: float = TIMEOUT_S) -> StackInfo:
+        sdef = stack_def(short)
+        allowed = sdef.parameter_names()
+        user = {**self.clients.profile.params.get(short, {}), **(params or {})}
+        for key in user:
+            if key not in allowed:
+                raise ConfigError(f"--param {key}: stack {short} has no such parameter; it takes: {', '.join(sorted(allowed))}")
+        merged = {**self.derived_parameters(short), **user}
+        name = self.clients.profile.stack_name(short)
+        current = self.describe(short)
+        if current.status == "ROLLBACK_COMPLETE":
+            raise StackFailed(f"stack {name} failed its first create and must be deleted first: skydeck stacks delete {short}")
+        if outcome(current.status) == "in_progress":
+            raise StackFailed(f"stack {name} is busy ({current.status}); wait for it: skydeck stacks events {short} --follow")
+        change_type = "UPDATE" if current.deployed else "CREATE"
+        change_set = f"skydeck-{time.strftime('%Y%m%d%H%M%S')}-{int(time.time() * 1000) % 1000:03d}"
+        since = time.time() - 1
+        try:
+            self.cfn.create_change_set(
+                StackName=name,
+                ChangeSetName=change_set,
+                ChangeSetType=change_type,
+                TemplateBody=sdef.template_body(),
+                Parameters=[{"ParameterKey": k, "ParameterValue": str(v)} for k, v in sorted(merged.items())],
+                Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
+                Tags=[{"Key": "skydeck:stack", "Value": short}],
+            )
+        except ClientError as exc:
+            raise StackFailed(f"CloudFormation refused the change set for {name}: {exc}") from None
+        if not self._wait_change_set(name, change_set):
+            return self.describe(short)  # no changes: nothing to do, and that is a success
+        self.cfn.execute_change_set(StackName=name, ChangeSetName=change_set)
+        return self._follow(short, since, on_event, timeout_s)
+
+    def _wait_change_set(self, name: str, change_set: str) -> bool:
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            cs = self.cfn.describe_change_set(StackName=name, ChangeSetName=change_set)
+            status = cs.get("Status", "")
+            if status == "CREATE_COMPLETE":
+                return True
+            if status == "FAILED":
+                reason = cs.get("StatusReason", "")
+                if "didn't contain changes" in reason or "No updates" in reason:
+                    self.cfn.delete_change_set(StackName=name, ChangeSetName=change_set)
+                    return False
+                raise StackFailed(f"change set for {name} failed: {reason}")
+            time.sleep(POLL_S)
+        raise StackFailed(f"change set for {name} was not ready after 300s")
+
+    def _follow(self, short: str, since: float, on_event: EventSink | None, timeout_s: float) -> StackInfo:
+        seen: set[str] = set()
+        deadline = time.time() + timeout_s
+        name = self.clients.profile.stack_name(short)
+        while True:
+            failures = self._emit_new(name, since, seen, on_event)
+            info = self.describe(short)
+            state = outcome(info.status)
+            if state != "in_progress" and info.status != "REVIEW_IN_PROGRESS":
+                failures += self._emit_new(name, since, seen, on_event)
+                if state == "failed":
+                    detail = "; ".join(f"{f['logical_id']}: {f['reason']}" for f in failures if f["reason"]) or info.reason
+                    raise StackFailed(f"stack {name} ended {info.status}: {detail or 'see its events'}", failures)
+                return info
+            if time.time() > deadline:
+                raise StackFailed(f"stack {name} still {info.status} after {timeout_s:.0f}s; follow it: skydeck stacks events {short} --follow")
+            time.sleep(POLL_S)
+
+    def _emit_new(self, name: str, since: float, seen: set[str], on_event: EventSink | None) -> list[dict[str, Any]]:
+        failures: list[dict[str, Any]] = []
+        try:
+            raw = self.cfn.describe_stack_events(StackName=name)["StackEvents"]
+        except ClientError:
+            return failures
+        fresh = [e for e in raw if e["EventId"] not in seen and e["Timestamp"].timestamp() >= since]
+        fresh.sort(key=lambda e: e["Timestamp"])
+        for e in fresh:
+            seen.add(e["EventId"])
+            event = _event(e)
+            if event.status.endswith("_FAILED"):
+                failures.append(event.to_dict())
+            if on_event:
+                on_event(event)
+        return failures
+
+    # -- delete --------------------------------------------------------------------------------
+    def dependents(self, short: str) -> list[str]:
+        return [s for s, d in STACKS.items() if short in d.needs and self.describe(s).deployed]
+
+    def delete(self, short: str, on_event: EventSink | None = None, timeout_s: float = TIMEOUT_S) -> StackInfo:
+        stack_def(short)
+        blocking = self.dependents(short)
+        if blocking:
+            raise StackFailed(f"stack {short} is used by {', '.join(blocking)}; delete those first")
+        info = self.describe(short)
+        if not info.deployed:
+            raise NotFoundError(f"stack {short} is not deployed; nothing to delete")
+        since = time.time() - 1
+        self.cfn.delete_stack(StackName=info.name)
+        seen: set[str] = set()
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            self._emit_new(info.name, since, seen, on_event)
+            now = self.describe(short)
+            if not now.deployed:
+                return StackInfo(short, info.name, "DELETE_COMPLETE")
+            if now.status == "DELETE_FAILED":
+                raise StackFailed(f"stack {info.name} could not be deleted: {now.reason}")
+            time.sleep(POLL_S)
+        raise StackFailed(f"stack {info.name} still deleting after {timeout_s:.0f}s")
+
+
+def _event(e: dict[str, Any]) -> StackEvent:
+    return StackEvent(
+        timestamp=e["Timestamp"].timestamp(),
+        logical_id=e.get("LogicalResourceId", ""),
+        resource_type=e.get("ResourceType", ""),
+        status=e.get("ResourceStatus", ""),
+        reason=e.get("ResourceStatusReason", "") or "",
+    )
