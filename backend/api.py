@@ -1,0 +1,32 @@
+"""Where the jobs API is and how to authenticate to it, for curl users and scripts."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from backend.errors import LocalCloudDown
+
+if TYPE_CHECKING:
+    from backend.context import Context
+
+
+def api_endpoint(ctx: Context) -> dict[str, Any]:
+    out = ctx.stacks.outputs("api")
+    if ctx.profile.is_local:
+        try:
+            state = json.loads(ctx.home.local_state_file.read_text())
+        except (OSError, ValueError):
+            raise LocalCloudDown("the local cloud is not running; start it with: skydeck local up") from None
+        token = ctx.home.local_token_file.read_text().strip()
+        return {
+            "url": f"{state['api_base']}/{out['Stage']}/",
+            "headers": {"Authorization": f"Bearer {token}"},
+            "auth": "bearer token from SKYDECK_HOME/local/api-token (mode 0600)",
+        }
+    region = ctx.profile.region
+    return {
+        "url": out["ApiUrl"],
+        "headers": {},
+        "auth": f"AWS_IAM: sign with SigV4, e.g. curl --aws-sigv4 'aws:amz:{region}:execute-api' --user \"$KEY:$SECRET\"",
+    }

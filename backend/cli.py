@@ -1,0 +1,523 @@
+"""`skydeck`: the headless commands. A thin Typer layer over the backend; every read takes --json."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from backend.context import Context
+from backend.errors import ConfigError, SkydeckError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+                  help="skydeck: run Plenoxels training and SDS-Inf inference on AWS or the embedded local cloud.")
+local_app = typer.Typer(no_args_is_help=True, help="The embedded local cloud (moto + Lambda runtime + API front).")
+stacks_app = typer.Typer(no_args_is_help=True, help="Deploy, inspect and delete the CloudFormation stacks.")
+jobs_app = typer.Typer(no_args_is_help=True, help="Plenoxels training jobs.")
+presets_app = typer.Typer(no_args_is_help=True, help="Job and run presets.")
+api_app = typer.Typer(no_args_is_help=True, help="The jobs API.")
+executor_app = typer.Typer(no_args_is_help=True, help="The job executor (what GPU hosts run).")
+app.add_typer(local_app, name="local")
+app.add_typer(stacks_app, name="stacks")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(presets_app, name="presets")
+app.add_typer(api_app, name="api")
+app.add_typer(executor_app, name="executor")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+ProfileOpt = Annotated[str | None, typer.Option("--profile", "-p", envvar="SKYDECK_PROFILE",
+                                                 help="Profile to use (default: local).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+def _ctx(profile: str | None) -> Context:
+    return Context.create(profile)
+
+
+def _json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _confirm(question: str, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise ConfigError(f"{question} - refusing without a terminal to ask on; pass --yes to confirm")
+    if not typer.confirm(question, default=False):
+        raise typer.Exit(1)
+
+
+def _age(ts: float | None) -> str:
+    if not ts:
+        return "-"
+    secs = max(0, int(time.time() - float(ts)))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs >= size:
+            return f"{secs // size}{unit}"
+    return f"{secs}s"
+
+
+# -- local -----------------------------------------------------------------------------------------
+@local_app.command("up")
+def local_up(json_out: JsonOpt = False) -> None:
+    """Start the local cloud (idempotent). State survives down/up and crashes."""
+    from backend.localcloud import control
+    from backend.paths import Home
+
+    home = Home.from_env()
+    was = control.status(home)
+    if not json_out and not was.running:
+        err.print("starting the local cloud ...")
+    status = control.up(home)
+    if json_out:
+        _json(status.to_dict())
+        return
+    restored = status.state.get("restored", {})
+    verb = "already running" if was.running else "up"
+    out.print(f"local cloud {verb}: {status.state['endpoint']} (pid {status.state['pid']})")
+    if not was.running and restored.get("replayed"):
+        out.print(f"restored {restored['replayed']} changes and {restored.get('messages', 0)} queued messages "
+                  f"in {restored.get('seconds', 0)}s")
+
+
+@local_app.command("down")
+def local_down(json_out: JsonOpt = False) -> None:
+    """Stop the local cloud. Its state is kept for the next `local up`."""
+    from backend.localcloud import control
+    from backend.paths import Home
+
+    stopped = control.down(Home.from_env())
+    if json_out:
+        _json({"stopped": stopped})
+    else:
+        out.print("local cloud stopped" if stopped else "local cloud was not running")
+
+
+@local_app.command("status")
+def local_status(json_out: JsonOpt = False) -> None:
+    """Show whether the local cloud runs, and each part's pid and URL."""
+    from backend.localcloud import control
+    from backend.paths import Home
+
+    status = control.status(Home.from_env())
+    if json_out:
+        _json(status.to_dict())
+        return
+    if not status.running:
+        out.print("local cloud: not running (start it with: skydeck local up)")
+        raise typer.Exit(1)
+    out.print(f"local cloud: running, {'healthy' if status.healthy else 'NOT answering'}")
+    for part, info in status.state.get("parts", {}).items():
+        out.print(f"  {part:<8} pid {info.get('pid')}  {info.get('url', '')}")
+
+
+# -- stacks ----------------------------------------------------------------------------------------
+def _stack_names(name: str) -> list[str]:
+    from backend.stacks import ORDER, stack_def
+
+    if name == "all":
+        return list(ORDER)
+    stack_def(name)
+    return [name]
+
+
+def _print_event(e: Any) -> None:
+    stamp = time.strftime("%H:%M:%S", time.localtime(e.timestamp))
+    colour = "red" if "FAILED" in e.status or "ROLLBACK" in e.status else ("green" if e.status.endswith("COMPLETE") else "yellow")
+    reason = f"  {escape(e.reason)}" if e.reason else ""
+    err.print(f"{stamp}  {e.logical_id:<28} {e.resource_type:<36} [{colour}]{e.status}[/]{reason}")
+
+
+@stacks_app.command("deploy")
+def stacks_deploy(
+    name: Annotated[str, typer.Argument(help="infra | api | fleet | all")],
+    param: Annotated[list[str] | None, typer.Option("--param", help="Template parameter K=V (repeatable).")] = None,
+    yes: YesOpt = False,
+    json_out: JsonOpt = False,
+    profile: ProfileOpt = None,
+) -> None:
+    """Create or update stacks through change sets, streaming their events."""
+    ctx = _ctx(profile)
+    names = _stack_names(name)
+    params: dict[str, str] = {}
+    for item in param or []:
+        if "=" not in item:
+            raise ConfigError(f"--param {item!r}: expected KEY=VALUE, e.g. --param Stage=prod")
+        k, v = item.split("=", 1)
+        params[k.strip()] = v
+    if params and len(names) > 1:
+        raise ConfigError("--param applies to one stack; deploy the stacks one at a time to set parameters")
+    if not ctx.profile.is_local:
+        _confirm(f"deploy {', '.join(names)} to AWS ({ctx.profile.region}); this creates billable resources. Continue?", yes)
+    results = []
+    for short in names:
+        if not json_out:
+            err.print(f"deploying {ctx.profile.stack_name(short)} ...")
+        info = ctx.stacks.deploy(short, params, on_event=None if json_out else _print_event)
+        results.append(info.to_dict())
+        if not json_out:
+            out.print(f"{info.name}: {info.status}")
+            for k, v in info.outputs.items():
+                out.print(f"  {k:<22} {v}")
+    if json_out:
+        _json(results if len(results) > 1 else results[0])
+
+
+@stacks_app.command("list")
+def stacks_list(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
+    """Every skydeck stack with its status."""
+    infos = _ctx(profile).stacks.list()
+    if json_out:
+        _json([i.to_dict() for i in infos])
+        return
+    table = Table("stack", "name", "status", box=None)
+    for i in infos:
+        table.add_row(i.short, i.name, i.status)
+    out.print(table)
+
+
+@stacks_app.command("describe")
+def stacks_describe(name: str, json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
+    """Status, parameters and outputs of one stack."""
+    info = _ctx(profile).stacks.describe(name)
+    if json_out:
+        _json(info.to_dict())
+        return
+    out.print(f"{info.name}: {info.status}{'  ' + info.reason if info.reason else ''}")
+    for title, values in (("outputs", info.outputs), ("parameters", info.parameters)):
+        if values:
+            out.print(f"{title}:")
+            for k, v in values.items():
+                out.print(f"  {k:<22} {v}")
+
+
+@stacks_app.command("events")
+def stacks_events(
+    name: str,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new events until interrupted.")] = False,
+    json_out: JsonOpt = False,
+    profile: ProfileOpt = None,
+) -> None:
+    """A stack's events, oldest first."""
+    stacks = _ctx(profile).stacks
+    seen: set[tuple[float, str, str]] = set()
+    while True:
+        for e in stacks.events(name):
+            key = (e.timestamp, e.logical_id, e.status)
+            if key in seen:
+                continue
+            seen.add(key)
+            if json_out:
+                sys.stdout.write(json.dumps(e.to_dict()) + "\n")
+                sys.stdout.flush()
+            else:
+                _print_event(e)
+        if not follow:
+            return
+        time.sleep(1.0)
+
+
+@stacks_app.command("delete")
+def stacks_delete(name: str, yes: YesOpt = False, json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
+    """Delete a stack (asks first). The data bucket and the jobs table are retained."""
+    ctx = _ctx(profile)
+    names = list(reversed(_stack_names(name)))
+    deployed = [n for n in names if ctx.stacks.describe(n).deployed]
+    if not deployed:
+        raise SkydeckError(f"nothing to delete: {name} is not deployed")
+    _confirm(f"delete {', '.join(ctx.profile.stack_name(n) for n in deployed)} ({ctx.profile.name})? "
+             "Its resources are destroyed (the data bucket and jobs table are kept).", yes)
+    results = []
+    for short in deployed:
+        info = ctx.stacks.delete(short, on_event=None if json_out else _print_event)
+        results.append(info.to_dict())
+        if not json_out:
+            out.print(f"{info.name}: {info.status}")
+    if json_out:
+        _json(results if len(results) > 1 else results[0])
+
+
+# -- api -------------------------------------------------------------------------------------------
+@api_app.command("url")
+def api_url(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
+    """The jobs API URL and how to authenticate (so the original curl commands work)."""
+    from backend.api import api_endpoint
+
+    info = api_endpoint(_ctx(profile))
+    if json_out:
+        _json(info)
+        return
+    out.print(info["url"])
+    for k, v in info["headers"].items():
+        out.print(f"header: {k}: {v}")
+    out.print(f"auth: {info['auth']}")
+    hdr = " ".join(f"-H '{k}: {v}'" for k, v in info["headers"].items())
+    out.print(f"try:  curl -s {hdr} {info['url']}")
+
+
+# -- jobs ------------------------------------------------------------------------------------------
+def _job_row(job: dict[str, Any]) -> list[str]:
+    progress = job.get("progress") or {}
+    result = job.get("result") or {}
+    psnr = result.get("psnr", progress.get("psnr"))
+    it = progress.get("iteration")
+    return [job["job_id"], job.get("state", "?"), job.get("name", ""), job.get("engine", ""),
+            f"{it}" if it is not None else "-", f"{psnr:.2f}" if isinstance(psnr, int | float) else "-",
+            _age(job.get("created_at"))]
+
+
+@jobs_app.command("submit")
+def jobs_submit(
+    file: Annotated[Path | None, typer.Argument(help="A job JSON file (skydeck's form or the original's).")] = None,
+    preset: Annotated[str | None, typer.Option(help="Start from this preset.")] = None,
+    scene: Annotated[str | None, typer.Option(help="Scene name, s3:// URI or absolute path.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override key=value (repeatable).")] = None,
+    json_out: JsonOpt = False,
+    profile: ProfileOpt = None,
+) -> None:
+    """Validate and queue a job from a file or a preset."""
+    from backend.presets import compose_job, get_preset
+    from lambda_src.jobs.schema import JobValidationError, parse_body
+
+    ctx = _ctx(profile)
+    if (file is None) == (preset is None):
+        raise ConfigError("give either a job FILE or --preset NAME (not both)")
+    if file is not None:
+        if set_ or scene:
+            raise ConfigError("--set and --scene go with --preset; edit the file instead")
+        try:
+            raw = file.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"cannot read {file}: {exc.strerror}") from None
+        try:
+            spec = parse_body(raw)
+        except JobValidationError as exc:
+            raise ConfigError(f"{file}: {exc.field}: {exc.message}") from None
+    else:
+        chosen = get_preset(ctx.home, preset or "")
+        if chosen.kind != "plenoxels":
+            raise ConfigError(f"preset {chosen.name} is a {chosen.kind} preset, not a training job")
+        spec = compose_job(chosen.values, scene=scene, overrides=set_, preset_name=chosen.name)
+    record = ctx.jobs.submit(spec)
+    if json_out:
+        _json(record)
+    else:
+        out.print(f"queued {record['job_id']}  ({spec.name}, scene {spec.scene}, engine {spec.engine})")
+
+
+@jobs_app.command("list")
+def jobs_list(
+    state: Annotated[str | None, typer.Option(help="QUEUED | RUNNING | SUCCEEDED | FAILED | CANCELLED")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    next_token: Annotated[str | None, typer.Option(help="Page on from a previous --json answer.")] = None,
+    json_out: JsonOpt = False,
+    profile: ProfileOpt = None,
+) -> None:
+    """Jobs, newest first."""
+    page = _ctx(profile).jobs.list(state=state, limit=limit, next_token=next_token)
+    if json_out:
+        _json(page)
+        return
+    table = Table("job id", "state", "name", "engine", "iter", "psnr", "age", box=None)
+    for job in page["items"]:
+        table.add_row(*_job_row(job))
+    out.print(table)
+    if page["next_token"]:
+        out.print(f"more: --next-token {page['next_token']}")
+
+
+@jobs_app.command("show")
+def jobs_show(job_id: str, json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
+    """One job: its document, state, progress and result."""
+    job = _ctx(profile).jobs.get(job_id)
+    if json_out:
+        _json(job)
+        return
+    for key in ("job_id", "state", "name", "scene", "engine", "preset", "worker", "attempts", "error", "note"):
+        if job.get(key) not in (None, ""):
+            out.print(f"{key:<10} {job[key]}")
+    out.print(f"{'created':<10} {_age(job.get('created_at'))} ago")
+    for section in ("config", "progress", "result"):
+        if job.get(section):
+            out.print(f"{section}:")
+            for k, v in job[section].items():
+                out.print(f"  {k:<22} {v}")
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(job_id: str, yes: YesOpt = False, json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
+    """Cancel a queued job, or ask a running one to stop."""
+    ctx = _ctx(profile)
+    job = ctx.jobs.get(job_id)
+    _confirm(f"cancel job {job_id} ({job.get('name')}, {job['state']})?", yes)
+    job = ctx.jobs.cancel(job_id)
+    if json_out:
+        _json(job)
+    else:
+        out.print(f"{job_id}: {'CANCELLED' if job['state'] == 'CANCELLED' else 'stop requested'}")
+
+
+@jobs_app.command("watch")
+def jobs_watch(
+    job_id: Annotated[str | None, typer.Argument(help="A job id; without it, the newest jobs.")] = None,
+    interval: Annotated[float, typer.Option(min=0.2, help="Seconds between polls.")] = 1.0,
+    json_out: JsonOpt = False,
+    profile: ProfileOpt = None,
+) -> None:
+    """Follow a job until it ends (or the job list until interrupted)."""
+    try:
+        for snapshot in _ctx(profile).jobs.watch(job_id, interval_s=interval):
+            if json_out:
+                sys.stdout.write(json.dumps(snapshot, default=str) + "\n")
+                sys.stdout.flush()
+            elif job_id:
+                row = _job_row(snapshot)
+                out.print(f"{time.strftime('%H:%M:%S')}  {row[1]:<10} iter {row[4]:<8} psnr {row[5]}")
+            else:
+                counts: dict[str, int] = {}
+                for job in snapshot:
+                    counts[job["state"]] = counts.get(job["state"], 0) + 1
+                out.print(f"{time.strftime('%H:%M:%S')}  " + "  ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    except KeyboardInterrupt:
+        pass
+
+
+# -- executor --------------------------------------------------------------------------------------
+@executor_app.command("run")
+def executor_run(
+    once: Annotated[bool, typer.Option("--once", help="Handle at most one message, then exit.")] = False,
+    engine: Annotated[str, typer.Option(help="Engine for every job (default: each job's own).")] = "auto",
+    wait: Annotated[int, typer.Option(min=1, max=20, help="SQS long-poll seconds.")] = 20,
+    profile: ProfileOpt = None,
+) -> None:
+    """Serve the jobs queue from this machine."""
+    import logging
+
+    from gpu_executor.engines import builtin_engines
+    from gpu_executor.executor import Executor, ExecutorConfig
+
+    ctx = _ctx(profile)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    executor = Executor(ctx.jobs.store, builtin_engines(), ExecutorConfig(engine=engine, wait_s=wait))
+    executor.install_signal_handlers()
+    n = executor.run(once=once)
+    err.print(f"executor stopped after {n} job(s)")
+
+
+# -- presets ---------------------------------------------------------------------------------------
+@presets_app.command("list")
+def presets_list(
+    kind: Annotated[str | None, typer.Option(help="plenoxels | sdsinf | batch")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Built-in and user presets (user presets override built-ins of the same name)."""
+    from backend.paths import Home
+    from backend.presets import list_presets
+
+    presets = list_presets(Home.from_env(), kind)
+    if json_out:
+        _json([p.to_dict() for p in presets])
+        return
+    table = Table("name", "kind", "source", "description", box=None)
+    for p in presets:
+        table.add_row(p.name, p.kind, "built-in" if p.builtin else "user", p.description)
+    out.print(table)
+
+
+@presets_app.command("show")
+def presets_show(name: str, json_out: JsonOpt = False) -> None:
+    """One preset's values."""
+    import yaml
+
+    from backend.paths import Home
+    from backend.presets import get_preset
+
+    preset = get_preset(Home.from_env(), name)
+    if json_out:
+        _json(preset.to_dict())
+        return
+    out.print(f"{preset.name} ({preset.kind}, {'built-in' if preset.builtin else 'user'}): {preset.description}")
+    out.print(f"file: {preset.path}")
+    out.print(yaml.safe_dump(preset.values, sort_keys=False).rstrip())
+
+
+# -- doctor and console ----------------------------------------------------------------------------
+@app.command("doctor")
+def doctor(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
+    """Check a profile: credentials, region, reachability, stacks. Says what to fix."""
+    from backend.doctor import run_checks
+
+    checks = run_checks(_ctx(profile))
+    if json_out:
+        _json([c.to_dict() for c in checks])
+    else:
+        for c in checks:
+            mark = "[green]ok[/]  " if c.ok else "[red]FAIL[/]"
+            out.print(f"{mark} {c.name:<22} {escape(c.detail)}")
+            if not c.ok and c.fix:
+                out.print(f"       fix: {escape(c.fix)}")
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)
+
+
+@app.command("console")
+def console(
+    read_only: Annotated[bool, typer.Option("--read-only", help="Hide every action that changes anything.")] = False,
+    profile: ProfileOpt = None,
+) -> None:
+    """Open the operator console (starts the local cloud when the local profile is used)."""
+    ctx = _ctx(profile)
+    if ctx.profile.is_local:
+        from backend.localcloud import control
+
+        control.up(ctx.home)
+    from tui.app import SkydeckApp
+
+    SkydeckApp(ctx=ctx, read_only=read_only).run()
+
+
+def main() -> None:
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(1)
+    except SkydeckError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        sys.exit(exc.exit_code)
+    except NoCredentialsError:
+        err.print("[red]error:[/] no AWS credentials for this profile; set aws_profile in profiles.yaml or run aws configure")
+        sys.exit(2)
+    except ClientError as exc:
+        err.print(f"[red]error:[/] AWS refused the call: {escape(str(exc))}")
+        sys.exit(1)
+    except BotoCoreError as exc:
+        err.print(f"[red]error:[/] could not reach AWS: {escape(str(exc))}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # click's usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

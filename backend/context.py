@@ -1,0 +1,40 @@
+"""One object per command: the home, the profile, and the services built on its clients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from backend.aws import Clients
+from backend.paths import Home
+from backend.profiles import Profile, get_profile
+
+
+@dataclass
+class Context:
+    home: Home
+    profile: Profile
+    _clients: Clients | None = field(default=None, repr=False)
+
+    @classmethod
+    def create(cls, profile: str | None = None, home: Home | None = None) -> Context:
+        home = home or Home.from_env()
+        return cls(home=home, profile=get_profile(home, profile))
+
+    @property
+    def clients(self) -> Clients:
+        if self._clients is None:
+            self._clients = Clients(self.profile, self.home)
+        return self._clients
+
+    @cached_property
+    def stacks(self):  # noqa: ANN201 - imported lazily to keep `skydeck --help` fast
+        from backend.stacks import Stacks
+
+        return Stacks(self.clients)
+
+    @cached_property
+    def jobs(self):  # noqa: ANN201
+        from backend.jobs import Jobs
+
+        return Jobs(self)

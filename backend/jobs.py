@@ -1,0 +1,82 @@
+"""Submit, list, show, cancel and watch Plenoxels jobs (through the same store the API uses)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from backend.errors import ConfigError, NotFoundError, SkydeckError
+from lambda_src.jobs.schema import STATES, TERMINAL_STATES, JobSpec
+from lambda_src.jobs.store import JobNotFound, JobStore, StateConflict
+
+if TYPE_CHECKING:
+    from backend.context import Context
+
+
+class Jobs:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    @cached_property
+    def store(self) -> JobStore:
+        out = self.ctx.stacks.outputs("infra")
+        return JobStore(
+            ddb=self.ctx.clients.client("dynamodb"),
+            sqs=self.ctx.clients.client("sqs"),
+            table=out["TableName"],
+            queue_url=out["QueueUrl"],
+        )
+
+    def submit(self, spec: JobSpec) -> dict[str, Any]:
+        return self.store.submit(spec)
+
+    def list(self, state: str | None = None, limit: int = 50, next_token: str | None = None) -> dict[str, Any]:
+        if state is not None:
+            state = state.upper()
+            if state not in STATES:
+                raise ConfigError(f"--state must be one of {', '.join(STATES)}, not {state!r}")
+        try:
+            return self.store.list(state=state, limit=limit, next_token=next_token)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
+    def get(self, job_id: str) -> dict[str, Any]:
+        try:
+            return self.store.get(job_id)
+        except JobNotFound as exc:
+            raise NotFoundError(str(exc)) from None
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        try:
+            return self.store.cancel(job_id)
+        except JobNotFound as exc:
+            raise NotFoundError(str(exc)) from None
+        except StateConflict as exc:
+            raise SkydeckError(str(exc)) from None
+
+    def watch(self, job_id: str | None = None, interval_s: float = 1.0, until_done: bool = True) -> Iterator[Any]:
+        """Yield a job (or the newest page of jobs) whenever it changes; stops when the job ends."""
+        last: Any = None
+        while True:
+            current: Any = self.get(job_id) if job_id else self.list(limit=50)["items"]
+            if current != last:
+                yield current
+                last = current
+            if job_id and until_done and current["state"] in TERMINAL_STATES:
+                return
+            time.sleep(interval_s)
+
+    def queue_depth(self) -> dict[str, int]:
+        out = self.ctx.stacks.outputs("infra")
+        sqs = self.ctx.clients.client("sqs")
+        depth: dict[str, int] = {}
+        for key, url_key in (("queue", "QueueUrl"), ("dead_letter", "DeadLetterQueueUrl")):
+            attrs = sqs.get_queue_attributes(
+                QueueUrl=out[url_key],
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+            depth[f"{key}_visible"] = int(attrs.get("ApproximateNumberOfMessages", 0))
+            depth[f"{key}_in_flight"] = int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0))
+        return depth

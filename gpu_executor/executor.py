@@ -1,0 +1,223 @@
+"""The executor's lifecycle: receive a job id, claim it, run it, record the outcome.
+
+- A job runs once even when its message arrives twice: the claim is a conditional write.
+- While a job runs, a heartbeat thread extends the message's visibility and writes progress, so a
+  job longer than the queue's visibility timeout is not delivered again.
+- Cancel is honoured between engine steps; SIGTERM hands the job back (QUEUED, re-sent) or lets
+  it finish if the engine does not check in time.
+- A message that is not a job (bad JSON, unknown id) is never deleted: after the queue's
+  maxReceiveCount it lands in the dead-letter queue where an operator can look at it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lambda_src.jobs.schema import JobValidationError, parse_job
+from lambda_src.jobs.store import JobStore, StateConflict
+
+from gpu_executor.engines import Engine, EngineError, RunContext, StopRequested, choose
+
+log = logging.getLogger("skydeck.executor")
+
+
+@dataclass
+class ExecutorConfig:
+    engine: str = "auto"  # forces this engine for every job when not "auto"
+    wait_s: int = 20  # SQS long poll
+    visibility_s: int = 300  # how far each extension pushes the message's visibility
+    extend_every_s: float = 60.0
+    progress_every_s: float = 2.0
+    workdir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "skydeck-executor")
+
+
+class Executor:
+    def __init__(self, store: JobStore, engines: Mapping[str, Engine], config: ExecutorConfig | None = None,
+                 worker_id: str | None = None) -> None:
+        self.store = store
+        self.sqs = store.sqs
+        self.engines = engines
+        self.config = config or ExecutorConfig()
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.stopping = threading.Event()
+        self.processed = 0
+
+    # -- the loop ------------------------------------------------------------------------------
+    def install_signal_handlers(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stopping.set())
+
+    def run(self, once: bool = False) -> int:
+        """Serve the queue until stopped. With `once`, handle at most one message (or one empty poll)."""
+        log.info(json.dumps({"event": "executor_started", "worker": self.worker_id, "engines": sorted(self.engines)}))
+        while not self.stopping.is_set():
+            handled = self.poll_once()
+            if once:
+                break
+            if not handled:
+                continue
+        log.info(json.dumps({"event": "executor_stopped", "worker": self.worker_id, "processed": self.processed}))
+        return self.processed
+
+    def poll_once(self) -> bool:
+        resp = self.sqs.receive_message(
+            QueueUrl=self.store.queue_url,
+            MaxNumberOfMessages=1,
+            WaitTimeSeconds=self.config.wait_s,
+            VisibilityTimeout=self.config.visibility_s,
+            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+        )
+        messages = resp.get("Messages", [])
+        for message in messages:
+            self.handle(message)
+        return bool(messages)
+
+    # -- one message ---------------------------------------------------------------------------
+    def handle(self, message: dict[str, Any]) -> str:
+        """Returns what happened: succeeded/failed/cancelled/released/duplicate/poison."""
+        handle = message["ReceiptHandle"]
+        try:
+            body = json.loads(message.get("Body", ""))
+            job_id = body["job_id"]
+            if not isinstance(job_id, str):
+                raise TypeError("job_id is not a string")
+        except (ValueError, KeyError, TypeError) as exc:
+            return self._poison(handle, f"not a job message ({exc})")
+        try:
+            job = self.store.get(job_id)
+        except KeyError:
+            return self._poison(handle, f"job {job_id} is not in the table")
+        if job["state"] != "QUEUED":
+            self._delete(handle)  # a second delivery of a job that already ran or is running
+            log.info(json.dumps({"event": "duplicate_delivery", "job_id": job_id, "state": job["state"]}))
+            return "duplicate"
+        claimed = self.store.claim(job_id, self.worker_id)
+        if claimed is None:
+            self._delete(handle)
+            return "duplicate"
+        self.processed += 1
+        return self._run_claimed(claimed, handle)
+
+    def _run_claimed(self, job: dict[str, Any], handle: str) -> str:
+        job_id = job["job_id"]
+        state = _Live()
+        beat = threading.Thread(target=self._heartbeat, args=(job_id, handle, state), daemon=True)
+        beat.start()
+        try:
+            outcome, result, error = self._execute(job, state)
+        finally:
+            state.done.set()
+            beat.join(timeout=10)
+        try:
+            if outcome == "released":
+                if self.store.release(job_id, self.worker_id, "executor stopped; job re-queued"):
+                    self.store.enqueue(job_id)
+            else:
+                self.store.finish(job_id, self.worker_id, outcome, result=result, error=error)
+        except StateConflict as exc:
+            log.warning(json.dumps({"event": "finish_conflict", "job_id": job_id, "detail": str(exc)}))
+        self._delete(handle)
+        log.info(json.dumps({"event": "job_ended", "job_id": job_id, "outcome": outcome, "error": error}))
+        return outcome.lower()
+
+    def _execute(self, job: dict[str, Any], state: _Live) -> tuple[str, dict[str, Any] | None, str | None]:
+        try:
+            spec = parse_job({k: job[k] for k in ("name", "scene", "engine", "config", "resources", "gpu", "preset")
+                              if k in job and job[k] is not None})
+        except JobValidationError as exc:
+            return "FAILED", None, f"the stored job is not valid: {exc}"
+        wanted = self.config.engine if self.config.engine != "auto" else spec.engine
+        workdir = self.config.workdir / job["job_id"]
+        workdir.mkdir(parents=True, exist_ok=True)
+        ctx = RunContext(job_id=job["job_id"], spec=spec, workdir=workdir, report=state.set_progress,
+                         stop_reason=lambda: state.stop_reason(self.stopping))
+        started = time.time()
+        try:
+            engine, note = choose(self.engines, wanted)
+            if note:
+                ctx.notes.append(note)
+            ctx.check()
+            result = dict(engine.run(ctx) or {})
+            result.setdefault("engine", engine.name)
+            result.setdefault("elapsed_s", round(time.time() - started, 3))
+            if ctx.notes:
+                result["notes"] = ctx.notes
+            return "SUCCEEDED", result, None
+        except StopRequested as stop:
+            if stop.reason == "cancelled":
+                return "CANCELLED", {"elapsed_s": round(time.time() - started, 3)}, "cancelled by operator"
+            return "released", None, None
+        except EngineError as exc:
+            return "FAILED", None, str(exc)
+        except Exception as exc:  # noqa: BLE001 - an engine bug fails the job, never the executor
+            log.exception("engine crashed on %s", job["job_id"])
+            return "FAILED", None, f"engine crashed: {type(exc).__name__}: {exc}"
+
+    def _heartbeat(self, job_id: str, handle: str, state: _Live) -> None:
+        last_extend = last_progress = time.monotonic()
+        while not state.done.wait(timeout=min(self.config.progress_every_s, self.config.extend_every_s)):
+            now = time.monotonic()
+            if now - last_extend >= self.config.extend_every_s:
+                try:
+                    self.sqs.change_message_visibility(QueueUrl=self.store.queue_url, ReceiptHandle=handle,
+                                                       VisibilityTimeout=self.config.visibility_s)
+                except Exception as exc:  # noqa: BLE001 - the table still holds the truth
+                    log.warning("could not extend visibility of %s: %s", job_id, exc)
+                last_extend = now
+            if now - last_progress >= self.config.progress_every_s:
+                try:
+                    item = self.store.heartbeat(job_id, self.worker_id, state.progress)
+                    if item.get("cancel_requested"):
+                        state.cancelled.set()
+                except StateConflict:
+                    state.cancelled.set()  # someone else owns it now: stop working on it
+                except Exception as exc:  # noqa: BLE001
+                    log.warning("heartbeat failed for %s: %s", job_id, exc)
+                last_progress = now
+
+    def _delete(self, handle: str) -> None:
+        self.sqs.delete_message(QueueUrl=self.store.queue_url, ReceiptHandle=handle)
+
+    def _poison(self, handle: str, why: str) -> str:
+        # Make it visible again at once: it reaches the dead-letter queue after maxReceiveCount receives.
+        log.warning(json.dumps({"event": "poison_message", "detail": why}))
+        self.sqs.change_message_visibility(QueueUrl=self.store.queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
+        return "poison"
+
+
+class _Live:
+    """What the engine thread and the heartbeat thread share about one running job."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.cancelled = threading.Event()
+        self._progress: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+
+    def set_progress(self, progress: dict[str, Any]) -> None:
+        with self._lock:
+            self._progress = dict(progress)
+
+    @property
+    def progress(self) -> dict[str, Any] | None:
+        with self._lock:
+            return dict(self._progress) if self._progress is not None else None
+
+    def stop_reason(self, stopping: threading.Event) -> str | None:
+        if self.cancelled.is_set():
+            return "cancelled"
+        if stopping.is_set():
+            return "shutdown"
+        return None
+

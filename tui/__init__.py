@@ -1,0 +1,1 @@
+"""skydeck's operator console (Textual). It talks to the backend only."""
