@@ -16,7 +16,7 @@ from rich.table import Table
 from backend.context import Context
 from backend.errors import ConfigError, SkydeckError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False,
                   help="skydeck: run Plenoxels training and SDS-Inf inference on AWS or the embedded local cloud.")
 local_app = typer.Typer(no_args_is_help=True, help="The embedded local cloud (moto + Lambda runtime + API front).")
 stacks_app = typer.Typer(no_args_is_help=True, help="Deploy, inspect and delete the CloudFormation stacks.")
@@ -510,13 +510,22 @@ def main() -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception as exc:  # click's usage errors
+    except OSError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        sys.exit(1)
+    except Exception as exc:
+        import os
+
         import click
 
         if isinstance(exc, click.ClickException):
             exc.show()
             sys.exit(exc.exit_code)
-        raise
+        if os.environ.get("SKYDECK_DEBUG"):
+            raise
+        err.print(f"[red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} "
+                  "(run again with SKYDECK_DEBUG=1 for the traceback, and report it)")
+        sys.exit(70)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,10 @@ class Home:
         return self.root / "logs"
 
     def ensure(self) -> Home:
+        if self.root.exists() and not self.root.is_dir():
+            from backend.errors import ConfigError
+
+            raise ConfigError(f"SKYDECK_HOME={self.root} is a file; point it at a directory")
         for d in (self.root, self.local_dir, self.logs_dir):
             d.mkdir(parents=True, exist_ok=True)
         os.chmod(self.root, 0o700)
