@@ -28,5 +28,6 @@ def api_endpoint(ctx: Context) -> dict[str, Any]:
     return {
         "url": out["ApiUrl"],
         "headers": {},
-        "auth": f"AWS_IAM: sign with SigV4, e.g. curl --aws-sigv4 'aws:amz:{region}:execute-api' --user \"$KEY:$SECRET\"",
+        "auth": f"AWS_IAM: sign with SigV4, e.g. curl --aws-sigv4 'aws:amz:{region}:execute-api' "
+        '--user "$KEY:$SECRET"',
     }

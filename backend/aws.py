@@ -48,7 +48,9 @@ class Clients:
                 region_name=self.profile.region,
             )
         else:
-            self._session = boto3.session.Session(profile_name=self.profile.aws_profile, region_name=self.profile.region)
+            self._session = boto3.session.Session(
+                profile_name=self.profile.aws_profile, region_name=self.profile.region
+            )
 
     def client(self, service: str) -> Any:
         with self._lock:

@@ -16,8 +16,13 @@ from rich.table import Table
 from backend.context import Context
 from backend.errors import ConfigError, SkydeckError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False,
-                  help="skydeck: run Plenoxels training and SDS-Inf inference on AWS or the embedded local cloud.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    help="skydeck: run Plenoxels training and SDS-Inf inference on AWS or the embedded local cloud.",
+)
 local_app = typer.Typer(no_args_is_help=True, help="The embedded local cloud (moto + Lambda runtime + API front).")
 stacks_app = typer.Typer(no_args_is_help=True, help="Deploy, inspect and delete the CloudFormation stacks.")
 jobs_app = typer.Typer(no_args_is_help=True, help="Plenoxels training jobs.")
@@ -34,8 +39,9 @@ app.add_typer(executor_app, name="executor")
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
 
-ProfileOpt = Annotated[str | None, typer.Option("--profile", "-p", envvar="SKYDECK_PROFILE",
-                                                 help="Profile to use (default: local).")]
+ProfileOpt = Annotated[
+    str | None, typer.Option("--profile", "-p", envvar="SKYDECK_PROFILE", help="Profile to use (default: local).")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
@@ -86,8 +92,10 @@ def local_up(json_out: JsonOpt = False) -> None:
     verb = "already running" if was.running else "up"
     out.print(f"local cloud {verb}: {status.state['endpoint']} (pid {status.state['pid']})")
     if not was.running and restored.get("replayed"):
-        out.print(f"restored {restored['replayed']} changes and {restored.get('messages', 0)} queued messages "
-                  f"in {restored.get('seconds', 0)}s")
+        out.print(
+            f"restored {restored['replayed']} changes and {restored.get('messages', 0)} queued messages "
+            f"in {restored.get('seconds', 0)}s"
+        )
 
 
 @local_app.command("down")
@@ -133,7 +141,11 @@ def _stack_names(name: str) -> list[str]:
 
 def _print_event(e: Any) -> None:
     stamp = time.strftime("%H:%M:%S", time.localtime(e.timestamp))
-    colour = "red" if "FAILED" in e.status or "ROLLBACK" in e.status else ("green" if e.status.endswith("COMPLETE") else "yellow")
+    colour = (
+        "red"
+        if "FAILED" in e.status or "ROLLBACK" in e.status
+        else ("green" if e.status.endswith("COMPLETE") else "yellow")
+    )
     reason = f"  {escape(e.reason)}" if e.reason else ""
     err.print(f"{stamp}  {e.logical_id:<28} {e.resource_type:<36} [{colour}]{e.status}[/]{reason}")
 
@@ -158,7 +170,9 @@ def stacks_deploy(
     if params and len(names) > 1:
         raise ConfigError("--param applies to one stack; deploy the stacks one at a time to set parameters")
     if not ctx.profile.is_local:
-        _confirm(f"deploy {', '.join(names)} to AWS ({ctx.profile.region}); this creates billable resources. Continue?", yes)
+        _confirm(
+            f"deploy {', '.join(names)} to AWS ({ctx.profile.region}); this creates billable resources. Continue?", yes
+        )
     results = []
     for short in names:
         if not json_out:
@@ -235,8 +249,11 @@ def stacks_delete(name: str, yes: YesOpt = False, json_out: JsonOpt = False, pro
     deployed = [n for n in names if ctx.stacks.describe(n).deployed]
     if not deployed:
         raise SkydeckError(f"nothing to delete: {name} is not deployed")
-    _confirm(f"delete {', '.join(ctx.profile.stack_name(n) for n in deployed)} ({ctx.profile.name})? "
-             "Its resources are destroyed (the data bucket and jobs table are kept).", yes)
+    _confirm(
+        f"delete {', '.join(ctx.profile.stack_name(n) for n in deployed)} ({ctx.profile.name})? "
+        "Its resources are destroyed (the data bucket and jobs table are kept).",
+        yes,
+    )
     results = []
     for short in deployed:
         info = ctx.stacks.delete(short, on_event=None if json_out else _print_event)
@@ -271,9 +288,15 @@ def _job_row(job: dict[str, Any]) -> list[str]:
     result = job.get("result") or {}
     psnr = result.get("psnr", progress.get("psnr"))
     it = progress.get("iteration")
-    return [job["job_id"], job.get("state", "?"), job.get("name", ""), job.get("engine", ""),
-            f"{it}" if it is not None else "-", f"{psnr:.2f}" if isinstance(psnr, int | float) else "-",
-            _age(job.get("created_at"))]
+    return [
+        job["job_id"],
+        job.get("state", "?"),
+        job.get("name", ""),
+        job.get("engine", ""),
+        f"{it}" if it is not None else "-",
+        f"{psnr:.2f}" if isinstance(psnr, int | float) else "-",
+        _age(job.get("created_at")),
+    ]
 
 
 @jobs_app.command("submit")
@@ -500,7 +523,9 @@ def main() -> None:
         err.print(f"[red]error:[/] {escape(str(exc))}")
         sys.exit(exc.exit_code)
     except NoCredentialsError:
-        err.print("[red]error:[/] no AWS credentials for this profile; set aws_profile in profiles.yaml or run aws configure")
+        err.print(
+            "[red]error:[/] no AWS credentials for this profile; set aws_profile in profiles.yaml or run aws configure"
+        )
         sys.exit(2)
     except ClientError as exc:
         err.print(f"[red]error:[/] AWS refused the call: {escape(str(exc))}")
@@ -523,8 +548,10 @@ def main() -> None:
             sys.exit(exc.exit_code)
         if os.environ.get("SKYDECK_DEBUG"):
             raise
-        err.print(f"[red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} "
-                  "(run again with SKYDECK_DEBUG=1 for the traceback, and report it)")
+        err.print(
+            f"[red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} "
+            "(run again with SKYDECK_DEBUG=1 for the traceback, and report it)"
+        )
         sys.exit(70)
 
 

@@ -29,8 +29,14 @@ class Preset:
     builtin: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "description": self.description, "values": self.values,
-                "path": str(self.path), "source": "built-in" if self.builtin else "user"}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "description": self.description,
+            "values": self.values,
+            "path": str(self.path),
+            "source": "built-in" if self.builtin else "user",
+        }
 
 
 def _load(path: Path, builtin: bool) -> Preset:
@@ -93,8 +99,9 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 _TOP_LEVEL = {"name", "scene", "engine", "gpu"}
 
 
-def compose_job(values: dict[str, Any], scene: str | None = None, overrides: list[str] | None = None,
-                preset_name: str | None = None) -> JobSpec:
+def compose_job(
+    values: dict[str, Any], scene: str | None = None, overrides: list[str] | None = None, preset_name: str | None = None
+) -> JobSpec:
     """Preset values + scene + `key=value` overrides -> one validated job."""
     doc: dict[str, Any] = {k: v for k, v in values.items()}
     doc["config"] = dict(values.get("config") or {})

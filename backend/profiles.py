@@ -49,7 +49,9 @@ def _parse(name: str, raw: Any) -> Profile:
     allowed = {"kind", "region", "aws_profile", "stack_prefix", "params"}
     unknown = set(raw) - allowed
     if unknown:
-        raise ConfigError(f"profile {name!r}: unknown setting {sorted(unknown)[0]!r}; allowed: {', '.join(sorted(allowed))}")
+        raise ConfigError(
+            f"profile {name!r}: unknown setting {sorted(unknown)[0]!r}; allowed: {', '.join(sorted(allowed))}"
+        )
     kind = raw.get("kind", "aws")
     if kind not in ("aws", "local"):
         raise ConfigError(f"profile {name!r}: kind must be 'aws' or 'local', not {kind!r}")

@@ -40,8 +40,13 @@ class StackEvent:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"timestamp": self.timestamp, "logical_id": self.logical_id, "resource_type": self.resource_type,
-                "status": self.status, "reason": self.reason}
+        return {
+            "timestamp": self.timestamp,
+            "logical_id": self.logical_id,
+            "resource_type": self.resource_type,
+            "status": self.status,
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True)
@@ -58,8 +63,14 @@ class StackInfo:
         return self.status not in ("NOT_DEPLOYED", "DELETE_COMPLETE")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"stack": self.short, "name": self.name, "status": self.status, "outputs": self.outputs,
-                "parameters": self.parameters, "reason": self.reason}
+        return {
+            "stack": self.short,
+            "name": self.name,
+            "status": self.status,
+            "outputs": self.outputs,
+            "parameters": self.parameters,
+            "reason": self.reason,
+        }
 
 
 def outcome(status: str) -> str:
@@ -150,9 +161,7 @@ class Stacks:
     def outputs(self, short: str) -> dict[str, str]:
         info = self.describe(short)
         if not info.deployed or outcome(info.status) == "failed":
-            raise NotFoundError(
-                f"stack {short} is {info.status}; deploy it first: skydeck stacks deploy {short}"
-            )
+            raise NotFoundError(f"stack {short} is {info.status}; deploy it first: skydeck stacks deploy {short}")
         return info.outputs
 
     def events(self, short: str) -> list[StackEvent]:
@@ -177,24 +186,40 @@ class Stacks:
         common = {k: infra[k] for k in ("QueueUrl", "QueueArn", "TableName", "TableArn")}
         if short == "api":
             return {**common, "CodeBucket": infra["Bucket"], "CodeKey": upload(s3, infra["Bucket"], lambda_package())}
-        return {**common, "Bucket": infra["Bucket"], "BucketArn": infra["BucketArn"], "QueueName": infra["QueueName"],
-                "ExecutorKey": upload(s3, infra["Bucket"], executor_package())}
+        return {
+            **common,
+            "Bucket": infra["Bucket"],
+            "BucketArn": infra["BucketArn"],
+            "QueueName": infra["QueueName"],
+            "ExecutorKey": upload(s3, infra["Bucket"], executor_package()),
+        }
 
-    def deploy(self, short: str, params: dict[str, str] | None = None, on_event: EventSink | None = None,
-               timeout_s: float = TIMEOUT_S) -> StackInfo:
+    def deploy(
+        self,
+        short: str,
+        params: dict[str, str] | None = None,
+        on_event: EventSink | None = None,
+        timeout_s: float = TIMEOUT_S,
+    ) -> StackInfo:
         sdef = stack_def(short)
         allowed = sdef.parameter_names()
         user = {**self.clients.profile.params.get(short, {}), **(params or {})}
         for key in user:
             if key not in allowed:
-                raise ConfigError(f"--param {key}: stack {short} has no such parameter; it takes: {', '.join(sorted(allowed))}")
+                raise ConfigError(
+                    f"--param {key}: stack {short} has no such parameter; it takes: {', '.join(sorted(allowed))}"
+                )
         merged = {**self.derived_parameters(short), **user}
         name = self.clients.profile.stack_name(short)
         current = self.describe(short)
         if current.status == "ROLLBACK_COMPLETE":
-            raise StackFailed(f"stack {name} failed its first create and must be deleted first: skydeck stacks delete {short}")
+            raise StackFailed(
+                f"stack {name} failed its first create and must be deleted first: skydeck stacks delete {short}"
+            )
         if outcome(current.status) == "in_progress":
-            raise StackFailed(f"stack {name} is busy ({current.status}); wait for it: skydeck stacks events {short} --follow")
+            raise StackFailed(
+                f"stack {name} is busy ({current.status}); wait for it: skydeck stacks events {short} --follow"
+            )
         change_type = "UPDATE" if current.deployed else "CREATE"
         change_set = f"skydeck-{time.strftime('%Y%m%d%H%M%S')}-{int(time.time() * 1000) % 1000:03d}"
         since = time.time() - 1
@@ -242,11 +267,16 @@ class Stacks:
             if state != "in_progress" and info.status != "REVIEW_IN_PROGRESS":
                 failures += self._emit_new(name, since, seen, on_event)
                 if state == "failed":
-                    detail = "; ".join(f"{f['logical_id']}: {f['reason']}" for f in failures if f["reason"]) or info.reason
+                    detail = (
+                        "; ".join(f"{f['logical_id']}: {f['reason']}" for f in failures if f["reason"]) or info.reason
+                    )
                     raise StackFailed(f"stack {name} ended {info.status}: {detail or 'see its events'}", failures)
                 return info
             if time.time() > deadline:
-                raise StackFailed(f"stack {name} still {info.status} after {timeout_s:.0f}s; follow it: skydeck stacks events {short} --follow")
+                raise StackFailed(
+                    f"stack {name} still {info.status} after {timeout_s:.0f}s; "
+                    f"follow it: skydeck stacks events {short} --follow"
+                )
             time.sleep(POLL_S)
 
     def _emit_new(self, name: str, since: float, seen: set[str], on_event: EventSink | None) -> list[dict[str, Any]]:

@@ -58,12 +58,16 @@ def builtin_engines() -> dict[str, Engine]:
     return {}
 
 
-def choose(engines: Mapping[str, Engine], wanted: str, preference: tuple[str, ...] = ("svox2", "torch")) -> tuple[Engine, str]:
+def choose(
+    engines: Mapping[str, Engine], wanted: str, preference: tuple[str, ...] = ("svox2", "torch")
+) -> tuple[Engine, str]:
     """Pick the engine for a job. 'auto' takes the first available in `preference`; returns (engine, note)."""
     if wanted != "auto":
         engine = engines.get(wanted)
         if engine is None:
-            raise EngineError(f"engine {wanted!r} is not installed on this executor; it has: {', '.join(sorted(engines))}")
+            raise EngineError(
+                f"engine {wanted!r} is not installed on this executor; it has: {', '.join(sorted(engines))}"
+            )
         ok, why = engine.available()
         if not ok:
             raise EngineError(f"engine {wanted} is unavailable here: {why}")

@@ -24,10 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gpu_executor.engines import Engine, EngineError, RunContext, StopRequested, choose
 from lambda_src.jobs.schema import JobValidationError, parse_job
 from lambda_src.jobs.store import JobStore, StateConflict
-
-from gpu_executor.engines import Engine, EngineError, RunContext, StopRequested, choose
 
 log = logging.getLogger("skydeck.executor")
 
@@ -43,8 +42,13 @@ class ExecutorConfig:
 
 
 class Executor:
-    def __init__(self, store: JobStore, engines: Mapping[str, Engine], config: ExecutorConfig | None = None,
-                 worker_id: str | None = None) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        engines: Mapping[str, Engine],
+        config: ExecutorConfig | None = None,
+        worker_id: str | None = None,
+    ) -> None:
         self.store = store
         self.sqs = store.sqs
         self.engines = engines
@@ -133,15 +137,25 @@ class Executor:
 
     def _execute(self, job: dict[str, Any], state: _Live) -> tuple[str, dict[str, Any] | None, str | None]:
         try:
-            spec = parse_job({k: job[k] for k in ("name", "scene", "engine", "config", "resources", "gpu", "preset")
-                              if k in job and job[k] is not None})
+            spec = parse_job(
+                {
+                    k: job[k]
+                    for k in ("name", "scene", "engine", "config", "resources", "gpu", "preset")
+                    if k in job and job[k] is not None
+                }
+            )
         except JobValidationError as exc:
             return "FAILED", None, f"the stored job is not valid: {exc}"
         wanted = self.config.engine if self.config.engine != "auto" else spec.engine
         workdir = self.config.workdir / job["job_id"]
         workdir.mkdir(parents=True, exist_ok=True)
-        ctx = RunContext(job_id=job["job_id"], spec=spec, workdir=workdir, report=state.set_progress,
-                         stop_reason=lambda: state.stop_reason(self.stopping))
+        ctx = RunContext(
+            job_id=job["job_id"],
+            spec=spec,
+            workdir=workdir,
+            report=state.set_progress,
+            stop_reason=lambda: state.stop_reason(self.stopping),
+        )
         started = time.time()
         try:
             engine, note = choose(self.engines, wanted)
@@ -170,8 +184,9 @@ class Executor:
             now = time.monotonic()
             if now - last_extend >= self.config.extend_every_s:
                 try:
-                    self.sqs.change_message_visibility(QueueUrl=self.store.queue_url, ReceiptHandle=handle,
-                                                       VisibilityTimeout=self.config.visibility_s)
+                    self.sqs.change_message_visibility(
+                        QueueUrl=self.store.queue_url, ReceiptHandle=handle, VisibilityTimeout=self.config.visibility_s
+                    )
                 except Exception as exc:  # noqa: BLE001 - the table still holds the truth
                     log.warning("could not extend visibility of %s: %s", job_id, exc)
                 last_extend = now
@@ -220,4 +235,3 @@ class _Live:
         if stopping.is_set():
             return "shutdown"
         return None
-

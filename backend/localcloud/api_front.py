@@ -82,11 +82,20 @@ class ApiFront:
         supplied = raw[7:] if raw.lower().startswith("bearer ") else ""
         return bool(supplied) and hmac.compare_digest(supplied.encode(), self.token.encode())
 
-    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def handle(
+        self, method: str, raw_path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
         if not self.authorized(headers):
-            return 403, {"Content-Type": "application/json"}, json.dumps(
-                {"message": "Forbidden: missing or wrong credentials. Send the header that `skydeck api url` prints."}
-            ).encode()
+            return (
+                403,
+                {"Content-Type": "application/json"},
+                json.dumps(
+                    {
+                        "message": "Forbidden: missing or wrong credentials. "
+                        "Send the header that `skydeck api url` prints."
+                    }
+                ).encode(),
+            )
         split = urlsplit(raw_path)
         routed = self.route(method, split.path)
         if isinstance(routed[0], int):
@@ -96,14 +105,19 @@ class ApiFront:
         query = dict(parse_qsl(split.query))
         event = {
             "resource": template,
-            "path": split.path[len(stage) + 1:] or "/",
+            "path": split.path[len(stage) + 1 :] or "/",
             "httpMethod": method,
             "headers": {k: v for k, v in headers.items() if k != TOKEN_HEADER.lower()},
             "queryStringParameters": query or None,
             "pathParameters": params or None,
             "stageVariables": None,
-            "requestContext": {"stage": stage, "requestId": str(uuid.uuid4()), "requestTimeEpoch": int(time.time() * 1000),
-                               "httpMethod": method, "resourcePath": template},
+            "requestContext": {
+                "stage": stage,
+                "requestId": str(uuid.uuid4()),
+                "requestTimeEpoch": int(time.time() * 1000),
+                "httpMethod": method,
+                "resourcePath": template,
+            },
             "body": body.decode("utf-8", "replace") if body else None,
             "isBase64Encoded": False,
         }
@@ -114,11 +128,18 @@ class ApiFront:
         outcome = self.runtime.invoke(spec, event)
         result = outcome.payload
         if not outcome.ok or not isinstance(result, dict) or "statusCode" not in result:
-            return 502, {"Content-Type": "application/json"}, json.dumps(
-                {"message": "Internal server error", "detail": result}).encode()
+            return (
+                502,
+                {"Content-Type": "application/json"},
+                json.dumps({"message": "Internal server error", "detail": result}).encode(),
+            )
         out_headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
         body_out = result.get("body") or ""
-        return int(result["statusCode"]), out_headers, body_out.encode() if isinstance(body_out, str) else bytes(body_out)
+        return (
+            int(result["statusCode"]),
+            out_headers,
+            body_out.encode() if isinstance(body_out, str) else bytes(body_out),
+        )
 
 
 def serve(front: ApiFront, port: int = 0) -> ThreadingHTTPServer:
@@ -138,8 +159,11 @@ def serve(front: ApiFront, port: int = 0) -> ThreadingHTTPServer:
             try:
                 status, out_headers, payload = front.handle(self.command, self.path, headers, body)
             except Exception as exc:  # never let one request take the front down
-                status, out_headers, payload = 500, {"Content-Type": "application/json"}, json.dumps(
-                    {"message": f"local API front error: {exc}"}).encode()
+                status, out_headers, payload = (
+                    500,
+                    {"Content-Type": "application/json"},
+                    json.dumps({"message": f"local API front error: {exc}"}).encode(),
+                )
             self._send(status, out_headers, payload)
 
         def _send(self, status: int, headers: dict[str, str], payload: bytes) -> None:

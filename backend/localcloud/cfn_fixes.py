@@ -11,16 +11,26 @@ from __future__ import annotations
 from typing import Any
 
 from moto.cloudformation import models as cfn_models
-from moto.cloudformation.models import CloudFormationBackend, Event, ChangeSet, Stack
+from moto.cloudformation.models import ChangeSet, CloudFormationBackend, Event, Stack
 
 _ORIGINAL: dict[str, Any] = {}
 
 
-def _resource_event(stack: Stack, logical_id: str, rtype: str, status: str, reason: str = "",
-                    physical: str = "") -> None:
-    stack.events.append(Event(stack_id=stack.stack_id, stack_name=stack.name, logical_resource_id=logical_id,
-                              physical_resource_id=physical, resource_type=rtype, resource_status=status,
-                              resource_status_reason=reason or None, resource_properties=None))
+def _resource_event(
+    stack: Stack, logical_id: str, rtype: str, status: str, reason: str = "", physical: str = ""
+) -> None:
+    stack.events.append(
+        Event(
+            stack_id=stack.stack_id,
+            stack_name=stack.name,
+            logical_resource_id=logical_id,
+            physical_resource_id=physical,
+            resource_type=rtype,
+            resource_status=status,
+            resource_status_reason=reason or None,
+            resource_properties=None,
+        )
+    )
 
 
 def install() -> None:
@@ -40,7 +50,7 @@ def install() -> None:
         creating = change_set.change_set_type == "CREATE"
         verb = "CREATE" if creating else "UPDATE"
         stack._add_stack_event(f"{verb}_IN_PROGRESS", resource_status_reason="User Initiated")
-        resources = (change_set.template_dict.get("Resources") or {})
+        resources = change_set.template_dict.get("Resources") or {}
         for logical_id, body in resources.items():
             _resource_event(stack, logical_id, body.get("Type", ""), f"{verb}_IN_PROGRESS")
         try:
@@ -52,10 +62,17 @@ def install() -> None:
             _ = stack.outputs  # resolve now so a bad output fails here, not on describe
         except Exception as exc:  # noqa: BLE001 - any resource failure rolls the stack back
             failed = getattr(exc, "logical_id", None) or _guess_failed(stack, resources)
-            _resource_event(stack, failed, resources.get(failed, {}).get("Type", ""), f"{verb}_FAILED",
-                            f"{type(exc).__name__}: {exc}")
-            stack._add_stack_event(f"{'ROLLBACK' if creating else 'UPDATE_ROLLBACK'}_IN_PROGRESS",
-                                   resource_status_reason=f"The following resource(s) failed: [{failed}]")
+            _resource_event(
+                stack,
+                failed,
+                resources.get(failed, {}).get("Type", ""),
+                f"{verb}_FAILED",
+                f"{type(exc).__name__}: {exc}",
+            )
+            stack._add_stack_event(
+                f"{'ROLLBACK' if creating else 'UPDATE_ROLLBACK'}_IN_PROGRESS",
+                resource_status_reason=f"The following resource(s) failed: [{failed}]",
+            )
             stack.status = "ROLLBACK_COMPLETE" if creating else "UPDATE_ROLLBACK_COMPLETE"
             stack._add_stack_event(stack.status)
             change_set.execution_status = "EXECUTE_FAILED"

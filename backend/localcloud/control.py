@@ -75,7 +75,10 @@ def up(home: Home, on_wait: Any = None) -> Status:
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "backend.localcloud.server", "--home", str(home.root)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
             env={**os.environ, "SKYDECK_HOME": str(home.root)},
         )
     return _wait_ready(home, proc.pid, on_wait, proc)
@@ -93,7 +96,9 @@ def _wait_ready(home: Home, pid: int, on_wait: Any = None, proc: subprocess.Pope
         if on_wait:
             on_wait()
         time.sleep(0.2)
-    raise SkydeckError(f"the local cloud did not become ready in {START_TIMEOUT_S:.0f}s; see {home.logs_dir / 'localcloud.log'}")
+    raise SkydeckError(
+        f"the local cloud did not become ready in {START_TIMEOUT_S:.0f}s; see {home.logs_dir / 'localcloud.log'}"
+    )
 
 
 def down(home: Home, timeout_s: float = 20.0) -> bool:

@@ -12,6 +12,7 @@ it to keep queued messages across restarts.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 from typing import Any, Protocol
@@ -89,13 +90,30 @@ def install(listener: MessageListener | None = None) -> None:
     def n_visible(self: Queue) -> int:
         return len(messages(self))
 
-    def send_message(self: SQSBackend, queue_name: str, message_body: str, message_attributes: Any = None,
-                     delay_seconds: Any = None, deduplication_id: Any = None, group_id: Any = None,
-                     system_attributes: Any = None, validate_group_id: bool = True) -> Message:
+    def send_message(
+        self: SQSBackend,
+        queue_name: str,
+        message_body: str,
+        message_attributes: Any = None,
+        delay_seconds: Any = None,
+        deduplication_id: Any = None,
+        group_id: Any = None,
+        system_attributes: Any = None,
+        validate_group_id: bool = True,
+    ) -> Message:
         queue = self.get_queue(queue_name)
         if not _is_fast(queue):
-            message = orig["send_message"](self, queue_name, message_body, message_attributes, delay_seconds,
-                                           deduplication_id, group_id, system_attributes, validate_group_id)
+            message = orig["send_message"](
+                self,
+                queue_name,
+                message_body,
+                message_attributes,
+                delay_seconds,
+                deduplication_id,
+                group_id,
+                system_attributes,
+                validate_group_id,
+            )
             sink.on_send(queue, message)
             return message
         delay = int(delay_seconds) if delay_seconds is not None else int(queue.delay_seconds or 0)
@@ -118,12 +136,19 @@ def install(listener: MessageListener | None = None) -> None:
         sink.on_send(queue, message)
         return message
 
-    def receive_message(self: SQSBackend, queue_name: str, count: int, wait_seconds_timeout: int,
-                        visibility_timeout: int, message_attribute_names: list[str] | None = None) -> list[Message]:
+    def receive_message(
+        self: SQSBackend,
+        queue_name: str,
+        count: int,
+        wait_seconds_timeout: int,
+        visibility_timeout: int,
+        message_attribute_names: list[str] | None = None,
+    ) -> list[Message]:
         queue = self.get_queue(queue_name)
         if not _is_fast(queue):
-            return orig["receive_message"](self, queue_name, count, wait_seconds_timeout, visibility_timeout,
-                                           message_attribute_names)
+            return orig["receive_message"](
+                self, queue_name, count, wait_seconds_timeout, visibility_timeout, message_attribute_names
+            )
         names = message_attribute_names or []
         deadline = time.time() + (wait_seconds_timeout or 0)
         index = _handles(queue)
@@ -174,11 +199,8 @@ def install(listener: MessageListener | None = None) -> None:
             for mid in gone:
                 sink.on_delete(self, before[mid])
             return
-        with self._messages_lock:
-            try:
-                self._messages.remove(message)
-            except ValueError:
-                pass
+        with self._messages_lock, contextlib.suppress(ValueError):
+            self._messages.remove(message)
         index = _handles(self)
         for handle in message.all_receipt_handles:
             index.pop(handle, None)
@@ -186,8 +208,9 @@ def install(listener: MessageListener | None = None) -> None:
         self.pending_messages.discard(message)
         sink.on_delete(self, message)
 
-    def change_message_visibility(self: SQSBackend, queue_name: str, receipt_handle: str,
-                                  visibility_timeout: int) -> None:
+    def change_message_visibility(
+        self: SQSBackend, queue_name: str, receipt_handle: str, visibility_timeout: int
+    ) -> None:
         queue = self.get_queue(queue_name)
         message = _handles(queue).get(receipt_handle)
         if message is None or message not in queue._messages:
@@ -223,8 +246,9 @@ def install(listener: MessageListener | None = None) -> None:
     SQSBackend.purge_queue = purge_queue  # type: ignore[method-assign]
 
 
-def restore_message(queue: Queue, message_id: str, body: str, attributes: dict[str, Any], sent_ms: int,
-                    receive_count: int) -> None:
+def restore_message(
+    queue: Queue, message_id: str, body: str, attributes: dict[str, Any], sent_ms: int, receive_count: int
+) -> None:
     """Put a persisted message back into a queue without telling the listener (it is already stored)."""
     message = Message(message_id, body)
     message.message_attributes = attributes or {}

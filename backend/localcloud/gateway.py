@@ -69,8 +69,14 @@ class Gateway:
             self.journal.record(method, path, environ.get("QUERY_STRING", ""), headers, body)
         return result
 
-    def _invoke(self, name: str, environ: dict[str, Any], headers: dict[str, str], body: bytes,
-                start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def _invoke(
+        self,
+        name: str,
+        environ: dict[str, Any],
+        headers: dict[str, str],
+        body: bytes,
+        start_response: Callable[..., Any],
+    ) -> Iterable[bytes]:
         from urllib.parse import parse_qs, unquote
 
         qualifier = parse_qs(environ.get("QUERY_STRING", "")).get("Qualifier", [None])[0]
@@ -78,14 +84,18 @@ class Gateway:
             spec = function_spec(unquote(name), region_of(headers, self.region), qualifier)
         except Exception:
             msg = {"Type": "User", "message": f"Function not found: {unquote(name)}"}
-            start_response("404 Not Found", [("Content-Type", "application/json"),
-                                             ("x-amzn-ErrorType", "ResourceNotFoundException")])
+            start_response(
+                "404 Not Found",
+                [("Content-Type", "application/json"), ("x-amzn-ErrorType", "ResourceNotFoundException")],
+            )
             return [json.dumps(msg).encode()]
         try:
             event = json.loads(body) if body else {}
         except ValueError:
-            start_response("400 Bad Request", [("Content-Type", "application/json"),
-                                               ("x-amzn-ErrorType", "InvalidRequestContentException")])
+            start_response(
+                "400 Bad Request",
+                [("Content-Type", "application/json"), ("x-amzn-ErrorType", "InvalidRequestContentException")],
+            )
             return [b'{"Type": "User", "message": "Could not parse request body into json"}']
         kind = headers.get("x-amz-invocation-type", "RequestResponse")
         if kind == "Event":

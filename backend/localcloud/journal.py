@@ -19,13 +19,37 @@ from typing import Any
 from urllib.parse import parse_qs
 
 _READ_PREFIXES = (
-    "Get", "List", "Describe", "Query", "Scan", "BatchGet", "Receive", "Validate", "Estimate", "Head",
-    "Lookup", "Search", "Select", "TransactGet", "Poll", "Simulate", "Detect",
+    "Get",
+    "List",
+    "Describe",
+    "Query",
+    "Scan",
+    "BatchGet",
+    "Receive",
+    "Validate",
+    "Estimate",
+    "Head",
+    "Lookup",
+    "Search",
+    "Select",
+    "TransactGet",
+    "Poll",
+    "Simulate",
+    "Detect",
 )
 # SQS data-plane and fan-out calls: their effect is captured by the message rows instead.
 _NOT_JOURNALED = {
-    "SendMessage", "SendMessageBatch", "DeleteMessage", "DeleteMessageBatch", "ChangeMessageVisibility",
-    "ChangeMessageVisibilityBatch", "PurgeQueue", "Publish", "PublishBatch", "Invoke", "InvokeAsync",
+    "SendMessage",
+    "SendMessageBatch",
+    "DeleteMessage",
+    "DeleteMessageBatch",
+    "ChangeMessageVisibility",
+    "ChangeMessageVisibilityBatch",
+    "PurgeQueue",
+    "Publish",
+    "PublishBatch",
+    "Invoke",
+    "InvokeAsync",
 }
 _KEPT_HEADERS = ("host", "content-type", "x-amz-target", "authorization", "x-amz-date", "x-amz-content-sha256")
 
@@ -109,17 +133,26 @@ class Journal:
     def on_send(self, queue: Any, message: Any) -> None:
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO messages (id, account, region, queue, body, attributes, sent_ms, receive_count) "
+                "INSERT OR REPLACE INTO messages "
+                "(id, account, region, queue, body, attributes, sent_ms, receive_count) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (message.id, queue.account_id, queue.region, queue.name, message.body,
-                 json.dumps(message.message_attributes or {}), int(message.sent_timestamp or 0),
-                 int(message.approximate_receive_count or 0)),
+                (
+                    message.id,
+                    queue.account_id,
+                    queue.region,
+                    queue.name,
+                    message.body,
+                    json.dumps(message.message_attributes or {}),
+                    int(message.sent_timestamp or 0),
+                    int(message.approximate_receive_count or 0),
+                ),
             )
 
     def on_receive(self, queue: Any, message: Any) -> None:
         with self._lock:
             self._db.execute(
-                "UPDATE messages SET receive_count = ? WHERE id = ?", (int(message.approximate_receive_count), message.id)
+                "UPDATE messages SET receive_count = ? WHERE id = ?",
+                (int(message.approximate_receive_count), message.id),
             )
 
     def on_delete(self, queue: Any, message: Any) -> None:
@@ -140,7 +173,8 @@ class Journal:
     def stored_messages(self) -> list[tuple[str, str, str, str, str, dict[str, Any], int, int]]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, account, region, queue, body, attributes, sent_ms, receive_count FROM messages ORDER BY sent_ms"
+                "SELECT id, account, region, queue, body, attributes, sent_ms, receive_count "
+                "FROM messages ORDER BY sent_ms"
             ).fetchall()
         return [(i, a, r, q, b, json.loads(attrs), s, c) for i, a, r, q, b, attrs, s, c in rows]
 

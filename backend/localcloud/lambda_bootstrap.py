@@ -22,27 +22,43 @@ def main() -> None:
         handler = getattr(importlib.import_module(module_name), func_name)
     except Exception as exc:  # an import failure is the function's error, reported on every call
         handler = None
-        init_error = {"errorMessage": f"Unable to import {handler_path}: {exc}", "errorType": "Runtime.ImportModuleError"}
+        init_error = {
+            "errorMessage": f"Unable to import {handler_path}: {exc}",
+            "errorType": "Runtime.ImportModuleError",
+        }
     for line in sys.stdin:
         request = json.loads(line)
         if handler is None:
             out.write(json.dumps({"ok": False, "error": init_error}) + "\n")
             continue
-        context = type("Context", (), {
-            "function_name": os.environ.get("AWS_LAMBDA_FUNCTION_NAME", ""),
-            "aws_request_id": request["id"],
-            "memory_limit_in_mb": os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
-            "get_remaining_time_in_millis": staticmethod(lambda: int(request.get("remaining_ms", 3000))),
-        })()
+        context = type(
+            "Context",
+            (),
+            {
+                "function_name": os.environ.get("AWS_LAMBDA_FUNCTION_NAME", ""),
+                "aws_request_id": request["id"],
+                "memory_limit_in_mb": os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+                "get_remaining_time_in_millis": staticmethod(lambda r=request: int(r.get("remaining_ms", 3000))),
+            },
+        )()
         try:
             result = handler(request["event"], context)
             out.write(json.dumps({"ok": True, "result": result}, default=str) + "\n")
         except Exception as exc:
             traceback.print_exc()
-            out.write(json.dumps({"ok": False, "error": {
-                "errorMessage": str(exc), "errorType": type(exc).__name__,
-                "stackTrace": traceback.format_exception(exc)[-5:],
-            }}) + "\n")
+            out.write(
+                json.dumps(
+                    {
+                        "ok": False,
+                        "error": {
+                            "errorMessage": str(exc),
+                            "errorType": type(exc).__name__,
+                            "stackTrace": traceback.format_exception(exc)[-5:],
+                        },
+                    }
+                )
+                + "\n"
+            )
 
 
 if __name__ == "__main__":

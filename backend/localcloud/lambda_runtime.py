@@ -71,17 +71,25 @@ class InvocationRecord:
 class _Worker:
     def __init__(self, spec: FunctionSpec, code_dir: Path, base_env: dict[str, str], log_file: Path) -> None:
         read_fd, write_fd = os.pipe()
-        env = {**os.environ, **base_env, **spec.env,
-               "AWS_LAMBDA_FUNCTION_NAME": spec.name,
-               "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
-               "AWS_LAMBDA_FUNCTION_TIMEOUT": str(spec.timeout_s),
-               "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            **base_env,
+            **spec.env,
+            "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(spec.timeout_s),
+            "PYTHONUNBUFFERED": "1",
+        }
         env.pop("PYTHONPATH", None)
         self._log = open(log_file, "ab")  # noqa: SIM115 - lives as long as the worker
         self.proc = subprocess.Popen(
             [sys.executable, str(BOOTSTRAP), str(code_dir), spec.handler, str(write_fd)],
-            stdin=subprocess.PIPE, stdout=self._log, stderr=self._log, env=env,
-            pass_fds=(write_fd,), cwd=str(code_dir),
+            stdin=subprocess.PIPE,
+            stdout=self._log,
+            stderr=self._log,
+            env=env,
+            pass_fds=(write_fd,),
+            cwd=str(code_dir),
         )
         os.close(write_fd)
         self._reader = os.fdopen(read_fd, "rb")
@@ -163,24 +171,29 @@ class LambdaRuntime:
         if age > spec.max_event_age_s:
             detail = f"event dropped: {age:.1f}s old, over MaximumEventAgeInSeconds={spec.max_event_age_s}"
             log.warning("%s %s", spec.name, detail)
-            self.history.append(InvocationRecord(spec.name, request_id, "async", "dropped", attempt, time.time(), 0.0, detail))
+            self.history.append(
+                InvocationRecord(spec.name, request_id, "async", "dropped", attempt, time.time(), 0.0, detail)
+            )
             return
         started = time.time()
         outcome = self._run(spec, event, request_id)
         self._remember(spec, request_id, "async", outcome, attempt, started)
         if not outcome.ok and attempt <= spec.max_retries and not self._closed:
             delay = RETRY_DELAYS_S[min(attempt - 1, len(RETRY_DELAYS_S) - 1)]
-            timer = threading.Timer(delay, lambda: self._async.submit(
-                self._async_attempt, spec, event, request_id, enqueued, attempt + 1))
+            timer = threading.Timer(
+                delay, lambda: self._async.submit(self._async_attempt, spec, event, request_id, enqueued, attempt + 1)
+            )
             timer.daemon = True
             timer.start()
 
-    def _remember(self, spec: FunctionSpec, request_id: str, kind: str, outcome: Outcome, attempt: int,
-                  started: float) -> None:
+    def _remember(
+        self, spec: FunctionSpec, request_id: str, kind: str, outcome: Outcome, attempt: int, started: float
+    ) -> None:
         status = "ok" if outcome.ok else ("timeout" if outcome.error_type == "Timeout" else "error")
         detail = "" if outcome.ok else json.dumps(outcome.payload)[:500]
-        self.history.append(InvocationRecord(spec.name, request_id, kind, status, attempt, started,
-                                             outcome.duration_s, detail))
+        self.history.append(
+            InvocationRecord(spec.name, request_id, kind, status, attempt, started, outcome.duration_s, detail)
+        )
 
     def _code_dir(self, spec: FunctionSpec) -> Path:
         target = self.work_dir / f"{spec.name}-{spec.code_sha[:16]}"
@@ -231,8 +244,12 @@ class LambdaRuntime:
         try:
             worker = self._checkout(spec)
         except Exception as exc:
-            return Outcome(False, {"errorMessage": f"could not start the function: {exc}", "errorType": "Runtime.Init"},
-                           time.time() - started, "Runtime.Init")
+            return Outcome(
+                False,
+                {"errorMessage": f"could not start the function: {exc}", "errorType": "Runtime.Init"},
+                time.time() - started,
+                "Runtime.Init",
+            )
         try:
             answer = worker.call(event, request_id, float(spec.timeout_s))
         except TimeoutError:
@@ -243,8 +260,12 @@ class LambdaRuntime:
         except Exception as exc:
             worker.stop()
             self._checkin(spec, None)
-            return Outcome(False, {"errorMessage": str(exc), "errorType": "Runtime.ExitError"},
-                           time.time() - started, "Runtime.ExitError")
+            return Outcome(
+                False,
+                {"errorMessage": str(exc), "errorType": "Runtime.ExitError"},
+                time.time() - started,
+                "Runtime.ExitError",
+            )
         self._checkin(spec, worker)
         if answer.get("ok"):
             return Outcome(True, answer.get("result"), time.time() - started)

@@ -120,7 +120,9 @@ class LocalCloud:
         stats["seconds"] = round(time.time() - t0, 3)
         self.gateway.recording = True
 
-        self.moto_server = make_server("127.0.0.1", moto_port, self.gateway, threaded=True, request_handler=MotoRequestHandler)
+        self.moto_server = make_server(
+            "127.0.0.1", moto_port, self.gateway, threaded=True, request_handler=MotoRequestHandler
+        )
         self.front = ApiFront(self.runtime, self.region, ensure_token(self.home))
         self.api_server = serve(self.front, api_port)
         for target in (self.moto_server.serve_forever, self.api_server.serve_forever):

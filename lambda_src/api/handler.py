@@ -96,7 +96,9 @@ def _list(query: dict[str, str]) -> dict[str, Any]:
     if not 1 <= limit <= 1000:
         return _error(400, "limit", "must be an integer between 1 and 1000")
     try:
-        return _response(200, _store().list(state=state.upper() if state else None, limit=limit, next_token=query.get("next_token")))
+        return _response(
+            200, _store().list(state=state.upper() if state else None, limit=limit, next_token=query.get("next_token"))
+        )
     except ValueError as exc:
         field = "state" if "state" in str(exc) else "next_token"
         return _error(400, field, str(exc))

@@ -54,7 +54,7 @@ class Resources:
         if raw is None:
             return cls()
         if not isinstance(raw, dict):
-            raise JobValidationError("resources", "must be an object like {\"gpus\": 1}")
+            raise JobValidationError("resources", 'must be an object like {"gpus": 1}')
         unknown = set(raw) - {"gpus", "max_runtime_s"}
         if unknown:
             raise JobValidationError(f"resources.{sorted(unknown)[0]}", "unknown key; allowed: gpus, max_runtime_s")
@@ -138,7 +138,7 @@ def _from_seed(doc: dict[str, Any]) -> JobSpec:
     if unknown:
         raise JobValidationError(sorted(unknown)[0], "unknown key; the launch form takes only command and config")
     cmd = doc["command"]
-    usage = f"must be [\".../{LAUNCH_SCRIPT}\", EXPERIMENT, GPU_ID, DATA_DIR, \"-c\"]"
+    usage = f'must be [".../{LAUNCH_SCRIPT}", EXPERIMENT, GPU_ID, DATA_DIR, "-c"]'
     if not isinstance(cmd, list) or not all(isinstance(c, str) for c in cmd):
         raise JobValidationError("command", f"{usage}, a list of strings")
     if not cmd or cmd[0].rsplit("/", 1)[-1] != LAUNCH_SCRIPT:
@@ -212,7 +212,7 @@ def _reso(value: Any, where: str) -> str:
         try:
             grids = json.loads(value)
         except ValueError:
-            raise JobValidationError(where, "must be a list of [x, y, z] grids, e.g. \"[[256, 256, 256]]\"") from None
+            raise JobValidationError(where, 'must be a list of [x, y, z] grids, e.g. "[[256, 256, 256]]"') from None
     if not isinstance(grids, list) or not grids:
         raise JobValidationError(where, "must be a non-empty list of [x, y, z] grids")
     for i, grid in enumerate(grids):
@@ -239,7 +239,9 @@ def _int(value: Any, where: str, lo: int | None = None, hi: int | None = None) -
 
 def _name(value: Any, where: str) -> str:
     if not isinstance(value, str) or not NAME_RE.match(value):
-        raise JobValidationError(where, "must be 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit")
+        raise JobValidationError(
+            where, "must be 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
+        )
     return value
 
 

@@ -185,7 +185,12 @@ class JobStore:
             raise ValueError(f"finish needs a terminal state, not {state}")
         now = time.time()
         expr = "SET #s = :state, finished_at = :now, updated_at = :now"
-        values: dict[str, Any] = {":state": {"S": state}, ":now": to_dynamo(now), ":w": {"S": worker}, ":run": {"S": "RUNNING"}}
+        values: dict[str, Any] = {
+            ":state": {"S": state},
+            ":now": to_dynamo(now),
+            ":w": {"S": worker},
+            ":run": {"S": "RUNNING"},
+        }
         if result is not None:
             expr += ", #r = :r"
             values[":r"] = to_dynamo(result)

@@ -1,0 +1,34 @@
+# skydeck: `make console` and `make test` set everything up on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup console test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch is pinned: 2.13.0 is the CPU build this machine has on disk (GPU hosts use their AMI's CUDA build).
+	$(BIN)/python -m pip install --quiet -e '.[dev,executor]' 'torch==2.13.0'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+console: setup
+	$(BIN)/skydeck local up
+	$(BIN)/skydeck console
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/cfn-lint stacks/*.yaml
+
+test: lint
+	$(BIN)/pytest
+
+bench: setup
+	$(BIN)/python benchmarks/local_cloud_bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
