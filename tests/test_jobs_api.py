@@ -1,0 +1,110 @@
+"""The jobs API over HTTP on the local cloud, as the original's curl commands use it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from backend.context import Context
+from tests.conftest import SEED_JOBS
+from tests.helpers import api, http, written
+
+DRUMS = next(p for p in SEED_JOBS if p.name == "job_training_drums.json").read_bytes()
+
+
+def test_seed_post_answers_a_job_id_and_get_lists_it_queued(cloud: Context) -> None:
+    url, headers = api(cloud)
+    before = written(cloud)
+    status, body = http("POST", url, DRUMS, headers)
+    assert status == 201
+    job_id = body["job_id"]
+    assert body["command"][1] == "test_synthetic_drums"  # the original's answer shape is kept
+    assert written(cloud) == (before[0] + 1, before[1] + 1)
+    status, listing = http("GET", url, None, headers)
+    assert status == 200
+    job = next(j for j in listing["items"] if j["job_id"] == job_id)
+    assert job["state"] == "QUEUED"
+    assert job["config"]["upsamp_every"] == 38400  # numbers stay numbers
+    status, one = http("GET", f"{url}{job_id}", None, headers)
+    assert status == 200 and one["name"] == "test_synthetic_drums"
+
+
+def test_every_original_job_file_is_accepted_by_the_api(cloud: Context) -> None:
+    url, headers = api(cloud)
+    for path in SEED_JOBS:
+        status, body = http("POST", url, path.read_bytes(), headers)
+        assert status == 201, (path.name, body)
+
+
+BAD = [
+    (b'{"command": ["/bin/sh", "-c", "id", "/d", "-c"], "config": {}}', "command[0]", "unknown command"),
+    (b'{"scene": "lego", "config": {"lr_sigmaa": 3}}', "config.lr_sigmaa", "unknown svox2 option"),
+    (b'{"scene": "lego", "config": {"upsamp_every": "x"}}', "config.upsamp_every", "integer"),
+    (b'{"scene": "lego", "config": {"lambda_tv": -1}}', "config.lambda_tv", ">= 0"),
+    (b'{"scene": "lego", "config": {"reso": "[[4096, 4096, 4096]]"}}', "config.reso[0]", "between 1 and"),
+    (b'{"command": ', "body", "not valid JSON"),
+    (b"", "body", "empty"),
+    (b'{"scene": "lego", "name": "' + b"x" * 70000 + b'"}', "body", "limit is"),
+]
+
+
+@pytest.mark.parametrize(("body", "field", "words"), BAD)
+def test_invalid_posts_are_refused_with_400_and_nothing_written(
+    cloud: Context, body: bytes, field: str, words: str
+) -> None:
+    url, headers = api(cloud)
+    before = written(cloud)
+    status, answer = http("POST", url, body, headers)
+    assert status == 400
+    assert answer["field"] == field
+    assert words in answer["message"]
+    assert written(cloud) == before
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic x"}])
+def test_requests_without_valid_credentials_are_refused(cloud: Context, headers: dict[str, str]) -> None:
+    url, _ = api(cloud)
+    before = written(cloud)
+    status, answer = http("POST", url, DRUMS, headers)
+    assert status == 403
+    assert "credentials" in answer["message"]
+    assert http("GET", url, None, headers)[0] == 403
+    assert written(cloud) == before
+
+
+def test_list_pages_and_filters_by_state(cloud: Context) -> None:
+    url, headers = api(cloud)
+    ids = [http("POST", url, DRUMS, headers)[1]["job_id"] for _ in range(3)]
+    status, cancelled = http("DELETE", f"{url}{ids[0]}", None, headers)
+    assert status == 200 and cancelled["state"] == "CANCELLED"
+    seen: list[str] = []
+    token = None
+    while True:
+        query = "?limit=2" + (f"&next_token={token}" if token else "")
+        status, page = http("GET", url + query, None, headers)
+        assert status == 200 and len(page["items"]) <= 2
+        seen += [j["job_id"] for j in page["items"]]
+        token = page["next_token"]
+        if not token:
+            break
+    assert set(ids) <= set(seen) and len(seen) == len(set(seen))
+    status, only = http("GET", url + "?state=CANCELLED&limit=1000", None, headers)
+    assert ids[0] in [j["job_id"] for j in only["items"]]
+    assert all(j["state"] == "CANCELLED" for j in only["items"])
+    status, answer = http("GET", url + "?state=DONE", None, headers)
+    assert status == 400 and answer["field"] == "state"
+    status, answer = http("GET", url + "?limit=0", None, headers)
+    assert status == 400 and answer["field"] == "limit"
+    status, answer = http("DELETE", f"{url}{ids[0]}", None, headers)
+    assert status == 409 and "already ended" in answer["message"]
+    status, answer = http("GET", f"{url}no-such-job", None, headers)
+    assert status == 404
+
+
+def test_skydeck_document_form_is_accepted(cloud: Context) -> None:
+    url, headers = api(cloud)
+    doc = {"name": "lego-try", "scene": "s3://my-bucket/scenes/lego", "engine": "torch", "config": {"lr_sh": 0.02}}
+    status, body = http("POST", url, json.dumps(doc).encode(), headers)
+    assert status == 201
+    assert body["job"]["engine"] == "torch" and body["job"]["config"] == {"lr_sh": 0.02}
