@@ -16,6 +16,7 @@ import os
 import select
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -130,6 +131,7 @@ class LambdaRuntime:
         self._idle: dict[str, list[_Worker]] = {}
         self._busy: dict[str, int] = {}
         self._lock = threading.Condition()
+        self._extract_lock = threading.Lock()
         self._async = ThreadPoolExecutor(max_workers=64, thread_name_prefix="lambda-async")
         self._closed = False
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -197,16 +199,16 @@ class LambdaRuntime:
 
     def _code_dir(self, spec: FunctionSpec) -> Path:
         target = self.work_dir / f"{spec.name}-{spec.code_sha[:16]}"
-        if not target.exists():
-            tmp = target.with_suffix(".tmp")
-            tmp.mkdir(parents=True, exist_ok=True)
-            with zipfile.ZipFile(io.BytesIO(spec.code)) as zf:
-                for member in zf.infolist():
-                    dest = (tmp / member.filename).resolve()
-                    if not str(dest).startswith(str(tmp.resolve())):
-                        raise ValueError(f"refusing zip member outside the package: {member.filename}")
-                zf.extractall(tmp)
-            tmp.rename(target)
+        with self._extract_lock:
+            if not target.exists():
+                tmp = Path(tempfile.mkdtemp(dir=self.work_dir, prefix=".extract-"))
+                with zipfile.ZipFile(io.BytesIO(spec.code)) as zf:
+                    for member in zf.infolist():
+                        dest = (tmp / member.filename).resolve()
+                        if not str(dest).startswith(str(tmp.resolve())):
+                            raise ValueError(f"refusing zip member outside the package: {member.filename}")
+                    zf.extractall(tmp)
+                tmp.rename(target)
         return target
 
     def _checkout(self, spec: FunctionSpec) -> _Worker:

@@ -1,0 +1,243 @@
+"""The embedded local cloud: lifecycle, durability, SQS semantics and the Lambda runtime."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from backend.context import Context
+from backend.localcloud import control
+from backend.localcloud.lambda_runtime import FunctionSpec, LambdaRuntime
+from backend.paths import Home
+from lambda_src.jobs.schema import parse_job
+from tests.helpers import api, http
+
+
+def test_up_is_idempotent_and_status_reports_each_part(tmp_path: Path) -> None:
+    home = Home(tmp_path / "h")
+    assert control.status(home).to_dict() == {"running": False, "pid": None, "parts": {}}
+    first = control.up(home)
+    try:
+        again = control.up(home)
+        assert again.state["pid"] == first.state["pid"]
+        info = control.status(home).to_dict()
+        assert info["running"] and info["healthy"]
+        assert {"moto", "lambda", "api"} <= set(info["parts"])
+        assert all(isinstance(p["pid"], int) for p in info["parts"].values())
+        token = home.local_token_file
+        assert token.stat().st_mode & 0o777 == 0o600
+    finally:
+        assert control.down(home)
+    assert not control.status(home).running
+    assert control.down(home) is False
+
+
+def test_state_survives_down_up_and_kill_9(tmp_path: Path) -> None:
+    home = Home(tmp_path / "h")
+    control.up(home)
+    try:
+        ctx = Context.create(None, home)
+        ctx.stacks.deploy("infra")
+        ctx.stacks.deploy("api")
+        url, headers = api(ctx)
+        seed = (Path(__file__).parent / "fixtures" / "seed_jobs" / "job_training_lego.json").read_bytes()
+        job_id = http("POST", url, seed, headers)[1]["job_id"]
+        bucket = ctx.stacks.outputs("infra")["Bucket"]
+        ctx.clients.client("s3").put_object(Bucket=bucket, Key="data/scene.txt", Body=b"kept")
+
+        def everything_is_there() -> None:
+            c = Context.create(None, home)
+            assert {i.short: i.status for i in c.stacks.list()}["api"] == "CREATE_COMPLETE"
+            assert c.jobs.get(job_id)["state"] == "QUEUED"
+            assert c.jobs.queue_depth()["queue_visible"] == 1
+            body = c.clients.client("s3").get_object(Bucket=bucket, Key="data/scene.txt")["Body"].read()
+            assert body == b"kept"
+            u, h = api(c)
+            assert job_id in [j["job_id"] for j in http("GET", u, None, h)[1]["items"]]
+
+        control.down(home)
+        control.up(home)
+        everything_is_there()
+        os.kill(control.status(home).state["pid"], signal.SIGKILL)
+        time.sleep(0.3)
+        assert not control.status(home).running
+        restarted = control.up(home)
+        assert restarted.state["restored"]["messages"] == 1
+        everything_is_there()
+    finally:
+        control.down(home)
+
+
+def test_consumed_messages_do_not_come_back_after_restart(tmp_path: Path) -> None:
+    home = Home(tmp_path / "h")
+    control.up(home)
+    try:
+        ctx = Context.create(None, home)
+        ctx.stacks.deploy("infra")
+        sqs = ctx.clients.client("sqs")
+        queue = ctx.stacks.outputs("infra")["QueueUrl"]
+        for i in range(3):
+            sqs.send_message(QueueUrl=queue, MessageBody=f"m{i}")
+        got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=1)["Messages"][0]
+        sqs.delete_message(QueueUrl=queue, ReceiptHandle=got["ReceiptHandle"])
+        control.down(home)
+        control.up(home)
+        sqs = Context.create(None, home).clients.client("sqs")
+        bodies = sorted(m["Body"] for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"])
+        assert bodies == sorted({"m0", "m1", "m2"} - {got["Body"]})
+    finally:
+        control.down(home)
+
+
+def test_sqs_visibility_delete_and_dead_letter(cloud: Context) -> None:
+    sqs = cloud.clients.client("sqs")
+    dlq_arn = sqs.get_queue_attributes(
+        QueueUrl=sqs.create_queue(QueueName="t-dlq")["QueueUrl"], AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    q = sqs.create_queue(
+        QueueName="t-main",
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"})},
+    )["QueueUrl"]
+    sqs.send_message(QueueUrl=q, MessageBody="poison")
+    sqs.send_message(QueueUrl=q, MessageBody="later", DelaySeconds=1)
+    first = sqs.receive_message(QueueUrl=q, VisibilityTimeout=1)["Messages"]
+    assert [m["Body"] for m in first] == ["poison"]
+    assert sqs.receive_message(QueueUrl=q, VisibilityTimeout=1).get("Messages") is None  # hidden + delayed
+    time.sleep(1.2)
+    again = sqs.receive_message(QueueUrl=q, MaxNumberOfMessages=10, VisibilityTimeout=1)["Messages"]
+    assert sorted(m["Body"] for m in again) == ["later", "poison"]
+    later = next(m for m in again if m["Body"] == "later")
+    sqs.delete_message(QueueUrl=q, ReceiptHandle=later["ReceiptHandle"])
+    time.sleep(1.2)
+    assert sqs.receive_message(QueueUrl=q, MaxNumberOfMessages=10).get("Messages") is None  # poison moved on
+    dlq = sqs.get_queue_url(QueueName="t-dlq")["QueueUrl"]
+    moved = sqs.receive_message(QueueUrl=dlq)["Messages"]
+    assert [m["Body"] for m in moved] == ["poison"]
+    started = time.time()
+    assert sqs.receive_message(QueueUrl=q, WaitTimeSeconds=1).get("Messages") is None
+    assert 0.9 <= time.time() - started < 3  # long polling waits, then answers empty
+
+
+def _zip(source: str) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("fn.py", source)
+    return buf.getvalue()
+
+
+HANDLER = """
+import os, time
+def handler(event, context):
+    if event.get("fail"):
+        raise ValueError("asked to fail")
+    started = time.time()
+    if event.get("sleep"):
+        time.sleep(event["sleep"])
+    with open(os.environ["MARK_FILE"], "a") as f:
+        f.write(event.get("tag", "x") + "\\n")
+    return {"pid": os.getpid(), "echo": event, "span": [started, time.time()]}
+"""
+
+
+def test_deployed_function_runs_sync_and_async_through_the_lambda_api(cloud: Context, tmp_path: Path) -> None:
+    lam = cloud.clients.client("lambda")
+    iam = cloud.clients.client("iam")
+    role = iam.create_role(RoleName="t-fn-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    marks = tmp_path / "marks.txt"
+    lam.create_function(
+        FunctionName="t-echo",
+        Runtime="python3.12",
+        Role=role,
+        Handler="fn.handler",
+        Code={"ZipFile": _zip(HANDLER)},
+        Timeout=2,
+        Environment={"Variables": {"MARK_FILE": str(marks)}},
+    )
+    out = lam.invoke(FunctionName="t-echo", Payload=json.dumps({"tag": "sync"}))
+    assert json.loads(out["Payload"].read())["echo"] == {"tag": "sync"}
+    failed = lam.invoke(FunctionName="t-echo", Payload=json.dumps({"fail": True}))
+    assert failed["FunctionError"] == "Unhandled"
+    assert "asked to fail" in json.loads(failed["Payload"].read())["errorMessage"]
+    slow = lam.invoke(FunctionName="t-echo", Payload=json.dumps({"sleep": 5}))
+    assert "timed out" in json.loads(slow["Payload"].read())["errorMessage"]
+    assert lam.invoke(FunctionName="t-echo", InvocationType="Event", Payload=b'{"tag": "async"}')["StatusCode"] == 202
+    deadline = time.time() + 10
+    while time.time() < deadline and "async" not in marks.read_text():
+        time.sleep(0.1)
+    assert marks.read_text().split() == ["sync", "async"]
+
+
+def _spec(code: bytes, **kw: object) -> FunctionSpec:
+    base = dict(
+        name="unit",
+        arn="arn:aws:lambda:us-east-1:123456789012:function:unit",
+        handler="fn.handler",
+        code=code,
+        code_sha="sha-" + str(hash(code)),
+        timeout_s=5,
+        memory_mb=128,
+        env={},
+    )
+    base.update(kw)
+    return FunctionSpec(**base)  # type: ignore[arg-type]
+
+
+def test_async_invoke_honours_retry_count_and_event_age(tmp_path: Path) -> None:
+    runtime = LambdaRuntime(tmp_path / "work", {}, tmp_path / "logs")
+    try:
+        marks = tmp_path / "m.txt"
+        code = _zip(
+            HANDLER.replace(
+                'raise ValueError("asked to fail")',
+                'open(os.environ["MARK_FILE"], "a").write("try\\n"); raise ValueError("no")',
+            )
+        )
+        spec = _spec(code, env={"MARK_FILE": str(marks)}, max_retries=1)
+        runtime.invoke_async(spec, {"fail": True})
+        deadline = time.time() + 10
+        while time.time() < deadline and len([r for r in runtime.history if r.kind == "async"]) < 2:
+            time.sleep(0.1)
+        time.sleep(1.5)  # a third attempt would have come by now
+        attempts = [r for r in runtime.history if r.kind == "async"]
+        assert [r.attempt for r in attempts] == [1, 2]
+        assert marks.read_text().split() == ["try", "try"]
+        aged = _spec(code, env={"MARK_FILE": str(marks)}, max_event_age_s=-1)
+        runtime.invoke_async(aged, {"tag": "never"})
+        deadline = time.time() + 5
+        while time.time() < deadline and not any(r.status == "dropped" for r in runtime.history):
+            time.sleep(0.05)
+        assert any(r.status == "dropped" and "MaximumEventAgeInSeconds" in r.detail for r in runtime.history)
+        assert "never" not in marks.read_text()
+    finally:
+        runtime.shutdown()
+
+
+def test_workers_run_in_parallel_processes(tmp_path: Path) -> None:
+    runtime = LambdaRuntime(tmp_path / "work", {}, tmp_path / "logs")
+    try:
+        from concurrent.futures import ThreadPoolExecutor
+
+        spec = _spec(_zip(HANDLER), env={"MARK_FILE": str(tmp_path / "m")})
+        with ThreadPoolExecutor(4) as pool:
+            outs = list(pool.map(lambda _: runtime.invoke(spec, {"sleep": 1}), range(4)))
+        assert all(o.ok for o in outs), [o.payload for o in outs]
+        assert len({o.payload["pid"] for o in outs}) == 4
+        spans = [o.payload["span"] for o in outs]
+        assert max(s[0] for s in spans) < min(s[1] for s in spans)  # all four were running at once
+    finally:
+        runtime.shutdown()
+
+
+def test_job_store_validates_before_anything_is_written(cloud: Context) -> None:
+    spec = parse_job({"scene": "lego", "config": {"lr_sigma": 10}})
+    record = cloud.jobs.submit(spec)
+    assert cloud.jobs.get(record["job_id"])["config"] == {"lr_sigma": 10.0}
+    with pytest.raises(Exception, match="no job"):
+        cloud.jobs.get("missing")
