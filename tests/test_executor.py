@@ -1,0 +1,172 @@
+"""The executor's lifecycle against a real queue and table (its own infra stack on the local cloud)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from backend.context import Context
+from backend.profiles import Profile
+from gpu_executor.executor import Executor, ExecutorConfig
+from lambda_src.jobs.schema import parse_job
+from lambda_src.jobs.store import JobStore
+from tests.engines import ScriptedEngine
+
+
+@pytest.fixture(scope="module")
+def exec_ctx(cloud_home) -> Context:  # noqa: ANN001 - the session fixture
+    ctx = Context(home=cloud_home, profile=Profile(name="exectest", stack_prefix="exectest"))
+    ctx.stacks.deploy("infra", {"MaxReceiveCount": "2", "VisibilityTimeout": "30"})
+    return ctx
+
+
+@pytest.fixture
+def store(exec_ctx: Context) -> JobStore:
+    s = exec_ctx.jobs.store
+    _drain(s, s.queue_url)
+    return s
+
+
+def _drain(store: JobStore, url: str) -> None:
+    while True:
+        got = store.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        if not got:
+            return
+        for m in got:
+            store.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+
+def _executor(store: JobStore, engine: ScriptedEngine, worker: str = "w1", **cfg: float) -> Executor:
+    config = ExecutorConfig(wait_s=1, progress_every_s=0.2, extend_every_s=0.5, **cfg)  # type: ignore[arg-type]
+    return Executor(store, {engine.name: engine}, config, worker_id=worker)
+
+
+def _depth(store: JobStore, url: str | None = None) -> int:
+    attrs = store.sqs.get_queue_attributes(
+        QueueUrl=url or store.queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+def _submit(store: JobStore, **doc: object) -> str:
+    return store.submit(parse_job({"scene": "lego", **doc}))["job_id"]
+
+
+def test_a_job_runs_to_succeeded_with_its_result(store: JobStore) -> None:
+    engine = ScriptedEngine()
+    job_id = _submit(store)
+    assert _executor(store, engine).poll_once()
+    job = store.get(job_id)
+    assert job["state"] == "SUCCEEDED"
+    assert job["result"]["psnr"] == 30.5 and job["result"]["engine"] == "scripted"
+    assert "engine auto -> scripted" in job["result"]["notes"][0]
+    assert job["attempts"] == 1 and job["worker"] == "w1"
+    assert _depth(store) == 0
+
+
+def test_a_job_delivered_twice_runs_once(store: JobStore) -> None:
+    engine = ScriptedEngine()
+    job_id = _submit(store)
+    store.enqueue(job_id)  # the same job id arrives a second time
+    ex = _executor(store, engine)
+    outcomes = [ex.handle(m) for m in _receive_all(store, 2)]
+    assert sorted(outcomes) == ["duplicate", "succeeded"]
+    assert engine.runs == [job_id]
+    assert store.claim(job_id, "w2") is None
+
+
+def _receive_all(store: JobStore, n: int) -> list[dict]:
+    got: list[dict] = []
+    deadline = time.time() + 5
+    while len(got) < n and time.time() < deadline:
+        got += store.sqs.receive_message(QueueUrl=store.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        )
+    return got
+
+
+def test_cancel_stops_a_running_job(store: JobStore) -> None:
+    engine = ScriptedEngine(steps=100, step_s=0.05)
+    job_id = _submit(store)
+    ex = _executor(store, engine)
+    runner = threading.Thread(target=ex.poll_once)
+    runner.start()
+    _wait_for(lambda: store.get(job_id)["state"] == "RUNNING")
+    _wait_for(lambda: (store.get(job_id).get("progress") or {}).get("iteration", 0) >= 2)
+    assert store.cancel(job_id)["cancel_requested"] is True
+    runner.join(timeout=10)
+    job = store.get(job_id)
+    assert job["state"] == "CANCELLED" and job["error"] == "cancelled by operator"
+    assert job["progress"]["iteration"] < 100
+    assert _depth(store) == 0
+
+
+def test_a_stopping_executor_hands_the_job_back(store: JobStore) -> None:
+    engine = ScriptedEngine(steps=100, step_s=0.05)
+    job_id = _submit(store)
+    ex = _executor(store, engine)
+    runner = threading.Thread(target=ex.poll_once)
+    runner.start()
+    _wait_for(lambda: store.get(job_id)["state"] == "RUNNING")
+    ex.stopping.set()  # what SIGTERM does
+    runner.join(timeout=10)
+    job = store.get(job_id)
+    assert job["state"] == "QUEUED" and "re-queued" in job["note"]
+    assert _depth(store) == 1  # sent again for the next executor
+    follower = _executor(store, ScriptedEngine(), worker="w2")
+    assert follower.poll_once()
+    assert store.get(job_id)["state"] == "SUCCEEDED" and store.get(job_id)["attempts"] == 2
+
+
+def test_visibility_is_extended_while_a_long_job_runs(store: JobStore) -> None:
+    engine = ScriptedEngine(steps=30, step_s=0.1)
+    job_id = _submit(store)
+    ex = _executor(store, engine, visibility_s=1)
+    runner = threading.Thread(target=ex.poll_once)
+    runner.start()
+    _wait_for(lambda: store.get(job_id)["state"] == "RUNNING")
+    stolen = []
+    deadline = time.time() + 2.5
+    while time.time() < deadline:  # well past the 1 s visibility: nobody else may receive it
+        stolen += store.sqs.receive_message(QueueUrl=store.queue_url, WaitTimeSeconds=1).get("Messages", [])
+    runner.join(timeout=10)
+    assert stolen == []
+    assert store.get(job_id)["state"] == "SUCCEEDED" and engine.runs == [job_id]
+
+
+def test_engine_errors_and_crashes_fail_the_job_not_the_executor(store: JobStore) -> None:
+    bad = _submit(store)
+    _executor(store, ScriptedEngine(fail="dataset has no transforms_train.json")).poll_once()
+    assert store.get(bad)["state"] == "FAILED"
+    assert store.get(bad)["error"] == "dataset has no transforms_train.json"
+    crash = _submit(store)
+    _executor(store, ScriptedEngine(crash=True)).poll_once()
+    assert "engine crashed: ZeroDivisionError" in store.get(crash)["error"]
+    missing = _submit(store, engine="svox2")
+    _executor(store, ScriptedEngine()).poll_once()
+    assert "engine 'svox2' is not installed" in store.get(missing)["error"]
+
+
+def test_poison_messages_end_in_the_dead_letter_queue(exec_ctx: Context, store: JobStore) -> None:
+    dlq = exec_ctx.stacks.outputs("infra")["DeadLetterQueueUrl"]
+    _drain(store, dlq)
+    store.sqs.send_message(QueueUrl=store.queue_url, MessageBody="rm -rf /")
+    store.sqs.send_message(QueueUrl=store.queue_url, MessageBody=json.dumps({"job_id": "no-such-job"}))
+    ex = _executor(store, ScriptedEngine())
+    for _ in range(6):
+        ex.poll_once()
+    assert _depth(store) == 0
+    assert _depth(store, dlq) == 2
+
+
+def _wait_for(cond, timeout: float = 10.0) -> None:  # noqa: ANN001
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
