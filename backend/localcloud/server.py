@@ -26,7 +26,7 @@ from werkzeug.serving import make_server
 from werkzeug.test import Client
 
 from backend.aws import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
-from backend.localcloud import cfn_fixes, fast_sqs
+from backend.localcloud import cfn_fixes, fast_sqs, moto_speedups
 from backend.localcloud.api_front import ApiFront, serve
 from backend.localcloud.gateway import Gateway
 from backend.localcloud.journal import Journal, Recorded, replay
@@ -98,6 +98,7 @@ class LocalCloud:
         self.journal = Journal(self.home.local_journal)
         fast_sqs.install(self.journal)
         cfn_fixes.install()
+        moto_speedups.install()
         base_env = {
             "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
             "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY,
