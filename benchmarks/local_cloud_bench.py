@@ -123,9 +123,8 @@ def main() -> int:
     for key, label, target in (("send_per_s", "SQS send/s", 10.0), ("recv_delete_per_s", "SQS receive+delete/s", 10.0)):
         ratio = ours[key] / stock[key]
         ok &= ratio >= target
-        print(
-            f"{label:<22}{stock[key]:>12.1f}{ours[key]:>12.1f}{ratio:>8.1f}x  >= {target:.0f}x {'ok' if ratio >= target else 'MISSED'}"
-        )
+        verdict = "ok" if ratio >= target else "MISSED"
+        print(f"{label:<22}{stock[key]:>12.1f}{ours[key]:>12.1f}{ratio:>8.1f}x  >= {target:.0f}x {verdict}")
     for key, label in (("ddb_put_per_s", "DynamoDB PutItem/s"), ("ddb_batch_per_s", "DynamoDB batch writes/s")):
         met = ours[key] >= 1000
         ok &= met or key == "ddb_put_per_s"
