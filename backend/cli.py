@@ -415,6 +415,25 @@ def jobs_watch(
         pass
 
 
+@jobs_app.command("reconcile")
+def jobs_reconcile(
+    queued_after: Annotated[
+        float, typer.Option(help="Re-send QUEUED jobs idle this long (s) when the queue is empty.")
+    ] = 600.0,
+    heartbeat_after: Annotated[float, typer.Option(help="Re-queue RUNNING jobs silent this long (s).")] = 300.0,
+    max_attempts: Annotated[int, typer.Option(min=1, help="Fail a job after this many lost executors.")] = 3,
+    json_out: JsonOpt = False,
+    profile: ProfileOpt = None,
+) -> None:
+    """Repair lost messages and jobs whose executor died (executors also do this every minute)."""
+    done = _ctx(profile).jobs.store.reconcile(queued_after, heartbeat_after, max_attempts)
+    if json_out:
+        _json(done)
+        return
+    for key, ids in done.items():
+        out.print(f"{key:<9} {len(ids)}" + (f"  {' '.join(ids)}" if ids else ""))
+
+
 # -- executor --------------------------------------------------------------------------------------
 @executor_app.command("run")
 def executor_run(

@@ -38,6 +38,8 @@ class ExecutorConfig:
     visibility_s: int = 300  # how far each extension pushes the message's visibility
     extend_every_s: float = 60.0
     progress_every_s: float = 2.0
+    reconcile_every_s: float = 60.0  # every executor also repairs lost messages and dead executors
+    heartbeat_stale_s: float = 300.0
     workdir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "skydeck-executor")
 
 
@@ -65,12 +67,14 @@ class Executor:
     def run(self, once: bool = False) -> int:
         """Serve the queue until stopped. With `once`, handle at most one message (or one empty poll)."""
         log.info(json.dumps({"event": "executor_started", "worker": self.worker_id, "engines": sorted(self.engines)}))
+        last_reconcile = 0.0
         while not self.stopping.is_set():
-            handled = self.poll_once()
+            if not once and time.monotonic() - last_reconcile >= self.config.reconcile_every_s:
+                self._reconcile()
+                last_reconcile = time.monotonic()
+            self.poll_once()
             if once:
                 break
-            if not handled:
-                continue
         log.info(json.dumps({"event": "executor_stopped", "worker": self.worker_id, "processed": self.processed}))
         return self.processed
 
@@ -86,6 +90,15 @@ class Executor:
         for message in messages:
             self.handle(message)
         return bool(messages)
+
+    def _reconcile(self) -> None:
+        try:
+            done = self.store.reconcile(heartbeat_stale_s=self.config.heartbeat_stale_s)
+        except Exception as exc:  # noqa: BLE001 - repair is best effort; serving the queue comes first
+            log.warning("reconcile failed: %s", exc)
+            return
+        if any(done.values()):
+            log.info(json.dumps({"event": "reconciled", **done}))
 
     # -- one message ---------------------------------------------------------------------------
     def handle(self, message: dict[str, Any]) -> str:

@@ -170,3 +170,29 @@ def _wait_for(cond, timeout: float = 10.0) -> None:  # noqa: ANN001
             return
         time.sleep(0.05)
     raise AssertionError("condition not met in time")
+
+
+def test_reconcile_requeues_a_job_whose_executor_died_and_resends_a_lost_message(store: JobStore) -> None:
+    dead = _submit(store)
+    lost = _submit(store)
+    _drain(store, store.queue_url)  # both messages are gone: lost, or taken by an executor that died
+    assert store.claim(dead, "dead-host") is not None
+    time.sleep(0.2)
+    done = store.reconcile(queued_stale_s=0, heartbeat_stale_s=0.1)
+    assert done["requeued"] == [dead] and lost in done["resent"]
+    assert store.get(dead)["state"] == "QUEUED" and "dead-host lost" in store.get(dead)["note"]
+    ex = _executor(store, ScriptedEngine(), worker="w3")
+    while ex.poll_once():
+        pass
+    assert store.get(dead)["state"] == store.get(lost)["state"] == "SUCCEEDED"
+    assert store.get(dead)["attempts"] == 2
+
+
+def test_reconcile_fails_a_job_that_keeps_losing_its_executor(store: JobStore) -> None:
+    job_id = _submit(store)
+    _drain(store, store.queue_url)
+    store.claim(job_id, "flaky")
+    time.sleep(0.2)
+    assert store.reconcile(heartbeat_stale_s=0.1, max_attempts=1)["failed"] == [job_id]
+    job = store.get(job_id)
+    assert job["state"] == "FAILED" and "after 1 attempts" in job["error"]

@@ -270,6 +270,89 @@ class JobStore:
             raise
         return self.get(job_id)
 
+    # -- repair --------------------------------------------------------------------------------
+    def reconcile(
+        self, queued_stale_s: float = 600.0, heartbeat_stale_s: float = 300.0, max_attempts: int = 3
+    ) -> dict[str, list[str]]:
+        """Make a lost message or a dead executor harmless; the table says what should be happening.
+
+        - RUNNING with no heartbeat for `heartbeat_stale_s`: back to QUEUED and re-sent, or FAILED once
+          it has used `max_attempts`.
+        - QUEUED for `queued_stale_s` while the queue holds no message at all: re-sent. A duplicate is
+          harmless (the claim is conditional).
+        """
+        now = time.time()
+        done: dict[str, list[str]] = {"requeued": [], "failed": [], "resent": []}
+        queue_was_empty = self._queue_is_empty()  # before this pass adds messages of its own
+        for job in self.iter_all(state="RUNNING"):
+            beat = float(job.get("heartbeat_at") or job.get("started_at") or 0)
+            if now - beat < heartbeat_stale_s:
+                continue
+            give_up = int(job.get("attempts") or 0) >= max_attempts
+            target = "FAILED" if give_up else "QUEUED"
+            why = f"executor {job.get('worker')} lost: no heartbeat for {now - beat:.0f}s"
+            try:
+                self.ddb.update_item(
+                    TableName=self.table,
+                    Key={"job_id": {"S": job["job_id"]}},
+                    UpdateExpression="SET #s = :t, updated_at = :now, note = :why"
+                    + (", finished_at = :now, #e = :why" if give_up else "")
+                    + " REMOVE worker",
+                    ConditionExpression="#s = :run AND heartbeat_at = :beat",
+                    ExpressionAttributeNames={"#s": "state", **({"#e": "error"} if give_up else {})},
+                    ExpressionAttributeValues={
+                        ":t": {"S": target},
+                        ":run": {"S": "RUNNING"},
+                        ":beat": to_dynamo(job.get("heartbeat_at")),
+                        ":now": to_dynamo(now),
+                        ":why": {"S": why + (f" after {job.get('attempts')} attempts" if give_up else "")},
+                    },
+                )
+            except ClientError as exc:
+                if _is_conditional(exc):
+                    continue  # it came back to life, or another reconciler got there first
+                raise
+            if give_up:
+                done["failed"].append(job["job_id"])
+            else:
+                self.enqueue(job["job_id"])
+                done["requeued"].append(job["job_id"])
+        if queue_was_empty:
+            for job in self.iter_all(state="QUEUED"):
+                if job["job_id"] in done["requeued"] or now - float(job.get("updated_at") or 0) < queued_stale_s:
+                    continue
+                try:
+                    self.ddb.update_item(
+                        TableName=self.table,
+                        Key={"job_id": {"S": job["job_id"]}},
+                        UpdateExpression="SET updated_at = :now",
+                        ConditionExpression="#s = :queued AND updated_at = :seen",
+                        ExpressionAttributeNames={"#s": "state"},
+                        ExpressionAttributeValues={
+                            ":queued": {"S": "QUEUED"},
+                            ":seen": to_dynamo(job.get("updated_at")),
+                            ":now": to_dynamo(now),
+                        },
+                    )
+                except ClientError as exc:
+                    if _is_conditional(exc):
+                        continue
+                    raise
+                self.enqueue(job["job_id"])
+                done["resent"].append(job["job_id"])
+        return done
+
+    def _queue_is_empty(self) -> bool:
+        attrs = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return (
+            int(attrs.get("ApproximateNumberOfMessages", 0))
+            + int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0))
+            == 0
+        )
+
     # -- reads ---------------------------------------------------------------------------------
     def get(self, job_id: str) -> dict[str, Any]:
         resp = self.ddb.get_item(TableName=self.table, Key={"job_id": {"S": job_id}}, ConsistentRead=True)
