@@ -6,6 +6,7 @@ override built-ins of the same name. A job is a preset plus overrides, validated
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,18 +83,29 @@ def get_preset(home: Home, name: str) -> Preset:
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
-    """`key=value` with the value read as YAML (so 1e-3, 42, true and [1, 2] mean what they say)."""
+    """`key=value`, the value read as JSON or YAML (so 1e-3, 42, true and [1, 2] mean what they say)."""
     if "=" not in text:
         raise ConfigError(f"--set {text!r}: expected key=value, e.g. --set lr_sigma=10")
     key, raw = text.split("=", 1)
     key = key.strip()
     if not key:
         raise ConfigError(f"--set {text!r}: the key is empty")
+    return key, parse_value(raw)
+
+
+def parse_value(raw: str) -> Any:
+    """JSON first (so 1e-5 is a number, which plain YAML 1.1 reads as a string), then YAML, else text."""
+    text = raw.strip()
+    if not text:
+        return ""
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return yaml.safe_load(text)
     except yaml.YAMLError:
-        value = raw
-    return key, value
+        return raw
 
 
 _TOP_LEVEL = {"name", "scene", "engine", "gpu"}

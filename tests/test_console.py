@@ -1,23 +1,131 @@
-"""The console's first screen, driven with the Pilot against the local cloud."""
+"""The console driven with the Pilot against the real local cloud."""
 
 from __future__ import annotations
 
+import uuid
+
+import pytest
+from textual.widgets import DataTable, Input, Static
+
 from backend.context import Context
+from backend.profiles import Profile
+from lambda_src.jobs.schema import parse_job
 from tui.app import SkydeckApp
 
+SIZE = (120, 40)
 
-async def test_console_shows_profile_stacks_and_jobs(cloud: Context) -> None:
-    from lambda_src.jobs.schema import parse_job
 
-    job = cloud.jobs.submit(parse_job({"name": "console-visible", "scene": "lego"}))
-    app = SkydeckApp(ctx=cloud, read_only=True)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await app.workers.wait_for_complete()
+async def settle(app: SkydeckApp, pilot) -> None:  # noqa: ANN001
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def rows(app: SkydeckApp, selector: str) -> list[list[str]]:
+    table = app.screen.query_one(selector, DataTable)
+    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+@pytest.fixture
+def fresh(cloud_home) -> Context:  # noqa: ANN001
+    return Context(home=cloud_home, profile=Profile(name="tui", stack_prefix=f"tui{uuid.uuid4().hex[:8]}"))
+
+
+async def test_deploy_and_delete_from_the_stacks_screen_with_confirmation(fresh: Context) -> None:
+    app = SkydeckApp(ctx=fresh, mode="stacks")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert rows(app, "#stacks-table")[0][:1] == ["infra"]
+        assert "NOT_DEPLOYED" in rows(app, "#stacks-table")[0][2]
+        await pilot.press("d")
+        await pilot.press("n")  # declined: nothing happens
+        await settle(app, pilot)
+        assert fresh.stacks.describe("infra").status == "NOT_DEPLOYED"
+        await pilot.press("d")
+        await pilot.press("y")
+        await settle(app, pilot)
+        assert fresh.stacks.describe("infra").status == "CREATE_COMPLETE"
+        assert "CREATE_COMPLETE" in rows(app, "#stacks-table")[0][2]
+        events = "\n".join(str(line.text) for line in app.screen.query_one("#stack-events").lines)
+        assert "JobsTable" in events and "deploy infra: CREATE_COMPLETE" in events
+        await pilot.press("x")
+        await pilot.press("y")
+        await settle(app, pilot)
+        assert fresh.stacks.describe("infra").status == "NOT_DEPLOYED"
+
+
+async def test_compose_submit_and_see_the_job_listed(cloud: Context) -> None:
+    app = SkydeckApp(ctx=cloud, mode="jobs")
+    scene = f"tui-{uuid.uuid4().hex[:6]}"
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("n")
+        await settle(app, pilot)
+        await pilot.press(*scene)
+        lr = app.screen.query_one("#cfg-lr_sigma", Input)
+        lr.value = "fast"
         await pilot.pause()
-        assert "READ-ONLY" in app.sub_title and "local cloud" in app.sub_title
-        summary = str(app.query_one("#summary").render())
-        assert "infra CREATE_COMPLETE" in summary
-        table = app.query_one("#jobs")
-        ids = [table.get_row_at(i)[0] for i in range(table.row_count)]
-        assert job["job_id"] in ids
-        await pilot.press("q")
+        error = str(app.screen.query_one("#composer-error", Static).render())
+        assert "config.lr_sigma" in error and "number" in error
+        assert lr.has_class("invalid")
+        lr.value = "12.5"
+        await pilot.pause()
+        assert "valid" in str(app.screen.query_one("#composer-error", Static).render())
+        assert '"lr_sigma": 12.5' in str(app.screen.query_one("#composer-preview", Static).render())
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        app.screen.action_refresh()
+        await settle(app, pilot)
+        listed = [r for r in rows(app, "#jobs-table") if r[2] == scene]
+        assert listed and "QUEUED" in listed[0][1]
+    job = next(j for j in cloud.jobs.list(limit=1000)["items"] if j["name"] == scene)
+    assert job["config"]["lr_sigma"] == 12.5 and job["preset"] == "syn"
+
+
+async def test_monitor_shows_queue_depth_change(cloud: Context) -> None:
+    app = SkydeckApp(ctx=cloud, mode="monitor")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        before = app.screen.snapshot.queue_visible
+        cloud.jobs.submit(parse_job({"scene": "depth-check"}))
+        app.screen.action_refresh()
+        await settle(app, pilot)
+        assert app.screen.snapshot.queue_visible == before + 1
+        title = str(app.screen.query_one("#title-visible", Static).render())
+        assert f"queued messages: {before + 1}" in title
+
+
+async def test_read_only_mode_changes_nothing(cloud: Context) -> None:
+    job = cloud.jobs.submit(parse_job({"name": "ro-check", "scene": "lego"}))
+    app = SkydeckApp(ctx=cloud, read_only=True, mode="jobs")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert "READ-ONLY" in app.sub_title
+        table = app.screen.query_one("#jobs-table", DataTable)
+        keys = [k.value for k in table.rows]
+        table.move_cursor(row=keys.index(job["job_id"]))
+        await pilot.press("c", "y", "n", "y")
+        await settle(app, pilot)
+        assert len(app.screen_stack) == 1  # neither the confirm nor the composer opened
+        await pilot.press("1", "d", "y", "x", "y", "a", "y")
+        await settle(app, pilot)
+    assert cloud.jobs.get(job["job_id"])["state"] == "QUEUED"
+    assert cloud.stacks.describe("api").status == "CREATE_COMPLETE"
+
+
+async def test_filter_and_help(cloud: Context) -> None:
+    cloud.jobs.submit(parse_job({"name": "needle-job", "scene": "lego"}))
+    app = SkydeckApp(ctx=cloud, mode="jobs")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("slash", *"needle")
+        await pilot.pause()
+        names = {r[2] for r in rows(app, "#jobs-table")}
+        assert names == {"needle-job"}
+        await pilot.press("escape")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert len(rows(app, "#jobs-table")) > 1
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert "New job" in str(app.screen.query_one("Static").render())

@@ -46,9 +46,13 @@ def test_presets_compose_into_a_validated_job() -> None:
     assert {p.name for p in list_presets(home, "plenoxels")} >= {"syn", "llff", "tnt", "custom", "drums"}
     syn = get_preset(home, "syn")
     spec = compose_job(
-        syn.values, scene="lego", overrides=["lr_sigma=10", "engine=torch", "resources.gpus=2"], preset_name="syn"
+        syn.values,
+        scene="lego",
+        overrides=["lr_sigma=10", "engine=torch", "resources.gpus=2", "lambda_tv=1e-4"],
+        preset_name="syn",
     )
     assert spec.config["lr_sigma"] == 10.0 and spec.config["upsamp_every"] == 38400
+    assert spec.config["lambda_tv"] == 1e-4  # a plain YAML parser would have kept "1e-4" as text
     assert spec.engine == "torch" and spec.resources.gpus == 2 and spec.preset == "syn" and spec.name == "lego"
     drums = compose_job(get_preset(home, "drums").values)
     assert drums.name == "test_synthetic_drums" and drums.scene == "drums"

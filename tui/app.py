@@ -1,68 +1,110 @@
-"""The operator console. This first screen shows the profile, the local cloud, stacks and jobs."""
+"""The operator console: Stacks, Jobs, Monitor and Logs over the headless backend.
+
+Keyboard first: 1-4 switch screens, `?` help, `/` filter, ctrl+p the command palette (built from the
+current screen), esc back. Blocking work runs in thread workers and comes back as messages; the UI
+thread never waits on the network. `--read-only` hides every action that changes anything.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
 
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.screen import Screen
 
 from backend.context import Context
+from tui.screens.base import DeckScreen
+from tui.screens.help import HelpScreen
+from tui.screens.jobs import JobsScreen
+from tui.screens.logs import LogsScreen
+from tui.screens.monitor import MonitorScreen
+from tui.screens.stacks import StacksScreen
 
 
 class SkydeckApp(App[None]):
     TITLE = "skydeck"
-    CSS = """
-    #summary { height: auto; padding: 0 1; }
-    DataTable { height: 1fr; }
-    """
+    CSS_PATH = "app.tcss"
+    MODES = {"stacks": StacksScreen, "jobs": JobsScreen, "monitor": MonitorScreen, "logs": LogsScreen}
+    DEFAULT_MODE = "jobs"
     BINDINGS = [
-        Binding("r", "refresh", "Refresh"),
+        Binding("1", "switch_mode('stacks')", "Stacks"),
+        Binding("2", "switch_mode('jobs')", "Jobs"),
+        Binding("3", "switch_mode('monitor')", "Monitor"),
+        Binding("4", "switch_mode('logs')", "Logs"),
+        Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, ctx: Context, read_only: bool = False) -> None:
+    def __init__(self, ctx: Context, read_only: bool = False, mode: str | None = None) -> None:
+        if mode:
+            if mode not in self.MODES:
+                raise ValueError(f"no screen named {mode!r}; screens: {', '.join(self.MODES)}")
+            self.DEFAULT_MODE = mode  # type: ignore[misc]
         super().__init__()
         self.ctx = ctx
         self.read_only = read_only
-        where = "local cloud" if ctx.profile.is_local else ctx.profile.region
-        self.sub_title = f"profile {ctx.profile.name} · {where}" + (" · READ-ONLY" if read_only else "")
+        self._set_subtitle()
 
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield Static("loading ...", id="summary")
-        yield DataTable(id="jobs", cursor_type="row")
-        yield Footer()
+    def _set_subtitle(self, account: str | None = None) -> None:
+        p = self.ctx.profile
+        where = "local cloud" if p.is_local else p.region
+        parts = [f"profile {p.name}", where] + ([f"account {account}"] if account else [])
+        self.sub_title = " · ".join(parts) + (" · READ-ONLY" if self.read_only else "")
 
     def on_mount(self) -> None:
-        table = self.query_one("#jobs", DataTable)
-        table.add_columns("job id", "state", "name", "engine", "scene")
-        self.action_refresh()
-        self.set_interval(2.0, self.action_refresh)
+        self.load_account()
 
-    def action_refresh(self) -> None:
-        self.load()
-
-    @work(thread=True, exclusive=True, group="load")
-    def load(self) -> None:
-        try:
-            stacks = {i.short: i.status for i in self.ctx.stacks.list()}
-            jobs: list[dict[str, Any]] = []
-            if stacks.get("infra", "NOT_DEPLOYED") != "NOT_DEPLOYED":
-                jobs = self.ctx.jobs.list(limit=200)["items"]
-            self.call_from_thread(self.show, stacks, jobs, None)
-        except Exception as exc:  # noqa: BLE001 - shown to the operator, never a traceback
-            self.call_from_thread(self.show, {}, [], str(exc))
-
-    def show(self, stacks: dict[str, str], jobs: list[dict[str, Any]], error: str | None) -> None:
-        summary = self.query_one("#summary", Static)
-        if error:
-            summary.update(f"[red]error:[/] {error}")
+    @work(thread=True, exclusive=True, group="account")
+    def load_account(self) -> None:
+        if self.ctx.profile.is_local:
             return
-        summary.update("stacks: " + "  ".join(f"{k} {v}" for k, v in stacks.items()) + f"   jobs: {len(jobs)}")
-        table = self.query_one("#jobs", DataTable)
-        table.clear()
-        for job in jobs:
-            table.add_row(job["job_id"], job["state"], job.get("name", ""), job.get("engine", ""), job.get("scene", ""))
+        try:
+            account = self.ctx.clients.client("sts").get_caller_identity()["Account"]
+        except Exception:  # noqa: BLE001 - the header just stays without it; doctor explains
+            return
+        self.call_from_thread(self._set_subtitle, account)
+
+    def action_help(self) -> None:
+        screen = self.screen
+        keys = []
+        if isinstance(screen, DeckScreen):
+            for binding in screen.BINDINGS:
+                if isinstance(binding, Binding) and screen.check_action(binding.action, ()):
+                    keys.append((binding.key, binding.description))
+        self.push_screen(HelpScreen(keys, self.read_only))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        if isinstance(screen, DeckScreen):
+            for title, help_text, callback in screen.palette_commands():
+                yield SystemCommand(title, help_text, callback)
+        for mode in self.MODES:
+            yield SystemCommand(f"Go to {mode}", f"switch to the {mode} screen", lambda m=mode: self.switch_mode(m))
+        from backend.profiles import load_profiles
+
+        try:
+            names = sorted(load_profiles(self.ctx.home))
+        except Exception:  # noqa: BLE001 - a broken profiles file must not break the palette
+            names = [self.ctx.profile.name]
+        for name in names:
+            if name != self.ctx.profile.name:
+                yield SystemCommand(
+                    f"Switch profile: {name}",
+                    "point the console at another profile",
+                    lambda n=name: self.switch_profile(n),
+                )
+        yield from super().get_system_commands(screen)
+
+    def switch_profile(self, name: str) -> None:
+        try:
+            self.ctx = Context.create(name, self.ctx.home)
+        except Exception as exc:  # noqa: BLE001
+            self.notify(str(exc), severity="error")
+            return
+        self._set_subtitle()
+        self.load_account()
+        self.notify(f"profile {name}")
+        screen = self.screen
+        if hasattr(screen, "action_refresh"):
+            screen.action_refresh()

@@ -1,0 +1,80 @@
+"""What every console screen shares: header, footer, a filter box, palette commands, read-only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input
+
+if TYPE_CHECKING:
+    from tui.app import SkydeckApp
+
+
+class DeckScreen(Screen[None]):
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", show=True),
+        Binding("escape", "unfilter", "Back", show=False),
+    ]
+    MUTATING_ACTIONS: frozenset[str] = frozenset()
+
+    @property
+    def deck(self) -> SkydeckApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose_frame(self) -> ComposeResult:
+        yield Header(show_clock=False)
+
+    def compose_footer(self) -> ComposeResult:
+        yield Input(placeholder="filter (esc to clear)", id="filter", classes="hidden")
+        yield Footer()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # read-only: hidden from the footer and never run
+        return not (action in self.MUTATING_ACTIONS and self.deck.read_only)
+
+    def palette_commands(self) -> list[tuple[str, str, Callable[[], object]]]:
+        """(title, help, callback) for the command palette, from this screen's bindings."""
+        found = []
+        for binding in self.BINDINGS:
+            if not isinstance(binding, Binding) or not binding.show:
+                continue
+            if binding.action in self.MUTATING_ACTIONS and self.deck.read_only:
+                continue
+            found.append((binding.description, f"key {binding.key}", lambda a=binding.action: self.run_action(a)))
+        return found
+
+    # -- filter --------------------------------------------------------------------------------
+    filter_text: str = ""
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.remove_class("hidden")
+        box.focus()
+
+    def action_unfilter(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.has_class("hidden") and not self.filter_text:
+            if len(self.app.screen_stack) > 1 and self.app.screen is self:
+                self.app.pop_screen()  # esc on a pushed screen goes back
+            return
+        box.value = ""
+        box.add_class("hidden")
+        self.filter_text = ""
+        self.refilter()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.filter_text = event.value.strip().lower()
+            self.refilter()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            event.input.add_class("hidden")
+            self.set_focus(None)
+
+    def refilter(self) -> None:
+        """Re-apply `filter_text` to what the screen lists."""

@@ -1,0 +1,67 @@
+"""Logs: follow the local cloud's log, each local function's, and the executors'."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import RichLog, Select
+
+from tui.screens.base import DeckScreen
+
+
+class LogsScreen(DeckScreen):
+    BINDINGS = [Binding("r", "rescan", "Rescan sources"), Binding("e", "end", "Follow end"), *DeckScreen.BINDINGS]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.follower = None
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_frame()
+        yield Select([], prompt="log source", id="log-source", allow_blank=True)
+        yield RichLog(id="log", max_lines=5000, wrap=False, markup=False, auto_scroll=True)
+        yield from self.compose_footer()
+
+    def on_mount(self) -> None:
+        self.action_rescan()
+        self.set_interval(0.5, self.tail)
+
+    def action_rescan(self) -> None:
+        from backend.logs import sources
+
+        found = sources(self.deck.ctx.home)
+        select = self.query_one("#log-source", Select)
+        current = select.value
+        select.set_options([(s.name, str(s.path)) for s in found])
+        if current in [str(s.path) for s in found]:
+            select.value = current
+        elif found:
+            select.value = str(found[0].path)
+
+    def action_end(self) -> None:
+        self.query_one("#log", RichLog).scroll_end(animate=False)
+
+    @on(Select.Changed, "#log-source")
+    def _source(self, event: Select.Changed) -> None:
+        from pathlib import Path
+
+        from backend.logs import Follower
+
+        self.query_one("#log", RichLog).clear()
+        self.follower = Follower(Path(str(event.value))) if event.value != Select.BLANK else None
+
+    @work(thread=True, exclusive=True, group="logs")
+    def tail(self) -> None:
+        follower = self.follower
+        if follower is None:
+            return
+        lines = follower.read_new()
+        if lines:
+            self.app.call_from_thread(self._write, lines)
+
+    def _write(self, lines: list[str]) -> None:
+        log = self.query_one("#log", RichLog)
+        for line in lines:
+            if not self.filter_text or self.filter_text in line.lower():
+                log.write(line)

@@ -1,0 +1,84 @@
+"""Monitor: queue depth, in-flight and dead-letter counts over time, jobs per state, newest jobs."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Vertical
+from textual.widgets import DataTable, Sparkline, Static
+
+from tui.screens.base import DeckScreen
+from tui.screens.jobs import job_cells
+from tui.widgets.tables import sync_rows
+
+HISTORY = 120
+
+
+class MonitorScreen(DeckScreen):
+    BINDINGS = [Binding("r", "refresh", "Refresh now"), *DeckScreen.BINDINGS]
+    interval_s = 1.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.series: dict[str, deque[float]] = {k: deque(maxlen=HISTORY) for k in ("visible", "flight", "dlq")}
+        self.snapshot = None
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_frame()
+        with Grid(id="monitor-grid"):
+            for key, title in (("visible", "queued messages"), ("flight", "in flight"), ("dlq", "dead-letter")):
+                with Vertical(classes="metric"):
+                    yield Static(title, id=f"title-{key}", classes="section-title")
+                    yield Sparkline(list(self.series[key]), id=f"spark-{key}")
+        yield Static("", id="per-state")
+        yield DataTable(id="monitor-table", cursor_type="row", zebra_stripes=True)
+        yield from self.compose_footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#monitor-table", DataTable).add_columns(
+            "job", "state", "name", "engine", "iter", "psnr", "scene", "age"
+        )
+        self.action_refresh()
+        self.set_interval(self.interval_s, self.action_refresh)
+
+    def action_refresh(self) -> None:
+        self.poll()
+
+    @work(thread=True, exclusive=True, group="monitor")
+    def poll(self) -> None:
+        from backend.monitor import snapshot
+
+        try:
+            snap = snapshot(self.deck.ctx)
+        except Exception as exc:  # noqa: BLE001
+            self.app.call_from_thread(self.query_one("#per-state", Static).update, f"[red]{exc}[/red]")
+            return
+        self.app.call_from_thread(self.show, snap)
+
+    def show(self, snap) -> None:  # noqa: ANN001 - backend.monitor.Snapshot
+        self.snapshot = snap
+        for key, value in (
+            ("visible", snap.queue_visible),
+            ("flight", snap.queue_in_flight),
+            ("dlq", snap.dead_letter),
+        ):
+            self.series[key].append(float(value))
+            self.query_one(f"#spark-{key}", Sparkline).data = list(self.series[key])
+            title = {"visible": "queued messages", "flight": "in flight", "dlq": "dead-letter"}[key]
+            self.query_one(f"#title-{key}", Static).update(f"{title}: {value}")
+        self.query_one("#per-state", Static).update(
+            "jobs  " + "   ".join(f"{state} {n}" for state, n in snap.per_state.items())
+        )
+        rows = [
+            (j["job_id"], job_cells(j))
+            for j in snap.recent
+            if not self.filter_text or self.filter_text in " ".join(job_cells(j)).lower()
+        ]
+        sync_rows(self.query_one("#monitor-table", DataTable), rows)
+
+    def refilter(self) -> None:
+        if self.snapshot is not None:
+            self.show(self.snapshot)

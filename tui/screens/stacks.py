@@ -1,0 +1,204 @@
+"""Stacks: status and outputs of each stack; deploy, update and delete with live events."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import DataTable, RichLog, Static
+
+from tui.messages import StackActionDone, StackEventArrived, StacksLoaded, WorkFailed
+from tui.screens.base import DeckScreen
+from tui.widgets.confirm import Confirm
+
+WHAT_IS_DESTROYED = {
+    "infra": "the jobs queue and dead-letter queue (queued messages are lost); "
+    "the data bucket and the jobs table are kept",
+    "api": "the API Gateway endpoint and the jobs Lambda; clients can no longer submit",
+    "fleet": "the GPU Auto Scaling group and its instances (running jobs are handed back to the queue), the VPC",
+}
+
+
+class StacksScreen(DeckScreen):
+    BINDINGS = [
+        Binding("d", "deploy", "Deploy/update"),
+        Binding("a", "deploy_all", "Deploy all"),
+        Binding("x", "delete", "Delete"),
+        Binding("r", "refresh", "Refresh"),
+        *DeckScreen.BINDINGS,
+    ]
+    MUTATING_ACTIONS = frozenset({"deploy", "deploy_all", "delete"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stacks: list[dict[str, Any]] = []
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_frame()
+        with Horizontal(id="stacks-body"):
+            yield DataTable(id="stacks-table", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="stack-outputs")
+        yield Static("events", classes="section-title")
+        yield RichLog(id="stack-events", max_lines=2000, markup=True, wrap=False)
+        yield from self.compose_footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#stacks-table", DataTable)
+        table.add_columns("stack", "name", "status", "what")
+        self.action_refresh()
+
+    def action_refresh(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, group="stacks-load")
+    def load(self) -> None:
+        from backend.stacks import STACKS
+
+        try:
+            infos = self.deck.ctx.stacks.list()
+            rows = [{**i.to_dict(), "what": STACKS[i.short].describe} for i in infos]
+            self.post_message(StacksLoaded(rows))
+        except Exception as exc:  # noqa: BLE001 - shown to the operator
+            self.post_message(WorkFailed("load stacks", str(exc)))
+
+    def on_stacks_loaded(self, message: StacksLoaded) -> None:
+        self.stacks = message.stacks
+        table = self.query_one("#stacks-table", DataTable)
+        keep = table.cursor_row
+        table.clear()
+        for s in self.stacks:
+            if self.filter_text and self.filter_text not in f"{s['stack']} {s['status']}".lower():
+                continue
+            table.add_row(s["stack"], s["name"], _status(s["status"]), s["what"], key=s["stack"])
+        if table.row_count:
+            table.move_cursor(row=min(keep, table.row_count - 1))
+        self._show_outputs()
+
+    def refilter(self) -> None:
+        self.on_stacks_loaded(StacksLoaded(self.stacks))
+
+    @on(DataTable.RowHighlighted, "#stacks-table")
+    def _highlighted(self) -> None:
+        self._show_outputs()
+
+    def _selected(self) -> dict[str, Any] | None:
+        table = self.query_one("#stacks-table", DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return next((s for s in self.stacks if s["stack"] == key), None)
+
+    def _show_outputs(self) -> None:
+        chosen = self._selected()
+        box = self.query_one("#stack-outputs", Static)
+        if not chosen:
+            box.update("")
+            return
+        lines = [f"[b]{chosen['name']}[/b]  {_status(chosen['status'])}"]
+        if chosen.get("reason"):
+            lines.append(f"[red]{chosen['reason']}[/red]")
+        lines += [f"{k}: {v}" for k, v in chosen["outputs"].items()] or ["(no outputs)"]
+        box.update("\n".join(lines))
+
+    # -- actions -------------------------------------------------------------------------------
+    def action_deploy(self) -> None:
+        chosen = self._selected()
+        if chosen:
+            self._confirm_deploy([chosen["stack"]])
+
+    def action_deploy_all(self) -> None:
+        from backend.stacks import ORDER
+
+        self._confirm_deploy(list(ORDER))
+
+    def _confirm_deploy(self, names: list[str]) -> None:
+        if self.busy:
+            self.notify("a stack operation is already running", severity="warning")
+            return
+        profile = self.deck.ctx.profile
+        where = "the local cloud" if profile.is_local else f"AWS {profile.region} (billable resources)"
+
+        def go(yes: bool | None) -> None:
+            if yes:
+                self.run_stack_action("deploy", names)
+
+        self.app.push_screen(
+            Confirm(f"Deploy {', '.join(profile.stack_name(n) for n in names)} to {where}?", danger=False), go
+        )
+
+    def action_delete(self) -> None:
+        chosen = self._selected()
+        if not chosen:
+            return
+        if chosen["status"] in ("NOT_DEPLOYED", "DELETE_COMPLETE"):
+            self.notify(f"{chosen['stack']} is not deployed", severity="warning")
+            return
+        if self.busy:
+            self.notify("a stack operation is already running", severity="warning")
+            return
+
+        def go(yes: bool | None) -> None:
+            if yes:
+                self.run_stack_action("delete", [chosen["stack"]])
+
+        self.app.push_screen(
+            Confirm(f"Delete stack {chosen['name']}?", f"This destroys: {WHAT_IS_DESTROYED[chosen['stack']]}."), go
+        )
+
+    @work(thread=True, exclusive=True, group="stacks-change")
+    def run_stack_action(self, action: str, names: list[str]) -> None:
+        self.busy = True
+        stacks = self.deck.ctx.stacks
+        try:
+            for name in names:
+
+                def sink(event: Any, name: str = name) -> None:
+                    self.post_message(StackEventArrived(name, event.to_dict()))
+
+                try:
+                    if action == "deploy":
+                        info = stacks.deploy(name, on_event=sink)
+                    else:
+                        info = stacks.delete(name, on_event=sink)
+                    self.post_message(StackActionDone(name, action, True, info.status))
+                except Exception as exc:  # noqa: BLE001 - the failure is the operator's to read
+                    self.post_message(StackActionDone(name, action, False, str(exc)))
+                    break
+        finally:
+            self.busy = False
+            self.load()
+
+    def on_stack_event_arrived(self, message: StackEventArrived) -> None:
+        e = message.event
+        stamp = time.strftime("%H:%M:%S", time.localtime(e["timestamp"]))
+        reason = f"  [red]{e['reason']}[/red]" if e["reason"] and "FAILED" in e["status"] else ""
+        self.query_one("#stack-events", RichLog).write(
+            f"{stamp}  {e['logical_id']:<26} {e['resource_type']:<36} {_status(e['status'])}{reason}"
+        )
+
+    def on_stack_action_done(self, message: StackActionDone) -> None:
+        log = self.query_one("#stack-events", RichLog)
+        if message.ok:
+            log.write(f"[green]{message.action} {message.stack}: {message.detail}[/green]")
+            self.notify(f"{message.action} {message.stack}: {message.detail}")
+        else:
+            log.write(f"[red]{message.action} {message.stack} failed: {message.detail}[/red]")
+            self.notify(f"{message.action} {message.stack} failed: {message.detail}", severity="error", timeout=10)
+
+    def on_work_failed(self, message: WorkFailed) -> None:
+        self.notify(f"{message.what}: {message.error}", severity="error")
+
+
+def _status(status: str) -> str:
+    if "FAILED" in status or "ROLLBACK" in status:
+        return f"[red]{status}[/red]"
+    if status.endswith("IN_PROGRESS"):
+        return f"[yellow]{status}[/yellow]"
+    if status == "NOT_DEPLOYED":
+        return f"[dim]{status}[/dim]"
+    return f"[green]{status}[/green]"
