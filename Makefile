@@ -28,6 +28,7 @@ test: lint
 	$(BIN)/pytest
 
 bench: setup
+	$(BIN)/python benchmarks/console_bench.py
 	$(BIN)/python benchmarks/local_cloud_bench.py
 
 clean:

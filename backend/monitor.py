@@ -48,13 +48,15 @@ def count_by_state(ctx: Context) -> dict[str, int]:
     return counts
 
 
-def snapshot(ctx: Context, recent: int = 50) -> Snapshot:
+def snapshot(ctx: Context, recent: int = 50, counts: dict[str, int] | None = None) -> Snapshot:
+    """Queue depths and the newest jobs; pass `counts` to reuse per-state counts (they cost a
+    query per state over the whole table, so callers refresh them less often)."""
     depth = ctx.jobs.queue_depth()
     return Snapshot(
         at=time.time(),
         queue_visible=depth["queue_visible"],
         queue_in_flight=depth["queue_in_flight"],
         dead_letter=depth["dead_letter_visible"] + depth["dead_letter_in_flight"],
-        per_state=count_by_state(ctx),
+        per_state=counts if counts is not None else count_by_state(ctx),
         recent=ctx.jobs.list(limit=recent)["items"],
     )

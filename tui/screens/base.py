@@ -32,6 +32,19 @@ class DeckScreen(Screen[None]):
         yield Input(placeholder="filter (esc to clear)", id="filter", classes="hidden")
         yield Footer()
 
+    @property
+    def visible_now(self) -> bool:
+        """Background refreshes skip screens nobody is looking at (and catch up on resume)."""
+        try:
+            return self.app.screen is self
+        except Exception:  # noqa: BLE001 - the app is closing: nobody is looking
+            return False
+
+    def on_screen_resume(self) -> None:
+        refresh = getattr(self, "action_refresh", None)
+        if refresh is not None:
+            self.set_timer(0.3, refresh)  # paint the switch first, then fetch
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # read-only: hidden from the footer and never run
         return not (action in self.MUTATING_ACTIONS and self.deck.read_only)

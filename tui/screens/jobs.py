@@ -18,8 +18,17 @@ from tui.widgets.confirm import Confirm
 from tui.widgets.tables import sync_rows
 
 STATE_CYCLE = (None, "QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED")
-PAGE = 1000
+PAGE = 200  # the newest jobs; the state filter queries the table, so older ones are a key away
 STATE_STYLE = {"QUEUED": "yellow", "RUNNING": "cyan", "SUCCEEDED": "green", "FAILED": "red", "CANCELLED": "dim"}
+
+
+def when(ts: Any) -> str:
+    """Creation time: absolute, so a refresh only touches cells whose job really changed."""
+    if not ts:
+        return "-"
+    t = float(ts)
+    fmt = "%H:%M:%S" if time.time() - t < 86400 else "%m-%d %H:%M"
+    return time.strftime(fmt, time.localtime(t))
 
 
 def age(ts: Any) -> str:
@@ -46,7 +55,7 @@ def job_cells(job: dict[str, Any]) -> tuple[str, ...]:
         "-" if it is None else str(it),
         f"{psnr:.2f}" if isinstance(psnr, int | float) else "-",
         job.get("scene", ""),
-        age(job.get("created_at")),
+        when(job.get("created_at")),
     )
 
 
@@ -74,10 +83,14 @@ class JobsScreen(DeckScreen):
 
     def on_mount(self) -> None:
         self.query_one("#jobs-table", DataTable).add_columns(
-            "job", "state", "name", "engine", "iter", "psnr", "scene", "age"
+            "job", "state", "name", "engine", "iter", "psnr", "scene", "created"
         )
         self.action_refresh()
-        self.set_interval(2.0, self.action_refresh)
+        self.set_interval(2.0, self._tick)
+
+    def _tick(self) -> None:
+        if self.visible_now:
+            self.action_refresh()
 
     def action_refresh(self) -> None:
         self.load()

@@ -54,7 +54,7 @@ class LogsScreen(DeckScreen):
     @work(thread=True, exclusive=True, group="logs")
     def tail(self) -> None:
         follower = self.follower
-        if follower is None:
+        if follower is None or not self.visible_now:
             return
         lines = follower.read_new()
         if lines:

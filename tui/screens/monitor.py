@@ -15,6 +15,7 @@ from tui.screens.jobs import job_cells
 from tui.widgets.tables import sync_rows
 
 HISTORY = 120
+COUNT_EVERY = 5  # jobs-per-state counts scan the table: every 5th refresh
 
 
 class MonitorScreen(DeckScreen):
@@ -25,6 +26,7 @@ class MonitorScreen(DeckScreen):
         super().__init__()
         self.series: dict[str, deque[float]] = {k: deque(maxlen=HISTORY) for k in ("visible", "flight", "dlq")}
         self.snapshot = None
+        self.polls = 0
 
     def compose(self) -> ComposeResult:
         yield from self.compose_frame()
@@ -39,10 +41,14 @@ class MonitorScreen(DeckScreen):
 
     def on_mount(self) -> None:
         self.query_one("#monitor-table", DataTable).add_columns(
-            "job", "state", "name", "engine", "iter", "psnr", "scene", "age"
+            "job", "state", "name", "engine", "iter", "psnr", "scene", "created"
         )
         self.action_refresh()
-        self.set_interval(self.interval_s, self.action_refresh)
+        self.set_interval(self.interval_s, self._tick)
+
+    def _tick(self) -> None:
+        if self.visible_now:
+            self.action_refresh()
 
     def action_refresh(self) -> None:
         self.poll()
@@ -51,8 +57,10 @@ class MonitorScreen(DeckScreen):
     def poll(self) -> None:
         from backend.monitor import snapshot
 
+        self.polls += 1
+        reuse = self.snapshot.per_state if self.snapshot is not None and self.polls % COUNT_EVERY else None
         try:
-            snap = snapshot(self.deck.ctx)
+            snap = snapshot(self.deck.ctx, counts=reuse)
         except Exception as exc:  # noqa: BLE001
             self.app.call_from_thread(self.query_one("#per-state", Static).update, f"[red]{exc}[/red]")
             return
