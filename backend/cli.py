@@ -29,12 +29,16 @@ jobs_app = typer.Typer(no_args_is_help=True, help="Plenoxels training jobs.")
 presets_app = typer.Typer(no_args_is_help=True, help="Job and run presets.")
 api_app = typer.Typer(no_args_is_help=True, help="The jobs API.")
 executor_app = typer.Typer(no_args_is_help=True, help="The job executor (what GPU hosts run).")
+sdsinf_app = typer.Typer(no_args_is_help=True, help="SDS-Inf: sparse DNN inference (Graph Challenge networks).")
+sdsinf_data_app = typer.Typer(no_args_is_help=True, help="Graph Challenge data: generate it.")
+sdsinf_app.add_typer(sdsinf_data_app, name="data")
 app.add_typer(local_app, name="local")
 app.add_typer(stacks_app, name="stacks")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(presets_app, name="presets")
 app.add_typer(api_app, name="api")
 app.add_typer(executor_app, name="executor")
+app.add_typer(sdsinf_app, name="sdsinf")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
@@ -454,6 +458,61 @@ def executor_run(
     executor.install_signal_handlers()
     n = executor.run(once=once)
     err.print(f"executor stopped after {n} job(s)")
+
+
+# -- sdsinf ----------------------------------------------------------------------------------------
+@sdsinf_data_app.command("generate")
+def sdsinf_generate(
+    out: Annotated[Path, typer.Option(help="Directory to write the Graph Challenge layout into.")],
+    neurons: Annotated[int, typer.Option(help="1024 | 4096 | 16384 | 65536")] = 1024,
+    layers: Annotated[int, typer.Option(help="Network depth.")] = 120,
+    inputs: Annotated[int, typer.Option(help="How many input images.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Same seed, same network and inputs.")] = 0,
+    json_out: JsonOpt = False,
+) -> None:
+    """A RadiX-Net style network and inputs, with the truth categories (no download needed)."""
+    from backend.sdsinf import generate
+
+    info = generate(out, neurons, layers, inputs, seed)
+    if json_out:
+        _json(info)
+    else:
+        sys.stdout.write(
+            f"wrote a {neurons}-neuron, {layers}-layer network and {inputs} inputs to {info['out']}; "
+            f"{info['categories']} categories in the truth file\n"
+        )
+
+
+@sdsinf_app.command("infer")
+def sdsinf_infer(
+    data: Annotated[Path, typer.Option(help="A Graph Challenge directory.")],
+    neurons: Annotated[int, typer.Option(help="1024 | 4096 | 16384 | 65536")],
+    layers: Annotated[int, typer.Option(help="Network depth.")],
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the categories here, one a line.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Run inference on this machine; check against the truth file when there is one."""
+    from backend.sdsinf import infer_dir
+
+    result = infer_dir(data, neurons, layers)
+    if out_file is not None:
+        out_file.write_text("".join(f"{c}\n" for c in result.categories))
+    if json_out:
+        _json(result.to_dict())
+    else:
+        check = {
+            None: "no truth file to check against",
+            True: "matches the truth file",
+            False: "DIFFERS from the truth file",
+        }
+        out.print(
+            f"{len(result.categories)} of {result.inputs} inputs categorised in {result.seconds:.3f}s "
+            f"({result.edges_per_s / 1e9:.2f} billion edges/s); {check[result.matches_truth]}"
+        )
+        if out_file is None and len(result.categories) <= 50:
+            out.print(" ".join(map(str, result.categories)))
+    if result.matches_truth is False:
+        raise typer.Exit(1)
 
 
 # -- presets ---------------------------------------------------------------------------------------

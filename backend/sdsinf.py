@@ -1,0 +1,76 @@
+"""SDS-Inf on this machine: generate Graph Challenge data and run inference on it.
+
+The distributed variants (Queue, Object, Serial on Lambda, Server on EC2) use the same kernel from
+`lambda_src.sdsinf`; this module is the local, single-process path and the data tooling.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from backend.errors import ConfigError
+from lambda_src.sdsinf import graphchallenge as gc
+from lambda_src.sdsinf.kernel import categories, infer, reference
+from lambda_src.sdsinf.model import BIASES, generate_inputs, radixnet
+
+
+@dataclass(frozen=True)
+class InferResult:
+    neurons: int
+    layers: int
+    inputs: int
+    categories: list[int]
+    seconds: float
+    edges_per_s: float
+    truth_checked: bool
+    matches_truth: bool | None
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _check_shape(neurons: int, layers: int) -> None:
+    if neurons not in BIASES:
+        raise ConfigError(f"--neurons must be one of {', '.join(map(str, BIASES))}, not {neurons}")
+    if not 1 <= layers <= 1920:
+        raise ConfigError(f"--layers must be between 1 and 1920, not {layers}")
+
+
+def generate(out: Path, neurons: int, layers: int, inputs: int, seed: int = 0) -> dict[str, object]:
+    """A RadiX-Net style network and inputs in the Graph Challenge layout, with the truth file."""
+    _check_shape(neurons, layers)
+    if inputs < 1:
+        raise ConfigError(f"--inputs must be at least 1, not {inputs}")
+    net = radixnet(neurons, layers, seed=seed)
+    y = generate_inputs(neurons, inputs, seed=seed + 1)
+    truth = categories(reference(y, net.layers, net.bias))
+    gc.write_dataset(out, net, y, truth)
+    return {"out": str(out), "neurons": neurons, "layers": layers, "inputs": inputs, "categories": int(truth.size)}
+
+
+def infer_dir(data: Path, neurons: int, layers: int) -> InferResult:
+    _check_shape(neurons, layers)
+    try:
+        net = gc.load_network(data, neurons, layers)
+        y = gc.load_inputs(data, neurons)
+        truth = gc.load_truth(data, neurons, layers)
+    except gc.DataError as exc:
+        raise ConfigError(str(exc)) from None
+    started = time.perf_counter()
+    live = infer(y, net.layers, net.bias)
+    seconds = time.perf_counter() - started
+    found = np.sort(live.ids) + 1
+    return InferResult(
+        neurons=neurons,
+        layers=layers,
+        inputs=int(y.shape[0]),
+        categories=[int(i) for i in found],
+        seconds=round(seconds, 4),
+        edges_per_s=float(y.shape[0]) * net.edges / max(seconds, 1e-9),
+        truth_checked=truth is not None,
+        matches_truth=None if truth is None else bool(np.array_equal(found, truth)),
+    )

@@ -1,0 +1,109 @@
+"""Read and write the Sparse DNN Graph Challenge's files.
+
+    neuron{N}/n{N}-l{k}.tsv          layer k (1-based): "row<TAB>col<TAB>value", 1-based
+    sparse-images-{N}.tsv            inputs: "image<TAB>neuron<TAB>value", 1-based
+    neuron{N}-l{L}-categories.tsv    the truth: one 1-based image id a line
+
+Malformed input is refused with the file and the line named.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from lambda_src.sdsinf.model import Network, bias_for
+
+
+class DataError(ValueError):
+    """A Graph Challenge file is missing or malformed; the message names the file and line."""
+
+
+def _read_triples(path: Path, shape: tuple[int, int] | None) -> sp.csr_matrix:
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    rows: list[int] = []
+    cols: list[int] = []
+    vals: list[float] = []
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            parts = line.split()
+            if len(parts) != 3:
+                raise DataError(f"{path}:{n}: expected 'row col value', got {line.strip()!r}")
+            try:
+                r, c, v = int(parts[0]), int(parts[1]), float(parts[2])
+            except ValueError:
+                raise DataError(
+                    f"{path}:{n}: row and col must be integers and value a number: {line.strip()!r}"
+                ) from None
+            if r < 1 or c < 1 or (shape and (r > shape[0] or c > shape[1])):
+                limit = f" (1..{shape[0]}, 1..{shape[1]})" if shape else " (they are 1-based)"
+                raise DataError(f"{path}:{n}: index out of range{limit}: {line.strip()!r}")
+            rows.append(r - 1)
+            cols.append(c - 1)
+            vals.append(v)
+    if shape is None:
+        shape = (max(rows, default=-1) + 1, max(cols, default=-1) + 1)
+    return sp.csr_matrix((np.asarray(vals, np.float32), (rows, cols)), shape=shape, dtype=np.float32)
+
+
+def layer_path(root: Path, neurons: int, k: int) -> Path:
+    return root / f"neuron{neurons}" / f"n{neurons}-l{k}.tsv"
+
+
+def images_path(root: Path, neurons: int) -> Path:
+    return root / f"sparse-images-{neurons}.tsv"
+
+
+def truth_path(root: Path, neurons: int, depth: int) -> Path:
+    return root / f"neuron{neurons}-l{depth}-categories.tsv"
+
+
+def load_network(root: Path, neurons: int, depth: int) -> Network:
+    layers = [_read_triples(layer_path(root, neurons, k), (neurons, neurons)) for k in range(1, depth + 1)]
+    return Network(neurons, layers, bias_for(neurons))
+
+
+def load_inputs(root: Path, neurons: int, count: int | None = None) -> sp.csr_matrix:
+    y = _read_triples(images_path(root, neurons), None)
+    rows = count if count is not None else y.shape[0]
+    if y.shape[1] > neurons:
+        raise DataError(f"{images_path(root, neurons)}: a neuron index exceeds {neurons}")
+    y.resize((rows, neurons))
+    return y.tocsr()
+
+
+def load_truth(root: Path, neurons: int, depth: int) -> np.ndarray | None:
+    path = truth_path(root, neurons, depth)
+    if not path.is_file():
+        return None
+    ids = []
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    ids.append(int(line))
+                except ValueError:
+                    raise DataError(f"{path}:{n}: expected one integer image id, got {line.strip()!r}") from None
+    return np.asarray(sorted(ids), dtype=np.int64)
+
+
+def _write_triples(path: Path, m: sp.spmatrix) -> None:
+    coo = sp.coo_matrix(m)
+    order = np.lexsort((coo.col, coo.row))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        for r, c, v in zip(coo.row[order], coo.col[order], coo.data[order], strict=True):
+            f.write(f"{r + 1}\t{c + 1}\t{v:g}\n")
+
+
+def write_dataset(root: Path, net: Network, inputs: sp.csr_matrix, truth: np.ndarray) -> None:
+    for k, w in enumerate(net.layers, 1):
+        _write_triples(layer_path(root, net.neurons, k), w)
+    _write_triples(images_path(root, net.neurons), inputs)
+    with open(truth_path(root, net.neurons, net.depth), "w") as f:
+        f.writelines(f"{i}\n" for i in truth)

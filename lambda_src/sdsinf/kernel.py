@@ -1,0 +1,72 @@
+"""The one sparse kernel every variant uses, and the plain reference loop it is checked against.
+
+Fast path: activations are kept as a dense float32 block of the rows still alive (a row that is
+all zeros stays zero forever, so it is dropped and remembered), multiplied by the layer's sparse
+matrix. The reference is the Graph Challenge's loop on scipy sparse matrices, one layer at a time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from lambda_src.sdsinf.model import CAP
+
+
+def reference(y: sp.csr_matrix, layers: list[sp.csr_matrix], bias: float) -> sp.csr_matrix:
+    """Y <- min(max(Y.W + b, 0), 32) on the nonzeros of Y.W, layer by layer (sparse, plain)."""
+    y = sp.csr_matrix(y, dtype=np.float32)
+    for w in layers:
+        z = (y @ w).tocsr()
+        z.data += bias
+        np.clip(z.data, 0.0, CAP, out=z.data)
+        z.eliminate_zeros()
+        y = z
+    return y
+
+
+def categories(y: sp.csr_matrix | np.ndarray, row_ids: np.ndarray | None = None) -> np.ndarray:
+    """1-based ids of the rows with any nonzero."""
+    nonzero = np.diff(y.tocsr().indptr) > 0 if sp.issparse(y) else np.any(y != 0, axis=1)
+    alive = np.flatnonzero(nonzero)
+    ids = alive if row_ids is None else row_ids[alive]
+    return np.sort(ids) + 1
+
+
+class LiveRows:
+    """Activations of the rows still alive: `ids` (0-based input ids) and a dense block `y`."""
+
+    def __init__(self, y: sp.csr_matrix | np.ndarray, ids: np.ndarray | None = None) -> None:
+        dense = y.toarray() if sp.issparse(y) else np.asarray(y)
+        dense = np.ascontiguousarray(dense, dtype=np.float32)
+        ids = np.arange(dense.shape[0]) if ids is None else np.asarray(ids)
+        keep = np.any(dense != 0, axis=1)
+        self.y = dense[keep]
+        self.ids = ids[keep]
+
+    def step(self, wt: sp.csr_matrix, bias: float) -> None:
+        """One layer, given W transposed (CSR). Only nonzeros of Y.W get the bias: a zero stays zero."""
+        if not self.ids.size:
+            return
+        z = (wt @ self.y.T).T  # (N x N sparse) x (N x m dense): scipy's multiply-by-dense path
+        z = np.ascontiguousarray(z, dtype=np.float32)
+        nz = z != 0
+        z += bias * nz
+        np.clip(z, 0.0, CAP, out=z)
+        keep = np.any(z != 0, axis=1)
+        if not keep.all():
+            z = z[keep]
+            self.ids = self.ids[keep]
+        self.y = z
+
+
+def transposed(layers: list[sp.csr_matrix]) -> list[sp.csr_matrix]:
+    """What `LiveRows.step` takes: each layer's W^T in CSR, made once per model."""
+    return [sp.csr_matrix(w.T) for w in layers]
+
+
+def infer(y: sp.csr_matrix, layers: list[sp.csr_matrix], bias: float) -> LiveRows:
+    live = LiveRows(y)
+    for wt in transposed(layers):
+        live.step(wt, bias)
+    return live

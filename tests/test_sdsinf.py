@@ -1,0 +1,139 @@
+"""SDS-Inf's math: the Graph Challenge files, the kernel against the reference loop, partitions."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from lambda_src.sdsinf import graphchallenge as gc
+from lambda_src.sdsinf.kernel import LiveRows, categories, infer, reference, transposed
+from lambda_src.sdsinf.model import CAP, FAN_IN, generate_inputs, radixnet
+from lambda_src.sdsinf.partition import greedy_partition, plans, row_partition
+
+
+def dense_loop(y: sp.csr_matrix, layers: list[sp.csr_matrix], bias: float) -> np.ndarray:
+    """The Graph Challenge's loop written out densely: the bias only where Y.W is nonzero."""
+    out = y.toarray().astype(np.float64)
+    for w in layers:
+        z = out @ w.toarray()
+        out = np.where(z != 0, np.minimum(np.maximum(z + bias, 0), CAP), 0)
+    return out
+
+
+def test_generated_network_has_the_published_shape() -> None:
+    net = radixnet(1024, 4, seed=3)
+    for w in net.layers:
+        assert w.shape == (1024, 1024) and w.nnz == 1024 * FAN_IN
+        assert set(np.diff(sp.csc_matrix(w).indptr)) == {FAN_IN}  # fan-in 32
+        assert set(np.diff(w.indptr)) == {FAN_IN}  # fan-out 32
+    assert net.bias == -0.3 and radixnet(4096, 1).bias == -0.35
+    assert (radixnet(1024, 2, seed=3).layers[1] != net.layers[1]).nnz == 0  # deterministic by seed
+
+
+@pytest.mark.parametrize(("neurons", "depth", "seed"), [(1024, 6, 0), (1024, 40, 1), (4096, 8, 2)])
+def test_kernel_matches_the_reference_and_a_dense_loop(neurons: int, depth: int, seed: int) -> None:
+    net = radixnet(neurons, depth, seed=seed)
+    y = generate_inputs(neurons, 120, seed=seed + 10)
+    ref = reference(y, net.layers, net.bias)
+    live = infer(y, net.layers, net.bias)
+    assert np.array_equal(categories(ref), np.sort(live.ids) + 1)
+    assert np.allclose(ref.toarray()[live.ids], live.y, atol=1e-4)
+    if neurons == 1024 and depth <= 6:
+        assert np.allclose(dense_loop(y, net.layers, net.bias), ref.toarray(), atol=1e-4)
+    assert 0 < len(live.ids) < 120  # the inputs are built so that some rows live and some die
+
+
+def test_dead_rows_are_dropped_and_stay_dropped() -> None:
+    net = radixnet(1024, 10, seed=0)
+    y = sp.csr_matrix(np.vstack([np.zeros(1024), np.ones(1024)]).astype(np.float32))
+    live = LiveRows(y)
+    assert live.ids.tolist() == [1]
+    for wt in transposed(net.layers):
+        live.step(wt, net.bias)
+    assert live.ids.tolist() == [1] and live.y.max() == CAP
+
+
+def test_partitions_compute_the_same_answer_and_report_rows_sent() -> None:
+    net = radixnet(1024, 5, seed=4)
+    y = generate_inputs(1024, 50, seed=5).toarray().T  # neuron-major, as the workers hold it
+    full = reference(sp.csr_matrix(y.T), net.layers, net.bias).toarray().T
+    for owners in ([row_partition(1024, 4)] * 6, greedy_partition(net.layers, 4)):
+        counts = [np.bincount(o, minlength=4) for o in owners]
+        assert all(c.max() - c.min() <= 1 for c in counts)  # balanced
+        held = {k: {int(i): y[i] for i in np.flatnonzero(owners[0] == k)} for k in range(4)}
+        for plan, w in zip(plans(net.layers, owners), net.layers, strict=True):
+            inbox = {k: dict(held[k]) for k in range(4)}
+            for (src, dst), rows in plan.sends.items():
+                for r in rows:
+                    inbox[dst][int(r)] = held[src][int(r)]  # exactly the rows the plan says travel
+            wc = sp.csc_matrix(w)
+            nxt: dict[int, dict[int, np.ndarray]] = {k: {} for k in range(4)}
+            for j in range(1024):
+                k = int(plan.owner_out[j])
+                ins = wc.indices[wc.indptr[j] : wc.indptr[j + 1]]
+                z = sum(inbox[k][int(i)] * wc[i, j] for i in ins)
+                nxt[k][j] = np.where(z != 0, np.clip(z + net.bias, 0, CAP), 0)
+            held = nxt
+        result = np.array([held[int(owners[-1][j])][j] for j in range(1024)])
+        assert np.allclose(result, full, atol=1e-4)
+    assert plans(net.layers, [row_partition(1024, 1)] * 6)[0].rows_sent == 0
+
+
+def test_malformed_files_are_named_with_their_line(tmp_path: Path) -> None:
+    net = radixnet(1024, 2, seed=0)
+    y = generate_inputs(1024, 10, seed=1)
+    gc.write_dataset(tmp_path, net, y, categories(reference(y, net.layers, net.bias)))
+    assert np.array_equal(gc.load_truth(tmp_path, 1024, 2), categories(reference(y, net.layers, net.bias)))
+    layer = gc.layer_path(tmp_path, 1024, 2)
+    lines = layer.read_text().splitlines()
+    layer.write_text("\n".join(lines[:4] + ["5\t2000\t0.0625"] + lines[5:]) + "\n")
+    with pytest.raises(gc.DataError, match=r"n1024-l2.tsv:5: index out of range"):
+        gc.load_network(tmp_path, 1024, 2)
+    layer.write_text("1 2\n")
+    with pytest.raises(gc.DataError, match=r"n1024-l2.tsv:1: expected 'row col value'"):
+        gc.load_network(tmp_path, 1024, 2)
+    layer.write_text("\n".join(lines) + "\n")
+    with pytest.raises(gc.DataError, match=r"n1024-l3.tsv: file not found"):
+        gc.load_network(tmp_path, 1024, 3)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "backend.cli", "sdsinf", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.parametrize(("neurons", "layers"), [(1024, 24), (4096, 6)])
+def test_infer_command_gives_exactly_the_truth(tmp_path: Path, neurons: int, layers: int) -> None:
+    data = tmp_path / "gc"
+    gen = _cli(
+        "data",
+        "generate",
+        "--out",
+        str(data),
+        "--neurons",
+        str(neurons),
+        "--layers",
+        str(layers),
+        "--inputs",
+        "200",
+        "--json",
+    )
+    assert gen.returncode == 0, gen.stderr
+    out = tmp_path / "cats.tsv"
+    run = _cli(
+        "infer", "--data", str(data), "--neurons", str(neurons), "--layers", str(layers), "--out", str(out), "--json"
+    )
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["truth_checked"] and result["matches_truth"]
+    truth = gc.truth_path(data, neurons, layers).read_text()
+    assert out.read_text() == truth and len(result["categories"]) == json.loads(gen.stdout)["categories"]
+    bad = _cli("infer", "--data", str(data), "--neurons", "1000", "--layers", str(layers))
+    assert bad.returncode == 2 and "--neurons must be one of" in bad.stderr
