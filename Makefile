@@ -30,6 +30,7 @@ test: lint
 bench: setup
 	$(BIN)/python benchmarks/console_bench.py
 	$(BIN)/python benchmarks/local_cloud_bench.py
+	$(BIN)/python benchmarks/sdsinf_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

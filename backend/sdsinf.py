@@ -63,7 +63,7 @@ def infer_dir(data: Path, neurons: int, layers: int) -> InferResult:
     started = time.perf_counter()
     live = infer(y, net.layers, net.bias)
     seconds = time.perf_counter() - started
-    found = np.sort(live.ids) + 1
+    found = live.alive() + 1
     return InferResult(
         neurons=neurons,
         layers=layers,

@@ -12,7 +12,7 @@ import pytest
 import scipy.sparse as sp
 
 from lambda_src.sdsinf import graphchallenge as gc
-from lambda_src.sdsinf.kernel import LiveRows, categories, infer, reference, transposed
+from lambda_src.sdsinf.kernel import LiveRows, categories, infer, reference, saturation_is_stable, transposed
 from lambda_src.sdsinf.model import CAP, FAN_IN, generate_inputs, radixnet
 from lambda_src.sdsinf.partition import greedy_partition, plans, row_partition
 
@@ -42,11 +42,12 @@ def test_kernel_matches_the_reference_and_a_dense_loop(neurons: int, depth: int,
     y = generate_inputs(neurons, 120, seed=seed + 10)
     ref = reference(y, net.layers, net.bias)
     live = infer(y, net.layers, net.bias)
-    assert np.array_equal(categories(ref), np.sort(live.ids) + 1)
-    assert np.allclose(ref.toarray()[live.ids], live.y, atol=1e-4)
+    alive = live.alive()
+    assert np.array_equal(categories(ref), alive + 1)
+    assert np.allclose(ref.toarray()[alive], live.rows(alive), atol=1e-4)
     if neurons == 1024 and depth <= 6:
         assert np.allclose(dense_loop(y, net.layers, net.bias), ref.toarray(), atol=1e-4)
-    assert 0 < len(live.ids) < 120  # the inputs are built so that some rows live and some die
+    assert 0 < len(alive) < 120  # the inputs are built so that some rows live and some die
 
 
 def test_dead_rows_are_dropped_and_stay_dropped() -> None:
@@ -57,6 +58,19 @@ def test_dead_rows_are_dropped_and_stay_dropped() -> None:
     for wt in transposed(net.layers):
         live.step(wt, net.bias)
     assert live.ids.tolist() == [1] and live.y.max() == CAP
+    settled = infer(y, net.layers, net.bias)
+    assert settled.alive().tolist() == [1] and settled.settled.tolist() == [1]  # retired at the cap
+
+
+def test_saturation_shortcut_only_where_it_is_exact() -> None:
+    net = radixnet(1024, 3, seed=0)
+    assert all(saturation_is_stable(wt, net.bias) for wt in transposed(net.layers))
+    weak = sp.csr_matrix(net.layers[0] * 0.5)  # cap x 32 x 1/32 - 0.3 < cap: a saturated row decays
+    assert not saturation_is_stable(sp.csr_matrix(weak.T), net.bias)
+    y = sp.csr_matrix(np.full((3, 1024), CAP, dtype=np.float32))
+    live = infer(y, [weak] * 4, net.bias)
+    assert live.settled.size == 0
+    assert np.allclose(live.rows(live.alive()), reference(y, [weak] * 4, net.bias).toarray())
 
 
 def test_partitions_compute_the_same_answer_and_report_rows_sent() -> None:

@@ -34,7 +34,11 @@ def categories(y: sp.csr_matrix | np.ndarray, row_ids: np.ndarray | None = None)
 
 
 class LiveRows:
-    """Activations of the rows still alive: `ids` (0-based input ids) and a dense block `y`."""
+    """Activations of the rows still being computed: `ids` (0-based input ids) and a dense block `y`.
+
+    `settled` holds ids of rows proven to stay at the cap in every neuron to the last layer (see
+    `saturation_is_stable`); they are alive in the answer without further arithmetic.
+    """
 
     def __init__(self, y: sp.csr_matrix | np.ndarray, ids: np.ndarray | None = None) -> None:
         dense = y.toarray() if sp.issparse(y) else np.asarray(y)
@@ -43,6 +47,8 @@ class LiveRows:
         keep = np.any(dense != 0, axis=1)
         self.y = dense[keep]
         self.ids = ids[keep]
+        self.settled = np.empty(0, dtype=self.ids.dtype)
+        self.width = dense.shape[1]
 
     def step(self, wt: sp.csr_matrix, bias: float) -> None:
         """One layer, given W transposed (CSR). Only nonzeros of Y.W get the bias: a zero stays zero."""
@@ -59,6 +65,35 @@ class LiveRows:
             self.ids = self.ids[keep]
         self.y = z
 
+    def settle_saturated(self) -> None:
+        """Retire rows at the cap in every neuron (only valid where `saturation_is_stable` says so)."""
+        full = np.all(self.y == CAP, axis=1)
+        if full.any():
+            self.settled = np.concatenate([self.settled, self.ids[full]])
+            self.ids = self.ids[~full]
+            self.y = self.y[~full]
+
+    def alive(self) -> np.ndarray:
+        """0-based ids of every row alive now, computed or settled, sorted."""
+        return np.sort(np.concatenate([self.ids, self.settled]))
+
+    def rows(self, ids: np.ndarray) -> np.ndarray:
+        """The activations of `ids` (all alive), settled rows included."""
+        where = {int(i): k for k, i in enumerate(self.ids)}
+        out = np.full((len(ids), self.width), CAP, dtype=np.float32)
+        for n, i in enumerate(ids):
+            if int(i) in where:
+                out[n] = self.y[where[int(i)]]
+        return out
+
+
+def saturation_is_stable(wt: sp.csr_matrix, bias: float) -> bool:
+    """True when a row at the cap in every neuron stays there through this layer: every neuron has
+    inputs, all weights are positive, and cap x (sum of its weights) + bias reaches the cap."""
+    sums = np.asarray(wt.sum(axis=1)).ravel()
+    fan_in = np.diff(wt.indptr)
+    return bool(fan_in.min() > 0 and (wt.data > 0).all() and (CAP * sums + bias >= CAP).all())
+
 
 def transposed(layers: list[sp.csr_matrix]) -> list[sp.csr_matrix]:
     """What `LiveRows.step` takes: each layer's W^T in CSR, made once per model."""
@@ -66,7 +101,13 @@ def transposed(layers: list[sp.csr_matrix]) -> list[sp.csr_matrix]:
 
 
 def infer(y: sp.csr_matrix, layers: list[sp.csr_matrix], bias: float) -> LiveRows:
+    wts = transposed(layers)
+    stable = [saturation_is_stable(wt, bias) for wt in wts]
+    # stable_after[l]: every layer from l on keeps a saturated row saturated
+    stable_after = np.logical_and.accumulate(stable[::-1])[::-1].tolist() + [True]
     live = LiveRows(y)
-    for wt in transposed(layers):
+    for layer, wt in enumerate(wts):
         live.step(wt, bias)
+        if stable_after[layer + 1]:
+            live.settle_saturated()
     return live
