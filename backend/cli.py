@@ -156,7 +156,7 @@ def _print_event(e: Any) -> None:
 
 @stacks_app.command("deploy")
 def stacks_deploy(
-    name: Annotated[str, typer.Argument(help="infra | api | fleet | all")],
+    name: Annotated[str, typer.Argument(help="infra | api | fleet | sdsinf | all")],
     param: Annotated[list[str] | None, typer.Option("--param", help="Template parameter K=V (repeatable).")] = None,
     yes: YesOpt = False,
     json_out: JsonOpt = False,
@@ -513,6 +513,124 @@ def sdsinf_infer(
             out.print(" ".join(map(str, result.categories)))
     if result.matches_truth is False:
         raise typer.Exit(1)
+
+
+@sdsinf_data_app.command("upload")
+def sdsinf_upload(
+    data: Annotated[Path, typer.Option(help="A Graph Challenge directory.")],
+    name: Annotated[str, typer.Option(help="Name to run it by (e.g. radixnet-1024n-120l).")],
+    neurons: Annotated[int, typer.Option(help="1024 | 4096 | 16384 | 65536")] = 1024,
+    layers: Annotated[int, typer.Option(help="Network depth.")] = 120,
+    json_out: JsonOpt = False,
+    profile: ProfileOpt = None,
+) -> None:
+    """Convert a Graph Challenge directory and upload it to the sdsinf stack's buckets."""
+    from backend.sdsinf_runs import SdsinfRuns
+
+    info = SdsinfRuns(_ctx(profile)).upload(data, neurons, layers, name)
+    if json_out:
+        _json(info)
+    else:
+        out.print(
+            f"uploaded {name}: {info['neurons']} neurons x {info['layers']} layers, {info['inputs']} inputs"
+            + (", with truth" if info["truth"] else "")
+        )
+
+
+@sdsinf_app.command("run")
+def sdsinf_run(
+    preset: Annotated[str, typer.Argument(help="An sdsinf preset, e.g. b1_1024n_1w_10000bs_serial.")],
+    variant: Annotated[str | None, typer.Option(help="serial (queue, object, server: not in this build)")] = None,
+    data: Annotated[str | None, typer.Option(help="Uploaded data name (default: the preset's).")] = None,
+    batch: Annotated[int | None, typer.Option(min=1, help="Inputs per batch.")] = None,
+    json_out: JsonOpt = False,
+    profile: ProfileOpt = None,
+) -> None:
+    """Launch a run and stream each worker's per-layer metrics until it ends."""
+    from backend.presets import get_preset
+    from backend.sdsinf_runs import SdsinfRuns
+
+    ctx = _ctx(profile)
+    chosen = get_preset(ctx.home, preset)
+    if chosen.kind != "sdsinf":
+        raise ConfigError(f"preset {chosen.name} is a {chosen.kind} preset, not an sdsinf run")
+    values = chosen.values
+    runs = SdsinfRuns(ctx)
+    started = runs.start(
+        data or values.get("data", ""),
+        variant or values.get("variant", "serial"),
+        batch or values.get("batch"),
+        config=chosen.name,
+    )
+    if json_out:
+        sys.stdout.write(json.dumps({"event": "started", **started}) + "\n")
+    else:
+        err.print(f"run {started['run_id']} ({started['variant']}, data {started['data']}) started")
+
+    def show(metric: dict[str, Any]) -> None:
+        if json_out:
+            sys.stdout.write(json.dumps({"event": "layer", **metric}) + "\n")
+            sys.stdout.flush()
+        elif metric["layer"] % 10 == 9 or metric["layer"] == metric["layers"] - 1:
+            err.print(
+                f"  worker {metric['worker']} batch {metric['batch']} layer {metric['layer'] + 1}/{metric['layers']}"
+                f"  rows {metric['rows_active']}  {metric['duration_s'] * 1000:.1f} ms"
+            )
+
+    summary = runs.follow(started["run_id"], on_metric=show)
+    if json_out:
+        sys.stdout.write(json.dumps({"event": "summary", **summary}) + "\n")
+    else:
+        check = {
+            None: "no truth to check",
+            True: "categories match the truth",
+            False: "categories DIFFER from the truth",
+        }
+        out.print(
+            f"run {summary['run_id']}: {summary['categories']} of {summary['inputs']} inputs categorised, "
+            f"{summary['edges_per_s'] / 1e9:.2f} billion edges/s, runtime {summary['runtime_s']:.1f}s; "
+            f"{check[summary['matches_truth']]}"
+        )
+    if summary.get("matches_truth") is False:
+        raise typer.Exit(1)
+
+
+@sdsinf_app.command("runs")
+def sdsinf_runs(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
+    """Finished runs, newest first."""
+    from backend.sdsinf_runs import SdsinfRuns
+
+    runs = SdsinfRuns(_ctx(profile)).runs()
+    if json_out:
+        _json(runs)
+        return
+    table = Table("run", "config", "variant", "inputs", "categories", "truth", "runtime s", box=None)
+    for r in runs:
+        table.add_row(
+            r["run_id"],
+            r["config"],
+            r["variant"],
+            str(r["inputs"]),
+            str(r["categories"]),
+            {None: "-", True: "ok", False: "DIFFERS"}[r["matches_truth"]],
+            f"{r['runtime_s']:.1f}",
+        )
+    out.print(table)
+
+
+@sdsinf_app.command("show")
+def sdsinf_show(run_id: str, json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
+    """One run's summary, its metrics file and what it wrote."""
+    from backend.sdsinf_runs import SdsinfRuns
+
+    info = SdsinfRuns(_ctx(profile)).show(run_id)
+    if json_out:
+        _json(info)
+        return
+    for key in ("run_id", "config", "variant", "workers", "inputs", "categories", "matches_truth", "runtime_s"):
+        out.print(f"{key:<14} {info[key]}")
+    out.print(f"{'edges/s':<14} {info['edges_per_s'] / 1e9:.2f} billion")
+    out.print("files: " + ", ".join(info["files"]))
 
 
 # -- presets ---------------------------------------------------------------------------------------

@@ -106,8 +106,9 @@ STACKS: dict[str, StackDef] = {
     "infra": StackDef("infra", (), "data bucket, jobs queue + dead-letter queue, jobs table"),
     "api": StackDef("api", ("infra",), "API Gateway + jobs Lambda"),
     "fleet": StackDef("fleet", ("infra",), "GPU Auto Scaling group running the executor"),
+    "sdsinf": StackDef("sdsinf", ("infra",), "SDS-Inf buckets and the Serial function"),
 }
-ORDER = ("infra", "api", "fleet")
+ORDER = ("infra", "api", "fleet", "sdsinf")
 
 
 def _load_template(body: str) -> dict[str, Any]:
@@ -184,8 +185,9 @@ class Stacks:
         infra = self.outputs("infra")
         s3 = self.clients.client("s3")
         common = {k: infra[k] for k in ("QueueUrl", "QueueArn", "TableName", "TableArn")}
-        if short == "api":
-            return {**common, "CodeBucket": infra["Bucket"], "CodeKey": upload(s3, infra["Bucket"], lambda_package())}
+        if short in ("api", "sdsinf"):
+            code = {"CodeBucket": infra["Bucket"], "CodeKey": upload(s3, infra["Bucket"], lambda_package())}
+            return code if short == "sdsinf" else {**common, **code}
         return {
             **common,
             "Bucket": infra["Bucket"],
@@ -238,7 +240,28 @@ class Stacks:
         if not self._wait_change_set(name, change_set):
             return self.describe(short)  # no changes: nothing to do, and that is a success
         self.cfn.execute_change_set(StackName=name, ChangeSetName=change_set)
-        return self._follow(short, since, on_event, timeout_s)
+        info = self._follow(short, since, on_event, timeout_s)
+        if self.clients.profile.is_local:
+            self._apply_event_invoke_configs(sdef, name)
+        return info
+
+    def _apply_event_invoke_configs(self, sdef: StackDef, name: str) -> None:
+        """moto's CloudFormation skips AWS::Lambda::EventInvokeConfig; apply those settings directly
+        so the local Lambda runtime honours the same event age and retry count as AWS would."""
+        resources = _load_template(sdef.template_body()).get("Resources") or {}
+        lam = self.clients.client("lambda")
+        for body in resources.values():
+            if body.get("Type") != "AWS::Lambda::EventInvokeConfig":
+                continue
+            props = body.get("Properties") or {}
+            target = props.get("FunctionName")
+            detail = self.cfn.describe_stack_resource(StackName=name, LogicalResourceId=target)
+            function = detail["StackResourceDetail"]["PhysicalResourceId"]
+            lam.put_function_event_invoke_config(
+                FunctionName=function,
+                MaximumEventAgeInSeconds=int(props.get("MaximumEventAgeInSeconds", 21600)),
+                MaximumRetryAttempts=int(props.get("MaximumRetryAttempts", 2)),
+            )
 
     def _wait_change_set(self, name: str, change_set: str) -> bool:
         deadline = time.time() + 300

@@ -20,6 +20,7 @@ WHAT_IS_DESTROYED = {
     "the data bucket and the jobs table are kept",
     "api": "the API Gateway endpoint and the jobs Lambda; clients can no longer submit",
     "fleet": "the GPU Auto Scaling group and its instances (running jobs are handed back to the queue), the VPC",
+    "sdsinf": "the SDS-Inf buckets (with their data, weights and run metrics) and the Serial function",
 }
 
 

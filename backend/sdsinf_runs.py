@@ -1,0 +1,154 @@
+"""Launch SDS-Inf runs on the deployed `sdsinf` stack and follow each worker's metrics live."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from backend.errors import ConfigError, NotFoundError, SkydeckError
+from lambda_src.sdsinf import graphchallenge as gc
+from lambda_src.sdsinf.metrics import from_csv
+from lambda_src.sdsinf.store import pack_matrix, pack_network
+
+if TYPE_CHECKING:
+    from backend.context import Context
+
+VARIANTS = ("serial",)  # queue, object and server arrive with their workers
+RUN_TIMEOUT_S = 1800.0
+
+
+class SdsinfRuns:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.s3 = ctx.clients.client("s3")
+
+    @property
+    def out(self) -> dict[str, str]:
+        return self.ctx.stacks.outputs("sdsinf")
+
+    def upload(self, data: Path, neurons: int, layers: int, name: str) -> dict[str, Any]:
+        """Convert a Graph Challenge directory to npz and put it in the stack's buckets under `name`."""
+        try:
+            net = gc.load_network(data, neurons, layers)
+            y = gc.load_inputs(data, neurons)
+            truth = gc.load_truth(data, neurons, layers)
+        except gc.DataError as exc:
+            raise ConfigError(str(exc)) from None
+        out = self.out
+        self.s3.put_object(Bucket=out["WeightsBucket"], Key=f"{name}/network.npz", Body=pack_network(net))
+        self.s3.put_object(Bucket=out["InferenceBucket"], Key=f"{name}/inputs.npz", Body=pack_matrix(y))
+        if truth is not None:
+            body = "".join(f"{i}\n" for i in truth)
+            self.s3.put_object(Bucket=out["InferenceBucket"], Key=f"{name}/truth.tsv", Body=body)
+        return {
+            "name": name,
+            "neurons": neurons,
+            "layers": layers,
+            "inputs": int(y.shape[0]),
+            "truth": truth is not None,
+        }
+
+    def start(
+        self, data_name: str, variant: str, batch: int | None = None, config: str | None = None
+    ) -> dict[str, Any]:
+        if variant not in VARIANTS:
+            raise ConfigError(f"--variant {variant}: this build runs {', '.join(VARIANTS)}")
+        out = self.out
+        try:
+            self.s3.head_object(Bucket=out["WeightsBucket"], Key=f"{data_name}/network.npz")
+        except Exception:  # noqa: BLE001 - any failure here means the model is not there
+            hint = f"skydeck sdsinf data upload --data DIR --name {data_name}"
+            raise NotFoundError(f"no uploaded model named {data_name!r}; upload one: {hint}") from None
+        has_truth = True
+        try:
+            self.s3.head_object(Bucket=out["InferenceBucket"], Key=f"{data_name}/truth.tsv")
+        except Exception:  # noqa: BLE001
+            has_truth = False
+        run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        prefix = f"runs/{run_id}"
+        event = {
+            "run_id": run_id,
+            "config": config or f"{data_name}_{variant}",
+            "model": {"bucket": out["WeightsBucket"], "key": f"{data_name}/network.npz"},
+            "inputs": {"bucket": out["InferenceBucket"], "key": f"{data_name}/inputs.npz"},
+            "truth": {"bucket": out["InferenceBucket"], "key": f"{data_name}/truth.tsv"} if has_truth else None,
+            "metrics": {"bucket": out["MetricsBucket"], "prefix": prefix},
+            "model_params": {"batchSize": batch} if batch else {},
+            "invoc_params": {"bfr": 1, "nlevels": 1, "total_nworkers": 1},
+        }
+        self.s3.put_object(Bucket=out["MetricsBucket"], Key=f"{prefix}/request.json", Body=json.dumps(event))
+        self.ctx.clients.client("lambda").invoke(
+            FunctionName=out["SerialFunction"], InvocationType="Event", Payload=json.dumps(event).encode()
+        )
+        return {"run_id": run_id, "variant": variant, "data": data_name, "prefix": prefix}
+
+    def follow(
+        self,
+        run_id: str,
+        on_metric: Callable[[dict[str, Any]], None] | None = None,
+        timeout_s: float = RUN_TIMEOUT_S,
+        idle_timeout_s: float = 120.0,
+    ) -> dict[str, Any]:
+        """Stream each worker's per-layer metrics as they land; return the summary at the end.
+        A run that stops producing metrics for `idle_timeout_s` fails instead of hanging."""
+        bucket, prefix = self.out["MetricsBucket"], f"runs/{run_id}"
+        seen: set[str] = set()
+        started = last_progress = time.time()
+        while True:
+            for key in self._keys(bucket, f"{prefix}/live/"):
+                if key in seen:
+                    continue
+                seen.add(key)
+                last_progress = time.time()
+                if on_metric:
+                    on_metric(json.loads(self._get(bucket, key)))
+            summary = self._maybe(bucket, f"{prefix}/summary.json")
+            if summary is not None:
+                return json.loads(summary)
+            now = time.time()
+            if now - started > timeout_s or now - last_progress > idle_timeout_s:
+                raise SkydeckError(
+                    f"run {run_id} made no progress for {now - last_progress:.0f}s "
+                    f"(last metric: {sorted(seen)[-1].rsplit('/', 2)[-2:] if seen else 'none'}); "
+                    "see the function's log: skydeck console -> Logs"
+                )
+            time.sleep(0.3)
+
+    def runs(self) -> list[dict[str, Any]]:
+        bucket = self.out["MetricsBucket"]
+        found = []
+        for key in self._keys(bucket, "runs/"):
+            if key.endswith("/summary.json"):
+                found.append(json.loads(self._get(bucket, key)))
+        return sorted(found, key=lambda r: r["run_id"], reverse=True)
+
+    def show(self, run_id: str) -> dict[str, Any]:
+        bucket, prefix = self.out["MetricsBucket"], f"runs/{run_id}"
+        summary = self._maybe(bucket, f"{prefix}/summary.json")
+        if summary is None:
+            raise NotFoundError(f"no finished run {run_id!r}; list them with: skydeck sdsinf runs")
+        metrics = from_csv(self._get(bucket, f"{prefix}/metrics.csv").decode())
+        return {
+            **json.loads(summary),
+            "metrics": metrics[0] if metrics else {},
+            "files": sorted(k.rsplit("/", 1)[-1] for k in self._keys(bucket, prefix + "/") if "/live/" not in k),
+        }
+
+    def _keys(self, bucket: str, prefix: str) -> Iterator[str]:
+        paginator = self.s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                yield obj["Key"]
+
+    def _get(self, bucket: str, key: str) -> bytes:
+        return self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    def _maybe(self, bucket: str, key: str) -> bytes | None:
+        try:
+            return self._get(bucket, key)
+        except self.s3.exceptions.NoSuchKey:
+            return None

@@ -1,0 +1,78 @@
+"""The run files, with the original's column names so results compare with the published runs."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from typing import Any
+
+METRICS_COLUMNS = [
+    "CONFIG",
+    "BFR",
+    "NLEVELS",
+    "TOTAL_NWORKERS",
+    "NUM_NEURONS",
+    "NUM_LAYERS",
+    "NUM_DATA",
+    "BATCH_SIZE",
+    "NUM_BATCHES",
+    "METRIC_PUBLISH_CALLS",
+    "METRIC_NUM_MESSAGES_SENT",
+    "METRIC_SIZE_MESSAGES_SENT",
+    "METRIC_RECEIVE_POLL_CALLS",
+    "METRIC_NUM_MESSAGES_RECEIVED",
+    "METRIC_SIZE_MESSAGES_RECEIVED",
+    "METRIC_ELAPSED_TIME_BATCH",
+    "METRIC_ELAPSED_TIME_COMMUNICATION",
+    "METRIC_ELAPSED_TIME_COMPUTATION",
+    "METRIC_ELAPSED_TIME_COMPRESSION",
+    "METRIC_LAMBDA_RUNTIME",
+    "METRIC_DYNAMODB_ITEMS_WRITTEN",
+    "METRIC_DYNAMODB_TOTAL_ITEMS_READ",
+    "METRIC_DYNAMODB_UNIQUE_ITEMS_READ",
+    "METRIC_MAX_ROW_NNZ",
+    "METRIC_MAX_MESSAGE_SIZE",
+    "METRIC_MAX_BATCH_MSG_SIZE",
+]
+LAYERSTATS_COLUMNS = [
+    "CONFIG",
+    "WORKER_ID",
+    "LAYER",
+    "PUBLISH_NUM",
+    "PUBLISH_TOTAL_SIZE",
+    "PUBLISH_MAX_SIZE",
+    "PUBLISH_MIN_SIZE",
+    "PUBLISH_AVG_SIZE",
+    "MSG_NUM",
+    "MSG_TOTAL_SIZE",
+    "MSG_MAX_SIZE",
+    "MSG_MIN_SIZE",
+    "MSG_AVG_SIZE",
+    "LS_NUM_TARGETS",
+    "NNZ",
+    "CHUNKS_SENT",
+    "CHUNKS_PER_TARGET",
+    "CHUNK_TOTAL_SIZE",
+    "CHUNK_MIN_SIZE",
+    "CHUNK_MAX_SIZE",
+    "CHUNK_AVG_SIZE",
+    "NNZ_SENT",
+    "NNZ_PER_TARGET",
+    "ROWS_SENT",
+    "ROWS_PER_TARGET",
+    "LAYER_DURATION",
+]
+
+
+def to_csv(columns: list[str], rows: Iterable[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({c: row.get(c, 0) for c in columns})
+    return buf.getvalue()
+
+
+def from_csv(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))

@@ -1,0 +1,136 @@
+"""The Serial variant: one Lambda runs the whole model over every batch.
+
+Event (built by `skydeck sdsinf run`):
+    {"run_id", "config", "model": {"bucket", "key"}, "inputs": {"bucket", "key"},
+     "truth": {"bucket", "key"} | null, "metrics": {"bucket", "prefix"},
+     "model_params": {"numNeurons", "numLayers", "numData", "batchSize", "numBatches"},
+     "invoc_params": {"bfr", "nlevels", "total_nworkers"}}
+
+While it runs it writes one small JSON object per layer under `<prefix>/live/worker-0000/` (that is
+how the backend follows a run); at the end `metrics.csv`, `layerstats-worker-0000.csv`,
+`categories.tsv` and `summary.json` under the prefix.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from functools import lru_cache
+from typing import Any
+
+import boto3
+import numpy as np
+
+from lambda_src.sdsinf.kernel import LiveRows, saturation_is_stable, transposed
+from lambda_src.sdsinf.metrics import LAYERSTATS_COLUMNS, METRICS_COLUMNS, to_csv
+from lambda_src.sdsinf.store import unpack_matrix, unpack_network
+
+
+@lru_cache(maxsize=1)
+def _s3() -> Any:
+    return boto3.session.Session().client("s3")
+
+
+def _get(loc: dict[str, str]) -> bytes:
+    return _s3().get_object(Bucket=loc["bucket"], Key=loc["key"])["Body"].read()
+
+
+def _put(bucket: str, key: str, body: str | bytes) -> None:
+    _s3().put_object(Bucket=bucket, Key=key, Body=body, ServerSideEncryption="AES256")
+
+
+def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    started = time.time()
+    run_id, config = event["run_id"], event["config"]
+    mp = event["model_params"]
+    out_bucket, prefix = event["metrics"]["bucket"], event["metrics"]["prefix"].rstrip("/")
+    net = unpack_network(_get(event["model"]))
+    y_all = unpack_matrix(_get(event["inputs"]))
+    n_data = min(int(mp.get("numData", y_all.shape[0])), y_all.shape[0])
+    batch = max(1, int(mp.get("batchSize", n_data)))
+    wts = transposed(net.layers)
+    stable = [saturation_is_stable(wt, net.bias) for wt in wts]
+    stable_after = np.logical_and.accumulate(stable[::-1])[::-1].tolist() + [True]
+    found: list[np.ndarray] = []
+    layerstats: list[dict[str, Any]] = []
+    compute_s = 0.0
+    batches = 0
+    for b0 in range(0, n_data, batch):
+        batches += 1
+        live = LiveRows(y_all[b0 : min(b0 + batch, n_data)], np.arange(b0, min(b0 + batch, n_data)))
+        for layer, wt in enumerate(wts):
+            t = time.perf_counter()
+            live.step(wt, net.bias)
+            if stable_after[layer + 1]:
+                live.settle_saturated()
+            took = time.perf_counter() - t
+            compute_s += took
+            nnz = int(np.count_nonzero(live.y)) + int(live.settled.size) * net.neurons
+            rows_active = int(live.ids.size + live.settled.size)
+            layerstats.append({"CONFIG": config, "WORKER_ID": 0, "LAYER": layer, "NNZ": nnz, "LAYER_DURATION": took})
+            _put(
+                out_bucket,
+                f"{prefix}/live/worker-0000/b{batches:03d}-l{layer:04d}.json",
+                json.dumps(
+                    {
+                        "worker": 0,
+                        "batch": batches,
+                        "layer": layer,
+                        "layers": net.depth,
+                        "duration_s": took,
+                        "nnz": nnz,
+                        "rows_active": rows_active,
+                        "messages_sent": 0,
+                        "bytes_sent": 0,
+                        "messages_received": 0,
+                        "bytes_received": 0,
+                        "publish_calls": 0,
+                        "poll_calls": 0,
+                        "compression_s": 0.0,
+                    }
+                ),
+            )
+        found.append(live.alive())
+    cats = np.sort(np.concatenate(found)) + 1 if found else np.empty(0, dtype=np.int64)
+    truth_ok = None
+    if event.get("truth"):
+        truth = np.asarray([int(x) for x in _get(event["truth"]).decode().split()], dtype=np.int64)
+        truth = truth[truth <= n_data]
+        truth_ok = bool(np.array_equal(np.sort(truth), cats))
+    runtime = time.time() - started
+    ip = event.get("invoc_params", {})
+    totals = {
+        "CONFIG": config,
+        "BFR": ip.get("bfr", 1),
+        "NLEVELS": ip.get("nlevels", 1),
+        "TOTAL_NWORKERS": ip.get("total_nworkers", 1),
+        "NUM_NEURONS": net.neurons,
+        "NUM_LAYERS": net.depth,
+        "NUM_DATA": n_data,
+        "BATCH_SIZE": batch,
+        "NUM_BATCHES": batches,
+        "METRIC_ELAPSED_TIME_BATCH": compute_s,
+        "METRIC_ELAPSED_TIME_COMMUNICATION": 0.0,
+        "METRIC_ELAPSED_TIME_COMPUTATION": compute_s,
+        "METRIC_ELAPSED_TIME_COMPRESSION": 0.0,
+        "METRIC_LAMBDA_RUNTIME": runtime,
+        "METRIC_MAX_ROW_NNZ": max((s["NNZ"] for s in layerstats), default=0),
+    }
+    _put(out_bucket, f"{prefix}/metrics.csv", to_csv(METRICS_COLUMNS, [totals]))
+    _put(out_bucket, f"{prefix}/layerstats-worker-0000.csv", to_csv(LAYERSTATS_COLUMNS, layerstats))
+    _put(out_bucket, f"{prefix}/categories.tsv", "".join(f"{c}\n" for c in cats))
+    summary = {
+        "run_id": run_id,
+        "config": config,
+        "variant": "serial",
+        "workers": 1,
+        "inputs": n_data,
+        "categories": int(cats.size),
+        "matches_truth": truth_ok,
+        "compute_s": compute_s,
+        "runtime_s": runtime,
+        "edges_per_s": n_data * net.edges / max(compute_s, 1e-9),
+        "state": "SUCCEEDED",
+    }
+    _put(out_bucket, f"{prefix}/summary.json", json.dumps(summary))
+    return summary
