@@ -1,0 +1,55 @@
+"""SDS-Inf runs on the local cloud: the Serial variant as a Lambda, end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from backend.context import Context
+from backend.errors import NotFoundError, SkydeckError
+from backend.sdsinf import generate
+from backend.sdsinf_runs import SdsinfRuns
+from lambda_src.sdsinf.metrics import LAYERSTATS_COLUMNS, METRICS_COLUMNS, from_csv
+
+
+@pytest.fixture(scope="module")
+def runs(cloud_home) -> SdsinfRuns:  # noqa: ANN001
+    ctx = Context.create(None, cloud_home)
+    ctx.stacks.deploy("sdsinf")
+    return SdsinfRuns(ctx)
+
+
+def test_serial_run_streams_metrics_and_writes_the_original_files(runs: SdsinfRuns, tmp_path: Path) -> None:
+    info = generate(tmp_path / "gc", 1024, 12, 150, seed=7)
+    runs.upload(tmp_path / "gc", 1024, 12, "small")
+    started = runs.start("small", "serial", batch=100, config="t_1024n_1w_100bs_serial")
+    seen: list[dict] = []
+    summary = runs.follow(started["run_id"], on_metric=seen.append, timeout_s=120)
+    assert summary["matches_truth"] is True and summary["categories"] == info["categories"]
+    assert len(seen) == 12 * 2  # every layer of both batches, as it happened
+    assert {m["layer"] for m in seen} == set(range(12)) and {m["batch"] for m in seen} == {1, 2}
+    shown = runs.show(started["run_id"])
+    assert {"metrics.csv", "layerstats-worker-0000.csv", "categories.tsv", "summary.json"} <= set(shown["files"])
+    assert list(shown["metrics"]) == METRICS_COLUMNS
+    assert shown["metrics"]["NUM_BATCHES"] == "2" and shown["metrics"]["CONFIG"] == "t_1024n_1w_100bs_serial"
+    bucket = runs.out["MetricsBucket"]
+    stats = from_csv(runs._get(bucket, f"runs/{started['run_id']}/layerstats-worker-0000.csv").decode())
+    assert list(stats[0]) == LAYERSTATS_COLUMNS and len(stats) == 24
+    assert started["run_id"] in [r["run_id"] for r in runs.runs()]
+
+
+def test_a_run_that_crashes_fails_in_bounded_time(runs: SdsinfRuns) -> None:
+    out = runs.out
+    runs.s3.put_object(Bucket=out["WeightsBucket"], Key="broken/network.npz", Body=b"not an npz")
+    runs.s3.put_object(Bucket=out["InferenceBucket"], Key="broken/inputs.npz", Body=b"nor this")
+    started = runs.start("broken", "serial")
+    with pytest.raises(SkydeckError, match="made no progress"):
+        runs.follow(started["run_id"], idle_timeout_s=3)
+
+
+def test_unknown_data_and_variants_are_refused(runs: SdsinfRuns) -> None:
+    with pytest.raises(NotFoundError, match="sdsinf data upload"):
+        runs.start("nothing-here", "serial")
+    with pytest.raises(Exception, match="this build runs serial"):
+        runs.start("small", "queue")
