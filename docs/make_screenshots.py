@@ -18,9 +18,15 @@ from tui.app import SkydeckApp
 OUT = Path(__file__).parent / "img"
 
 
-async def shoot(ctx: Context, mode: str, name: str) -> None:
+async def shoot(ctx: Context, mode: str, name: str, data: str | None = None) -> None:
+    from textual.widgets import Input
+
     app = SkydeckApp(ctx=ctx, mode=mode)
     async with app.run_test(size=(120, 40)) as pilot:
+        if data:  # launch a run from the screen, as an operator would
+            await pilot.pause(0.5)
+            app.screen.query_one("#sds-data", Input).value = data
+            await pilot.press("ctrl+r")
         for _ in range(4):  # a few refreshes so the sparklines have a history
             await pilot.pause(1.1)
             await app.workers.wait_for_complete()
@@ -38,6 +44,13 @@ def main() -> None:
             ctx.jobs.submit(parse_job({"scene": scene, "config": {"lr_sigma": lr}}))
         job = ctx.jobs.list(limit=1)["items"][0]
         ctx.jobs.cancel(job["job_id"])
+        from backend.sdsinf import generate
+        from backend.sdsinf_runs import SdsinfRuns
+
+        ctx.stacks.deploy("sdsinf")
+        generate(home.root / "gc", 1024, 120, 3000, seed=0)
+        SdsinfRuns(ctx).upload(home.root / "gc", 1024, 120, "radixnet-1024n-120l")
+        asyncio.run(shoot(ctx, "sdsinf", "sdsinf", data="radixnet-1024n-120l"))
         asyncio.run(shoot(ctx, "monitor", "monitor"))
         asyncio.run(shoot(ctx, "stacks", "stacks"))
     finally:

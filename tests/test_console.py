@@ -129,3 +129,24 @@ async def test_filter_and_help(cloud: Context) -> None:
         await pilot.press("question_mark")
         await pilot.pause()
         assert "New job" in str(app.screen.query_one("Static").render())
+
+
+async def test_sdsinf_screen_launches_a_serial_run_and_shows_workers_and_summary(cloud: Context, tmp_path) -> None:  # noqa: ANN001
+    from backend.sdsinf import generate
+    from backend.sdsinf_runs import SdsinfRuns
+
+    cloud.stacks.deploy("sdsinf")
+    info = generate(tmp_path / "gc", 1024, 10, 120, seed=3)
+    SdsinfRuns(cloud).upload(tmp_path / "gc", 1024, 10, "tui-small")
+    app = SkydeckApp(ctx=cloud, mode="sdsinf")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        app.screen.query_one("#sds-data", Input).value = "tui-small"
+        await pilot.press("ctrl+r")
+        await settle(app, pilot)
+        workers = rows(app, "#sds-workers")
+        assert workers and workers[0][0] == "0" and workers[0][2] == "10/10"
+        status = str(app.screen.query_one("#sds-status", Static).render())
+        assert f"{info['categories']} of 120 categorised" in status and "match the truth" in status
+        assert len(app.screen.query_one("#sds-plot").data) == 10
+        assert any(r[1] == "b1_1024n_1w_10000bs_serial" for r in rows(app, "#sds-runs"))

@@ -20,19 +20,27 @@ from tui.screens.help import HelpScreen
 from tui.screens.jobs import JobsScreen
 from tui.screens.logs import LogsScreen
 from tui.screens.monitor import MonitorScreen
+from tui.screens.sdsinf import SdsinfScreen
 from tui.screens.stacks import StacksScreen
 
 
 class SkydeckApp(App[None]):
     TITLE = "skydeck"
     CSS_PATH = "app.tcss"
-    MODES = {"stacks": StacksScreen, "jobs": JobsScreen, "monitor": MonitorScreen, "logs": LogsScreen}
+    MODES = {
+        "stacks": StacksScreen,
+        "jobs": JobsScreen,
+        "monitor": MonitorScreen,
+        "sdsinf": SdsinfScreen,
+        "logs": LogsScreen,
+    }
     DEFAULT_MODE = "jobs"
     BINDINGS = [
         Binding("1", "switch_mode('stacks')", "Stacks"),
         Binding("2", "switch_mode('jobs')", "Jobs"),
         Binding("3", "switch_mode('monitor')", "Monitor"),
-        Binding("4", "switch_mode('logs')", "Logs"),
+        Binding("4", "switch_mode('sdsinf')", "SDS-Inf"),
+        Binding("5", "switch_mode('logs')", "Logs"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
     ]

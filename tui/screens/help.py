@@ -9,7 +9,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 GLOBAL_KEYS = [
-    ("1 / 2 / 3 / 4", "Stacks / Jobs / Monitor / Logs"),
+    ("1 / 2 / 3 / 4 / 5", "Stacks / Jobs / Monitor / SDS-Inf / Logs"),
     ("ctrl+p", "command palette (this screen's commands, switch profile, ...)"),
     ("/", "filter the list on this screen; esc clears it"),
     ("esc", "back"),

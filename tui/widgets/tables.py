@@ -23,4 +23,4 @@ def sync_rows(table: DataTable, rows: Sequence[tuple[str, Sequence[str]]]) -> No
     for key, cells in rows:
         for col, old, new in zip(columns, table.get_row(key), cells, strict=False):
             if old != new:
-                table.update_cell(key, col, new)
+                table.update_cell(key, col, new, update_width=True)

@@ -1,0 +1,193 @@
+"""SDS-Inf: launch a run from a preset, watch each worker's layers stream in, compare runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, DataTable, Input, Label, Select, Sparkline, Static
+
+from tui.screens.base import DeckScreen
+from tui.widgets.tables import sync_rows
+
+
+class SdsinfScreen(DeckScreen):
+    BINDINGS = [
+        Binding("ctrl+r", "launch", "Launch run"),
+        Binding("r", "refresh", "Refresh runs"),
+        *DeckScreen.BINDINGS,
+    ]
+    MUTATING_ACTIONS = frozenset({"launch"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.workers_seen: dict[int, dict[str, Any]] = {}
+        self.durations: list[float] = []
+        self.runs: list[dict[str, Any]] = []
+
+    def compose(self) -> ComposeResult:
+        from backend.presets import list_presets
+
+        presets = [p.name for p in list_presets(self.deck.ctx.home, "sdsinf")]
+        yield from self.compose_frame()
+        with Horizontal(id="sdsinf-form"):
+            with Vertical():
+                yield Label("preset")
+                yield Select(
+                    [(p, p) for p in presets],
+                    value=presets[0] if presets else Select.BLANK,
+                    allow_blank=not presets,
+                    id="sds-preset",
+                    compact=True,
+                )
+            with Vertical():
+                yield Label("variant")
+                yield Select([("serial", "serial")], value="serial", allow_blank=False, id="sds-variant", compact=True)
+            with Vertical():
+                yield Label("data (blank: preset's)")
+                yield Input(id="sds-data", compact=True)
+            with Vertical():
+                yield Label("batch")
+                yield Input(id="sds-batch", compact=True, type="integer")
+            yield Button("Launch (ctrl+r)", id="sds-launch", variant="primary")
+        yield Static("", id="sds-status")
+        yield DataTable(id="sds-workers", cursor_type="row")
+        yield Static("layer duration (ms), as layers finish", classes="section-title")
+        yield Sparkline([], id="sds-plot")
+        yield Static("runs", classes="section-title")
+        yield DataTable(id="sds-runs", cursor_type="row", zebra_stripes=True)
+        yield from self.compose_footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#sds-workers", DataTable).add_columns(
+            "worker", "batch", "layer", "rows active", "nnz", "msgs sent", "bytes sent", "msgs recv", "last ms"
+        )
+        self.query_one("#sds-runs", DataTable).add_columns(
+            "run", "config", "variant", "inputs", "categories", "truth", "billion edges/s", "runtime s"
+        )
+        if self.deck.read_only:
+            self.query_one("#sds-launch", Button).disabled = True
+        self.action_refresh()
+
+    def action_refresh(self) -> None:
+        self.load_runs()
+
+    @work(thread=True, exclusive=True, group="sds-runs")
+    def load_runs(self) -> None:
+        from backend.sdsinf_runs import SdsinfRuns
+
+        try:
+            runs = SdsinfRuns(self.deck.ctx).runs()
+        except Exception as exc:  # noqa: BLE001
+            self.app.call_from_thread(self._status, f"[red]{exc}[/red]")
+            return
+        self.app.call_from_thread(self._show_runs, runs)
+
+    def _show_runs(self, runs: list[dict[str, Any]]) -> None:
+        self.runs = runs
+        truth = {None: "-", True: "ok", False: "DIFFERS"}
+        rows = [
+            (
+                r["run_id"],
+                (
+                    r["run_id"],
+                    r["config"],
+                    r["variant"],
+                    str(r["inputs"]),
+                    str(r["categories"]),
+                    truth[r["matches_truth"]],
+                    f"{r['edges_per_s'] / 1e9:.2f}",
+                    f"{r['runtime_s']:.1f}",
+                ),
+            )
+            for r in runs
+            if not self.filter_text or self.filter_text in f"{r['run_id']} {r['config']}".lower()
+        ]
+        sync_rows(self.query_one("#sds-runs", DataTable), rows)
+
+    def refilter(self) -> None:
+        self._show_runs(self.runs)
+
+    def _status(self, text: str) -> None:
+        self.query_one("#sds-status", Static).update(text)
+
+    @on(Button.Pressed, "#sds-launch")
+    def _pressed(self) -> None:
+        self.action_launch()
+
+    def action_launch(self) -> None:
+        if self.deck.read_only:
+            self.notify("read-only mode: nothing is launched", severity="warning")
+            return
+        preset = self.query_one("#sds-preset", Select).value
+        if preset == Select.BLANK:
+            self.notify("no sdsinf preset to launch", severity="error")
+            return
+        batch_text = self.query_one("#sds-batch", Input).value.strip()
+        if batch_text and (not batch_text.isdigit() or int(batch_text) < 1):
+            self._status("[red]batch: must be a positive integer[/red]")
+            return
+        self.workers_seen.clear()
+        self.durations.clear()
+        self.query_one("#sds-plot", Sparkline).data = []
+        self.run_it(
+            str(preset),
+            str(self.query_one("#sds-variant", Select).value),
+            self.query_one("#sds-data", Input).value.strip() or None,
+            int(batch_text) if batch_text else None,
+        )
+
+    @work(thread=True, exclusive=True, group="sds-run")
+    def run_it(self, preset_name: str, variant: str, data: str | None, batch: int | None) -> None:
+        from backend.presets import get_preset
+        from backend.sdsinf_runs import SdsinfRuns
+
+        runs = SdsinfRuns(self.deck.ctx)
+        try:
+            values = get_preset(self.deck.ctx.home, preset_name).values
+            started = runs.start(
+                data or values.get("data", ""), variant, batch or values.get("batch"), config=preset_name
+            )
+            self.app.call_from_thread(self._status, f"run {started['run_id']} started ({variant})")
+            summary = runs.follow(started["run_id"], on_metric=lambda m: self.app.call_from_thread(self._metric, m))
+        except Exception as exc:  # noqa: BLE001 - the operator reads it in the status line
+            self.app.call_from_thread(self._status, f"[red]{exc}[/red]")
+            self.app.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        self.app.call_from_thread(self._finished, summary)
+
+    def _metric(self, m: dict[str, Any]) -> None:
+        self.workers_seen[m["worker"]] = m
+        self.durations.append(m["duration_s"] * 1000)
+        self.query_one("#sds-plot", Sparkline).data = self.durations[-400:]
+        rows = [
+            (
+                str(w),
+                (
+                    str(w),
+                    str(v["batch"]),
+                    f"{v['layer'] + 1}/{v['layers']}",
+                    str(v["rows_active"]),
+                    str(v["nnz"]),
+                    str(v["messages_sent"]),
+                    str(v["bytes_sent"]),
+                    str(v["messages_received"]),
+                    f"{v['duration_s'] * 1000:.1f}",
+                ),
+            )
+            for w, v in sorted(self.workers_seen.items())
+        ]
+        sync_rows(self.query_one("#sds-workers", DataTable), rows)
+
+    def _finished(self, summary: dict[str, Any]) -> None:
+        check = {None: "no truth to check", True: "categories match the truth", False: "categories DIFFER"}
+        self._status(
+            f"[green]run {summary['run_id']} done[/green]: {summary['categories']} of {summary['inputs']} "
+            f"categorised, {summary['edges_per_s'] / 1e9:.2f} billion edges/s, {summary['runtime_s']:.1f}s "
+            f"wall; {check[summary['matches_truth']]}"
+        )
+        self.notify(f"SDS-Inf run {summary['run_id']} finished")
+        self.action_refresh()
