@@ -70,3 +70,37 @@ def test_object_variant_exchanges_partials_through_s3(runs: SdsinfRuns, tmp_path
         assert int(shown["metrics"]["METRIC_NUM_MESSAGES_SENT"]) > 0
         assert all(m["messages_received"] > 0 for m in seen)
     assert {f"layerstats-worker-{k:04d}.csv" for k in range(workers)} <= set(shown["files"])
+
+
+def test_a_worker_that_never_starts_fails_the_object_run_naming_it(runs: SdsinfRuns, tmp_path: Path) -> None:
+    import json
+    import time
+
+    generate(tmp_path / "gc", 1024, 4, 30, seed=12)
+    runs.upload(tmp_path / "gc", 1024, 4, "obj-fault")
+    out = runs.out
+    run_id = f"fault-{int(time.time() * 1000)}"
+    event = {
+        "run_id": run_id,
+        "config": "fault",
+        "truth": None,
+        "model_params": {},
+        "model": {"bucket": out["WeightsBucket"], "key": "obj-fault/network.npz"},
+        "inputs": {"bucket": out["InferenceBucket"], "key": "obj-fault/inputs.npz"},
+        "metrics": {"bucket": out["MetricsBucket"], "prefix": f"runs/{run_id}"},
+        "invoc_params": {"bfr": 3, "nlevels": 1, "total_nworkers": 3},
+        "worker_function": out["ObjectWorkerFunction"],
+        "poll_timeout_s": 2,
+        "intermediate": {"bucket": out["IntermediateBucket"]},
+    }
+    lam = runs.ctx.clients.client("lambda")
+    for k in (0, 1):  # worker 2 is never started
+        lam.invoke(
+            FunctionName=out["ObjectWorkerFunction"],
+            InvocationType="Event",
+            Payload=json.dumps({**event, "worker_id": k}).encode(),
+        )
+    started = time.time()
+    with pytest.raises(SkydeckError, match=r"waited 2s at layer 0 for worker\(s\) 0002"):
+        runs.follow(run_id, timeout_s=60)
+    assert time.time() - started < 30
