@@ -15,6 +15,7 @@ from rich.table import Table
 
 from backend.context import Context
 from backend.errors import ConfigError, SkydeckError
+from backend.humanize import age
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -65,16 +66,6 @@ def _confirm(question: str, yes: bool) -> None:
         raise ConfigError(f"{question} - refusing without a terminal to ask on; pass --yes to confirm")
     if not typer.confirm(question, default=False):
         raise typer.Exit(1)
-
-
-def _age(ts: float | None) -> str:
-    if not ts:
-        return "-"
-    secs = max(0, int(time.time() - float(ts)))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if secs >= size:
-            return f"{secs // size}{unit}"
-    return f"{secs}s"
 
 
 # -- local -----------------------------------------------------------------------------------------
@@ -299,7 +290,7 @@ def _job_row(job: dict[str, Any]) -> list[str]:
         job.get("engine", ""),
         f"{it}" if it is not None else "-",
         f"{psnr:.2f}" if isinstance(psnr, int | float) else "-",
-        _age(job.get("created_at")),
+        age(job.get("created_at")),
     ]
 
 
@@ -373,7 +364,7 @@ def jobs_show(job_id: str, json_out: JsonOpt = False, profile: ProfileOpt = None
     for key in ("job_id", "state", "name", "scene", "engine", "preset", "worker", "attempts", "error", "note"):
         if job.get(key) not in (None, ""):
             out.print(f"{key:<10} {job[key]}")
-    out.print(f"{'created':<10} {_age(job.get('created_at'))} ago")
+    out.print(f"{'created':<10} {age(job.get('created_at'))} ago")
     for section in ("config", "progress", "result"):
         if job.get(section):
             out.print(f"{section}:")

@@ -11,11 +11,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
 from backend.errors import ConfigError
 from lambda_src.sdsinf import graphchallenge as gc
 from lambda_src.sdsinf.kernel import categories, infer, reference
-from lambda_src.sdsinf.model import BIASES, generate_inputs, radixnet
+from lambda_src.sdsinf.model import BIASES, Network, generate_inputs, radixnet
 
 
 @dataclass(frozen=True)
@@ -52,14 +53,21 @@ def generate(out: Path, neurons: int, layers: int, inputs: int, seed: int = 0) -
     return {"out": str(out), "neurons": neurons, "layers": layers, "inputs": inputs, "categories": int(truth.size)}
 
 
-def infer_dir(data: Path, neurons: int, layers: int) -> InferResult:
+def load_dataset(data: Path, neurons: int, layers: int) -> tuple[Network, sp.csr_matrix, np.ndarray | None]:
+    """(network, inputs, truth or None) from a Graph Challenge directory; bad files -> ConfigError."""
     _check_shape(neurons, layers)
     try:
-        net = gc.load_network(data, neurons, layers)
-        y = gc.load_inputs(data, neurons)
-        truth = gc.load_truth(data, neurons, layers)
+        return (
+            gc.load_network(data, neurons, layers),
+            gc.load_inputs(data, neurons),
+            gc.load_truth(data, neurons, layers),
+        )
     except gc.DataError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def infer_dir(data: Path, neurons: int, layers: int) -> InferResult:
+    net, y, truth = load_dataset(data, neurons, layers)
     started = time.perf_counter()
     live = infer(y, net.layers, net.bias)
     seconds = time.perf_counter() - started

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from backend.errors import ConfigError, NotFoundError, SkydeckError
-from lambda_src.sdsinf import graphchallenge as gc
 from lambda_src.sdsinf.metrics import from_csv
 from lambda_src.sdsinf.store import pack_matrix, pack_network
 
@@ -32,12 +31,9 @@ class SdsinfRuns:
 
     def upload(self, data: Path, neurons: int, layers: int, name: str) -> dict[str, Any]:
         """Convert a Graph Challenge directory to npz and put it in the stack's buckets under `name`."""
-        try:
-            net = gc.load_network(data, neurons, layers)
-            y = gc.load_inputs(data, neurons)
-            truth = gc.load_truth(data, neurons, layers)
-        except gc.DataError as exc:
-            raise ConfigError(str(exc)) from None
+        from backend.sdsinf import load_dataset
+
+        net, y, truth = load_dataset(data, neurons, layers)
         out = self.out
         self.s3.put_object(Bucket=out["WeightsBucket"], Key=f"{name}/network.npz", Body=pack_network(net))
         self.s3.put_object(Bucket=out["InferenceBucket"], Key=f"{name}/inputs.npz", Body=pack_matrix(y))

@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
+from backend.humanize import age
 from tui.messages import JobsLoaded, WorkFailed
 from tui.screens.base import DeckScreen
 from tui.widgets.confirm import Confirm
@@ -29,16 +30,6 @@ def when(ts: Any) -> str:
     t = float(ts)
     fmt = "%H:%M:%S" if time.time() - t < 86400 else "%m-%d %H:%M"
     return time.strftime(fmt, time.localtime(t))
-
-
-def age(ts: Any) -> str:
-    if not ts:
-        return "-"
-    secs = max(0, int(time.time() - float(ts)))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if secs >= size:
-            return f"{secs // size}{unit}"
-    return f"{secs}s"
 
 
 def job_cells(job: dict[str, Any]) -> tuple[str, ...]:
