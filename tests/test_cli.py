@@ -100,3 +100,24 @@ def test_presets_commands_and_user_override(tmp_path: Path) -> None:
     assert shown["source"] == "user" and shown["values"]["config"]["lr_sigma"] == 5
     missing = run(tmp_path, "presets", "show", "synn")
     assert missing.returncode == 3 and "syn" in missing.stderr
+
+
+def test_jobs_watch_follows_a_job_until_it_ends(cloud_home: Home) -> None:
+    import threading
+
+    from backend.context import Context
+    from lambda_src.jobs.schema import parse_job
+
+    ctx = Context.create(None, cloud_home)
+    job = ctx.jobs.submit(parse_job({"name": "watched", "scene": "lego"}))
+    env = {**os.environ, "SKYDECK_HOME": str(cloud_home.root)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backend.cli", "jobs", "watch", job["job_id"], "--json", "--interval", "0.2"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    threading.Timer(1.5, lambda: ctx.jobs.cancel(job["job_id"])).start()
+    out, _ = proc.communicate(timeout=60)
+    states = [json.loads(line)["state"] for line in out.splitlines()]
+    assert proc.returncode == 0 and states[0] == "QUEUED" and states[-1] == "CANCELLED"
