@@ -531,7 +531,7 @@ def sdsinf_upload(
 @sdsinf_app.command("run")
 def sdsinf_run(
     preset: Annotated[str, typer.Argument(help="An sdsinf preset, e.g. b1_1024n_1w_10000bs_serial.")],
-    variant: Annotated[str | None, typer.Option(help="serial | object (queue, server: not in this build)")] = None,
+    variant: Annotated[str | None, typer.Option(help="serial | object | server (queue: not in this build)")] = None,
     workers: Annotated[int | None, typer.Option(min=1, max=256, help="Workers (object variant).")] = None,
     data: Annotated[str | None, typer.Option(help="Uploaded data name (default: the preset's).")] = None,
     batch: Annotated[int | None, typer.Option(min=1, help="Inputs per batch.")] = None,

@@ -16,7 +16,7 @@ from lambda_src.sdsinf.store import pack_matrix, pack_network
 if TYPE_CHECKING:
     from backend.context import Context
 
-VARIANTS = ("serial", "object")  # queue and server arrive with their workers
+VARIANTS = ("serial", "object", "server")  # the queue variant arrives with its workers
 RUN_TIMEOUT_S = 1800.0
 
 
@@ -60,7 +60,12 @@ class SdsinfRuns:
     ) -> dict[str, Any]:
         if variant not in VARIANTS:
             raise ConfigError(f"--variant {variant}: this build runs {', '.join(VARIANTS)}")
-        if variant == "serial":
+        if variant == "server" and not self.ctx.profile.is_local:
+            raise ConfigError(
+                "--variant server runs as a local process on the local cloud; on AWS it needs "
+                "the EC2 launch template, which this build does not have yet"
+            )
+        if variant in ("serial", "server"):
             workers = 1
         if not 1 <= workers <= 256:
             raise ConfigError(f"--workers must be between 1 and 256, not {workers}")
@@ -100,10 +105,31 @@ class SdsinfRuns:
                 intermediate={"bucket": out["IntermediateBucket"]},
             )
         self.s3.put_object(Bucket=out["MetricsBucket"], Key=f"{prefix}/request.json", Body=json.dumps(event))
-        self.ctx.clients.client("lambda").invoke(
-            FunctionName=function, InvocationType="Event", Payload=json.dumps(event).encode()
-        )
+        if variant == "server":
+            self._start_server(f"s3://{out['MetricsBucket']}/{prefix}/request.json")
+        else:
+            self.ctx.clients.client("lambda").invoke(
+                FunctionName=function, InvocationType="Event", Payload=json.dumps(event).encode()
+            )
         return {"run_id": run_id, "variant": variant, "data": data_name, "prefix": prefix, "workers": workers}
+
+    def _start_server(self, request_uri: str) -> None:
+        """The Server baseline on the local cloud: a job-scoped local process reading the same request."""
+        import os
+        import subprocess
+        import sys
+
+        log_dir = self.ctx.home.logs_dir / "executor"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        with open(log_dir / "sdsinf-server.log", "ab") as log:
+            subprocess.Popen(
+                [sys.executable, "-m", "lambda_src.sdsinf.server", "--event-s3", request_uri],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+                env={**os.environ, **self.ctx.clients.env()},
+            )
 
     def follow(
         self,
@@ -117,16 +143,22 @@ class SdsinfRuns:
         bucket, prefix = self.out["MetricsBucket"], f"runs/{run_id}"
         seen: set[str] = set()
         started = last_progress = time.time()
-        while True:
-            for key in self._keys(bucket, f"{prefix}/live/"):
+
+        def drain() -> None:
+            nonlocal last_progress
+            for key in sorted(self._keys(bucket, f"{prefix}/live/")):
                 if key in seen:
                     continue
                 seen.add(key)
                 last_progress = time.time()
                 if on_metric:
                     on_metric(json.loads(self._get(bucket, key)))
+
+        while True:
+            drain()
             summary = self._maybe(bucket, f"{prefix}/summary.json")
             if summary is not None:
+                drain()  # metrics written between the listing and the summary still count
                 result = json.loads(summary)
                 if result.get("state") == "FAILED":
                     raise SkydeckError(f"run {run_id} failed: {result.get('error')}")

@@ -104,3 +104,12 @@ def test_a_worker_that_never_starts_fails_the_object_run_naming_it(runs: SdsinfR
     with pytest.raises(SkydeckError, match=r"waited 2s at layer 0 for worker\(s\) 0002"):
         runs.follow(run_id, timeout_s=60)
     assert time.time() - started < 30
+
+
+def test_server_baseline_runs_as_a_local_process(runs: SdsinfRuns, tmp_path: Path) -> None:
+    info = generate(tmp_path / "gc", 1024, 8, 80, seed=13)
+    runs.upload(tmp_path / "gc", 1024, 8, "srv")
+    started = runs.start("srv", "server", config="t_server")
+    summary = runs.follow(started["run_id"], timeout_s=120)
+    assert summary["variant"] == "server" and summary["matches_truth"] is True
+    assert summary["categories"] == info["categories"]

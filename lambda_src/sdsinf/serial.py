@@ -122,7 +122,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     summary = {
         "run_id": run_id,
         "config": config,
-        "variant": "serial",
+        "variant": event.get("variant", "serial"),
         "workers": 1,
         "inputs": n_data,
         "categories": int(cats.size),

@@ -45,7 +45,14 @@ class SdsinfScreen(DeckScreen):
                 )
             with Vertical():
                 yield Label("variant")
-                yield Select([("serial", "serial")], value="serial", allow_blank=False, id="sds-variant", compact=True)
+                from backend.sdsinf_runs import VARIANTS
+
+                yield Select(
+                    [(v, v) for v in VARIANTS], prompt="preset's", allow_blank=True, id="sds-variant", compact=True
+                )
+            with Vertical():
+                yield Label("workers (object)")
+                yield Input(id="sds-workers-n", compact=True, type="integer", placeholder="preset's")
             with Vertical():
                 yield Label("data (blank: preset's)")
                 yield Input(id="sds-data", compact=True)
@@ -133,15 +140,24 @@ class SdsinfScreen(DeckScreen):
         self.workers_seen.clear()
         self.durations.clear()
         self.query_one("#sds-plot", Sparkline).data = []
+        workers_text = self.query_one("#sds-workers-n", Input).value.strip()
+        if workers_text and (not workers_text.isdigit() or not 1 <= int(workers_text) <= 256):
+            self._status("[red]workers: must be an integer from 1 to 256[/red]")
+            return
         self.run_it(
             str(preset),
-            str(self.query_one("#sds-variant", Select).value),
+            None
+            if self.query_one("#sds-variant", Select).is_blank()
+            else str(self.query_one("#sds-variant", Select).value),
             self.query_one("#sds-data", Input).value.strip() or None,
             int(batch_text) if batch_text else None,
+            int(workers_text) if workers_text else None,
         )
 
     @work(thread=True, exclusive=True, group="sds-run")
-    def run_it(self, preset_name: str, variant: str, data: str | None, batch: int | None) -> None:
+    def run_it(
+        self, preset_name: str, variant: str | None, data: str | None, batch: int | None, workers: int | None = None
+    ) -> None:
         from backend.presets import get_preset
         from backend.sdsinf_runs import SdsinfRuns
 
@@ -149,9 +165,13 @@ class SdsinfScreen(DeckScreen):
         try:
             values = get_preset(self.deck.ctx.home, preset_name).values
             started = runs.start(
-                data or values.get("data", ""), variant, batch or values.get("batch"), config=preset_name
+                data or values.get("data", ""),
+                variant or values.get("variant", "serial"),
+                batch or values.get("batch"),
+                config=preset_name,
+                workers=workers or int(values.get("workers", 1)),
             )
-            self.app.call_from_thread(self._status, f"run {started['run_id']} started ({variant})")
+            self.app.call_from_thread(self._status, f"run {started['run_id']} started ({started['variant']})")
             summary = runs.follow(started["run_id"], on_metric=lambda m: self.app.call_from_thread(self._metric, m))
         except Exception as exc:  # noqa: BLE001 - the operator reads it in the status line
             self.app.call_from_thread(self._status, f"[red]{exc}[/red]")
