@@ -535,6 +535,7 @@ def sdsinf_run(
     workers: Annotated[int | None, typer.Option(min=1, max=256, help="Workers (object variant).")] = None,
     data: Annotated[str | None, typer.Option(help="Uploaded data name (default: the preset's).")] = None,
     batch: Annotated[int | None, typer.Option(min=1, help="Inputs per batch.")] = None,
+    repeat: Annotated[int, typer.Option(min=1, max=20, help="Run K times and report medians.")] = 1,
     json_out: JsonOpt = False,
     profile: ProfileOpt = None,
 ) -> None:
@@ -548,17 +549,6 @@ def sdsinf_run(
         raise ConfigError(f"preset {chosen.name} is a {chosen.kind} preset, not an sdsinf run")
     values = chosen.values
     runs = SdsinfRuns(ctx)
-    started = runs.start(
-        data or values.get("data", ""),
-        variant or values.get("variant", "serial"),
-        batch or values.get("batch"),
-        config=chosen.name,
-        workers=workers or int(values.get("workers", 1)),
-    )
-    if json_out:
-        sys.stdout.write(json.dumps({"event": "started", **started}) + "\n")
-    else:
-        err.print(f"run {started['run_id']} ({started['variant']}, data {started['data']}) started")
 
     def show(metric: dict[str, Any]) -> None:
         if json_out:
@@ -570,21 +560,43 @@ def sdsinf_run(
                 f"  rows {metric['rows_active']}  {metric['duration_s'] * 1000:.1f} ms"
             )
 
-    summary = runs.follow(started["run_id"], on_metric=show)
-    if json_out:
-        sys.stdout.write(json.dumps({"event": "summary", **summary}) + "\n")
-    else:
-        check = {
-            None: "no truth to check",
-            True: "categories match the truth",
-            False: "categories DIFFER from the truth",
-        }
-        out.print(
-            f"run {summary['run_id']}: {summary['categories']} of {summary['inputs']} inputs categorised, "
-            f"{summary['edges_per_s'] / 1e9:.2f} billion edges/s, runtime {summary['runtime_s']:.1f}s; "
-            f"{check[summary['matches_truth']]}"
+    check = {None: "no truth to check", True: "categories match the truth", False: "categories DIFFER from the truth"}
+    summaries = []
+    for _ in range(repeat):
+        started = runs.start(
+            data or values.get("data", ""),
+            variant or values.get("variant", "serial"),
+            batch or values.get("batch"),
+            config=chosen.name,
+            workers=workers or int(values.get("workers", 1)),
         )
-    if summary.get("matches_truth") is False:
+        if json_out:
+            sys.stdout.write(json.dumps({"event": "started", **started}) + "\n")
+        else:
+            err.print(f"run {started['run_id']} ({started['variant']}, data {started['data']}) started")
+        summary = runs.follow(started["run_id"], on_metric=show)
+        summaries.append(summary)
+        if json_out:
+            sys.stdout.write(json.dumps({"event": "summary", **summary}) + "\n")
+        else:
+            out.print(
+                f"run {summary['run_id']}: {summary['categories']} of {summary['inputs']} inputs categorised, "
+                f"{summary['edges_per_s'] / 1e9:.2f} billion edges/s, runtime {summary['runtime_s']:.1f}s, "
+                f"est. ${summary['cost_usd']:.6f} ({summary['gb_seconds']:.1f} GB-s, {summary['requests']} requests); "
+                f"{check[summary['matches_truth']]}"
+            )
+    if repeat > 1:
+        from backend.sdsinf_runs import median_summary
+
+        med = median_summary(summaries)
+        if json_out:
+            sys.stdout.write(json.dumps({"event": "median", **med}) + "\n")
+        else:
+            out.print(
+                f"median of {repeat}: runtime {med['runtime_s']:.2f}s, compute {med['compute_s']:.2f}s, "
+                f"{med['edges_per_s'] / 1e9:.2f} billion edges/s, est. ${med['cost_usd']:.6f}"
+            )
+    if any(s.get("matches_truth") is False for s in summaries):
         raise typer.Exit(1)
 
 

@@ -113,3 +113,42 @@ def test_server_baseline_runs_as_a_local_process(runs: SdsinfRuns, tmp_path: Pat
     summary = runs.follow(started["run_id"], timeout_s=120)
     assert summary["variant"] == "server" and summary["matches_truth"] is True
     assert summary["categories"] == info["categories"]
+
+
+def test_run_command_repeats_and_reports_medians_and_cost(runs: SdsinfRuns, tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    generate(tmp_path / "gc", 1024, 6, 60, seed=14)
+    runs.upload(tmp_path / "gc", 1024, 6, "cli-small")
+    env = {**os.environ, "SKYDECK_HOME": str(runs.ctx.home.root)}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "backend.cli",
+            "sdsinf",
+            "run",
+            "b1_1024n_1w_10000bs_serial",
+            "--data",
+            "cli-small",
+            "--repeat",
+            "2",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    summaries = [e for e in events if e["event"] == "summary"]
+    assert len(summaries) == 2 and sum(e["event"] == "layer" for e in events) == 12
+    assert all(s["cost_usd"] > 0 and s["requests"] == 1 and s["gb_seconds"] > 0 for s in summaries)
+    median = next(e for e in events if e["event"] == "median")
+    assert median["runs"] == [s["run_id"] for s in summaries] and median["all_match_truth"]
+    low, high = sorted(s["runtime_s"] for s in summaries)
+    assert low <= median["runtime_s"] <= high
