@@ -100,14 +100,19 @@ def transposed(layers: list[sp.csr_matrix]) -> list[sp.csr_matrix]:
     return [sp.csr_matrix(w.T) for w in layers]
 
 
+def settle_points(wts: list[sp.csr_matrix], bias: float) -> list[bool]:
+    """settle[l]: after layer l, saturated rows may be retired, because every later layer keeps
+    a saturated row saturated."""
+    stable = [saturation_is_stable(wt, bias) for wt in wts]
+    stable_from = np.logical_and.accumulate(stable[::-1])[::-1].tolist() + [True]
+    return stable_from[1:]
+
+
 def infer(y: sp.csr_matrix, layers: list[sp.csr_matrix], bias: float) -> LiveRows:
     wts = transposed(layers)
-    stable = [saturation_is_stable(wt, bias) for wt in wts]
-    # stable_after[l]: every layer from l on keeps a saturated row saturated
-    stable_after = np.logical_and.accumulate(stable[::-1])[::-1].tolist() + [True]
     live = LiveRows(y)
-    for layer, wt in enumerate(wts):
+    for wt, settle in zip(wts, settle_points(wts, bias), strict=True):
         live.step(wt, bias)
-        if stable_after[layer + 1]:
+        if settle:
             live.settle_saturated()
     return live

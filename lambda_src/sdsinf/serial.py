@@ -21,7 +21,7 @@ from typing import Any
 import boto3
 import numpy as np
 
-from lambda_src.sdsinf.kernel import LiveRows, saturation_is_stable, transposed
+from lambda_src.sdsinf.kernel import LiveRows, settle_points, transposed
 from lambda_src.sdsinf.metrics import LAYERSTATS_COLUMNS, METRICS_COLUMNS, to_csv
 from lambda_src.sdsinf.store import unpack_matrix, unpack_network
 
@@ -49,8 +49,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     n_data = min(int(mp.get("numData", y_all.shape[0])), y_all.shape[0])
     batch = max(1, int(mp.get("batchSize", n_data)))
     wts = transposed(net.layers)
-    stable = [saturation_is_stable(wt, net.bias) for wt in wts]
-    stable_after = np.logical_and.accumulate(stable[::-1])[::-1].tolist() + [True]
+    settle = settle_points(wts, net.bias)
     found: list[np.ndarray] = []
     layerstats: list[dict[str, Any]] = []
     compute_s = 0.0
@@ -61,7 +60,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         for layer, wt in enumerate(wts):
             t = time.perf_counter()
             live.step(wt, net.bias)
-            if stable_after[layer + 1]:
+            if settle[layer]:
                 live.settle_saturated()
             took = time.perf_counter() - t
             compute_s += took

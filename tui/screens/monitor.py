@@ -15,6 +15,7 @@ from tui.screens.jobs import job_cells
 from tui.widgets.tables import sync_rows
 
 HISTORY = 120
+SERIES = {"visible": "queued messages", "flight": "in flight", "dlq": "dead-letter"}
 COUNT_EVERY = 5  # jobs-per-state counts scan the table: every 5th refresh
 
 
@@ -24,14 +25,14 @@ class MonitorScreen(DeckScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.series: dict[str, deque[float]] = {k: deque(maxlen=HISTORY) for k in ("visible", "flight", "dlq")}
+        self.series: dict[str, deque[float]] = {k: deque(maxlen=HISTORY) for k in SERIES}
         self.snapshot = None
         self.polls = 0
 
     def compose(self) -> ComposeResult:
         yield from self.compose_frame()
         with Grid(id="monitor-grid"):
-            for key, title in (("visible", "queued messages"), ("flight", "in flight"), ("dlq", "dead-letter")):
+            for key, title in SERIES.items():
                 with Vertical(classes="metric"):
                     yield Static(title, id=f"title-{key}", classes="section-title")
                     yield Sparkline(list(self.series[key]), id=f"spark-{key}")
@@ -75,8 +76,7 @@ class MonitorScreen(DeckScreen):
         ):
             self.series[key].append(float(value))
             self.query_one(f"#spark-{key}", Sparkline).data = list(self.series[key])
-            title = {"visible": "queued messages", "flight": "in flight", "dlq": "dead-letter"}[key]
-            self.query_one(f"#title-{key}", Static).update(f"{title}: {value}")
+            self.query_one(f"#title-{key}", Static).update(f"{SERIES[key]}: {value}")
         self.query_one("#per-state", Static).update(
             "jobs  " + "   ".join(f"{state} {n}" for state, n in snap.per_state.items())
         )
