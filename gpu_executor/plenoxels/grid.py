@@ -1,0 +1,154 @@
+"""The sparse voxel grid: density + SH coefficients per allocated voxel, addressed through `links`.
+
+Layout and coordinates are svox2's: `links[x, y, z]` holds a row of the data arrays or -1 (empty);
+world point p maps to grid coordinate ((p - center) / radius * 0.5 + 0.5) * reso - 0.5, so voxel
+centres sit at integer coordinates. Internally an empty voxel points at an all-zero last row of
+`data` (columns: density, then R, G and B SH coefficients), which keeps every lookup branch-free.
+`save`/`load` read and write svox2's ckpt.npz, so either engine can render the other's model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class VoxelGrid:
+    reso: tuple[int, int, int]
+    radius: torch.Tensor  # [3]
+    center: torch.Tensor  # [3]
+    lut: torch.Tensor  # [X*Y*Z] int64 row per voxel; empty voxels point at the zero row (index n)
+    data: torch.Tensor  # [n + 1, 1 + 3 * basis_dim]
+    basis_dim: int
+
+    # -- construction ----------------------------------------------------------------------------
+    @classmethod
+    def dense(
+        cls, reso: tuple[int, int, int], basis_dim: int, init_sigma: float, radius=(1.0, 1.0, 1.0), center=(0, 0, 0)
+    ) -> VoxelGrid:
+        n = reso[0] * reso[1] * reso[2]
+        data = torch.zeros(n + 1, 1 + 3 * basis_dim)
+        data[:n, 0] = init_sigma
+        return cls(
+            tuple(reso),
+            torch.tensor(radius, dtype=torch.float32),
+            torch.tensor(center, dtype=torch.float32),
+            torch.arange(n, dtype=torch.int64),
+            data,
+            basis_dim,
+        )
+
+    @classmethod
+    def from_mask(
+        cls, reso: tuple[int, int, int], mask: torch.Tensor, values: torch.Tensor, basis_dim: int, radius, center
+    ) -> VoxelGrid:
+        """A grid allocating the voxels where `mask` [X,Y,Z] is set, with `values` [X*Y*Z, C] there."""
+        flat = mask.reshape(-1)
+        n = int(flat.sum())
+        lut = torch.full((flat.numel(),), n, dtype=torch.int64)
+        lut[flat] = torch.arange(n, dtype=torch.int64)
+        data = torch.zeros(n + 1, values.shape[1])
+        data[:n] = values[flat]
+        return cls(tuple(reso), radius.clone(), center.clone(), lut, data, basis_dim)
+
+    # -- facts -------------------------------------------------------------------------------------
+    @property
+    def n_voxels(self) -> int:
+        return self.data.shape[0] - 1
+
+    @property
+    def channels(self) -> int:
+        return self.data.shape[1]
+
+    def scale_offset(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """grid = world * scale + offset."""
+        gsz = torch.tensor(self.reso, dtype=torch.float32)
+        scale = 0.5 * gsz / self.radius
+        return scale, 0.5 * gsz - 0.5 - self.center * scale
+
+    def occupied(self) -> torch.Tensor:
+        """[X,Y,Z] bool: allocated voxels with positive density."""
+        n = self.n_voxels
+        dens = self.data[:, 0]
+        return ((self.lut < n) & (dens[self.lut] > 0)).reshape(self.reso)
+
+    def cell_occupancy(self) -> torch.Tensor:
+        """[X-1,Y-1,Z-1] bool: cells with at least one occupied corner (others render as empty space)."""
+        occ = self.occupied().float()[None, None]
+        return F.max_pool3d(occ, kernel_size=2, stride=1)[0, 0] > 0
+
+    # -- values anywhere -----------------------------------------------------------------------------
+    def sample_world(self, points: torch.Tensor, chunk: int = 1 << 18) -> torch.Tensor:
+        """Trilinearly interpolated data [P, C] at world points [P, 3] (zero outside the grid)."""
+        scale, offset = self.scale_offset()
+        out = torch.zeros(points.shape[0], self.channels)
+        hi = torch.tensor(self.reso, dtype=torch.float32) - 1
+        for s in range(0, points.shape[0], chunk):
+            g = points[s : s + chunk] * scale + offset
+            inside = ((g >= 0) & (g <= hi)).all(-1)
+            corners, weights = corner_weights(self.reso, g[inside])
+            out[s : s + chunk][inside] = (self.data[self.lut[corners]] * weights[..., None]).sum(1)
+        return out
+
+    def voxel_centres(self, reso: tuple[int, int, int]) -> torch.Tensor:
+        """World positions [X*Y*Z, 3] of the voxel centres of a grid of `reso` with this grid's bounds."""
+        axes = [(torch.arange(r, dtype=torch.float32) + 0.5) / r * 2 - 1 for r in reso]
+        gx, gy, gz = torch.meshgrid(*axes, indexing="ij")
+        unit = torch.stack([gx, gy, gz], -1).reshape(-1, 3)
+        return unit * self.radius + self.center
+
+    # -- svox2's checkpoint -----------------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        n = self.n_voxels
+        links = torch.where(self.lut < n, self.lut, torch.full_like(self.lut, -1)).to(torch.int32)
+        np.savez(
+            path,
+            radius=self.radius.numpy(),
+            center=self.center.numpy(),
+            links=links.reshape(self.reso).numpy(),
+            density_data=self.data[:n, :1].detach().numpy().astype(np.float32),
+            sh_data=self.data[:n, 1:].detach().numpy().astype(np.float16),
+            basis_type=np.int64(1),  # svox2's BASIS_TYPE_SH
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> VoxelGrid:
+        with np.load(path) as z:
+            missing = {"links", "density_data", "sh_data"} - set(z.files)
+            if missing:
+                raise ValueError(f"{path}: not an svox2 checkpoint (missing {', '.join(sorted(missing))})")
+            if "basis_type" in z.files and int(z["basis_type"]) != 1:
+                raise ValueError(f"{path}: basis_type {int(z['basis_type'])} is not SH; only SH grids are supported")
+            links = torch.from_numpy(z["links"].astype(np.int64))
+            density = torch.from_numpy(z["density_data"].astype(np.float32))
+            sh = torch.from_numpy(z["sh_data"].astype(np.float32))
+            radius = torch.from_numpy(z["radius"].astype(np.float32)) if "radius" in z.files else torch.ones(3)
+            center = torch.from_numpy(z["center"].astype(np.float32)) if "center" in z.files else torch.zeros(3)
+        n = density.shape[0]
+        lut = links.reshape(-1)
+        lut = torch.where(lut >= 0, lut, torch.full_like(lut, n))
+        data = torch.cat([torch.cat([density, sh], 1), torch.zeros(1, 1 + sh.shape[1])])
+        return cls(tuple(links.shape), radius.reshape(3), center.reshape(3), lut, data, sh.shape[1] // 3)
+
+
+def corner_weights(reso: tuple[int, int, int], g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flat voxel indices [P, 8] of the cell around grid points g [P, 3] and their trilinear weights."""
+    hi = torch.tensor([r - 2 for r in reso], dtype=torch.int64)
+    lo = g.floor().to(torch.int64).clamp_min(0)
+    lo = torch.minimum(lo, hi)
+    f = (g - lo.to(g.dtype)).clamp(0.0, 1.0)
+    _, ry, rz = reso
+    base = (lo[:, 0] * ry + lo[:, 1]) * rz + lo[:, 2]
+    offs = torch.tensor([0, 1, rz, rz + 1, ry * rz, ry * rz + 1, ry * rz + rz, ry * rz + rz + 1], dtype=torch.int64)
+    corners = base[:, None] + offs[None, :]
+    fx, fy, fz = f[:, 0:1], f[:, 1:2], f[:, 2:3]
+    wx = torch.cat([1 - fx, fx], 1)
+    wy = torch.cat([1 - fy, fy], 1)
+    wz = torch.cat([1 - fz, fz], 1)
+    w = (wx[:, :, None, None] * wy[:, None, :, None] * wz[:, None, None, :]).reshape(-1, 8)
+    return corners, w

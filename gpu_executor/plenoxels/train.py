@@ -1,0 +1,375 @@
+"""Plenoxels optimisation on a `VoxelGrid`, following svox2's `opt.py` step by step.
+
+Coarse-to-fine: training starts on `reso[0]` (dense, density `init_sigma`, SH zero); every
+`upsamp_every` steps the grid is resampled to the next resolution and pruned (voxels whose
+rendering weight, or density for `thresh_type: sigma`, stays under the threshold are dropped,
+then the kept set is dilated by 2 voxels as svox2 does), so the grid stays sparse in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from gpu_executor.plenoxels.dataset import Split
+from gpu_executor.plenoxels.grid import VoxelGrid
+from gpu_executor.plenoxels.optim import SparseRMSprop, expon_lr
+from gpu_executor.plenoxels.regularizers import random_cells, tv_loss
+from gpu_executor.plenoxels.render import Occupancy, RenderOptions, RenderStats, render
+
+DENSITY = slice(0, 1)
+SH = slice(1, None)
+
+
+@dataclass
+class TrainConfig:
+    """The svox2 options the torch engine implements, with svox2's defaults."""
+
+    reso: list[list[int]] = field(default_factory=lambda: [[256, 256, 256], [512, 512, 512]])
+    upsamp_every: int = 38400
+    n_iters: int = 128000
+    batch_size: int = 5000
+    sh_dim: int = 9
+    init_sigma: float = 0.1
+    step_size: float = 0.5
+    sigma_thresh: float = 1e-8
+    stop_thresh: float = 1e-7
+    background_brightness: float = 1.0
+    white_bkgd: bool = True
+    near_clip: float = 0.0
+    sigma_optim: str = "rmsprop"
+    sh_optim: str = "rmsprop"
+    rms_beta: float = 0.95
+    lr_sigma: float = 30.0
+    lr_sigma_final: float = 0.05
+    lr_sigma_decay_steps: int = 250000
+    lr_sigma_delay_steps: int = 15000
+    lr_sigma_delay_mult: float = 0.01
+    lr_sh: float = 0.01
+    lr_sh_final: float = 5e-6
+    lr_sh_decay_steps: int = 250000
+    lr_sh_delay_steps: int = 0
+    lr_sh_delay_mult: float = 0.01
+    lr_fg_begin_step: int = 0
+    lr_decay: bool = True
+    lambda_tv: float = 1e-5
+    tv_sparsity: float = 0.01
+    lambda_tv_sh: float = 1e-3
+    tv_sh_sparsity: float = 0.01
+    tv_decay: float = 1.0
+    tv_early_only: int = 1
+    tv_contiguous: int = 1
+    lambda_l2_sh: float = 0.0
+    weight_decay_sigma: float = 1.0
+    weight_decay_sh: float = 1.0
+    thresh_type: str = "weight"
+    weight_thresh: float = 0.256
+    density_thresh: float = 5.0
+    max_grid_elements: int = 44_000_000
+    upsample_density_add: float = 0.0
+    scene_scale: float | None = None
+    scale: float | None = None
+    n_train: int | None = None
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> TrainConfig:
+        known = {f for f in cls.__dataclass_fields__}
+        values = {k: v for k, v in options.items() if k in known and v is not None}
+        if isinstance(values.get("reso"), str):
+            values["reso"] = json.loads(values["reso"])
+        return cls(**values)
+
+    def render_options(self) -> RenderOptions:
+        return RenderOptions(
+            step_size=self.step_size,
+            sigma_thresh=self.sigma_thresh,
+            stop_thresh=self.stop_thresh,
+            background=self.background_brightness if self.white_bkgd else 0.0,
+            near_clip=self.near_clip,
+        )
+
+
+def reso_schedule(reso: list[list[int]], upsamp_every: int, n_iters: int) -> list[tuple[int, tuple[int, int, int]]]:
+    """(first step, grid size) for each stage that training reaches, as svox2 steps through `reso`."""
+    stages = []
+    for i, r in enumerate(reso):
+        start = i * upsamp_every
+        if start >= n_iters and i > 0:
+            break
+        stages.append((start, tuple(r)))
+    return stages
+
+
+def psnr(mse: float) -> float:
+    return -10.0 * math.log10(max(mse, 1e-12))
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM with an 11x11 Gaussian window (sigma 1.5), averaged over RGB, images in [0, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[:, None].float()
+    y = torch.from_numpy(np.ascontiguousarray(b.transpose(2, 0, 1)))[:, None].float()
+    coords = torch.arange(11, dtype=torch.float32) - 5
+    g = torch.exp(-(coords**2) / (2 * 1.5**2))
+    g = (g / g.sum())[None, None]
+    win = (g.transpose(-1, -2) @ g)[:, :, :, :]
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(t, win)
+
+    mx, my = blur(x), blur(y)
+    vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    c1, c2 = 0.01**2, 0.03**2
+    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return float(s.mean())
+
+
+@torch.no_grad()
+def render_image(
+    grid: VoxelGrid,
+    split_rays: tuple[np.ndarray, np.ndarray],
+    hw: tuple[int, int],
+    opts: RenderOptions,
+    occ: Occupancy | None = None,
+    chunk: int = 1 << 14,
+) -> np.ndarray:
+    origins, dirs = (torch.from_numpy(a.astype(np.float32)) for a in split_rays)
+    occ = occ or Occupancy(grid)
+    out = torch.cat(
+        [render(grid, origins[s : s + chunk], dirs[s : s + chunk], opts, occ) for s in range(0, len(origins), chunk)]
+    )
+    return out.clamp(0, 1).reshape(hw[0], hw[1], 3).numpy()
+
+
+@dataclass
+class Progress:
+    iteration: int
+    n_iters: int
+    loss: float
+    psnr_train: float
+    rays_per_s: float
+    elapsed_s: float
+    eta_s: float
+    reso: tuple[int, int, int]
+    voxels: int
+    psnr_heldout: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {
+            "iteration": self.iteration,
+            "n_iters": self.n_iters,
+            "loss": round(self.loss, 6),
+            "psnr_train": round(self.psnr_train, 3),
+            "rays_per_s": round(self.rays_per_s, 1),
+            "elapsed_s": round(self.elapsed_s, 1),
+            "eta_s": round(self.eta_s, 1),
+            "reso": list(self.reso),
+            "voxels": self.voxels,
+        }
+        if self.psnr_heldout is not None:
+            d["psnr"] = round(self.psnr_heldout, 3)
+        return d
+
+
+class Trainer:
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        train: Split,
+        heldout: Split,
+        on_progress: Callable[[Progress], None] = lambda p: None,
+        check: Callable[[], None] = lambda: None,
+        time_budget_s: float | None = None,
+        progress_every_s: float = 2.0,
+        eval_every_s: float = 10.0,
+        seed: int = 0,
+    ) -> None:
+        self.cfg = cfg
+        self.train = train
+        self.heldout = heldout
+        self.on_progress = on_progress
+        self.check = check
+        self.time_budget_s = time_budget_s
+        self.progress_every_s = progress_every_s
+        self.eval_every_s = eval_every_s
+        self.gen = torch.Generator().manual_seed(seed)
+        self.opts = cfg.render_options()
+        self.history: list[dict[str, Any]] = []
+        self.stopped_early = False
+        o, d, c = train.all_rays()
+        self.origins, self.dirs, self.colours = torch.from_numpy(o), torch.from_numpy(d), torch.from_numpy(c)
+        self.heldout_rays = heldout.rays(0)
+        self.lambda_tv = cfg.lambda_tv
+        self.lambda_tv_sh = cfg.lambda_tv_sh
+        steps = cfg.lr_sigma_decay_steps
+        self.lr_sigma = expon_lr(
+            cfg.lr_sigma, cfg.lr_sigma_final, cfg.lr_sigma_delay_steps, cfg.lr_sigma_delay_mult, steps
+        )
+        self.lr_sh = expon_lr(
+            cfg.lr_sh, cfg.lr_sh_final, cfg.lr_sh_delay_steps, cfg.lr_sh_delay_mult, cfg.lr_sh_decay_steps
+        )
+        self.grid = VoxelGrid.dense(tuple(cfg.reso[0]), cfg.sh_dim, 0.0 if cfg.lr_fg_begin_step > 0 else cfg.init_sigma)
+        self.optim = SparseRMSprop(*self.grid.data.shape, beta=cfg.rms_beta)
+        self.occ = Occupancy(self.grid)
+        self.rays_seen = 0
+        self.train_seconds = 0.0
+
+    # -- one step -----------------------------------------------------------------------------------
+    def step(self, gstep: int, idx: torch.Tensor, stats: RenderStats) -> float:
+        cfg = self.cfg
+        if cfg.lr_fg_begin_step > 0 and gstep == cfg.lr_fg_begin_step:
+            self.grid.data[:-1, 0] = cfg.init_sigma
+        data = self.grid.data.requires_grad_(True)
+        pred = render(self.grid, self.origins[idx], self.dirs[idx], self.opts, self.occ, data=data, stats=stats)
+        mse = torch.mean((pred - self.colours[idx]) ** 2)
+        loss = mse
+        if self.lambda_tv > 0:
+            cells = random_cells(self.grid.reso, cfg.tv_sparsity, bool(cfg.tv_contiguous), self.gen)
+            loss = loss + tv_loss(self.grid, data, cells, DENSITY, self.lambda_tv)
+        if self.lambda_tv_sh > 0:
+            cells = random_cells(self.grid.reso, cfg.tv_sh_sparsity, bool(cfg.tv_contiguous), self.gen)
+            loss = loss + tv_loss(self.grid, data, cells, SH, self.lambda_tv_sh)
+        if cfg.lambda_l2_sh > 0:
+            loss = loss + cfg.lambda_l2_sh * 0.5 * (data[:-1, SH] ** 2).sum()
+        loss.backward()
+        data.requires_grad_(False)
+        grad = data.grad
+        data.grad = None
+        with torch.no_grad():
+            rows = grad.ne(0).any(1).nonzero()[:, 0]
+            if gstep >= cfg.lr_fg_begin_step:
+                lr_sigma = self.lr_sigma(gstep) if cfg.lr_decay else cfg.lr_sigma
+                lr_sh = self.lr_sh(gstep) if cfg.lr_decay else cfg.lr_sh
+                self.optim.step(data, grad, rows, DENSITY, lr_sigma, cfg.sigma_optim)
+                self.optim.step(data, grad, rows, SH, lr_sh, cfg.sh_optim)
+            if gstep % 20 == 19:
+                if cfg.weight_decay_sigma < 1.0:
+                    data[:-1, DENSITY] *= cfg.weight_decay_sigma
+                if cfg.weight_decay_sh < 1.0:
+                    data[:-1, SH] *= cfg.weight_decay_sh
+            data[-1] = 0.0  # the shared empty row stays empty
+        return float(mse.detach())
+
+    # -- resolution changes -------------------------------------------------------------------------
+    @torch.no_grad()
+    def upsample(self, reso: tuple[int, int, int]) -> None:
+        cfg = self.cfg
+        old = self.grid
+        centres = old.voxel_centres(reso)
+        if cfg.thresh_type == "weight":
+            keep = self._max_weights(reso) > cfg.weight_thresh / reso[2]
+        else:
+            keep = torch.zeros(centres.shape[0], dtype=torch.bool)
+            for s in range(0, centres.shape[0], 1 << 18):
+                keep[s : s + (1 << 18)] = old.sample_world(centres[s : s + (1 << 18)])[:, 0] > cfg.density_thresh
+        mask = F.max_pool3d(keep.reshape(reso).float()[None, None], 5, stride=1, padding=2)[0, 0] > 0
+        if int(mask.sum()) > cfg.max_grid_elements:
+            raise ValueError(
+                f"the grid at {list(reso)} keeps {int(mask.sum())} voxels, over max_grid_elements "
+                f"{cfg.max_grid_elements}; raise it or lower reso"
+            )
+        flat = mask.reshape(-1)
+        values = torch.zeros(flat.numel(), old.channels)
+        values[flat] = old.sample_world(centres[flat])
+        self.grid = VoxelGrid.from_mask(reso, mask, values, old.basis_dim, old.radius, old.center)
+        if cfg.upsample_density_add:
+            self.grid.data[:-1, 0] += cfg.upsample_density_add
+        self.optim = SparseRMSprop(*self.grid.data.shape, beta=cfg.rms_beta)
+        self.occ = Occupancy(self.grid)
+        if cfg.tv_early_only > 0:
+            self.lambda_tv = self.lambda_tv_sh = 0.0
+        elif cfg.tv_decay != 1.0:
+            self.lambda_tv *= cfg.tv_decay
+            self.lambda_tv_sh *= cfg.tv_decay
+
+    def _max_weights(self, reso: tuple[int, int, int], max_rays: int = 1 << 18) -> torch.Tensor:
+        """Largest rendering weight each voxel of the new grid receives over (a sample of) the training rays."""
+        from gpu_executor.plenoxels.render import sample_weights
+
+        n = self.origins.shape[0]
+        pick = torch.randperm(n, generator=self.gen)[:max_rays]
+        best = torch.zeros(reso[0] * reso[1] * reso[2])
+        old = self.grid
+        new_scale = 0.5 * torch.tensor(reso, dtype=torch.float32) / old.radius
+        new_offset = 0.5 * torch.tensor(reso, dtype=torch.float32) - 0.5 - old.center * new_scale
+        hi = torch.tensor(reso, dtype=torch.int64) - 1
+        for s in range(0, pick.numel(), 1 << 14):
+            sel = pick[s : s + (1 << 14)]
+            world, weight = sample_weights(old, self.origins[sel], self.dirs[sel], self.opts, self.occ)
+            g = (world * new_scale + new_offset).round().to(torch.int64)
+            g = torch.minimum(g.clamp_min(0), hi)
+            flat = (g[:, 0] * reso[1] + g[:, 1]) * reso[2] + g[:, 2]
+            best.scatter_reduce_(0, flat, weight, reduce="amax")
+        return best
+
+    # -- the loop ----------------------------------------------------------------------------------------
+    def heldout_psnr(self) -> float:
+        h = self.heldout
+        image = render_image(self.grid, self.heldout_rays, (h.height, h.width), self.opts, self.occ)
+        return psnr(float(np.mean((image - h.images[0]) ** 2)))
+
+    def run(self) -> VoxelGrid:
+        cfg = self.cfg
+        stages = dict(reso_schedule(cfg.reso, cfg.upsamp_every, cfg.n_iters))
+        n_rays = self.origins.shape[0]
+        perm = torch.randperm(n_rays, generator=self.gen)
+        cursor = 0
+        started = time.monotonic()
+        last_report = last_eval = started
+        window_rays, window_s, mse_acc, mse_n = 0, 0.0, 0.0, 0
+        stats = RenderStats()
+        for gstep in range(cfg.n_iters):
+            self.check()
+            if gstep in stages and gstep > 0:
+                self.upsample(stages[gstep])
+            if cursor + cfg.batch_size > n_rays:
+                perm, cursor = torch.randperm(n_rays, generator=self.gen), 0
+            idx = perm[cursor : cursor + cfg.batch_size]
+            cursor += cfg.batch_size
+            t0 = time.perf_counter()
+            mse = self.step(gstep, idx, stats)
+            if gstep % 8 == 7:
+                self.occ = Occupancy(self.grid)
+            dt = time.perf_counter() - t0
+            self.train_seconds += dt
+            window_rays += idx.numel()
+            window_s += dt
+            self.rays_seen += idx.numel()
+            mse_acc, mse_n = mse_acc + mse, mse_n + 1
+            now = time.monotonic()
+            last_step = gstep == cfg.n_iters - 1
+            over_budget = self.time_budget_s is not None and now - started >= self.time_budget_s
+            if now - last_report >= self.progress_every_s or last_step or over_budget:
+                heldout = None
+                if now - last_eval >= self.eval_every_s or last_step or over_budget or not self.history:
+                    heldout = self.heldout_psnr()
+                    last_eval = time.monotonic()
+                elapsed = now - started
+                done = gstep + 1
+                progress = Progress(
+                    iteration=done,
+                    n_iters=cfg.n_iters,
+                    loss=mse_acc / mse_n,
+                    psnr_train=psnr(mse_acc / mse_n),
+                    rays_per_s=window_rays / max(window_s, 1e-9),
+                    elapsed_s=elapsed,
+                    eta_s=elapsed / done * (cfg.n_iters - done),
+                    reso=self.grid.reso,
+                    voxels=self.grid.n_voxels,
+                    psnr_heldout=heldout,
+                )
+                self.history.append(progress.to_dict())
+                self.on_progress(progress)
+                last_report = time.monotonic()
+                window_rays, window_s, mse_acc, mse_n = 0, 0.0, 0.0, 0
+            if over_budget and not last_step:
+                self.stopped_early = True
+                break
+        return self.grid
