@@ -33,6 +33,10 @@ executor_app = typer.Typer(no_args_is_help=True, help="The job executor (what GP
 sdsinf_app = typer.Typer(no_args_is_help=True, help="SDS-Inf: sparse DNN inference (Graph Challenge networks).")
 sdsinf_data_app = typer.Typer(no_args_is_help=True, help="Graph Challenge data: generate it.")
 sdsinf_app.add_typer(sdsinf_data_app, name="data")
+data_app = typer.Typer(
+    no_args_is_help=True, help="Plenoxels scenes: make a synthetic one, push one to the data bucket."
+)
+app.add_typer(data_app, name="data")
 app.add_typer(local_app, name="local")
 app.add_typer(stacks_app, name="stacks")
 app.add_typer(jobs_app, name="jobs")
@@ -70,7 +74,15 @@ def _confirm(question: str, yes: bool) -> None:
 
 # -- local -----------------------------------------------------------------------------------------
 @local_app.command("up")
-def local_up(json_out: JsonOpt = False) -> None:
+def local_up(
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0, max=16, help="Executor workers that train queued jobs here (default 1, or $SKYDECK_LOCAL_WORKERS)."
+        ),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
     """Start the local cloud (idempotent). State survives down/up and crashes."""
     from backend.localcloud import control
     from backend.paths import Home
@@ -79,13 +91,18 @@ def local_up(json_out: JsonOpt = False) -> None:
     was = control.status(home)
     if not json_out and not was.running:
         err.print("starting the local cloud ...")
-    status = control.up(home)
+    if was.running and workers is not None and was.state.get("executor_workers") != workers:
+        err.print(
+            f"already running with {was.state.get('executor_workers', 0)} workers; `skydeck local down` first to change"
+        )
+    status = control.up(home, workers=workers)
     if json_out:
         _json(status.to_dict())
         return
     restored = status.state.get("restored", {})
     verb = "already running" if was.running else "up"
-    out.print(f"local cloud {verb}: {status.state['endpoint']} (pid {status.state['pid']})")
+    n = status.state.get("executor_workers", 0)
+    out.print(f"local cloud {verb}: {status.state['endpoint']} (pid {status.state['pid']}, {n} executor worker(s))")
     if not was.running and restored.get("replayed"):
         out.print(
             f"restored {restored['replayed']} changes and {restored.get('messages', 0)} queued messages "
@@ -369,7 +386,32 @@ def jobs_show(job_id: str, json_out: JsonOpt = False, profile: ProfileOpt = None
         if job.get(section):
             out.print(f"{section}:")
             for k, v in job[section].items():
+                if k in ("history", "notes"):
+                    continue
                 out.print(f"  {k:<22} {v}")
+    for note in (job.get("result") or {}).get("notes", []):
+        out.print(f"note: {note}")
+    if (job.get("result") or {}).get("artifacts"):
+        out.print(
+            f"fetch the checkpoint, renders, turntable.gif and metrics.json: skydeck jobs fetch {job_id} --out DIR"
+        )
+
+
+@jobs_app.command("fetch")
+def jobs_fetch(
+    job_id: str,
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory to download the job's results into.")],
+    json_out: JsonOpt = False,
+    profile: ProfileOpt = None,
+) -> None:
+    """Download a job's results (ckpt.npz, test renders, turntable.gif, metrics.json)."""
+    ctx = _ctx(profile)
+    ctx.jobs.get(job_id)  # a clear "no such job" before looking in the bucket
+    files = ctx.scenes.fetch(job_id, out_dir, on_file=(lambda n: None) if json_out else (lambda n: err.print(f"  {n}")))
+    if json_out:
+        _json({"job_id": job_id, "files": [str(p) for p in files]})
+    else:
+        out.print(f"{len(files)} file(s) in {out_dir}")
 
 
 @jobs_app.command("cancel")
@@ -445,10 +487,68 @@ def executor_run(
 
     ctx = _ctx(profile)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-    executor = Executor(ctx.jobs.store, builtin_engines(), ExecutorConfig(engine=engine, wait_s=wait))
+    config = ExecutorConfig(engine=engine, wait_s=wait)
+    executor = Executor(
+        ctx.jobs.store, builtin_engines(), config, storage=ctx.scenes.storage(config.workdir / "scenes")
+    )
     executor.install_signal_handlers()
     n = executor.run(once=once)
     err.print(f"executor stopped after {n} job(s)")
+
+
+# -- data (Plenoxels scenes) -----------------------------------------------------------------------
+@data_app.command("make-scene")
+def data_make_scene(
+    name: Annotated[str, typer.Argument(help="Scene name (also seeds the camera positions).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the scene into.")],
+    size: Annotated[int, typer.Option(min=16, max=2048, help="Image width and height in pixels.")] = 128,
+    views: Annotated[int, typer.Option(min=1, max=1000, help="Training views.")] = 100,
+    test_views: Annotated[int, typer.Option(min=1, max=200, help="Held-out test views (val gets half).")] = 10,
+    json_out: JsonOpt = False,
+) -> None:
+    """Render a small synthetic scene with exact held-out views, in the NeRF-synthetic layout."""
+    from gpu_executor.plenoxels.scene import make_scene
+
+    if not json_out:
+        err.print(f"rendering {views} + {test_views} + {max(1, test_views // 2)} views at {size}x{size} ...")
+    info = make_scene(name, out_dir, size=size, views=views, test_views=test_views)
+    if json_out:
+        _json({"name": info.name, "out": str(info.out), "size": info.size, "views": info.views})
+    else:
+        out.print(f"scene {name} in {out_dir}: " + ", ".join(f"{k} {v}" for k, v in info.views.items()))
+        out.print(f"push it with: skydeck data push {out_dir} --name {name}")
+
+
+@data_app.command("push")
+def data_push(
+    directory: Annotated[Path, typer.Argument(help="A NeRF-synthetic scene directory.")],
+    name: Annotated[str, typer.Option(help="Name jobs will use as their scene.")],
+    json_out: JsonOpt = False,
+    profile: ProfileOpt = None,
+) -> None:
+    """Check a scene and upload it to the data bucket as scenes/NAME/."""
+    ctx = _ctx(profile)
+    result = ctx.scenes.push(directory, name, on_file=(lambda k: None) if json_out else (lambda k: err.print(f"  {k}")))
+    if json_out:
+        _json(result.__dict__)
+    else:
+        out.print(f"pushed {result.files} files ({result.bytes / 1e6:.1f} MB) to {result.uri}")
+        out.print(f"train it with: skydeck jobs submit --preset syn-cpu-quick --scene {name}")
+
+
+@data_app.command("list")
+def data_list(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
+    """Scenes in the data bucket."""
+    scenes = _ctx(profile).scenes.list()
+    if json_out:
+        _json(scenes)
+        return
+    for scene in scenes:
+        out.print(f"{scene['name']:<24} {scene['uri']}")
+    if not scenes:
+        out.print(
+            "no scenes yet: skydeck data make-scene demo --out demo-scene && skydeck data push demo-scene --name demo"
+        )
 
 
 # -- sdsinf ----------------------------------------------------------------------------------------

@@ -38,3 +38,9 @@ class Context:
         from backend.jobs import Jobs
 
         return Jobs(self)
+
+    @cached_property
+    def scenes(self):  # noqa: ANN201
+        from backend.scenes import Scenes
+
+        return Scenes(self)

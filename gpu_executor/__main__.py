@@ -15,6 +15,7 @@ import boto3
 
 from gpu_executor.engines import builtin_engines
 from gpu_executor.executor import Executor, ExecutorConfig
+from gpu_executor.storage import S3Storage
 from lambda_src.jobs.store import JobStore
 
 
@@ -31,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     session = boto3.session.Session()
     store = JobStore(session.client("dynamodb"), session.client("sqs"), os.environ["TABLE"], os.environ["QUEUE_URL"])
-    executor = Executor(store, builtin_engines(), ExecutorConfig(engine=args.engine, wait_s=max(1, min(args.wait, 20))))
+    config = ExecutorConfig(engine=args.engine, wait_s=max(1, min(args.wait, 20)))
+    storage = S3Storage(session.client("s3"), os.environ.get("BUCKET"), config.workdir / "scenes")
+    executor = Executor(store, builtin_engines(), config, storage=storage)
     executor.install_signal_handlers()
     executor.run(once=args.once)
     return 0

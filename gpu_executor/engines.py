@@ -34,6 +34,7 @@ class RunContext:
     workdir: Path
     report: Callable[[dict[str, Any]], None]
     stop_reason: Callable[[], str | None]
+    storage: Storage | None = None  # where scenes come from and results go (see gpu_executor.storage)
     notes: list[str] = field(default_factory=list)
 
     def check(self) -> None:
@@ -41,6 +42,12 @@ class RunContext:
         reason = self.stop_reason()
         if reason:
             raise StopRequested(reason)
+
+
+class Storage(Protocol):
+    def fetch_scene(self, scene: str) -> Path: ...
+
+    def publish(self, job_id: str, root: Path) -> str: ...
 
 
 class Engine(Protocol):
@@ -54,8 +61,11 @@ class Engine(Protocol):
 
 
 def builtin_engines() -> dict[str, Engine]:
-    """The engines this executor build ships. Training engines plug in here."""
-    return {}
+    """The training engines this executor ships: svox2's own (GPU hosts) and skydeck's torch engine."""
+    from gpu_executor.svox2_engine import Svox2Engine
+    from gpu_executor.torch_engine import TorchEngine
+
+    return {"svox2": Svox2Engine(), "torch": TorchEngine()}
 
 
 def choose(

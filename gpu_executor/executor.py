@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gpu_executor.engines import Engine, EngineError, RunContext, StopRequested, choose
+from gpu_executor.engines import Engine, EngineError, RunContext, StopRequested, Storage, choose
 from lambda_src.jobs.schema import JobValidationError, parse_job
 from lambda_src.jobs.store import JobStore, StateConflict
 
@@ -50,8 +50,10 @@ class Executor:
         engines: Mapping[str, Engine],
         config: ExecutorConfig | None = None,
         worker_id: str | None = None,
+        storage: Storage | None = None,
     ) -> None:
         self.store = store
+        self.storage = storage
         self.sqs = store.sqs
         self.engines = engines
         self.config = config or ExecutorConfig()
@@ -168,6 +170,7 @@ class Executor:
             workdir=workdir,
             report=state.set_progress,
             stop_reason=lambda: state.stop_reason(self.stopping),
+            storage=self.storage,
         )
         started = time.time()
         try:

@@ -16,6 +16,10 @@ from backend.context import Context
 from backend.localcloud import control
 from backend.paths import Home
 
+# Test clouds run no executor workers: tests that train start their own executor, and the others
+# expect queued jobs to stay queued.
+os.environ["SKYDECK_LOCAL_WORKERS"] = "0"
+
 
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:

@@ -12,7 +12,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from backend.errors import SkydeckError
+from backend.errors import ConfigError, SkydeckError
 from backend.paths import Home
 
 START_TIMEOUT_S = 120.0
@@ -62,8 +62,18 @@ def status(home: Home) -> Status:
     return Status(True, state, _healthy(state["endpoint"]))
 
 
-def up(home: Home, on_wait: Any = None) -> Status:
-    """Start the local cloud unless it is already running. Idempotent."""
+def default_workers() -> int:
+    """Executor workers for a new local cloud: $SKYDECK_LOCAL_WORKERS, else 1."""
+    raw = os.environ.get("SKYDECK_LOCAL_WORKERS", "1")
+    try:
+        return max(0, int(raw))
+    except ValueError:
+        raise ConfigError(f"SKYDECK_LOCAL_WORKERS={raw!r}: must be a whole number of executor workers") from None
+
+
+def up(home: Home, on_wait: Any = None, workers: int | None = None) -> Status:
+    """Start the local cloud (with `workers` executor workers) unless it is already running. Idempotent."""
+    workers = default_workers() if workers is None else workers
     current = status(home)
     if current.running and current.healthy:
         return current
@@ -74,7 +84,7 @@ def up(home: Home, on_wait: Any = None) -> Status:
     log_path = home.logs_dir / "localcloud.log"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "backend.localcloud.server", "--home", str(home.root)],
+            [sys.executable, "-m", "backend.localcloud.server", "--home", str(home.root), "--workers", str(workers)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,

@@ -81,9 +81,10 @@ def _restore_messages(journal: Journal) -> int:
 
 
 class LocalCloud:
-    def __init__(self, home: Home, region: str = LOCAL_REGION) -> None:
+    def __init__(self, home: Home, region: str = LOCAL_REGION, workers: int = 0) -> None:
         self.home = home.ensure()
         self.region = region
+        self.workers = workers
         self.stopped = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -143,6 +144,7 @@ class LocalCloud:
                 "lambda": {"pid": os.getpid()},
                 "api": {"pid": os.getpid(), "url": f"http://127.0.0.1:{api_port}"},
             },
+            "executor_workers": self.workers,
         }
         tmp = self.home.local_state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=2))
@@ -150,8 +152,17 @@ class LocalCloud:
         log.info("local cloud ready on %s (api %s), restored %s", endpoint, api_port, stats)
         return state
 
+    def start_workers(self) -> None:
+        """After the state file is written: the workers find the cloud through it."""
+        from backend.localcloud.executors import ExecutorPool
+
+        self.pool = ExecutorPool(self.home.root, self.home.logs_dir, self.workers)
+        self.pool.start()
+
     def stop(self) -> None:
         self.stopped.set()
+        if hasattr(self, "pool"):
+            self.pool.stop()
         for server in (getattr(self, "api_server", None), getattr(self, "moto_server", None)):
             if server is not None:
                 server.shutdown()
@@ -170,6 +181,7 @@ class LocalCloud:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="skydeck's embedded local cloud (started by `skydeck local up`)")
     parser.add_argument("--home", type=Path, default=None)
+    parser.add_argument("--workers", type=int, default=0, help="executor workers to keep running beside the cloud")
     args = parser.parse_args(argv)
     if args.home:
         os.environ["SKYDECK_HOME"] = str(args.home)
@@ -177,11 +189,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     for noisy in ("werkzeug", "botocore", "moto"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    cloud = LocalCloud(home)
+    cloud = LocalCloud(home, workers=max(0, args.workers))
     signal.signal(signal.SIGTERM, lambda *_: cloud.stopped.set())
     signal.signal(signal.SIGINT, lambda *_: cloud.stopped.set())
     try:
         cloud.start()
+        cloud.start_workers()
         cloud.stopped.wait()
     finally:
         cloud.stop()

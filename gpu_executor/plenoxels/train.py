@@ -118,8 +118,8 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     y = torch.from_numpy(np.ascontiguousarray(b.transpose(2, 0, 1)))[:, None].float()
     coords = torch.arange(11, dtype=torch.float32) - 5
     g = torch.exp(-(coords**2) / (2 * 1.5**2))
-    g = (g / g.sum())[None, None]
-    win = (g.transpose(-1, -2) @ g)[:, :, :, :]
+    g = g / g.sum()
+    win = torch.outer(g, g)[None, None]
 
     def blur(t: torch.Tensor) -> torch.Tensor:
         return F.conv2d(t, win)

@@ -1,0 +1,105 @@
+"""Scenes and training results in the data bucket: `data push`, `data list`, `jobs fetch`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from backend.errors import ConfigError, NotFoundError
+from gpu_executor.plenoxels.dataset import DatasetError, check_scene
+from gpu_executor.storage import RESULTS_PREFIX, SCENES_PREFIX, S3Storage
+from lambda_src.jobs.schema import NAME_RE
+
+if TYPE_CHECKING:
+    from backend.context import Context
+
+
+@dataclass(frozen=True)
+class PushResult:
+    name: str
+    uri: str
+    files: int
+    bytes: int
+    views: dict[str, int]
+
+
+class Scenes:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    @property
+    def bucket(self) -> str:
+        return self.ctx.stacks.outputs("infra")["Bucket"]
+
+    @property
+    def s3(self) -> Any:
+        return self.ctx.clients.client("s3")
+
+    def storage(self, cache: Path) -> S3Storage:
+        return S3Storage(self.s3, self.bucket, cache)
+
+    def push(self, directory: Path, name: str, on_file: Callable[[str], None] = lambda _: None) -> PushResult:
+        """Validate a NeRF-synthetic scene directory, then upload it as scenes/NAME/ (replacing an older copy)."""
+        if not NAME_RE.match(name):
+            raise ConfigError(
+                f"--name {name!r}: use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
+            )
+        try:
+            views = check_scene(directory)
+        except DatasetError as exc:
+            raise ConfigError(f"scene refused: {exc}") from None
+        files = [p for p in sorted(Path(directory).rglob("*")) if p.is_file() and (p.suffix in (".json", ".png"))]
+        bucket, prefix = self.bucket, f"{SCENES_PREFIX}{name}/"
+        keep = {prefix + p.relative_to(directory).as_posix() for p in files}
+        stale = [k for k in self._keys(bucket, prefix) if k not in keep]
+        total = 0
+        for path in files:
+            key = prefix + path.relative_to(directory).as_posix()
+            self.s3.upload_file(str(path), bucket, key)
+            total += path.stat().st_size
+            on_file(key)
+        for start in range(0, len(stale), 1000):
+            self.s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in stale[start : start + 1000]]})
+        return PushResult(name, f"s3://{bucket}/{prefix}", len(files), total, views)
+
+    def list(self) -> list[dict[str, Any]]:
+        resp = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=SCENES_PREFIX, Delimiter="/")
+        names = [p["Prefix"][len(SCENES_PREFIX) :].rstrip("/") for p in resp.get("CommonPrefixes", [])]
+        return [{"name": n, "uri": f"s3://{self.bucket}/{SCENES_PREFIX}{n}/"} for n in sorted(names)]
+
+    def results(self, job_id: str) -> list[dict[str, Any]]:
+        prefix = f"{RESULTS_PREFIX}{job_id}/"
+        out = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                out.append({"key": obj["Key"], "name": obj["Key"][len(prefix) :], "size": obj["Size"]})
+        return out
+
+    def fetch(self, job_id: str, out: Path, on_file: Callable[[str], None] = lambda _: None) -> list[Path]:
+        objects = self.results(job_id)
+        if not objects:
+            raise NotFoundError(f"job {job_id} has no results in s3://{self.bucket}/{RESULTS_PREFIX}{job_id}/ (yet)")
+        written = []
+        for obj in objects:
+            if ".." in obj["name"].split("/"):
+                continue
+            target = out / obj["name"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.s3.download_file(self.bucket, obj["key"], str(target))
+            written.append(target)
+            on_file(obj["name"])
+        return written
+
+    def read_result(self, job_id: str, name: str) -> bytes:
+        try:
+            return self.s3.get_object(Bucket=self.bucket, Key=f"{RESULTS_PREFIX}{job_id}/{name}")["Body"].read()
+        except self.s3.exceptions.NoSuchKey:
+            raise NotFoundError(f"job {job_id} has no {name}") from None
+
+    def _keys(self, bucket: str, prefix: str) -> list[str]:
+        keys = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys.extend(o["Key"] for o in page.get("Contents", []))
+        return keys

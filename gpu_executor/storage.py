@@ -1,0 +1,107 @@
+"""Where an executor gets scenes and puts results: the data bucket, laid out as
+
+    s3://BUCKET/scenes/NAME/...            a scene pushed with `skydeck data push DIR --name NAME`
+    s3://BUCKET/results/JOB_ID/...         checkpoint, renders, turntable GIF, metrics.json
+
+A job's scene is a NAME (looked up under scenes/), an s3:// URI, or an absolute path on the host.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCENES_PREFIX = "scenes/"
+RESULTS_PREFIX = "results/"
+CONTENT_TYPES = {
+    ".png": "image/png",
+    ".gif": "image/gif",
+    ".json": "application/json",
+    ".npz": "application/octet-stream",
+}
+
+
+class StorageError(RuntimeError):
+    pass
+
+
+def split_s3(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    return bucket, key
+
+
+@dataclass
+class S3Storage:
+    s3: Any  # a boto3 S3 client
+    bucket: str | None
+    cache: Path
+
+    def _locate(self, scene: str) -> tuple[str, str]:
+        if scene.startswith("s3://"):
+            bucket, key = split_s3(scene)
+            return bucket, key.rstrip("/") + "/"
+        if not self.bucket:
+            raise StorageError(
+                f"scene {scene!r} names a pushed scene, but this executor has no data bucket (set BUCKET)"
+            )
+        return self.bucket, f"{SCENES_PREFIX}{scene}/"
+
+    def fetch_scene(self, scene: str) -> Path:
+        if scene.startswith("/"):
+            path = Path(scene)
+            if not path.is_dir():
+                raise StorageError(f"scene {scene}: no such directory on this host")
+            return path
+        bucket, prefix = self._locate(scene)
+        objects = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            objects.extend(page.get("Contents", []))
+        if not objects:
+            hint = f"push it with: skydeck data push DIR --name {scene}" if not scene.startswith("s3://") else ""
+            raise StorageError(f"scene {scene!r}: nothing at s3://{bucket}/{prefix}. {hint}".strip())
+        dest = self.cache / bucket / prefix.strip("/")
+        stamp = dest / ".skydeck-etags.json"
+        etags = {o["Key"]: o["ETag"] for o in objects}
+        if stamp.exists() and json.loads(stamp.read_text()) == etags:
+            return dest  # same objects as last time: the cached copy is current
+        for obj in objects:
+            rel = obj["Key"][len(prefix) :]
+            if not rel or rel.endswith("/") or ".." in rel.split("/"):
+                continue
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.s3.download_file(bucket, obj["Key"], str(target))
+        stamp.write_text(json.dumps(etags))
+        return dest
+
+    def publish(self, job_id: str, root: Path) -> str:
+        """Upload every file under `root` to results/JOB_ID/; returns the s3:// prefix."""
+        if not self.bucket:
+            raise StorageError("this executor has no data bucket for results (set BUCKET)")
+        prefix = f"{RESULTS_PREFIX}{job_id}/"
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            extra = {"ContentType": CONTENT_TYPES.get(path.suffix, "application/octet-stream")}
+            self.s3.upload_file(str(path), self.bucket, prefix + path.relative_to(root).as_posix(), ExtraArgs=extra)
+        return f"s3://{self.bucket}/{prefix}"
+
+
+@dataclass
+class LocalStorage:
+    """Scenes by absolute path only, results copied under a directory: for hosts without a bucket."""
+
+    results: Path
+
+    def fetch_scene(self, scene: str) -> Path:
+        path = Path(scene)
+        if not scene.startswith("/") or not path.is_dir():
+            raise StorageError(f"scene {scene!r}: without a data bucket only absolute paths to scene directories work")
+        return path
+
+    def publish(self, job_id: str, root: Path) -> str:
+        import shutil
+
+        dest = self.results / job_id
+        shutil.copytree(root, dest, dirs_exist_ok=True)
+        return str(dest)

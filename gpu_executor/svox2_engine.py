@@ -1,0 +1,135 @@
+"""The `svox2` engine: svox2's own optimiser (`opt/opt.py`, CUDA) run with the job's config.
+
+It does what the original `launch_auto.sh` did - write the config as the JSON that `opt.py -c`
+takes and run `opt.py DATA_DIR -t TRAIN_DIR -c CONFIG` on the job's GPU - and streams svox2's
+progress lines into the job. svox2 lives in $SVOX2_HOME (the fleet's user data clones and
+builds it in /data/svox2).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from gpu_executor.engines import EngineError, RunContext, StopRequested
+from gpu_executor.storage import LocalStorage, StorageError
+
+DEFAULT_HOME = Path("/data/svox2")
+_TRAIN_LINE = re.compile(r"epoch (\d+) psnr=([0-9.]+)")
+_EVAL_PSNR = re.compile(r"eval stats:.*'psnr': ([0-9.eE+-]+)")
+_ITER = re.compile(r"\|\s*(\d+)/(\d+)\s*\[")
+
+
+def parse_line(line: str) -> dict[str, Any] | None:
+    """Progress from one line of svox2's output (tqdm descriptions and eval summaries), or None."""
+    if m := _EVAL_PSNR.search(line):
+        return {"psnr": round(float(m.group(1)), 3)}
+    if m := _TRAIN_LINE.search(line):
+        out: dict[str, Any] = {"epoch": int(m.group(1)), "psnr_train": float(m.group(2))}
+        if it := _ITER.search(line):
+            out["batch"], out["batches"] = int(it.group(1)), int(it.group(2))
+        return out
+    return None
+
+
+class Svox2Engine:
+    name = "svox2"
+
+    def __init__(self, home: Path | None = None, python: str | None = None) -> None:
+        self.home = Path(home or os.environ.get("SVOX2_HOME") or DEFAULT_HOME)
+        self.python = python or sys.executable
+
+    def available(self) -> tuple[bool, str]:
+        if importlib.util.find_spec("svox2") is None:
+            return False, "svox2 is not installed here; it needs a CUDA GPU host (the fleet's instances build it)"
+        try:
+            import torch
+        except ImportError:
+            return False, "PyTorch is not installed"
+        if not torch.cuda.is_available():
+            return False, "no CUDA device here; svox2's optimiser needs a GPU host"
+        if not (self.home / "opt" / "opt.py").is_file():
+            return False, f"svox2's opt/opt.py is not under {self.home} (set SVOX2_HOME)"
+        return True, ""
+
+    def command(self, data_dir: Path, train_dir: Path, config_path: Path) -> list[str]:
+        return [
+            self.python,
+            "-u",
+            str(self.home / "opt" / "opt.py"),
+            str(data_dir),
+            "-t",
+            str(train_dir),
+            "-c",
+            str(config_path),
+        ]
+
+    @staticmethod
+    def config_json(config: dict[str, Any]) -> str:
+        """The job's options as svox2's -c file: the same keys, `reso` as the string svox2 parses."""
+        return json.dumps(config, indent=2, sort_keys=True)
+
+    def environment(self, gpu: str | None) -> dict[str, str]:
+        env = dict(os.environ)
+        if gpu is not None:
+            env["CUDA_VISIBLE_DEVICES"] = gpu
+        return env
+
+    def run(self, ctx: RunContext) -> dict[str, Any]:
+        storage = ctx.storage or LocalStorage(ctx.workdir / "published")
+        try:
+            data_dir = storage.fetch_scene(ctx.spec.scene)
+        except StorageError as exc:
+            raise EngineError(str(exc)) from None
+        train_dir = ctx.workdir / "svox2"
+        train_dir.mkdir(parents=True, exist_ok=True)
+        config_path = ctx.workdir / "config.json"
+        config_path.write_text(self.config_json(ctx.spec.config))
+        cmd = self.command(data_dir, train_dir, config_path)
+        tail: deque[str] = deque(maxlen=20)
+        progress: dict[str, Any] = {}
+        with subprocess.Popen(
+            cmd,
+            cwd=self.home / "opt",
+            env=self.environment(ctx.spec.gpu),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        ) as proc:
+            try:
+                for line in _lines(proc.stdout):
+                    tail.append(line)
+                    ctx.check()
+                    if parsed := parse_line(line):
+                        progress.update(parsed)
+                        ctx.report(dict(progress))
+            except StopRequested:
+                proc.terminate()
+                raise
+        if proc.returncode != 0:
+            raise EngineError(f"svox2 opt.py exited with {proc.returncode}: " + " | ".join(tail)[-1500:])
+        (train_dir / "progress.json").write_text(json.dumps(progress))
+        try:
+            uri = storage.publish(ctx.job_id, train_dir)
+        except StorageError as exc:
+            raise EngineError(str(exc)) from None
+        return {**progress, "artifacts": uri}
+
+
+def _lines(stream) -> Any:
+    """Lines of a byte stream split on newlines and on tqdm's carriage returns."""
+    buf = b""
+    for chunk in iter(lambda: stream.read1(4096), b""):
+        buf += chunk
+        *lines, buf = re.split(rb"[\r\n]", buf)
+        for raw in lines:
+            if raw.strip():
+                yield raw.decode(errors="replace").strip()
+    if buf.strip():
+        yield buf.decode(errors="replace").strip()

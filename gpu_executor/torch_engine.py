@@ -1,0 +1,89 @@
+"""The `torch` engine: skydeck's own Plenoxels optimisation in plain PyTorch (any machine)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from gpu_executor.engines import EngineError, RunContext
+from gpu_executor.storage import LocalStorage, StorageError
+
+RESULTS_MARGIN_S = 60.0  # of a job's max_runtime_s, kept for writing and uploading its results
+
+
+class TorchEngine:
+    name = "torch"
+
+    def available(self) -> tuple[bool, str]:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            return False, "PyTorch is not installed (pip install 'skydeck[executor]' torch)"
+        return True, ""
+
+    def run(self, ctx: RunContext) -> dict[str, Any]:
+        from gpu_executor.plenoxels import support
+        from gpu_executor.plenoxels.dataset import DatasetError, load_split
+        from gpu_executor.plenoxels.results import write_results
+        from gpu_executor.plenoxels.train import TrainConfig, Trainer
+
+        try:
+            ctx.notes.extend(support.check(ctx.spec.config))
+        except support.UnsupportedOption as exc:
+            raise EngineError(str(exc)) from None
+        cfg = TrainConfig.from_options(ctx.spec.full_config())
+        storage = ctx.storage or LocalStorage(ctx.workdir / "published")
+        try:
+            scene_dir = storage.fetch_scene(ctx.spec.scene)
+        except StorageError as exc:
+            raise EngineError(str(exc)) from None
+        downscale = round(1 / cfg.scale) if cfg.scale else 1
+        try:
+            train = load_split(scene_dir, "train", downscale, cfg.white_bkgd, cfg.scene_scale, limit=cfg.n_train)
+            held = "test" if (Path(scene_dir) / "transforms_test.json").exists() else "val"
+            test = load_split(scene_dir, held, downscale, cfg.white_bkgd, cfg.scene_scale)
+        except DatasetError as exc:
+            raise EngineError(f"dataset refused: {exc}") from None
+        ctx.report({"iteration": 0, "n_iters": cfg.n_iters, "stage": "loaded", "train_views": len(train)})
+        budget = max(30.0, ctx.spec.resources.max_runtime_s - RESULTS_MARGIN_S)
+        started = time.monotonic()
+        trainer = Trainer(
+            cfg, train, test, on_progress=lambda p: ctx.report(p.to_dict()), check=ctx.check, time_budget_s=budget
+        )
+        try:
+            grid = trainer.run()
+        except ValueError as exc:
+            raise EngineError(str(exc)) from None
+        train_s = time.monotonic() - started
+        if trainer.stopped_early:
+            ctx.notes.append(
+                f"stopped at iteration {trainer.history[-1]['iteration']} of {cfg.n_iters}: max_runtime_s reached"
+            )
+        last = trainer.history[-1] if trainer.history else {}
+        summary = {
+            "engine": self.name,
+            "scene": ctx.spec.scene,
+            "iterations": last.get("iteration", 0),
+            "train_s": round(train_s, 1),
+            "rays_per_s": round(trainer.rays_seen / max(trainer.train_seconds, 1e-9), 1),
+            "history": trainer.history,
+        }
+        ctx.report({**last, "stage": "writing results"})
+        out = ctx.workdir / "results"
+        metrics = write_results(grid, test, cfg.render_options(), out, summary)
+        try:
+            uri = storage.publish(ctx.job_id, out)
+        except StorageError as exc:
+            raise EngineError(str(exc)) from None
+        return {
+            "psnr": round(metrics["psnr"], 3),
+            "ssim": round(metrics["ssim"], 4),
+            "iterations": summary["iterations"],
+            "train_s": summary["train_s"],
+            "rays_per_s": summary["rays_per_s"],
+            "reso": list(grid.reso),
+            "voxels": grid.n_voxels,
+            "artifacts": uri,
+            "stopped_early": trainer.stopped_early,
+        }
