@@ -94,10 +94,11 @@ class LocalStorage:
     results: Path
 
     def fetch_scene(self, scene: str) -> Path:
-        path = Path(scene)
-        if not scene.startswith("/") or not path.is_dir():
+        if not scene.startswith("/"):
             raise StorageError(f"scene {scene!r}: without a data bucket only absolute paths to scene directories work")
-        return path
+        if not Path(scene).is_dir():
+            raise StorageError(f"scene {scene}: no such directory on this host")
+        return Path(scene)
 
     def publish(self, job_id: str, root: Path) -> str:
         import shutil

@@ -346,7 +346,7 @@ class Trainer:
             now = time.monotonic()
             last_step = gstep == cfg.n_iters - 1
             over_budget = self.time_budget_s is not None and now - started >= self.time_budget_s
-            if now - last_report >= self.progress_every_s or last_step or over_budget:
+            if now - last_report >= self.progress_every_s or last_step or over_budget or gstep == 0:
                 heldout = None
                 if now - last_eval >= self.eval_every_s or last_step or over_budget or not self.history:
                     heldout = self.heldout_psnr()

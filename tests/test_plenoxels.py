@@ -1,0 +1,260 @@
+"""The Plenoxels engine: renderer against the dense reference, schedule, datasets, svox2 mapping, training."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gpu_executor.engines import EngineError, RunContext
+from gpu_executor.plenoxels import support
+from gpu_executor.plenoxels.cameras import look_at, pixel_rays
+from gpu_executor.plenoxels.dataset import DatasetError, check_scene, load_split
+from gpu_executor.plenoxels.grid import VoxelGrid
+from gpu_executor.plenoxels.render import RenderOptions, render, render_dense
+from gpu_executor.plenoxels.scene import make_scene
+from gpu_executor.plenoxels.train import TrainConfig, Trainer, psnr, render_image, reso_schedule
+from gpu_executor.svox2_engine import Svox2Engine, parse_line
+from gpu_executor.torch_engine import TorchEngine
+from lambda_src.jobs.schema import parse_job
+
+
+@pytest.fixture(scope="module")
+def tiny_scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("scene") / "tiny"
+    make_scene("tiny", out, size=32, views=24, test_views=4)
+    return out
+
+
+def _blob_grid(reso: int = 20, seed: int = 0) -> VoxelGrid:
+    torch.manual_seed(seed)
+    dense = VoxelGrid.dense((reso, reso, reso), 9, 0.0)
+    centres = dense.voxel_centres(dense.reso)
+    density = torch.relu(30 * (0.6 - centres.norm(dim=1))) * torch.rand(len(centres)) * 3
+    values = torch.cat([density[:, None], torch.randn(len(centres), 27) * 0.3], 1)
+    return VoxelGrid.from_mask(dense.reso, (density > 0).reshape(dense.reso), values, 9, dense.radius, dense.center)
+
+
+def _rays(n: int = 24, position=(2.0, 1.0, 1.2)) -> tuple[torch.Tensor, torch.Tensor]:
+    o, d = pixel_rays(look_at(np.array(position)), n, n, n * 1.2)
+    return torch.tensor(o, dtype=torch.float32), torch.tensor(d, dtype=torch.float32)
+
+
+# -- renderer --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("position", [(2.0, 1.0, 1.2), (0.0, -2.5, 0.3), (0.2, 0.1, 0.0)])
+def test_fast_renderer_matches_dense_reference_in_values_and_gradients(position) -> None:
+    grid = _blob_grid()
+    origins, dirs = _rays(position=position)
+    opts = RenderOptions(stop_thresh=0.0, background=1.0)
+    fast_data = grid.data.clone().requires_grad_(True)
+    ref_data = grid.data.clone().requires_grad_(True)
+    fast = render(grid, origins, dirs, opts, data=fast_data)
+    ref = render_dense(grid, origins, dirs, opts, data=ref_data)
+    assert (ref - 1.0).abs().max() > 0.2  # the blob is visible: the comparison means something
+    assert torch.allclose(fast, ref, atol=1e-5)
+    target = torch.rand_like(ref)
+    ((fast - target) ** 2).mean().backward()
+    ((ref - target) ** 2).mean().backward()
+    assert ref_data.grad.abs().max() > 1e-4
+    assert torch.allclose(fast_data.grad, ref_data.grad, atol=1e-6)
+
+
+def test_early_termination_changes_little_and_skips_samples() -> None:
+    grid = _blob_grid()
+    grid.data[:-1, 0] *= 20  # nearly opaque: rays stop early
+    origins, dirs = _rays()
+    from gpu_executor.plenoxels.render import RenderStats
+
+    full, early = RenderStats(), RenderStats()
+    a = render(grid, origins, dirs, RenderOptions(stop_thresh=0.0), stats=full)
+    b = render(grid, origins, dirs, RenderOptions(stop_thresh=1e-3), stats=early)
+    assert early.samples < full.samples * 0.8
+    assert torch.allclose(a, b, atol=2e-3)
+
+
+def test_empty_grid_renders_the_background() -> None:
+    grid = VoxelGrid.dense((8, 8, 8), 9, 0.0)
+    origins, dirs = _rays(4)
+    out = render(grid, origins, dirs, RenderOptions(background=0.0))
+    assert torch.equal(out, torch.zeros_like(out))
+
+
+def test_checkpoint_uses_svox2_layout_and_round_trips(tmp_path: Path) -> None:
+    grid = _blob_grid()
+    grid.save(tmp_path / "ckpt.npz")
+    with np.load(tmp_path / "ckpt.npz") as z:
+        assert {"radius", "center", "links", "density_data", "sh_data", "basis_type"} <= set(z.files)
+        assert z["links"].shape == (20, 20, 20) and z["links"].dtype == np.int32
+        assert (z["links"] == -1).any()  # empty voxels are -1, as svox2 stores them
+        assert z["sh_data"].shape[1] == 27 and z["sh_data"].dtype == np.float16
+        assert z["density_data"].shape == (grid.n_voxels, 1)
+    loaded = VoxelGrid.load(tmp_path / "ckpt.npz")
+    origins, dirs = _rays()
+    a = render(grid, origins, dirs, RenderOptions())
+    b = render(loaded, origins, dirs, RenderOptions())
+    assert torch.allclose(a, b, atol=2e-3)  # SH is stored as float16, as svox2 does
+
+
+def test_load_refuses_a_file_that_is_not_a_checkpoint(tmp_path: Path) -> None:
+    np.savez(tmp_path / "x.npz", weights=np.zeros(3))
+    with pytest.raises(ValueError, match="not an svox2 checkpoint"):
+        VoxelGrid.load(tmp_path / "x.npz")
+
+
+# -- schedule ----------------------------------------------------------------------------------------
+def test_reso_schedule_steps_through_grids_every_upsamp_every() -> None:
+    reso = [[64, 64, 64], [128, 128, 128], [256, 256, 256]]
+    assert reso_schedule(reso, 300, 1200) == [(0, (64, 64, 64)), (300, (128, 128, 128)), (600, (256, 256, 256))]
+    assert reso_schedule(reso, 300, 500) == [(0, (64, 64, 64)), (300, (128, 128, 128))]
+    assert reso_schedule(reso, 38400, 1000) == [(0, (64, 64, 64))]
+
+
+def test_upsampling_prunes_empty_space_and_keeps_the_picture(tiny_scene: Path) -> None:
+    cfg = TrainConfig(
+        reso=[[24, 24, 24], [40, 40, 40]], upsamp_every=120, n_iters=121, batch_size=2000, lr_sigma_delay_steps=50,
+        lr_sh=0.05, lambda_tv=0.0, lambda_tv_sh=0.0,
+    )  # fmt: skip
+    train, test = load_split(tiny_scene, "train"), load_split(tiny_scene, "test")
+    trainer = Trainer(cfg, train, test)
+    trainer.run()
+    assert trainer.grid.reso == (40, 40, 40)
+    assert trainer.grid.n_voxels < 0.5 * 40**3  # empty space was pruned
+    assert trainer.history[-1]["psnr"] > 18
+
+
+# -- datasets ----------------------------------------------------------------------------------------
+def test_loader_reads_the_blender_layout_and_downscales(tiny_scene: Path) -> None:
+    split = load_split(tiny_scene, "train")
+    assert split.images.shape == (24, 32, 32, 3) and 0 <= split.images.min() and split.images.max() <= 1
+    assert split.images[:, 0, 0].min() > 0.99  # transparent corners composited on white
+    black = load_split(tiny_scene, "train", white_bkgd=False)
+    assert black.images[:, 0, 0].max() < 0.01
+    half = load_split(tiny_scene, "test", downscale=2)
+    assert half.images.shape[1:3] == (16, 16) and half.focal == pytest.approx(split.focal / 2)
+    # svox2's default scene_scale puts the cameras at 2/3 of their distance
+    assert np.linalg.norm(split.poses[0][:3, 3]) == pytest.approx(4.0 * 2 / 3, rel=1e-6)
+    assert check_scene(tiny_scene) == {"train": 24, "val": 2, "test": 4}
+
+
+@pytest.mark.parametrize(
+    "breakage, message",
+    [
+        (lambda d: (d / "transforms_train.json").unlink(), "transforms_train.json: missing"),
+        (lambda d: (d / "transforms_train.json").write_text("{not json"), "transforms_train.json: not valid JSON"),
+        (lambda d: (d / "train" / "r_3.png").unlink(), "r_3.png: missing"),
+        (lambda d: (d / "train" / "r_2.png").write_bytes(b"junk"), "r_2.png: not a readable image"),
+        (lambda d: Image.new("RGBA", (20, 20)).save(d / "train" / "r_5.png"), "r_5.png: is 20x20 but"),
+        (lambda d: _edit_json(d, lambda j: j.pop("camera_angle_x")), "camera_angle_x must be"),
+        (
+            lambda d: _edit_json(d, lambda j: j["frames"][1].update(transform_matrix=[[1, 2]])),
+            "frames[1]: transform_matrix",
+        ),
+        (lambda d: _edit_json(d, lambda j: j["frames"][0].update(file_path="../../etc/passwd")), "outside the scene"),
+    ],
+)
+def test_loader_refuses_broken_scenes_naming_the_file(tiny_scene: Path, tmp_path: Path, breakage, message) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_scene, broken)
+    breakage(broken)
+    with pytest.raises(DatasetError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        check_scene(broken)
+
+
+def _edit_json(root: Path, change) -> None:
+    path = root / "transforms_train.json"
+    doc = json.loads(path.read_text())
+    change(doc)
+    path.write_text(json.dumps(doc))
+
+
+def test_make_scene_is_deterministic_and_has_semi_transparent_pixels(tmp_path: Path) -> None:
+    make_scene("same", tmp_path / "a", size=24, views=3, test_views=2)
+    make_scene("same", tmp_path / "b", size=24, views=3, test_views=2)
+    a = np.asarray(Image.open(tmp_path / "a" / "train" / "r_1.png"))
+    assert np.array_equal(a, np.asarray(Image.open(tmp_path / "b" / "train" / "r_1.png")))
+    alphas = np.concatenate(
+        [np.asarray(Image.open(p))[..., 3].ravel() for p in (tmp_path / "a" / "train").glob("*.png")]
+    )
+    assert ((alphas > 20) & (alphas < 235)).mean() > 0.01  # the glass sphere, not only edges
+
+
+# -- option support and the svox2 engine ------------------------------------------------------------------
+def test_torch_engine_refuses_options_it_does_not_implement() -> None:
+    with pytest.raises(support.UnsupportedOption, match="lambda_sparsity.*svox2 engine"):
+        support.check({"lambda_sparsity": 1e-12})
+    with pytest.raises(support.UnsupportedOption, match="dataset_type='llff'"):
+        support.check({"dataset_type": "llff"})
+    with pytest.raises(support.UnsupportedOption, match="background_nlayers"):
+        support.check({"background_nlayers": 2})
+    notes = support.check({"lr_sigma_bg": 1.0, "lr_sigma": 10.0, "last_sample_opaque": False})
+    assert notes == ["config.lr_sigma_bg has no effect here: only a background model (background_nlayers > 0) reads it"]
+
+
+def test_svox2_command_and_config_follow_launch_auto(tmp_path: Path) -> None:
+    engine = Svox2Engine(home=Path("/data/svox2"), python="/venv/bin/python")
+    cmd = engine.command(Path("/scenes/drums"), Path("/work/j1/svox2"), Path("/work/j1/config.json"))
+    assert cmd == [
+        "/venv/bin/python", "-u", "/data/svox2/opt/opt.py", "/scenes/drums", "-t", "/work/j1/svox2", "-c", "/work/j1/config.json",
+    ]  # fmt: skip
+    spec = parse_job(
+        json.loads((Path(__file__).parent / "fixtures" / "seed_jobs" / "job_training_drums.json").read_text())
+    )
+    written = json.loads(engine.config_json(spec.config))
+    assert written["reso"] == "[[256, 256, 256], [512, 512, 512]]"  # the string svox2's -c parses
+    assert written["lr_sigma"] == 30.0 and written["lambda_tv_sh"] == 1e-3
+    assert engine.environment("1")["CUDA_VISIBLE_DEVICES"] == "1"
+
+
+def test_svox2_output_parsing() -> None:
+    assert parse_line("epoch 3 psnr=27.41:  42%|####2     | 1070/2560 [00:31<00:44, 33.6it/s]") == {
+        "epoch": 3, "psnr_train": 27.41, "batch": 1070, "batches": 2560,
+    }  # fmt: skip
+    assert parse_line("eval stats: {'mse': 0.0012, 'psnr': 29.203}") == {"psnr": 29.203}
+    assert parse_line("Saving ckpt/x/ckpt.npz") is None
+
+
+def test_svox2_engine_says_why_it_is_unavailable_here() -> None:
+    ok, why = Svox2Engine().available()
+    assert not ok and ("svox2 is not installed" in why or "CUDA" in why)
+
+
+# -- training end to end -----------------------------------------------------------------------------------
+def test_short_training_run_beats_the_untrained_model_by_far(tiny_scene: Path, tmp_path: Path) -> None:
+    spec = parse_job(
+        {
+            "scene": str(tiny_scene),
+            "engine": "torch",
+            "config": {
+                "reso": "[[32, 32, 32]]", "n_iters": 150, "batch_size": 2000, "lr_sigma_delay_steps": 50,
+                "lr_sh": 0.05, "lambda_tv": 0.0, "lambda_tv_sh": 0.0,
+            },
+        }
+    )  # fmt: skip
+    test = load_split(tiny_scene, "test")
+    untrained = VoxelGrid.dense((32, 32, 32), 9, 0.1)
+    base = psnr(
+        float(np.mean((render_image(untrained, test.rays(0), (32, 32), RenderOptions()) - test.images[0]) ** 2))
+    )
+    reports: list[dict] = []
+    ctx = RunContext("job-e2e", spec, tmp_path / "work", reports.append, lambda: None)
+    result = TorchEngine().run(ctx)
+    assert result["psnr"] > base + 8, (result, base)
+    assert result["psnr"] > 20
+    psnrs = [r["psnr"] for r in reports if "psnr" in r]
+    assert len(psnrs) >= 2 and psnrs[-1] > psnrs[0]
+    published = Path(result["artifacts"])
+    assert {"ckpt.npz", "metrics.json", "turntable.gif", "test"} <= {p.name for p in published.iterdir()}
+    metrics = json.loads((published / "metrics.json").read_text())
+    assert metrics["grid"]["reso"] == [32, 32, 32] and metrics["ssim"] > 0.5 and metrics["train_s"] > 0
+    assert Image.open(published / "turntable.gif").n_frames == 24
+
+
+def test_torch_engine_fails_clearly_on_a_missing_scene(tmp_path: Path) -> None:
+    spec = parse_job({"scene": "/nonexistent/scene", "engine": "torch"})
+    with pytest.raises(EngineError, match="no such directory"):
+        TorchEngine().run(RunContext("j", spec, tmp_path, lambda _: None, lambda: None))

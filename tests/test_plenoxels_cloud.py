@@ -1,0 +1,110 @@
+"""Training through the local cloud: scenes pushed to the data bucket, an executor training a job
+to SUCCEEDED with live progress, results in the bucket and fetched back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from backend.context import Context
+from backend.paths import Home
+from backend.profiles import Profile
+from gpu_executor.engines import builtin_engines, choose
+from gpu_executor.executor import Executor, ExecutorConfig
+from lambda_src.jobs.schema import parse_job
+from tests.conftest import SEED_JOBS
+from tests.helpers import api, http
+from tests.test_cli import run
+
+
+@pytest.fixture(scope="module")
+def train_ctx(cloud_home: Home) -> Context:
+    ctx = Context(home=cloud_home, profile=Profile(name="traintest", stack_prefix="traintest"))
+    ctx.stacks.deploy("infra")
+    return ctx
+
+
+def test_make_scene_and_push_with_the_cli(cloud_home: Home, tmp_path: Path) -> None:
+    home = cloud_home.root
+    made = run(home, "data", "make-scene", "clitiny", "--out", str(tmp_path / "s"), "--size", "24", "--views", "6",
+               "--test-views", "2", "--json")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["views"] == {"train": 6, "val": 1, "test": 2}
+    pushed = run(home, "data", "push", str(tmp_path / "s"), "--name", "clitiny", "--json")
+    assert pushed.returncode == 0, pushed.stderr
+    assert json.loads(pushed.stdout)["files"] == 6 + 1 + 2 + 3
+    listed = json.loads(run(home, "data", "list", "--json").stdout)
+    assert "clitiny" in [s["name"] for s in listed]
+    (tmp_path / "s" / "train" / "r_4.png").unlink()
+    refused = run(home, "data", "push", str(tmp_path / "s"), "--name", "clitiny")
+    assert refused.returncode == 2 and "r_4.png: missing" in refused.stderr
+    bad_name = run(home, "data", "push", str(tmp_path / "s"), "--name", "no/slashes")
+    assert bad_name.returncode == 2 and "--name" in bad_name.stderr
+
+
+def test_a_pushed_scene_trains_to_succeeded_with_results_in_the_bucket(train_ctx: Context, tmp_path: Path) -> None:
+    from gpu_executor.plenoxels.scene import make_scene
+
+    make_scene("tiny", tmp_path / "scene", size=32, views=20, test_views=3)
+    train_ctx.scenes.push(tmp_path / "scene", "tiny")
+    config = {
+        "reso": "[[32, 32, 32]]", "n_iters": 200, "batch_size": 2000, "lr_sigma_delay_steps": 50, "lr_sh": 0.05,
+        "lambda_tv": 0.0, "lambda_tv_sh": 0.0,
+    }  # fmt: skip
+    store = train_ctx.jobs.store
+    job_id = store.submit(parse_job({"scene": "tiny", "engine": "torch", "config": config}))["job_id"]
+    seen: list[dict] = []
+    real_heartbeat = store.heartbeat
+
+    def recording_heartbeat(job, worker, progress=None):  # noqa: ANN001, ANN202 - records what the table got
+        item = real_heartbeat(job, worker, progress)
+        seen.append(item.get("progress") or {})
+        return item
+
+    store.heartbeat = recording_heartbeat  # type: ignore[method-assign]
+    executor = Executor(
+        store,
+        builtin_engines(),
+        ExecutorConfig(wait_s=1, progress_every_s=0.2),
+        worker_id="laptop",
+        storage=train_ctx.scenes.storage(tmp_path / "cache"),
+    )
+    executor.run(once=True)
+    job = store.get(job_id)
+    assert job["state"] == "SUCCEEDED", job.get("error")
+    result = job["result"]
+    assert result["engine"] == "torch" and result["psnr"] > 20
+    assert result["artifacts"] == f"s3://{train_ctx.scenes.bucket}/results/{job_id}/"
+    psnrs = [p["psnr"] for p in seen if "psnr" in p]
+    assert psnrs, "the job item never carried a held-out PSNR while it ran"
+    names = {o["name"] for o in train_ctx.scenes.results(job_id)}
+    assert {"ckpt.npz", "metrics.json", "turntable.gif", "test/r_0.png"} <= names
+    files = train_ctx.scenes.fetch(job_id, tmp_path / "fetched")
+    assert (tmp_path / "fetched" / "metrics.json") in files
+    assert json.loads((tmp_path / "fetched" / "metrics.json").read_text())["psnr"] == pytest.approx(
+        result["psnr"], abs=1e-3
+    )
+
+
+def test_missing_scene_fails_the_job_with_the_push_command(train_ctx: Context, tmp_path: Path) -> None:
+    store = train_ctx.jobs.store
+    job_id = store.submit(parse_job({"scene": "nosuchscene", "engine": "torch"}))["job_id"]
+    executor = Executor(store, builtin_engines(), ExecutorConfig(wait_s=1), storage=train_ctx.scenes.storage(tmp_path))
+    executor.run(once=True)
+    job = store.get(job_id)
+    assert job["state"] == "FAILED"
+    assert "skydeck data push DIR --name nosuchscene" in job["error"]
+
+
+def test_the_seed_drums_body_becomes_a_job_the_torch_engine_takes_here(cloud: Context) -> None:
+    url, headers = api(cloud)
+    body = next(p for p in SEED_JOBS if p.name == "job_training_drums.json").read_bytes()
+    status, created = http("POST", url, body, headers)
+    assert status == 201
+    job = cloud.jobs.get(created["job_id"])
+    assert job["scene"] == "/data/nerf_synthetic/drums" and job["engine"] == "auto"
+    engine, note = choose(builtin_engines(), job["engine"])
+    assert engine.name == "torch"
+    assert "svox2" in note and ("GPU" in note or "CUDA" in note)
