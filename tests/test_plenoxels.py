@@ -130,7 +130,7 @@ def test_upsampling_prunes_empty_space_and_keeps_the_picture(tiny_scene: Path) -
 # -- datasets ----------------------------------------------------------------------------------------
 def test_loader_reads_the_blender_layout_and_downscales(tiny_scene: Path) -> None:
     split = load_split(tiny_scene, "train")
-    assert split.images.shape == (24, 32, 32, 3) and 0 <= split.images.min() and split.images.max() <= 1
+    assert split.images.shape == (24, 32, 32, 3) and split.images.min() >= 0 and split.images.max() <= 1
     assert split.images[:, 0, 0].min() > 0.99  # transparent corners composited on white
     black = load_split(tiny_scene, "train", white_bkgd=False)
     assert black.images[:, 0, 0].max() < 0.01
@@ -199,7 +199,8 @@ def test_svox2_command_and_config_follow_launch_auto(tmp_path: Path) -> None:
     engine = Svox2Engine(home=Path("/data/svox2"), python="/venv/bin/python")
     cmd = engine.command(Path("/scenes/drums"), Path("/work/j1/svox2"), Path("/work/j1/config.json"))
     assert cmd == [
-        "/venv/bin/python", "-u", "/data/svox2/opt/opt.py", "/scenes/drums", "-t", "/work/j1/svox2", "-c", "/work/j1/config.json",
+        "/venv/bin/python", "-u", "/data/svox2/opt/opt.py", "/scenes/drums",
+        "-t", "/work/j1/svox2", "-c", "/work/j1/config.json",
     ]  # fmt: skip
     spec = parse_job(
         json.loads((Path(__file__).parent / "fixtures" / "seed_jobs" / "job_training_drums.json").read_text())
