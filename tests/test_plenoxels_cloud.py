@@ -108,3 +108,35 @@ def test_the_seed_drums_body_becomes_a_job_the_torch_engine_takes_here(cloud: Co
     engine, note = choose(builtin_engines(), job["engine"])
     assert engine.name == "torch"
     assert "svox2" in note and ("GPU" in note or "CUDA" in note)
+
+
+def test_batch_runs_all_or_none_skips_what_is_done_and_ranks_by_psnr(cloud_home: Home, tmp_path: Path) -> None:
+    home = cloud_home.root
+    batch = tmp_path / "tune.yaml"
+    batch.write_text("preset: syn-cpu-quick\nscenes: [lego]\ngrid:\n  lr_sigma: [10, 30]\nlist:\n  - {lr_sh: 0.02}\n")
+    dry = json.loads(run(home, "batch", "run", str(batch), "--dry-run", "--json").stdout)
+    assert [j["action"] for j in dry["jobs"]] == ["submit"] * 3 and all(j["job_id"] is None for j in dry["jobs"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("preset: syn-cpu-quick\nscenes: [lego]\ngrid:\n  lr_sigma: [10, -1]\n")
+    refused = run(home, "batch", "run", str(bad))
+    assert refused.returncode == 2 and "lr_sigma" in refused.stderr and "nothing was submitted" in refused.stderr
+    first = json.loads(run(home, "batch", "run", str(batch), "--json").stdout)
+    ids = [j["job_id"] for j in first["jobs"]]
+    assert len(set(ids)) == 3 and all(j["action"] == "submit" for j in first["jobs"])
+    again = json.loads(run(home, "batch", "run", str(batch), "--json").stdout)
+    assert [j["action"] for j in again["jobs"]] == ["skip (queued)"] * 3
+    assert [j["job_id"] for j in again["jobs"]] == ids
+    # two finish: the better one leads the board; a failed one is submitted again on the next run
+    ctx = Context.create(None, cloud_home)
+    store = ctx.jobs.store
+    for job_id, state, psnr in ((ids[0], "SUCCEEDED", 29.5), (ids[1], "SUCCEEDED", 31.25), (ids[2], "FAILED", None)):
+        store.claim(job_id, "bench-worker")
+        store.finish(
+            job_id, "bench-worker", state, result={"psnr": psnr} if psnr else None, error=None if psnr else "x"
+        )
+    board = json.loads(run(home, "batch", "status", str(batch), "--json").stdout)["jobs"]
+    assert [r["psnr"] for r in board] == [31.25, 29.5, None]
+    assert board[0]["overrides"] == {"lr_sigma": 30}
+    third = json.loads(run(home, "batch", "run", str(batch), "--json").stdout)["jobs"]
+    assert [j["action"] for j in third] == ["skip (succeeded)", "skip (succeeded)", "submit"]
+    assert third[2]["job_id"] != ids[2]

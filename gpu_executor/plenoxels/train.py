@@ -220,6 +220,7 @@ class Trainer:
         self.occ = Occupancy(self.grid)
         self.rays_seen = 0
         self.train_seconds = 0.0
+        self.last_heldout: float | None = None  # every report carries the latest held-out PSNR
 
     # -- one step -----------------------------------------------------------------------------------
     def step(self, gstep: int, idx: torch.Tensor, stats: RenderStats) -> float:
@@ -347,9 +348,8 @@ class Trainer:
             last_step = gstep == cfg.n_iters - 1
             over_budget = self.time_budget_s is not None and now - started >= self.time_budget_s
             if now - last_report >= self.progress_every_s or last_step or over_budget or gstep == 0:
-                heldout = None
                 if now - last_eval >= self.eval_every_s or last_step or over_budget or not self.history:
-                    heldout = self.heldout_psnr()
+                    self.last_heldout = self.heldout_psnr()
                     last_eval = time.monotonic()
                 elapsed = now - started
                 done = gstep + 1
@@ -363,7 +363,7 @@ class Trainer:
                     eta_s=elapsed / done * (cfg.n_iters - done),
                     reso=self.grid.reso,
                     voxels=self.grid.n_voxels,
-                    psnr_heldout=heldout,
+                    psnr_heldout=self.last_heldout,
                 )
                 self.history.append(progress.to_dict())
                 self.on_progress(progress)
