@@ -23,7 +23,7 @@ import yaml
 from gpu_executor.plenoxels.dataset import load_split
 from gpu_executor.plenoxels.render import Occupancy, render, render_dense
 from gpu_executor.plenoxels.scene import make_scene
-from gpu_executor.plenoxels.train import Trainer, TrainConfig
+from gpu_executor.plenoxels.train import TrainConfig, Trainer
 
 PRESET = Path(__file__).resolve().parent.parent / "presets" / "plenoxels" / "syn-cpu-quick.yaml"
 
