@@ -85,7 +85,8 @@ def main() -> int:
         print()
         print(f"training wall time      {wall:8.1f} s ({trainer.history[-1]['iteration']} iterations)")
         print(
-            f"held-out PSNR (view 0)  {final:8.2f} dB at {grid.reso[0]}^3, {grid.n_voxels:,} voxels, SH dim {grid.basis_dim}"
+            f"held-out PSNR (view 0)  {final:8.2f} dB at {grid.reso[0]}^3, "
+            f"{grid.n_voxels:,} voxels, SH dim {grid.basis_dim}"
         )
         print(f"training throughput     {rays_per_s:8,.0f} rays/s (forward + backward + optimiser, all stages)")
         print(f"peak memory             {peak_mb:8,.0f} MB")
