@@ -37,6 +37,14 @@ def throughput(fn, batch: int, repeats: int) -> float:
     return batch * repeats / (time.perf_counter() - t)
 
 
+def _psnr_curve(history: list[dict]) -> list[dict]:
+    curve: list[dict] = []
+    for h in history:
+        if "psnr" in h and (not curve or curve[-1]["psnr"] != h["psnr"]):
+            curve.append({"elapsed_s": h["elapsed_s"], "psnr": h["psnr"]})
+    return curve
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=128)
@@ -52,8 +60,11 @@ def main() -> int:
         cfg = TrainConfig.from_options(yaml.safe_load(PRESET.read_text())["values"]["config"])
         print(f"preset syn-cpu-quick: reso {cfg.reso}, {cfg.n_iters} iterations of {cfg.batch_size} rays")
 
-        def show(p) -> None:  # noqa: ANN001
-            if p.psnr_heldout is not None:
+        printed: list[float | None] = [None]
+
+        def show(p) -> None:  # noqa: ANN001 - print each new held-out evaluation once
+            if p.psnr_heldout is not None and p.psnr_heldout != printed[0]:
+                printed[0] = p.psnr_heldout
                 print(f"  {p.elapsed_s:7.1f} s  iter {p.iteration:5d}  grid {p.reso[0]}^3 {p.voxels:>9,} voxels  "
                       f"held-out PSNR {p.psnr_heldout:6.2f} dB  {p.rays_per_s:9,.0f} rays/s", flush=True)  # fmt: skip
 
@@ -96,8 +107,7 @@ def main() -> int:
         summary = {
             "psnr_heldout": round(final, 2), "train_wall_s": round(wall, 1), "train_rays_per_s": round(rays_per_s),
             "peak_memory_mb": round(peak_mb), "fast_rays_per_s": round(fast_rps), "dense_rays_per_s": round(dense_rps),
-            "ratio": round(fast_rps / dense_rps, 1), "history": [
-                {"elapsed_s": h["elapsed_s"], "psnr": h.get("psnr")} for h in trainer.history if "psnr" in h],
+            "ratio": round(fast_rps / dense_rps, 1), "history": _psnr_curve(trainer.history),
         }  # fmt: skip
         print(json.dumps(summary))
     return 0
