@@ -76,6 +76,15 @@ class S3Storage:
         stamp.write_text(json.dumps(etags))
         return dest
 
+    def put(self, job_id: str, name: str, body: bytes) -> None:
+        """One small result file now (the live preview), beside what `publish` uploads at the end."""
+        if not self.bucket:
+            return
+        content_type = CONTENT_TYPES.get(Path(name).suffix, "application/octet-stream")
+        self.s3.put_object(
+            Bucket=self.bucket, Key=f"{RESULTS_PREFIX}{job_id}/{name}", Body=body, ContentType=content_type
+        )
+
     def publish(self, job_id: str, root: Path) -> str:
         """Upload every file under `root` to results/JOB_ID/; returns the s3:// prefix."""
         if not self.bucket:
@@ -99,6 +108,11 @@ class LocalStorage:
         if not Path(scene).is_dir():
             raise StorageError(f"scene {scene}: no such directory on this host")
         return Path(scene)
+
+    def put(self, job_id: str, name: str, body: bytes) -> None:
+        target = self.results / job_id / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(body)
 
     def publish(self, job_id: str, root: Path) -> str:
         import shutil

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from gpu_executor.engines import EngineError, RunContext
 from gpu_executor.storage import LocalStorage, StorageError
 
+log = logging.getLogger("skydeck.engine.torch")
 RESULTS_MARGIN_S = 60.0  # of a job's max_runtime_s, kept for writing and uploading its results
 
 
@@ -48,9 +50,14 @@ class TorchEngine:
         ctx.report({"iteration": 0, "n_iters": cfg.n_iters, "stage": "loaded", "train_views": len(train)})
         budget = max(30.0, ctx.spec.resources.max_runtime_s - RESULTS_MARGIN_S)
         started = time.monotonic()
-        trainer = Trainer(
-            cfg, train, test, on_progress=lambda p: ctx.report(p.to_dict()), check=ctx.check, time_budget_s=budget
-        )
+        previews = _Previews(ctx.job_id, storage)
+        trainer = Trainer(cfg, train, test, check=ctx.check, time_budget_s=budget)
+
+        def progress(p: Any) -> None:
+            ctx.report(p.to_dict())
+            previews.offer(trainer.renders, trainer.last_render)
+
+        trainer.on_progress = progress
         try:
             grid = trainer.run()
         except ValueError as exc:
@@ -87,3 +94,28 @@ class TorchEngine:
             "artifacts": uri,
             "stopped_early": trainer.stopped_early,
         }
+
+
+class _Previews:
+    """Uploads the latest held-out render as results/JOB_ID/preview.png when it changes (the console shows it)."""
+
+    def __init__(self, job_id: str, storage: Any) -> None:
+        self.job_id = job_id
+        self.storage = storage
+        self.sent: int | None = None
+
+    def offer(self, number: int, image: Any) -> None:
+        if image is None or number == self.sent:
+            return
+        import io
+
+        import numpy as np
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.fromarray((np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8), "RGB").save(buf, format="PNG")
+        try:
+            self.storage.put(self.job_id, "preview.png", buf.getvalue())
+            self.sent = number
+        except Exception as exc:  # noqa: BLE001 - a missed preview never fails training
+            log.warning("preview upload for %s failed: %s", self.job_id, exc)

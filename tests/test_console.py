@@ -150,3 +150,31 @@ async def test_sdsinf_screen_launches_a_serial_run_and_shows_workers_and_summary
         assert f"{info['categories']} of 120 categorised" in status and "match the truth" in status
         assert len(app.screen.query_one("#sds-plot").data) == 10
         assert any(r[1] == "b1_1024n_1w_10000bs_serial" for r in rows(app, "#sds-runs"))
+
+
+async def test_job_detail_shows_the_latest_render_in_the_terminal(cloud: Context, tmp_path) -> None:  # noqa: ANN001
+    import io
+
+    from PIL import Image
+
+    from gpu_executor.storage import S3Storage
+    from tui.screens.jobs import JobDetailScreen
+
+    store = cloud.jobs.store
+    job_id = store.submit(parse_job({"name": "preview-check", "scene": "demo", "engine": "torch"}))["job_id"]
+    store.claim(job_id, "tui-worker")
+    store.finish(job_id, "tui-worker", "SUCCEEDED", result={"psnr": 31.5, "history": [{"psnr": 1.0}] * 50})
+    png = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 40, 40)).save(png, format="PNG")
+    S3Storage(cloud.clients.client("s3"), cloud.scenes.bucket, tmp_path).put(job_id, "preview.png", png.getvalue())
+    app = SkydeckApp(ctx=cloud, mode="jobs")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        app.push_screen(JobDetailScreen(job_id))
+        await settle(app, pilot)
+        preview = app.screen.query_one("#job-preview", Static).render()
+        assert "▀" in str(preview) and "PSNR 31.50 dB" in str(preview)
+        spans = [str(s.style) for s in preview.spans]
+        assert any("rgb(200,40,40)" in s.replace(" ", "") for s in spans)
+        details = str(app.screen.query_one("#job-detail", Static).render())
+        assert "31.5" in details and "history" not in details  # the long progress history is not dumped

@@ -80,7 +80,7 @@ def test_a_pushed_scene_trains_to_succeeded_with_results_in_the_bucket(train_ctx
     psnrs = [p["psnr"] for p in seen if "psnr" in p]
     assert psnrs, "the job item never carried a held-out PSNR while it ran"
     names = {o["name"] for o in train_ctx.scenes.results(job_id)}
-    assert {"ckpt.npz", "metrics.json", "turntable.gif", "test/r_0.png"} <= names
+    assert {"ckpt.npz", "metrics.json", "turntable.gif", "test/r_0.png", "preview.png"} <= names
     files = train_ctx.scenes.fetch(job_id, tmp_path / "fetched")
     assert (tmp_path / "fetched" / "metrics.json") in files
     assert json.loads((tmp_path / "fetched" / "metrics.json").read_text())["psnr"] == pytest.approx(

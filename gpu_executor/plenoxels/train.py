@@ -221,6 +221,8 @@ class Trainer:
         self.rays_seen = 0
         self.train_seconds = 0.0
         self.last_heldout: float | None = None  # every report carries the latest held-out PSNR
+        self.last_render: np.ndarray | None = None  # the held-out view behind it
+        self.renders = 0
 
     # -- one step -----------------------------------------------------------------------------------
     def step(self, gstep: int, idx: torch.Tensor, stats: RenderStats) -> float:
@@ -314,6 +316,8 @@ class Trainer:
     def heldout_psnr(self) -> float:
         h = self.heldout
         image = render_image(self.grid, self.heldout_rays, (h.height, h.width), self.opts, self.occ)
+        self.last_render = image
+        self.renders += 1
         return psnr(float(np.mean((image - h.images[0]) ** 2)))
 
     def run(self) -> VoxelGrid:

@@ -6,16 +6,19 @@ import json
 import time
 from typing import Any
 
+from rich.markup import escape
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from backend.humanize import age
 from tui.messages import JobsLoaded, WorkFailed
 from tui.screens.base import DeckScreen
 from tui.widgets.confirm import Confirm
+from tui.widgets.preview import decode, half_blocks
 from tui.widgets.tables import sync_rows
 
 STATE_CYCLE = (None, "QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED")
@@ -174,11 +177,14 @@ class JobDetailScreen(DeckScreen):
         super().__init__()
         self.job_id = job_id
         self.job: dict[str, Any] | None = None
+        self._preview_mark: tuple[Any, str] | None = None
 
     def compose(self) -> ComposeResult:
         yield from self.compose_frame()
-        with VerticalScroll():
-            yield Static(f"job {self.job_id}", id="job-detail")
+        with Horizontal(id="job-detail-body"):
+            with VerticalScroll():
+                yield Static(f"job {self.job_id}", id="job-detail")
+            yield Static("", id="job-preview")
         yield from self.compose_footer()
 
     def on_mount(self) -> None:
@@ -192,6 +198,22 @@ class JobDetailScreen(DeckScreen):
             self.app.call_from_thread(self.show, job)
         except Exception as exc:  # noqa: BLE001
             self.app.call_from_thread(self.query_one("#job-detail", Static).update, f"[red]{exc}[/red]")
+            return
+        self.load_preview(job)
+
+    def load_preview(self, job: dict[str, Any]) -> None:
+        """The latest held-out render (the engine uploads one with each evaluation), when it changed."""
+        mark = ((job.get("progress") or {}).get("iteration"), job["state"])
+        if job["state"] not in ("RUNNING", "SUCCEEDED") or mark == self._preview_mark:
+            return
+        try:
+            image = decode(self.deck.ctx.scenes.read_result(self.job_id, "preview.png"), max_width=64)
+        except Exception:  # noqa: BLE001 - no preview yet (or not a torch job): the details stand alone
+            return
+        self._preview_mark = mark
+        psnr = (job.get("result") or {}).get("psnr", (job.get("progress") or {}).get("psnr"))
+        caption = Text("held-out view" + (f", PSNR {psnr:.2f} dB" if isinstance(psnr, int | float) else ""))
+        self.app.call_from_thread(self.query_one("#job-preview", Static).update, half_blocks(image) + caption)
 
     def show(self, job: dict[str, Any]) -> None:
         self.job = job
@@ -209,8 +231,11 @@ class JobDetailScreen(DeckScreen):
             if job.get(section):
                 lines.append(f"\n[b]{section}[/b]")
                 lines += [
-                    f"  {k:<24} {json.dumps(v) if isinstance(v, dict | list) else v}" for k, v in job[section].items()
+                    f"  {k:<24} {json.dumps(v) if isinstance(v, dict | list) else v}"
+                    for k, v in job[section].items()
+                    if k not in ("history", "notes")
                 ]
+        lines += [f"[yellow]note[/yellow]  {escape(str(n))}" for n in (job.get("result") or {}).get("notes", [])]
         self.query_one("#job-detail", Static).update("\n".join(lines))
 
     def action_cancel(self) -> None:
