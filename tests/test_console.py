@@ -178,3 +178,32 @@ async def test_job_detail_shows_the_latest_render_in_the_terminal(cloud: Context
         assert any("rgb(200,40,40)" in s.replace(" ", "") for s in spans)
         details = str(app.screen.query_one("#job-detail", Static).render())
         assert "31.5" in details and "history" not in details  # the long progress history is not dumped
+
+
+async def test_batch_submit_checks_the_file_then_submits_all(cloud: Context, tmp_path) -> None:  # noqa: ANN001
+    scene = f"batch-{uuid.uuid4().hex[:6]}"
+    good = tmp_path / "tune.yaml"
+    good.write_text(f"preset: syn-cpu-quick\nscenes: [{scene}]\ngrid:\n  lr_sigma: [10, 30]\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"preset: syn-cpu-quick\nscenes: [{scene}]\ngrid:\n  lr_sigma: [fast]\n")
+    app = SkydeckApp(ctx=cloud, mode="jobs")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("b")
+        await settle(app, pilot)
+        path = app.screen.query_one("#batch-path", Input)
+        path.value = str(bad)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert "lr_sigma" in str(app.screen.query_one("#batch-plan", Static).render())
+        await pilot.press("ctrl+s")  # not checked successfully: nothing is submitted
+        await settle(app, pilot)
+        path.value = str(good)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert "would submit 2" in str(app.screen.query_one("#batch-plan", Static).render())
+        assert not [j for j in cloud.jobs.list(limit=1000)["items"] if j["scene"] == scene]
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert "submitted 2" in str(app.screen.query_one("#batch-plan", Static).render())
+    assert len([j for j in cloud.jobs.list(limit=1000)["items"] if j["scene"] == scene]) == 2

@@ -56,13 +56,14 @@ def job_cells(job: dict[str, Any]) -> tuple[str, ...]:
 class JobsScreen(DeckScreen):
     BINDINGS = [
         Binding("n", "new", "New job"),
+        Binding("b", "batch", "Batch submit"),
         Binding("enter", "open", "Open", show=True),
         Binding("c", "cancel", "Cancel job"),
         Binding("f", "cycle_state", "State filter"),
         Binding("r", "refresh", "Refresh"),
         *DeckScreen.BINDINGS,
     ]
-    MUTATING_ACTIONS = frozenset({"new", "cancel"})
+    MUTATING_ACTIONS = frozenset({"new", "cancel", "batch"})
 
     def __init__(self) -> None:
         super().__init__()
@@ -134,6 +135,11 @@ class JobsScreen(DeckScreen):
         from tui.screens.composer import ComposerScreen
 
         self.app.push_screen(ComposerScreen())
+
+    def action_batch(self) -> None:
+        from tui.screens.batch import BatchScreen
+
+        self.app.push_screen(BatchScreen(self.deck.ctx), lambda _: self.action_refresh())
 
     def action_cancel(self) -> None:
         job_id = self._selected_id()

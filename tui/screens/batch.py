@@ -1,0 +1,78 @@
+"""Batch submit from the console: a batch file's combinations, checked (dry run) before anything is queued."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Static
+
+from backend.batch import load_plan, run
+
+
+def _plan_text(rows: list[dict[str, Any]], dry_run: bool) -> str:
+    lines = []
+    for row in rows:
+        overrides = " ".join(f"{k}={v}" for k, v in row["overrides"].items()) or "(preset as is)"
+        action = f"would {row['action']}" if dry_run and row["action"] == "submit" else row["action"]
+        lines.append(f"{escape(row['scene']):<16} {escape(overrides):<44} {action}")
+    submitted = sum(1 for r in rows if r["action"] == "submit")
+    verb = "would submit" if dry_run else "submitted"
+    lines.append(f"\n{verb} {submitted}, skipped {len(rows) - submitted} of {len(rows)}")
+    if dry_run and submitted:
+        lines.append("[b]ctrl+s[/b] submits them")
+    return "\n".join(lines)
+
+
+class BatchScreen(ModalScreen[int]):
+    """Type a batch file's path, Enter checks it, ctrl+s submits all its combinations (or none)."""
+
+    BINDINGS = [Binding("ctrl+s", "submit", "Submit batch"), Binding("escape", "close", "Close")]
+
+    def __init__(self, ctx: Any) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.checked: Path | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="batch"):
+            yield Static("[b]Batch submit[/b]  a file with preset, scenes and a grid or list of overrides")
+            yield Input(placeholder="path/to/batch.yaml, then Enter to check", id="batch-path")
+            yield Static("", id="batch-plan")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.checked = None
+        self.plan(Path(event.value).expanduser(), dry_run=True)
+
+    def action_submit(self) -> None:
+        path = Path(self.query_one("#batch-path", Input).value).expanduser()
+        if self.checked != path:
+            self.query_one("#batch-plan", Static).update("[yellow]press Enter to check the file first[/yellow]")
+            return
+        self.plan(path, dry_run=False)
+
+    def action_close(self) -> None:
+        self.dismiss(0)
+
+    @work(thread=True, exclusive=True, group="batch")
+    def plan(self, path: Path, dry_run: bool) -> None:
+        out = self.query_one("#batch-plan", Static)
+        try:
+            plan = load_plan(path, self.ctx)
+            rows = run(self.ctx, plan, dry_run=dry_run)
+        except Exception as exc:  # noqa: BLE001 - shown to the operator, who fixes the file
+            self.app.call_from_thread(out.update, f"[red]{escape(str(exc))}[/red]")
+            return
+        self.app.call_from_thread(out.update, _plan_text(rows, dry_run))
+        if dry_run:
+            self.checked = path
+        else:
+            submitted = sum(1 for r in rows if r["action"] == "submit")
+            self.app.call_from_thread(self.app.notify, f"batch {plan.name}: submitted {submitted} job(s)")
+            self.checked = None
