@@ -1,0 +1,266 @@
+"""The distributed worker shared by the Object and Queue variants; only the transport differs.
+
+The coordinator starts the workers asynchronously as a tree (`bfr` children a node; roots are
+workers 0..bfr-1, the children of worker k are (k+1)*bfr .. (k+1)*bfr+bfr-1). Worker k owns a block
+of neurons (the 1-D row partition of the original). Per layer it sends every worker that needs
+some of its neurons exactly those rows (a block with no nonzero is "empty": the transport marks it
+instead of carrying it where it can), receives the rows it needs, and computes its output neurons.
+A worker that waits longer than `poll_timeout_s` fails the run cleanly, naming itself, the layer
+and whom it waited for. Worker 0 gathers everyone's results and writes the run's files. Every
+key, message and mark carries the run id, so a rerun never reads a failed run's data.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from functools import lru_cache
+from typing import Any, Protocol
+
+import boto3
+import numpy as np
+import scipy.sparse as sp
+
+from lambda_src.sdsinf import blocks
+from lambda_src.sdsinf.metrics import LAYERSTATS_COLUMNS, METRICS_COLUMNS, to_csv
+from lambda_src.sdsinf.model import CAP
+from lambda_src.sdsinf.partition import plans, row_partition
+from lambda_src.sdsinf.store import unpack_matrix, unpack_network
+
+
+@lru_cache(maxsize=1)
+def session() -> Any:
+    return boto3.session.Session()
+
+
+def s3() -> Any:
+    return session().client("s3")
+
+
+def get(bucket: str, key: str) -> bytes:
+    return s3().get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def put(bucket: str, key: str, body: str | bytes) -> None:
+    s3().put_object(Bucket=bucket, Key=key, Body=body, ServerSideEncryption="AES256")
+
+
+def invoke(function: str, event: dict[str, Any]) -> None:
+    session().client("lambda").invoke(FunctionName=function, InvocationType="Event", Payload=json.dumps(event).encode())
+
+
+class Stalled(RuntimeError):
+    def __init__(self, message: str, layer: int) -> None:
+        super().__init__(message)
+        self.layer = layer
+
+
+class Transport(Protocol):
+    """How one worker's blocks travel. Counters are read into the run's metrics."""
+
+    publish_calls: int
+    poll_calls: int
+
+    def send(self, layer: int, dst: int, body: bytes, empty: bool) -> list[int]:
+        """Deliver one block to worker dst; returns the sizes of the messages it took (none if marked)."""
+        ...
+
+    def receive(self, layer: int, senders: list[int], timeout_s: float) -> list[bytes]:
+        """The non-empty blocks every sender sent this worker for `layer`; raises Stalled on timeout."""
+        ...
+
+
+def children(k: int, bfr: int, total: int) -> list[int]:
+    return [c for c in range((k + 1) * bfr, (k + 1) * bfr + bfr) if c < total]
+
+
+def coordinate(event: dict[str, Any]) -> dict[str, Any]:
+    ip = event["invoc_params"]
+    total, bfr = int(ip["total_nworkers"]), max(1, int(ip.get("bfr", 1)))
+    roots = list(range(min(bfr, total)))
+    for k in roots:
+        invoke(event["worker_function"], {**event, "worker_id": k})
+    return {"run_id": event["run_id"], "started": roots}
+
+
+def run_worker(event: dict[str, Any], transport: Transport) -> dict[str, Any]:
+    k = int(event["worker_id"])
+    ip = event["invoc_params"]
+    total, bfr = int(ip["total_nworkers"]), max(1, int(ip.get("bfr", 1)))
+    for c in children(k, bfr, total):  # pass the start down the tree first: the others must not wait
+        invoke(event["worker_function"], {**event, "worker_id": c})
+    out_bucket, prefix = event["metrics"]["bucket"], event["metrics"]["prefix"].rstrip("/")
+    started = time.time()
+    try:
+        result = _work(event, k, total, transport, out_bucket, prefix)
+    except Stalled as exc:
+        failure = {"worker": k, "layer": exc.layer, "reason": str(exc)}
+        put(out_bucket, f"{prefix}/workers/failed-{k:04d}.json", json.dumps(failure))
+        result = {"worker": k, "failed": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - recorded for the run, then re-raised for Lambda's own log
+        failure = {"worker": k, "layer": None, "reason": f"{type(exc).__name__}: {exc}"}
+        put(out_bucket, f"{prefix}/workers/failed-{k:04d}.json", json.dumps(failure))
+        raise
+    if k == 0:
+        gather(event, total, out_bucket, prefix, started)
+    return result
+
+
+def _work(
+    event: dict[str, Any], k: int, total: int, transport: Transport, out_bucket: str, prefix: str
+) -> dict[str, Any]:
+    timeout = float(event.get("poll_timeout_s", 60))
+    net = unpack_network(get(event["model"]["bucket"], event["model"]["key"]))
+    y_all = unpack_matrix(get(event["inputs"]["bucket"], event["inputs"]["key"]))
+    n_data = min(int(event.get("model_params", {}).get("numData", y_all.shape[0])), y_all.shape[0])
+    owner = row_partition(net.neurons, total)
+    layer_plans = plans(net.layers, [owner] * (net.depth + 1))
+    mine = np.flatnonzero(owner == k)
+    held = y_all[:n_data].toarray()[:, mine].astype(np.float32)  # (batch x my neurons)
+    mine_of = [sp.csc_matrix(w)[:, mine] for w in net.layers]  # the columns of W this worker computes
+    stats: list[dict[str, Any]] = []
+    totals: dict[str, Any] = dict(sent=0, bytes_sent=0, received=0, bytes_received=0, comm=0.0, comp=0.0,
+                                  compress=0.0, max_msg=0)  # fmt: skip
+    position = np.full(net.neurons, -1, dtype=np.int64)
+    position[mine] = np.arange(mine.size)
+    for layer, plan in enumerate(layer_plans):
+        t_layer = time.perf_counter()
+        sizes: list[int] = []
+        targets = 0
+        for (src, dst), rows in plan.sends.items():
+            if src != k:
+                continue
+            t = time.perf_counter()
+            values = held[:, position[rows]]
+            body = blocks.encode(rows, values)
+            totals["compress"] += time.perf_counter() - t
+            t = time.perf_counter()
+            sizes += transport.send(layer, dst, body, empty=not values.any())
+            totals["comm"] += time.perf_counter() - t
+            targets += 1
+        senders = sorted(src for (src, dst) in plan.sends if dst == k)
+        full = np.zeros((held.shape[0], net.neurons), dtype=np.float32)
+        full[:, mine] = held
+        t = time.perf_counter()
+        got = transport.receive(layer, senders, timeout) if senders else []
+        totals["comm"] += time.perf_counter() - t
+        for blob in got:
+            ids, block = blocks.decode(blob)
+            totals["received"] += 1
+            totals["bytes_received"] += len(blob)
+            full[:, ids] = block
+        t = time.perf_counter()
+        z = np.asarray(full @ mine_of[layer], dtype=np.float32)
+        held = np.where(z != 0, np.clip(z + net.bias, 0.0, CAP), 0.0).astype(np.float32)
+        totals["comp"] += time.perf_counter() - t
+        totals["sent"] += len(sizes)
+        totals["bytes_sent"] += sum(sizes)
+        totals["max_msg"] = max([totals["max_msg"], *sizes])
+        duration = time.perf_counter() - t_layer
+        nnz = int(np.count_nonzero(held))
+        rows_active = int(np.count_nonzero(held.any(axis=1)))
+        received_bytes = sum(len(b) for b in got)
+        stats.append(
+            {
+                "CONFIG": event["config"], "WORKER_ID": k, "LAYER": layer, "PUBLISH_NUM": len(sizes),
+                "PUBLISH_TOTAL_SIZE": sum(sizes), "MSG_NUM": len(got), "MSG_TOTAL_SIZE": received_bytes,
+                "LS_NUM_TARGETS": targets, "NNZ": nnz,
+                "ROWS_SENT": int(sum(r.size for (s, _), r in plan.sends.items() if s == k)),
+                "LAYER_DURATION": duration,
+            }
+        )  # fmt: skip
+        live = {
+            "worker": k, "batch": 1, "layer": layer, "layers": net.depth, "duration_s": duration, "nnz": nnz,
+            "rows_active": rows_active, "messages_sent": len(sizes), "bytes_sent": sum(sizes),
+            "messages_received": len(got), "bytes_received": received_bytes,
+            "publish_calls": transport.publish_calls, "poll_calls": transport.poll_calls,
+            "compression_s": totals["compress"],
+        }  # fmt: skip
+        put(out_bucket, f"{prefix}/live/worker-{k:04d}/b001-l{layer:04d}.json", json.dumps(live))
+    alive = np.flatnonzero(held.any(axis=1))
+    put(out_bucket, f"{prefix}/layerstats-worker-{k:04d}.csv", to_csv(LAYERSTATS_COLUMNS, stats))
+    done = {
+        "worker": k, "alive": alive.tolist(), "n_data": n_data, "neurons": net.neurons, "layers": net.depth,
+        "edges": net.edges, "publish_calls": transport.publish_calls, "polls": transport.poll_calls,
+        "table_reads": getattr(transport, "table_reads", 0), "table_writes": getattr(transport, "table_writes", 0),
+        **totals,
+    }  # fmt: skip
+    put(out_bucket, f"{prefix}/workers/done-{k:04d}.json", json.dumps(done))
+    return {"worker": k, "alive": int(alive.size)}
+
+
+def gather(event: dict[str, Any], total: int, out_bucket: str, prefix: str, started: float) -> None:
+    timeout = float(event.get("poll_timeout_s", 60)) * 2
+    deadline = time.time() + timeout
+    client = s3()
+    while True:
+        listing = client.list_objects_v2(Bucket=out_bucket, Prefix=f"{prefix}/workers/").get("Contents", [])
+        keys = [o["Key"] for o in listing]
+        failed = [k for k in keys if "/failed-" in k]
+        done = [k for k in keys if "/done-" in k]
+        if failed or len(done) == total or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    summary: dict[str, Any] = {
+        "run_id": event["run_id"],
+        "config": event["config"],
+        "variant": event.get("variant", "object"),
+        "workers": total,
+        "runtime_s": time.time() - started,
+    }
+    if failed or len(done) < total:
+        reasons = [json.loads(get(out_bucket, k))["reason"] for k in failed]
+        missing = total - len(done) - len(failed)
+        if missing > 0 and not reasons:
+            reasons.append(f"{missing} worker(s) never reported (not started, or crashed)")
+        summary.update(state="FAILED", error="; ".join(reasons), inputs=0, categories=0, matches_truth=None,
+                       compute_s=0.0, edges_per_s=0.0)  # fmt: skip
+        put(out_bucket, f"{prefix}/summary.json", json.dumps(summary))
+        return
+    parts = [json.loads(get(out_bucket, k)) for k in sorted(done)]
+    alive = sorted(set().union(*[set(p["alive"]) for p in parts]))
+    cats = np.asarray(alive, dtype=np.int64) + 1
+    truth_ok = None
+    if event.get("truth"):
+        truth = np.asarray([int(x) for x in get(event["truth"]["bucket"], event["truth"]["key"]).decode().split()])
+        truth_ok = bool(np.array_equal(np.sort(truth[truth <= parts[0]["n_data"]]), cats))
+    comp = max(p["comp"] for p in parts)
+    ip = event["invoc_params"]
+    totals = {
+        "CONFIG": event["config"],
+        "BFR": ip.get("bfr", 1),
+        "NLEVELS": ip.get("nlevels", 1),
+        "TOTAL_NWORKERS": total,
+        "NUM_NEURONS": parts[0]["neurons"],
+        "NUM_LAYERS": parts[0]["layers"],
+        "NUM_DATA": parts[0]["n_data"],
+        "BATCH_SIZE": parts[0]["n_data"],
+        "NUM_BATCHES": 1,
+        "METRIC_PUBLISH_CALLS": sum(p.get("publish_calls", p["sent"]) for p in parts),
+        "METRIC_NUM_MESSAGES_SENT": sum(p["sent"] for p in parts),
+        "METRIC_SIZE_MESSAGES_SENT": sum(p["bytes_sent"] for p in parts),
+        "METRIC_RECEIVE_POLL_CALLS": sum(p["polls"] for p in parts),
+        "METRIC_NUM_MESSAGES_RECEIVED": sum(p["received"] for p in parts),
+        "METRIC_SIZE_MESSAGES_RECEIVED": sum(p["bytes_received"] for p in parts),
+        "METRIC_ELAPSED_TIME_BATCH": summary["runtime_s"],
+        "METRIC_ELAPSED_TIME_COMMUNICATION": max(p["comm"] for p in parts),
+        "METRIC_ELAPSED_TIME_COMPUTATION": comp,
+        "METRIC_ELAPSED_TIME_COMPRESSION": max(p["compress"] for p in parts),
+        "METRIC_LAMBDA_RUNTIME": summary["runtime_s"],
+        "METRIC_MAX_MESSAGE_SIZE": max(p["max_msg"] for p in parts),
+    }
+    totals["METRIC_DYNAMODB_ITEMS_WRITTEN"] = sum(p.get("table_writes", 0) for p in parts)
+    totals["METRIC_DYNAMODB_TOTAL_ITEMS_READ"] = sum(p.get("table_reads", 0) for p in parts)
+    put(out_bucket, f"{prefix}/metrics.csv", to_csv(METRICS_COLUMNS, [totals]))
+    put(out_bucket, f"{prefix}/categories.tsv", "".join(f"{c}\n" for c in cats))
+    n_data = parts[0]["n_data"]
+    summary.update(
+        state="SUCCEEDED",
+        inputs=n_data,
+        categories=int(cats.size),
+        matches_truth=truth_ok,
+        compute_s=comp,
+        comm_s=max(p["comm"] for p in parts),
+        edges_per_s=n_data * parts[0]["edges"] / max(summary["runtime_s"], 1e-9),
+    )
+    put(out_bucket, f"{prefix}/summary.json", json.dumps(summary))
