@@ -689,8 +689,8 @@ def sdsinf_upload(
 @sdsinf_app.command("run")
 def sdsinf_run(
     preset: Annotated[str, typer.Argument(help="An sdsinf preset, e.g. b1_1024n_1w_10000bs_serial.")],
-    variant: Annotated[str | None, typer.Option(help="serial | object | server (queue: not in this build)")] = None,
-    workers: Annotated[int | None, typer.Option(min=1, max=256, help="Workers (object variant).")] = None,
+    variant: Annotated[str | None, typer.Option(help="queue | object | serial | server")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, max=256, help="Workers (queue and object variants).")] = None,
     data: Annotated[str | None, typer.Option(help="Uploaded data name (default: the preset's).")] = None,
     batch: Annotated[int | None, typer.Option(min=1, help="Inputs per batch.")] = None,
     repeat: Annotated[int, typer.Option(min=1, max=20, help="Run K times and report medians.")] = 1,

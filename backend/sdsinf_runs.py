@@ -16,7 +16,7 @@ from lambda_src.sdsinf.store import pack_matrix, pack_network
 if TYPE_CHECKING:
     from backend.context import Context
 
-VARIANTS = ("serial", "object", "server")  # the queue variant arrives with its workers
+VARIANTS = ("queue", "object", "serial", "server")
 RUN_TIMEOUT_S = 1800.0
 # AWS Lambda on-demand prices, x86, us-east-1 (published 2024): per GB-second and per request.
 PRICE_GB_S = 0.0000166667
@@ -29,7 +29,7 @@ def estimate_cost(summary: dict[str, Any], memory_mb: int = DEFAULT_MEMORY_MB) -
     bound: workers that finish early stop billing), plus one request a worker and the coordinator."""
     workers = int(summary.get("workers", 1))
     gb_s = float(summary.get("runtime_s", 0.0)) * workers * memory_mb / 1024
-    requests = workers + (1 if summary.get("variant") == "object" else 0)
+    requests = workers + (1 if summary.get("variant") in ("object", "queue") else 0)
     if summary.get("variant") == "server":
         return {"gb_seconds": 0.0, "requests": 0, "cost_usd": 0.0}
     return {
@@ -134,6 +134,19 @@ class SdsinfRuns:
                 poll_timeout_s=poll_timeout_s,
                 intermediate={"bucket": out["IntermediateBucket"]},
             )
+        if variant == "queue":
+            if "QueueCoordinatorFunction" not in out:
+                raise ConfigError("the deployed sdsinf stack predates the Queue variant: skydeck stacks deploy sdsinf")
+            function = out["QueueCoordinatorFunction"]
+            event.update(
+                worker_function=out["QueueWorkerFunction"],
+                poll_timeout_s=poll_timeout_s,
+                queue={
+                    "topic_arn": out["QueueTopicArn"],
+                    "table": out["EmptyTargetsTable"],
+                    "queue_urls": self._make_queues(run_id, workers),
+                },
+            )
         self.s3.put_object(Bucket=out["MetricsBucket"], Key=f"{prefix}/request.json", Body=json.dumps(event))
         if variant == "server":
             self._start_server(f"s3://{out['MetricsBucket']}/{prefix}/request.json")
@@ -142,6 +155,64 @@ class SdsinfRuns:
                 FunctionName=function, InvocationType="Event", Payload=json.dumps(event).encode()
             )
         return {"run_id": run_id, "variant": variant, "data": data_name, "prefix": prefix, "workers": workers}
+
+    # -- the Queue variant's per-run queues -------------------------------------------------------------
+    def _queue_prefix(self, run_id: str) -> str:
+        return f"{self.out['QueuePrefix']}-{run_id[-6:]}-"
+
+    def _make_queues(self, run_id: str, workers: int) -> list[str]:
+        """One queue per worker for this run, subscribed to the topic with a filter on run and target.
+
+        Fresh queues per run: a rerun can never receive a failed run's messages."""
+        sqs, sns = self.ctx.clients.client("sqs"), self.ctx.clients.client("sns")
+        topic = self.out["QueueTopicArn"]
+        urls = []
+        for k in range(workers):
+            name = f"{self._queue_prefix(run_id)}w{k:04d}"
+            url = sqs.create_queue(
+                QueueName=name, Attributes={"SqsManagedSseEnabled": "true", "MessageRetentionPeriod": "3600"}
+            )["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            policy = {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "sns.amazonaws.com"},
+                        "Action": "sqs:SendMessage",
+                        "Resource": arn,
+                        "Condition": {"ArnEquals": {"aws:SourceArn": topic}},
+                    }
+                ],
+            }
+            sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+            sns.subscribe(
+                TopicArn=topic,
+                Protocol="sqs",
+                Endpoint=arn,
+                Attributes={
+                    "FilterPolicy": json.dumps({"run": [run_id], "target": [str(k)]}),
+                    "RawMessageDelivery": "true",
+                },
+            )
+            urls.append(url)
+        return urls
+
+    def cleanup(self, run_id: str) -> int:
+        """Remove a Queue run's subscriptions and queues (after it ends, either way). Returns queues removed."""
+        out = self.out
+        if "QueueTopicArn" not in out:
+            return 0
+        sqs, sns = self.ctx.clients.client("sqs"), self.ctx.clients.client("sns")
+        prefix = self._queue_prefix(run_id)
+        for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=out["QueueTopicArn"]):
+            for sub in page.get("Subscriptions", []):
+                if sub.get("Endpoint", "").rsplit(":", 1)[-1].startswith(prefix):
+                    sns.unsubscribe(SubscriptionArn=sub["SubscriptionArn"])
+        urls = sqs.list_queues(QueueNamePrefix=prefix).get("QueueUrls", [])
+        for url in urls:
+            sqs.delete_queue(QueueUrl=url)
+        return len(urls)
 
     def _start_server(self, request_uri: str) -> None:
         """The Server baseline on the local cloud: a job-scoped local process reading the same request."""
@@ -190,11 +261,14 @@ class SdsinfRuns:
             if summary is not None:
                 drain()  # metrics written between the listing and the summary still count
                 result = json.loads(summary)
+                if result.get("variant") == "queue":
+                    self.cleanup(run_id)
                 if result.get("state") == "FAILED":
                     raise SkydeckError(f"run {run_id} failed: {result.get('error')}")
                 return result | estimate_cost(result)
             now = time.time()
             if now - started > timeout_s or now - last_progress > idle_timeout_s:
+                self.cleanup(run_id)
                 raise SkydeckError(
                     f"run {run_id} made no progress for {now - last_progress:.0f}s "
                     f"(last metric: {sorted(seen)[-1].rsplit('/', 2)[-2:] if seen else 'none'}); "

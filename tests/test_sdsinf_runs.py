@@ -51,8 +51,8 @@ def test_a_run_that_crashes_fails_in_bounded_time(runs: SdsinfRuns) -> None:
 def test_unknown_data_and_variants_are_refused(runs: SdsinfRuns) -> None:
     with pytest.raises(NotFoundError, match="sdsinf data upload"):
         runs.start("nothing-here", "serial")
-    with pytest.raises(Exception, match="this build runs serial"):
-        runs.start("small", "queue")
+    with pytest.raises(Exception, match="this build runs queue, object, serial, server"):
+        runs.start("small", "carrier-pigeon")
 
 
 @pytest.mark.parametrize("workers", [1, 3])
@@ -70,6 +70,67 @@ def test_object_variant_exchanges_partials_through_s3(runs: SdsinfRuns, tmp_path
         assert int(shown["metrics"]["METRIC_NUM_MESSAGES_SENT"]) > 0
         assert all(m["messages_received"] > 0 for m in seen)
     assert {f"layerstats-worker-{k:04d}.csv" for k in range(workers)} <= set(shown["files"])
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_queue_variant_exchanges_blocks_through_sns_and_sqs(runs: SdsinfRuns, tmp_path: Path, workers: int) -> None:
+    runs.ctx.stacks.deploy("sdsinf")  # picks up the queue functions if the stack predates them
+    info = generate(tmp_path / "gc", 1024, 6, 60, seed=14)
+    runs.upload(tmp_path / "gc", 1024, 6, f"q{workers}")
+    started = runs.start(f"q{workers}", "queue", workers=workers, config=f"t_1024n_{workers}w_queue")
+    sqs = runs.ctx.clients.client("sqs")
+    prefix = runs._queue_prefix(started["run_id"])
+    assert len(sqs.list_queues(QueueNamePrefix=prefix).get("QueueUrls", [])) == workers
+    seen: list[dict] = []
+    summary = runs.follow(started["run_id"], on_metric=seen.append, timeout_s=180)
+    assert summary["variant"] == "queue" and summary["matches_truth"] is True
+    assert summary["categories"] == info["categories"]
+    assert {m["worker"] for m in seen} == set(range(workers)) and len(seen) == workers * 6
+    metrics = runs.show(started["run_id"])["metrics"]
+    if workers > 1:
+        assert int(metrics["METRIC_PUBLISH_CALLS"]) > 0 and int(metrics["METRIC_NUM_MESSAGES_RECEIVED"]) > 0
+        assert int(metrics["METRIC_RECEIVE_POLL_CALLS"]) > 0
+        assert max(m["bytes_sent"] for m in seen) > 0
+    # the run's queues and subscriptions are gone once it ended
+    assert sqs.list_queues(QueueNamePrefix=prefix).get("QueueUrls", []) == []
+    subs = runs.ctx.clients.client("sns").list_subscriptions_by_topic(TopicArn=runs.out["QueueTopicArn"])
+    assert not [x for x in subs["Subscriptions"] if prefix in x["Endpoint"]]
+
+
+def test_queue_blocks_are_chunked_under_the_message_limit_and_reassembled(runs: SdsinfRuns) -> None:
+    import os
+
+    from lambda_src.sdsinf.queue_variant import PART_BYTES, QueueTransport
+
+    runs.ctx.stacks.deploy("sdsinf")
+    run_id = f"chunk-{os.urandom(3).hex()}"
+    urls = runs._make_queues(run_id, 2)
+    out = runs.out
+    event = {"run_id": run_id, "queue": {"topic_arn": out["QueueTopicArn"], "table": out["EmptyTargetsTable"],
+                                         "queue_urls": urls}}  # fmt: skip
+    env = runs.ctx.clients.env()
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        sender, receiver = QueueTransport(event, 0), QueueTransport(event, 1)
+        body = os.urandom(PART_BYTES * 2 + 1000)  # three parts
+        sizes = sender.send(layer=3, dst=1, body=body, empty=False)
+        assert len(sizes) == 3 and max(sizes) < 256 * 1024
+        assert receiver.receive(layer=3, senders=[0], timeout_s=10) == [body]
+        assert sender.send(layer=5, dst=1, body=b"unused", empty=True) == []  # a mark, not a message
+        assert receiver.receive(layer=5, senders=[0], timeout_s=10) == []
+        assert sender.table_writes == 1 and receiver.table_reads >= 1
+        from lambda_src.sdsinf.distributed import Stalled
+
+        with pytest.raises(Stalled, match="worker 1 waited 1s at layer 4 for worker\\(s\\) 0000"):
+            receiver.receive(layer=4, senders=[0], timeout_s=1)
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        runs.cleanup(run_id)
 
 
 def test_a_worker_that_never_starts_fails_the_object_run_naming_it(runs: SdsinfRuns, tmp_path: Path) -> None:

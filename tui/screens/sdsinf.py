@@ -51,7 +51,7 @@ class SdsinfScreen(DeckScreen):
                     [(v, v) for v in VARIANTS], prompt="preset's", allow_blank=True, id="sds-variant", compact=True
                 )
             with Vertical():
-                yield Label("workers (object)")
+                yield Label("workers (queue, object)")
                 yield Input(id="sds-workers-n", compact=True, type="integer", placeholder="preset's")
             with Vertical():
                 yield Label("data (blank: preset's)")

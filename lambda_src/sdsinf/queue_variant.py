@@ -1,0 +1,161 @@
+"""The Queue variant: blocks travel through one SNS topic to per-worker SQS queues.
+
+Each worker has its own queue, subscribed to the run's topic with a filter policy on the
+message attributes `run` and `target`, so a worker only ever receives its own run's blocks (a
+rerun gets fresh queues and a fresh run id: it never sees a failed run's messages). A block is
+base64 in the message body, split into parts under the 256 KiB limit and published up to ten
+entries per PublishBatch call. A block with no nonzero is not sent at all: the sender adds itself
+to the run's empty-targets item in DynamoDB (`RUN#LAYER#TARGET`), and a receiver waiting for a
+sender looks there. Receivers long-poll; after `poll_timeout_s` without what they need they fail
+the run, naming the layer and the senders they waited for. Received data is only ever parsed by
+`blocks.decode` (numpy, no pickle).
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any
+
+from lambda_src.sdsinf.distributed import Stalled, coordinate, run_worker, session
+
+# base64 grows a part by 4/3; attributes and the envelope need room too.
+PART_BYTES = 180 * 1024
+BATCH_ENTRIES = 10
+BATCH_BYTES = 250 * 1024
+EMPTY_MARK_TTL_S = 24 * 3600
+
+
+def _attr(value: str | int, number: bool = False) -> dict[str, str]:
+    return {"DataType": "Number" if number else "String", "StringValue": str(value)}
+
+
+class QueueTransport:
+    def __init__(self, event: dict[str, Any], k: int) -> None:
+        q = event["queue"]
+        self.topic = q["topic_arn"]
+        self.queue_url = q["queue_urls"][k]
+        self.table = q["table"]
+        self.run_id = event["run_id"]
+        self.k = k
+        self.sns = session().client("sns")
+        self.sqs = session().client("sqs")
+        self.ddb = session().client("dynamodb")
+        self.publish_calls = 0
+        self.poll_calls = 0
+        self.table_reads = 0
+        self.table_writes = 0
+        # (layer, sender) -> {part: bytes} and the part count; later layers can arrive early.
+        self.parts: dict[tuple[int, int], dict[int, bytes]] = {}
+        self.expected: dict[tuple[int, int], int] = {}
+
+    # -- sending -------------------------------------------------------------------------------------
+    def send(self, layer: int, dst: int, body: bytes, empty: bool) -> list[int]:
+        if empty:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"{self.run_id}#{layer}#{dst}"}},
+                UpdateExpression="ADD senders :s SET expires_at = :t",
+                ExpressionAttributeValues={
+                    ":s": {"NS": [str(self.k)]},
+                    ":t": {"N": str(int(time.time()) + EMPTY_MARK_TTL_S)},
+                },
+            )
+            self.table_writes += 1
+            return []
+        pieces = [body[i : i + PART_BYTES] for i in range(0, len(body), PART_BYTES)]
+        entries = []
+        for part, piece in enumerate(pieces):
+            text = base64.b64encode(piece).decode("ascii")
+            attrs = {
+                "run": _attr(self.run_id),
+                "target": _attr(dst),
+                "layer": _attr(layer, number=True),
+                "sender": _attr(self.k, number=True),
+                "part": _attr(part, number=True),
+                "parts": _attr(len(pieces), number=True),
+            }
+            entries.append((text, attrs))
+        batch: list[dict[str, Any]] = []
+        size = 0
+        for i, (text, attrs) in enumerate(entries):
+            if batch and (len(batch) == BATCH_ENTRIES or size + len(text) > BATCH_BYTES):
+                self._publish(batch)
+                batch, size = [], 0
+            batch.append({"Id": str(i), "Message": text, "MessageAttributes": attrs})
+            size += len(text)
+        if batch:
+            self._publish(batch)
+        return [len(e[0]) for e in entries]
+
+    def _publish(self, batch: list[dict[str, Any]]) -> None:
+        resp = self.sns.publish_batch(TopicArn=self.topic, PublishBatchRequestEntries=batch)
+        self.publish_calls += 1
+        if resp.get("Failed"):
+            first = resp["Failed"][0]
+            raise RuntimeError(
+                f"SNS refused {len(resp['Failed'])} message(s): {first.get('Code')} {first.get('Message')}"
+            )
+
+    # -- receiving -----------------------------------------------------------------------------------
+    def receive(self, layer: int, senders: list[int], timeout_s: float) -> list[bytes]:
+        deadline = time.time() + timeout_s
+        empty: set[int] = set()
+        while True:
+            waiting = [s for s in senders if s not in empty and not self._complete(layer, s)]
+            if waiting:
+                self._poll(wait_s=1 if len(waiting) < len(senders) else 2)
+                waiting = [s for s in waiting if not self._complete(layer, s)]
+            if waiting:
+                empty |= self._empty_marks(layer)
+                waiting = [s for s in waiting if s not in empty]
+            if not waiting:
+                return [self._take(layer, s) for s in senders if s not in empty]
+            if time.time() > deadline:
+                raise Stalled(
+                    f"worker {self.k} waited {timeout_s:.0f}s at layer {layer} for worker(s) "
+                    + ", ".join(f"{s:04d}" for s in waiting),
+                    layer,
+                )
+
+    def _complete(self, layer: int, sender: int) -> bool:
+        key = (layer, sender)
+        return key in self.expected and len(self.parts.get(key, {})) == self.expected[key]
+
+    def _take(self, layer: int, sender: int) -> bytes:
+        key = (layer, sender)
+        got = self.parts.pop(key)
+        self.expected.pop(key)
+        return b"".join(got[i] for i in range(len(got)))
+
+    def _poll(self, wait_s: int) -> None:
+        resp = self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_s, MessageAttributeNames=["All"]
+        )
+        self.poll_calls += 1
+        messages = resp.get("Messages", [])
+        for m in messages:
+            a = {k: v["StringValue"] for k, v in m.get("MessageAttributes", {}).items()}
+            if a.get("run") != self.run_id or a.get("target") != str(self.k):
+                continue  # not ours (the filter policy should have kept it away): drop it
+            key = (int(a["layer"]), int(a["sender"]))
+            self.parts.setdefault(key, {})[int(a["part"])] = base64.b64decode(m["Body"])
+            self.expected[key] = int(a["parts"])
+        if messages:
+            entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+            self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
+
+    def _empty_marks(self, layer: int) -> set[int]:
+        item = self.ddb.get_item(
+            TableName=self.table, Key={"pk": {"S": f"{self.run_id}#{layer}#{self.k}"}}, ConsistentRead=True
+        ).get("Item")
+        self.table_reads += 1
+        return {int(x) for x in item["senders"]["NS"]} if item else set()
+
+
+def coordinator(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    return coordinate(event)
+
+
+def worker(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    return run_worker({**event, "variant": "queue"}, QueueTransport(event, int(event["worker_id"])))
