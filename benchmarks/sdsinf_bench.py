@@ -22,6 +22,11 @@ def main() -> int:
     parser.add_argument("--inputs", type=int, default=60000)
     parser.add_argument("--layers", type=int, default=120)
     parser.add_argument("--neurons", type=int, default=1024)
+    parser.add_argument(
+        "--cloud", action="store_true", help="also run the Queue and Object variants on a local cloud (minutes)"
+    )
+    parser.add_argument("--cloud-inputs", type=int, default=1000)
+    parser.add_argument("--cloud-layers", type=int, default=30)
     args = parser.parse_args()
     net = radixnet(args.neurons, args.layers, seed=0)
     y = generate_inputs(args.neurons, args.inputs, seed=1)
@@ -44,7 +49,54 @@ def main() -> int:
         f"ratio {slow / fast:.1f}x; same categories: {same}; target >= 20 billion edges/s: "
         f"{'ok' if work / fast >= 20e9 else 'MISSED'}"
     )
+    if args.cloud:
+        cloud_split(args.cloud_inputs, args.cloud_layers)
     return 0 if same else 1
+
+
+def cloud_split(inputs: int, layers: int, worker_counts: tuple[int, ...] = (1, 2, 4, 8)) -> None:
+    """Wall time and the communication / computation split per variant and worker count, on a
+    throwaway local cloud (everything on this machine: the split shows the protocol's cost)."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from backend.context import Context
+    from backend.localcloud import control
+    from backend.paths import Home
+    from backend.sdsinf import generate
+    from backend.sdsinf_runs import SdsinfRuns
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["SKYDECK_HOME"] = tmp
+        home = Home.from_env()
+        control.up(home, workers=0)
+        try:
+            ctx = Context.create(None, home)
+            ctx.stacks.deploy("infra")
+            ctx.stacks.deploy("sdsinf")
+            runs = SdsinfRuns(ctx)
+            generate(Path(tmp) / "gc", 1024, layers, inputs, seed=3)
+            runs.upload(Path(tmp) / "gc", 1024, layers, "bench")
+            print(f"\nlocal cloud, 1024 neurons x {layers} layers, {inputs} inputs (2 cores: all workers share them)")
+            print(
+                f"{'variant':<8}{'workers':>8}{'wall s':>9}{'comm s':>9}{'comp s':>9}{'msgs':>7}{'MB sent':>9}  truth"
+            )
+            for variant in ("queue", "object"):
+                for workers in worker_counts:
+                    started = runs.start("bench", variant, workers=workers, config=f"bench_{variant}_{workers}w")
+                    summary = runs.follow(started["run_id"], timeout_s=900)
+                    metrics = runs.show(started["run_id"])["metrics"]
+                    print(
+                        f"{variant:<8}{workers:>8}{float(summary['runtime_s']):>9.1f}"
+                        f"{float(metrics['METRIC_ELAPSED_TIME_COMMUNICATION']):>9.2f}"
+                        f"{float(metrics['METRIC_ELAPSED_TIME_COMPUTATION']):>9.2f}"
+                        f"{int(metrics['METRIC_NUM_MESSAGES_SENT']):>7}"
+                        f"{int(metrics['METRIC_SIZE_MESSAGES_SENT']) / 1e6:>9.2f}  {summary['matches_truth']}",
+                        flush=True,
+                    )
+        finally:
+            control.down(home)
 
 
 if __name__ == "__main__":

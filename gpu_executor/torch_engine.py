@@ -51,7 +51,9 @@ class TorchEngine:
         budget = max(30.0, ctx.spec.resources.max_runtime_s - RESULTS_MARGIN_S)
         started = time.monotonic()
         previews = _Previews(ctx.job_id, storage)
-        trainer = Trainer(cfg, train, test, check=ctx.check, time_budget_s=budget)
+        device = pick_device()
+        ctx.notes.append(f"torch engine on {device}")
+        trainer = Trainer(cfg, train, test, check=ctx.check, time_budget_s=budget, device=device)
 
         def progress(p: Any) -> None:
             ctx.report(p.to_dict())
@@ -93,7 +95,20 @@ class TorchEngine:
             "voxels": grid.n_voxels,
             "artifacts": uri,
             "stopped_early": trainer.stopped_early,
+            "device": device,
         }
+
+
+def pick_device() -> str:
+    """CUDA when present, else the CPU; SKYDECK_TORCH_DEVICE overrides (e.g. cpu on a GPU host)."""
+    import os
+
+    import torch
+
+    wanted = os.environ.get("SKYDECK_TORCH_DEVICE")
+    if wanted:
+        return wanted
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class _Previews:

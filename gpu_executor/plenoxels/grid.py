@@ -67,7 +67,7 @@ class VoxelGrid:
 
     def scale_offset(self) -> tuple[torch.Tensor, torch.Tensor]:
         """grid = world * scale + offset."""
-        gsz = torch.tensor(self.reso, dtype=torch.float32)
+        gsz = torch.tensor(self.reso, dtype=torch.float32, device=self.radius.device)
         scale = 0.5 * gsz / self.radius
         return scale, 0.5 * gsz - 0.5 - self.center * scale
 
@@ -108,11 +108,11 @@ class VoxelGrid:
         links = torch.where(self.lut < n, self.lut, torch.full_like(self.lut, -1)).to(torch.int32)
         np.savez(
             path,
-            radius=self.radius.numpy(),
-            center=self.center.numpy(),
-            links=links.reshape(self.reso).numpy(),
-            density_data=self.data[:n, :1].detach().numpy().astype(np.float32),
-            sh_data=self.data[:n, 1:].detach().numpy().astype(np.float16),
+            radius=self.radius.cpu().numpy(),
+            center=self.center.cpu().numpy(),
+            links=links.reshape(self.reso).cpu().numpy(),
+            density_data=self.data[:n, :1].detach().cpu().numpy().astype(np.float32),
+            sh_data=self.data[:n, 1:].detach().cpu().numpy().astype(np.float16),
             basis_type=np.int64(1),  # svox2's BASIS_TYPE_SH
         )
 
@@ -127,12 +127,18 @@ class VoxelGrid:
             links = torch.from_numpy(z["links"].astype(np.int64))
             density = torch.from_numpy(z["density_data"].astype(np.float32))
             sh = torch.from_numpy(z["sh_data"].astype(np.float32))
-            radius = torch.from_numpy(z["radius"].astype(np.float32)) if "radius" in z.files else torch.ones(3)
-            center = torch.from_numpy(z["center"].astype(np.float32)) if "center" in z.files else torch.zeros(3)
+            radius = (
+                torch.from_numpy(z["radius"].astype(np.float32)) if "radius" in z.files else torch.ones(3, device="cpu")
+            )
+            center = (
+                torch.from_numpy(z["center"].astype(np.float32))
+                if "center" in z.files
+                else torch.zeros(3, device="cpu")
+            )
         n = density.shape[0]
         lut = links.reshape(-1)
         lut = torch.where(lut >= 0, lut, torch.full_like(lut, n))
-        data = torch.cat([torch.cat([density, sh], 1), torch.zeros(1, 1 + sh.shape[1])])
+        data = torch.cat([torch.cat([density, sh], 1), torch.zeros(1, 1 + sh.shape[1], device="cpu")])
         return cls(tuple(links.shape), radius.reshape(3), center.reshape(3), lut, data, sh.shape[1] // 3)
 
 

@@ -13,9 +13,9 @@ def random_cells(reso: tuple[int, int, int], frac: float, contiguous: bool, gen:
     total = reso[0] * reso[1] * reso[2]
     n = max(1, int(total * frac))
     if contiguous:
-        start = int(torch.randint(0, max(1, total - n), (1,), generator=gen))
+        start = int(torch.randint(0, max(1, total - n), (1,), generator=gen, device="cpu"))
         return torch.arange(start, start + n, dtype=torch.int64)
-    return torch.randint(0, total, (n,), generator=gen, dtype=torch.int64)
+    return torch.randint(0, total, (n,), generator=gen, dtype=torch.int64, device="cpu").to(torch.get_default_device())
 
 
 def tv_loss(grid: VoxelGrid, data: torch.Tensor, cells: torch.Tensor, cols: slice, scaling: float) -> torch.Tensor:

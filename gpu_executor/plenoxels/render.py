@@ -77,7 +77,7 @@ class Occupancy:
             self.lo = nz.min(0).values.float()
             self.hi = nz.max(0).values.float() + 1.0
         else:
-            self.lo = self.hi = torch.zeros(3)
+            self.lo = self.hi = torch.zeros(3, device=cells.device)
         self.empty = nz.numel() == 0
 
 

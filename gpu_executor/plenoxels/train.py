@@ -116,7 +116,7 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     """SSIM with an 11x11 Gaussian window (sigma 1.5), averaged over RGB, images in [0, 1]."""
     x = torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[:, None].float()
     y = torch.from_numpy(np.ascontiguousarray(b.transpose(2, 0, 1)))[:, None].float()
-    coords = torch.arange(11, dtype=torch.float32) - 5
+    coords = torch.arange(11, dtype=torch.float32, device="cpu") - 5
     g = torch.exp(-(coords**2) / (2 * 1.5**2))
     g = g / g.sum()
     win = torch.outer(g, g)[None, None]
@@ -140,12 +140,14 @@ def render_image(
     occ: Occupancy | None = None,
     chunk: int = 1 << 14,
 ) -> np.ndarray:
-    origins, dirs = (torch.from_numpy(a.astype(np.float32)) for a in split_rays)
-    occ = occ or Occupancy(grid)
-    out = torch.cat(
-        [render(grid, origins[s : s + chunk], dirs[s : s + chunk], opts, occ) for s in range(0, len(origins), chunk)]
-    )
-    return out.clamp(0, 1).reshape(hw[0], hw[1], 3).numpy()
+    device = grid.data.device
+    origins, dirs = (torch.from_numpy(a.astype(np.float32)).to(device) for a in split_rays)
+    with torch.device(device):
+        occ = occ or Occupancy(grid)
+        parts = [
+            render(grid, origins[s : s + chunk], dirs[s : s + chunk], opts, occ) for s in range(0, len(origins), chunk)
+        ]
+    return torch.cat(parts).clamp(0, 1).reshape(hw[0], hw[1], 3).cpu().numpy()
 
 
 @dataclass
@@ -190,7 +192,9 @@ class Trainer:
         progress_every_s: float = 2.0,
         eval_every_s: float = 10.0,
         seed: int = 0,
+        device: str | torch.device = "cpu",
     ) -> None:
+        self.device = torch.device(device)
         self.cfg = cfg
         self.train = train
         self.heldout = heldout
@@ -204,7 +208,7 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.stopped_early = False
         o, d, c = train.all_rays()
-        self.origins, self.dirs, self.colours = torch.from_numpy(o), torch.from_numpy(d), torch.from_numpy(c)
+        self.origins, self.dirs, self.colours = (torch.from_numpy(a).to(self.device) for a in (o, d, c))
         self.heldout_rays = heldout.rays(0)
         self.lambda_tv = cfg.lambda_tv
         self.lambda_tv_sh = cfg.lambda_tv_sh
@@ -215,9 +219,11 @@ class Trainer:
         self.lr_sh = expon_lr(
             cfg.lr_sh, cfg.lr_sh_final, cfg.lr_sh_delay_steps, cfg.lr_sh_delay_mult, cfg.lr_sh_decay_steps
         )
-        self.grid = VoxelGrid.dense(tuple(cfg.reso[0]), cfg.sh_dim, 0.0 if cfg.lr_fg_begin_step > 0 else cfg.init_sigma)
-        self.optim = SparseRMSprop(*self.grid.data.shape, beta=cfg.rms_beta)
-        self.occ = Occupancy(self.grid)
+        with torch.device(self.device):
+            init = 0.0 if cfg.lr_fg_begin_step > 0 else cfg.init_sigma
+            self.grid = VoxelGrid.dense(tuple(cfg.reso[0]), cfg.sh_dim, init)
+            self.optim = SparseRMSprop(*self.grid.data.shape, beta=cfg.rms_beta)
+            self.occ = Occupancy(self.grid)
         self.rays_seen = 0
         self.train_seconds = 0.0
         self.last_heldout: float | None = None  # every report carries the latest held-out PSNR
@@ -297,7 +303,7 @@ class Trainer:
         from gpu_executor.plenoxels.render import sample_weights
 
         n = self.origins.shape[0]
-        pick = torch.randperm(n, generator=self.gen)[:max_rays]
+        pick = torch.randperm(n, generator=self.gen, device="cpu")[:max_rays].to(self.device)
         best = torch.zeros(reso[0] * reso[1] * reso[2])
         old = self.grid
         new_scale = 0.5 * torch.tensor(reso, dtype=torch.float32) / old.radius
@@ -321,10 +327,15 @@ class Trainer:
         return psnr(float(np.mean((image - h.images[0]) ** 2)))
 
     def run(self) -> VoxelGrid:
+        """Train to n_iters (or the time budget); on `device` (factories inside default to it)."""
+        with torch.device(self.device):
+            return self._run()
+
+    def _run(self) -> VoxelGrid:
         cfg = self.cfg
         stages = dict(reso_schedule(cfg.reso, cfg.upsamp_every, cfg.n_iters))
         n_rays = self.origins.shape[0]
-        perm = torch.randperm(n_rays, generator=self.gen)
+        perm = torch.randperm(n_rays, generator=self.gen, device="cpu").to(self.device)
         cursor = 0
         started = time.monotonic()
         last_report = last_eval = started
@@ -335,7 +346,7 @@ class Trainer:
             if gstep in stages and gstep > 0:
                 self.upsample(stages[gstep])
             if cursor + cfg.batch_size > n_rays:
-                perm, cursor = torch.randperm(n_rays, generator=self.gen), 0
+                perm, cursor = torch.randperm(n_rays, generator=self.gen, device="cpu").to(self.device), 0
             idx = perm[cursor : cursor + cfg.batch_size]
             cursor += cfg.batch_size
             t0 = time.perf_counter()
