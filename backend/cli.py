@@ -31,7 +31,7 @@ presets_app = typer.Typer(no_args_is_help=True, help="Job and run presets.")
 api_app = typer.Typer(no_args_is_help=True, help="The jobs API.")
 executor_app = typer.Typer(no_args_is_help=True, help="The job executor (what GPU hosts run).")
 sdsinf_app = typer.Typer(no_args_is_help=True, help="SDS-Inf: sparse DNN inference (Graph Challenge networks).")
-sdsinf_data_app = typer.Typer(no_args_is_help=True, help="Graph Challenge data: generate it.")
+sdsinf_data_app = typer.Typer(no_args_is_help=True, help="Graph Challenge data: generate, import, upload.")
 sdsinf_app.add_typer(sdsinf_data_app, name="data")
 batch_app = typer.Typer(no_args_is_help=True, help="Batch launches: a preset x scenes x a grid of overrides.")
 app.add_typer(batch_app, name="batch")
@@ -662,6 +662,41 @@ def sdsinf_infer(
             out.print(" ".join(map(str, result.categories)))
     if result.matches_truth is False:
         raise typer.Exit(1)
+
+
+@sdsinf_data_app.command("import")
+def sdsinf_import(
+    src: Annotated[
+        Path, typer.Argument(help="The download: a directory with neuron{N}.tar.gz, sparse-images-{N}.tsv.gz, ...")
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the Graph Challenge layout into.")],
+    neurons: Annotated[int, typer.Option(help="1024 | 4096 | 16384 | 65536")] = 1024,
+    name: Annotated[str | None, typer.Option(help="Also upload it to the sdsinf stack under this name.")] = None,
+    json_out: JsonOpt = False,
+    profile: ProfileOpt = None,
+) -> None:
+    """Unpack and validate an official Graph Challenge download (and upload it with --name)."""
+    from backend.sdsinf_import import import_download
+
+    info = import_download(src, out_dir, neurons)
+    if name:
+        from backend.sdsinf_runs import SdsinfRuns
+
+        info["uploaded"] = SdsinfRuns(_ctx(profile)).upload(out_dir, neurons, int(info["layers"]), name)
+    if json_out:
+        _json(info)
+        return
+    out.print(
+        f"{out_dir}: {neurons} neurons x {info['layers']} layers, {info['inputs']} inputs, {info['edges']:,} edges"
+        + (", truth file present" if info["truth"] else ", no truth file")
+    )
+    if name:
+        out.print(f"uploaded as {name}; run it with: skydeck sdsinf run c1_1024n_4w_10000bs_queue --data {name}")
+    else:
+        out.print(
+            f"next: skydeck sdsinf data upload --data {out_dir} --neurons {neurons} "
+            f"--layers {info['layers']} --name NAME"
+        )
 
 
 @sdsinf_data_app.command("upload")

@@ -151,3 +151,46 @@ def test_infer_command_gives_exactly_the_truth(tmp_path: Path, neurons: int, lay
     assert out.read_text() == truth and len(result["categories"]) == json.loads(gen.stdout)["categories"]
     bad = _cli("infer", "--data", str(data), "--neurons", "1000", "--layers", str(layers))
     assert bad.returncode == 2 and "--neurons must be one of" in bad.stderr
+
+
+def test_import_unpacks_an_official_download_and_validates_it(tmp_path: Path) -> None:
+    import gzip
+    import shutil
+    import tarfile
+
+    from backend.sdsinf import generate
+    from backend.sdsinf_import import import_download
+
+    made = tmp_path / "made"
+    generate(made, 1024, 3, 20, seed=5)
+    download = tmp_path / "download"
+    download.mkdir()
+    with tarfile.open(download / "neuron1024.tar.gz", "w:gz") as tar:
+        tar.add(made / "neuron1024", arcname="neuron1024")
+    with (
+        open(made / "sparse-images-1024.tsv", "rb") as fin,
+        gzip.open(download / "sparse-images-1024.tsv.gz", "wb") as fout,
+    ):
+        shutil.copyfileobj(fin, fout)
+    shutil.copy(made / "neuron1024-l3-categories.tsv", download)
+    info = import_download(download, tmp_path / "out", 1024)
+    assert info["layers"] == 3 and info["inputs"] == 20 and info["truth"] is True
+    assert sorted(info["unpacked"]) == [
+        "neuron1024-l3-categories.tsv",
+        "neuron1024.tar.gz",
+        "sparse-images-1024.tsv.gz",
+    ]
+    # a broken line is named with its file and line
+    (tmp_path / "out" / "neuron1024" / "n1024-l2.tsv").write_text("1\t2\n")
+    with pytest.raises(Exception, match=r"n1024-l2.tsv:1"):
+        import_download(tmp_path / "out", tmp_path / "out", 1024)
+    # an archive member that tries to leave the target is refused by tarfile's data filter
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    with tarfile.open(evil / "neuron1024.tar.gz", "w:gz") as tar:
+        info_ = tarfile.TarInfo("../escaped.tsv")
+        info_.size = 0
+        tar.addfile(info_)
+    with pytest.raises(Exception, match="not a readable tar archive"):
+        import_download(evil, tmp_path / "out2", 1024)
+    assert not (tmp_path / "escaped.tsv").exists()
