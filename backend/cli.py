@@ -699,6 +699,40 @@ def sdsinf_import(
         )
 
 
+@sdsinf_app.command("partition")
+def sdsinf_partition(
+    data: Annotated[Path, typer.Option(help="A Graph Challenge directory.")],
+    workers: Annotated[int, typer.Option(min=1, help="Workers to partition the neurons over.")],
+    neurons: Annotated[int, typer.Option(help="1024 | 4096 | 16384 | 65536")] = 1024,
+    layers: Annotated[int, typer.Option(help="Network depth.")] = 120,
+    json_out: JsonOpt = False,
+) -> None:
+    """Rows and bytes sent between workers per layer: the 1-D row partition beside the others."""
+    from backend.sdsinf import partition_report
+    from lambda_src.sdsinf.partition import PARTITIONS
+
+    report = partition_report(data, neurons, layers, workers)
+    if json_out:
+        _json(report)
+        return
+    table = Table("layer", *[f"{p} rows" for p in PARTITIONS], *[f"{p} KB" for p in PARTITIONS], box=None)
+    shown = list(range(min(layers, 5))) + ([layers - 1] if layers > 5 else [])
+    for i in shown:
+        table.add_row(
+            str(i + 1),
+            *[f"{report[p]['rows_per_layer'][i]:,}" for p in PARTITIONS],
+            *[f"{report[p]['bytes_per_layer'][i] / 1e3:,.1f}" for p in PARTITIONS],
+        )
+    table.add_row(
+        "all",
+        *[f"{report[p]['rows']:,}" for p in PARTITIONS],
+        *[f"{report[p]['bytes'] / 1e3:,.1f}" for p in PARTITIONS],
+    )
+    out.print(table)
+    base = report["row"]["rows"] or 1
+    out.print("  ".join(f"{p}: {report[p]['rows'] / base:.2f}x the row partition's rows" for p in PARTITIONS))
+
+
 @sdsinf_data_app.command("upload")
 def sdsinf_upload(
     data: Annotated[Path, typer.Option(help="A Graph Challenge directory.")],
@@ -729,6 +763,9 @@ def sdsinf_run(
     data: Annotated[str | None, typer.Option(help="Uploaded data name (default: the preset's).")] = None,
     batch: Annotated[int | None, typer.Option(min=1, help="Inputs per batch.")] = None,
     repeat: Annotated[int, typer.Option(min=1, max=20, help="Run K times and report medians.")] = 1,
+    partition: Annotated[
+        str | None, typer.Option(help="row (the original's 1-D) | component | greedy; queue and object variants")
+    ] = None,
     json_out: JsonOpt = False,
     profile: ProfileOpt = None,
 ) -> None:
@@ -762,6 +799,7 @@ def sdsinf_run(
             batch or values.get("batch"),
             config=chosen.name,
             workers=workers or int(values.get("workers", 1)),
+            partition=partition or values.get("partition", "row"),
         )
         if json_out:
             sys.stdout.write(json.dumps({"event": "started", **started}) + "\n")

@@ -82,3 +82,37 @@ def infer_dir(data: Path, neurons: int, layers: int) -> InferResult:
         truth_checked=truth is not None,
         matches_truth=None if truth is None else bool(np.array_equal(found, truth)),
     )
+
+
+def partition_report(data: Path, neurons: int, layers: int, workers: int) -> dict[str, object]:
+    """Rows and bytes each partition sends between workers, per layer, for this network and inputs.
+
+    Bytes count the nonzero activations in the rows sent (value + index, 8 bytes each), from the
+    activations the inputs really produce layer by layer."""
+    from lambda_src.sdsinf.partition import PARTITIONS, make_partition, plans
+
+    net, y, _ = load_dataset(data, neurons, layers)
+    if not 1 <= workers <= neurons:
+        raise ConfigError(f"--workers must be between 1 and {neurons}, not {workers}")
+    nnz_per_layer = []  # nonzeros of each input neuron's activation column, per layer
+    act = y.astype(np.float32).tocsr()
+    for w in net.layers:
+        nnz_per_layer.append(np.diff(act.tocsc().indptr))
+        z = (act @ w).tocsr()
+        z.data = np.clip(z.data + net.bias, 0.0, 32.0)
+        z.eliminate_zeros()
+        act = z
+    report: dict[str, object] = {"neurons": neurons, "layers": layers, "workers": workers, "inputs": int(y.shape[0])}
+    for name in PARTITIONS:
+        layer_plans = plans(net.layers, make_partition(name, net.layers, workers))
+        rows = [p.rows_sent for p in layer_plans]
+        sent_bytes = [
+            int(sum(int(nnz_per_layer[i][r].sum()) for r in p.sends.values()) * 8) for i, p in enumerate(layer_plans)
+        ]
+        report[name] = {
+            "rows_per_layer": rows,
+            "bytes_per_layer": sent_bytes,
+            "rows": sum(rows),
+            "bytes": sum(sent_bytes),
+        }
+    return report

@@ -87,7 +87,12 @@ class SdsinfRuns:
         workers: int = 1,
         bfr: int | None = None,
         poll_timeout_s: float = 60.0,
+        partition: str = "row",
     ) -> dict[str, Any]:
+        from lambda_src.sdsinf.partition import PARTITIONS
+
+        if partition not in PARTITIONS:
+            raise ConfigError(f"--partition must be one of {', '.join(PARTITIONS)}, not {partition!r}")
         if variant not in VARIANTS:
             raise ConfigError(f"--variant {variant}: this build runs {', '.join(VARIANTS)}")
         if variant == "server" and not self.ctx.profile.is_local:
@@ -119,6 +124,7 @@ class SdsinfRuns:
             "inputs": {"bucket": out["InferenceBucket"], "key": f"{data_name}/inputs.npz"},
             "truth": {"bucket": out["InferenceBucket"], "key": f"{data_name}/truth.tsv"} if has_truth else None,
             "metrics": {"bucket": out["MetricsBucket"], "prefix": prefix},
+            "partition": partition,
             "model_params": {"batchSize": batch} if batch else {},
             "invoc_params": {
                 "bfr": bfr or workers,

@@ -194,3 +194,38 @@ def test_import_unpacks_an_official_download_and_validates_it(tmp_path: Path) ->
     with pytest.raises(Exception, match="not a readable tar archive"):
         import_download(evil, tmp_path / "out2", 1024)
     assert not (tmp_path / "escaped.tsv").exists()
+
+
+def test_component_partition_sends_each_row_to_one_worker_and_stays_balanced() -> None:
+    from lambda_src.sdsinf.model import radixnet
+    from lambda_src.sdsinf.partition import make_partition
+
+    net = radixnet(1024, 8, seed=2)
+    for workers in (2, 8):
+        row = plans(net.layers, make_partition("row", net.layers, workers))
+        comp_owners = make_partition("component", net.layers, workers)
+        comp = plans(net.layers, comp_owners)
+        assert sum(p.rows_sent for p in comp) < sum(p.rows_sent for p in row) / (workers / 2)
+        assert all(np.bincount(o, minlength=workers).max() == 1024 // workers for o in comp_owners)
+        for plan in comp:  # a row travels to at most one other worker
+            dests: dict[int, set[int]] = {}
+            for (_src, dst), rows in plan.sends.items():
+                for r in rows:
+                    dests.setdefault(int(r), set()).add(dst)
+            assert all(len(d) == 1 for d in dests.values())
+
+
+def test_partition_report_cli(tmp_path: Path) -> None:
+    from backend.sdsinf import generate
+
+    generate(tmp_path / "gc", 1024, 4, 40, seed=4)
+    proc = subprocess.run(
+        [sys.executable, "-m", "backend.cli", "sdsinf", "partition", "--data", str(tmp_path / "gc"), "--layers", "4",
+         "--workers", "8", "--json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert len(report["row"]["rows_per_layer"]) == 4
+    assert report["component"]["rows"] < report["row"]["rows"] / 4
+    assert report["component"]["bytes"] < report["row"]["bytes"]

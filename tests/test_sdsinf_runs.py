@@ -97,6 +97,21 @@ def test_queue_variant_exchanges_blocks_through_sns_and_sqs(runs: SdsinfRuns, tm
     assert not [x for x in subs["Subscriptions"] if prefix in x["Endpoint"]]
 
 
+def test_component_partition_sends_fewer_rows_and_gives_the_same_answer(runs: SdsinfRuns, tmp_path: Path) -> None:
+    info = generate(tmp_path / "gc", 1024, 6, 60, seed=15)
+    runs.upload(tmp_path / "gc", 1024, 6, "part")
+    sent = {}
+    for partition in ("row", "component"):
+        started = runs.start("part", "queue", workers=4, config=f"t_{partition}", partition=partition)
+        summary = runs.follow(started["run_id"], timeout_s=180)
+        assert summary["matches_truth"] is True and summary["categories"] == info["categories"]
+        assert summary["partition"] == partition
+        sent[partition] = int(runs.show(started["run_id"])["metrics"]["METRIC_SIZE_MESSAGES_SENT"])
+    assert sent["component"] < sent["row"] / 2
+    with pytest.raises(Exception, match="--partition must be one of row, component, greedy"):
+        runs.start("part", "queue", workers=2, partition="random")
+
+
 def test_queue_blocks_are_chunked_under_the_message_limit_and_reassembled(runs: SdsinfRuns) -> None:
     import os
 

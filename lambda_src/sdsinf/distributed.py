@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from lambda_src.sdsinf import blocks
 from lambda_src.sdsinf.metrics import LAYERSTATS_COLUMNS, METRICS_COLUMNS, to_csv
 from lambda_src.sdsinf.model import CAP
-from lambda_src.sdsinf.partition import plans, row_partition
+from lambda_src.sdsinf.partition import make_partition, plans
 from lambda_src.sdsinf.store import unpack_matrix, unpack_network
 
 
@@ -113,17 +113,21 @@ def _work(
     net = unpack_network(get(event["model"]["bucket"], event["model"]["key"]))
     y_all = unpack_matrix(get(event["inputs"]["bucket"], event["inputs"]["key"]))
     n_data = min(int(event.get("model_params", {}).get("numData", y_all.shape[0])), y_all.shape[0])
-    owner = row_partition(net.neurons, total)
-    layer_plans = plans(net.layers, [owner] * (net.depth + 1))
-    mine = np.flatnonzero(owner == k)
-    held = y_all[:n_data].toarray()[:, mine].astype(np.float32)  # (batch x my neurons)
-    mine_of = [sp.csc_matrix(w)[:, mine] for w in net.layers]  # the columns of W this worker computes
+    # Every worker computes the same (deterministic) partition: owners[l] = who holds layer l's inputs.
+    owners = make_partition(event.get("partition", "row"), net.layers, total)
+    layer_plans = plans(net.layers, owners)
+    mine_at = [np.flatnonzero(o == k) for o in owners]
+    held = y_all[:n_data].toarray()[:, mine_at[0]].astype(np.float32)  # (batch x neurons I hold)
+    # the columns of W this worker computes, per layer
+    mine_of = [sp.csc_matrix(w)[:, mine_at[i + 1]] for i, w in enumerate(net.layers)]
     stats: list[dict[str, Any]] = []
     totals: dict[str, Any] = dict(sent=0, bytes_sent=0, received=0, bytes_received=0, comm=0.0, comp=0.0,
                                   compress=0.0, max_msg=0)  # fmt: skip
     position = np.full(net.neurons, -1, dtype=np.int64)
-    position[mine] = np.arange(mine.size)
     for layer, plan in enumerate(layer_plans):
+        mine = mine_at[layer]
+        position[:] = -1
+        position[mine] = np.arange(mine.size)
         t_layer = time.perf_counter()
         sizes: list[int] = []
         targets = 0
@@ -205,6 +209,7 @@ def gather(event: dict[str, Any], total: int, out_bucket: str, prefix: str, star
         "run_id": event["run_id"],
         "config": event["config"],
         "variant": event.get("variant", "object"),
+        "partition": event.get("partition", "row"),
         "workers": total,
         "runtime_s": time.time() - started,
     }

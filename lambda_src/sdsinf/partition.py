@@ -78,3 +78,50 @@ def greedy_partition(layers: list[sp.csr_matrix], workers: int) -> list[np.ndarr
 
 def plans(layers: list[sp.csr_matrix], owners: list[np.ndarray]) -> list[LayerPlan]:
     return [plan_layer(w, owners[i], owners[i + 1]) for i, w in enumerate(layers)]
+
+
+def component_partition(layers: list[sp.csr_matrix], workers: int) -> list[np.ndarray]:
+    """Per layer, keep whole connected components of the layer's bipartite graph on one worker.
+
+    In a RadiX-Net layer every output neuron reads one residue class of inputs, so the layer splits
+    into independent components. Giving each component (its inputs and its outputs) to one worker
+    means every activation row travels to exactly one worker - the owner of the component that
+    consumes it - instead of to every worker with a consumer (the 1-D partition's cost). Components
+    are packed onto workers largest first, balancing output neurons. With a single component (a
+    fully mixing layer) this falls back to the 1-D partition for that layer.
+    """
+    from scipy.sparse.csgraph import connected_components
+
+    neurons = layers[0].shape[0]
+    owners = [row_partition(neurons, workers)]
+    for w in layers:
+        n = w.shape[0]
+        adj = sp.bmat([[None, sp.csr_matrix(w)], [sp.csr_matrix(w).T, None]], format="csr")
+        count, labels = connected_components(adj, directed=False)
+        col_labels = labels[n:]
+        if count < workers:
+            owners.append(row_partition(neurons, workers))
+            continue
+        sizes = np.bincount(col_labels, minlength=count)
+        load = np.zeros(workers, dtype=np.int64)
+        comp_owner = np.zeros(count, dtype=np.int32)
+        for c in np.argsort(-sizes, kind="stable"):
+            k = int(np.argmin(load))
+            comp_owner[c] = k
+            load[k] += sizes[c]
+        owners.append(comp_owner[col_labels].astype(np.int32))
+    return owners
+
+
+PARTITIONS = ("row", "component", "greedy")
+
+
+def make_partition(name: str, layers: list[sp.csr_matrix], workers: int) -> list[np.ndarray]:
+    """owners[l] for l = 0..L by partition name (deterministic: every worker computes the same)."""
+    if name == "row":
+        return [row_partition(layers[0].shape[0], workers)] * (len(layers) + 1)
+    if name == "component":
+        return component_partition(layers, workers)
+    if name == "greedy":
+        return greedy_partition(layers, workers)
+    raise ValueError(f"partition must be one of {', '.join(PARTITIONS)}, not {name!r}")
