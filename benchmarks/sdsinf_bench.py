@@ -79,16 +79,20 @@ def cloud_split(inputs: int, layers: int, worker_counts: tuple[int, ...] = (1, 2
             generate(Path(tmp) / "gc", 1024, layers, inputs, seed=3)
             runs.upload(Path(tmp) / "gc", 1024, layers, "bench")
             print(f"\nlocal cloud, 1024 neurons x {layers} layers, {inputs} inputs (2 cores: all workers share them)")
-            print(
-                f"{'variant':<8}{'workers':>8}{'wall s':>9}{'comm s':>9}{'comp s':>9}{'msgs':>7}{'MB sent':>9}  truth"
-            )
-            for variant in ("queue", "object"):
+            header = f"{'variant':<8}{'partition':>10}{'workers':>8}{'wall s':>9}{'comm s':>9}{'comp s':>9}"
+            print(header + f"{'msgs':>7}{'MB sent':>9}  truth")
+            combos = [(v, p) for v in ("queue", "object") for p in ("row", "component")]
+            for variant, partition in combos:
                 for workers in worker_counts:
-                    started = runs.start("bench", variant, workers=workers, config=f"bench_{variant}_{workers}w")
+                    if partition == "component" and workers == 1:
+                        continue  # one worker sends nothing either way
+                    started = runs.start(
+                        "bench", variant, workers=workers, config=f"bench_{variant}_{workers}w", partition=partition
+                    )
                     summary = runs.follow(started["run_id"], timeout_s=900)
                     metrics = runs.show(started["run_id"])["metrics"]
                     print(
-                        f"{variant:<8}{workers:>8}{float(summary['runtime_s']):>9.1f}"
+                        f"{variant:<8}{partition:>10}{workers:>8}{float(summary['runtime_s']):>9.1f}"
                         f"{float(metrics['METRIC_ELAPSED_TIME_COMMUNICATION']):>9.2f}"
                         f"{float(metrics['METRIC_ELAPSED_TIME_COMPUTATION']):>9.2f}"
                         f"{int(metrics['METRIC_NUM_MESSAGES_SENT']):>7}"
