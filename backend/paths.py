@@ -47,6 +47,10 @@ class Home:
     def logs_dir(self) -> Path:
         return self.root / "logs"
 
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / "cache"
+
     def ensure(self) -> Home:
         if self.root.exists() and not self.root.is_dir():
             from backend.errors import ConfigError

@@ -212,6 +212,8 @@ class Stacks:
                     f"--param {key}: stack {short} has no such parameter; it takes: {', '.join(sorted(allowed))}"
                 )
         merged = {**self.derived_parameters(short), **user}
+        if short == "sdsinf" and not self.clients.profile.is_local and not merged.get("NumpyLayerArn"):
+            merged["NumpyLayerArn"] = self.numpy_layer(on_event)
         name = self.clients.profile.stack_name(short)
         current = self.describe(short)
         if current.status == "ROLLBACK_COMPLETE":
@@ -244,6 +246,15 @@ class Stacks:
         if self.clients.profile.is_local:
             self._apply_event_invoke_configs(sdef, name)
         return info
+
+    def numpy_layer(self, on_event: EventSink | None = None) -> str:
+        """Build (or reuse) the numpy/scipy layer and publish it; the SDS-Inf functions need it on AWS."""
+        from backend.layers import build_layer, publish_layer
+
+        zip_path = build_layer(self.clients.home.cache_dir / "layers")
+        bucket = self.outputs("infra")["Bucket"]
+        name = self.clients.profile.stack_name("sdsinf") + "-numpy-scipy"
+        return publish_layer(self.clients.client("lambda"), self.clients.client("s3"), bucket, name, zip_path)
 
     def _apply_event_invoke_configs(self, sdef: StackDef, name: str) -> None:
         """moto's CloudFormation skips AWS::Lambda::EventInvokeConfig; apply those settings directly

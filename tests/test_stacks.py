@@ -79,3 +79,27 @@ def test_fleet_stack_deploys_with_its_scaling_group(fresh: Context) -> None:
     assert asg["MinSize"] == 0 and asg["MaxSize"] == 4
     sg = fresh.clients.client("ec2").describe_security_groups(GroupIds=[info.outputs["SecurityGroupId"]])
     assert sg["SecurityGroups"][0]["IpPermissions"] == []  # no ingress at all
+
+
+def test_numpy_layer_is_assembled_from_wheels_deterministically_and_publishes(cloud, tmp_path) -> None:  # noqa: ANN001
+    import zipfile
+
+    from backend.layers import assemble_layer, publish_layer
+
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    for pkg in ("numpy", "scipy"):
+        with zipfile.ZipFile(wheels / f"{pkg}-1.0-cp312-cp312-manylinux2014_x86_64.whl", "w") as zf:
+            zf.writestr(f"{pkg}/__init__.py", f"NAME = {pkg!r}\n")
+            zf.writestr(f"{pkg}-1.0.dist-info/METADATA", "Name: x\n")
+    files, size = assemble_layer(wheels, tmp_path / "a.zip")
+    assemble_layer(wheels, tmp_path / "b.zip")
+    assert files == 4 and size > 0
+    assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
+    with zipfile.ZipFile(tmp_path / "a.zip") as zf:
+        assert "python/numpy/__init__.py" in zf.namelist() and "python/scipy/__init__.py" in zf.namelist()
+    bucket = cloud.stacks.outputs("infra")["Bucket"]
+    arn = publish_layer(
+        cloud.clients.client("lambda"), cloud.clients.client("s3"), bucket, "skydeck-test-numpy", tmp_path / "a.zip"
+    )
+    assert ":layer:skydeck-test-numpy:" in arn
