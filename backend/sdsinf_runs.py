@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -95,11 +96,6 @@ class SdsinfRuns:
             raise ConfigError(f"--partition must be one of {', '.join(PARTITIONS)}, not {partition!r}")
         if variant not in VARIANTS:
             raise ConfigError(f"--variant {variant}: this build runs {', '.join(VARIANTS)}")
-        if variant == "server" and not self.ctx.profile.is_local:
-            raise ConfigError(
-                "--variant server runs as a local process on the local cloud; on AWS it needs "
-                "the EC2 launch template, which this build does not have yet"
-            )
         if variant in ("serial", "server"):
             workers = 1
         if not 1 <= workers <= 256:
@@ -154,13 +150,18 @@ class SdsinfRuns:
                 },
             )
         self.s3.put_object(Bucket=out["MetricsBucket"], Key=f"{prefix}/request.json", Body=json.dumps(event))
-        if variant == "server":
+        extra: dict[str, Any] = {}
+        if variant == "server" and self.ctx.profile.is_local:
             self._start_server(f"s3://{out['MetricsBucket']}/{prefix}/request.json")
+        elif variant == "server":
+            extra["instance_id"] = self.launch_server_instance(
+                run_id, f"s3://{out['MetricsBucket']}/{prefix}/request.json"
+            )
         else:
             self.ctx.clients.client("lambda").invoke(
                 FunctionName=function, InvocationType="Event", Payload=json.dumps(event).encode()
             )
-        return {"run_id": run_id, "variant": variant, "data": data_name, "prefix": prefix, "workers": workers}
+        return {"run_id": run_id, "variant": variant, "data": data_name, "prefix": prefix, "workers": workers, **extra}
 
     # -- the Queue variant's per-run queues -------------------------------------------------------------
     def _queue_prefix(self, run_id: str) -> str:
@@ -219,6 +220,41 @@ class SdsinfRuns:
         for url in urls:
             sqs.delete_queue(QueueUrl=url)
         return len(urls)
+
+    def server_user_data(self, request_uri: str) -> str:
+        """The job-scoped Server: install, run one request, power off (the template terminates on shutdown)."""
+        out = self.out
+        if "ServerLaunchTemplateId" not in out:
+            raise ConfigError(
+                "the deployed sdsinf stack predates the Server launch template: skydeck stacks deploy sdsinf"
+            )
+        code = f"s3://{out['CodeBucket']}/{out['CodeKey']}"
+        return "\n".join(
+            [
+                "#!/bin/bash",
+                "# skydeck SDS-Inf Server baseline: one run, then this instance terminates itself.",
+                "set -uxo pipefail",
+                "trap 'shutdown -h now' EXIT",
+                "python3 -m venv /opt/sdsinf && /opt/sdsinf/bin/pip install --quiet boto3 numpy scipy",
+                f"aws s3 cp {shlex.quote(code)} /opt/sdsinf/code.zip",
+                "/opt/sdsinf/bin/python -m zipfile -e /opt/sdsinf/code.zip /opt/sdsinf/app",
+                "cd /opt/sdsinf/app",
+                f"/opt/sdsinf/bin/python -m lambda_src.sdsinf.server --event-s3 {shlex.quote(request_uri)}",
+                "",
+            ]
+        )
+
+    def launch_server_instance(self, run_id: str, request_uri: str) -> str:
+        """Start the Server baseline on EC2 from the stack's launch template; returns the instance id."""
+        ec2 = self.ctx.clients.client("ec2")
+        resp = ec2.run_instances(
+            LaunchTemplate={"LaunchTemplateId": self.out["ServerLaunchTemplateId"], "Version": "$Latest"},
+            MinCount=1,
+            MaxCount=1,
+            UserData=self.server_user_data(request_uri),
+            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "skydeck:sdsinf-run", "Value": run_id}]}],
+        )
+        return resp["Instances"][0]["InstanceId"]
 
     def _start_server(self, request_uri: str) -> None:
         """The Server baseline on the local cloud: a job-scoped local process reading the same request."""

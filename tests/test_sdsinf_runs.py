@@ -228,3 +228,22 @@ def test_run_command_repeats_and_reports_medians_and_cost(runs: SdsinfRuns, tmp_
     assert median["runs"] == [s["run_id"] for s in summaries] and median["all_match_truth"]
     low, high = sorted(s["runtime_s"] for s in summaries)
     assert low <= median["runtime_s"] <= high
+
+
+def test_server_on_ec2_launches_from_the_stack_template_and_terminates_itself(runs: SdsinfRuns) -> None:
+    runs.ctx.stacks.deploy("sdsinf")
+    uri = f"s3://{runs.out['MetricsBucket']}/runs/r1/request.json"
+    script = runs.server_user_data(uri)
+    assert script.startswith("#!/bin/bash") and "trap 'shutdown -h now' EXIT" in script
+    assert f"-m lambda_src.sdsinf.server --event-s3 {uri}" in script
+    instance_id = runs.launch_server_instance("r1", uri)  # against the local cloud's EC2
+    ec2 = runs.ctx.clients.client("ec2")
+    described = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+    tags = {t["Key"]: t["Value"] for t in described.get("Tags", [])}
+    assert tags.get("skydeck:sdsinf-run") == "r1"
+    template = ec2.describe_launch_template_versions(LaunchTemplateId=runs.out["ServerLaunchTemplateId"])
+    data = template["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    assert data["InstanceInitiatedShutdownBehavior"] == "terminate"
+    assert data["MetadataOptions"]["HttpTokens"] == "required"
+    assert data["BlockDeviceMappings"][0]["Ebs"]["Encrypted"] is True
+    ec2.terminate_instances(InstanceIds=[instance_id])
