@@ -65,15 +65,29 @@ async def timed_key(app, key: str) -> float:  # noqa: ANN001
     started = time.perf_counter()
     app._driver.send_message(events.Key(key, char))
 
+    probed: list[object] = []
+
     def after_key() -> None:  # runs once the key's messages are handled; forces a paint to time
-        app.screen.refresh()
-        app.call_after_refresh(shown.set)
+        # A visible widget is repainted, so a key with no visible effect still gets its paint.
+        from textual.widgets import Header
+
+        screen = app.screen
+        probed.append(screen)
+        headers = screen.query(Header)
+        (headers.first() if headers else screen).refresh()
+        screen.call_after_refresh(shown.set)
 
     app.call_later(after_key)
-    try:
-        await asyncio.wait_for(shown.wait(), 10)
-    except TimeoutError:
-        print(f"key {key!r}: no screen update within 10 s", file=sys.stderr)
+    deadline = started + 10
+    while not shown.is_set():
+        try:
+            await asyncio.wait_for(shown.wait(), 0.02)
+        except TimeoutError:
+            if time.perf_counter() > deadline:
+                print(f"key {key!r}: no screen update within 10 s", file=sys.stderr)
+                break
+            if probed and app.screen is not probed[-1]:
+                after_key()  # the key closed the probed screen (esc on help): time the paint of the next
     return time.perf_counter() - started
 
 
@@ -104,11 +118,10 @@ async def session(ctx: Context) -> tuple[float, list[tuple[str, float]]]:
             "f",
             "f",
             "slash",
-            "b",
+            "l",
             "e",
-            "n",
-            "c",
-            "h",
+            "g",
+            "o",
             "escape",
             "escape",
             "1",
@@ -138,7 +151,7 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=10_000)
     args = parser.parse_args()
     home = Home(Path(tempfile.mkdtemp(prefix="skydeck-console-bench-")))
-    control.up(home)
+    control.up(home, workers=0)  # no executor: nothing but the console competes for the CPU
     try:
         ctx = Context.create(None, home)
         ctx.stacks.deploy("infra")

@@ -35,7 +35,7 @@ async def shoot(ctx: Context, mode: str, name: str, data: str | None = None) -> 
 
 def main() -> None:
     home = Home(Path(tempfile.mkdtemp(prefix="skydeck-shots-")))
-    control.up(home)
+    control.up(home, workers=0)  # no executor: nothing but the console competes for the CPU
     try:
         ctx = Context.create(None, home)
         for short in ("infra", "api"):

@@ -123,7 +123,7 @@ class JobsScreen(DeckScreen):
     def action_cycle_state(self) -> None:
         i = STATE_CYCLE.index(self.state_filter)
         self.state_filter = STATE_CYCLE[(i + 1) % len(STATE_CYCLE)]
-        self.notify(f"showing {self.state_filter or 'all states'}")
+        self.refilter()  # the summary line names the state at once; the rows follow from the table
         self.action_refresh()
 
     def action_open(self) -> None:
