@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input
+from textual.widgets import Header, Input
+
+from tui.widgets.keybar import KeyBar
 
 if TYPE_CHECKING:
     from tui.app import SkydeckApp
@@ -30,7 +32,7 @@ class DeckScreen(Screen[None]):
 
     def compose_footer(self) -> ComposeResult:
         yield Input(placeholder="filter (esc to clear)", id="filter", classes="hidden")
-        yield Footer()
+        yield KeyBar()
 
     @property
     def visible_now(self) -> bool:

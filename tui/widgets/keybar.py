@@ -1,0 +1,68 @@
+"""The footer: the current screen's bindings as one line of clickable text.
+
+Textual's own Footer rebuilds a widget per key every time bindings change (each screen switch),
+which costs this console ~60-150 ms a switch on a 2-core machine. This bar is one widget whose
+text is rebuilt only when the visible bindings really changed; a click on a key runs its action.
+"""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from textual.screen import Screen
+from textual.widgets import Static
+
+
+class KeyBar(Static):
+    DEFAULT_CSS = """
+    KeyBar { dock: bottom; height: 1; background: $panel; color: $text-muted; text-wrap: nowrap; text-overflow: ellipsis; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__("", id="keybar", markup=True)
+        self._shown: tuple[tuple[str, str, bool], ...] | None = None
+
+    def on_mount(self) -> None:
+        self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
+        self._rebuild()
+
+    def on_unmount(self) -> None:
+        self.screen.bindings_updated_signal.unsubscribe(self)
+
+    def _bindings_changed(self, screen: Screen) -> None:
+        if self.is_attached and screen is self.screen:
+            self._rebuild()
+
+    def entries(self) -> tuple[tuple[str, str, bool], ...]:
+        """(key as shown, description, enabled) of the bindings the footer shows, first binding per action."""
+        seen: set[str] = set()
+        out = []
+        for _node, binding, enabled, _tooltip in self.screen.active_bindings.values():
+            if not binding.show or binding.action in seen:
+                continue
+            seen.add(binding.action)
+            out.append((self.app.get_key_display(binding), binding.description, enabled))
+        return tuple(out)
+
+    def _rebuild(self) -> None:
+        entries = self.entries()
+        if entries == self._shown:
+            return
+        self._shown = entries
+        keys = {display: binding for display, binding in self._keys_by_display().items()}
+        parts = []
+        for display, description, enabled in entries:
+            label = f"[b]{escape(display)}[/b] {escape(description)}"
+            key = keys.get(display)
+            if enabled and key is not None:
+                parts.append(f"[@click=app.simulate_key({key!r})]{label}[/]")
+            else:
+                parts.append(f"[dim]{label}[/dim]")
+        if self.app.ENABLE_COMMAND_PALETTE:
+            parts.append("[@click=app.command_palette][b]^p[/b] Palette[/]")
+        self.update("  ".join(parts))
+
+    def _keys_by_display(self) -> dict[str, str]:
+        return {
+            self.app.get_key_display(binding): binding.key.split(",")[0]
+            for _node, binding, _enabled, _tooltip in self.screen.active_bindings.values()
+        }
