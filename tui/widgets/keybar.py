@@ -14,7 +14,10 @@ from textual.widgets import Static
 
 class KeyBar(Static):
     DEFAULT_CSS = """
-    KeyBar { dock: bottom; height: 1; background: $panel; color: $text-muted; text-wrap: nowrap; text-overflow: ellipsis; }
+    KeyBar {
+        dock: bottom; height: 1; background: $panel; color: $text-muted;
+        text-wrap: nowrap; text-overflow: ellipsis;
+    }
     """
 
     def __init__(self) -> None:
