@@ -207,3 +207,20 @@ async def test_batch_submit_checks_the_file_then_submits_all(cloud: Context, tmp
         await settle(app, pilot)
         assert "submitted 2" in str(app.screen.query_one("#batch-plan", Static).render())
     assert len([j for j in cloud.jobs.list(limit=1000)["items"] if j["scene"] == scene]) == 2
+
+
+async def test_key_bar_lists_the_screens_bindings_and_a_click_runs_one(cloud: Context) -> None:
+    app = SkydeckApp(ctx=cloud, mode="stacks")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        bar = app.screen.query_one("#keybar", Static)
+        text = bar.render().plain
+        assert "d Deploy/update" in text and "2 Jobs" in text and "^p Palette" in text
+        await pilot.click("#keybar", offset=(text.index("2 Jobs") + 1, 0))
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "JobsScreen"
+        assert "n New job" in app.screen.query_one("#keybar", Static).render().plain
+    ro = SkydeckApp(ctx=cloud, mode="stacks", read_only=True)
+    async with ro.run_test(size=SIZE) as pilot:
+        await settle(ro, pilot)
+        assert "Deploy" not in ro.screen.query_one("#keybar", Static).render().plain
