@@ -26,7 +26,7 @@ def main() -> int:
         "--cloud", action="store_true", help="also run the Queue and Object variants on a local cloud (minutes)"
     )
     parser.add_argument("--cloud-inputs", type=int, default=1000)
-    parser.add_argument("--cloud-layers", type=int, default=30)
+    parser.add_argument("--cloud-layers", type=int, default=120)
     args = parser.parse_args()
     net = radixnet(args.neurons, args.layers, seed=0)
     y = generate_inputs(args.neurons, args.inputs, seed=1)
@@ -81,9 +81,11 @@ def cloud_split(inputs: int, layers: int, worker_counts: tuple[int, ...] = (1, 2
             print(f"\nlocal cloud, 1024 neurons x {layers} layers, {inputs} inputs (2 cores: all workers share them)")
             header = f"{'variant':<8}{'partition':>10}{'workers':>8}{'wall s':>9}{'comm s':>9}{'comp s':>9}"
             print(header + f"{'msgs':>7}{'MB sent':>9}  truth")
-            combos = [(v, p) for v in ("queue", "object") for p in ("row", "component")]
+            combos = [("serial", "row")] + [(v, p) for v in ("queue", "object") for p in ("row", "component")]
             for variant, partition in combos:
                 for workers in worker_counts:
+                    if variant == "serial" and workers > 1:
+                        continue  # Serial is one worker
                     if partition == "component" and workers == 1:
                         continue  # one worker sends nothing either way
                     started = runs.start(

@@ -149,6 +149,8 @@ async def test_sdsinf_screen_launches_a_serial_run_and_shows_workers_and_summary
         status = str(app.screen.query_one("#sds-status", Static).render())
         assert f"{info['categories']} of 120 categorised" in status and "match the truth" in status
         assert len(app.screen.query_one("#sds-plot").data) == 10
+        assert len(app.screen.query_one("#sds-comp").data) == 10 and max(app.screen.query_one("#sds-comp").data) > 0
+        assert "communication 0% of it" in str(app.screen.query_one("#sds-plot-title", Static).render())
         assert any(r[1] == "b1_1024n_1w_10000bs_serial" for r in rows(app, "#sds-runs"))
 
 

@@ -129,6 +129,7 @@ def _work(
         position[:] = -1
         position[mine] = np.arange(mine.size)
         t_layer = time.perf_counter()
+        comm_before, comp_before = totals["comm"], totals["comp"]
         sizes: list[int] = []
         targets = 0
         for (src, dst), rows in plan.sends.items():
@@ -178,7 +179,8 @@ def _work(
             "rows_active": rows_active, "messages_sent": len(sizes), "bytes_sent": sum(sizes),
             "messages_received": len(got), "bytes_received": received_bytes,
             "publish_calls": transport.publish_calls, "poll_calls": transport.poll_calls,
-            "compression_s": totals["compress"],
+            "compression_s": totals["compress"], "comm_s": totals["comm"] - comm_before,
+            "comp_s": totals["comp"] - comp_before,
         }  # fmt: skip
         put(out_bucket, f"{prefix}/live/worker-{k:04d}/b001-l{layer:04d}.json", json.dumps(live))
     alive = np.flatnonzero(held.any(axis=1))

@@ -86,6 +86,8 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
                         "publish_calls": 0,
                         "poll_calls": 0,
                         "compression_s": 0.0,
+                        "comm_s": 0.0,
+                        "comp_s": took,
                     }
                 ),
             )

@@ -25,7 +25,7 @@ class SdsinfScreen(DeckScreen):
     def __init__(self) -> None:
         super().__init__()
         self.workers_seen: dict[int, dict[str, Any]] = {}
-        self.durations: list[float] = []
+        self.per_layer: dict[tuple[int, int], list[float]] = {}  # (batch, layer) -> [duration, comm, comp] ms
         self.runs: list[dict[str, Any]] = []
 
     def compose(self) -> ComposeResult:
@@ -62,8 +62,17 @@ class SdsinfScreen(DeckScreen):
             yield Button("Launch (ctrl+r)", id="sds-launch", variant="primary")
         yield Static("", id="sds-status")
         yield DataTable(id="sds-workers", cursor_type="row")
-        yield Static("layer duration (ms), as layers finish", classes="section-title")
+        yield Static(
+            "per layer, as layers finish (slowest worker): duration ms", classes="section-title", id="sds-plot-title"
+        )
         yield Sparkline([], id="sds-plot")
+        with Horizontal(id="sds-split"):
+            with Vertical():
+                yield Static("communication ms", classes="section-title")
+                yield Sparkline([], id="sds-comm")
+            with Vertical():
+                yield Static("computation ms", classes="section-title")
+                yield Sparkline([], id="sds-comp")
         yield Static("runs", classes="section-title")
         yield DataTable(id="sds-runs", cursor_type="row", zebra_stripes=True)
         yield from self.compose_footer()
@@ -138,8 +147,9 @@ class SdsinfScreen(DeckScreen):
             self._status("[red]batch: must be a positive integer[/red]")
             return
         self.workers_seen.clear()
-        self.durations.clear()
-        self.query_one("#sds-plot", Sparkline).data = []
+        self.per_layer.clear()
+        for plot in ("#sds-plot", "#sds-comm", "#sds-comp"):
+            self.query_one(plot, Sparkline).data = []
         workers_text = self.query_one("#sds-workers-n", Input).value.strip()
         if workers_text and (not workers_text.isdigit() or not 1 <= int(workers_text) <= 256):
             self._status("[red]workers: must be an integer from 1 to 256[/red]")
@@ -181,8 +191,19 @@ class SdsinfScreen(DeckScreen):
 
     def _metric(self, m: dict[str, Any]) -> None:
         self.workers_seen[m["worker"]] = m
-        self.durations.append(m["duration_s"] * 1000)
-        self.query_one("#sds-plot", Sparkline).data = self.durations[-400:]
+        layer = self.per_layer.setdefault((m["batch"], m["layer"]), [0.0, 0.0, 0.0])
+        layer[0] = max(layer[0], m["duration_s"] * 1000)
+        layer[1] = max(layer[1], m.get("comm_s", 0.0) * 1000)
+        layer[2] = max(layer[2], m.get("comp_s", m["duration_s"]) * 1000)
+        ordered = [self.per_layer[k] for k in sorted(self.per_layer)][-400:]
+        self.query_one("#sds-plot", Sparkline).data = [v[0] for v in ordered]
+        self.query_one("#sds-comm", Sparkline).data = [v[1] for v in ordered]
+        self.query_one("#sds-comp", Sparkline).data = [v[2] for v in ordered]
+        total = sum(v[0] for v in ordered) or 1.0
+        self.query_one("#sds-plot-title", Static).update(
+            f"per layer, as layers finish (slowest worker): duration ms; communication "
+            f"{100 * sum(v[1] for v in ordered) / total:.0f}% of it"
+        )
         rows = [
             (
                 str(w),
