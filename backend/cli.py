@@ -863,7 +863,17 @@ def sdsinf_show(run_id: str, json_out: JsonOpt = False, profile: ProfileOpt = No
     if json_out:
         _json(info)
         return
-    for key in ("run_id", "config", "variant", "workers", "inputs", "categories", "matches_truth", "runtime_s"):
+    for key in (
+        "run_id",
+        "config",
+        "variant",
+        "partition",
+        "workers",
+        "inputs",
+        "categories",
+        "matches_truth",
+        "runtime_s",
+    ):
         out.print(f"{key:<14} {info[key]}")
     out.print(f"{'edges/s':<14} {info['edges_per_s'] / 1e9:.2f} billion")
     out.print("files: " + ", ".join(info["files"]))

@@ -247,3 +247,41 @@ def test_server_on_ec2_launches_from_the_stack_template_and_terminates_itself(ru
     assert data["MetadataOptions"]["HttpTokens"] == "required"
     assert data["BlockDeviceMappings"][0]["Ebs"]["Encrypted"] is True
     ec2.terminate_instances(InstanceIds=[instance_id])
+
+
+def test_a_queue_worker_that_never_starts_fails_the_run_in_bounded_time(runs: SdsinfRuns, tmp_path: Path) -> None:
+    import json
+    import time
+
+    runs.ctx.stacks.deploy("sdsinf")
+    generate(tmp_path / "gc", 1024, 4, 30, seed=16)
+    runs.upload(tmp_path / "gc", 1024, 4, "q-fault")
+    out = runs.out
+    run_id = f"qfault-{int(time.time() * 1000)}"
+    event = {
+        "run_id": run_id,
+        "config": "qfault",
+        "truth": None,
+        "model_params": {},
+        "model": {"bucket": out["WeightsBucket"], "key": "q-fault/network.npz"},
+        "inputs": {"bucket": out["InferenceBucket"], "key": "q-fault/inputs.npz"},
+        "metrics": {"bucket": out["MetricsBucket"], "prefix": f"runs/{run_id}"},
+        "invoc_params": {"bfr": 3, "nlevels": 1, "total_nworkers": 3},
+        "worker_function": out["QueueWorkerFunction"],
+        "poll_timeout_s": 2,
+        "queue": {"topic_arn": out["QueueTopicArn"], "table": out["EmptyTargetsTable"],
+                  "queue_urls": runs._make_queues(run_id, 3)},
+    }  # fmt: skip
+    lam = runs.ctx.clients.client("lambda")
+    for k in (0, 1):  # worker 2 is never started
+        lam.invoke(
+            FunctionName=out["QueueWorkerFunction"],
+            InvocationType="Event",
+            Payload=json.dumps({**event, "worker_id": k}).encode(),
+        )
+    started = time.time()
+    with pytest.raises(SkydeckError, match=r"waited 2s at layer 0 for worker\(s\) 0002"):
+        runs.follow(run_id, timeout_s=60)
+    assert time.time() - started < 30
+    sqs = runs.ctx.clients.client("sqs")
+    assert sqs.list_queues(QueueNamePrefix=runs._queue_prefix(run_id)).get("QueueUrls", []) == []
