@@ -128,6 +128,8 @@ class SdsinfRuns:
                 "total_nworkers": workers,
             },
         }
+        if variant in ("queue", "object") and "ConnectivityBucket" in out:
+            event["connectivity"] = self.connectivity(data_name, partition, workers)
         function = out["SerialFunction"]
         if variant == "object":
             function = out["ObjectCoordinatorFunction"]
@@ -162,6 +164,32 @@ class SdsinfRuns:
                 FunctionName=function, InvocationType="Event", Payload=json.dumps(event).encode()
             )
         return {"run_id": run_id, "variant": variant, "data": data_name, "prefix": prefix, "workers": workers, **extra}
+
+    def connectivity(self, data_name: str, partition: str, workers: int) -> dict[str, str]:
+        """The partition (owners per layer) for this data and worker count, computed once and kept in
+        the connectivity bucket; keyed by the network's ETag, so a re-upload never reuses a stale one."""
+        import io
+
+        import numpy as np
+
+        from lambda_src.sdsinf.partition import make_partition
+        from lambda_src.sdsinf.store import unpack_network
+
+        out = self.out
+        etag = self.s3.head_object(Bucket=out["WeightsBucket"], Key=f"{data_name}/network.npz")["ETag"].strip('"')
+        key = f"{data_name}/{etag}/{partition}-{workers}w.npz"
+        where = {"bucket": out["ConnectivityBucket"], "key": key}
+        try:
+            self.s3.head_object(Bucket=where["bucket"], Key=key)
+            return where
+        except Exception:  # noqa: BLE001 - not there yet: compute it
+            pass
+        net = unpack_network(self._get(out["WeightsBucket"], f"{data_name}/network.npz"))
+        owners = np.stack(make_partition(partition, net.layers, workers)).astype(np.int32)
+        buf = io.BytesIO()
+        np.savez_compressed(buf, owners=owners)
+        self.s3.put_object(Bucket=where["bucket"], Key=key, Body=buf.getvalue())
+        return where
 
     # -- the Queue variant's per-run queues -------------------------------------------------------------
     def _queue_prefix(self, run_id: str) -> str:
@@ -229,12 +257,15 @@ class SdsinfRuns:
                 "the deployed sdsinf stack predates the Server launch template: skydeck stacks deploy sdsinf"
             )
         code = f"s3://{out['CodeBucket']}/{out['CodeKey']}"
+        run_id = request_uri.rstrip("/").split("/")[-2]
+        log = f"s3://{out['ServerResourcesBucket']}/logs/{run_id}.log"
         return "\n".join(
             [
                 "#!/bin/bash",
                 "# skydeck SDS-Inf Server baseline: one run, then this instance terminates itself.",
                 "set -uxo pipefail",
-                "trap 'shutdown -h now' EXIT",
+                # whatever happens, keep the log (the instance is gone after) and power off
+                f"trap 'aws s3 cp /var/log/cloud-init-output.log {shlex.quote(log)} || true; shutdown -h now' EXIT",
                 "python3 -m venv /opt/sdsinf && /opt/sdsinf/bin/pip install --quiet boto3 numpy scipy",
                 f"aws s3 cp {shlex.quote(code)} /opt/sdsinf/code.zip",
                 "/opt/sdsinf/bin/python -m zipfile -e /opt/sdsinf/code.zip /opt/sdsinf/app",

@@ -108,6 +108,10 @@ def test_component_partition_sends_fewer_rows_and_gives_the_same_answer(runs: Sd
         assert summary["partition"] == partition
         sent[partition] = int(runs.show(started["run_id"])["metrics"]["METRIC_SIZE_MESSAGES_SENT"])
     assert sent["component"] < sent["row"] / 2
+    # the partitions were computed once each and kept in the connectivity bucket for reuse
+    kept = runs.s3.list_objects_v2(Bucket=runs.out["ConnectivityBucket"], Prefix="part/").get("Contents", [])
+    assert sorted(o["Key"].rsplit("/", 1)[-1] for o in kept) == ["component-4w.npz", "row-4w.npz"]
+    assert runs.connectivity("part", "component", 4)["key"] in [o["Key"] for o in kept]
     with pytest.raises(Exception, match="--partition must be one of row, component, greedy"):
         runs.start("part", "queue", workers=2, partition="random")
 
@@ -234,7 +238,8 @@ def test_server_on_ec2_launches_from_the_stack_template_and_terminates_itself(ru
     runs.ctx.stacks.deploy("sdsinf")
     uri = f"s3://{runs.out['MetricsBucket']}/runs/r1/request.json"
     script = runs.server_user_data(uri)
-    assert script.startswith("#!/bin/bash") and "trap 'shutdown -h now' EXIT" in script
+    assert script.startswith("#!/bin/bash") and "shutdown -h now' EXIT" in script
+    assert f"s3://{runs.out['ServerResourcesBucket']}/logs/r1.log" in script
     assert f"-m lambda_src.sdsinf.server --event-s3 {uri}" in script
     instance_id = runs.launch_server_instance("r1", uri)  # against the local cloud's EC2
     ec2 = runs.ctx.clients.client("ec2")

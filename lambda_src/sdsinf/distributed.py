@@ -12,6 +12,7 @@ key, message and mark carries the run id, so a rerun never reads a failed run's 
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from functools import lru_cache
@@ -113,8 +114,15 @@ def _work(
     net = unpack_network(get(event["model"]["bucket"], event["model"]["key"]))
     y_all = unpack_matrix(get(event["inputs"]["bucket"], event["inputs"]["key"]))
     n_data = min(int(event.get("model_params", {}).get("numData", y_all.shape[0])), y_all.shape[0])
-    # Every worker computes the same (deterministic) partition: owners[l] = who holds layer l's inputs.
-    owners = make_partition(event.get("partition", "row"), net.layers, total)
+    # owners[l] = who holds layer l's inputs: precomputed in the connectivity bucket when the run
+    # names it, else computed here (deterministic, so every worker computes the same).
+    if event.get("connectivity"):
+        with np.load(
+            io.BytesIO(get(event["connectivity"]["bucket"], event["connectivity"]["key"])), allow_pickle=False
+        ) as z:
+            owners = [row.astype(np.int32) for row in z["owners"]]
+    else:
+        owners = make_partition(event.get("partition", "row"), net.layers, total)
     layer_plans = plans(net.layers, owners)
     mine_at = [np.flatnonzero(o == k) for o in owners]
     held = y_all[:n_data].toarray()[:, mine_at[0]].astype(np.float32)  # (batch x neurons I hold)
