@@ -33,6 +33,8 @@ executor_app = typer.Typer(no_args_is_help=True, help="The job executor (what GP
 sdsinf_app = typer.Typer(no_args_is_help=True, help="SDS-Inf: sparse DNN inference (Graph Challenge networks).")
 sdsinf_data_app = typer.Typer(no_args_is_help=True, help="Graph Challenge data: generate, import, upload.")
 sdsinf_app.add_typer(sdsinf_data_app, name="data")
+sdsinf_server_app = typer.Typer(no_args_is_help=True, help="The always-on Server baseline (takes runs from a queue).")
+sdsinf_app.add_typer(sdsinf_server_app, name="server")
 batch_app = typer.Typer(no_args_is_help=True, help="Batch launches: a preset x scenes x a grid of overrides.")
 app.add_typer(batch_app, name="batch")
 data_app = typer.Typer(
@@ -699,6 +701,52 @@ def sdsinf_import(
         )
 
 
+def _server_status_line(status: dict[str, Any]) -> str:
+    if not status["running"]:
+        return f"always-on server: not running ({status['where']})"
+    where = f"pid {status['pid']}" if "pid" in status else ", ".join(status.get("instances", []))
+    return f"always-on server: running as {status['where']} ({where})"
+
+
+@sdsinf_server_app.command("up")
+def sdsinf_server_up(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
+    """Start the always-on server (a local process on the local cloud, an EC2 instance on AWS)."""
+    from backend.sdsinf_runs import SdsinfRuns
+
+    status = SdsinfRuns(_ctx(profile)).server_up()
+    _json(status) if json_out else out.print(
+        _server_status_line(status) + "; run with: --variant server --server service"
+    )
+
+
+@sdsinf_server_app.command("down")
+def sdsinf_server_down(yes: YesOpt = False, json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
+    """Stop the always-on server (it finishes the run in hand; EC2 instances are terminated)."""
+    from backend.sdsinf_runs import SdsinfRuns
+
+    runs = SdsinfRuns(_ctx(profile))
+    status = runs.server_status()
+    if status["running"]:
+        _confirm(f"stop the always-on SDS-Inf server ({status['where']})?", yes)
+    status = runs.server_down()
+    if json_out:
+        _json(status)
+    else:
+        out.print(_server_status_line(status))
+
+
+@sdsinf_server_app.command("status")
+def sdsinf_server_status(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
+    """Whether the always-on server runs, and where."""
+    from backend.sdsinf_runs import SdsinfRuns
+
+    status = SdsinfRuns(_ctx(profile)).server_status()
+    if json_out:
+        _json(status)
+    else:
+        out.print(_server_status_line(status))
+
+
 @sdsinf_app.command("partition")
 def sdsinf_partition(
     data: Annotated[Path, typer.Option(help="A Graph Challenge directory.")],
@@ -766,6 +814,9 @@ def sdsinf_run(
     partition: Annotated[
         str | None, typer.Option(help="row (the original's 1-D) | component | greedy; queue and object variants")
     ] = None,
+    server: Annotated[
+        str, typer.Option(help="server variant: job (one run per instance/process) | service (the always-on server)")
+    ] = "job",
     json_out: JsonOpt = False,
     profile: ProfileOpt = None,
 ) -> None:
@@ -800,6 +851,7 @@ def sdsinf_run(
             config=chosen.name,
             workers=workers or int(values.get("workers", 1)),
             partition=partition or values.get("partition", "row"),
+            server_mode=server,
         )
         if json_out:
             sys.stdout.write(json.dumps({"event": "started", **started}) + "\n")

@@ -89,6 +89,7 @@ class SdsinfRuns:
         bfr: int | None = None,
         poll_timeout_s: float = 60.0,
         partition: str = "row",
+        server_mode: str = "job",
     ) -> dict[str, Any]:
         from lambda_src.sdsinf.partition import PARTITIONS
 
@@ -153,7 +154,19 @@ class SdsinfRuns:
             )
         self.s3.put_object(Bucket=out["MetricsBucket"], Key=f"{prefix}/request.json", Body=json.dumps(event))
         extra: dict[str, Any] = {}
-        if variant == "server" and self.ctx.profile.is_local:
+        if server_mode not in ("job", "service"):
+            raise ConfigError(f"--server must be job or service, not {server_mode!r}")
+        if variant == "server" and server_mode == "service":
+            if "ServerRequestsQueueUrl" not in out:
+                raise ConfigError(
+                    "the deployed sdsinf stack has no server-requests queue: skydeck stacks deploy sdsinf"
+                )
+            request = {"request": f"s3://{out['MetricsBucket']}/{prefix}/request.json"}
+            self.ctx.clients.client("sqs").send_message(
+                QueueUrl=out["ServerRequestsQueueUrl"], MessageBody=json.dumps(request)
+            )
+            extra["server"] = "service"
+        elif variant == "server" and self.ctx.profile.is_local:
             self._start_server(f"s3://{out['MetricsBucket']}/{prefix}/request.json")
         elif variant == "server":
             extra["instance_id"] = self.launch_server_instance(
@@ -286,6 +299,122 @@ class SdsinfRuns:
             TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "skydeck:sdsinf-run", "Value": run_id}]}],
         )
         return resp["Instances"][0]["InstanceId"]
+
+    # -- the always-on Server ----------------------------------------------------------------------
+    @property
+    def _service_file(self) -> Path:
+        return self.ctx.home.local_dir / "sdsinf-server.json"
+
+    def server_status(self) -> dict[str, Any]:
+        """Where the always-on server runs: a local process (local cloud) or EC2 instances (AWS)."""
+        if self.ctx.profile.is_local:
+            import os
+
+            try:
+                info = json.loads(self._service_file.read_text())
+                os.kill(int(info["pid"]), 0)
+                return {"running": True, "where": "local process", **info}
+            except (OSError, ValueError, KeyError):
+                return {"running": False, "where": "local process"}
+        ec2 = self.ctx.clients.client("ec2")
+        filters = [
+            {"Name": "tag:skydeck:sdsinf-server", "Values": [self.ctx.profile.stack_name("sdsinf")]},
+            {"Name": "instance-state-name", "Values": ["pending", "running"]},
+        ]
+        found = [
+            i["InstanceId"] for r in ec2.describe_instances(Filters=filters)["Reservations"] for i in r["Instances"]
+        ]
+        return {"running": bool(found), "where": "EC2", "instances": found}
+
+    def server_up(self) -> dict[str, Any]:
+        status = self.server_status()
+        if status["running"]:
+            return status
+        out = self.out
+        if "ServerRequestsQueueUrl" not in out:
+            raise ConfigError("the deployed sdsinf stack has no server-requests queue: skydeck stacks deploy sdsinf")
+        queue = out["ServerRequestsQueueUrl"]
+        if self.ctx.profile.is_local:
+            import os
+            import subprocess
+            import sys
+
+            log_dir = self.ctx.home.logs_dir / "executor"
+            log_dir.mkdir(parents=True, exist_ok=True)
+            with open(log_dir / "sdsinf-server-service.log", "ab") as log:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "lambda_src.sdsinf.server", "--serve", queue, "--wait", "2"],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    start_new_session=True,
+                    env={**os.environ, **self.ctx.clients.env()},
+                )
+            self._service_file.write_text(json.dumps({"pid": proc.pid, "queue": queue}))
+            return self.server_status()
+        ec2 = self.ctx.clients.client("ec2")
+        resp = ec2.run_instances(
+            LaunchTemplate={"LaunchTemplateId": out["ServerLaunchTemplateId"], "Version": "$Latest"},
+            MinCount=1,
+            MaxCount=1,
+            UserData=self.service_user_data(queue),
+            InstanceInitiatedShutdownBehavior="stop",
+            TagSpecifications=[
+                {
+                    "ResourceType": "instance",
+                    "Tags": [{"Key": "skydeck:sdsinf-server", "Value": self.ctx.profile.stack_name("sdsinf")}],
+                }
+            ],
+        )
+        return {"running": True, "where": "EC2", "instances": [resp["Instances"][0]["InstanceId"]]}
+
+    def server_down(self) -> dict[str, Any]:
+        status = self.server_status()
+        if not status["running"]:
+            return status
+        if self.ctx.profile.is_local:
+            import os
+            import signal
+
+            os.kill(int(status["pid"]), signal.SIGTERM)  # it finishes the run in hand first
+            deadline = time.time() + 30
+            while time.time() < deadline:
+                try:
+                    os.kill(int(status["pid"]), 0)
+                except OSError:
+                    break
+                time.sleep(0.1)
+            self._service_file.unlink(missing_ok=True)
+        else:
+            self.ctx.clients.client("ec2").terminate_instances(InstanceIds=status["instances"])
+        return {**self.server_status(), "stopped": True}
+
+    def service_user_data(self, queue_url: str) -> str:
+        """The always-on Server: install, then take runs from the queue as a systemd service."""
+        out = self.out
+        code = f"s3://{out['CodeBucket']}/{out['CodeKey']}"
+        return "\n".join(
+            [
+                "#!/bin/bash",
+                "# skydeck SDS-Inf Server baseline, always-on: takes runs from the server-requests queue.",
+                "set -euxo pipefail",
+                "python3 -m venv /opt/sdsinf && /opt/sdsinf/bin/pip install --quiet boto3 numpy scipy",
+                f"aws s3 cp {shlex.quote(code)} /opt/sdsinf/code.zip",
+                "/opt/sdsinf/bin/python -m zipfile -e /opt/sdsinf/code.zip /opt/sdsinf/app",
+                "cat > /etc/systemd/system/sdsinf-server.service <<UNIT",
+                "[Unit]",
+                "Description=skydeck SDS-Inf server (always-on)",
+                "[Service]",
+                "WorkingDirectory=/opt/sdsinf/app",
+                f"ExecStart=/opt/sdsinf/bin/python -m lambda_src.sdsinf.server --serve {queue_url}",
+                "Restart=always",
+                "[Install]",
+                "WantedBy=multi-user.target",
+                "UNIT",
+                "systemctl daemon-reload && systemctl enable --now sdsinf-server",
+                "",
+            ]
+        )
 
     def _start_server(self, request_uri: str) -> None:
         """The Server baseline on the local cloud: a job-scoped local process reading the same request."""

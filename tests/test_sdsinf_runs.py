@@ -290,3 +290,25 @@ def test_a_queue_worker_that_never_starts_fails_the_run_in_bounded_time(runs: Sd
     assert time.time() - started < 30
     sqs = runs.ctx.clients.client("sqs")
     assert sqs.list_queues(QueueNamePrefix=runs._queue_prefix(run_id)).get("QueueUrls", []) == []
+
+
+def test_always_on_server_takes_runs_from_its_queue_until_stopped(runs: SdsinfRuns, tmp_path: Path) -> None:
+    runs.ctx.stacks.deploy("sdsinf")
+    info = generate(tmp_path / "gc", 1024, 6, 40, seed=17)
+    runs.upload(tmp_path / "gc", 1024, 6, "svc")
+    assert runs.server_status()["running"] is False
+    try:
+        status = runs.server_up()
+        assert status["running"] and status["where"] == "local process"
+        assert runs.server_up()["pid"] == status["pid"]  # idempotent
+        first = runs.start("svc", "server", config="t_svc_1", server_mode="service")
+        second = runs.start("svc", "server", config="t_svc_2", server_mode="service")
+        for started in (first, second):  # one process, two runs, in order
+            summary = runs.follow(started["run_id"], timeout_s=120)
+            assert summary["variant"] == "server" and summary["categories"] == info["categories"]
+    finally:
+        stopped = runs.server_down()
+    assert stopped["running"] is False and stopped["stopped"] is True
+    assert "service" in runs.service_user_data("https://queue.example/q") and "--serve https://queue.example/q" in (
+        runs.service_user_data("https://queue.example/q")
+    )
