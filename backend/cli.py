@@ -418,6 +418,41 @@ def jobs_fetch(
         out.print(f"{len(files)} file(s) in {out_dir}")
 
 
+@jobs_app.command("logs")
+def jobs_logs(
+    job_id: str,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines until the job ends.")] = False,
+    interval: Annotated[float, typer.Option(min=0.5, help="Seconds between polls with --follow.")] = 2.0,
+    profile: ProfileOpt = None,
+) -> None:
+    """A job's own log: claim, engine, progress, outcome (published while it runs)."""
+    from backend.errors import NotFoundError
+    from lambda_src.jobs.schema import TERMINAL_STATES
+
+    ctx = _ctx(profile)
+    ctx.jobs.get(job_id)
+    printed = 0
+    try:
+        while True:
+            # the executor publishes the log's last line before it records the outcome, so once the
+            # job has ended, one more read has everything
+            ended = ctx.jobs.get(job_id)["state"] in TERMINAL_STATES
+            try:
+                lines = ctx.scenes.read_result(job_id, "job.log").decode(errors="replace").splitlines()
+            except NotFoundError:
+                lines = []
+            for line in lines[printed:]:
+                out.print(escape(line))
+            printed = max(printed, len(lines))
+            if not follow or ended:
+                if not lines:
+                    err.print(f"job {job_id} has no log yet (it appears once an executor claims it)")
+                return
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+
+
 @jobs_app.command("cancel")
 def jobs_cancel(job_id: str, yes: YesOpt = False, json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
     """Cancel a queued job, or ask a running one to stop."""

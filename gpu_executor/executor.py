@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from gpu_executor.engines import Engine, EngineError, RunContext, StopRequested, Storage, choose
+from gpu_executor.joblog import JobLog
 from lambda_src.jobs.schema import JobValidationError, parse_job
 from lambda_src.jobs.store import JobStore, StateConflict
 
@@ -130,7 +131,9 @@ class Executor:
 
     def _run_claimed(self, job: dict[str, Any], handle: str) -> str:
         job_id = job["job_id"]
-        state = _Live()
+        joblog = JobLog(job_id, self.storage)
+        joblog.write(f"claimed by {self.worker_id} (attempt {job.get('attempts', 1)})")
+        state = _Live(joblog)
         beat = threading.Thread(target=self._heartbeat, args=(job_id, handle, state), daemon=True)
         beat.start()
         try:
@@ -138,6 +141,11 @@ class Executor:
         finally:
             state.done.set()
             beat.join(timeout=10)
+        summary = {k: result[k] for k in ("psnr", "ssim", "iterations", "train_s", "artifacts") if k in (result or {})}
+        for note in (result or {}).get("notes", []):
+            joblog.write(f"note: {note}")
+        joblog.write(f"{outcome}" + (f": {error}" if error else "") + (f" {summary}" if summary else ""))
+        joblog.publish(force=True)
         try:
             if outcome == "released":
                 if self.store.release(job_id, self.worker_id, "executor stopped; job re-queued"):
@@ -177,6 +185,8 @@ class Executor:
             engine, note = choose(self.engines, wanted)
             if note:
                 ctx.notes.append(note)
+            if state.joblog is not None:
+                state.joblog.write(f"engine {engine.name}" + (f" ({note})" if note else ""))
             ctx.check()
             result = dict(engine.run(ctx) or {})
             result.setdefault("engine", engine.name)
@@ -206,6 +216,8 @@ class Executor:
                 except Exception as exc:  # noqa: BLE001 - the table still holds the truth
                     log.warning("could not extend visibility of %s: %s", job_id, exc)
                 last_extend = now
+            if state.joblog is not None:
+                state.joblog.publish()
             if now - last_progress >= self.config.progress_every_s:
                 try:
                     item = self.store.heartbeat(job_id, self.worker_id, state.progress)
@@ -230,7 +242,8 @@ class Executor:
 class _Live:
     """What the engine thread and the heartbeat thread share about one running job."""
 
-    def __init__(self) -> None:
+    def __init__(self, joblog: JobLog | None = None) -> None:
+        self.joblog = joblog
         self.done = threading.Event()
         self.cancelled = threading.Event()
         self._progress: dict[str, Any] | None = None
@@ -239,6 +252,8 @@ class _Live:
     def set_progress(self, progress: dict[str, Any]) -> None:
         with self._lock:
             self._progress = dict(progress)
+        if self.joblog is not None:
+            self.joblog.progress(progress)
 
     @property
     def progress(self) -> dict[str, Any] | None:

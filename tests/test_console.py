@@ -168,7 +168,9 @@ async def test_job_detail_shows_the_latest_render_in_the_terminal(cloud: Context
     store.finish(job_id, "tui-worker", "SUCCEEDED", result={"psnr": 31.5, "history": [{"psnr": 1.0}] * 50})
     png = io.BytesIO()
     Image.new("RGB", (32, 32), (200, 40, 40)).save(png, format="PNG")
-    S3Storage(cloud.clients.client("s3"), cloud.scenes.bucket, tmp_path).put(job_id, "preview.png", png.getvalue())
+    storage = S3Storage(cloud.clients.client("s3"), cloud.scenes.bucket, tmp_path)
+    storage.put(job_id, "preview.png", png.getvalue())
+    storage.put(job_id, "job.log", b"2026-11-24 10:00:00 claimed by w\n2026-11-24 10:02:00 SUCCEEDED {'psnr': 31.5}\n")
     app = SkydeckApp(ctx=cloud, mode="jobs")
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
@@ -180,6 +182,8 @@ async def test_job_detail_shows_the_latest_render_in_the_terminal(cloud: Context
         assert any("rgb(200,40,40)" in s.replace(" ", "") for s in spans)
         details = str(app.screen.query_one("#job-detail", Static).render())
         assert "31.5" in details and "history" not in details  # the long progress history is not dumped
+        log = str(app.screen.query_one("#job-log", Static).render())
+        assert "claimed by w" in log and "SUCCEEDED" in log
 
 
 async def test_batch_submit_checks_the_file_then_submits_all(cloud: Context, tmp_path) -> None:  # noqa: ANN001

@@ -81,6 +81,9 @@ def test_a_pushed_scene_trains_to_succeeded_with_results_in_the_bucket(train_ctx
     assert psnrs, "the job item never carried a held-out PSNR while it ran"
     names = {o["name"] for o in train_ctx.scenes.results(job_id)}
     assert {"ckpt.npz", "metrics.json", "turntable.gif", "test/r_0.png", "preview.png"} <= names
+    log = train_ctx.scenes.read_result(job_id, "job.log").decode()
+    assert "claimed by laptop" in log and "engine torch" in log and "progress iteration=" in log
+    assert log.rstrip().splitlines()[-1].split(" ", 2)[-1].startswith("SUCCEEDED")
     files = train_ctx.scenes.fetch(job_id, tmp_path / "fetched")
     assert (tmp_path / "fetched" / "metrics.json") in files
     assert json.loads((tmp_path / "fetched" / "metrics.json").read_text())["psnr"] == pytest.approx(
@@ -96,6 +99,8 @@ def test_missing_scene_fails_the_job_with_the_push_command(train_ctx: Context, t
     job = store.get(job_id)
     assert job["state"] == "FAILED"
     assert "skydeck data push DIR --name nosuchscene" in job["error"]
+    log = train_ctx.scenes.read_result(job_id, "job.log").decode()
+    assert "FAILED: scene 'nosuchscene'" in log
 
 
 def test_the_seed_drums_body_becomes_a_job_the_torch_engine_takes_here(cloud: Context) -> None:
@@ -140,3 +145,19 @@ def test_batch_runs_all_or_none_skips_what_is_done_and_ranks_by_psnr(cloud_home:
     third = json.loads(run(home, "batch", "run", str(batch), "--json").stdout)["jobs"]
     assert [j["action"] for j in third] == ["skip (succeeded)", "skip (succeeded)", "submit"]
     assert third[2]["job_id"] != ids[2]
+
+
+def test_jobs_logs_prints_a_jobs_own_log(cloud_home: Home, tmp_path: Path) -> None:
+    from gpu_executor.storage import S3Storage
+
+    ctx = Context.create(None, cloud_home)
+    store = ctx.jobs.store
+    job_id = store.submit(parse_job({"scene": "logcheck", "engine": "torch"}))["job_id"]
+    none_yet = run(cloud_home.root, "jobs", "logs", job_id)
+    assert none_yet.returncode == 0 and "no log yet" in none_yet.stderr
+    store.claim(job_id, "w")
+    store.finish(job_id, "w", "FAILED", error="dataset refused")
+    storage = S3Storage(ctx.clients.client("s3"), ctx.scenes.bucket, tmp_path)
+    storage.put(job_id, "job.log", b"2026-11-24 10:00:00 claimed by w\n2026-11-24 10:00:01 FAILED: dataset refused\n")
+    shown = run(cloud_home.root, "jobs", "logs", job_id, "--follow")  # ended: prints all and returns
+    assert shown.returncode == 0 and "claimed by w" in shown.stdout and "FAILED: dataset refused" in shown.stdout

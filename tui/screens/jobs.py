@@ -184,12 +184,14 @@ class JobDetailScreen(DeckScreen):
         self.job_id = job_id
         self.job: dict[str, Any] | None = None
         self._preview_mark: tuple[Any, str] | None = None
+        self._log_done = False
 
     def compose(self) -> ComposeResult:
         yield from self.compose_frame()
         with Horizontal(id="job-detail-body"):
             with VerticalScroll():
                 yield Static(f"job {self.job_id}", id="job-detail")
+                yield Static("", id="job-log")
             yield Static("", id="job-preview")
         yield from self.compose_footer()
 
@@ -206,6 +208,19 @@ class JobDetailScreen(DeckScreen):
             self.app.call_from_thread(self.query_one("#job-detail", Static).update, f"[red]{exc}[/red]")
             return
         self.load_preview(job)
+        self.load_log(job)
+
+    def load_log(self, job: dict[str, Any]) -> None:
+        """The tail of the job's own log, followed while it runs."""
+        if job["state"] == "QUEUED" or self._log_done:
+            return
+        try:
+            text = self.deck.ctx.scenes.read_result(self.job_id, "job.log").decode(errors="replace")
+        except Exception:  # noqa: BLE001 - no log yet (or not published): the details stand alone
+            return
+        self._log_done = job["state"] in ("SUCCEEDED", "FAILED", "CANCELLED")
+        tail = "\n".join(escape(line) for line in text.splitlines()[-12:])
+        self.app.call_from_thread(self.query_one("#job-log", Static).update, f"\n[b]log[/b] (last lines)\n{tail}")
 
     def load_preview(self, job: dict[str, Any]) -> None:
         """The latest held-out render (the engine uploads one with each evaluation), when it changed."""
