@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,11 +71,10 @@ class Scenes:
 
     def results(self, job_id: str) -> list[dict[str, Any]]:
         prefix = f"{RESULTS_PREFIX}{job_id}/"
-        out = []
-        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                out.append({"key": obj["Key"], "name": obj["Key"][len(prefix) :], "size": obj["Size"]})
-        return out
+        return [
+            {"key": obj["Key"], "name": obj["Key"][len(prefix) :], "size": obj["Size"]}
+            for obj in self._objects(self.bucket, prefix)
+        ]
 
     def fetch(self, job_id: str, out: Path, on_file: Callable[[str], None] = lambda _: None) -> list[Path]:
         objects = self.results(job_id)
@@ -99,7 +98,8 @@ class Scenes:
             raise NotFoundError(f"job {job_id} has no {name}") from None
 
     def _keys(self, bucket: str, prefix: str) -> list[str]:
-        keys = []
+        return [obj["Key"] for obj in self._objects(bucket, prefix)]
+
+    def _objects(self, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            keys.extend(o["Key"] for o in page.get("Contents", []))
-        return keys
+            yield from page.get("Contents", [])

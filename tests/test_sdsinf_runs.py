@@ -153,37 +153,11 @@ def test_queue_blocks_are_chunked_under_the_message_limit_and_reassembled(runs: 
 
 
 def test_a_worker_that_never_starts_fails_the_object_run_naming_it(runs: SdsinfRuns, tmp_path: Path) -> None:
-    import json
-    import time
-
-    generate(tmp_path / "gc", 1024, 4, 30, seed=12)
-    runs.upload(tmp_path / "gc", 1024, 4, "obj-fault")
     out = runs.out
-    run_id = f"fault-{int(time.time() * 1000)}"
-    event = {
-        "run_id": run_id,
-        "config": "fault",
-        "truth": None,
-        "model_params": {},
-        "model": {"bucket": out["WeightsBucket"], "key": "obj-fault/network.npz"},
-        "inputs": {"bucket": out["InferenceBucket"], "key": "obj-fault/inputs.npz"},
-        "metrics": {"bucket": out["MetricsBucket"], "prefix": f"runs/{run_id}"},
-        "invoc_params": {"bfr": 3, "nlevels": 1, "total_nworkers": 3},
-        "worker_function": out["ObjectWorkerFunction"],
-        "poll_timeout_s": 2,
-        "intermediate": {"bucket": out["IntermediateBucket"]},
-    }
-    lam = runs.ctx.clients.client("lambda")
-    for k in (0, 1):  # worker 2 is never started
-        lam.invoke(
-            FunctionName=out["ObjectWorkerFunction"],
-            InvocationType="Event",
-            Payload=json.dumps({**event, "worker_id": k}).encode(),
-        )
-    started = time.time()
-    with pytest.raises(SkydeckError, match=r"waited 2s at layer 0 for worker\(s\) 0002"):
-        runs.follow(run_id, timeout_s=60)
-    assert time.time() - started < 30
+    _run_with_a_missing_worker(
+        runs, tmp_path, "obj-fault", seed=12, worker_function=out["ObjectWorkerFunction"],
+        transport={"intermediate": {"bucket": out["IntermediateBucket"]}},
+    )  # fmt: skip
 
 
 def test_server_baseline_runs_as_a_local_process(runs: SdsinfRuns, tmp_path: Path) -> None:
@@ -255,41 +229,54 @@ def test_server_on_ec2_launches_from_the_stack_template_and_terminates_itself(ru
 
 
 def test_a_queue_worker_that_never_starts_fails_the_run_in_bounded_time(runs: SdsinfRuns, tmp_path: Path) -> None:
+    runs.ctx.stacks.deploy("sdsinf")
+    out = runs.out
+    queues: dict = {"topic_arn": out["QueueTopicArn"], "table": out["EmptyTargetsTable"]}
+    run_id = _run_with_a_missing_worker(
+        runs, tmp_path, "q-fault", seed=16, worker_function=out["QueueWorkerFunction"],
+        transport={"queue": queues}, make_queues=True,
+    )  # fmt: skip
+    sqs = runs.ctx.clients.client("sqs")
+    assert sqs.list_queues(QueueNamePrefix=runs._queue_prefix(run_id)).get("QueueUrls", []) == []
+
+
+def _run_with_a_missing_worker(
+    runs: SdsinfRuns,
+    tmp_path: Path,
+    data: str,
+    seed: int,
+    worker_function: str,
+    transport: dict,
+    make_queues: bool = False,
+) -> str:
+    """Start workers 0 and 1 of 3 (worker 2 never starts): the run must fail within seconds, naming it."""
     import json
     import time
 
-    runs.ctx.stacks.deploy("sdsinf")
-    generate(tmp_path / "gc", 1024, 4, 30, seed=16)
-    runs.upload(tmp_path / "gc", 1024, 4, "q-fault")
+    generate(tmp_path / "gc", 1024, 4, 30, seed=seed)
+    runs.upload(tmp_path / "gc", 1024, 4, data)
     out = runs.out
-    run_id = f"qfault-{int(time.time() * 1000)}"
+    run_id = f"{data}-{int(time.time() * 1000)}"
+    if make_queues:
+        transport["queue"]["queue_urls"] = runs._make_queues(run_id, 3)
     event = {
-        "run_id": run_id,
-        "config": "qfault",
-        "truth": None,
-        "model_params": {},
-        "model": {"bucket": out["WeightsBucket"], "key": "q-fault/network.npz"},
-        "inputs": {"bucket": out["InferenceBucket"], "key": "q-fault/inputs.npz"},
+        "run_id": run_id, "config": data, "truth": None, "model_params": {},
+        "model": {"bucket": out["WeightsBucket"], "key": f"{data}/network.npz"},
+        "inputs": {"bucket": out["InferenceBucket"], "key": f"{data}/inputs.npz"},
         "metrics": {"bucket": out["MetricsBucket"], "prefix": f"runs/{run_id}"},
         "invoc_params": {"bfr": 3, "nlevels": 1, "total_nworkers": 3},
-        "worker_function": out["QueueWorkerFunction"],
-        "poll_timeout_s": 2,
-        "queue": {"topic_arn": out["QueueTopicArn"], "table": out["EmptyTargetsTable"],
-                  "queue_urls": runs._make_queues(run_id, 3)},
+        "worker_function": worker_function, "poll_timeout_s": 2, **transport,
     }  # fmt: skip
     lam = runs.ctx.clients.client("lambda")
     for k in (0, 1):  # worker 2 is never started
         lam.invoke(
-            FunctionName=out["QueueWorkerFunction"],
-            InvocationType="Event",
-            Payload=json.dumps({**event, "worker_id": k}).encode(),
+            FunctionName=worker_function, InvocationType="Event", Payload=json.dumps({**event, "worker_id": k}).encode()
         )
     started = time.time()
     with pytest.raises(SkydeckError, match=r"waited 2s at layer 0 for worker\(s\) 0002"):
         runs.follow(run_id, timeout_s=60)
     assert time.time() - started < 30
-    sqs = runs.ctx.clients.client("sqs")
-    assert sqs.list_queues(QueueNamePrefix=runs._queue_prefix(run_id)).get("QueueUrls", []) == []
+    return run_id
 
 
 def test_always_on_server_takes_runs_from_its_queue_until_stopped(runs: SdsinfRuns, tmp_path: Path) -> None:
