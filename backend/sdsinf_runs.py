@@ -262,6 +262,16 @@ class SdsinfRuns:
             sqs.delete_queue(QueueUrl=url)
         return len(urls)
 
+    def _install_lines(self) -> list[str]:
+        """Shell lines that install the run code and its numpy/scipy in /opt/sdsinf on a Server instance."""
+        out = self.out
+        code = f"s3://{out['CodeBucket']}/{out['CodeKey']}"
+        return [
+            "python3 -m venv /opt/sdsinf && /opt/sdsinf/bin/pip install --quiet boto3 numpy scipy",
+            f"aws s3 cp {shlex.quote(code)} /opt/sdsinf/code.zip",
+            "/opt/sdsinf/bin/python -m zipfile -e /opt/sdsinf/code.zip /opt/sdsinf/app",
+        ]
+
     def server_user_data(self, request_uri: str) -> str:
         """The job-scoped Server: install, run one request, power off (the template terminates on shutdown)."""
         out = self.out
@@ -269,7 +279,6 @@ class SdsinfRuns:
             raise ConfigError(
                 "the deployed sdsinf stack predates the Server launch template: skydeck stacks deploy sdsinf"
             )
-        code = f"s3://{out['CodeBucket']}/{out['CodeKey']}"
         run_id = request_uri.rstrip("/").split("/")[-2]
         log = f"s3://{out['ServerResourcesBucket']}/logs/{run_id}.log"
         return "\n".join(
@@ -279,9 +288,7 @@ class SdsinfRuns:
                 "set -uxo pipefail",
                 # whatever happens, keep the log (the instance is gone after) and power off
                 f"trap 'aws s3 cp /var/log/cloud-init-output.log {shlex.quote(log)} || true; shutdown -h now' EXIT",
-                "python3 -m venv /opt/sdsinf && /opt/sdsinf/bin/pip install --quiet boto3 numpy scipy",
-                f"aws s3 cp {shlex.quote(code)} /opt/sdsinf/code.zip",
-                "/opt/sdsinf/bin/python -m zipfile -e /opt/sdsinf/code.zip /opt/sdsinf/app",
+                *self._install_lines(),
                 "cd /opt/sdsinf/app",
                 f"/opt/sdsinf/bin/python -m lambda_src.sdsinf.server --event-s3 {shlex.quote(request_uri)}",
                 "",
@@ -391,16 +398,12 @@ class SdsinfRuns:
 
     def service_user_data(self, queue_url: str) -> str:
         """The always-on Server: install, then take runs from the queue as a systemd service."""
-        out = self.out
-        code = f"s3://{out['CodeBucket']}/{out['CodeKey']}"
         return "\n".join(
             [
                 "#!/bin/bash",
                 "# skydeck SDS-Inf Server baseline, always-on: takes runs from the server-requests queue.",
                 "set -euxo pipefail",
-                "python3 -m venv /opt/sdsinf && /opt/sdsinf/bin/pip install --quiet boto3 numpy scipy",
-                f"aws s3 cp {shlex.quote(code)} /opt/sdsinf/code.zip",
-                "/opt/sdsinf/bin/python -m zipfile -e /opt/sdsinf/code.zip /opt/sdsinf/app",
+                *self._install_lines(),
                 "cat > /etc/systemd/system/sdsinf-server.service <<UNIT",
                 "[Unit]",
                 "Description=skydeck SDS-Inf server (always-on)",
