@@ -230,3 +230,19 @@ async def test_key_bar_lists_the_screens_bindings_and_a_click_runs_one(cloud: Co
     async with ro.run_test(size=SIZE) as pilot:
         await settle(ro, pilot)
         assert "Deploy" not in ro.screen.query_one("#keybar", Static).render().plain
+
+
+async def test_a_job_that_ends_is_announced_on_any_screen(cloud: Context) -> None:
+    store = cloud.jobs.store
+    job_id = store.submit(parse_job({"name": "announce-me", "scene": "lego"}))["job_id"]
+    app = SkydeckApp(ctx=cloud, mode="stacks")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        app.watch_jobs()  # the first look learns what is there
+        await settle(app, pilot)
+        store.claim(job_id, "tui-worker")
+        store.finish(job_id, "tui-worker", "SUCCEEDED", result={"psnr": 30.25})
+        app.watch_jobs()
+        await settle(app, pilot)
+        messages = [n.message for n in app._notifications]
+        assert any("announce-me succeeded: PSNR 30.25 dB" in m for m in messages), messages

@@ -8,6 +8,7 @@ thread never waits on the network. `--read-only` hides every action that changes
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -22,6 +23,8 @@ from tui.screens.logs import LogsScreen
 from tui.screens.monitor import MonitorScreen
 from tui.screens.sdsinf import SdsinfScreen
 from tui.screens.stacks import StacksScreen
+
+JOB_WATCH_S = 5.0
 
 
 class SkydeckApp(App[None]):
@@ -63,6 +66,34 @@ class SkydeckApp(App[None]):
 
     def on_mount(self) -> None:
         self.load_account()
+        self._job_states: dict[str, str] | None = None
+        self.set_interval(JOB_WATCH_S, self.watch_jobs)
+
+    @work(thread=True, exclusive=True, group="job-watch")
+    def watch_jobs(self) -> None:
+        """Notify when one of the newest jobs ends, whichever screen is showing."""
+        try:
+            jobs = self.ctx.jobs.list(limit=50)["items"]
+        except Exception:  # noqa: BLE001 - no jobs stack yet, or the cloud is down: nothing to tell
+            return
+        states = {j["job_id"]: j["state"] for j in jobs}
+        previous, self._job_states = self._job_states, states
+        if previous is None:
+            return  # the first look only learns what is there
+        for job in jobs:
+            before = previous.get(job["job_id"])
+            if job["state"] in ("SUCCEEDED", "FAILED", "CANCELLED") and before not in (None, job["state"]):
+                self.call_from_thread(self._job_ended, job)
+
+    def _job_ended(self, job: dict[str, Any]) -> None:
+        name = f"{job['job_id'][:8]} {job.get('name', '')}".strip()
+        psnr = (job.get("result") or {}).get("psnr")
+        if job["state"] == "SUCCEEDED":
+            self.notify(f"job {name} succeeded" + (f": PSNR {psnr:.2f} dB" if isinstance(psnr, int | float) else ""))
+        elif job["state"] == "FAILED":
+            self.notify(f"job {name} failed: {job.get('error', '')}"[:300], severity="error", timeout=10)
+        else:
+            self.notify(f"job {name} cancelled", severity="warning")
 
     @work(thread=True, exclusive=True, group="account")
     def load_account(self) -> None:
