@@ -259,3 +259,17 @@ def test_torch_engine_fails_clearly_on_a_missing_scene(tmp_path: Path) -> None:
     spec = parse_job({"scene": "/nonexistent/scene", "engine": "torch"})
     with pytest.raises(EngineError, match="no such directory"):
         TorchEngine().run(RunContext("j", spec, tmp_path, lambda _: None, lambda: None))
+
+
+def test_sh_bases_are_orthonormal_over_the_sphere() -> None:
+    from gpu_executor.plenoxels.sh import eval_sh_bases
+
+    gen = torch.Generator().manual_seed(0)
+    dirs = torch.randn(400_000, 3, generator=gen, dtype=torch.float64)
+    dirs /= dirs.norm(dim=-1, keepdim=True)
+    for dim in (1, 4, 9, 16):
+        basis = eval_sh_bases(dim, dirs)
+        gram = 4 * np.pi * (basis.T @ basis) / dirs.shape[0]  # Monte Carlo integral over the sphere
+        assert torch.allclose(gram, torch.eye(dim, dtype=torch.float64), atol=0.02), dim
+    with pytest.raises(ValueError, match="sh_dim"):
+        eval_sh_bases(25, dirs[:2])
