@@ -29,20 +29,12 @@ class SdsinfScreen(DeckScreen):
         self.runs: list[dict[str, Any]] = []
 
     def compose(self) -> ComposeResult:
-        from backend.presets import list_presets
-
-        presets = [p.name for p in list_presets(self.deck.ctx.home, "sdsinf")]
         yield from self.compose_frame()
         with Horizontal(id="sdsinf-form"):
             with Vertical():
                 yield Label("preset")
-                yield Select(
-                    [(p, p) for p in presets],
-                    value=presets[0] if presets else Select.BLANK,
-                    allow_blank=not presets,
-                    id="sds-preset",
-                    compact=True,
-                )
+                # filled by a worker: reading the preset files must not hold up the screen's first paint
+                yield Select([], prompt="loading presets", id="sds-preset", compact=True)
             with Vertical():
                 yield Label("variant")
                 from backend.sdsinf_runs import VARIANTS
@@ -86,7 +78,25 @@ class SdsinfScreen(DeckScreen):
         )
         if self.deck.read_only:
             self.query_one("#sds-launch", Button).disabled = True
+        self.load_presets()
         self.action_refresh()
+
+    @work(thread=True, exclusive=True, group="sds-presets")
+    def load_presets(self) -> None:
+        from backend.presets import list_presets
+
+        try:
+            names = [p.name for p in list_presets(self.deck.ctx.home, "sdsinf")]
+        except Exception as exc:  # noqa: BLE001 - a broken user preset file is named in the status line
+            self.app.call_from_thread(self._status, f"[red]presets: {exc}[/red]")
+            return
+        self.app.call_from_thread(self._set_presets, names)
+
+    def _set_presets(self, names: list[str]) -> None:
+        select = self.query_one("#sds-preset", Select)
+        select.set_options([(n, n) for n in names])
+        if names:
+            select.value = names[0]
 
     def action_refresh(self) -> None:
         self.load_runs()
