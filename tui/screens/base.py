@@ -60,6 +60,12 @@ class DeckScreen(Screen[None]):
         refresh = getattr(self, "action_refresh", None)
         if refresh is not None:
             self.set_timer(0.3, refresh)  # paint the switch first, then fetch
+        if self._css_update_count == -1:  # the app's first screen: styled once it has painted
+            self.call_after_refresh(self._adopt_css_generation)
+
+    def _adopt_css_generation(self) -> None:
+        if self.is_mounted and self.app.screen is self:
+            self._css_update_count = self.app._css_update_count
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # read-only: hidden from the footer and never run
