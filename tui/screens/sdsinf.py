@@ -53,33 +53,40 @@ class SdsinfScreen(DeckScreen):
                 yield Input(id="sds-batch", compact=True, type="integer")
             yield Button("Launch (ctrl+r)", id="sds-launch", variant="primary")
         yield Static("", id="sds-status")
-        yield DataTable(id="sds-workers", cursor_type="row")
-        yield Static(
-            "per layer, as layers finish (slowest worker): duration ms", classes="section-title", id="sds-plot-title"
-        )
-        yield Sparkline([], id="sds-plot")
-        with Horizontal(id="sds-split"):
-            with Vertical():
-                yield Static("communication ms", classes="section-title")
-                yield Sparkline([], id="sds-comm")
-            with Vertical():
-                yield Static("computation ms", classes="section-title")
-                yield Sparkline([], id="sds-comp")
-        yield Static("runs", classes="section-title")
-        yield DataTable(id="sds-runs", cursor_type="row", zebra_stripes=True)
+        yield Vertical(id="sds-body")  # the tables and plots mount right after the first paint
         yield from self.compose_footer()
 
     def on_mount(self) -> None:
+        if self.deck.read_only:
+            self.query_one("#sds-launch", Button).disabled = True
+        self.call_after_refresh(self._mount_body)
+
+    async def _mount_body(self) -> None:
+        """The live view's tables and plots, mounted once the form has painted: the screen answers the
+        key that opened it at once and fills in a frame later."""
+        title = "per layer, as layers finish (slowest worker): duration ms"
+        await self.query_one("#sds-body", Vertical).mount_all(
+            [
+                DataTable(id="sds-workers", cursor_type="row"),
+                Static(title, classes="section-title", id="sds-plot-title"),
+                Sparkline([], id="sds-plot"),
+                Horizontal(
+                    Vertical(Static("communication ms", classes="section-title"), Sparkline([], id="sds-comm")),
+                    Vertical(Static("computation ms", classes="section-title"), Sparkline([], id="sds-comp")),
+                    id="sds-split",
+                ),
+                Static("runs", classes="section-title"),
+                DataTable(id="sds-runs", cursor_type="row", zebra_stripes=True),
+            ]
+        )
         self.query_one("#sds-workers", DataTable).add_columns(
             "worker", "batch", "layer", "rows active", "nnz", "msgs sent", "bytes sent", "msgs recv", "last ms"
         )
         self.query_one("#sds-runs", DataTable).add_columns(
             "run", "config", "variant", "inputs", "categories", "truth", "billion edges/s", "runtime s"
         )
-        if self.deck.read_only:
-            self.query_one("#sds-launch", Button).disabled = True
         self.load_presets()
-        self.action_refresh()
+        self._show_runs(self.runs)  # the runs themselves load on resume (DeckScreen), maybe already
 
     @work(thread=True, exclusive=True, group="sds-presets")
     def load_presets(self) -> None:
@@ -114,6 +121,8 @@ class SdsinfScreen(DeckScreen):
 
     def _show_runs(self, runs: list[dict[str, Any]]) -> None:
         self.runs = runs
+        if not self.query("#sds-runs"):
+            return  # the body mounts a frame after the screen; it loads the runs itself then
         truth = {None: "-", True: "ok", False: "DIFFERS"}
         rows = [
             (
