@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -32,6 +34,44 @@ def function_spec(name_or_arn: str, region: str, qualifier: str | None = None) -
     return spec_from_moto(fn, DEFAULT_ACCOUNT_ID, region)
 
 
+_CACHED_READS = ("DynamoDB_20120810.Query", "DynamoDB_20120810.Scan")
+
+
+class ReadCache:
+    """Answers to repeated DynamoDB Query/Scan requests, until the next request that may change state.
+
+    moto answers a GSI query by walking every item; under 10,000 jobs that is ~0.5 s a query, and the
+    console asks the same few queries every second or two. Any state-changing request (anything
+    the journal records, and moto's own API) moves the generation on; an answer computed while the
+    generation moved is not kept, so a write racing a read never leaves a stale answer behind."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self.generation = 0
+        self._answers: OrderedDict[bytes, tuple[str, list[tuple[str, str]], bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self.generation += 1
+            self._answers.clear()
+
+    def get(self, key: bytes) -> tuple[str, list[tuple[str, str]], bytes] | None:
+        with self._lock:
+            hit = self._answers.get(key)
+            if hit is not None:
+                self._answers.move_to_end(key)
+            return hit
+
+    def put(self, key: bytes, generation: int, answer: tuple[str, list[tuple[str, str]], bytes]) -> None:
+        with self._lock:
+            if generation != self.generation:
+                return
+            self._answers[key] = answer
+            while len(self._answers) > self.size:
+                self._answers.popitem(last=False)
+
+
 class Gateway:
     """Wraps moto's WSGI app. `recording` is off while the journal is being replayed."""
 
@@ -41,6 +81,7 @@ class Gateway:
         self.runtime = runtime
         self.region = region
         self.recording = False
+        self.reads = ReadCache()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
@@ -57,7 +98,13 @@ class Gateway:
         match = _INVOKE_RE.match(path) if method == "POST" else None
         if match:
             return self._invoke(match.group("name"), environ, headers, body, start_response)
-        journal_it = self.recording and is_journaled(method, path, headers, body)
+        target = headers.get("x-amz-target", "")
+        if target in _CACHED_READS:
+            return self._cached_read(target, headers, body, environ, start_response)
+        mutating = path.startswith("/moto-api") or is_journaled(method, path, headers, body)
+        if mutating:
+            self.reads.invalidate()
+        journal_it = self.recording and mutating and not path.startswith("/moto-api")
         captured: dict[str, Any] = {}
 
         def capture(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -65,9 +112,37 @@ class Gateway:
             return start_response(status, response_headers, exc_info)
 
         result = self.moto_app(environ, capture)
+        if mutating:
+            self.reads.invalidate()  # again: a read that ran alongside must not be kept
         if journal_it and captured.get("status", 500) < 400:
             self.journal.record(method, path, environ.get("QUERY_STRING", ""), headers, body)
         return result
+
+    def _cached_read(
+        self,
+        target: str,
+        headers: dict[str, str],
+        body: bytes,
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+    ) -> Iterable[bytes]:
+        key = f"{region_of(headers, self.region)}|{target}|".encode() + body
+        hit = self.reads.get(key)
+        if hit is not None:
+            status, response_headers, payload = hit
+            start_response(status, response_headers)
+            return [payload]
+        generation = self.reads.generation
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured["status"], captured["headers"] = status, list(response_headers)
+            return start_response(status, response_headers, exc_info)
+
+        payload = b"".join(self.moto_app(environ, capture))
+        if captured.get("status", "").startswith("200"):
+            self.reads.put(key, generation, (captured["status"], captured["headers"], payload))
+        return [payload]
 
     def _invoke(
         self,
