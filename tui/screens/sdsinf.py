@@ -8,6 +8,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Label, Select, Sparkline, Static
 
 from tui.screens.base import DeckScreen
@@ -30,40 +31,43 @@ class SdsinfScreen(DeckScreen):
 
     def compose(self) -> ComposeResult:
         yield from self.compose_frame()
-        with Horizontal(id="sdsinf-form"):
-            with Vertical():
-                yield Label("preset")
-                # filled by a worker: reading the preset files must not hold up the screen's first paint
-                yield Select([], prompt="loading presets", id="sds-preset", compact=True)
-            with Vertical():
-                yield Label("variant")
-                from backend.sdsinf_runs import VARIANTS
-
-                yield Select(
-                    [(v, v) for v in VARIANTS], prompt="preset's", allow_blank=True, id="sds-variant", compact=True
-                )
-            with Vertical():
-                yield Label("workers (queue, object)")
-                yield Input(id="sds-workers-n", compact=True, type="integer", placeholder="preset's")
-            with Vertical():
-                yield Label("data (blank: preset's)")
-                yield Input(id="sds-data", compact=True)
-            with Vertical():
-                yield Label("batch")
-                yield Input(id="sds-batch", compact=True, type="integer")
-            yield Button("Launch (ctrl+r)", id="sds-launch", variant="primary")
+        yield Horizontal(id="sdsinf-form")  # the form and the live view mount right after the first paint
         yield Static("", id="sds-status")
-        yield Vertical(id="sds-body")  # the tables and plots mount right after the first paint
+        yield Vertical(id="sds-body")
         yield from self.compose_footer()
 
     def on_mount(self) -> None:
-        if self.deck.read_only:
-            self.query_one("#sds-launch", Button).disabled = True
         self.call_after_refresh(self._mount_body)
 
+    @staticmethod
+    def _form() -> list[Widget]:
+        from backend.sdsinf_runs import VARIANTS
+
+        def field(label: str, widget: Widget) -> Vertical:
+            return Vertical(Label(label), widget)
+
+        return [
+            # the preset list is filled by a worker: reading the preset files must not hold up a paint
+            field("preset", Select([], prompt="loading presets", id="sds-preset", compact=True)),
+            field(
+                "variant",
+                Select([(v, v) for v in VARIANTS], prompt="preset's", allow_blank=True, id="sds-variant", compact=True),
+            ),
+            field(
+                "workers (queue, object)",
+                Input(id="sds-workers-n", compact=True, type="integer", placeholder="preset's"),
+            ),
+            field("data (blank: preset's)", Input(id="sds-data", compact=True)),
+            field("batch", Input(id="sds-batch", compact=True, type="integer")),
+            Button("Launch (ctrl+r)", id="sds-launch", variant="primary"),
+        ]
+
     async def _mount_body(self) -> None:
-        """The live view's tables and plots, mounted once the form has painted: the screen answers the
-        key that opened it at once and fills in a frame later."""
+        """The form, the live view's tables and plots, mounted once the screen's frame has painted: the
+        screen answers the key that opened it at once and fills in a frame later."""
+        await self.query_one("#sdsinf-form", Horizontal).mount_all(self._form())
+        if self.deck.read_only:
+            self.query_one("#sds-launch", Button).disabled = True
         title = "per layer, as layers finish (slowest worker): duration ms"
         await self.query_one("#sds-body", Vertical).mount_all(
             [
