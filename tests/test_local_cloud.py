@@ -241,3 +241,32 @@ def test_job_store_validates_before_anything_is_written(cloud: Context) -> None:
     assert cloud.jobs.get(record["job_id"])["config"] == {"lr_sigma": 10.0}
     with pytest.raises(Exception, match="no job"):
         cloud.jobs.get("missing")
+
+
+def test_read_cache_never_keeps_an_answer_that_raced_a_write() -> None:
+    from backend.localcloud.gateway import ReadCache
+
+    cache = ReadCache(size=2)
+    answer = ("200 OK", [("Content-Type", "application/x-amz-json-1.0")], b'{"Count": 1}')
+    generation = cache.generation
+    cache.invalidate()  # a write landed while the query ran
+    cache.put(b"q1", generation, answer)
+    assert cache.get(b"q1") is None
+    cache.put(b"q1", cache.generation, answer)
+    assert cache.get(b"q1") == answer
+    cache.put(b"q2", cache.generation, answer)
+    cache.put(b"q3", cache.generation, answer)  # over size: the least recently used goes
+    assert cache.get(b"q1") is None and cache.get(b"q3") == answer
+    cache.invalidate()
+    assert cache.get(b"q3") is None
+
+
+def test_queries_see_writes_at_once_through_the_cache(cloud) -> None:  # noqa: ANN001
+    from lambda_src.jobs.schema import parse_job
+
+    before = cloud.jobs.list(state="QUEUED", limit=1000)["items"]
+    again = cloud.jobs.list(state="QUEUED", limit=1000)["items"]  # answered from the cache
+    assert [j["job_id"] for j in before] == [j["job_id"] for j in again]
+    job_id = cloud.jobs.submit(parse_job({"scene": "cache-check"}))["job_id"]
+    after = cloud.jobs.list(state="QUEUED", limit=1000)["items"]
+    assert job_id in [j["job_id"] for j in after]
