@@ -23,7 +23,7 @@ from gpu_executor.plenoxels.dataset import Split
 from gpu_executor.plenoxels.grid import VoxelGrid
 from gpu_executor.plenoxels.optim import SparseRMSprop, expon_lr
 from gpu_executor.plenoxels.regularizers import random_cells, tv_loss
-from gpu_executor.plenoxels.render import Occupancy, RenderOptions, RenderStats, render
+from gpu_executor.plenoxels.render import Occupancy, RenderOptions, RenderStats, render, sample_weights
 
 DENSITY = slice(0, 1)
 SH = slice(1, None)
@@ -300,8 +300,6 @@ class Trainer:
 
     def _max_weights(self, reso: tuple[int, int, int], max_rays: int = 1 << 18) -> torch.Tensor:
         """Largest rendering weight each voxel of the new grid receives over (a sample of) the training rays."""
-        from gpu_executor.plenoxels.render import sample_weights
-
         n = self.origins.shape[0]
         pick = torch.randperm(n, generator=self.gen, device="cpu")[:max_rays].to(self.device)
         best = torch.zeros(reso[0] * reso[1] * reso[2])

@@ -22,7 +22,7 @@ class KeyBar(Static):
 
     def __init__(self) -> None:
         super().__init__("", id="keybar", markup=True)
-        self._shown: tuple[tuple[str, str, bool], ...] | None = None
+        self._shown: tuple[tuple[str, str, bool, str], ...] | None = None
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
@@ -35,15 +35,15 @@ class KeyBar(Static):
         if self.is_attached and screen is self.screen:
             self._rebuild()
 
-    def entries(self) -> tuple[tuple[str, str, bool], ...]:
-        """(key as shown, description, enabled) of the bindings the footer shows, first binding per action."""
+    def entries(self) -> tuple[tuple[str, str, bool, str], ...]:
+        """(key as shown, description, enabled, key to simulate) of the bindings shown, first per action."""
         seen: set[str] = set()
         out = []
         for _node, binding, enabled, _tooltip in self.screen.active_bindings.values():
             if not binding.show or binding.action in seen:
                 continue
             seen.add(binding.action)
-            out.append((self.app.get_key_display(binding), binding.description, enabled))
+            out.append((self.app.get_key_display(binding), binding.description, enabled, binding.key.split(",")[0]))
         return tuple(out)
 
     def _rebuild(self) -> None:
@@ -51,21 +51,13 @@ class KeyBar(Static):
         if entries == self._shown:
             return
         self._shown = entries
-        keys = {display: binding for display, binding in self._keys_by_display().items()}
         parts = []
-        for display, description, enabled in entries:
+        for display, description, enabled, key in entries:
             label = f"[b]{escape(display)}[/b] {escape(description)}"
-            key = keys.get(display)
-            if enabled and key is not None:
+            if enabled:
                 parts.append(f"[@click=app.simulate_key({key!r})]{label}[/]")
             else:
                 parts.append(f"[dim]{label}[/dim]")
         if self.app.ENABLE_COMMAND_PALETTE:
             parts.append("[@click=app.command_palette][b]^p[/b] Palette[/]")
         self.update("  ".join(parts))
-
-    def _keys_by_display(self) -> dict[str, str]:
-        return {
-            self.app.get_key_display(binding): binding.key.split(",")[0]
-            for _node, binding, _enabled, _tooltip in self.screen.active_bindings.values()
-        }
