@@ -112,6 +112,8 @@ def local_up(
             f"restored {restored['replayed']} changes and {restored.get('messages', 0)} queued messages "
             f"in {restored.get('seconds', 0)}s"
         )
+    if not was.running:
+        _print_not_restored(restored)
 
 
 @local_app.command("down")
@@ -143,6 +145,19 @@ def local_status(json_out: JsonOpt = False) -> None:
     out.print(f"local cloud: running, {'healthy' if status.healthy else 'NOT answering'}")
     for part, info in status.state.get("parts", {}).items():
         out.print(f"  {part:<8} pid {info.get('pid')}  {info.get('url', '')}")
+    _print_not_restored(status.state.get("restored", {}))
+
+
+def _print_not_restored(restored: dict[str, Any]) -> None:
+    failed = int(restored.get("failed", 0))
+    if not failed:
+        return
+    noun = "recorded change was" if failed == 1 else "recorded changes were"
+    out.print(f"[yellow]{failed} {noun} not restored at start[/] (the rest of the state is back):")
+    for lost in restored.get("not_restored", []):
+        out.print(f"  #{lost['seq']} {lost['action']} {escape(lost['target'])}: {escape(lost['reason'])}")
+    if failed > len(restored.get("not_restored", [])):
+        out.print(f"  ... and {failed - len(restored['not_restored'])} more; see the local cloud's log")
 
 
 # -- stacks ----------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,24 @@ _NOT_JOURNALED = {
     "Invoke",
     "InvokeAsync",
 }
-_KEPT_HEADERS = ("host", "content-type", "x-amz-target", "authorization", "x-amz-date", "x-amz-content-sha256")
+# Everything a request means travels in its headers too (x-amz-copy-source, x-amz-meta-*, tagging,
+# encryption, content-type), so all are kept but those that describe one connection.
+_TRANSPORT_HEADERS = frozenset(
+    {
+        "content-length",
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "expect",
+        "accept",
+        "accept-encoding",
+        "user-agent",
+        "amz-sdk-invocation-id",
+        "amz-sdk-request",
+    }
+)
+# Answers are kept (for replay to learn the ids the server minted) up to this size.
+MAX_KEPT_ANSWER = 64 * 1024
 
 
 def request_action(method: str, path: str, headers: dict[str, str], body: bytes) -> str:
@@ -83,6 +100,8 @@ class Recorded:
     query: str
     headers: dict[str, str]
     body: bytes
+    seq: int = 0
+    response: bytes = b""
 
 
 class Journal:
@@ -97,8 +116,11 @@ class Journal:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS requests (seq INTEGER PRIMARY KEY AUTOINCREMENT, method TEXT, "
-                "path TEXT, query TEXT, headers TEXT, body BLOB)"
+                "path TEXT, query TEXT, headers TEXT, body BLOB, response BLOB)"
             )
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(requests)")}
+            if "response" not in columns:  # a journal written before answers were kept
+                self._db.execute("ALTER TABLE requests ADD COLUMN response BLOB")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, account TEXT, region TEXT, queue TEXT, "
                 "body TEXT, attributes TEXT, sent_ms INTEGER, receive_count INTEGER DEFAULT 0)"
@@ -109,19 +131,33 @@ class Journal:
             self._db.close()
 
     # -- requests ------------------------------------------------------------------------------
-    def record(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> None:
-        kept = {k: v for k, v in headers.items() if k in _KEPT_HEADERS}
+    def record(
+        self, method: str, path: str, query: str, headers: dict[str, str], body: bytes, response: bytes = b""
+    ) -> None:
+        kept = {k: v for k, v in headers.items() if k not in _TRANSPORT_HEADERS}
+        answer = response if len(response) <= MAX_KEPT_ANSWER else b""
         with self._lock:
             self._db.execute(
-                "INSERT INTO requests (method, path, query, headers, body) VALUES (?, ?, ?, ?, ?)",
-                (method, path, query, json.dumps(kept), body),
+                "INSERT INTO requests (method, path, query, headers, body, response) VALUES (?, ?, ?, ?, ?, ?)",
+                (method, path, query, json.dumps(kept), body, answer),
             )
 
     def requests(self) -> Iterator[Recorded]:
-        with self._lock:
-            rows = self._db.execute("SELECT method, path, query, headers, body FROM requests ORDER BY seq").fetchall()
-        for method, path, query, headers, body in rows:
-            yield Recorded(method, path, query, json.loads(headers), bytes(body or b""))
+        """Recorded requests in order, read in batches so that a long journal is never all in memory."""
+        last = 0
+        while True:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT seq, method, path, query, headers, body, response FROM requests "
+                    "WHERE seq > ? ORDER BY seq LIMIT 256",
+                    (last,),
+                ).fetchall()
+            if not rows:
+                return
+            for seq, method, path, query, headers, body, response in rows:
+                last = seq
+                kept = json.loads(headers)
+                yield Recorded(method, path, query, kept, bytes(body or b""), seq, bytes(response or b""))
 
     def count(self) -> dict[str, int]:
         with self._lock:
@@ -182,13 +218,3 @@ class Journal:
         with self._lock:
             self._db.executemany("DELETE FROM messages WHERE id = ?", [(i,) for i in ids])
 
-
-def replay(journal: Journal, send: Callable[[Recorded], int]) -> dict[str, int]:
-    """Feed every recorded request to `send` (which returns an HTTP status); count what failed."""
-    done = failed = 0
-    for rec in journal.requests():
-        status = send(rec)
-        done += 1
-        if status >= 400:
-            failed += 1
-    return {"replayed": done, "failed": failed}

@@ -29,8 +29,9 @@ from backend.aws import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
 from backend.localcloud import cfn_fixes, fast_sqs, moto_speedups
 from backend.localcloud.api_front import ApiFront, serve
 from backend.localcloud.gateway import Gateway
-from backend.localcloud.journal import Journal, Recorded, replay
+from backend.localcloud.journal import Journal, Recorded
 from backend.localcloud.lambda_runtime import LambdaRuntime
+from backend.localcloud.replay import Answer, replay
 from backend.paths import Home
 from backend.profiles import LOCAL_REGION
 
@@ -113,11 +114,11 @@ class LocalCloud:
         t0 = time.time()
         client = Client(self.gateway)
 
-        def send(rec: Recorded) -> int:
+        def send(rec: Recorded) -> Answer:
             resp = client.open(rec.path, method=rec.method, query_string=rec.query, headers=rec.headers, data=rec.body)
-            return resp.status_code
+            return Answer(resp.status_code, resp.get_data())
 
-        stats = replay(self.journal, send)
+        stats = replay(self.journal, send).to_dict()
         stats["messages"] = _restore_messages(self.journal)
         stats["seconds"] = round(time.time() - t0, 3)
         self.gateway.recording = True

@@ -1,0 +1,151 @@
+"""Restarting the local cloud after work that made the server mint ids (multipart uploads, stacks)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from backend.context import Context
+from backend.localcloud import control
+from backend.localcloud.minted_ids import IdMap, minted
+from backend.paths import Home
+from gpu_executor.engines import builtin_engines
+from gpu_executor.executor import Executor, ExecutorConfig
+from lambda_src.jobs.schema import parse_job
+from tests.test_cli import run
+
+MULTIPART_THRESHOLD = 8 * 1024 * 1024  # boto3's upload_file default
+
+
+def test_a_finished_job_with_a_multipart_checkpoint_survives_a_restart(tmp_path: Path) -> None:
+    from gpu_executor.plenoxels.scene import make_scene
+
+    home = Home(tmp_path / "h")
+    control.up(home, workers=0)
+    try:
+        ctx = Context.create(None, home)
+        ctx.stacks.deploy("infra")
+        make_scene("demo", tmp_path / "scene", size=24, views=6, test_views=1)
+        ctx.scenes.push(tmp_path / "scene", "demo")
+        config = {"reso": "[[96, 96, 96]]", "n_iters": 2, "batch_size": 500, "lambda_tv": 0.0, "lambda_tv_sh": 0.0}
+        store = ctx.jobs.store
+        job_id = store.submit(parse_job({"scene": "demo", "engine": "torch", "config": config}))["job_id"]
+        Executor(
+            store, builtin_engines(), ExecutorConfig(wait_s=1), storage=ctx.scenes.storage(tmp_path / "cache")
+        ).run(once=True)
+        assert store.get(job_id)["state"] == "SUCCEEDED"
+        ckpt = next(o for o in ctx.scenes.results(job_id) if o["name"] == "ckpt.npz")
+        assert ckpt["size"] > MULTIPART_THRESHOLD, "the checkpoint must go up as a multipart upload"
+
+        control.down(home)
+        restarted = control.up(home, workers=0)
+        assert restarted.state["restored"]["failed"] == 0
+        fetched = run(home.root, "jobs", "fetch", job_id, "--out", str(tmp_path / "out"))
+        assert fetched.returncode == 0, fetched.stderr
+        assert (tmp_path / "out" / "ckpt.npz").stat().st_size == ckpt["size"]
+    finally:
+        control.down(home)
+
+
+def test_a_journal_without_answers_or_with_a_broken_record_still_starts(tmp_path: Path) -> None:
+    home = Home(tmp_path / "h")
+    control.up(home, workers=0)
+    try:
+        s3 = Context.create(None, home).clients.client("s3")
+        s3.create_bucket(Bucket="old-journal")
+        upload = s3.create_multipart_upload(Bucket="old-journal", Key="big")["UploadId"]
+        parts = []
+        for n, size in ((1, 5 * 1024 * 1024), (2, 100)):
+            etag = s3.upload_part(Bucket="old-journal", Key="big", UploadId=upload, PartNumber=n, Body=b"x" * size)
+            parts.append({"ETag": etag["ETag"], "PartNumber": n})
+        s3.complete_multipart_upload(
+            Bucket="old-journal", Key="big", UploadId=upload, MultipartUpload={"Parts": parts}
+        )
+        s3.put_object(Bucket="old-journal", Key="after", Body=b"still here")
+        control.down(home)
+        with sqlite3.connect(home.local_journal) as db:
+            db.execute("UPDATE requests SET response = NULL")  # as journals written before answers were kept
+            db.execute(
+                "INSERT INTO requests (method, path, query, headers, body) VALUES "
+                "('PUT', '/old-journal/ghost', 'partNumber=1&uploadId=nosuchupload', '{}', x'00')"
+            )
+            db.execute(
+                "INSERT INTO requests (method, path, query, headers, body) VALUES "
+                "('PUT', '/old-journal/last', '', '{}', CAST('written after the bad one' AS BLOB))"
+            )
+        restarted = control.up(home, workers=0)
+        restored = restarted.state["restored"]
+        assert restored["failed"] == 1
+        [lost] = restored["not_restored"]
+        assert lost["target"] == "PUT /old-journal/ghost" and "nosuchupload" in lost["reason"]
+        s3 = Context.create(None, home).clients.client("s3")
+        assert s3.head_object(Bucket="old-journal", Key="big")["ContentLength"] == 5 * 1024 * 1024 + 100
+        assert s3.get_object(Bucket="old-journal", Key="last")["Body"].read() == b"written after the bad one"
+        shown = run(home.root, "local", "status")
+        assert shown.returncode == 0
+        assert "1 recorded change was not restored" in shown.stdout and "PUT /old-journal/ghost" in shown.stdout
+        as_json = json.loads(run(home.root, "local", "status", "--json").stdout)
+        assert as_json["restored"]["not_restored"][0]["seq"] == lost["seq"]
+    finally:
+        control.down(home)
+
+
+def test_copy_keeps_its_source_and_metadata_across_a_restart(tmp_path: Path) -> None:
+    home = Home(tmp_path / "h")
+    control.up(home, workers=0)
+    try:
+        s3 = Context.create(None, home).clients.client("s3")
+        s3.create_bucket(Bucket="copies")
+        s3.put_object(Bucket="copies", Key="a", Body=b"original", Metadata={"owner": "ops"}, ContentType="text/x-a")
+        s3.copy_object(Bucket="copies", Key="b", CopySource={"Bucket": "copies", "Key": "a"})
+        control.down(home)
+        control.up(home, workers=0)
+        s3 = Context.create(None, home).clients.client("s3")
+        copied = s3.get_object(Bucket="copies", Key="b")
+        assert copied["Body"].read() == b"original"
+        assert copied["Metadata"] == {"owner": "ops"} and copied["ContentType"] == "text/x-a"
+    finally:
+        control.down(home)
+
+
+@pytest.mark.parametrize(
+    "recorded,replayed,expected",
+    [
+        (
+            b"<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><UploadId>OLDid12345</UploadId>"
+            b"</InitiateMultipartUploadResult>",
+            b"<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><UploadId>NEWid67890</UploadId>"
+            b"</InitiateMultipartUploadResult>",
+            {"OLDid12345": "NEWid67890"},
+        ),
+        (
+            b'{"Id": "arn:aws:cfn:us-east-1:1:changeSet/x/aaaa-1111", "RequestId": "r-1111111111",'
+            b' "CreationTime": "2026-01-01T00:00:00Z"}',
+            b'{"Id": "arn:aws:cfn:us-east-1:1:changeSet/x/bbbb-2222", "RequestId": "r-2222222222",'
+            b' "CreationTime": "2026-01-02T00:00:00Z"}',
+            {"arn:aws:cfn:us-east-1:1:changeSet/x/aaaa-1111": "arn:aws:cfn:us-east-1:1:changeSet/x/bbbb-2222"},
+        ),
+        (b"", b"<x/>", {}),
+        (b"not a document", b"also not one", {}),
+    ],
+)
+def test_minted_ids_are_told_apart_from_request_ids_and_times(
+    recorded: bytes, replayed: bytes, expected: dict[str, str]
+) -> None:
+    assert minted(recorded, replayed) == expected
+
+
+def test_the_id_map_rewrites_raw_and_encoded_forms_but_never_object_data() -> None:
+    ids = IdMap()
+    ids.learn({"arn:aws:x:1:stack/s/old-1": "arn:aws:x:1:stack/s/new-2"})
+    assert ids.rewrite_text("StackName=arn%3Aaws%3Ax%3A1%3Astack%2Fs%2Fold-1&Action=DeleteStack") == (
+        "StackName=arn%3Aaws%3Ax%3A1%3Astack%2Fs%2Fnew-2&Action=DeleteStack"
+    )
+    assert ids.rewrite_body(b'{"StackId": "arn:aws:x:1:stack/s/old-1"}', "application/x-amz-json-1.0") == (
+        b'{"StackId": "arn:aws:x:1:stack/s/new-2"}'
+    )
+    data = b"arn:aws:x:1:stack/s/old-1"
+    assert ids.rewrite_body(data, "binary/octet-stream") == data
