@@ -30,6 +30,7 @@ test: lint
 bench: setup
 	$(BIN)/python benchmarks/console_bench.py
 	$(BIN)/python benchmarks/local_cloud_bench.py
+	$(BIN)/python benchmarks/durability_bench.py
 	$(BIN)/python benchmarks/sdsinf_bench.py
 	$(BIN)/python benchmarks/plenoxels_bench.py
 

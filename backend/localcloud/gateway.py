@@ -15,6 +15,7 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 
 from backend.localcloud.journal import Journal, is_journaled
 from backend.localcloud.lambda_runtime import FunctionSpec, LambdaRuntime, spec_from_moto
+from backend.localcloud.minted_ids import IdMap
 
 _INVOKE_RE = re.compile(r"^/20\d\d-\d\d-\d\d/functions/(?P<name>[^/]+)/invocations/?$")
 _REGION_RE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[a-z0-9-]+)/")
@@ -82,6 +83,10 @@ class Gateway:
         self.region = region
         self.recording = False
         self.reads = ReadCache()
+        # Ids minted again by the replay: clients still hold the ones they were first given (an open
+        # multipart upload, a change set ARN), so requests reach moto rewritten but are journaled
+        # as the client sent them, which the next replay maps the same way.
+        self.ids = IdMap()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
@@ -111,6 +116,8 @@ class Gateway:
             captured["status"] = int(status.split()[0])
             return start_response(status, response_headers, exc_info)
 
+        if self.recording and len(self.ids):
+            self._rewrite_ids(environ, headers, body)
         result = self.moto_app(environ, capture)
         if mutating:
             self.reads.invalidate()  # again: a read that ran alongside must not be kept
@@ -120,6 +127,15 @@ class Gateway:
             self.journal.record(method, path, environ.get("QUERY_STRING", ""), headers, body, answer)
             return [answer]
         return result
+
+    def _rewrite_ids(self, environ: dict[str, Any], headers: dict[str, str], body: bytes) -> None:
+        for key in ("PATH_INFO", "QUERY_STRING", "RAW_URI", "REQUEST_URI", "HTTP_X_AMZ_COPY_SOURCE"):
+            if environ.get(key):
+                environ[key] = self.ids.rewrite_text(environ[key])
+        new_body = self.ids.rewrite_body(body, headers.get("content-type", ""))
+        if new_body is not body:
+            environ["wsgi.input"] = io.BytesIO(new_body)
+            environ["CONTENT_LENGTH"] = str(len(new_body))
 
     def _cached_read(
         self,

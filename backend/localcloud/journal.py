@@ -217,4 +217,3 @@ class Journal:
     def forget_messages(self, ids: list[str]) -> None:
         with self._lock:
             self._db.executemany("DELETE FROM messages WHERE id = ?", [(i,) for i in ids])
-

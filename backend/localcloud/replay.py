@@ -76,11 +76,13 @@ def _rewritten(rec: Recorded, ids: IdMap, open_uploads: dict[str, str]) -> Recor
     )
 
 
-def replay(journal: Journal, send: Callable[[Recorded], Answer]) -> ReplayReport:
-    """Feed every recorded request to `send`; a record that fails is reported and skipped."""
+def replay(journal: Journal, send: Callable[[Recorded], Answer], ids: IdMap | None = None) -> ReplayReport:
+    """Feed every recorded request to `send`; a record that fails is reported and skipped.
+
+    `ids` learns each recorded id the replay minted anew (old -> new)."""
     t0 = time.time()
     report = ReplayReport()
-    ids = IdMap()
+    ids = IdMap() if ids is None else ids
     open_uploads: dict[str, str] = {}
     for rec in journal.requests():
         report.replayed += 1

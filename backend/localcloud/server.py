@@ -118,7 +118,7 @@ class LocalCloud:
             resp = client.open(rec.path, method=rec.method, query_string=rec.query, headers=rec.headers, data=rec.body)
             return Answer(resp.status_code, resp.get_data())
 
-        stats = replay(self.journal, send).to_dict()
+        stats = replay(self.journal, send, self.gateway.ids).to_dict()
         stats["messages"] = _restore_messages(self.journal)
         stats["seconds"] = round(time.time() - t0, 3)
         self.gateway.recording = True
