@@ -21,7 +21,7 @@ from gpu_executor.plenoxels.scene import make_scene
 from gpu_executor.plenoxels.train import TrainConfig, Trainer, psnr, render_image, reso_schedule
 from gpu_executor.svox2_engine import Svox2Engine, parse_line
 from gpu_executor.torch_engine import TorchEngine
-from lambda_src.jobs.schema import parse_job
+from lambda_src.jobs.schema import JobValidationError, parse_job
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +64,36 @@ def test_fast_renderer_matches_dense_reference_in_values_and_gradients(position)
     assert torch.allclose(fast_data.grad, ref_data.grad, atol=1e-6)
 
 
+def _shell_grid(reso: tuple[int, int, int] = (12, 10, 14)) -> VoxelGrid:
+    """Density only in the outermost voxel layer: occupied cells touch every face of the grid."""
+    torch.manual_seed(1)
+    dense = VoxelGrid.dense(reso, 9, 0.0)
+    idx = torch.stack(torch.meshgrid(*[torch.arange(r) for r in reso], indexing="ij"), -1).reshape(-1, 3)
+    shell = ((idx == 0) | (idx == torch.tensor(reso) - 1)).any(1)
+    density = torch.where(shell, torch.rand(len(idx)) * 2 + 0.5, torch.zeros(len(idx)))
+    values = torch.cat([density[:, None], torch.randn(len(idx), 27) * 0.3], 1)
+    return VoxelGrid.from_mask(reso, (density > 0).reshape(reso), values, 9, dense.radius, dense.center)
+
+
+@pytest.mark.parametrize(
+    "position", [(2.0, 1.0, 1.2), (-2.0, -1.0, -1.2), (0.3, 2.2, -0.4), (-0.2, -0.3, 2.4), (2.2, -0.1, 0.1)]
+)
+def test_fast_renderer_matches_dense_where_occupied_cells_touch_the_grid_faces(position) -> None:
+    grid = _shell_grid()
+    origins, dirs = _rays(16, position)
+    opts = RenderOptions(stop_thresh=0.0)
+    fast_data = grid.data.clone().requires_grad_(True)
+    ref_data = grid.data.clone().requires_grad_(True)
+    fast = render(grid, origins, dirs, opts, data=fast_data)
+    ref = render_dense(grid, origins, dirs, opts, data=ref_data)
+    assert (ref - 1.0).abs().max() > 0.2
+    assert torch.allclose(fast, ref, atol=1e-5), float((fast - ref).abs().max())
+    target = torch.rand_like(ref)
+    ((fast - target) ** 2).mean().backward()
+    ((ref - target) ** 2).mean().backward()
+    assert torch.allclose(fast_data.grad, ref_data.grad, atol=1e-6)
+
+
 def test_early_termination_changes_little_and_skips_samples() -> None:
     grid = _blob_grid()
     grid.data[:-1, 0] *= 20  # nearly opaque: rays stop early
@@ -98,6 +128,44 @@ def test_checkpoint_uses_svox2_layout_and_round_trips(tmp_path: Path) -> None:
     a = render(grid, origins, dirs, RenderOptions())
     b = render(loaded, origins, dirs, RenderOptions())
     assert torch.allclose(a, b, atol=2e-3)  # SH is stored as float16, as svox2 does
+
+
+def assert_svox2_loads(path: Path) -> None:
+    """What svox2's SparseGrid.load and SparseGrid.__init__ require of a checkpoint."""
+    with np.load(path) as z:
+        assert {"radius", "center", "links", "density_data", "sh_data"} <= set(z.files)
+        assert z["radius"].shape == (3,) and z["center"].shape == (3,)
+        links, density, sh = z["links"], z["density_data"], z["sh_data"]
+        assert links.ndim == 3 and links.dtype == np.int32
+        n = density.shape[0]
+        assert density.shape == (n, 1) and sh.shape[0] == n and sh.shape[1] % 3 == 0
+        basis_dim = sh.shape[1] // 3
+        assert 1 <= basis_dim <= 10 and int(basis_dim**0.5) ** 2 == basis_dim, f"svox2 refuses basis_dim {basis_dim}"
+        used = links[links >= 0]
+        assert links.min() >= -1 and np.array_equal(np.sort(used), np.arange(n)), "each data row linked exactly once"
+        assert int(z["basis_type"]) == 1 if "basis_type" in z.files else True
+
+
+@pytest.mark.parametrize("sh_dim", [1, 4, 9])
+def test_every_checkpoint_the_trainer_writes_is_one_svox2_loads(tiny_scene: Path, tmp_path: Path, sh_dim: int) -> None:
+    cfg = TrainConfig(
+        reso=[[12, 12, 12], [20, 20, 20]], upsamp_every=8, n_iters=12, batch_size=500, sh_dim=sh_dim,
+        lambda_tv=0.0, lambda_tv_sh=0.0,
+    )  # fmt: skip
+    trainer = Trainer(cfg, load_split(tiny_scene, "train"), load_split(tiny_scene, "test"))
+    trainer.run()
+    assert trainer.grid.reso == (20, 20, 20)
+    trainer.grid.save(tmp_path / "ckpt.npz")
+    assert_svox2_loads(tmp_path / "ckpt.npz")
+
+
+@pytest.mark.parametrize("sh_dim,reason", [(16, "basis_dim 1-10"), (5, "square number"), (0, ">= 1")])
+def test_a_basis_svox2_would_refuse_is_refused_at_submit(sh_dim: int, reason: str) -> None:
+    with pytest.raises(JobValidationError, match=reason) as refused:
+        parse_job({"scene": "lego", "config": {"sh_dim": sh_dim}})
+    assert refused.value.field == "config.sh_dim"
+    with pytest.raises(support.UnsupportedOption):
+        support.check({"sh_dim": 16})
 
 
 def test_load_refuses_a_file_that_is_not_a_checkpoint(tmp_path: Path) -> None:
@@ -250,6 +318,7 @@ def test_short_training_run_beats_the_untrained_model_by_far(tiny_scene: Path, t
     assert len(psnrs) >= 2 and psnrs[-1] > psnrs[0]
     published = Path(result["artifacts"])
     assert {"ckpt.npz", "metrics.json", "turntable.gif", "test"} <= {p.name for p in published.iterdir()}
+    assert_svox2_loads(published / "ckpt.npz")
     metrics = json.loads((published / "metrics.json").read_text())
     assert metrics["grid"]["reso"] == [32, 32, 32] and metrics["ssim"] > 0.5 and metrics["train_s"] > 0
     assert Image.open(published / "turntable.gif").n_frames == 24

@@ -137,7 +137,8 @@ def _samples(
     # the occupied cells' box is generated.
     lo, hi = _box(grid.reso)
     lo = torch.where(occ.lo > 0, occ.lo, lo)
-    hi = torch.where(occ.hi < hi + 0.5, occ.hi, hi)
+    # past the last cell inward of a face, the box runs on to half a voxel beyond the outer centres
+    hi = torch.where(occ.hi < hi - 0.5, occ.hi, hi)
     t_occ, t_occ_far = _clip(og, dn, lo, hi, near)
     k0 = ((t_occ - t_box) / opts.step_size).ceil().clamp_min(0)
     k1 = ((torch.minimum(t_occ_far, t_box_far) - t_box) / opts.step_size).floor()

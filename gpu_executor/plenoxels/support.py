@@ -46,7 +46,7 @@ INERT = {
 # Values the torch engine accepts for some implemented options.
 ALLOWED = {
     "dataset_type": ("auto", "nerf"),
-    "sh_dim": (1, 4, 9, 16),
+    "sh_dim": (1, 4, 9),  # svox2 asserts a square basis_dim of at most 10
     "renderer_backend": ("cuvol",),
 }
 

@@ -23,6 +23,8 @@ LAUNCH_SCRIPT = "launch_auto.sh"
 MAX_BODY_BYTES = 64 * 1024
 MAX_RESO = 2048
 MAX_ITERS = 10_000_000
+# svox2's utils.MAX_SH_BASIS: its SparseGrid asserts 1 <= basis_dim <= this, and a square number for SH.
+SVOX2_MAX_BASIS = 10
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 SCENE_RE = re.compile(r"^(s3://[a-z0-9.-]{3,63}/[^\s]*|/[^\s\x00]{0,1023}|[A-Za-z0-9][A-Za-z0-9_.-]{0,63})$")
 GPU_RE = re.compile(r"^[0-9A-Fa-f:.,]{1,32}$")
@@ -164,7 +166,24 @@ def validate_config(raw: Any, prefix: str = "config") -> dict[str, Any]:
     clean: dict[str, Any] = {}
     for key, value in raw.items():
         clean[key] = validate_option(key, value, prefix)
+    _check_basis(clean, prefix)
     return clean
+
+
+def _check_basis(config: dict[str, Any], prefix: str) -> None:
+    """Refuse a basis svox2's SparseGrid would refuse: it could neither train it nor load its checkpoint."""
+    dim = config.get("sh_dim")
+    if dim is None:
+        return
+    if dim > SVOX2_MAX_BASIS:
+        raise JobValidationError(
+            f"{prefix}.sh_dim",
+            f"svox2 supports basis_dim 1-{SVOX2_MAX_BASIS} (its SparseGrid asserts it), got {dim}; use 1, 4 or 9",
+        )
+    if config.get("basis_type", OPTIONS["basis_type"].default) == "sh" and math.isqrt(dim) ** 2 != dim:
+        raise JobValidationError(
+            f"{prefix}.sh_dim", f"basis_dim (SH) must be a square number, as svox2 asserts: 1, 4 or 9, not {dim}"
+        )
 
 
 def validate_option(key: str, value: Any, prefix: str = "config") -> Any:
