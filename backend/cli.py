@@ -541,11 +541,17 @@ def executor_run(
 
     ctx = _ctx(profile)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+
+    def waiting(why: str) -> None:
+        err.print(f"waiting for the stacks: {why} (deploy it with: skydeck stacks deploy infra); serving starts then")
+
+    ctx.stacks.wait_outputs("infra", waiting)
     config = ExecutorConfig(engine=engine, wait_s=wait)
     executor = Executor(
         ctx.jobs.store, builtin_engines(), config, storage=ctx.scenes.storage(config.workdir / "scenes")
     )
     executor.install_signal_handlers()
+    err.print("infra stack is deployed: serving its jobs queue")
     n = executor.run(once=once)
     err.print(f"executor stopped after {n} job(s)")
 

@@ -165,6 +165,18 @@ class Stacks:
             raise NotFoundError(f"stack {short} is {info.status}; deploy it first: skydeck stacks deploy {short}")
         return info.outputs
 
+    def wait_outputs(self, short: str, on_wait: Callable[[str], None], poll_s: float = 2.0) -> dict[str, str]:
+        """The stack's outputs once it is deployed; `on_wait(why)` is called once if it is not yet."""
+        told = False
+        while True:
+            try:
+                return self.outputs(short)
+            except NotFoundError as exc:
+                if not told:
+                    on_wait(str(exc).split(";")[0])
+                    told = True
+            time.sleep(poll_s)
+
     def events(self, short: str) -> list[StackEvent]:
         name = self.clients.profile.stack_name(short)
         try:

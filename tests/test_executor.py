@@ -196,3 +196,47 @@ def test_reconcile_fails_a_job_that_keeps_losing_its_executor(store: JobStore) -
     assert store.reconcile(heartbeat_stale_s=0.1, max_attempts=1)["failed"] == [job_id]
     job = store.get(job_id)
     assert job["state"] == "FAILED" and "after 1 attempts" in job["error"]
+
+
+def test_an_executor_started_before_the_stacks_waits_for_them_without_an_error(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from backend.context import Context
+    from backend.localcloud import control
+    from backend.paths import Home
+
+    home = Home(tmp_path / "h")
+    control.up(home, workers=0)
+    log = tmp_path / "executor.log"
+    env = {**os.environ, "SKYDECK_HOME": str(home.root), "SKYDECK_PROFILE": "local"}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "backend.cli", "executor", "run", "--wait", "1"], stdout=out, stderr=out, env=env
+        )
+    try:
+
+        def wait_for(text: str) -> str:
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                seen = log.read_text()
+                if text in seen:
+                    return seen
+                assert proc.poll() is None, f"the executor exited: {seen}"
+                time.sleep(0.2)
+            raise AssertionError(f"never logged {text!r}: {log.read_text()}")
+
+        first = wait_for("waiting for the stacks")
+        assert "stack infra is NOT_DEPLOYED" in first and "error" not in first.lower()
+        Context.create(None, home).stacks.deploy("infra")
+        wait_for("serving its jobs queue")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert "error" not in log.read_text().lower()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        control.down(home)

@@ -45,7 +45,7 @@ class ExecutorPool:
                 if proc is not None and proc.poll() is None:
                     continue
                 if proc is not None:
-                    # Exits early while the infra stack is not deployed yet; retry without a log storm.
+                    # it died (it waits for the infra stack by itself): restart it without a log storm
                     self.next_start[slot] = now + RESTART_DELAY_S
                     self.procs[slot] = None
                     continue
