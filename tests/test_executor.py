@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from backend.context import Context
+from backend.localcloud import control
+from backend.paths import Home
 from backend.profiles import Profile
 from gpu_executor.executor import Executor, ExecutorConfig
 from lambda_src.jobs.schema import parse_job
@@ -199,16 +206,6 @@ def test_reconcile_fails_a_job_that_keeps_losing_its_executor(store: JobStore) -
 
 
 def test_an_executor_started_before_the_stacks_waits_for_them_without_an_error(tmp_path: Path) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from backend.context import Context
-    from backend.localcloud import control
-    from backend.paths import Home
-
     home = Home(tmp_path / "h")
     control.up(home, workers=0)
     log = tmp_path / "executor.log"
