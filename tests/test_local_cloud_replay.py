@@ -61,9 +61,7 @@ def test_a_journal_without_answers_or_with_a_broken_record_still_starts(tmp_path
         for n, size in ((1, 5 * 1024 * 1024), (2, 100)):
             etag = s3.upload_part(Bucket="old-journal", Key="big", UploadId=upload, PartNumber=n, Body=b"x" * size)
             parts.append({"ETag": etag["ETag"], "PartNumber": n})
-        s3.complete_multipart_upload(
-            Bucket="old-journal", Key="big", UploadId=upload, MultipartUpload={"Parts": parts}
-        )
+        s3.complete_multipart_upload(Bucket="old-journal", Key="big", UploadId=upload, MultipartUpload={"Parts": parts})
         s3.put_object(Bucket="old-journal", Key="after", Body=b"still here")
         control.down(home)
         with sqlite3.connect(home.local_journal) as db:
