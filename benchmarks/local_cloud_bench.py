@@ -49,13 +49,13 @@ def start_stock() -> tuple[subprocess.Popen[str], str]:
 
 def start_skydeck(home: Path) -> str:
     env = {**os.environ, "SKYDECK_HOME": str(home)}
-    subprocess.run([sys.executable, "-m", "backend.cli", "local", "up"], env=env, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "cli", "local", "up"], env=env, check=True, capture_output=True)
     return json.loads((home / "local" / "state.json").read_text())["endpoint"]
 
 
 def stop_skydeck(home: Path) -> None:
     env = {**os.environ, "SKYDECK_HOME": str(home)}
-    subprocess.run([sys.executable, "-m", "backend.cli", "local", "down"], env=env, check=False, capture_output=True)
+    subprocess.run([sys.executable, "-m", "cli", "local", "down"], env=env, check=False, capture_output=True)
 
 
 def measure(endpoint: str, depth: int, n: int) -> dict[str, float]:

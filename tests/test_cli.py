@@ -15,7 +15,7 @@ from tests.conftest import SEED_JOBS
 def run(home: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SKYDECK_HOME": str(home), "COLUMNS": "200"}
     return subprocess.run(
-        [sys.executable, "-m", "backend.cli", *args], capture_output=True, text=True, env=env, input=stdin, timeout=120
+        [sys.executable, "-m", "cli", *args], capture_output=True, text=True, env=env, input=stdin, timeout=120
     )
 
 
@@ -112,7 +112,7 @@ def test_jobs_watch_follows_a_job_until_it_ends(cloud_home: Home) -> None:
     job = ctx.jobs.submit(parse_job({"name": "watched", "scene": "lego"}))
     env = {**os.environ, "SKYDECK_HOME": str(cloud_home.root)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "backend.cli", "jobs", "watch", job["job_id"], "--json", "--interval", "0.2"],
+        [sys.executable, "-m", "cli", "jobs", "watch", job["job_id"], "--json", "--interval", "0.2"],
         stdout=subprocess.PIPE,
         text=True,
         env=env,
@@ -121,3 +121,28 @@ def test_jobs_watch_follows_a_job_until_it_ends(cloud_home: Home) -> None:
     out, _ = proc.communicate(timeout=60)
     states = [json.loads(line)["state"] for line in out.splitlines()]
     assert proc.returncode == 0 and states[0] == "QUEUED" and states[-1] == "CANCELLED"
+
+
+def test_usage_errors_exit_2_and_help_version_work_everywhere(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    for args, says in (
+        (("jobs", "list", "--bogus"), "No such option: --bogus"),
+        (("jobz",), "No such command 'jobz'"),
+        (("jobs", "show"), "Missing argument"),
+        (("jobs", "list", "--limit", "many"), "Invalid value for '--limit'"),
+    ):
+        done = run(home, *args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert says in done.stderr and "internal error" not in done.stderr
+    version = run(home, "--version")
+    assert version.returncode == 0 and version.stdout.startswith("skydeck ")
+    for args in (("-h",), ("jobs", "-h"), ("sdsinf", "data", "generate", "-h")):
+        helped = run(home, *args)
+        assert helped.returncode == 0 and "Usage: skydeck" in helped.stdout, args
+    assert "--install-completion" in run(home, "--help").stdout
+
+
+def test_the_root_profile_option_reaches_every_command(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    refused = run(home, "--profile", "nosuch", "stacks", "list")
+    assert refused.returncode == 3 and "nosuch" in refused.stderr  # not found, naming the file to add it to

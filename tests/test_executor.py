@@ -212,7 +212,7 @@ def test_an_executor_started_before_the_stacks_waits_for_them_without_an_error(t
     env = {**os.environ, "SKYDECK_HOME": str(home.root), "SKYDECK_PROFILE": "local"}
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "backend.cli", "executor", "run", "--wait", "1"], stdout=out, stderr=out, env=env
+            [sys.executable, "-m", "cli", "executor", "run", "--wait", "1"], stdout=out, stderr=out, env=env
         )
     try:
 

@@ -119,7 +119,7 @@ def test_malformed_files_are_named_with_their_line(tmp_path: Path) -> None:
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "backend.cli", "sdsinf", *args], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "cli", "sdsinf", *args], capture_output=True, text=True, timeout=300
     )
 
 
@@ -220,7 +220,7 @@ def test_partition_report_cli(tmp_path: Path) -> None:
 
     generate(tmp_path / "gc", 1024, 4, 40, seed=4)
     proc = subprocess.run(
-        [sys.executable, "-m", "backend.cli", "sdsinf", "partition", "--data", str(tmp_path / "gc"), "--layers", "4",
+        [sys.executable, "-m", "cli", "sdsinf", "partition", "--data", str(tmp_path / "gc"), "--layers", "4",
          "--workers", "8", "--json"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip

@@ -182,7 +182,7 @@ def test_run_command_repeats_and_reports_medians_and_cost(runs: SdsinfRuns, tmp_
         [
             sys.executable,
             "-m",
-            "backend.cli",
+            "cli",
             "sdsinf",
             "run",
             "b1_1024n_1w_10000bs_serial",

@@ -33,7 +33,7 @@ class ExecutorPool:
             self.thread.start()
 
     def _spawn(self, slot: int) -> subprocess.Popen[bytes]:
-        cmd = [sys.executable, "-c", "from backend.cli import main; main()", "executor", "run", "--wait", "5"]
+        cmd = [sys.executable, "-m", "cli", "executor", "run", "--wait", "5"]
         env = {**os.environ, "SKYDECK_HOME": str(self.home_root), "SKYDECK_PROFILE": "local"}
         with open(self.logs_dir / f"local-{slot + 1}.log", "ab") as out:
             return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env)

@@ -1,0 +1,1 @@
+"""`skydeck`, the command line: one module per command group, assembled in `cli.main`."""

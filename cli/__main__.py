@@ -1,0 +1,5 @@
+"""`python -m cli` runs `skydeck`."""
+
+from cli.main import main
+
+main()

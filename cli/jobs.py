@@ -1,0 +1,230 @@
+"""`skydeck jobs`: submit, list, watch, fetch and cancel Plenoxels training jobs."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from backend.errors import ConfigError
+from backend.humanize import age
+from cli.common import JsonOpt, ProfileOpt, YesOpt, confirm, context, err, out, print_json
+
+app = typer.Typer(no_args_is_help=True, help="Plenoxels training jobs.")
+
+
+def _job_row(job: dict[str, Any]) -> list[str]:
+    progress = job.get("progress") or {}
+    result = job.get("result") or {}
+    psnr = result.get("psnr", progress.get("psnr"))
+    it = progress.get("iteration")
+    return [
+        job["job_id"],
+        job.get("state", "?"),
+        job.get("name", ""),
+        job.get("engine", ""),
+        f"{it}" if it is not None else "-",
+        f"{psnr:.2f}" if isinstance(psnr, int | float) else "-",
+        age(job.get("created_at")),
+    ]
+
+
+@app.command("submit")
+def jobs_submit(
+    file: Annotated[Path | None, typer.Argument(help="A job JSON file (skydeck's form or the original's).")] = None,
+    preset: Annotated[str | None, typer.Option(help="Start from this preset.")] = None,
+    scene: Annotated[str | None, typer.Option(help="Scene name, s3:// URI or absolute path.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override key=value (repeatable).")] = None,
+    json_out: JsonOpt = False,
+    profile: ProfileOpt = None,
+) -> None:
+    """Validate and queue a job from a file or a preset."""
+    from backend.presets import compose_job, get_preset
+    from lambda_src.jobs.schema import JobValidationError, parse_body
+
+    ctx = context(profile)
+    if (file is None) == (preset is None):
+        raise ConfigError("give either a job FILE or --preset NAME (not both)")
+    if file is not None:
+        if set_ or scene:
+            raise ConfigError("--set and --scene go with --preset; edit the file instead")
+        try:
+            raw = file.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"cannot read {file}: {exc.strerror}") from None
+        try:
+            spec = parse_body(raw)
+        except JobValidationError as exc:
+            raise ConfigError(f"{file}: {exc.field}: {exc.message}") from None
+    else:
+        chosen = get_preset(ctx.home, preset or "")
+        if chosen.kind != "plenoxels":
+            raise ConfigError(f"preset {chosen.name} is a {chosen.kind} preset, not a training job")
+        spec = compose_job(chosen.values, scene=scene, overrides=set_, preset_name=chosen.name)
+    record = ctx.jobs.submit(spec)
+    if json_out:
+        print_json(record)
+    else:
+        out.print(f"queued {record['job_id']}  ({spec.name}, scene {spec.scene}, engine {spec.engine})")
+
+
+@app.command("list")
+def jobs_list(
+    state: Annotated[str | None, typer.Option(help="QUEUED | RUNNING | SUCCEEDED | FAILED | CANCELLED")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    next_token: Annotated[str | None, typer.Option(help="Page on from a previous --json answer.")] = None,
+    json_out: JsonOpt = False,
+    profile: ProfileOpt = None,
+) -> None:
+    """Jobs, newest first."""
+    page = context(profile).jobs.list(state=state, limit=limit, next_token=next_token)
+    if json_out:
+        print_json(page)
+        return
+    table = Table("job id", "state", "name", "engine", "iter", "psnr", "age", box=None)
+    for job in page["items"]:
+        table.add_row(*_job_row(job))
+    out.print(table)
+    if page["next_token"]:
+        out.print(f"more: --next-token {page['next_token']}")
+
+
+@app.command("show")
+def jobs_show(job_id: str, json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
+    """One job: its document, state, progress and result."""
+    job = context(profile).jobs.get(job_id)
+    if json_out:
+        print_json(job)
+        return
+    for key in ("job_id", "state", "name", "scene", "engine", "preset", "worker", "attempts", "error", "note"):
+        if job.get(key) not in (None, ""):
+            out.print(f"{key:<10} {job[key]}")
+    out.print(f"{'created':<10} {age(job.get('created_at'))} ago")
+    for section in ("config", "progress", "result"):
+        if job.get(section):
+            out.print(f"{section}:")
+            for k, v in job[section].items():
+                if k in ("history", "notes"):
+                    continue
+                out.print(f"  {k:<22} {v}")
+    for note in (job.get("result") or {}).get("notes", []):
+        out.print(f"note: {note}")
+    if (job.get("result") or {}).get("artifacts"):
+        out.print(
+            f"fetch the checkpoint, renders, turntable.gif and metrics.json: skydeck jobs fetch {job_id} --out DIR"
+        )
+
+
+@app.command("fetch")
+def jobs_fetch(
+    job_id: str,
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory to download the job's results into.")],
+    json_out: JsonOpt = False,
+    profile: ProfileOpt = None,
+) -> None:
+    """Download a job's results (ckpt.npz, test renders, turntable.gif, metrics.json)."""
+    ctx = context(profile)
+    ctx.jobs.get(job_id)  # a clear "no such job" before looking in the bucket
+    files = ctx.scenes.fetch(job_id, out_dir, on_file=(lambda n: None) if json_out else (lambda n: err.print(f"  {n}")))
+    if json_out:
+        print_json({"job_id": job_id, "files": [str(p) for p in files]})
+    else:
+        out.print(f"{len(files)} file(s) in {out_dir}")
+
+
+@app.command("logs")
+def jobs_logs(
+    job_id: str,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines until the job ends.")] = False,
+    interval: Annotated[float, typer.Option(min=0.5, help="Seconds between polls with --follow.")] = 2.0,
+    profile: ProfileOpt = None,
+) -> None:
+    """A job's own log: claim, engine, progress, outcome (published while it runs)."""
+    from backend.errors import NotFoundError
+    from lambda_src.jobs.schema import TERMINAL_STATES
+
+    ctx = context(profile)
+    ctx.jobs.get(job_id)
+    printed = 0
+    try:
+        while True:
+            # the executor publishes the log's last line before it records the outcome, so once the
+            # job has ended, one more read has everything
+            ended = ctx.jobs.get(job_id)["state"] in TERMINAL_STATES
+            try:
+                lines = ctx.scenes.read_result(job_id, "job.log").decode(errors="replace").splitlines()
+            except NotFoundError:
+                lines = []
+            for line in lines[printed:]:
+                out.print(escape(line))
+            printed = max(printed, len(lines))
+            if not follow or ended:
+                if not lines:
+                    err.print(f"job {job_id} has no log yet (it appears once an executor claims it)")
+                return
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command("cancel")
+def jobs_cancel(job_id: str, yes: YesOpt = False, json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
+    """Cancel a queued job, or ask a running one to stop."""
+    ctx = context(profile)
+    job = ctx.jobs.get(job_id)
+    confirm(f"cancel job {job_id} ({job.get('name')}, {job['state']})?", yes)
+    job = ctx.jobs.cancel(job_id)
+    if json_out:
+        print_json(job)
+    else:
+        out.print(f"{job_id}: {'CANCELLED' if job['state'] == 'CANCELLED' else 'stop requested'}")
+
+
+@app.command("watch")
+def jobs_watch(
+    job_id: Annotated[str | None, typer.Argument(help="A job id; without it, the newest jobs.")] = None,
+    interval: Annotated[float, typer.Option(min=0.2, help="Seconds between polls.")] = 1.0,
+    json_out: JsonOpt = False,
+    profile: ProfileOpt = None,
+) -> None:
+    """Follow a job until it ends (or the job list until interrupted)."""
+    try:
+        for snapshot in context(profile).jobs.watch(job_id, interval_s=interval):
+            if json_out:
+                sys.stdout.write(json.dumps(snapshot, default=str) + "\n")
+                sys.stdout.flush()
+            elif job_id:
+                row = _job_row(snapshot)
+                out.print(f"{time.strftime('%H:%M:%S')}  {row[1]:<10} iter {row[4]:<8} psnr {row[5]}")
+            else:
+                counts: dict[str, int] = {}
+                for job in snapshot:
+                    counts[job["state"]] = counts.get(job["state"], 0) + 1
+                out.print(f"{time.strftime('%H:%M:%S')}  " + "  ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command("reconcile")
+def jobs_reconcile(
+    queued_after: Annotated[
+        float, typer.Option(help="Re-send QUEUED jobs idle this long (s) when the queue is empty.")
+    ] = 600.0,
+    heartbeat_after: Annotated[float, typer.Option(help="Re-queue RUNNING jobs silent this long (s).")] = 300.0,
+    max_attempts: Annotated[int, typer.Option(min=1, help="Fail a job after this many lost executors.")] = 3,
+    json_out: JsonOpt = False,
+    profile: ProfileOpt = None,
+) -> None:
+    """Repair lost messages and jobs whose executor died (executors also do this every minute)."""
+    done = context(profile).jobs.store.reconcile(queued_after, heartbeat_after, max_attempts)
+    if json_out:
+        print_json(done)
+        return
+    for key, ids in done.items():
+        out.print(f"{key:<9} {len(ids)}" + (f"  {' '.join(ids)}" if ids else ""))

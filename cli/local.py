@@ -1,0 +1,95 @@
+"""`skydeck local`: start, stop and inspect the embedded local cloud."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from cli.common import JsonOpt, err, out, print_json
+
+app = typer.Typer(no_args_is_help=True, help="The embedded local cloud (moto + Lambda runtime + API front).")
+
+
+@app.command("up")
+def local_up(
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0, max=16, help="Executor workers that train queued jobs here (default 1, or $SKYDECK_LOCAL_WORKERS)."
+        ),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Start the local cloud (idempotent). State survives down/up and crashes."""
+    from backend.localcloud import control
+    from backend.paths import Home
+
+    home = Home.from_env()
+    was = control.status(home)
+    if not json_out and not was.running:
+        err.print("starting the local cloud ...")
+    if was.running and workers is not None and was.state.get("executor_workers") != workers:
+        err.print(
+            f"already running with {was.state.get('executor_workers', 0)} workers; `skydeck local down` first to change"
+        )
+    status = control.up(home, workers=workers)
+    if json_out:
+        print_json(status.to_dict())
+        return
+    restored = status.state.get("restored", {})
+    verb = "already running" if was.running else "up"
+    n = status.state.get("executor_workers", 0)
+    out.print(f"local cloud {verb}: {status.state['endpoint']} (pid {status.state['pid']}, {n} executor worker(s))")
+    if not was.running and restored.get("replayed"):
+        out.print(
+            f"restored {restored['replayed']} changes and {restored.get('messages', 0)} queued messages "
+            f"in {restored.get('seconds', 0)}s"
+        )
+    if not was.running:
+        _print_not_restored(restored)
+
+
+@app.command("down")
+def local_down(json_out: JsonOpt = False) -> None:
+    """Stop the local cloud. Its state is kept for the next `local up`."""
+    from backend.localcloud import control
+    from backend.paths import Home
+
+    stopped = control.down(Home.from_env())
+    if json_out:
+        print_json({"stopped": stopped})
+    else:
+        out.print("local cloud stopped" if stopped else "local cloud was not running")
+
+
+@app.command("status")
+def local_status(json_out: JsonOpt = False) -> None:
+    """Show whether the local cloud runs, and each part's pid and URL."""
+    from backend.localcloud import control
+    from backend.paths import Home
+
+    status = control.status(Home.from_env())
+    if json_out:
+        print_json(status.to_dict())
+        return
+    if not status.running:
+        out.print("local cloud: not running (start it with: skydeck local up)")
+        raise typer.Exit(1)
+    out.print(f"local cloud: running, {'healthy' if status.healthy else 'NOT answering'}")
+    for part, info in status.state.get("parts", {}).items():
+        out.print(f"  {part:<8} pid {info.get('pid')}  {info.get('url', '')}")
+    _print_not_restored(status.state.get("restored", {}))
+
+
+def _print_not_restored(restored: dict[str, Any]) -> None:
+    failed = int(restored.get("failed", 0))
+    if not failed:
+        return
+    noun = "recorded change was" if failed == 1 else "recorded changes were"
+    out.print(f"[yellow]{failed} {noun} not restored at start[/] (the rest of the state is back):")
+    for lost in restored.get("not_restored", []):
+        out.print(f"  #{lost['seq']} {lost['action']} {escape(lost['target'])}: {escape(lost['reason'])}")
+    if failed > len(restored.get("not_restored", [])):
+        out.print(f"  ... and {failed - len(restored['not_restored'])} more; see the local cloud's log")

@@ -1,0 +1,48 @@
+"""`skydeck presets`: list and show job and run presets."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from cli.common import JsonOpt, out, print_json
+
+app = typer.Typer(no_args_is_help=True, help="Job and run presets.")
+
+
+@app.command("list")
+def presets_list(
+    kind: Annotated[str | None, typer.Option(help="plenoxels | sdsinf | batch")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Built-in and user presets (user presets override built-ins of the same name)."""
+    from backend.paths import Home
+    from backend.presets import list_presets
+
+    presets = list_presets(Home.from_env(), kind)
+    if json_out:
+        print_json([p.to_dict() for p in presets])
+        return
+    table = Table("name", "kind", "source", "description", box=None)
+    for p in presets:
+        table.add_row(p.name, p.kind, "built-in" if p.builtin else "user", p.description)
+    out.print(table)
+
+
+@app.command("show")
+def presets_show(name: str, json_out: JsonOpt = False) -> None:
+    """One preset's values."""
+    import yaml
+
+    from backend.paths import Home
+    from backend.presets import get_preset
+
+    preset = get_preset(Home.from_env(), name)
+    if json_out:
+        print_json(preset.to_dict())
+        return
+    out.print(f"{preset.name} ({preset.kind}, {'built-in' if preset.builtin else 'user'}): {preset.description}")
+    out.print(f"file: {preset.path}")
+    out.print(yaml.safe_dump(preset.values, sort_keys=False).rstrip())

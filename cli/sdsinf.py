@@ -1,0 +1,339 @@
+"""`skydeck sdsinf`: SDS-Inf data, runs, partitions and the Server baseline."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from backend.errors import ConfigError
+from cli.common import JsonOpt, ProfileOpt, YesOpt, confirm, context, err, out, print_json
+
+app = typer.Typer(no_args_is_help=True, help="SDS-Inf: sparse DNN inference (Graph Challenge networks).")
+data_app = typer.Typer(no_args_is_help=True, help="Graph Challenge data: generate, import, upload.")
+app.add_typer(data_app, name="data")
+server_app = typer.Typer(no_args_is_help=True, help="The always-on Server baseline (takes runs from a queue).")
+app.add_typer(server_app, name="server")
+
+
+@data_app.command("generate")
+def sdsinf_generate(
+    out: Annotated[Path, typer.Option(help="Directory to write the Graph Challenge layout into.")],
+    neurons: Annotated[int, typer.Option(help="1024 | 4096 | 16384 | 65536")] = 1024,
+    layers: Annotated[int, typer.Option(help="Network depth.")] = 120,
+    inputs: Annotated[int, typer.Option(help="How many input images.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Same seed, same network and inputs.")] = 0,
+    json_out: JsonOpt = False,
+) -> None:
+    """A RadiX-Net style network and inputs, with the truth categories (no download needed)."""
+    from backend.sdsinf import generate
+
+    info = generate(out, neurons, layers, inputs, seed)
+    if json_out:
+        print_json(info)
+    else:
+        sys.stdout.write(
+            f"wrote a {neurons}-neuron, {layers}-layer network and {inputs} inputs to {info['out']}; "
+            f"{info['categories']} categories in the truth file\n"
+        )
+
+
+@app.command("infer")
+def sdsinf_infer(
+    data: Annotated[Path, typer.Option(help="A Graph Challenge directory.")],
+    neurons: Annotated[int, typer.Option(help="1024 | 4096 | 16384 | 65536")],
+    layers: Annotated[int, typer.Option(help="Network depth.")],
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the categories here, one a line.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Run inference on this machine; check against the truth file when there is one."""
+    from backend.sdsinf import infer_dir
+
+    result = infer_dir(data, neurons, layers)
+    if out_file is not None:
+        out_file.write_text("".join(f"{c}\n" for c in result.categories))
+    if json_out:
+        print_json(result.to_dict())
+    else:
+        check = {
+            None: "no truth file to check against",
+            True: "matches the truth file",
+            False: "DIFFERS from the truth file",
+        }
+        out.print(
+            f"{len(result.categories)} of {result.inputs} inputs categorised in {result.seconds:.3f}s "
+            f"({result.edges_per_s / 1e9:.2f} billion edges/s); {check[result.matches_truth]}"
+        )
+        if out_file is None and len(result.categories) <= 50:
+            out.print(" ".join(map(str, result.categories)))
+    if result.matches_truth is False:
+        raise typer.Exit(1)
+
+
+@data_app.command("import")
+def sdsinf_import(
+    src: Annotated[
+        Path, typer.Argument(help="The download: a directory with neuron{N}.tar.gz, sparse-images-{N}.tsv.gz, ...")
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the Graph Challenge layout into.")],
+    neurons: Annotated[int, typer.Option(help="1024 | 4096 | 16384 | 65536")] = 1024,
+    name: Annotated[str | None, typer.Option(help="Also upload it to the sdsinf stack under this name.")] = None,
+    json_out: JsonOpt = False,
+    profile: ProfileOpt = None,
+) -> None:
+    """Unpack and validate an official Graph Challenge download (and upload it with --name)."""
+    from backend.sdsinf_import import import_download
+
+    info = import_download(src, out_dir, neurons)
+    if name:
+        from backend.sdsinf_runs import SdsinfRuns
+
+        info["uploaded"] = SdsinfRuns(context(profile)).upload(out_dir, neurons, int(info["layers"]), name)
+    if json_out:
+        print_json(info)
+        return
+    out.print(
+        f"{out_dir}: {neurons} neurons x {info['layers']} layers, {info['inputs']} inputs, {info['edges']:,} edges"
+        + (", truth file present" if info["truth"] else ", no truth file")
+    )
+    if name:
+        out.print(f"uploaded as {name}; run it with: skydeck sdsinf run c1_1024n_4w_10000bs_queue --data {name}")
+    else:
+        out.print(
+            f"next: skydeck sdsinf data upload --data {out_dir} --neurons {neurons} "
+            f"--layers {info['layers']} --name NAME"
+        )
+
+
+def _server_status_line(status: dict[str, Any]) -> str:
+    if not status["running"]:
+        return f"always-on server: not running ({status['where']})"
+    where = f"pid {status['pid']}" if "pid" in status else ", ".join(status.get("instances", []))
+    return f"always-on server: running as {status['where']} ({where})"
+
+
+@server_app.command("up")
+def sdsinf_server_up(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
+    """Start the always-on server (a local process on the local cloud, an EC2 instance on AWS)."""
+    from backend.sdsinf_runs import SdsinfRuns
+
+    status = SdsinfRuns(context(profile)).server_up()
+    print_json(status) if json_out else out.print(
+        _server_status_line(status) + "; run with: --variant server --server service"
+    )
+
+
+@server_app.command("down")
+def sdsinf_server_down(yes: YesOpt = False, json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
+    """Stop the always-on server (it finishes the run in hand; EC2 instances are terminated)."""
+    from backend.sdsinf_runs import SdsinfRuns
+
+    runs = SdsinfRuns(context(profile))
+    status = runs.server_status()
+    if status["running"]:
+        confirm(f"stop the always-on SDS-Inf server ({status['where']})?", yes)
+    status = runs.server_down()
+    if json_out:
+        print_json(status)
+    else:
+        out.print(_server_status_line(status))
+
+
+@server_app.command("status")
+def sdsinf_server_status(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
+    """Whether the always-on server runs, and where."""
+    from backend.sdsinf_runs import SdsinfRuns
+
+    status = SdsinfRuns(context(profile)).server_status()
+    if json_out:
+        print_json(status)
+    else:
+        out.print(_server_status_line(status))
+
+
+@app.command("partition")
+def sdsinf_partition(
+    data: Annotated[Path, typer.Option(help="A Graph Challenge directory.")],
+    workers: Annotated[int, typer.Option(min=1, help="Workers to partition the neurons over.")],
+    neurons: Annotated[int, typer.Option(help="1024 | 4096 | 16384 | 65536")] = 1024,
+    layers: Annotated[int, typer.Option(help="Network depth.")] = 120,
+    json_out: JsonOpt = False,
+) -> None:
+    """Rows and bytes sent between workers per layer: the 1-D row partition beside the others."""
+    from backend.sdsinf import partition_report
+    from lambda_src.sdsinf.partition import PARTITIONS
+
+    report = partition_report(data, neurons, layers, workers)
+    if json_out:
+        print_json(report)
+        return
+    table = Table("layer", *[f"{p} rows" for p in PARTITIONS], *[f"{p} KB" for p in PARTITIONS], box=None)
+    shown = list(range(min(layers, 5))) + ([layers - 1] if layers > 5 else [])
+    for i in shown:
+        table.add_row(
+            str(i + 1),
+            *[f"{report[p]['rows_per_layer'][i]:,}" for p in PARTITIONS],
+            *[f"{report[p]['bytes_per_layer'][i] / 1e3:,.1f}" for p in PARTITIONS],
+        )
+    table.add_row(
+        "all",
+        *[f"{report[p]['rows']:,}" for p in PARTITIONS],
+        *[f"{report[p]['bytes'] / 1e3:,.1f}" for p in PARTITIONS],
+    )
+    out.print(table)
+    base = report["row"]["rows"] or 1
+    out.print("  ".join(f"{p}: {report[p]['rows'] / base:.2f}x the row partition's rows" for p in PARTITIONS))
+
+
+@data_app.command("upload")
+def sdsinf_upload(
+    data: Annotated[Path, typer.Option(help="A Graph Challenge directory.")],
+    name: Annotated[str, typer.Option(help="Name to run it by (e.g. radixnet-1024n-120l).")],
+    neurons: Annotated[int, typer.Option(help="1024 | 4096 | 16384 | 65536")] = 1024,
+    layers: Annotated[int, typer.Option(help="Network depth.")] = 120,
+    json_out: JsonOpt = False,
+    profile: ProfileOpt = None,
+) -> None:
+    """Convert a Graph Challenge directory and upload it to the sdsinf stack's buckets."""
+    from backend.sdsinf_runs import SdsinfRuns
+
+    info = SdsinfRuns(context(profile)).upload(data, neurons, layers, name)
+    if json_out:
+        print_json(info)
+    else:
+        out.print(
+            f"uploaded {name}: {info['neurons']} neurons x {info['layers']} layers, {info['inputs']} inputs"
+            + (", with truth" if info["truth"] else "")
+        )
+
+
+@app.command("run")
+def sdsinf_run(
+    preset: Annotated[str, typer.Argument(help="An sdsinf preset, e.g. b1_1024n_1w_10000bs_serial.")],
+    variant: Annotated[str | None, typer.Option(help="queue | object | serial | server")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, max=256, help="Workers (queue and object variants).")] = None,
+    data: Annotated[str | None, typer.Option(help="Uploaded data name (default: the preset's).")] = None,
+    batch: Annotated[int | None, typer.Option(min=1, help="Inputs per batch.")] = None,
+    repeat: Annotated[int, typer.Option(min=1, max=20, help="Run K times and report medians.")] = 1,
+    partition: Annotated[
+        str | None, typer.Option(help="row (the original's 1-D) | component | greedy; queue and object variants")
+    ] = None,
+    server: Annotated[
+        str, typer.Option(help="server variant: job (one run per instance/process) | service (the always-on server)")
+    ] = "job",
+    json_out: JsonOpt = False,
+    profile: ProfileOpt = None,
+) -> None:
+    """Launch a run and stream each worker's per-layer metrics until it ends."""
+    from backend.presets import get_preset
+    from backend.sdsinf_runs import SdsinfRuns
+
+    ctx = context(profile)
+    chosen = get_preset(ctx.home, preset)
+    if chosen.kind != "sdsinf":
+        raise ConfigError(f"preset {chosen.name} is a {chosen.kind} preset, not an sdsinf run")
+    values = chosen.values
+    runs = SdsinfRuns(ctx)
+
+    def show(metric: dict[str, Any]) -> None:
+        if json_out:
+            sys.stdout.write(json.dumps({"event": "layer", **metric}) + "\n")
+            sys.stdout.flush()
+        elif metric["layer"] % 10 == 9 or metric["layer"] == metric["layers"] - 1:
+            err.print(
+                f"  worker {metric['worker']} batch {metric['batch']} layer {metric['layer'] + 1}/{metric['layers']}"
+                f"  rows {metric['rows_active']}  {metric['duration_s'] * 1000:.1f} ms"
+            )
+
+    check = {None: "no truth to check", True: "categories match the truth", False: "categories DIFFER from the truth"}
+    summaries = []
+    for _ in range(repeat):
+        started = runs.start(
+            data or values.get("data", ""),
+            variant or values.get("variant", "serial"),
+            batch or values.get("batch"),
+            config=chosen.name,
+            workers=workers or int(values.get("workers", 1)),
+            partition=partition or values.get("partition", "row"),
+            server_mode=server,
+        )
+        if json_out:
+            sys.stdout.write(json.dumps({"event": "started", **started}) + "\n")
+        else:
+            err.print(f"run {started['run_id']} ({started['variant']}, data {started['data']}) started")
+        summary = runs.follow(started["run_id"], on_metric=show)
+        summaries.append(summary)
+        if json_out:
+            sys.stdout.write(json.dumps({"event": "summary", **summary}) + "\n")
+        else:
+            out.print(
+                f"run {summary['run_id']}: {summary['categories']} of {summary['inputs']} inputs categorised, "
+                f"{summary['edges_per_s'] / 1e9:.2f} billion edges/s, runtime {summary['runtime_s']:.1f}s, "
+                f"est. ${summary['cost_usd']:.6f} ({summary['gb_seconds']:.1f} GB-s, {summary['requests']} requests); "
+                f"{check[summary['matches_truth']]}"
+            )
+    if repeat > 1:
+        from backend.sdsinf_runs import median_summary
+
+        med = median_summary(summaries)
+        if json_out:
+            sys.stdout.write(json.dumps({"event": "median", **med}) + "\n")
+        else:
+            out.print(
+                f"median of {repeat}: runtime {med['runtime_s']:.2f}s, compute {med['compute_s']:.2f}s, "
+                f"{med['edges_per_s'] / 1e9:.2f} billion edges/s, est. ${med['cost_usd']:.6f}"
+            )
+    if any(s.get("matches_truth") is False for s in summaries):
+        raise typer.Exit(1)
+
+
+@app.command("runs")
+def sdsinf_runs(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
+    """Finished runs, newest first."""
+    from backend.sdsinf_runs import SdsinfRuns
+
+    runs = SdsinfRuns(context(profile)).runs()
+    if json_out:
+        print_json(runs)
+        return
+    table = Table("run", "config", "variant", "inputs", "categories", "truth", "runtime s", box=None)
+    for r in runs:
+        table.add_row(
+            r["run_id"],
+            r["config"],
+            r["variant"],
+            str(r["inputs"]),
+            str(r["categories"]),
+            {None: "-", True: "ok", False: "DIFFERS"}[r["matches_truth"]],
+            f"{r['runtime_s']:.1f}",
+        )
+    out.print(table)
+
+
+@app.command("show")
+def sdsinf_show(run_id: str, json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
+    """One run's summary, its metrics file and what it wrote."""
+    from backend.sdsinf_runs import SdsinfRuns
+
+    info = SdsinfRuns(context(profile)).show(run_id)
+    if json_out:
+        print_json(info)
+        return
+    for key in (
+        "run_id",
+        "config",
+        "variant",
+        "partition",
+        "workers",
+        "inputs",
+        "categories",
+        "matches_truth",
+        "runtime_s",
+    ):
+        out.print(f"{key:<14} {info[key]}")
+    out.print(f"{'edges/s':<14} {info['edges_per_s'] / 1e9:.2f} billion")
+    out.print("files: " + ", ".join(info["files"]))

@@ -1,0 +1,151 @@
+"""`skydeck stacks`: deploy, inspect and delete the CloudFormation stacks."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from backend.errors import ConfigError, SkydeckError
+from cli.common import JsonOpt, ProfileOpt, YesOpt, confirm, context, err, out, print_json
+
+app = typer.Typer(no_args_is_help=True, help="Deploy, inspect and delete the CloudFormation stacks.")
+
+
+def _stack_names(name: str) -> list[str]:
+    from backend.stacks import ORDER, stack_def
+
+    if name == "all":
+        return list(ORDER)
+    stack_def(name)
+    return [name]
+
+
+def _print_event(e: Any) -> None:
+    stamp = time.strftime("%H:%M:%S", time.localtime(e.timestamp))
+    colour = (
+        "red"
+        if "FAILED" in e.status or "ROLLBACK" in e.status
+        else ("green" if e.status.endswith("COMPLETE") else "yellow")
+    )
+    reason = f"  {escape(e.reason)}" if e.reason else ""
+    err.print(f"{stamp}  {e.logical_id:<28} {e.resource_type:<36} [{colour}]{e.status}[/]{reason}")
+
+
+@app.command("deploy")
+def stacks_deploy(
+    name: Annotated[str, typer.Argument(help="infra | api | fleet | sdsinf | all")],
+    param: Annotated[list[str] | None, typer.Option("--param", help="Template parameter K=V (repeatable).")] = None,
+    yes: YesOpt = False,
+    json_out: JsonOpt = False,
+    profile: ProfileOpt = None,
+) -> None:
+    """Create or update stacks through change sets, streaming their events."""
+    ctx = context(profile)
+    names = _stack_names(name)
+    params: dict[str, str] = {}
+    for item in param or []:
+        if "=" not in item:
+            raise ConfigError(f"--param {item!r}: expected KEY=VALUE, e.g. --param Stage=prod")
+        k, v = item.split("=", 1)
+        params[k.strip()] = v
+    if params and len(names) > 1:
+        raise ConfigError("--param applies to one stack; deploy the stacks one at a time to set parameters")
+    if not ctx.profile.is_local:
+        confirm(
+            f"deploy {', '.join(names)} to AWS ({ctx.profile.region}); this creates billable resources. Continue?", yes
+        )
+    results = []
+    for short in names:
+        if not json_out:
+            err.print(f"deploying {ctx.profile.stack_name(short)} ...")
+        info = ctx.stacks.deploy(short, params, on_event=None if json_out else _print_event)
+        results.append(info.to_dict())
+        if not json_out:
+            out.print(f"{info.name}: {info.status}")
+            for k, v in info.outputs.items():
+                out.print(f"  {k:<22} {v}")
+    if json_out:
+        print_json(results if len(results) > 1 else results[0])
+
+
+@app.command("list")
+def stacks_list(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
+    """Every skydeck stack with its status."""
+    infos = context(profile).stacks.list()
+    if json_out:
+        print_json([i.to_dict() for i in infos])
+        return
+    table = Table("stack", "name", "status", box=None)
+    for i in infos:
+        table.add_row(i.short, i.name, i.status)
+    out.print(table)
+
+
+@app.command("describe")
+def stacks_describe(name: str, json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
+    """Status, parameters and outputs of one stack."""
+    info = context(profile).stacks.describe(name)
+    if json_out:
+        print_json(info.to_dict())
+        return
+    out.print(f"{info.name}: {info.status}{'  ' + info.reason if info.reason else ''}")
+    for title, values in (("outputs", info.outputs), ("parameters", info.parameters)):
+        if values:
+            out.print(f"{title}:")
+            for k, v in values.items():
+                out.print(f"  {k:<22} {v}")
+
+
+@app.command("events")
+def stacks_events(
+    name: str,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new events until interrupted.")] = False,
+    json_out: JsonOpt = False,
+    profile: ProfileOpt = None,
+) -> None:
+    """A stack's events, oldest first."""
+    stacks = context(profile).stacks
+    seen: set[tuple[float, str, str]] = set()
+    while True:
+        for e in stacks.events(name):
+            key = (e.timestamp, e.logical_id, e.status)
+            if key in seen:
+                continue
+            seen.add(key)
+            if json_out:
+                sys.stdout.write(json.dumps(e.to_dict()) + "\n")
+                sys.stdout.flush()
+            else:
+                _print_event(e)
+        if not follow:
+            return
+        time.sleep(1.0)
+
+
+@app.command("delete")
+def stacks_delete(name: str, yes: YesOpt = False, json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
+    """Delete a stack (asks first). The data bucket and the jobs table are retained."""
+    ctx = context(profile)
+    names = list(reversed(_stack_names(name)))
+    deployed = [n for n in names if ctx.stacks.describe(n).deployed]
+    if not deployed:
+        raise SkydeckError(f"nothing to delete: {name} is not deployed")
+    confirm(
+        f"delete {', '.join(ctx.profile.stack_name(n) for n in deployed)} ({ctx.profile.name})? "
+        "Its resources are destroyed (the data bucket and jobs table are kept).",
+        yes,
+    )
+    results = []
+    for short in deployed:
+        info = ctx.stacks.delete(short, on_event=None if json_out else _print_event)
+        results.append(info.to_dict())
+        if not json_out:
+            out.print(f"{info.name}: {info.status}")
+    if json_out:
+        print_json(results if len(results) > 1 else results[0])
