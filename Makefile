@@ -22,7 +22,7 @@ console: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/cfn-lint stacks/*.yaml
+	$(BIN)/cfn-lint backend/bundled/stacks/*.yaml
 
 test: lint
 	$(BIN)/pytest

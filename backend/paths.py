@@ -62,16 +62,21 @@ class Home:
         return self
 
 
+BUNDLED = Path(__file__).resolve().parent / "bundled"
+
+
 def stacks_dir() -> Path:
-    """Templates ship inside the package when installed, and sit at the project root in a checkout."""
-    for candidate in (PROJECT_ROOT / "stacks", Path(__file__).resolve().parent / "_data" / "stacks"):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError("stack templates not found; reinstall skydeck")
+    """The CloudFormation templates, shipped inside the package (a wheel works outside the checkout)."""
+    return _bundled("stacks")
 
 
 def presets_dir() -> Path:
-    for candidate in (PROJECT_ROOT / "presets", Path(__file__).resolve().parent / "_data" / "presets"):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError("built-in presets not found; reinstall skydeck")
+    """The built-in presets, shipped inside the package."""
+    return _bundled("presets")
+
+
+def _bundled(name: str) -> Path:
+    path = BUNDLED / name
+    if not path.is_dir():
+        raise FileNotFoundError(f"skydeck's bundled {name} are missing from {BUNDLED}; reinstall skydeck")
+    return path

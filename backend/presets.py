@@ -1,6 +1,6 @@
 """Presets: plain YAML files (`kind`, `description`, `values`) that compose into jobs and runs.
 
-Built-ins live in `presets/<kind>/NAME.yaml`; a user's own in `$SKYDECK_HOME/presets/` (any depth)
+Built-ins live in `backend/bundled/presets/<kind>/NAME.yaml`; a user's own in `$SKYDECK_HOME/presets/` (any depth)
 override built-ins of the same name. A job is a preset plus overrides, validated once.
 """
 

@@ -118,9 +118,7 @@ def test_malformed_files_are_named_with_their_line(tmp_path: Path) -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cli", "sdsinf", *args], capture_output=True, text=True, timeout=300
-    )
+    return subprocess.run([sys.executable, "-m", "cli", "sdsinf", *args], capture_output=True, text=True, timeout=300)
 
 
 @pytest.mark.parametrize(("neurons", "layers"), [(1024, 24), (4096, 6)])

@@ -1,0 +1,44 @@
+"""An installed skydeck (a wheel, outside the checkout) carries its templates and presets."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_a_built_wheel_runs_outside_the_checkout(tmp_path: Path) -> None:
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-w", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr[-2000:]
+    [wheel] = tmp_path.glob("skydeck-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {f"backend/bundled/stacks/{s}.yaml" for s in ("infra", "api", "fleet", "sdsinf")} <= set(names)
+    assert "backend/bundled/presets/plenoxels/syn.yaml" in names
+    assert not [n for n in names if n.startswith("tests/")]
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    # the unpacked wheel comes first on the path, ahead of the checkout's editable install
+    env = {**os.environ, "PYTHONPATH": str(site), "SKYDECK_HOME": str(tmp_path / "home")}
+    probe = subprocess.run(
+        [sys.executable, "-c", "import backend, json; from backend.paths import stacks_dir; "
+         "print(json.dumps([backend.__file__, str(stacks_dir())]))"],
+        capture_output=True, text=True, cwd=elsewhere, env=env, timeout=60,
+    )  # fmt: skip
+    module, stacks = json.loads(probe.stdout)
+    assert module.startswith(str(site)) and stacks.startswith(str(site))
+    presets = subprocess.run(
+        [sys.executable, "-m", "cli", "presets", "list", "--json"],
+        capture_output=True, text=True, cwd=elsewhere, env=env, timeout=60,
+    )  # fmt: skip
+    assert presets.returncode == 0, presets.stderr
+    assert "syn-cpu-quick" in [p["name"] for p in json.loads(presets.stdout)]
