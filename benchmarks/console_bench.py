@@ -17,11 +17,11 @@ import time
 import uuid
 from pathlib import Path
 
-from backend.context import Context
+from backend.core.context import Context
+from backend.core.paths import Home
 from backend.localcloud import control
-from backend.paths import Home
+from lambda_src.jobs.job_table import to_dynamo
 from lambda_src.jobs.schema import STATES, parse_job
-from lambda_src.jobs.store import to_dynamo
 
 
 def seed(ctx: Context, n: int) -> None:

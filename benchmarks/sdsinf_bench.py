@@ -61,11 +61,11 @@ def cloud_split(inputs: int, layers: int, worker_counts: tuple[int, ...] = (1, 2
     import tempfile
     from pathlib import Path
 
-    from backend.context import Context
+    from backend.core.context import Context
+    from backend.core.paths import Home
     from backend.localcloud import control
-    from backend.paths import Home
-    from backend.sdsinf import generate
-    from backend.sdsinf_runs import SdsinfRuns
+    from backend.sdsinf.data import generate
+    from backend.sdsinf.runs import SdsinfRuns
 
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["SKYDECK_HOME"] = tmp

@@ -12,7 +12,7 @@ app = typer.Typer(no_args_is_help=True, help="The jobs API.")
 @app.command("url")
 def api_url(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
     """The jobs API URL and how to authenticate (so the original curl commands work)."""
-    from backend.api import api_endpoint
+    from backend.jobs.api_endpoint import api_endpoint
 
     info = api_endpoint(context(profile))
     if json_out:

@@ -25,7 +25,7 @@ def batch_run(
     profile: ProfileOpt = None,
 ) -> None:
     """Submit one job per combination, all or none; combinations that succeeded (or are queued/running) are skipped."""
-    from backend.batch import load_plan, run
+    from backend.jobs.batch import load_plan, run
 
     ctx = context(profile)
     plan = load_plan(file, ctx)
@@ -50,7 +50,7 @@ def batch_status(
     profile: ProfileOpt = None,
 ) -> None:
     """The batch's jobs as one leaderboard, best held-out PSNR first."""
-    from backend.batch import leaderboard, load_plan
+    from backend.jobs.batch import leaderboard, load_plan
 
     ctx = context(profile)
     plan = load_plan(file, ctx)

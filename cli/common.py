@@ -9,8 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from backend.context import Context
-from backend.errors import ConfigError
+from backend.core.context import Context
+from backend.core.errors import ConfigError
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)

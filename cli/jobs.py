@@ -12,8 +12,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from backend.errors import ConfigError
-from backend.humanize import age
+from backend.core.errors import ConfigError
+from backend.core.humanize import age
 from cli.common import JsonOpt, ProfileOpt, YesOpt, confirm, context, err, out, print_json
 
 app = typer.Typer(no_args_is_help=True, help="Plenoxels training jobs.")
@@ -45,7 +45,7 @@ def jobs_submit(
     profile: ProfileOpt = None,
 ) -> None:
     """Validate and queue a job from a file or a preset."""
-    from backend.presets import compose_job, get_preset
+    from backend.core.presets import compose_job, get_preset
     from lambda_src.jobs.schema import JobValidationError, parse_body
 
     ctx = context(profile)
@@ -146,7 +146,7 @@ def jobs_logs(
     profile: ProfileOpt = None,
 ) -> None:
     """A job's own log: claim, engine, progress, outcome (published while it runs)."""
-    from backend.errors import NotFoundError
+    from backend.core.errors import NotFoundError
     from lambda_src.jobs.schema import TERMINAL_STATES
 
     ctx = context(profile)

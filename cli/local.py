@@ -23,8 +23,8 @@ def local_up(
     json_out: JsonOpt = False,
 ) -> None:
     """Start the local cloud (idempotent). State survives down/up and crashes."""
+    from backend.core.paths import Home
     from backend.localcloud import control
-    from backend.paths import Home
 
     home = Home.from_env()
     was = control.status(home)
@@ -54,8 +54,8 @@ def local_up(
 @app.command("down")
 def local_down(json_out: JsonOpt = False) -> None:
     """Stop the local cloud. Its state is kept for the next `local up`."""
+    from backend.core.paths import Home
     from backend.localcloud import control
-    from backend.paths import Home
 
     stopped = control.down(Home.from_env())
     if json_out:
@@ -67,8 +67,8 @@ def local_down(json_out: JsonOpt = False) -> None:
 @app.command("status")
 def local_status(json_out: JsonOpt = False) -> None:
     """Show whether the local cloud runs, and each part's pid and URL."""
+    from backend.core.paths import Home
     from backend.localcloud import control
-    from backend.paths import Home
 
     status = control.status(Home.from_env())
     if json_out:

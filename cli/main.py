@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from backend.errors import SkydeckError
+from backend.core.errors import SkydeckError
 from cli import api, batch, console, data, doctor, executor, jobs, local, presets, sdsinf, stacks
 from cli.common import err
 

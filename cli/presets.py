@@ -18,8 +18,8 @@ def presets_list(
     json_out: JsonOpt = False,
 ) -> None:
     """Built-in and user presets (user presets override built-ins of the same name)."""
-    from backend.paths import Home
-    from backend.presets import list_presets
+    from backend.core.paths import Home
+    from backend.core.presets import list_presets
 
     presets = list_presets(Home.from_env(), kind)
     if json_out:
@@ -36,8 +36,8 @@ def presets_show(name: str, json_out: JsonOpt = False) -> None:
     """One preset's values."""
     import yaml
 
-    from backend.paths import Home
-    from backend.presets import get_preset
+    from backend.core.paths import Home
+    from backend.core.presets import get_preset
 
     preset = get_preset(Home.from_env(), name)
     if json_out:

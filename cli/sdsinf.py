@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from backend.errors import ConfigError
+from backend.core.errors import ConfigError
 from cli.common import JsonOpt, ProfileOpt, YesOpt, confirm, context, err, out, print_json
 
 app = typer.Typer(no_args_is_help=True, help="SDS-Inf: sparse DNN inference (Graph Challenge networks).")
@@ -30,7 +30,7 @@ def sdsinf_generate(
     json_out: JsonOpt = False,
 ) -> None:
     """A RadiX-Net style network and inputs, with the truth categories (no download needed)."""
-    from backend.sdsinf import generate
+    from backend.sdsinf.data import generate
 
     info = generate(out, neurons, layers, inputs, seed)
     if json_out:
@@ -51,7 +51,7 @@ def sdsinf_infer(
     json_out: JsonOpt = False,
 ) -> None:
     """Run inference on this machine; check against the truth file when there is one."""
-    from backend.sdsinf import infer_dir
+    from backend.sdsinf.data import infer_dir
 
     result = infer_dir(data, neurons, layers)
     if out_file is not None:
@@ -86,11 +86,11 @@ def sdsinf_import(
     profile: ProfileOpt = None,
 ) -> None:
     """Unpack and validate an official Graph Challenge download (and upload it with --name)."""
-    from backend.sdsinf_import import import_download
+    from backend.sdsinf.importer import import_download
 
     info = import_download(src, out_dir, neurons)
     if name:
-        from backend.sdsinf_runs import SdsinfRuns
+        from backend.sdsinf.runs import SdsinfRuns
 
         info["uploaded"] = SdsinfRuns(context(profile)).upload(out_dir, neurons, int(info["layers"]), name)
     if json_out:
@@ -119,9 +119,9 @@ def _server_status_line(status: dict[str, Any]) -> str:
 @server_app.command("up")
 def sdsinf_server_up(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
     """Start the always-on server (a local process on the local cloud, an EC2 instance on AWS)."""
-    from backend.sdsinf_runs import SdsinfRuns
+    from backend.sdsinf.runs import SdsinfRuns
 
-    status = SdsinfRuns(context(profile)).server_up()
+    status = SdsinfRuns(context(profile)).server.up()
     print_json(status) if json_out else out.print(
         _server_status_line(status) + "; run with: --variant server --server service"
     )
@@ -130,13 +130,13 @@ def sdsinf_server_up(json_out: JsonOpt = False, profile: ProfileOpt = None) -> N
 @server_app.command("down")
 def sdsinf_server_down(yes: YesOpt = False, json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
     """Stop the always-on server (it finishes the run in hand; EC2 instances are terminated)."""
-    from backend.sdsinf_runs import SdsinfRuns
+    from backend.sdsinf.runs import SdsinfRuns
 
     runs = SdsinfRuns(context(profile))
-    status = runs.server_status()
+    status = runs.server.status()
     if status["running"]:
         confirm(f"stop the always-on SDS-Inf server ({status['where']})?", yes)
-    status = runs.server_down()
+    status = runs.server.down()
     if json_out:
         print_json(status)
     else:
@@ -146,9 +146,9 @@ def sdsinf_server_down(yes: YesOpt = False, json_out: JsonOpt = False, profile: 
 @server_app.command("status")
 def sdsinf_server_status(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
     """Whether the always-on server runs, and where."""
-    from backend.sdsinf_runs import SdsinfRuns
+    from backend.sdsinf.runs import SdsinfRuns
 
-    status = SdsinfRuns(context(profile)).server_status()
+    status = SdsinfRuns(context(profile)).server.status()
     if json_out:
         print_json(status)
     else:
@@ -164,7 +164,7 @@ def sdsinf_partition(
     json_out: JsonOpt = False,
 ) -> None:
     """Rows and bytes sent between workers per layer: the 1-D row partition beside the others."""
-    from backend.sdsinf import partition_report
+    from backend.sdsinf.data import partition_report
     from lambda_src.sdsinf.partition import PARTITIONS
 
     report = partition_report(data, neurons, layers, workers)
@@ -199,7 +199,7 @@ def sdsinf_upload(
     profile: ProfileOpt = None,
 ) -> None:
     """Convert a Graph Challenge directory and upload it to the sdsinf stack's buckets."""
-    from backend.sdsinf_runs import SdsinfRuns
+    from backend.sdsinf.runs import SdsinfRuns
 
     info = SdsinfRuns(context(profile)).upload(data, neurons, layers, name)
     if json_out:
@@ -229,8 +229,8 @@ def sdsinf_run(
     profile: ProfileOpt = None,
 ) -> None:
     """Launch a run and stream each worker's per-layer metrics until it ends."""
-    from backend.presets import get_preset
-    from backend.sdsinf_runs import SdsinfRuns
+    from backend.core.presets import get_preset
+    from backend.sdsinf.runs import SdsinfRuns
 
     ctx = context(profile)
     chosen = get_preset(ctx.home, preset)
@@ -277,7 +277,7 @@ def sdsinf_run(
                 f"{check[summary['matches_truth']]}"
             )
     if repeat > 1:
-        from backend.sdsinf_runs import median_summary
+        from backend.sdsinf.costs import median_summary
 
         med = median_summary(summaries)
         if json_out:
@@ -294,7 +294,7 @@ def sdsinf_run(
 @app.command("runs")
 def sdsinf_runs(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
     """Finished runs, newest first."""
-    from backend.sdsinf_runs import SdsinfRuns
+    from backend.sdsinf.runs import SdsinfRuns
 
     runs = SdsinfRuns(context(profile)).runs()
     if json_out:
@@ -317,7 +317,7 @@ def sdsinf_runs(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
 @app.command("show")
 def sdsinf_show(run_id: str, json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
     """One run's summary, its metrics file and what it wrote."""
-    from backend.sdsinf_runs import SdsinfRuns
+    from backend.sdsinf.runs import SdsinfRuns
 
     info = SdsinfRuns(context(profile)).show(run_id)
     if json_out:

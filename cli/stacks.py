@@ -11,14 +11,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from backend.errors import ConfigError, SkydeckError
+from backend.core.errors import ConfigError, SkydeckError
 from cli.common import JsonOpt, ProfileOpt, YesOpt, confirm, context, err, out, print_json
 
 app = typer.Typer(no_args_is_help=True, help="Deploy, inspect and delete the CloudFormation stacks.")
 
 
 def _stack_names(name: str) -> list[str]:
-    from backend.stacks import ORDER, stack_def
+    from backend.stacks.service import ORDER, stack_def
 
     if name == "all":
         return list(ORDER)

@@ -9,9 +9,9 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from backend.context import Context
+from backend.core.context import Context
+from backend.core.paths import Home
 from backend.localcloud import control
-from backend.paths import Home
 from lambda_src.jobs.schema import parse_job
 from tui.app import SkydeckApp
 
@@ -44,8 +44,8 @@ def main() -> None:
             ctx.jobs.submit(parse_job({"scene": scene, "config": {"lr_sigma": lr}}))
         job = ctx.jobs.list(limit=1)["items"][0]
         ctx.jobs.cancel(job["job_id"])
-        from backend.sdsinf import generate
-        from backend.sdsinf_runs import SdsinfRuns
+        from backend.sdsinf.data import generate
+        from backend.sdsinf.runs import SdsinfRuns
 
         ctx.stacks.deploy("sdsinf")
         generate(home.root / "gc", 1024, 120, 3000, seed=0)

@@ -16,7 +16,7 @@ import boto3
 from gpu_executor.engines import builtin_engines
 from gpu_executor.executor import Executor, ExecutorConfig
 from gpu_executor.storage import S3Storage
-from lambda_src.jobs.store import JobStore
+from lambda_src.jobs.job_table import JobStore
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,8 +26,8 @@ from typing import Any
 
 from gpu_executor.engines import Engine, EngineError, RunContext, StopRequested, Storage, choose
 from gpu_executor.joblog import JobLog
+from lambda_src.jobs.job_table import JobStore, StateConflict
 from lambda_src.jobs.schema import JobValidationError, parse_job
-from lambda_src.jobs.store import JobStore, StateConflict
 
 log = logging.getLogger("skydeck.executor")
 

@@ -25,14 +25,14 @@ class TorchEngine:
         return True, ""
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
-        from gpu_executor.plenoxels import support
+        from gpu_executor.plenoxels import option_support
         from gpu_executor.plenoxels.dataset import DatasetError, load_split
         from gpu_executor.plenoxels.results import write_results
         from gpu_executor.plenoxels.train import TrainConfig, Trainer
 
         try:
-            ctx.notes.extend(support.check(ctx.spec.config))
-        except support.UnsupportedOption as exc:
+            ctx.notes.extend(option_support.check(ctx.spec.config))
+        except option_support.UnsupportedOption as exc:
             raise EngineError(str(exc)) from None
         cfg = TrainConfig.from_options(ctx.spec.full_config())
         storage = ctx.storage or LocalStorage(ctx.workdir / "published")

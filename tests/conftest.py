@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from backend.context import Context
+from backend.core.context import Context
+from backend.core.paths import Home
 from backend.localcloud import control
-from backend.paths import Home
 
 # Test clouds run no executor workers: tests that train start their own executor, and the others
 # expect queued jobs to stay queued.

@@ -19,9 +19,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from backend.context import Context
+from backend.core.context import Context
+from backend.core.paths import Home
 from backend.localcloud import control
-from backend.paths import Home
 
 PART = 5 * 1024 * 1024  # S3's smallest part but the last
 BUCKET = "durability"

@@ -7,8 +7,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from backend.api import api_endpoint
-from backend.context import Context
+from backend.core.context import Context
+from backend.jobs.api_endpoint import api_endpoint
 
 
 def http(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:

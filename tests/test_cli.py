@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from backend.paths import Home
+from backend.core.paths import Home
 from tests.conftest import SEED_JOBS
 
 
@@ -105,7 +105,7 @@ def test_presets_commands_and_user_override(tmp_path: Path) -> None:
 def test_jobs_watch_follows_a_job_until_it_ends(cloud_home: Home) -> None:
     import threading
 
-    from backend.context import Context
+    from backend.core.context import Context
     from lambda_src.jobs.schema import parse_job
 
     ctx = Context.create(None, cloud_home)

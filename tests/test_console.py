@@ -7,8 +7,8 @@ import uuid
 import pytest
 from textual.widgets import DataTable, Input, Static
 
-from backend.context import Context
-from backend.profiles import Profile
+from backend.core.context import Context
+from backend.core.profiles import Profile
 from lambda_src.jobs.schema import parse_job
 from tui.app import SkydeckApp
 
@@ -132,8 +132,8 @@ async def test_filter_and_help(cloud: Context) -> None:
 
 
 async def test_sdsinf_screen_launches_a_serial_run_and_shows_workers_and_summary(cloud: Context, tmp_path) -> None:  # noqa: ANN001
-    from backend.sdsinf import generate
-    from backend.sdsinf_runs import SdsinfRuns
+    from backend.sdsinf.data import generate
+    from backend.sdsinf.runs import SdsinfRuns
 
     cloud.stacks.deploy("sdsinf")
     info = generate(tmp_path / "gc", 1024, 10, 120, seed=3)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from backend.context import Context
-from backend.profiles import Profile
+from backend.core.context import Context
+from backend.core.profiles import Profile
 from tui.app import SkydeckApp
 
 SIZE = (120, 40)

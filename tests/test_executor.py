@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from backend.context import Context
+from backend.core.context import Context
+from backend.core.paths import Home
+from backend.core.profiles import Profile
 from backend.localcloud import control
-from backend.paths import Home
-from backend.profiles import Profile
 from gpu_executor.executor import Executor, ExecutorConfig
+from lambda_src.jobs.job_table import JobStore
 from lambda_src.jobs.schema import parse_job
-from lambda_src.jobs.store import JobStore
 from tests.engines import ScriptedEngine
 
 

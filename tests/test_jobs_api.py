@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from backend.context import Context
+from backend.core.context import Context
 from tests.conftest import SEED_JOBS
 from tests.helpers import api, http, written
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from backend.context import Context
+from backend.core.context import Context
+from backend.core.paths import Home
 from backend.localcloud import control
 from backend.localcloud.lambda_runtime import FunctionSpec, LambdaRuntime
-from backend.paths import Home
 from lambda_src.jobs.schema import parse_job
 from tests.helpers import api, http
 

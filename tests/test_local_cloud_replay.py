@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from backend.context import Context
+from backend.core.context import Context
+from backend.core.paths import Home
 from backend.localcloud import control
 from backend.localcloud.minted_ids import IdMap, minted
-from backend.paths import Home
 from gpu_executor.engines import builtin_engines
 from gpu_executor.executor import Executor, ExecutorConfig
 from lambda_src.jobs.schema import parse_job

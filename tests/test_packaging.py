@@ -30,7 +30,7 @@ def test_a_built_wheel_runs_outside_the_checkout(tmp_path: Path) -> None:
     # the unpacked wheel comes first on the path, ahead of the checkout's editable install
     env = {**os.environ, "PYTHONPATH": str(site), "SKYDECK_HOME": str(tmp_path / "home")}
     probe = subprocess.run(
-        [sys.executable, "-c", "import backend, json; from backend.paths import stacks_dir; "
+        [sys.executable, "-c", "import backend, json; from backend.core.paths import stacks_dir; "
          "print(json.dumps([backend.__file__, str(stacks_dir())]))"],
         capture_output=True, text=True, cwd=elsewhere, env=env, timeout=60,
     )  # fmt: skip

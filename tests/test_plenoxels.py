@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from gpu_executor.engines import EngineError, RunContext
-from gpu_executor.plenoxels import support
+from gpu_executor.plenoxels import option_support
 from gpu_executor.plenoxels.cameras import look_at, pixel_rays
 from gpu_executor.plenoxels.dataset import DatasetError, check_scene, load_split
 from gpu_executor.plenoxels.grid import VoxelGrid
@@ -164,8 +164,8 @@ def test_a_basis_svox2_would_refuse_is_refused_at_submit(sh_dim: int, reason: st
     with pytest.raises(JobValidationError, match=reason) as refused:
         parse_job({"scene": "lego", "config": {"sh_dim": sh_dim}})
     assert refused.value.field == "config.sh_dim"
-    with pytest.raises(support.UnsupportedOption):
-        support.check({"sh_dim": 16})
+    with pytest.raises(option_support.UnsupportedOption):
+        option_support.check({"sh_dim": 16})
 
 
 def test_load_refuses_a_file_that_is_not_a_checkpoint(tmp_path: Path) -> None:
@@ -253,13 +253,13 @@ def test_make_scene_is_deterministic_and_has_semi_transparent_pixels(tmp_path: P
 
 # -- option support and the svox2 engine ------------------------------------------------------------------
 def test_torch_engine_refuses_options_it_does_not_implement() -> None:
-    with pytest.raises(support.UnsupportedOption, match="lambda_sparsity.*svox2 engine"):
-        support.check({"lambda_sparsity": 1e-12})
-    with pytest.raises(support.UnsupportedOption, match="dataset_type='llff'"):
-        support.check({"dataset_type": "llff"})
-    with pytest.raises(support.UnsupportedOption, match="background_nlayers"):
-        support.check({"background_nlayers": 2})
-    notes = support.check({"lr_sigma_bg": 1.0, "lr_sigma": 10.0, "last_sample_opaque": False})
+    with pytest.raises(option_support.UnsupportedOption, match="lambda_sparsity.*svox2 engine"):
+        option_support.check({"lambda_sparsity": 1e-12})
+    with pytest.raises(option_support.UnsupportedOption, match="dataset_type='llff'"):
+        option_support.check({"dataset_type": "llff"})
+    with pytest.raises(option_support.UnsupportedOption, match="background_nlayers"):
+        option_support.check({"background_nlayers": 2})
+    notes = option_support.check({"lr_sigma_bg": 1.0, "lr_sigma": 10.0, "last_sample_opaque": False})
     assert notes == ["config.lr_sigma_bg has no effect here: only a background model (background_nlayers > 0) reads it"]
 
 

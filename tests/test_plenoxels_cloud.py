@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from backend.context import Context
-from backend.paths import Home
-from backend.profiles import Profile
+from backend.core.context import Context
+from backend.core.paths import Home
+from backend.core.profiles import Profile
 from gpu_executor.engines import builtin_engines, choose
 from gpu_executor.executor import Executor, ExecutorConfig
 from lambda_src.jobs.schema import parse_job

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from backend.errors import ConfigError, NotFoundError
-from backend.paths import Home
-from backend.presets import compose_job, get_preset, list_presets
-from backend.profiles import get_profile, load_profiles
+from backend.core.errors import ConfigError, NotFoundError
+from backend.core.paths import Home
+from backend.core.presets import compose_job, get_preset, list_presets
+from backend.core.profiles import get_profile, load_profiles
 
 
 def test_local_is_built_in_and_the_default() -> None:

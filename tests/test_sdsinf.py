@@ -156,8 +156,8 @@ def test_import_unpacks_an_official_download_and_validates_it(tmp_path: Path) ->
     import shutil
     import tarfile
 
-    from backend.sdsinf import generate
-    from backend.sdsinf_import import import_download
+    from backend.sdsinf.data import generate
+    from backend.sdsinf.importer import import_download
 
     made = tmp_path / "made"
     generate(made, 1024, 3, 20, seed=5)
@@ -214,7 +214,7 @@ def test_component_partition_sends_each_row_to_one_worker_and_stays_balanced() -
 
 
 def test_partition_report_cli(tmp_path: Path) -> None:
-    from backend.sdsinf import generate
+    from backend.sdsinf.data import generate
 
     generate(tmp_path / "gc", 1024, 4, 40, seed=4)
     proc = subprocess.run(

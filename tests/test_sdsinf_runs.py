@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from backend.context import Context
-from backend.errors import NotFoundError, SkydeckError
-from backend.sdsinf import generate
-from backend.sdsinf_runs import SdsinfRuns
+from backend.core.context import Context
+from backend.core.errors import NotFoundError, SkydeckError
+from backend.sdsinf.data import generate
+from backend.sdsinf.runs import SdsinfRuns
 from lambda_src.sdsinf.metrics import LAYERSTATS_COLUMNS, METRICS_COLUMNS, from_csv
 
 
@@ -79,7 +79,7 @@ def test_queue_variant_exchanges_blocks_through_sns_and_sqs(runs: SdsinfRuns, tm
     runs.upload(tmp_path / "gc", 1024, 6, f"q{workers}")
     started = runs.start(f"q{workers}", "queue", workers=workers, config=f"t_1024n_{workers}w_queue")
     sqs = runs.ctx.clients.client("sqs")
-    prefix = runs._queue_prefix(started["run_id"])
+    prefix = runs.queues.prefix(started["run_id"])
     assert len(sqs.list_queues(QueueNamePrefix=prefix).get("QueueUrls", [])) == workers
     seen: list[dict] = []
     summary = runs.follow(started["run_id"], on_metric=seen.append, timeout_s=180)
@@ -123,7 +123,7 @@ def test_queue_blocks_are_chunked_under_the_message_limit_and_reassembled(runs: 
 
     runs.ctx.stacks.deploy("sdsinf")
     run_id = f"chunk-{os.urandom(3).hex()}"
-    urls = runs._make_queues(run_id, 2)
+    urls = runs.queues.make(run_id, 2)
     out = runs.out
     event = {"run_id": run_id, "queue": {"topic_arn": out["QueueTopicArn"], "table": out["EmptyTargetsTable"],
                                          "queue_urls": urls}}  # fmt: skip
@@ -149,7 +149,7 @@ def test_queue_blocks_are_chunked_under_the_message_limit_and_reassembled(runs: 
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        runs.cleanup(run_id)
+        runs.queues.cleanup(run_id)
 
 
 def test_a_worker_that_never_starts_fails_the_object_run_naming_it(runs: SdsinfRuns, tmp_path: Path) -> None:
@@ -211,11 +211,11 @@ def test_run_command_repeats_and_reports_medians_and_cost(runs: SdsinfRuns, tmp_
 def test_server_on_ec2_launches_from_the_stack_template_and_terminates_itself(runs: SdsinfRuns) -> None:
     runs.ctx.stacks.deploy("sdsinf")
     uri = f"s3://{runs.out['MetricsBucket']}/runs/r1/request.json"
-    script = runs.server_user_data(uri)
+    script = runs.server.job_user_data(uri)
     assert script.startswith("#!/bin/bash") and "shutdown -h now' EXIT" in script
     assert f"s3://{runs.out['ServerResourcesBucket']}/logs/r1.log" in script
-    assert f"-m lambda_src.sdsinf.server --event-s3 {uri}" in script
-    instance_id = runs.launch_server_instance("r1", uri)  # against the local cloud's EC2
+    assert f"-m lambda_src.sdsinf.server_variant --event-s3 {uri}" in script
+    instance_id = runs.server.launch_instance("r1", uri)  # against the local cloud's EC2
     ec2 = runs.ctx.clients.client("ec2")
     described = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
     tags = {t["Key"]: t["Value"] for t in described.get("Tags", [])}
@@ -237,7 +237,7 @@ def test_a_queue_worker_that_never_starts_fails_the_run_in_bounded_time(runs: Sd
         transport={"queue": queues}, make_queues=True,
     )  # fmt: skip
     sqs = runs.ctx.clients.client("sqs")
-    assert sqs.list_queues(QueueNamePrefix=runs._queue_prefix(run_id)).get("QueueUrls", []) == []
+    assert sqs.list_queues(QueueNamePrefix=runs.queues.prefix(run_id)).get("QueueUrls", []) == []
 
 
 def _run_with_a_missing_worker(
@@ -258,7 +258,7 @@ def _run_with_a_missing_worker(
     out = runs.out
     run_id = f"{data}-{int(time.time() * 1000)}"
     if make_queues:
-        transport["queue"]["queue_urls"] = runs._make_queues(run_id, 3)
+        transport["queue"]["queue_urls"] = runs.queues.make(run_id, 3)
     event = {
         "run_id": run_id, "config": data, "truth": None, "model_params": {},
         "model": {"bucket": out["WeightsBucket"], "key": f"{data}/network.npz"},
@@ -283,19 +283,19 @@ def test_always_on_server_takes_runs_from_its_queue_until_stopped(runs: SdsinfRu
     runs.ctx.stacks.deploy("sdsinf")
     info = generate(tmp_path / "gc", 1024, 6, 40, seed=17)
     runs.upload(tmp_path / "gc", 1024, 6, "svc")
-    assert runs.server_status()["running"] is False
+    assert runs.server.status()["running"] is False
     try:
-        status = runs.server_up()
+        status = runs.server.up()
         assert status["running"] and status["where"] == "local process"
-        assert runs.server_up()["pid"] == status["pid"]  # idempotent
+        assert runs.server.up()["pid"] == status["pid"]  # idempotent
         first = runs.start("svc", "server", config="t_svc_1", server_mode="service")
         second = runs.start("svc", "server", config="t_svc_2", server_mode="service")
         for started in (first, second):  # one process, two runs, in order
             summary = runs.follow(started["run_id"], timeout_s=120)
             assert summary["variant"] == "server" and summary["categories"] == info["categories"]
     finally:
-        stopped = runs.server_down()
+        stopped = runs.server.down()
     assert stopped["running"] is False and stopped["stopped"] is True
-    assert "service" in runs.service_user_data("https://queue.example/q") and "--serve https://queue.example/q" in (
-        runs.service_user_data("https://queue.example/q")
-    )
+    assert "service" in runs.server.service_user_data(
+        "https://queue.example/q"
+    ) and "--serve https://queue.example/q" in (runs.server.service_user_data("https://queue.example/q"))

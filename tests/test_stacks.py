@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from backend.context import Context
-from backend.errors import ConfigError, NotFoundError
-from backend.profiles import Profile
-from backend.stacks import StackEvent, StackFailed, outcome
+from backend.core.context import Context
+from backend.core.errors import ConfigError, NotFoundError
+from backend.core.profiles import Profile
+from backend.stacks.service import StackEvent, StackFailed, outcome
 
 
 @pytest.fixture
@@ -84,7 +84,7 @@ def test_fleet_stack_deploys_with_its_scaling_group(fresh: Context) -> None:
 def test_numpy_layer_is_assembled_from_wheels_deterministically_and_publishes(cloud, tmp_path) -> None:  # noqa: ANN001
     import zipfile
 
-    from backend.layers import assemble_layer, publish_layer
+    from backend.core.lambda_layers import assemble_layer, publish_layer
 
     wheels = tmp_path / "wheels"
     wheels.mkdir()

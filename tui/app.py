@@ -16,7 +16,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from backend.context import Context
+from backend.core.context import Context
 from tui.screens.base import DeckScreen
 from tui.screens.help import HelpScreen
 from tui.screens.jobs import JobsScreen
@@ -124,7 +124,7 @@ class SkydeckApp(App[None]):
                 yield SystemCommand(title, help_text, callback)
         for mode in self.MODES:
             yield SystemCommand(f"Go to {mode}", f"switch to the {mode} screen", lambda m=mode: self.switch_mode(m))
-        from backend.profiles import load_profiles
+        from backend.core.profiles import load_profiles
 
         try:
             names = sorted(load_profiles(self.ctx.home))

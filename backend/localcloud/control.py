@@ -12,8 +12,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from backend.errors import ConfigError, SkydeckError
-from backend.paths import Home
+from backend.core.errors import ConfigError, SkydeckError
+from backend.core.paths import Home
 
 START_TIMEOUT_S = 120.0
 

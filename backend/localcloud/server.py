@@ -25,15 +25,15 @@ from moto.sqs.models import sqs_backends
 from werkzeug.serving import make_server
 from werkzeug.test import Client
 
-from backend.aws import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
+from backend.core.aws import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
+from backend.core.paths import Home
+from backend.core.profiles import LOCAL_REGION
 from backend.localcloud import cfn_fixes, fast_sqs, moto_speedups
 from backend.localcloud.api_front import ApiFront, serve
 from backend.localcloud.gateway import Gateway
 from backend.localcloud.journal import Journal, Recorded
 from backend.localcloud.lambda_runtime import LambdaRuntime
 from backend.localcloud.replay import Answer, replay
-from backend.paths import Home
-from backend.profiles import LOCAL_REGION
 
 log = logging.getLogger("skydeck.localcloud")
 

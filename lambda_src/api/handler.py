@@ -18,8 +18,8 @@ from typing import Any
 
 import boto3
 
+from lambda_src.jobs.job_table import JobNotFound, JobStore, StateConflict
 from lambda_src.jobs.schema import JobValidationError, parse_body
-from lambda_src.jobs.store import JobNotFound, JobStore, StateConflict
 
 log = logging.getLogger("skydeck.api")
 log.setLevel(logging.INFO)

@@ -25,8 +25,8 @@ import scipy.sparse as sp
 from lambda_src.sdsinf import blocks
 from lambda_src.sdsinf.metrics import LAYERSTATS_COLUMNS, METRICS_COLUMNS, to_csv
 from lambda_src.sdsinf.model import CAP
+from lambda_src.sdsinf.npz_codec import unpack_matrix, unpack_network
 from lambda_src.sdsinf.partition import make_partition, plans
-from lambda_src.sdsinf.store import unpack_matrix, unpack_network
 
 
 @lru_cache(maxsize=1)

@@ -23,7 +23,7 @@ import numpy as np
 
 from lambda_src.sdsinf.kernel import LiveRows, settle_points, transposed
 from lambda_src.sdsinf.metrics import LAYERSTATS_COLUMNS, METRICS_COLUMNS, to_csv
-from lambda_src.sdsinf.store import unpack_matrix, unpack_network
+from lambda_src.sdsinf.npz_codec import unpack_matrix, unpack_network
 
 
 @lru_cache(maxsize=1)

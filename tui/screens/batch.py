@@ -13,7 +13,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from backend.batch import load_plan, run
+from backend.jobs.batch import load_plan, run
 
 
 def _plan_text(rows: list[dict[str, Any]], dry_run: bool) -> str:

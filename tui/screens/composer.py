@@ -33,7 +33,7 @@ class ComposerScreen(DeckScreen):
         self.loaded: Any = None
 
     def compose(self) -> ComposeResult:
-        from backend.presets import list_presets
+        from backend.core.presets import list_presets
 
         self.presets = {p.name: p for p in list_presets(self.deck.ctx.home, "plenoxels")}
         fallback = "syn" if "syn" in self.presets else next(iter(self.presets), None)
@@ -117,8 +117,8 @@ class ComposerScreen(DeckScreen):
         return sets
 
     def validate(self) -> bool:
-        from backend.errors import ConfigError
-        from backend.presets import compose_job
+        from backend.core.errors import ConfigError
+        from backend.core.presets import compose_job
 
         preset = self.presets.get(self.query_one("#preset", Select).value)  # type: ignore[arg-type]
         for inp in self.query("Input.cfg").results(Input):

@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Static
 
-from backend.humanize import age
+from backend.core.humanize import age
 from tui.messages import JobsLoaded, WorkFailed
 from tui.screens.base import DeckScreen
 from tui.widgets.confirm import Confirm

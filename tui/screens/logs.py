@@ -28,7 +28,7 @@ class LogsScreen(DeckScreen):
         self.set_interval(0.5, self.tail)
 
     def action_rescan(self) -> None:
-        from backend.logs import sources
+        from backend.core.logs import sources
 
         found = sources(self.deck.ctx.home)
         select = self.query_one("#log-source", Select)
@@ -46,7 +46,7 @@ class LogsScreen(DeckScreen):
     def _source(self, event: Select.Changed) -> None:
         from pathlib import Path
 
-        from backend.logs import Follower
+        from backend.core.logs import Follower
 
         self.query_one("#log", RichLog).clear()
         self.follower = Follower(Path(str(event.value))) if event.value != Select.BLANK else None

@@ -56,7 +56,7 @@ class MonitorScreen(DeckScreen):
 
     @work(thread=True, exclusive=True, group="monitor")
     def poll(self) -> None:
-        from backend.monitor import snapshot
+        from backend.jobs.monitor import snapshot
 
         self.polls += 1
         reuse = self.snapshot.per_state if self.snapshot is not None and self.polls % COUNT_EVERY else None
@@ -67,7 +67,7 @@ class MonitorScreen(DeckScreen):
             return
         self.app.call_from_thread(self.show, snap)
 
-    def show(self, snap) -> None:  # noqa: ANN001 - backend.monitor.Snapshot
+    def show(self, snap) -> None:  # noqa: ANN001 - backend.jobs.monitor.Snapshot
         self.snapshot = snap
         for key, value in (
             ("visible", snap.queue_visible),

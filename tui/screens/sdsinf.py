@@ -41,7 +41,7 @@ class SdsinfScreen(DeckScreen):
 
     @staticmethod
     def _form() -> list[Widget]:
-        from backend.sdsinf_runs import VARIANTS
+        from backend.sdsinf.runs import VARIANTS
 
         def field(label: str, widget: Widget) -> Vertical:
             return Vertical(Label(label), widget)
@@ -94,7 +94,7 @@ class SdsinfScreen(DeckScreen):
 
     @work(thread=True, exclusive=True, group="sds-presets")
     def load_presets(self) -> None:
-        from backend.presets import list_presets
+        from backend.core.presets import list_presets
 
         try:
             names = [p.name for p in list_presets(self.deck.ctx.home, "sdsinf")]
@@ -114,7 +114,7 @@ class SdsinfScreen(DeckScreen):
 
     @work(thread=True, exclusive=True, group="sds-runs")
     def load_runs(self) -> None:
-        from backend.sdsinf_runs import SdsinfRuns
+        from backend.sdsinf.runs import SdsinfRuns
 
         try:
             runs = SdsinfRuns(self.deck.ctx).runs()
@@ -191,8 +191,8 @@ class SdsinfScreen(DeckScreen):
     def run_it(
         self, preset_name: str, variant: str | None, data: str | None, batch: int | None, workers: int | None = None
     ) -> None:
-        from backend.presets import get_preset
-        from backend.sdsinf_runs import SdsinfRuns
+        from backend.core.presets import get_preset
+        from backend.sdsinf.runs import SdsinfRuns
 
         runs = SdsinfRuns(self.deck.ctx)
         try:

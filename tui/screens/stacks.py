@@ -58,7 +58,7 @@ class StacksScreen(DeckScreen):
 
     @work(thread=True, exclusive=True, group="stacks-load")
     def load(self) -> None:
-        from backend.stacks import STACKS
+        from backend.stacks.service import STACKS
 
         try:
             infos = self.deck.ctx.stacks.list()
@@ -113,7 +113,7 @@ class StacksScreen(DeckScreen):
             self._confirm_deploy([chosen["stack"]])
 
     def action_deploy_all(self) -> None:
-        from backend.stacks import ORDER
+        from backend.stacks.service import ORDER
 
         self._confirm_deploy(list(ORDER))
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from backend.errors import LocalCloudDown
+from backend.core.errors import LocalCloudDown
 
 if TYPE_CHECKING:
-    from backend.context import Context
+    from backend.core.context import Context
 
 
 def api_endpoint(ctx: Context) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from backend.errors import ConfigError
+from backend.core.errors import ConfigError
 from lambda_src.sdsinf import graphchallenge as gc
 from lambda_src.sdsinf.kernel import categories, infer, reference
 from lambda_src.sdsinf.model import BIASES, Network, generate_inputs, radixnet

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from backend.context import Context
+    from backend.core.context import Context
 
 
 @dataclass(frozen=True)
@@ -22,8 +22,8 @@ class Check:
 
 
 def run_checks(ctx: Context) -> list[Check]:
-    from backend.errors import SkydeckError
-    from backend.stacks import outcome
+    from backend.core.errors import SkydeckError
+    from backend.stacks.service import outcome
 
     p = ctx.profile
     checks = [Check("profile", True, f"{p.name} ({p.kind}, {p.region}, stacks {p.stack_prefix}-*)")]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from backend.aws import Clients
-from backend.paths import Home
-from backend.profiles import Profile, get_profile
+from backend.core.aws import Clients
+from backend.core.paths import Home
+from backend.core.profiles import Profile, get_profile
 
 
 @dataclass
@@ -29,18 +29,18 @@ class Context:
 
     @cached_property
     def stacks(self):  # noqa: ANN201 - imported lazily to keep `skydeck --help` fast
-        from backend.stacks import Stacks
+        from backend.stacks.service import Stacks
 
         return Stacks(self.clients)
 
     @cached_property
     def jobs(self):  # noqa: ANN201
-        from backend.jobs import Jobs
+        from backend.jobs.service import Jobs
 
         return Jobs(self)
 
     @cached_property
     def scenes(self):  # noqa: ANN201
-        from backend.scenes import Scenes
+        from backend.jobs.scenes import Scenes
 
         return Scenes(self)

@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from backend.errors import ConfigError, NotFoundError
-from backend.paths import Home, presets_dir
+from backend.core.errors import ConfigError, NotFoundError
+from backend.core.paths import Home, presets_dir
 from lambda_src.jobs.schema import JobSpec, JobValidationError, parse_job
 
 KINDS = ("plenoxels", "sdsinf", "batch")

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from backend.errors import ConfigError, NotFoundError, SkydeckError
+from backend.core.errors import ConfigError, NotFoundError, SkydeckError
+from lambda_src.jobs.job_table import JobNotFound, JobStore, StateConflict
 from lambda_src.jobs.schema import STATES, TERMINAL_STATES, JobSpec
-from lambda_src.jobs.store import JobNotFound, JobStore, StateConflict
 
 if TYPE_CHECKING:
-    from backend.context import Context
+    from backend.core.context import Context
 
 
 class Jobs:

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.paths import Home
+from backend.core.paths import Home
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from backend.errors import SkydeckError
+from backend.core.errors import SkydeckError
 
 PACKAGES = ("numpy>=1.26,<3", "scipy>=1.12,<2")
 RUNTIME = "python3.12"

@@ -6,11 +6,11 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lambda_src.jobs.job_table import BY_STATE_INDEX
 from lambda_src.jobs.schema import STATES
-from lambda_src.jobs.store import BY_STATE_INDEX
 
 if TYPE_CHECKING:
-    from backend.context import Context
+    from backend.core.context import Context
 
 
 @dataclass(frozen=True)

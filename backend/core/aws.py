@@ -10,9 +10,9 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from backend.errors import LocalCloudDown
-from backend.paths import Home
-from backend.profiles import Profile
+from backend.core.errors import LocalCloudDown
+from backend.core.paths import Home
+from backend.core.profiles import Profile
 
 LOCAL_ACCESS_KEY = "skydeck-local"
 LOCAL_SECRET_KEY = "skydeck-local-secret"

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from backend.errors import ConfigError, NotFoundError
+from backend.core.errors import ConfigError, NotFoundError
 from gpu_executor.plenoxels.dataset import DatasetError, check_scene
 from gpu_executor.storage import RESULTS_PREFIX, SCENES_PREFIX, S3Storage
 from lambda_src.jobs.schema import NAME_RE
 
 if TYPE_CHECKING:
-    from backend.context import Context
+    from backend.core.context import Context
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backend.paths import PROJECT_ROOT
+from backend.core.paths import PROJECT_ROOT
 
 _EPOCH = (2020, 1, 1, 0, 0, 0)  # fixed timestamps: same sources, same bytes, same key
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from backend.errors import ConfigError, NotFoundError
-from backend.paths import Home
+from backend.core.errors import ConfigError, NotFoundError
+from backend.core.paths import Home
 
 LOCAL = "local"
 LOCAL_REGION = "us-east-1"

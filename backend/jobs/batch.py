@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from backend.errors import ConfigError
-from backend.presets import compose_job, get_preset
+from backend.core.errors import ConfigError
+from backend.core.presets import compose_job, get_preset
 from lambda_src.jobs.schema import JobSpec
 
 if TYPE_CHECKING:
-    from backend.context import Context
+    from backend.core.context import Context
 
 MAX_JOBS = 1000
 _ALLOWED = {"name", "preset", "scenes", "grid", "list", "engine", "description"}

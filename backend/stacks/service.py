@@ -16,10 +16,10 @@ from typing import Any
 import yaml
 from botocore.exceptions import ClientError
 
-from backend.aws import Clients
-from backend.errors import ConfigError, NotFoundError, SkydeckError
-from backend.packaging import executor_package, lambda_package, upload
-from backend.paths import stacks_dir
+from backend.core.aws import Clients
+from backend.core.errors import ConfigError, NotFoundError, SkydeckError
+from backend.core.packaging import executor_package, lambda_package, upload
+from backend.core.paths import stacks_dir
 
 POLL_S = 0.5
 TIMEOUT_S = 3600.0
@@ -261,7 +261,7 @@ class Stacks:
 
     def numpy_layer(self, on_event: EventSink | None = None) -> str:
         """Build (or reuse) the numpy/scipy layer and publish it; the SDS-Inf functions need it on AWS."""
-        from backend.layers import build_layer, publish_layer
+        from backend.core.lambda_layers import build_layer, publish_layer
 
         zip_path = build_layer(self.clients.home.cache_dir / "layers")
         bucket = self.outputs("infra")["Bucket"]

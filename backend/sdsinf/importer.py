@@ -15,7 +15,7 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from backend.errors import ConfigError
+from backend.core.errors import ConfigError
 
 
 def detect_layers(out: Path, neurons: int) -> int:
@@ -66,7 +66,7 @@ def import_download(src: Path, out: Path, neurons: int) -> dict[str, object]:
                 shutil.copy2(path, out / name)
             unpacked.append(name)
     layers = detect_layers(out, neurons)
-    from backend.sdsinf import load_dataset
+    from backend.sdsinf.data import load_dataset
 
     net, y, truth = load_dataset(out, neurons, layers)
     return {

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class Home:
 
     def ensure(self) -> Home:
         if self.root.exists() and not self.root.is_dir():
-            from backend.errors import ConfigError
+            from backend.core.errors import ConfigError
 
             raise ConfigError(f"SKYDECK_HOME={self.root} is a file; point it at a directory")
         for d in (self.root, self.local_dir, self.logs_dir):
@@ -62,7 +62,7 @@ class Home:
         return self
 
 
-BUNDLED = Path(__file__).resolve().parent / "bundled"
+BUNDLED = Path(__file__).resolve().parents[1] / "bundled"
 
 
 def stacks_dir() -> Path:

@@ -1,10 +1,10 @@
 """The Server baseline: the same kernel and run files as Serial, as a plain process instead of a Lambda.
 
-Job-scoped: `python -m lambda_src.sdsinf.server --event-s3 s3://BUCKET/runs/RUN/request.json` runs
+Job-scoped: `python -m lambda_src.sdsinf.server_variant --event-s3 s3://BUCKET/runs/RUN/request.json` runs
 one run and exits (on EC2 the instance then powers off, which terminates it; on the local cloud
 skydeck starts it as a local process).
 
-Always-on: `python -m lambda_src.sdsinf.server --serve QUEUE_URL` takes runs from the stack's
+Always-on: `python -m lambda_src.sdsinf.server_variant --serve QUEUE_URL` takes runs from the stack's
 server-requests queue ({"request": "s3://.../request.json"} per message) one after another until
 SIGTERM, which it honours between runs.
 """
@@ -56,7 +56,7 @@ def serve(queue_url: str, stop: threading.Event, wait_s: int = 20) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lambda_src.sdsinf.server", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m lambda_src.sdsinf.server_variant", description=__doc__)
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--event-s3", help="job-scoped: s3://bucket/key of the run's request.json")
     mode.add_argument("--serve", metavar="QUEUE_URL", help="always-on: take runs from this queue until SIGTERM")

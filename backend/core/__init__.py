@@ -1,0 +1,1 @@
+"""The core every domain shares: profiles, AWS clients, paths, errors, presets, packaging."""

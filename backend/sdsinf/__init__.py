@@ -1,0 +1,1 @@
+"""SDS-Inf: Graph Challenge data, imports and runs."""

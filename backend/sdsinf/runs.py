@@ -1,0 +1,261 @@
+"""Launch SDS-Inf runs on the deployed `sdsinf` stack and follow each worker's metrics live."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from backend.core.errors import ConfigError, NotFoundError, SkydeckError
+from backend.sdsinf.costs import estimate_cost
+from backend.sdsinf.run_queues import RunQueues
+from backend.sdsinf.server_host import ServerHost
+from lambda_src.sdsinf.metrics import from_csv
+from lambda_src.sdsinf.npz_codec import pack_matrix, pack_network
+
+if TYPE_CHECKING:
+    from backend.core.context import Context
+
+VARIANTS = ("queue", "object", "serial", "server")
+RUN_TIMEOUT_S = 1800.0
+
+
+class SdsinfRuns:
+    """Upload data, start runs and follow them; the Queue variant's queues and the Server's hosts
+    are their own objects (`queues`, `server`)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.s3 = ctx.clients.client("s3")
+        self.queues = RunQueues(ctx)
+        self.server = ServerHost(ctx)
+
+    @property
+    def out(self) -> dict[str, str]:
+        return self.ctx.stacks.outputs("sdsinf")
+
+    def upload(self, data: Path, neurons: int, layers: int, name: str) -> dict[str, Any]:
+        """Convert a Graph Challenge directory to npz and put it in the stack's buckets under `name`."""
+        from backend.sdsinf.data import load_dataset
+
+        net, y, truth = load_dataset(data, neurons, layers)
+        out = self.out
+        self.s3.put_object(Bucket=out["WeightsBucket"], Key=f"{name}/network.npz", Body=pack_network(net))
+        self.s3.put_object(Bucket=out["InferenceBucket"], Key=f"{name}/inputs.npz", Body=pack_matrix(y))
+        if truth is not None:
+            body = "".join(f"{i}\n" for i in truth)
+            self.s3.put_object(Bucket=out["InferenceBucket"], Key=f"{name}/truth.tsv", Body=body)
+        return {
+            "name": name,
+            "neurons": neurons,
+            "layers": layers,
+            "inputs": int(y.shape[0]),
+            "truth": truth is not None,
+        }
+
+    def start(
+        self,
+        data_name: str,
+        variant: str,
+        batch: int | None = None,
+        config: str | None = None,
+        workers: int = 1,
+        bfr: int | None = None,
+        poll_timeout_s: float = 60.0,
+        partition: str = "row",
+        server_mode: str = "job",
+    ) -> dict[str, Any]:
+        from lambda_src.sdsinf.partition import PARTITIONS
+
+        if partition not in PARTITIONS:
+            raise ConfigError(f"--partition must be one of {', '.join(PARTITIONS)}, not {partition!r}")
+        if variant not in VARIANTS:
+            raise ConfigError(f"--variant {variant}: this build runs {', '.join(VARIANTS)}")
+        if variant in ("serial", "server"):
+            workers = 1
+        if not 1 <= workers <= 256:
+            raise ConfigError(f"--workers must be between 1 and 256, not {workers}")
+        out = self.out
+        try:
+            self.s3.head_object(Bucket=out["WeightsBucket"], Key=f"{data_name}/network.npz")
+        except Exception:  # noqa: BLE001 - any failure here means the model is not there
+            hint = f"skydeck sdsinf data upload --data DIR --name {data_name}"
+            raise NotFoundError(f"no uploaded model named {data_name!r}; upload one: {hint}") from None
+        has_truth = True
+        try:
+            self.s3.head_object(Bucket=out["InferenceBucket"], Key=f"{data_name}/truth.tsv")
+        except Exception:  # noqa: BLE001
+            has_truth = False
+        run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        prefix = f"runs/{run_id}"
+        event = {
+            "run_id": run_id,
+            "config": config or f"{data_name}_{variant}",
+            "model": {"bucket": out["WeightsBucket"], "key": f"{data_name}/network.npz"},
+            "inputs": {"bucket": out["InferenceBucket"], "key": f"{data_name}/inputs.npz"},
+            "truth": {"bucket": out["InferenceBucket"], "key": f"{data_name}/truth.tsv"} if has_truth else None,
+            "metrics": {"bucket": out["MetricsBucket"], "prefix": prefix},
+            "partition": partition,
+            "model_params": {"batchSize": batch} if batch else {},
+            "invoc_params": {
+                "bfr": bfr or workers,
+                "nlevels": 1 if (bfr or workers) >= workers else 2,
+                "total_nworkers": workers,
+            },
+        }
+        if variant in ("queue", "object") and "ConnectivityBucket" in out:
+            event["connectivity"] = self.connectivity(data_name, partition, workers)
+        function = out["SerialFunction"]
+        if variant == "object":
+            function = out["ObjectCoordinatorFunction"]
+            event.update(
+                worker_function=out["ObjectWorkerFunction"],
+                poll_timeout_s=poll_timeout_s,
+                intermediate={"bucket": out["IntermediateBucket"]},
+            )
+        if variant == "queue":
+            if "QueueCoordinatorFunction" not in out:
+                raise ConfigError("the deployed sdsinf stack predates the Queue variant: skydeck stacks deploy sdsinf")
+            function = out["QueueCoordinatorFunction"]
+            event.update(
+                worker_function=out["QueueWorkerFunction"],
+                poll_timeout_s=poll_timeout_s,
+                queue={
+                    "topic_arn": out["QueueTopicArn"],
+                    "table": out["EmptyTargetsTable"],
+                    "queue_urls": self.queues.make(run_id, workers),
+                },
+            )
+        self.s3.put_object(Bucket=out["MetricsBucket"], Key=f"{prefix}/request.json", Body=json.dumps(event))
+        extra: dict[str, Any] = {}
+        if server_mode not in ("job", "service"):
+            raise ConfigError(f"--server must be job or service, not {server_mode!r}")
+        if variant == "server" and server_mode == "service":
+            if "ServerRequestsQueueUrl" not in out:
+                raise ConfigError(
+                    "the deployed sdsinf stack has no server-requests queue: skydeck stacks deploy sdsinf"
+                )
+            request = {"request": f"s3://{out['MetricsBucket']}/{prefix}/request.json"}
+            self.ctx.clients.client("sqs").send_message(
+                QueueUrl=out["ServerRequestsQueueUrl"], MessageBody=json.dumps(request)
+            )
+            extra["server"] = "service"
+        elif variant == "server" and self.ctx.profile.is_local:
+            self.server.start_local(f"s3://{out['MetricsBucket']}/{prefix}/request.json")
+        elif variant == "server":
+            extra["instance_id"] = self.server.launch_instance(
+                run_id, f"s3://{out['MetricsBucket']}/{prefix}/request.json"
+            )
+        else:
+            self.ctx.clients.client("lambda").invoke(
+                FunctionName=function, InvocationType="Event", Payload=json.dumps(event).encode()
+            )
+        return {"run_id": run_id, "variant": variant, "data": data_name, "prefix": prefix, "workers": workers, **extra}
+
+    def connectivity(self, data_name: str, partition: str, workers: int) -> dict[str, str]:
+        """The partition (owners per layer) for this data and worker count, computed once and kept in
+        the connectivity bucket; keyed by the network's ETag, so a re-upload never reuses a stale one."""
+        import io
+
+        import numpy as np
+
+        from lambda_src.sdsinf.npz_codec import unpack_network
+        from lambda_src.sdsinf.partition import make_partition
+
+        out = self.out
+        etag = self.s3.head_object(Bucket=out["WeightsBucket"], Key=f"{data_name}/network.npz")["ETag"].strip('"')
+        key = f"{data_name}/{etag}/{partition}-{workers}w.npz"
+        where = {"bucket": out["ConnectivityBucket"], "key": key}
+        try:
+            self.s3.head_object(Bucket=where["bucket"], Key=key)
+            return where
+        except Exception:  # noqa: BLE001 - not there yet: compute it
+            pass
+        net = unpack_network(self._get(out["WeightsBucket"], f"{data_name}/network.npz"))
+        owners = np.stack(make_partition(partition, net.layers, workers)).astype(np.int32)
+        buf = io.BytesIO()
+        np.savez_compressed(buf, owners=owners)
+        self.s3.put_object(Bucket=where["bucket"], Key=key, Body=buf.getvalue())
+        return where
+
+    def follow(
+        self,
+        run_id: str,
+        on_metric: Callable[[dict[str, Any]], None] | None = None,
+        timeout_s: float = RUN_TIMEOUT_S,
+        idle_timeout_s: float = 120.0,
+    ) -> dict[str, Any]:
+        """Stream each worker's per-layer metrics as they land; return the summary at the end.
+        A run that stops producing metrics for `idle_timeout_s` fails instead of hanging."""
+        bucket, prefix = self.out["MetricsBucket"], f"runs/{run_id}"
+        seen: set[str] = set()
+        started = last_progress = time.time()
+
+        def drain() -> None:
+            nonlocal last_progress
+            for key in sorted(self._keys(bucket, f"{prefix}/live/")):
+                if key in seen:
+                    continue
+                seen.add(key)
+                last_progress = time.time()
+                if on_metric:
+                    on_metric(json.loads(self._get(bucket, key)))
+
+        while True:
+            drain()
+            summary = self._maybe(bucket, f"{prefix}/summary.json")
+            if summary is not None:
+                drain()  # metrics written between the listing and the summary still count
+                result = json.loads(summary)
+                if result.get("variant") == "queue":
+                    self.queues.cleanup(run_id)
+                if result.get("state") == "FAILED":
+                    raise SkydeckError(f"run {run_id} failed: {result.get('error')}")
+                return result | estimate_cost(result)
+            now = time.time()
+            if now - started > timeout_s or now - last_progress > idle_timeout_s:
+                self.queues.cleanup(run_id)
+                raise SkydeckError(
+                    f"run {run_id} made no progress for {now - last_progress:.0f}s "
+                    f"(last metric: {sorted(seen)[-1].rsplit('/', 2)[-2:] if seen else 'none'}); "
+                    "see the function's log: skydeck console -> Logs"
+                )
+            time.sleep(0.3)
+
+    def runs(self) -> list[dict[str, Any]]:
+        bucket = self.out["MetricsBucket"]
+        found = []
+        for key in self._keys(bucket, "runs/"):
+            if key.endswith("/summary.json"):
+                found.append(json.loads(self._get(bucket, key)))
+        return sorted(found, key=lambda r: r["run_id"], reverse=True)
+
+    def show(self, run_id: str) -> dict[str, Any]:
+        bucket, prefix = self.out["MetricsBucket"], f"runs/{run_id}"
+        summary = self._maybe(bucket, f"{prefix}/summary.json")
+        if summary is None:
+            raise NotFoundError(f"no finished run {run_id!r}; list them with: skydeck sdsinf runs")
+        metrics = from_csv(self._get(bucket, f"{prefix}/metrics.csv").decode())
+        return {
+            **json.loads(summary),
+            "metrics": metrics[0] if metrics else {},
+            "files": sorted(k.rsplit("/", 1)[-1] for k in self._keys(bucket, prefix + "/") if "/live/" not in k),
+        }
+
+    def _keys(self, bucket: str, prefix: str) -> Iterator[str]:
+        paginator = self.s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                yield obj["Key"]
+
+    def _get(self, bucket: str, key: str) -> bytes:
+        return self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    def _maybe(self, bucket: str, key: str) -> bytes | None:
+        try:
+            return self._get(bucket, key)
+        except self.s3.exceptions.NoSuchKey:
+            return None

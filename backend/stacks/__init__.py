@@ -1,0 +1,1 @@
+"""The CloudFormation stacks: deploy, describe, delete."""
