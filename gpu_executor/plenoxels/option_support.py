@@ -8,20 +8,16 @@ setting is never silently dropped.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
+from gpu_executor.plenoxels.train import TrainConfig
 from lambda_src.jobs.svox2_options import OPTIONS
 
-IMPLEMENTED = {
-    "reso", "upsamp_every", "n_iters", "batch_size", "sh_dim", "init_sigma", "step_size", "sigma_thresh",
-    "stop_thresh", "background_brightness", "white_bkgd", "near_clip", "sigma_optim", "sh_optim", "rms_beta",
-    "lr_sigma", "lr_sigma_final", "lr_sigma_decay_steps", "lr_sigma_delay_steps", "lr_sigma_delay_mult",
-    "lr_sh", "lr_sh_final", "lr_sh_decay_steps", "lr_sh_delay_steps", "lr_sh_delay_mult", "lr_fg_begin_step",
-    "lr_decay", "lambda_tv", "tv_sparsity", "lambda_tv_sh", "tv_sh_sparsity", "tv_decay", "tv_early_only",
-    "tv_contiguous", "lambda_l2_sh", "weight_decay_sigma", "weight_decay_sh", "thresh_type", "weight_thresh",
-    "density_thresh", "max_grid_elements", "upsample_density_add", "scene_scale", "scale", "n_train",
-    "epoch_size", "dataset_type",
-}  # fmt: skip
+# Every field of the trainer's config, plus two options the trainer reads through the dataset:
+# `dataset_type` (NeRF-synthetic only) and `epoch_size` (random batches every step are svox2's epochs
+# in expectation).
+IMPLEMENTED = {f.name for f in fields(TrainConfig)} | {"dataset_type", "epoch_size"}
 
 # Options svox2 reads only in a situation the torch engine never is in.
 INERT = {

@@ -24,60 +24,66 @@ from gpu_executor.plenoxels.grid import VoxelGrid
 from gpu_executor.plenoxels.optim import SparseRMSprop, expon_lr
 from gpu_executor.plenoxels.regularizers import random_cells, tv_loss
 from gpu_executor.plenoxels.render import Occupancy, RenderOptions, RenderStats, render, sample_weights
+from lambda_src.jobs.svox2_options import OPTIONS
 
 DENSITY = slice(0, 1)
 SH = slice(1, None)
 
 
+def svox2_default(name: str) -> Any:
+    return OPTIONS[name].default
+
+
 @dataclass
 class TrainConfig:
-    """The svox2 options the torch engine implements, with svox2's defaults."""
+    """The svox2 options the torch engine implements. Defaults come from svox2's option table, the one
+    place they are written down."""
 
-    reso: list[list[int]] = field(default_factory=lambda: [[256, 256, 256], [512, 512, 512]])
-    upsamp_every: int = 38400
-    n_iters: int = 128000
-    batch_size: int = 5000
-    sh_dim: int = 9
-    init_sigma: float = 0.1
-    step_size: float = 0.5
-    sigma_thresh: float = 1e-8
-    stop_thresh: float = 1e-7
-    background_brightness: float = 1.0
-    white_bkgd: bool = True
-    near_clip: float = 0.0
-    sigma_optim: str = "rmsprop"
-    sh_optim: str = "rmsprop"
-    rms_beta: float = 0.95
-    lr_sigma: float = 30.0
-    lr_sigma_final: float = 0.05
-    lr_sigma_decay_steps: int = 250000
-    lr_sigma_delay_steps: int = 15000
-    lr_sigma_delay_mult: float = 0.01
-    lr_sh: float = 0.01
-    lr_sh_final: float = 5e-6
-    lr_sh_decay_steps: int = 250000
-    lr_sh_delay_steps: int = 0
-    lr_sh_delay_mult: float = 0.01
-    lr_fg_begin_step: int = 0
-    lr_decay: bool = True
-    lambda_tv: float = 1e-5
-    tv_sparsity: float = 0.01
-    lambda_tv_sh: float = 1e-3
-    tv_sh_sparsity: float = 0.01
-    tv_decay: float = 1.0
-    tv_early_only: int = 1
-    tv_contiguous: int = 1
-    lambda_l2_sh: float = 0.0
-    weight_decay_sigma: float = 1.0
-    weight_decay_sh: float = 1.0
-    thresh_type: str = "weight"
-    weight_thresh: float = 0.256
-    density_thresh: float = 5.0
-    max_grid_elements: int = 44_000_000
-    upsample_density_add: float = 0.0
-    scene_scale: float | None = None
-    scale: float | None = None
-    n_train: int | None = None
+    reso: list[list[int]] = field(default_factory=lambda: json.loads(svox2_default("reso")))
+    upsamp_every: int = svox2_default("upsamp_every")
+    n_iters: int = svox2_default("n_iters")
+    batch_size: int = svox2_default("batch_size")
+    sh_dim: int = svox2_default("sh_dim")
+    init_sigma: float = svox2_default("init_sigma")
+    step_size: float = svox2_default("step_size")
+    sigma_thresh: float = svox2_default("sigma_thresh")
+    stop_thresh: float = svox2_default("stop_thresh")
+    background_brightness: float = svox2_default("background_brightness")
+    white_bkgd: bool = svox2_default("white_bkgd")
+    near_clip: float = svox2_default("near_clip")
+    sigma_optim: str = svox2_default("sigma_optim")
+    sh_optim: str = svox2_default("sh_optim")
+    rms_beta: float = svox2_default("rms_beta")
+    lr_sigma: float = svox2_default("lr_sigma")
+    lr_sigma_final: float = svox2_default("lr_sigma_final")
+    lr_sigma_decay_steps: int = svox2_default("lr_sigma_decay_steps")
+    lr_sigma_delay_steps: int = svox2_default("lr_sigma_delay_steps")
+    lr_sigma_delay_mult: float = svox2_default("lr_sigma_delay_mult")
+    lr_sh: float = svox2_default("lr_sh")
+    lr_sh_final: float = svox2_default("lr_sh_final")
+    lr_sh_decay_steps: int = svox2_default("lr_sh_decay_steps")
+    lr_sh_delay_steps: int = svox2_default("lr_sh_delay_steps")
+    lr_sh_delay_mult: float = svox2_default("lr_sh_delay_mult")
+    lr_fg_begin_step: int = svox2_default("lr_fg_begin_step")
+    lr_decay: bool = svox2_default("lr_decay")
+    lambda_tv: float = svox2_default("lambda_tv")
+    tv_sparsity: float = svox2_default("tv_sparsity")
+    lambda_tv_sh: float = svox2_default("lambda_tv_sh")
+    tv_sh_sparsity: float = svox2_default("tv_sh_sparsity")
+    tv_decay: float = svox2_default("tv_decay")
+    tv_early_only: int = svox2_default("tv_early_only")
+    tv_contiguous: int = svox2_default("tv_contiguous")
+    lambda_l2_sh: float = svox2_default("lambda_l2_sh")
+    weight_decay_sigma: float = svox2_default("weight_decay_sigma")
+    weight_decay_sh: float = svox2_default("weight_decay_sh")
+    thresh_type: str = svox2_default("thresh_type")
+    weight_thresh: float = svox2_default("weight_thresh")
+    density_thresh: float = svox2_default("density_thresh")
+    max_grid_elements: int = svox2_default("max_grid_elements")
+    upsample_density_add: float = svox2_default("upsample_density_add")
+    scene_scale: float | None = svox2_default("scene_scale")
+    scale: float | None = svox2_default("scale")
+    n_train: int | None = svox2_default("n_train")
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> TrainConfig:
