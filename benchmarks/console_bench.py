@@ -94,9 +94,10 @@ async def timed_key(app, key: str) -> float:  # noqa: ANN001
 async def session(ctx: Context) -> tuple[float, list[tuple[str, float]]]:
     from textual.widgets import DataTable
 
+    from backend.interface import Backend
     from tui.app import SkydeckApp
 
-    app = SkydeckApp(ctx=ctx, mode="jobs")
+    app = SkydeckApp(backend=Backend(ctx), mode="jobs")
     timings: list[tuple[str, float]] = []
     started = time.perf_counter()
     async with app.run_test(size=(120, 40)):

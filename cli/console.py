@@ -8,17 +8,24 @@ import typer
 
 from cli.common import ProfileOpt, context
 
+SCREENS = ("stacks", "jobs", "monitor", "sdsinf", "logs")
+
 
 def console(
     read_only: Annotated[bool, typer.Option("--read-only", help="Hide every action that changes anything.")] = False,
+    screen: Annotated[
+        str | None, typer.Option("--screen", help=f"Open on this screen: {' | '.join(SCREENS)} (default: jobs).")
+    ] = None,
     profile: ProfileOpt = None,
 ) -> None:
     """Open the operator console (starts the local cloud when the local profile is used)."""
-    ctx = context(profile)
-    if ctx.profile.is_local:
-        from backend.localcloud import control
+    from backend.core.errors import ConfigError
+    from backend.interface import Backend
 
-        control.up(ctx.home)
+    if screen is not None and screen not in SCREENS:
+        raise ConfigError(f"--screen {screen!r}: choose one of {', '.join(SCREENS)}")
+    backend = Backend(context(profile))
+    backend.ensure_local_cloud()
     from tui.app import SkydeckApp
 
-    SkydeckApp(ctx=ctx, read_only=read_only).run()
+    SkydeckApp(backend=backend, read_only=read_only, mode=screen).run()

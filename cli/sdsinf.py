@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from backend.core.errors import ConfigError
 from cli.common import JsonOpt, ProfileOpt, YesOpt, confirm, context, err, out, print_json
 
 app = typer.Typer(no_args_is_help=True, help="SDS-Inf: sparse DNN inference (Graph Challenge networks).")
@@ -229,57 +229,47 @@ def sdsinf_run(
     profile: ProfileOpt = None,
 ) -> None:
     """Launch a run and stream each worker's per-layer metrics until it ends."""
-    from backend.core.presets import get_preset
-    from backend.sdsinf.runs import SdsinfRuns
+    from backend.interface import Backend, LiveMetric
 
-    ctx = context(profile)
-    chosen = get_preset(ctx.home, preset)
-    if chosen.kind != "sdsinf":
-        raise ConfigError(f"preset {chosen.name} is a {chosen.kind} preset, not an sdsinf run")
-    values = chosen.values
-    runs = SdsinfRuns(ctx)
+    backend = Backend(context(profile))
+    plan = backend.plan_run(
+        preset, variant=variant, workers=workers, data=data, batch=batch, partition=partition, server_mode=server
+    )
 
-    def show(metric: dict[str, Any]) -> None:
+    def show(metric: LiveMetric) -> None:
         if json_out:
-            sys.stdout.write(json.dumps({"event": "layer", **metric}) + "\n")
+            sys.stdout.write(json.dumps({"event": "layer", **asdict(metric)}) + "\n")
             sys.stdout.flush()
-        elif metric["layer"] % 10 == 9 or metric["layer"] == metric["layers"] - 1:
+        elif metric.layer % 10 == 9 or metric.layer == metric.layers - 1:
             err.print(
-                f"  worker {metric['worker']} batch {metric['batch']} layer {metric['layer'] + 1}/{metric['layers']}"
-                f"  rows {metric['rows_active']}  {metric['duration_s'] * 1000:.1f} ms"
+                f"  worker {metric.worker} batch {metric.batch} layer {metric.layer + 1}/{metric.layers}"
+                f"  rows {metric.rows_active}  {metric.duration_s * 1000:.1f} ms"
             )
 
     check = {None: "no truth to check", True: "categories match the truth", False: "categories DIFFER from the truth"}
     summaries = []
     for _ in range(repeat):
-        started = runs.start(
-            data or values.get("data", ""),
-            variant or values.get("variant", "serial"),
-            batch or values.get("batch"),
-            config=chosen.name,
-            workers=workers or int(values.get("workers", 1)),
-            partition=partition or values.get("partition", "row"),
-            server_mode=server,
-        )
+        started = backend.start_run(plan)
         if json_out:
             sys.stdout.write(json.dumps({"event": "started", **started}) + "\n")
         else:
             err.print(f"run {started['run_id']} ({started['variant']}, data {started['data']}) started")
-        summary = runs.follow(started["run_id"], on_metric=show)
+        summary = backend.follow_run(started["run_id"], show)
         summaries.append(summary)
         if json_out:
-            sys.stdout.write(json.dumps({"event": "summary", **summary}) + "\n")
+            sys.stdout.write(json.dumps({"event": "summary", **summary.to_dict()}) + "\n")
         else:
+            cost = summary.extra
             out.print(
-                f"run {summary['run_id']}: {summary['categories']} of {summary['inputs']} inputs categorised, "
-                f"{summary['edges_per_s'] / 1e9:.2f} billion edges/s, runtime {summary['runtime_s']:.1f}s, "
-                f"est. ${summary['cost_usd']:.6f} ({summary['gb_seconds']:.1f} GB-s, {summary['requests']} requests); "
-                f"{check[summary['matches_truth']]}"
+                f"run {summary.run_id}: {summary.categories} of {summary.inputs} inputs categorised, "
+                f"{summary.edges_per_s / 1e9:.2f} billion edges/s, runtime {summary.runtime_s:.1f}s, "
+                f"est. ${cost['cost_usd']:.6f} ({cost['gb_seconds']:.1f} GB-s, {cost['requests']} requests); "
+                f"{check[summary.matches_truth]}"
             )
     if repeat > 1:
         from backend.sdsinf.costs import median_summary
 
-        med = median_summary(summaries)
+        med = median_summary([s.to_dict() for s in summaries])
         if json_out:
             sys.stdout.write(json.dumps({"event": "median", **med}) + "\n")
         else:
@@ -287,7 +277,7 @@ def sdsinf_run(
                 f"median of {repeat}: runtime {med['runtime_s']:.2f}s, compute {med['compute_s']:.2f}s, "
                 f"{med['edges_per_s'] / 1e9:.2f} billion edges/s, est. ${med['cost_usd']:.6f}"
             )
-    if any(s.get("matches_truth") is False for s in summaries):
+    if any(s.matches_truth is False for s in summaries):
         raise typer.Exit(1)
 
 
@@ -298,18 +288,18 @@ def sdsinf_runs(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
 
     runs = SdsinfRuns(context(profile)).runs()
     if json_out:
-        print_json(runs)
+        print_json([r.to_dict() for r in runs])
         return
     table = Table("run", "config", "variant", "inputs", "categories", "truth", "runtime s", box=None)
     for r in runs:
         table.add_row(
-            r["run_id"],
-            r["config"],
-            r["variant"],
-            str(r["inputs"]),
-            str(r["categories"]),
-            {None: "-", True: "ok", False: "DIFFERS"}[r["matches_truth"]],
-            f"{r['runtime_s']:.1f}",
+            r.run_id,
+            r.config,
+            r.variant,
+            str(r.inputs),
+            str(r.categories),
+            {None: "-", True: "ok", False: "DIFFERS"}[r.matches_truth],
+            f"{r.runtime_s:.1f}",
         )
     out.print(table)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from backend.core.context import Context
 from backend.core.paths import Home
+from backend.interface import Backend
 from backend.localcloud import control
 from lambda_src.jobs.schema import parse_job
 from tui.app import SkydeckApp
@@ -21,7 +22,7 @@ OUT = Path(__file__).parent / "img"
 async def shoot(ctx: Context, mode: str, name: str, data: str | None = None) -> None:
     from textual.widgets import Input
 
-    app = SkydeckApp(ctx=ctx, mode=mode)
+    app = SkydeckApp(backend=Backend(ctx), mode=mode)
     async with app.run_test(size=(120, 40)) as pilot:
         if data:  # launch a run from the screen, as an operator would
             await pilot.pause(0.5)

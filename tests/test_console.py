@@ -9,6 +9,7 @@ from textual.widgets import DataTable, Input, Static
 
 from backend.core.context import Context
 from backend.core.profiles import Profile
+from backend.interface import Backend
 from lambda_src.jobs.schema import parse_job
 from tui.app import SkydeckApp
 
@@ -32,7 +33,7 @@ def fresh(cloud_home) -> Context:  # noqa: ANN001
 
 
 async def test_deploy_and_delete_from_the_stacks_screen_with_confirmation(fresh: Context) -> None:
-    app = SkydeckApp(ctx=fresh, mode="stacks")
+    app = SkydeckApp(backend=Backend(fresh), mode="stacks")
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         assert rows(app, "#stacks-table")[0][:1] == ["infra"]
@@ -55,7 +56,7 @@ async def test_deploy_and_delete_from_the_stacks_screen_with_confirmation(fresh:
 
 
 async def test_compose_submit_and_see_the_job_listed(cloud: Context) -> None:
-    app = SkydeckApp(ctx=cloud, mode="jobs")
+    app = SkydeckApp(backend=Backend(cloud), mode="jobs")
     scene = f"tui-{uuid.uuid4().hex[:6]}"
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
@@ -83,7 +84,7 @@ async def test_compose_submit_and_see_the_job_listed(cloud: Context) -> None:
 
 
 async def test_monitor_shows_queue_depth_change(cloud: Context) -> None:
-    app = SkydeckApp(ctx=cloud, mode="monitor")
+    app = SkydeckApp(backend=Backend(cloud), mode="monitor")
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         before = app.screen.snapshot.queue_visible
@@ -97,7 +98,7 @@ async def test_monitor_shows_queue_depth_change(cloud: Context) -> None:
 
 async def test_read_only_mode_changes_nothing(cloud: Context) -> None:
     job = cloud.jobs.submit(parse_job({"name": "ro-check", "scene": "lego"}))
-    app = SkydeckApp(ctx=cloud, read_only=True, mode="jobs")
+    app = SkydeckApp(backend=Backend(cloud), read_only=True, mode="jobs")
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         assert "READ-ONLY" in app.sub_title
@@ -115,7 +116,7 @@ async def test_read_only_mode_changes_nothing(cloud: Context) -> None:
 
 async def test_filter_and_help(cloud: Context) -> None:
     cloud.jobs.submit(parse_job({"name": "needle-job", "scene": "lego"}))
-    app = SkydeckApp(ctx=cloud, mode="jobs")
+    app = SkydeckApp(backend=Backend(cloud), mode="jobs")
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         await pilot.press("slash", *"needle")
@@ -138,7 +139,7 @@ async def test_sdsinf_screen_launches_a_serial_run_and_shows_workers_and_summary
     cloud.stacks.deploy("sdsinf")
     info = generate(tmp_path / "gc", 1024, 10, 120, seed=3)
     SdsinfRuns(cloud).upload(tmp_path / "gc", 1024, 10, "tui-small")
-    app = SkydeckApp(ctx=cloud, mode="sdsinf")
+    app = SkydeckApp(backend=Backend(cloud), mode="sdsinf")
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         app.screen.query_one("#sds-data", Input).value = "tui-small"
@@ -171,7 +172,7 @@ async def test_job_detail_shows_the_latest_render_in_the_terminal(cloud: Context
     storage = S3Storage(cloud.clients.client("s3"), cloud.scenes.bucket, tmp_path)
     storage.put(job_id, "preview.png", png.getvalue())
     storage.put(job_id, "job.log", b"2026-11-24 10:00:00 claimed by w\n2026-11-24 10:02:00 SUCCEEDED {'psnr': 31.5}\n")
-    app = SkydeckApp(ctx=cloud, mode="jobs")
+    app = SkydeckApp(backend=Backend(cloud), mode="jobs")
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         app.push_screen(JobDetailScreen(job_id))
@@ -192,7 +193,7 @@ async def test_batch_submit_checks_the_file_then_submits_all(cloud: Context, tmp
     good.write_text(f"preset: syn-cpu-quick\nscenes: [{scene}]\ngrid:\n  lr_sigma: [10, 30]\n")
     bad = tmp_path / "bad.yaml"
     bad.write_text(f"preset: syn-cpu-quick\nscenes: [{scene}]\ngrid:\n  lr_sigma: [fast]\n")
-    app = SkydeckApp(ctx=cloud, mode="jobs")
+    app = SkydeckApp(backend=Backend(cloud), mode="jobs")
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         await pilot.press("b")
@@ -216,7 +217,7 @@ async def test_batch_submit_checks_the_file_then_submits_all(cloud: Context, tmp
 
 
 async def test_key_bar_lists_the_screens_bindings_and_a_click_runs_one(cloud: Context) -> None:
-    app = SkydeckApp(ctx=cloud, mode="stacks")
+    app = SkydeckApp(backend=Backend(cloud), mode="stacks")
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         bar = app.screen.query_one("#keybar", Static)
@@ -226,7 +227,7 @@ async def test_key_bar_lists_the_screens_bindings_and_a_click_runs_one(cloud: Co
         await settle(app, pilot)
         assert type(app.screen).__name__ == "JobsScreen"
         assert "n New job" in app.screen.query_one("#keybar", Static).render().plain
-    ro = SkydeckApp(ctx=cloud, mode="stacks", read_only=True)
+    ro = SkydeckApp(backend=Backend(cloud), mode="stacks", read_only=True)
     async with ro.run_test(size=SIZE) as pilot:
         await settle(ro, pilot)
         assert "Deploy" not in ro.screen.query_one("#keybar", Static).render().plain
@@ -235,7 +236,7 @@ async def test_key_bar_lists_the_screens_bindings_and_a_click_runs_one(cloud: Co
 async def test_a_job_that_ends_is_announced_on_any_screen(cloud: Context) -> None:
     store = cloud.jobs.store
     job_id = store.submit(parse_job({"name": "announce-me", "scene": "lego"}))["job_id"]
-    app = SkydeckApp(ctx=cloud, mode="stacks")
+    app = SkydeckApp(backend=Backend(cloud), mode="stacks")
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         app.watch_jobs()  # the first look learns what is there

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from backend.core.context import Context
 from backend.core.profiles import Profile
+from backend.interface import Backend
 from tui.app import SkydeckApp
 
 SIZE = (120, 40)
@@ -12,7 +13,7 @@ SIZE = (120, 40)
 def _app(cloud_home, mode: str, read_only: bool = False) -> SkydeckApp:  # noqa: ANN001
     # a stack prefix that is never deployed: the screens show the same thing on every run
     ctx = Context(home=cloud_home, profile=Profile(name="snap", stack_prefix="snapshot"))
-    return SkydeckApp(ctx=ctx, read_only=read_only, mode=mode)
+    return SkydeckApp(backend=Backend(ctx), read_only=read_only, mode=mode)
 
 
 async def _settle(pilot) -> None:  # noqa: ANN001

@@ -10,6 +10,7 @@ from backend.core.context import Context
 from backend.core.errors import NotFoundError, SkydeckError
 from backend.sdsinf.data import generate
 from backend.sdsinf.runs import SdsinfRuns
+from lambda_src.sdsinf.contracts import LiveMetric
 from lambda_src.sdsinf.metrics import LAYERSTATS_COLUMNS, METRICS_COLUMNS, from_csv
 
 
@@ -24,11 +25,11 @@ def test_serial_run_streams_metrics_and_writes_the_original_files(runs: SdsinfRu
     info = generate(tmp_path / "gc", 1024, 12, 150, seed=7)
     runs.upload(tmp_path / "gc", 1024, 12, "small")
     started = runs.start("small", "serial", batch=100, config="t_1024n_1w_100bs_serial")
-    seen: list[dict] = []
+    seen: list[LiveMetric] = []
     summary = runs.follow(started["run_id"], on_metric=seen.append, timeout_s=120)
-    assert summary["matches_truth"] is True and summary["categories"] == info["categories"]
+    assert summary.matches_truth is True and summary.categories == info["categories"]
     assert len(seen) == 12 * 2  # every layer of both batches, as it happened
-    assert {m["layer"] for m in seen} == set(range(12)) and {m["batch"] for m in seen} == {1, 2}
+    assert {m.layer for m in seen} == set(range(12)) and {m.batch for m in seen} == {1, 2}
     shown = runs.show(started["run_id"])
     assert {"metrics.csv", "layerstats-worker-0000.csv", "categories.tsv", "summary.json"} <= set(shown["files"])
     assert list(shown["metrics"]) == METRICS_COLUMNS
@@ -36,7 +37,7 @@ def test_serial_run_streams_metrics_and_writes_the_original_files(runs: SdsinfRu
     bucket = runs.out["MetricsBucket"]
     stats = from_csv(runs._get(bucket, f"runs/{started['run_id']}/layerstats-worker-0000.csv").decode())
     assert list(stats[0]) == LAYERSTATS_COLUMNS and len(stats) == 24
-    assert started["run_id"] in [r["run_id"] for r in runs.runs()]
+    assert started["run_id"] in [r.run_id for r in runs.runs()]
 
 
 def test_a_run_that_crashes_fails_in_bounded_time(runs: SdsinfRuns) -> None:
@@ -61,14 +62,14 @@ def test_object_variant_exchanges_partials_through_s3(runs: SdsinfRuns, tmp_path
     info = generate(tmp_path / "gc", 1024, 6, 60, seed=11)
     runs.upload(tmp_path / "gc", 1024, 6, f"obj{workers}")
     started = runs.start(f"obj{workers}", "object", workers=workers, config=f"t_1024n_{workers}w_object")
-    seen: list[dict] = []
+    seen: list[LiveMetric] = []
     summary = runs.follow(started["run_id"], on_metric=seen.append, timeout_s=180)
-    assert summary["matches_truth"] is True and summary["categories"] == info["categories"]
-    assert {m["worker"] for m in seen} == set(range(workers)) and len(seen) == workers * 6
+    assert summary.matches_truth is True and summary.categories == info["categories"]
+    assert {m.worker for m in seen} == set(range(workers)) and len(seen) == workers * 6
     shown = runs.show(started["run_id"])
     if workers > 1:
         assert int(shown["metrics"]["METRIC_NUM_MESSAGES_SENT"]) > 0
-        assert all(m["messages_received"] > 0 for m in seen)
+        assert all(m.messages_received > 0 for m in seen)
     assert {f"layerstats-worker-{k:04d}.csv" for k in range(workers)} <= set(shown["files"])
 
 
@@ -81,16 +82,16 @@ def test_queue_variant_exchanges_blocks_through_sns_and_sqs(runs: SdsinfRuns, tm
     sqs = runs.ctx.clients.client("sqs")
     prefix = runs.queues.prefix(started["run_id"])
     assert len(sqs.list_queues(QueueNamePrefix=prefix).get("QueueUrls", [])) == workers
-    seen: list[dict] = []
+    seen: list[LiveMetric] = []
     summary = runs.follow(started["run_id"], on_metric=seen.append, timeout_s=180)
-    assert summary["variant"] == "queue" and summary["matches_truth"] is True
-    assert summary["categories"] == info["categories"]
-    assert {m["worker"] for m in seen} == set(range(workers)) and len(seen) == workers * 6
+    assert summary.variant == "queue" and summary.matches_truth is True
+    assert summary.categories == info["categories"]
+    assert {m.worker for m in seen} == set(range(workers)) and len(seen) == workers * 6
     metrics = runs.show(started["run_id"])["metrics"]
     if workers > 1:
         assert int(metrics["METRIC_PUBLISH_CALLS"]) > 0 and int(metrics["METRIC_NUM_MESSAGES_RECEIVED"]) > 0
         assert int(metrics["METRIC_RECEIVE_POLL_CALLS"]) > 0
-        assert max(m["bytes_sent"] for m in seen) > 0
+        assert max(m.bytes_sent for m in seen) > 0
     # the run's queues and subscriptions are gone once it ended
     assert sqs.list_queues(QueueNamePrefix=prefix).get("QueueUrls", []) == []
     subs = runs.ctx.clients.client("sns").list_subscriptions_by_topic(TopicArn=runs.out["QueueTopicArn"])
@@ -104,8 +105,8 @@ def test_component_partition_sends_fewer_rows_and_gives_the_same_answer(runs: Sd
     for partition in ("row", "component"):
         started = runs.start("part", "queue", workers=4, config=f"t_{partition}", partition=partition)
         summary = runs.follow(started["run_id"], timeout_s=180)
-        assert summary["matches_truth"] is True and summary["categories"] == info["categories"]
-        assert summary["partition"] == partition
+        assert summary.matches_truth is True and summary.categories == info["categories"]
+        assert summary.partition == partition
         sent[partition] = int(runs.show(started["run_id"])["metrics"]["METRIC_SIZE_MESSAGES_SENT"])
     assert sent["component"] < sent["row"] / 2
     # the partitions were computed once each and kept in the connectivity bucket for reuse
@@ -165,8 +166,8 @@ def test_server_baseline_runs_as_a_local_process(runs: SdsinfRuns, tmp_path: Pat
     runs.upload(tmp_path / "gc", 1024, 8, "srv")
     started = runs.start("srv", "server", config="t_server")
     summary = runs.follow(started["run_id"], timeout_s=120)
-    assert summary["variant"] == "server" and summary["matches_truth"] is True
-    assert summary["categories"] == info["categories"]
+    assert summary.variant == "server" and summary.matches_truth is True
+    assert summary.categories == info["categories"]
 
 
 def test_run_command_repeats_and_reports_medians_and_cost(runs: SdsinfRuns, tmp_path: Path) -> None:
@@ -292,7 +293,7 @@ def test_always_on_server_takes_runs_from_its_queue_until_stopped(runs: SdsinfRu
         second = runs.start("svc", "server", config="t_svc_2", server_mode="service")
         for started in (first, second):  # one process, two runs, in order
             summary = runs.follow(started["run_id"], timeout_s=120)
-            assert summary["variant"] == "server" and summary["categories"] == info["categories"]
+            assert summary.variant == "server" and summary.categories == info["categories"]
     finally:
         stopped = runs.server.down()
     assert stopped["running"] is False and stopped["stopped"] is True

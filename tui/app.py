@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterable
-from typing import Any
 
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from backend.core.context import Context
+from backend.interface import Backend
+from tui.messages import AccountKnown, JobEnded
 from tui.screens.base import DeckScreen
 from tui.screens.help import HelpScreen
 from tui.screens.jobs import JobsScreen
@@ -49,18 +49,18 @@ class SkydeckApp(App[None]):
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, ctx: Context, read_only: bool = False, mode: str | None = None) -> None:
+    def __init__(self, backend: Backend, read_only: bool = False, mode: str | None = None) -> None:
         if mode:
             if mode not in self.MODES:
                 raise ValueError(f"no screen named {mode!r}; screens: {', '.join(self.MODES)}")
             self.DEFAULT_MODE = mode  # type: ignore[misc]
         super().__init__()
-        self.ctx = ctx
+        self.backend = backend
         self.read_only = read_only
         self._set_subtitle()
 
     def _set_subtitle(self, account: str | None = None) -> None:
-        p = self.ctx.profile
+        p = self.backend.profile
         where = "local cloud" if p.is_local else p.region
         parts = [f"profile {p.name}", where] + ([f"account {account}"] if account else [])
         self.sub_title = " · ".join(parts) + (" · READ-ONLY" if self.read_only else "")
@@ -77,37 +77,40 @@ class SkydeckApp(App[None]):
     def watch_jobs(self) -> None:
         """Notify when one of the newest jobs ends, whichever screen is showing."""
         try:
-            jobs = self.ctx.jobs.list(limit=50)["items"]
+            jobs = self.backend.jobs(limit=50).items
         except Exception:  # noqa: BLE001 - no jobs stack yet, or the cloud is down: nothing to tell
             return
-        states = {j["job_id"]: j["state"] for j in jobs}
+        states = {j.job_id: j.state for j in jobs}
         previous, self._job_states = self._job_states, states
         if previous is None:
             return  # the first look only learns what is there
         for job in jobs:
-            before = previous.get(job["job_id"])
-            if job["state"] in ("SUCCEEDED", "FAILED", "CANCELLED") and before not in (None, job["state"]):
-                self.call_from_thread(self._job_ended, job)
+            before = previous.get(job.job_id)
+            if job.ended and before not in (None, job.state):
+                self.post_message(JobEnded(job))
 
-    def _job_ended(self, job: dict[str, Any]) -> None:
-        name = f"{job['job_id'][:8]} {job.get('name', '')}".strip()
-        psnr = (job.get("result") or {}).get("psnr")
-        if job["state"] == "SUCCEEDED":
+    def on_job_ended(self, message: JobEnded) -> None:
+        job = message.job
+        name = f"{job.job_id[:8]} {job.name}".strip()
+        psnr = job.result.get("psnr")
+        if job.state == "SUCCEEDED":
             self.notify(f"job {name} succeeded" + (f": PSNR {psnr:.2f} dB" if isinstance(psnr, int | float) else ""))
-        elif job["state"] == "FAILED":
-            self.notify(f"job {name} failed: {job.get('error', '')}"[:300], severity="error", timeout=10)
+        elif job.state == "FAILED":
+            self.notify(f"job {name} failed: {job.error or ''}"[:300], severity="error", timeout=10)
         else:
             self.notify(f"job {name} cancelled", severity="warning")
 
     @work(thread=True, exclusive=True, group="account")
     def load_account(self) -> None:
-        if self.ctx.profile.is_local:
-            return
         try:
-            account = self.ctx.clients.client("sts").get_caller_identity()["Account"]
+            account = self.backend.account_id()
         except Exception:  # noqa: BLE001 - the header just stays without it; doctor explains
             return
-        self.call_from_thread(self._set_subtitle, account)
+        if account:
+            self.post_message(AccountKnown(account))
+
+    def on_account_known(self, message: AccountKnown) -> None:
+        self._set_subtitle(message.account)
 
     def action_help(self) -> None:
         screen = self.screen
@@ -124,14 +127,12 @@ class SkydeckApp(App[None]):
                 yield SystemCommand(title, help_text, callback)
         for mode in self.MODES:
             yield SystemCommand(f"Go to {mode}", f"switch to the {mode} screen", lambda m=mode: self.switch_mode(m))
-        from backend.core.profiles import load_profiles
-
         try:
-            names = sorted(load_profiles(self.ctx.home))
+            names = self.backend.profiles()
         except Exception:  # noqa: BLE001 - a broken profiles file must not break the palette
-            names = [self.ctx.profile.name]
+            names = [self.backend.profile.name]
         for name in names:
-            if name != self.ctx.profile.name:
+            if name != self.backend.profile.name:
                 yield SystemCommand(
                     f"Switch profile: {name}",
                     "point the console at another profile",
@@ -141,7 +142,7 @@ class SkydeckApp(App[None]):
 
     def switch_profile(self, name: str) -> None:
         try:
-            self.ctx = Context.create(name, self.ctx.home)
+            self.backend = self.backend.switch(name)
         except Exception as exc:  # noqa: BLE001
             self.notify(str(exc), severity="error")
             return

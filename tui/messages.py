@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from textual.message import Message
+
+from backend.interface import Job, JobPage, LiveMetric, MonitorSnapshot, RunSummary
 
 
 @dataclass
@@ -29,11 +32,81 @@ class StackActionDone(Message):
 
 @dataclass
 class JobsLoaded(Message):
-    jobs: list[dict[str, Any]]
-    total: int
+    page: JobPage
+
+
+@dataclass
+class JobLoaded(Message):
+    job: Job
+    log: str | None = None
+    preview: bytes | None = None
+
+
+@dataclass
+class JobEnded(Message):
+    job: Job
+
+
+@dataclass
+class JobCancelled(Message):
+    job: Job
+
+
+@dataclass
+class JobSubmitted(Message):
+    job: Job
+
+
+@dataclass
+class AccountKnown(Message):
+    account: str
+
+
+@dataclass
+class PresetsLoaded(Message):
+    names: list[str]
+
+
+@dataclass
+class RunsLoaded(Message):
+    runs: list[RunSummary]
+
+
+@dataclass
+class RunStarted(Message):
+    run_id: str
+    variant: str
+
+
+@dataclass
+class RunMetric(Message):
+    metric: LiveMetric
+
+
+@dataclass
+class RunFinished(Message):
+    summary: RunSummary
+
+
+@dataclass
+class MonitorLoaded(Message):
+    snapshot: MonitorSnapshot
 
 
 @dataclass
 class WorkFailed(Message):
     what: str
     error: str
+
+
+@dataclass
+class LogLines(Message):
+    lines: list[str]
+
+
+@dataclass
+class BatchPlanned(Message):
+    path: Path
+    name: str
+    rows: list[dict[str, Any]]
+    dry_run: bool

@@ -6,6 +6,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,14 +14,57 @@ from backend.core.errors import ConfigError, NotFoundError, SkydeckError
 from backend.sdsinf.costs import estimate_cost
 from backend.sdsinf.run_queues import RunQueues
 from backend.sdsinf.server_host import ServerHost
+from lambda_src.sdsinf.contracts import LiveMetric, RunSummary
 from lambda_src.sdsinf.metrics import from_csv
 from lambda_src.sdsinf.npz_codec import pack_matrix, pack_network
 
 if TYPE_CHECKING:
     from backend.core.context import Context
+    from backend.core.paths import Home
 
 VARIANTS = ("queue", "object", "serial", "server")
 RUN_TIMEOUT_S = 1800.0
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """One run, decided: a preset's values with the operator's choices on top."""
+
+    preset: str
+    data: str
+    variant: str
+    workers: int
+    batch: int | None = None
+    partition: str = "row"
+    server_mode: str = "job"
+
+
+def plan_from_preset(
+    home: Home,
+    preset: str,
+    variant: str | None = None,
+    workers: int | None = None,
+    data: str | None = None,
+    batch: int | None = None,
+    partition: str | None = None,
+    server_mode: str = "job",
+) -> RunPlan:
+    """The one place a preset becomes a run: each choice left as None takes the preset's value."""
+    from backend.core.presets import get_preset
+
+    chosen = get_preset(home, preset)
+    if chosen.kind != "sdsinf":
+        raise ConfigError(f"preset {chosen.name} is a {chosen.kind} preset, not an sdsinf run")
+    values = chosen.values
+    return RunPlan(
+        preset=chosen.name,
+        data=data or str(values.get("data", "")),
+        variant=variant or str(values.get("variant", "serial")),
+        workers=workers or int(values.get("workers", 1)),
+        batch=batch or values.get("batch"),
+        partition=partition or str(values.get("partition", "row")),
+        server_mode=server_mode,
+    )
 
 
 class SdsinfRuns:
@@ -155,6 +199,17 @@ class SdsinfRuns:
             )
         return {"run_id": run_id, "variant": variant, "data": data_name, "prefix": prefix, "workers": workers, **extra}
 
+    def start_plan(self, plan: RunPlan) -> dict[str, Any]:
+        return self.start(
+            plan.data,
+            plan.variant,
+            plan.batch,
+            config=plan.preset,
+            workers=plan.workers,
+            partition=plan.partition,
+            server_mode=plan.server_mode,
+        )
+
     def connectivity(self, data_name: str, partition: str, workers: int) -> dict[str, str]:
         """The partition (owners per layer) for this data and worker count, computed once and kept in
         the connectivity bucket; keyed by the network's ETag, so a re-upload never reuses a stale one."""
@@ -184,10 +239,10 @@ class SdsinfRuns:
     def follow(
         self,
         run_id: str,
-        on_metric: Callable[[dict[str, Any]], None] | None = None,
+        on_metric: Callable[[LiveMetric], None] | None = None,
         timeout_s: float = RUN_TIMEOUT_S,
         idle_timeout_s: float = 120.0,
-    ) -> dict[str, Any]:
+    ) -> RunSummary:
         """Stream each worker's per-layer metrics as they land; return the summary at the end.
         A run that stops producing metrics for `idle_timeout_s` fails instead of hanging."""
         bucket, prefix = self.out["MetricsBucket"], f"runs/{run_id}"
@@ -202,19 +257,19 @@ class SdsinfRuns:
                 seen.add(key)
                 last_progress = time.time()
                 if on_metric:
-                    on_metric(json.loads(self._get(bucket, key)))
+                    on_metric(LiveMetric.from_dict(json.loads(self._get(bucket, key))))
 
         while True:
             drain()
             summary = self._maybe(bucket, f"{prefix}/summary.json")
             if summary is not None:
                 drain()  # metrics written between the listing and the summary still count
-                result = json.loads(summary)
-                if result.get("variant") == "queue":
+                result = RunSummary.from_dict(json.loads(summary))
+                if result.variant == "queue":
                     self.queues.cleanup(run_id)
-                if result.get("state") == "FAILED":
-                    raise SkydeckError(f"run {run_id} failed: {result.get('error')}")
-                return result | estimate_cost(result)
+                if result.failed:
+                    raise SkydeckError(f"run {run_id} failed: {result.error}")
+                return result.with_extra(**estimate_cost(result.to_dict()))
             now = time.time()
             if now - started > timeout_s or now - last_progress > idle_timeout_s:
                 self.queues.cleanup(run_id)
@@ -225,13 +280,13 @@ class SdsinfRuns:
                 )
             time.sleep(0.3)
 
-    def runs(self) -> list[dict[str, Any]]:
+    def runs(self) -> list[RunSummary]:
         bucket = self.out["MetricsBucket"]
         found = []
         for key in self._keys(bucket, "runs/"):
             if key.endswith("/summary.json"):
-                found.append(json.loads(self._get(bucket, key)))
-        return sorted(found, key=lambda r: r["run_id"], reverse=True)
+                found.append(RunSummary.from_dict(json.loads(self._get(bucket, key))))
+        return sorted(found, key=lambda r: r.run_id, reverse=True)
 
     def show(self, run_id: str) -> dict[str, Any]:
         bucket, prefix = self.out["MetricsBucket"], f"runs/{run_id}"

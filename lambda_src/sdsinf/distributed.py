@@ -23,6 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from lambda_src.sdsinf import blocks
+from lambda_src.sdsinf.contracts import LiveMetric, RunSummary
 from lambda_src.sdsinf.metrics import LAYERSTATS_COLUMNS, METRICS_COLUMNS, to_csv
 from lambda_src.sdsinf.model import CAP
 from lambda_src.sdsinf.npz_codec import unpack_matrix, unpack_network
@@ -182,15 +183,14 @@ def _work(
                 "LAYER_DURATION": duration,
             }
         )  # fmt: skip
-        live = {
-            "worker": k, "batch": 1, "layer": layer, "layers": net.depth, "duration_s": duration, "nnz": nnz,
-            "rows_active": rows_active, "messages_sent": len(sizes), "bytes_sent": sum(sizes),
-            "messages_received": len(got), "bytes_received": received_bytes,
-            "publish_calls": transport.publish_calls, "poll_calls": transport.poll_calls,
-            "compression_s": totals["compress"], "comm_s": totals["comm"] - comm_before,
-            "comp_s": totals["comp"] - comp_before,
-        }  # fmt: skip
-        put(out_bucket, f"{prefix}/live/worker-{k:04d}/b001-l{layer:04d}.json", json.dumps(live))
+        metric = LiveMetric(
+            worker=k, batch=1, layer=layer, layers=net.depth, duration_s=duration, nnz=nnz, rows_active=rows_active,
+            messages_sent=len(sizes), bytes_sent=sum(sizes), messages_received=len(got),
+            bytes_received=received_bytes, publish_calls=transport.publish_calls, poll_calls=transport.poll_calls,
+            compression_s=totals["compress"], comm_s=totals["comm"] - comm_before,
+            comp_s=totals["comp"] - comp_before,
+        )  # fmt: skip
+        put(out_bucket, metric.key(prefix), metric.to_json())
     alive = np.flatnonzero(held.any(axis=1))
     put(out_bucket, f"{prefix}/layerstats-worker-{k:04d}.csv", to_csv(LAYERSTATS_COLUMNS, stats))
     done = {
@@ -230,7 +230,7 @@ def gather(event: dict[str, Any], total: int, out_bucket: str, prefix: str, star
             reasons.append(f"{missing} worker(s) never reported (not started, or crashed)")
         summary.update(state="FAILED", error="; ".join(reasons), inputs=0, categories=0, matches_truth=None,
                        compute_s=0.0, edges_per_s=0.0)  # fmt: skip
-        put(out_bucket, f"{prefix}/summary.json", json.dumps(summary))
+        put(out_bucket, f"{prefix}/summary.json", RunSummary.from_dict(summary).to_json())
         return
     parts = [json.loads(get(out_bucket, k)) for k in sorted(done)]
     alive = sorted(set().union(*[set(p["alive"]) for p in parts]))
@@ -278,4 +278,4 @@ def gather(event: dict[str, Any], total: int, out_bucket: str, prefix: str, star
         comm_s=max(p["comm"] for p in parts),
         edges_per_s=n_data * parts[0]["edges"] / max(summary["runtime_s"], 1e-9),
     )
-    put(out_bucket, f"{prefix}/summary.json", json.dumps(summary))
+    put(out_bucket, f"{prefix}/summary.json", RunSummary.from_dict(summary).to_json())

@@ -13,7 +13,6 @@ how the backend follows a run); at the end `metrics.csv`, `layerstats-worker-000
 
 from __future__ import annotations
 
-import json
 import time
 from functools import lru_cache
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import boto3
 import numpy as np
 
+from lambda_src.sdsinf.contracts import LiveMetric, RunSummary
 from lambda_src.sdsinf.kernel import LiveRows, settle_points, transposed
 from lambda_src.sdsinf.metrics import LAYERSTATS_COLUMNS, METRICS_COLUMNS, to_csv
 from lambda_src.sdsinf.npz_codec import unpack_matrix, unpack_network
@@ -67,30 +67,11 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
             nnz = int(np.count_nonzero(live.y)) + int(live.settled.size) * net.neurons
             rows_active = int(live.ids.size + live.settled.size)
             layerstats.append({"CONFIG": config, "WORKER_ID": 0, "LAYER": layer, "NNZ": nnz, "LAYER_DURATION": took})
-            _put(
-                out_bucket,
-                f"{prefix}/live/worker-0000/b{batches:03d}-l{layer:04d}.json",
-                json.dumps(
-                    {
-                        "worker": 0,
-                        "batch": batches,
-                        "layer": layer,
-                        "layers": net.depth,
-                        "duration_s": took,
-                        "nnz": nnz,
-                        "rows_active": rows_active,
-                        "messages_sent": 0,
-                        "bytes_sent": 0,
-                        "messages_received": 0,
-                        "bytes_received": 0,
-                        "publish_calls": 0,
-                        "poll_calls": 0,
-                        "compression_s": 0.0,
-                        "comm_s": 0.0,
-                        "comp_s": took,
-                    }
-                ),
-            )
+            metric = LiveMetric(
+                worker=0, batch=batches, layer=layer, layers=net.depth, duration_s=took, nnz=nnz,
+                rows_active=rows_active, comp_s=took,
+            )  # fmt: skip
+            _put(out_bucket, metric.key(prefix), metric.to_json())
         found.append(live.alive())
     cats = np.sort(np.concatenate(found)) + 1 if found else np.empty(0, dtype=np.int64)
     truth_ok = None
@@ -120,18 +101,17 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     _put(out_bucket, f"{prefix}/metrics.csv", to_csv(METRICS_COLUMNS, [totals]))
     _put(out_bucket, f"{prefix}/layerstats-worker-0000.csv", to_csv(LAYERSTATS_COLUMNS, layerstats))
     _put(out_bucket, f"{prefix}/categories.tsv", "".join(f"{c}\n" for c in cats))
-    summary = {
-        "run_id": run_id,
-        "config": config,
-        "variant": event.get("variant", "serial"),
-        "workers": 1,
-        "inputs": n_data,
-        "categories": int(cats.size),
-        "matches_truth": truth_ok,
-        "compute_s": compute_s,
-        "runtime_s": runtime,
-        "edges_per_s": n_data * net.edges / max(compute_s, 1e-9),
-        "state": "SUCCEEDED",
-    }
-    _put(out_bucket, f"{prefix}/summary.json", json.dumps(summary))
-    return summary
+    summary = RunSummary(
+        run_id=run_id,
+        config=config,
+        variant=event.get("variant", "serial"),
+        workers=1,
+        inputs=n_data,
+        categories=int(cats.size),
+        matches_truth=truth_ok,
+        compute_s=compute_s,
+        runtime_s=runtime,
+        edges_per_s=n_data * net.edges / max(compute_s, 1e-9),
+    )
+    _put(out_bucket, f"{prefix}/summary.json", summary.to_json())
+    return summary.to_dict()

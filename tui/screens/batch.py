@@ -13,7 +13,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from backend.jobs.batch import load_plan, run
+from tui.messages import BatchPlanned, WorkFailed
 
 
 def _plan_text(rows: list[dict[str, Any]], dry_run: bool) -> str:
@@ -35,9 +35,8 @@ class BatchScreen(ModalScreen[int]):
 
     BINDINGS = [Binding("ctrl+s", "submit", "Submit batch"), Binding("escape", "close", "Close")]
 
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.ctx = ctx
         self.checked: Path | None = None
 
     def compose(self) -> ComposeResult:
@@ -62,17 +61,23 @@ class BatchScreen(ModalScreen[int]):
 
     @work(thread=True, exclusive=True, group="batch")
     def plan(self, path: Path, dry_run: bool) -> None:
-        out = self.query_one("#batch-plan", Static)
+        backend = self.app.backend  # type: ignore[attr-defined]
         try:
-            plan = load_plan(path, self.ctx)
-            rows = run(self.ctx, plan, dry_run=dry_run)
+            plan = backend.load_batch(path)
+            rows = backend.run_batch(plan, dry_run=dry_run)
         except Exception as exc:  # noqa: BLE001 - shown to the operator, who fixes the file
-            self.app.call_from_thread(out.update, f"[red]{escape(str(exc))}[/red]")
+            self.post_message(WorkFailed("batch", str(exc)))
             return
-        self.app.call_from_thread(out.update, _plan_text(rows, dry_run))
-        if dry_run:
-            self.checked = path
+        self.post_message(BatchPlanned(path, plan.name, rows, dry_run))
+
+    def on_work_failed(self, message: WorkFailed) -> None:
+        self.query_one("#batch-plan", Static).update(f"[red]{escape(message.error)}[/red]")
+
+    def on_batch_planned(self, message: BatchPlanned) -> None:
+        self.query_one("#batch-plan", Static).update(_plan_text(message.rows, message.dry_run))
+        if message.dry_run:
+            self.checked = message.path
         else:
-            submitted = sum(1 for r in rows if r["action"] == "submit")
-            self.app.call_from_thread(self.app.notify, f"batch {plan.name}: submitted {submitted} job(s)")
+            submitted = sum(1 for r in message.rows if r["action"] == "submit")
+            self.app.notify(f"batch {message.name}: submitted {submitted} job(s)")
             self.checked = None

@@ -15,6 +15,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, Static
 
+from backend.interface import ConfigError
+from tui.messages import JobSubmitted, WorkFailed
 from tui.screens.base import DeckScreen
 
 
@@ -33,9 +35,7 @@ class ComposerScreen(DeckScreen):
         self.loaded: Any = None
 
     def compose(self) -> ComposeResult:
-        from backend.core.presets import list_presets
-
-        self.presets = {p.name: p for p in list_presets(self.deck.ctx.home, "plenoxels")}
+        self.presets = {p.name: p for p in self.deck.backend.presets("plenoxels")}
         fallback = "syn" if "syn" in self.presets else next(iter(self.presets), None)
         first = self.initial if self.initial in self.presets else fallback
         yield from self.compose_frame()
@@ -117,9 +117,6 @@ class ComposerScreen(DeckScreen):
         return sets
 
     def validate(self) -> bool:
-        from backend.core.errors import ConfigError
-        from backend.core.presets import compose_job
-
         preset = self.presets.get(self.query_one("#preset", Select).value)  # type: ignore[arg-type]
         for inp in self.query("Input.cfg").results(Input):
             inp.remove_class("invalid")
@@ -127,10 +124,7 @@ class ComposerScreen(DeckScreen):
         preview = self.query_one("#composer-preview", Static)
         scene = self.query_one("#scene", Input).value.strip() or None
         try:
-            values = {**(preset.values if preset else {}), "config": {}}
-            self.spec = compose_job(
-                values, scene=scene, overrides=self.overrides(), preset_name=preset.name if preset else None
-            )
+            self.spec = self.deck.backend.compose_job(preset, scene, self.overrides())
         except ConfigError as exc:
             self.spec = None
             message = str(exc)
@@ -161,15 +155,16 @@ class ComposerScreen(DeckScreen):
     @work(thread=True, exclusive=True, group="submit")
     def submit(self, spec: Any) -> None:
         try:
-            record = self.deck.ctx.jobs.submit(spec)
+            self.post_message(JobSubmitted(self.deck.backend.submit_job(spec)))
         except Exception as exc:  # noqa: BLE001
-            self.app.call_from_thread(self.notify, f"submit failed: {exc}", severity="error")
-            return
-        self.app.call_from_thread(self._submitted, record["job_id"])
+            self.post_message(WorkFailed("submit", str(exc)))
 
-    def _submitted(self, job_id: str) -> None:
-        self.notify(f"queued {job_id[:8]} ({self.spec.name})")
+    def on_job_submitted(self, message: JobSubmitted) -> None:
+        self.notify(f"queued {message.job.job_id[:8]} ({message.job.name})")
         self.app.pop_screen()
+
+    def on_work_failed(self, message: WorkFailed) -> None:
+        self.notify(f"{message.what} failed: {message.error}", severity="error")
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -14,14 +14,14 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Static
 
-from backend.core.humanize import age
-from tui.messages import JobsLoaded, WorkFailed
+from backend.interface import STATES, Job, age
+from tui.messages import JobCancelled, JobLoaded, JobsLoaded, WorkFailed
 from tui.screens.base import DeckScreen
 from tui.widgets.confirm import Confirm
 from tui.widgets.preview import decode, half_blocks
 from tui.widgets.tables import sync_rows
 
-STATE_CYCLE = (None, "QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED")
+STATE_CYCLE: tuple[str | None, ...] = (None, *STATES)
 PAGE = 200  # the newest jobs; the state filter queries the table, so older ones are a key away
 STATE_STYLE = {"QUEUED": "yellow", "RUNNING": "cyan", "SUCCEEDED": "green", "FAILED": "red", "CANCELLED": "dim"}
 
@@ -35,21 +35,17 @@ def when(ts: Any) -> str:
     return time.strftime(fmt, time.localtime(t))
 
 
-def job_cells(job: dict[str, Any]) -> tuple[str, ...]:
-    progress = job.get("progress") or {}
-    result = job.get("result") or {}
-    psnr = result.get("psnr", progress.get("psnr"))
-    it = progress.get("iteration")
-    state = job.get("state", "?")
+def job_cells(job: Job) -> tuple[str, ...]:
+    psnr, it = job.psnr, job.iteration
     return (
-        job["job_id"][:8],
-        f"[{STATE_STYLE.get(state, 'white')}]{state}[/]",
-        job.get("name", ""),
-        job.get("engine", ""),
+        job.job_id[:8],
+        f"[{STATE_STYLE.get(job.state, 'white')}]{job.state}[/]",
+        job.name,
+        job.engine,
         "-" if it is None else str(it),
-        f"{psnr:.2f}" if isinstance(psnr, int | float) else "-",
-        job.get("scene", ""),
-        when(job.get("created_at")),
+        "-" if psnr is None else f"{psnr:.2f}",
+        job.scene,
+        when(job.created_at),
     )
 
 
@@ -67,7 +63,7 @@ class JobsScreen(DeckScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.jobs: list[dict[str, Any]] = []
+        self.jobs: list[Job] = []
         self.state_filter: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -93,19 +89,18 @@ class JobsScreen(DeckScreen):
     @work(thread=True, exclusive=True, group="jobs-load")
     def load(self) -> None:
         try:
-            page = self.deck.ctx.jobs.list(state=self.state_filter, limit=PAGE)
-            self.post_message(JobsLoaded(page["items"], len(page["items"])))
+            self.post_message(JobsLoaded(self.deck.backend.jobs(state=self.state_filter, limit=PAGE)))
         except Exception as exc:  # noqa: BLE001
             self.post_message(WorkFailed("load jobs", str(exc)))
 
     def on_jobs_loaded(self, message: JobsLoaded) -> None:
-        self.jobs = message.jobs
+        self.jobs = message.page.items
         self.refilter()
 
     def refilter(self) -> None:
         text = self.filter_text
-        shown = [j for j in self.jobs if not text or text in " ".join(map(str, job_cells(j))).lower() + j["job_id"]]
-        sync_rows(self.query_one("#jobs-table", DataTable), [(j["job_id"], job_cells(j)) for j in shown])
+        shown = [j for j in self.jobs if not text or text in " ".join(job_cells(j)).lower() + j.job_id]
+        sync_rows(self.query_one("#jobs-table", DataTable), [(j.job_id, job_cells(j)) for j in shown])
         more = f" (newest {PAGE})" if len(self.jobs) >= PAGE else ""
         state = self.state_filter or "all states"
         filt = f", filter '{text}'" if text else ""
@@ -139,37 +134,46 @@ class JobsScreen(DeckScreen):
     def action_batch(self) -> None:
         from tui.screens.batch import BatchScreen
 
-        self.app.push_screen(BatchScreen(self.deck.ctx), lambda _: self.action_refresh())
+        self.app.push_screen(BatchScreen(), lambda _: self.action_refresh())
 
     def action_cancel(self) -> None:
         job_id = self._selected_id()
-        if job_id:
-            confirm_cancel(self, job_id)
+        job = next((j for j in self.jobs if j.job_id == job_id), None)
+        if job is not None:
+            confirm_cancel(self, job)
+
+    def on_job_cancelled(self, message: JobCancelled) -> None:
+        self.notify(cancelled_note(message.job))
+        self.action_refresh()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open()
 
 
-def confirm_cancel(screen: DeckScreen, job_id: str) -> None:
-    job = next((j for j in getattr(screen, "jobs", []) if j.get("job_id") == job_id), {"name": "", "state": ""})
+def confirm_cancel(screen: DeckScreen, job: Job) -> None:
+    if job.ended:
+        screen.notify(f"job {job.job_id[:8]} already ended ({job.state}): nothing to cancel", severity="warning")
+        return
 
     def go(yes: bool | None) -> None:
         if yes:
-            _cancel(screen, job_id)
+            _cancel(screen, job.job_id)
 
-    screen.app.push_screen(Confirm(f"Cancel job {job_id[:8]} {job.get('name', '')} ({job.get('state', '')})?"), go)
+    screen.app.push_screen(Confirm(f"Cancel job {job.job_id[:8]} {job.name} ({job.state})?"), go)
 
 
 def _cancel(screen: DeckScreen, job_id: str) -> None:
     def run() -> None:
         try:
-            job = screen.deck.ctx.jobs.cancel(job_id)
-            note = "cancelled" if job["state"] == "CANCELLED" else "stop requested"
-            screen.app.call_from_thread(screen.notify, f"{job_id[:8]}: {note}")
+            screen.post_message(JobCancelled(screen.deck.backend.cancel_job(job_id)))
         except Exception as exc:  # noqa: BLE001
-            screen.app.call_from_thread(screen.notify, str(exc), severity="error")
+            screen.post_message(WorkFailed("cancel", str(exc)))
 
     screen.run_worker(run, thread=True, group="jobs-cancel")
+
+
+def cancelled_note(job: Job) -> str:
+    return f"{job.job_id[:8]}: " + ("cancelled" if job.state == "CANCELLED" else "stop requested")
 
 
 class JobDetailScreen(DeckScreen):
@@ -182,7 +186,7 @@ class JobDetailScreen(DeckScreen):
     def __init__(self, job_id: str) -> None:
         super().__init__()
         self.job_id = job_id
-        self.job: dict[str, Any] | None = None
+        self.job: Job | None = None
         self._preview_mark: tuple[Any, str] | None = None
         self._log_done = False
 
@@ -201,67 +205,73 @@ class JobDetailScreen(DeckScreen):
 
     @work(thread=True, exclusive=True, group="job-detail")
     def load(self) -> None:
+        backend = self.deck.backend
         try:
-            job = self.deck.ctx.jobs.get(self.job_id)
-            self.app.call_from_thread(self.show, job)
+            job = backend.job(self.job_id)
         except Exception as exc:  # noqa: BLE001
-            self.app.call_from_thread(self.query_one("#job-detail", Static).update, f"[red]{exc}[/red]")
+            self.post_message(WorkFailed("load job", str(exc)))
             return
-        self.load_preview(job)
-        self.load_log(job)
+        # the log is followed while the job runs; the preview is fetched when the job moved on
+        log = None if job.state == "QUEUED" or self._log_done else backend.job_log(self.job_id)
+        mark = (job.iteration, job.state)
+        wants_preview = job.state in ("RUNNING", "SUCCEEDED") and mark != self._preview_mark
+        preview = backend.job_preview(self.job_id) if wants_preview else None
+        self.post_message(JobLoaded(job, log, preview))
 
-    def load_log(self, job: dict[str, Any]) -> None:
-        """The tail of the job's own log, followed while it runs."""
-        if job["state"] == "QUEUED" or self._log_done:
-            return
-        try:
-            text = self.deck.ctx.scenes.read_result(self.job_id, "job.log").decode(errors="replace")
-        except Exception:  # noqa: BLE001 - no log yet (or not published): the details stand alone
-            return
-        self._log_done = job["state"] in ("SUCCEEDED", "FAILED", "CANCELLED")
-        tail = "\n".join(escape(line) for line in text.splitlines()[-12:])
-        self.app.call_from_thread(self.query_one("#job-log", Static).update, f"\n[b]log[/b] (last lines)\n{tail}")
+    def on_job_loaded(self, message: JobLoaded) -> None:
+        job = message.job
+        self.show(job)
+        if message.log is not None:
+            self._log_done = job.ended
+            tail = "\n".join(escape(line) for line in message.log.splitlines()[-12:])
+            self.query_one("#job-log", Static).update(f"\n[b]log[/b] (last lines)\n{tail}")
+        if message.preview is not None:
+            try:
+                image = decode(message.preview, max_width=64)
+            except Exception:  # noqa: BLE001 - an unreadable preview: the details stand alone
+                return
+            self._preview_mark = (job.iteration, job.state)
+            psnr = job.psnr
+            caption = Text("held-out view" + ("" if psnr is None else f", PSNR {psnr:.2f} dB"))
+            self.query_one("#job-preview", Static).update(half_blocks(image) + caption)
 
-    def load_preview(self, job: dict[str, Any]) -> None:
-        """The latest held-out render (the engine uploads one with each evaluation), when it changed."""
-        mark = ((job.get("progress") or {}).get("iteration"), job["state"])
-        if job["state"] not in ("RUNNING", "SUCCEEDED") or mark == self._preview_mark:
+    def on_work_failed(self, message: WorkFailed) -> None:
+        if message.what == "cancel":
+            self.notify(message.error, severity="error")
             return
-        try:
-            image = decode(self.deck.ctx.scenes.read_result(self.job_id, "preview.png"), max_width=64)
-        except Exception:  # noqa: BLE001 - no preview yet (or not a torch job): the details stand alone
-            return
-        self._preview_mark = mark
-        psnr = (job.get("result") or {}).get("psnr", (job.get("progress") or {}).get("psnr"))
-        caption = Text("held-out view" + (f", PSNR {psnr:.2f} dB" if isinstance(psnr, int | float) else ""))
-        self.app.call_from_thread(self.query_one("#job-preview", Static).update, half_blocks(image) + caption)
+        self.query_one("#job-detail", Static).update(f"[red]{escape(message.error)}[/red]")
 
-    def show(self, job: dict[str, Any]) -> None:
+    def on_job_cancelled(self, message: JobCancelled) -> None:
+        self.notify(cancelled_note(message.job))
+        self.load()
+
+    def show(self, job: Job) -> None:
         self.job = job
-        lines = [f"[b]{job.get('name')}[/b]  {job['job_id']}"]
-        state = job["state"]
+        lines = [f"[b]{escape(job.name)}[/b]  {job.job_id}"]
         lines.append(
-            f"state     [{STATE_STYLE.get(state, 'white')}]{state}[/]"
-            + ("  (stop requested)" if job.get("cancel_requested") and state == "RUNNING" else "")
+            f"state     [{STATE_STYLE.get(job.state, 'white')}]{job.state}[/]"
+            + ("  (stop requested)" if job.cancel_requested and job.state == "RUNNING" else "")
         )
         for key in ("scene", "engine", "preset", "worker", "attempts", "error", "note"):
-            if job.get(key) not in (None, ""):
-                lines.append(f"{key:<9} {job[key]}")
-        lines.append(f"created   {age(job.get('created_at'))} ago")
+            value = getattr(job, key)
+            if value not in (None, "", 0):
+                lines.append(f"{key:<9} {escape(str(value))}")
+        lines.append(f"created   {age(job.created_at)} ago")
         for section in ("progress", "result", "config", "resources"):
-            if job.get(section):
+            values: dict[str, Any] = getattr(job, section)
+            if values:
                 lines.append(f"\n[b]{section}[/b]")
                 lines += [
-                    f"  {k:<24} {json.dumps(v) if isinstance(v, dict | list) else v}"
-                    for k, v in job[section].items()
+                    f"  {k:<24} {escape(json.dumps(v) if isinstance(v, dict | list) else str(v))}"
+                    for k, v in values.items()
                     if k not in ("history", "notes")
                 ]
-        lines += [f"[yellow]note[/yellow]  {escape(str(n))}" for n in (job.get("result") or {}).get("notes", [])]
+        lines += [f"[yellow]note[/yellow]  {escape(n)}" for n in job.notes]
         self.query_one("#job-detail", Static).update("\n".join(lines))
 
     def action_cancel(self) -> None:
-        self.jobs = [self.job] if self.job else []
-        confirm_cancel(self, self.job_id)
+        if self.job is not None:
+            confirm_cancel(self, self.job)
 
     def action_back(self) -> None:
         self.app.pop_screen()

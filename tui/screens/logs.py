@@ -7,6 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import RichLog, Select
 
+from tui.messages import LogLines
 from tui.screens.base import DeckScreen
 
 
@@ -28,9 +29,7 @@ class LogsScreen(DeckScreen):
         self.set_interval(0.5, self.tail)
 
     def action_rescan(self) -> None:
-        from backend.core.logs import sources
-
-        found = sources(self.deck.ctx.home)
+        found = self.deck.backend.log_sources()
         select = self.query_one("#log-source", Select)
         current = select.value
         select.set_options([(s.name, str(s.path)) for s in found])
@@ -44,12 +43,9 @@ class LogsScreen(DeckScreen):
 
     @on(Select.Changed, "#log-source")
     def _source(self, event: Select.Changed) -> None:
-        from pathlib import Path
-
-        from backend.core.logs import Follower
-
         self.query_one("#log", RichLog).clear()
-        self.follower = Follower(Path(str(event.value))) if event.value != Select.BLANK else None
+        chosen = next((s for s in self.deck.backend.log_sources() if str(s.path) == str(event.value)), None)
+        self.follower = self.deck.backend.follow_log(chosen) if chosen is not None else None
 
     @work(thread=True, exclusive=True, group="logs")
     def tail(self) -> None:
@@ -58,10 +54,10 @@ class LogsScreen(DeckScreen):
             return
         lines = follower.read_new()
         if lines:
-            self.app.call_from_thread(self._write, lines)
+            self.post_message(LogLines(lines))
 
-    def _write(self, lines: list[str]) -> None:
+    def on_log_lines(self, message: LogLines) -> None:
         log = self.query_one("#log", RichLog)
-        for line in lines:
+        for line in message.lines:
             if not self.filter_text or self.filter_text in line.lower():
                 log.write(line)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections import deque
 
+from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.widgets import DataTable, Sparkline, Static
 
+from backend.interface import MonitorSnapshot
+from tui.messages import MonitorLoaded, WorkFailed
 from tui.screens.base import DeckScreen
 from tui.screens.jobs import job_cells
 from tui.widgets.tables import sync_rows
@@ -56,18 +59,20 @@ class MonitorScreen(DeckScreen):
 
     @work(thread=True, exclusive=True, group="monitor")
     def poll(self) -> None:
-        from backend.jobs.monitor import snapshot
-
         self.polls += 1
         reuse = self.snapshot.per_state if self.snapshot is not None and self.polls % COUNT_EVERY else None
         try:
-            snap = snapshot(self.deck.ctx, counts=reuse)
+            self.post_message(MonitorLoaded(self.deck.backend.monitor(counts=reuse)))
         except Exception as exc:  # noqa: BLE001
-            self.app.call_from_thread(self.query_one("#per-state", Static).update, f"[red]{exc}[/red]")
-            return
-        self.app.call_from_thread(self.show, snap)
+            self.post_message(WorkFailed("monitor", str(exc)))
 
-    def show(self, snap) -> None:  # noqa: ANN001 - backend.jobs.monitor.Snapshot
+    def on_work_failed(self, message: WorkFailed) -> None:
+        self.query_one("#per-state", Static).update(f"[red]{escape(message.error)}[/red]")
+
+    def on_monitor_loaded(self, message: MonitorLoaded) -> None:
+        self.show(message.snapshot)
+
+    def show(self, snap: MonitorSnapshot) -> None:
         self.snapshot = snap
         for key, value in (
             ("visible", snap.queue_visible),
@@ -81,7 +86,7 @@ class MonitorScreen(DeckScreen):
             "jobs  " + "   ".join(f"{state} {n}" for state, n in snap.per_state.items())
         )
         rows = [
-            (j["job_id"], job_cells(j))
+            (j.job_id, job_cells(j))
             for j in snap.recent
             if not self.filter_text or self.filter_text in " ".join(job_cells(j)).lower()
         ]

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,6 +10,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Label, Select, Sparkline, Static
 
+from backend.interface import VARIANTS, LiveMetric, RunSummary
+from tui.messages import PresetsLoaded, RunFinished, RunMetric, RunsLoaded, RunStarted, WorkFailed
 from tui.screens.base import DeckScreen
 from tui.widgets.tables import sync_rows
 
@@ -25,9 +26,9 @@ class SdsinfScreen(DeckScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.workers_seen: dict[int, dict[str, Any]] = {}
+        self.workers_seen: dict[int, LiveMetric] = {}
         self.per_layer: dict[tuple[int, int], list[float]] = {}  # (batch, layer) -> [duration, comm, comp] ms
-        self.runs: list[dict[str, Any]] = []
+        self.runs: list[RunSummary] = []
 
     def compose(self) -> ComposeResult:
         yield from self.compose_frame()
@@ -41,8 +42,6 @@ class SdsinfScreen(DeckScreen):
 
     @staticmethod
     def _form() -> list[Widget]:
-        from backend.sdsinf.runs import VARIANTS
-
         def field(label: str, widget: Widget) -> Vertical:
             return Vertical(Label(label), widget)
 
@@ -94,16 +93,15 @@ class SdsinfScreen(DeckScreen):
 
     @work(thread=True, exclusive=True, group="sds-presets")
     def load_presets(self) -> None:
-        from backend.core.presets import list_presets
-
         try:
-            names = [p.name for p in list_presets(self.deck.ctx.home, "sdsinf")]
+            names = [p.name for p in self.deck.backend.presets("sdsinf")]
         except Exception as exc:  # noqa: BLE001 - a broken user preset file is named in the status line
-            self.app.call_from_thread(self._status, f"[red]presets: {exc}[/red]")
+            self.post_message(WorkFailed("presets", str(exc)))
             return
-        self.app.call_from_thread(self._set_presets, names)
+        self.post_message(PresetsLoaded(names))
 
-    def _set_presets(self, names: list[str]) -> None:
+    def on_presets_loaded(self, message: PresetsLoaded) -> None:
+        names = message.names
         select = self.query_one("#sds-preset", Select)
         select.set_options([(n, n) for n in names])
         if names:
@@ -114,36 +112,40 @@ class SdsinfScreen(DeckScreen):
 
     @work(thread=True, exclusive=True, group="sds-runs")
     def load_runs(self) -> None:
-        from backend.sdsinf.runs import SdsinfRuns
-
         try:
-            runs = SdsinfRuns(self.deck.ctx).runs()
+            self.post_message(RunsLoaded(self.deck.backend.runs()))
         except Exception as exc:  # noqa: BLE001
-            self.app.call_from_thread(self._status, f"[red]{exc}[/red]")
-            return
-        self.app.call_from_thread(self._show_runs, runs)
+            self.post_message(WorkFailed("runs", str(exc)))
 
-    def _show_runs(self, runs: list[dict[str, Any]]) -> None:
+    def on_runs_loaded(self, message: RunsLoaded) -> None:
+        self._show_runs(message.runs)
+
+    def on_work_failed(self, message: WorkFailed) -> None:
+        self._status(f"[red]{message.what}: {escape(message.error)}[/red]")
+        if message.what == "run":
+            self.notify(message.error, severity="error")
+
+    def _show_runs(self, runs: list[RunSummary]) -> None:
         self.runs = runs
         if not self.query("#sds-runs"):
             return  # the body mounts a frame after the screen; it loads the runs itself then
         truth = {None: "-", True: "ok", False: "DIFFERS"}
         rows = [
             (
-                r["run_id"],
+                r.run_id,
                 (
-                    r["run_id"],
-                    r["config"],
-                    r["variant"],
-                    str(r["inputs"]),
-                    str(r["categories"]),
-                    truth[r["matches_truth"]],
-                    f"{r['edges_per_s'] / 1e9:.2f}",
-                    f"{r['runtime_s']:.1f}",
+                    r.run_id,
+                    r.config,
+                    r.variant,
+                    str(r.inputs),
+                    str(r.categories),
+                    truth[r.matches_truth],
+                    f"{r.edges_per_s / 1e9:.2f}",
+                    f"{r.runtime_s:.1f}",
                 ),
             )
             for r in runs
-            if not self.filter_text or self.filter_text in f"{r['run_id']} {r['config']}".lower()
+            if not self.filter_text or self.filter_text in f"{r.run_id} {r.config}".lower()
         ]
         sync_rows(self.query_one("#sds-runs", DataTable), rows)
 
@@ -191,33 +193,28 @@ class SdsinfScreen(DeckScreen):
     def run_it(
         self, preset_name: str, variant: str | None, data: str | None, batch: int | None, workers: int | None = None
     ) -> None:
-        from backend.core.presets import get_preset
-        from backend.sdsinf.runs import SdsinfRuns
-
-        runs = SdsinfRuns(self.deck.ctx)
+        backend = self.deck.backend
         try:
-            values = get_preset(self.deck.ctx.home, preset_name).values
-            started = runs.start(
-                data or values.get("data", ""),
-                variant or values.get("variant", "serial"),
-                batch or values.get("batch"),
-                config=preset_name,
-                workers=workers or int(values.get("workers", 1)),
-            )
-            self.app.call_from_thread(self._status, f"run {started['run_id']} started ({started['variant']})")
-            summary = runs.follow(started["run_id"], on_metric=lambda m: self.app.call_from_thread(self._metric, m))
+            # the same plan the CLI makes from a preset: partition and server mode included
+            plan = backend.plan_run(preset_name, variant=variant, workers=workers, data=data, batch=batch)
+            started = backend.start_run(plan)
+            self.post_message(RunStarted(started["run_id"], started["variant"]))
+            summary = backend.follow_run(started["run_id"], lambda m: self.post_message(RunMetric(m)))
         except Exception as exc:  # noqa: BLE001 - the operator reads it in the status line
-            self.app.call_from_thread(self._status, f"[red]{exc}[/red]")
-            self.app.call_from_thread(self.notify, str(exc), severity="error")
+            self.post_message(WorkFailed("run", str(exc)))
             return
-        self.app.call_from_thread(self._finished, summary)
+        self.post_message(RunFinished(summary))
 
-    def _metric(self, m: dict[str, Any]) -> None:
-        self.workers_seen[m["worker"]] = m
-        layer = self.per_layer.setdefault((m["batch"], m["layer"]), [0.0, 0.0, 0.0])
-        layer[0] = max(layer[0], m["duration_s"] * 1000)
-        layer[1] = max(layer[1], m.get("comm_s", 0.0) * 1000)
-        layer[2] = max(layer[2], m.get("comp_s", m["duration_s"]) * 1000)
+    def on_run_started(self, message: RunStarted) -> None:
+        self._status(f"run {message.run_id} started ({message.variant})")
+
+    def on_run_metric(self, message: RunMetric) -> None:
+        m = message.metric
+        self.workers_seen[m.worker] = m
+        layer = self.per_layer.setdefault((m.batch, m.layer), [0.0, 0.0, 0.0])
+        layer[0] = max(layer[0], m.duration_s * 1000)
+        layer[1] = max(layer[1], m.comm_s * 1000)
+        layer[2] = max(layer[2], m.comp_s * 1000)
         ordered = [self.per_layer[k] for k in sorted(self.per_layer)][-400:]
         self.query_one("#sds-plot", Sparkline).data = [v[0] for v in ordered]
         self.query_one("#sds-comm", Sparkline).data = [v[1] for v in ordered]
@@ -232,26 +229,27 @@ class SdsinfScreen(DeckScreen):
                 str(w),
                 (
                     str(w),
-                    str(v["batch"]),
-                    f"{v['layer'] + 1}/{v['layers']}",
-                    str(v["rows_active"]),
-                    str(v["nnz"]),
-                    str(v["messages_sent"]),
-                    str(v["bytes_sent"]),
-                    str(v["messages_received"]),
-                    f"{v['duration_s'] * 1000:.1f}",
+                    str(v.batch),
+                    f"{v.layer + 1}/{v.layers}",
+                    str(v.rows_active),
+                    str(v.nnz),
+                    str(v.messages_sent),
+                    str(v.bytes_sent),
+                    str(v.messages_received),
+                    f"{v.duration_s * 1000:.1f}",
                 ),
             )
             for w, v in sorted(self.workers_seen.items())
         ]
         sync_rows(self.query_one("#sds-workers", DataTable), rows)
 
-    def _finished(self, summary: dict[str, Any]) -> None:
+    def on_run_finished(self, message: RunFinished) -> None:
+        summary = message.summary
         check = {None: "no truth to check", True: "categories match the truth", False: "categories DIFFER"}
         self._status(
-            f"[green]run {summary['run_id']} done[/green]: {summary['categories']} of {summary['inputs']} "
-            f"categorised, {summary['edges_per_s'] / 1e9:.2f} billion edges/s, {summary['runtime_s']:.1f}s "
-            f"wall; {check[summary['matches_truth']]}"
+            f"[green]run {summary.run_id} done[/green]: {summary.categories} of {summary.inputs} "
+            f"categorised, {summary.edges_per_s / 1e9:.2f} billion edges/s, {summary.runtime_s:.1f}s "
+            f"wall; {check[summary.matches_truth]}"
         )
-        self.notify(f"SDS-Inf run {summary['run_id']} finished")
+        self.notify(f"SDS-Inf run {summary.run_id} finished")
         self.action_refresh()

@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, RichLog, Static
 
+from backend.interface import ORDER, STACKS
 from tui.messages import StackActionDone, StackEventArrived, StacksLoaded, WorkFailed
 from tui.screens.base import DeckScreen
 from tui.widgets.confirm import Confirm
@@ -58,10 +59,8 @@ class StacksScreen(DeckScreen):
 
     @work(thread=True, exclusive=True, group="stacks-load")
     def load(self) -> None:
-        from backend.stacks.service import STACKS
-
         try:
-            infos = self.deck.ctx.stacks.list()
+            infos = self.deck.backend.stacks()
             rows = [{**i.to_dict(), "what": STACKS[i.short].describe} for i in infos]
             self.post_message(StacksLoaded(rows))
         except Exception as exc:  # noqa: BLE001 - shown to the operator
@@ -113,15 +112,13 @@ class StacksScreen(DeckScreen):
             self._confirm_deploy([chosen["stack"]])
 
     def action_deploy_all(self) -> None:
-        from backend.stacks.service import ORDER
-
         self._confirm_deploy(list(ORDER))
 
     def _confirm_deploy(self, names: list[str]) -> None:
         if self.busy:
             self.notify("a stack operation is already running", severity="warning")
             return
-        profile = self.deck.ctx.profile
+        profile = self.deck.backend.profile
         where = "the local cloud" if profile.is_local else f"AWS {profile.region} (billable resources)"
 
         def go(yes: bool | None) -> None:
@@ -154,7 +151,7 @@ class StacksScreen(DeckScreen):
     @work(thread=True, exclusive=True, group="stacks-change")
     def run_stack_action(self, action: str, names: list[str]) -> None:
         self.busy = True
-        stacks = self.deck.ctx.stacks
+        backend = self.deck.backend
         try:
             for name in names:
 
@@ -163,9 +160,9 @@ class StacksScreen(DeckScreen):
 
                 try:
                     if action == "deploy":
-                        info = stacks.deploy(name, on_event=sink)
+                        info = backend.deploy_stack(name, on_event=sink)
                     else:
-                        info = stacks.delete(name, on_event=sink)
+                        info = backend.delete_stack(name, on_event=sink)
                     self.post_message(StackActionDone(name, action, True, info.status))
                 except Exception as exc:  # noqa: BLE001 - the failure is the operator's to read
                     self.post_message(StackActionDone(name, action, False, str(exc)))
