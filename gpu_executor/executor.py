@@ -7,6 +7,9 @@
   it finish if the engine does not check in time.
 - A message that is not a job (bad JSON, unknown id) is never deleted: after the queue's
   maxReceiveCount it lands in the dead-letter queue where an operator can look at it.
+- No AWS error ends the executor: polls back off (up to `max_backoff_s`) and go on; a finished
+  job's outcome is retried; a receipt handle that died with a restart only means the message comes
+  back once more, as a duplicate.
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gpu_executor.engines import Engine, EngineError, RunContext, StopRequested, Storage, choose
 from gpu_executor.joblog import JobLog
@@ -30,6 +33,7 @@ from lambda_src.jobs.job_table import JobStore, StateConflict
 from lambda_src.jobs.schema import JobValidationError, parse_job
 
 log = logging.getLogger("skydeck.executor")
+T = TypeVar("T")
 
 
 @dataclass
@@ -41,6 +45,8 @@ class ExecutorConfig:
     progress_every_s: float = 2.0
     reconcile_every_s: float = 60.0  # every executor also repairs lost messages and dead executors
     heartbeat_stale_s: float = 300.0
+    max_backoff_s: float = 30.0  # between polls while AWS (or the local cloud) keeps failing
+    record_retry_s: float = 600.0  # how long a finished job's outcome is retried before the reconciler takes over
     workdir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "skydeck-executor")
 
 
@@ -71,11 +77,20 @@ class Executor:
         """Serve the queue until stopped. With `once`, handle at most one message (or one empty poll)."""
         log.info(json.dumps({"event": "executor_started", "worker": self.worker_id, "engines": sorted(self.engines)}))
         last_reconcile = 0.0
+        backoff = 0.0
         while not self.stopping.is_set():
             if not once and time.monotonic() - last_reconcile >= self.config.reconcile_every_s:
                 self._reconcile()
                 last_reconcile = time.monotonic()
-            self.poll_once()
+            try:
+                self.poll_once()
+                backoff = 0.0
+            except Exception as exc:  # noqa: BLE001 - an executor outlives any AWS error: back off, go on
+                if once:
+                    raise
+                backoff = min(max(1.0, backoff * 2), self.config.max_backoff_s)
+                log.warning(json.dumps({"event": "aws_error", "detail": str(exc)[:300], "retry_in_s": backoff}))
+                self.stopping.wait(backoff)
             if once:
                 break
         log.info(json.dumps({"event": "executor_stopped", "worker": self.worker_id, "processed": self.processed}))
@@ -148,10 +163,13 @@ class Executor:
         joblog.publish(force=True)
         try:
             if outcome == "released":
-                if self.store.release(job_id, self.worker_id, "executor stopped; job re-queued"):
-                    self.store.enqueue(job_id)
+                if self._retrying("release", lambda: self.store.release(job_id, self.worker_id, "executor stopped")):
+                    self._retrying("re-send", lambda: self.store.enqueue(job_id))
             else:
-                self.store.finish(job_id, self.worker_id, outcome, result=result, error=error)
+                self._retrying(
+                    "record outcome",
+                    lambda: self.store.finish(job_id, self.worker_id, outcome, result=result, error=error),
+                )
         except StateConflict as exc:
             log.warning(json.dumps({"event": "finish_conflict", "job_id": job_id, "detail": str(exc)}))
         self._delete(handle)
@@ -229,13 +247,37 @@ class Executor:
                     log.warning("heartbeat failed for %s: %s", job_id, exc)
                 last_progress = now
 
+    def _retrying(self, what: str, call: Callable[[], T]) -> T:
+        """The outcome of a job that ran is worth waiting for: retry (backing off) while AWS fails, for
+        up to `record_retry_s`; after that the reconciler re-queues the job as it does for a dead executor."""
+        deadline = time.monotonic() + self.config.record_retry_s
+        delay = 1.0
+        while True:
+            try:
+                return call()
+            except StateConflict:
+                raise
+            except Exception as exc:  # noqa: BLE001 - retried; the last failure is raised
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning(json.dumps({"event": "retrying", "what": what, "detail": str(exc)[:300]}))
+                time.sleep(delay)
+                delay = min(delay * 2, self.config.max_backoff_s)
+
     def _delete(self, handle: str) -> None:
-        self.sqs.delete_message(QueueUrl=self.store.queue_url, ReceiptHandle=handle)
+        try:
+            self.sqs.delete_message(QueueUrl=self.store.queue_url, ReceiptHandle=handle)
+        except Exception as exc:  # noqa: BLE001 - e.g. a handle void after a restart: the job's state is
+            # recorded, so a second delivery of the message is recognised as a duplicate and deleted then
+            log.warning(json.dumps({"event": "delete_failed", "detail": str(exc)[:300]}))
 
     def _poison(self, handle: str, why: str) -> str:
         # Make it visible again at once: it reaches the dead-letter queue after maxReceiveCount receives.
         log.warning(json.dumps({"event": "poison_message", "detail": why}))
-        self.sqs.change_message_visibility(QueueUrl=self.store.queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
+        try:
+            self.sqs.change_message_visibility(QueueUrl=self.store.queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
+        except Exception as exc:  # noqa: BLE001 - it becomes visible again when its timeout ends anyway
+            log.warning(json.dumps({"event": "visibility_failed", "detail": str(exc)[:300]}))
         return "poison"
 
 
