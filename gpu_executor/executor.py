@@ -163,7 +163,8 @@ class Executor:
         joblog.publish(force=True)
         try:
             if outcome == "released":
-                if self._retrying("release", lambda: self.store.release(job_id, self.worker_id, "executor stopped")):
+                why = "executor stopped; job re-queued"
+                if self._retrying("release", lambda: self.store.release(job_id, self.worker_id, why)):
                     self._retrying("re-send", lambda: self.store.enqueue(job_id))
             else:
                 self._retrying(

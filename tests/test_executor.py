@@ -195,6 +195,20 @@ def test_reconcile_requeues_a_job_whose_executor_died_and_resends_a_lost_message
     assert store.get(dead)["attempts"] == 2
 
 
+def test_reconcile_resends_a_lost_message_while_other_jobs_run_and_wait(store: JobStore) -> None:
+    running = _submit(store)
+    taken = store.sqs.receive_message(QueueUrl=store.queue_url, VisibilityTimeout=300)["Messages"][0]
+    assert json.loads(taken["Body"])["job_id"] == running
+    assert store.claim(running, "busy-host") is not None  # its message stays in flight while it runs
+    orphan = _submit(store)
+    _drain(store, store.queue_url)  # the orphan's message is lost; the running job's is in flight
+    waiting = _submit(store)  # a job waiting its turn, with its message in the queue
+    done = store.reconcile(queued_stale_s=0, heartbeat_stale_s=3600)
+    assert orphan in done["resent"] and waiting not in done["resent"]
+    assert store.reconcile(queued_stale_s=3600, heartbeat_stale_s=3600)["resent"] == []  # once, not every pass
+    store.finish(running, "busy-host", "SUCCEEDED", result={"psnr": 1.0})
+
+
 def test_reconcile_fails_a_job_that_keeps_losing_its_executor(store: JobStore) -> None:
     job_id = _submit(store)
     _drain(store, store.queue_url)

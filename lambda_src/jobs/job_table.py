@@ -278,12 +278,14 @@ class JobStore:
 
         - RUNNING with no heartbeat for `heartbeat_stale_s`: back to QUEUED and re-sent, or FAILED once
           it has used `max_attempts`.
-        - QUEUED for `queued_stale_s` while the queue holds no message at all: re-sent. A duplicate is
-          harmless (the claim is conditional).
+        - QUEUED for `queued_stale_s` with fewer messages waiting in the queue than such jobs: that
+          many of them (the oldest first) lost their message, and are re-sent. Messages in flight
+          belong to running jobs, so they do not hide an orphan. A duplicate is harmless (the claim
+          is conditional).
         """
         now = time.time()
         done: dict[str, list[str]] = {"requeued": [], "failed": [], "resent": []}
-        queue_was_empty = self._queue_is_empty()  # before this pass adds messages of its own
+        waiting = self._visible_messages()  # before this pass adds messages of its own
         for job in self.iter_all(state="RUNNING"):
             beat = float(job.get("heartbeat_at") or job.get("started_at") or 0)
             if now - beat < heartbeat_stale_s:
@@ -317,10 +319,14 @@ class JobStore:
             else:
                 self.enqueue(job["job_id"])
                 done["requeued"].append(job["job_id"])
-        if queue_was_empty:
-            for job in self.iter_all(state="QUEUED"):
-                if job["job_id"] in done["requeued"] or now - float(job.get("updated_at") or 0) < queued_stale_s:
-                    continue
+        stale = [
+            job
+            for job in self.iter_all(state="QUEUED")
+            if job["job_id"] not in done["requeued"] and now - float(job.get("updated_at") or 0) >= queued_stale_s
+        ]
+        stale.sort(key=lambda job: float(job.get("created_at") or 0))
+        if len(stale) > waiting:
+            for job in stale[: len(stale) - waiting]:
                 try:
                     self.ddb.update_item(
                         TableName=self.table,
@@ -342,16 +348,11 @@ class JobStore:
                 done["resent"].append(job["job_id"])
         return done
 
-    def _queue_is_empty(self) -> bool:
-        attrs = self.sqs.get_queue_attributes(
-            QueueUrl=self.queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return (
-            int(attrs.get("ApproximateNumberOfMessages", 0))
-            + int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0))
-            == 0
-        )
+    def _visible_messages(self) -> int:
+        attrs = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessages"])[
+            "Attributes"
+        ]
+        return int(attrs.get("ApproximateNumberOfMessages", 0))
 
     # -- reads ---------------------------------------------------------------------------------
     def get(self, job_id: str) -> dict[str, Any]:
