@@ -108,3 +108,61 @@ def test_skydeck_document_form_is_accepted(cloud: Context) -> None:
     status, body = http("POST", url, json.dumps(doc).encode(), headers)
     assert status == 201
     assert body["job"]["engine"] == "torch" and body["job"]["config"] == {"lr_sh": 0.02}
+
+
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        (b'{"scene": "lego", "config": {"lr_sigma": 1e200}}', "config.lr_sigma"),
+        (b'{"scene": "lego", "config": {"lr_sigma": 5e-324}}', "config.lr_sigma"),
+        (b'{"scene": "lego", "config": {"lr_sigma": 1.2345678901234567e-300}}', "config.lr_sigma"),
+        (b'{"scene": "lego", "config": {"seq_id": 1' + b"0" * 40 + b"}}", "config.seq_id"),
+        (b'{"scene": "lego", "config": ' + b"[" * 20000 + b"]" * 20000 + b"}", "body"),
+    ],
+    ids=["1e200", "5e-324", "1.23e-300", "40-digit-int", "nested-20000"],
+)
+def test_numbers_no_record_can_hold_and_deep_nesting_are_a_4xx_naming_the_field(
+    cloud: Context, body: bytes, field: str
+) -> None:
+    url, headers = api(cloud)
+    before = written(cloud)
+    status, answer = http("POST", url, body, headers)
+    assert status == 400, answer
+    assert answer["field"] == field and answer["message"]
+    assert written(cloud) == before
+
+
+def test_a_forged_next_token_is_a_400_not_a_500(cloud: Context) -> None:
+    import base64
+
+    url, headers = api(cloud)
+    wrong_types = {"job_id": {"N": "1"}, "created_at": {"S": "z"}}
+    for key in ({"job_id": {"S": "x"}, "bogus": {"S": "y"}}, {"job_id": {"L": []}}, wrong_types, [], "x"):
+        token = base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+        status, answer = http("GET", f"{url}?next_token={token}", None, headers)
+        assert status == 400 and answer["field"] == "next_token", (key, status, answer)
+
+
+def test_head_options_and_broken_content_lengths_get_a_4xx(cloud: Context) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    url, headers = api(cloud)
+    for method in ("HEAD", "OPTIONS"):
+        status, _ = http(method, url, None, headers)
+        assert 400 <= status < 500, (method, status)
+    where = urlsplit(url)
+
+    def raw(request: bytes) -> bytes:
+        with socket.create_connection((where.hostname, where.port), timeout=40) as conn:
+            conn.sendall(request)
+            return conn.recv(4096)
+
+    auth = headers["Authorization"].encode()
+    for length, expect in ((b"abc", b" 400 "), (b"-1", b" 400 ")):
+        head = b"POST " + where.path.encode() + b" HTTP/1.1\r\nHost: x\r\nAuthorization: " + auth
+        answer = raw(head + b"\r\nContent-Length: " + length + b"\r\n\r\n{}")
+        assert expect in answer.split(b"\r\n", 1)[0], answer[:200]
+    # a stranger announcing a body is refused before the body is read
+    answer = raw(b"POST " + where.path.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n")
+    assert b" 403 " in answer.split(b"\r\n", 1)[0]

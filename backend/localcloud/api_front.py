@@ -24,6 +24,7 @@ from backend.localcloud.gateway import function_spec
 from backend.localcloud.lambda_runtime import LambdaRuntime
 
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
+READ_TIMEOUT_S = 30.0
 TOKEN_HEADER = "Authorization"
 _FN_ARN_RE = re.compile(r"functions/(?P<arn>arn:aws:lambda:[^/]+)/invocations")
 
@@ -44,6 +45,8 @@ def _match(template: str, path: str) -> dict[str, str] | None:
 
 
 class ApiFront:
+    FORBIDDEN = "Forbidden: missing or wrong credentials. Send the header that `skydeck api url` prints."
+
     def __init__(self, runtime: LambdaRuntime, region: str, token: str) -> None:
         self.runtime = runtime
         self.region = region
@@ -86,16 +89,7 @@ class ApiFront:
         self, method: str, raw_path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
         if not self.authorized(headers):
-            return (
-                403,
-                {"Content-Type": "application/json"},
-                json.dumps(
-                    {
-                        "message": "Forbidden: missing or wrong credentials. "
-                        "Send the header that `skydeck api url` prints."
-                    }
-                ).encode(),
-            )
+            return 403, {"Content-Type": "application/json"}, json.dumps({"message": self.FORBIDDEN}).encode()
         split = urlsplit(raw_path)
         routed = self.route(method, split.path)
         if isinstance(routed[0], int):
@@ -150,12 +144,27 @@ def serve(front: ApiFront, port: int = 0) -> ThreadingHTTPServer:
             pass
 
         def _do(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
+            self.connection.settimeout(READ_TIMEOUT_S)  # a client that announces a body and sends none
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            if not front.authorized(headers):  # before the body is read: no thread held for a stranger
+                self._refuse(403, front.FORBIDDEN)
+                return
+            raw_length = (self.headers.get("Content-Length") or "0").strip()
+            if not raw_length.isdigit():
+                self._refuse(400, f"Content-Length must be a whole number of bytes, not {raw_length!r}")
+                return
+            length = int(raw_length)
             if length > MAX_BODY:
                 self._send(413, {"Content-Type": "application/json"}, b'{"message": "Request Too Long"}')
                 return
-            body = self.rfile.read(length) if length else b""
-            headers = {k.lower(): v for k, v in self.headers.items()}
+            try:
+                body = self.rfile.read(length) if length else b""
+            except TimeoutError:
+                self._refuse(408, f"the body ended early: Content-Length said {length} bytes")
+                return
+            if len(body) < length:
+                self._refuse(400, f"the body ended early: Content-Length said {length} bytes, got {len(body)}")
+                return
             try:
                 status, out_headers, payload = front.handle(self.command, self.path, headers, body)
             except Exception as exc:  # never let one request take the front down
@@ -166,6 +175,10 @@ def serve(front: ApiFront, port: int = 0) -> ThreadingHTTPServer:
                 )
             self._send(status, out_headers, payload)
 
+        def _refuse(self, status: int, message: str) -> None:
+            self.close_connection = True
+            self._send(status, {"Content-Type": "application/json"}, json.dumps({"message": message}).encode())
+
         def _send(self, status: int, headers: dict[str, str], payload: bytes) -> None:
             self.send_response(status)
             for k, v in headers.items():
@@ -173,9 +186,10 @@ def serve(front: ApiFront, port: int = 0) -> ThreadingHTTPServer:
                     self.send_header(k, v)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
-            self.wfile.write(payload)
+            if self.command != "HEAD":
+                self.wfile.write(payload)
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _do
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _do
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True

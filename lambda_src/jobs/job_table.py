@@ -85,9 +85,24 @@ def decode_token(token: str | None) -> dict[str, Any] | None:
         key = json.loads(base64.urlsafe_b64decode(token.encode()))
     except (ValueError, TypeError):
         raise ValueError("next_token is not one this API issued; drop it to start from the first page") from None
-    if not isinstance(key, dict):
+    if not isinstance(key, dict) or not _is_key(key):
         raise ValueError("next_token is not one this API issued; drop it to start from the first page")
     return key
+
+
+_KEY_TYPES = {"job_id": "S", "kind": "S", "state": "S", "created_at": "N"}
+
+
+def _is_key(key: dict[str, Any]) -> bool:
+    """A page key as DynamoDB hands them back for this table: its key attributes, typed as the table has them."""
+    if "job_id" not in key or not set(key) <= set(_KEY_TYPES):
+        return False
+    for name, value in key.items():
+        if not (
+            isinstance(value, dict) and list(value) == [_KEY_TYPES[name]] and isinstance(value[_KEY_TYPES[name]], str)
+        ):
+            return False
+    return True
 
 
 @dataclass
@@ -383,7 +398,12 @@ class JobStore:
         start = decode_token(next_token)
         if start:
             kwargs["ExclusiveStartKey"] = start
-        resp = self.ddb.query(**kwargs)
+        try:
+            resp = self.ddb.query(**kwargs)
+        except ClientError as exc:
+            if start and exc.response.get("Error", {}).get("Code") == "ValidationException":
+                raise ValueError("next_token does not fit this listing; drop it to start from the first page") from None
+            raise
         return {
             "items": [from_dynamo_item(i) for i in resp.get("Items", [])],
             "next_token": encode_token(resp.get("LastEvaluatedKey")),

@@ -25,6 +25,8 @@ MAX_RESO = 2048
 MAX_ITERS = 10_000_000
 # svox2's utils.MAX_SH_BASIS: its SparseGrid asserts 1 <= basis_dim <= this, and a square number for SH.
 SVOX2_MAX_BASIS = 10
+# The numbers a job's record can hold (DynamoDB's: 38 significant digits, 1e-130 to 1e126).
+MIN_NUMBER, MAX_NUMBER = 1e-130, 1e126
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 SCENE_RE = re.compile(r"^(s3://[a-z0-9.-]{3,63}/[^\s]*|/[^\s\x00]{0,1023}|[A-Za-z0-9][A-Za-z0-9_.-]{0,63})$")
 GPU_RE = re.compile(r"^[0-9A-Fa-f:.,]{1,32}$")
@@ -98,6 +100,8 @@ def parse_body(raw: bytes | str) -> JobSpec:
         doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise JobValidationError("body", f"is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise JobValidationError("body", "nests too deeply; a job is a flat object of options") from None
     return parse_job(doc)
 
 
@@ -208,6 +212,8 @@ def validate_option(key: str, value: Any, prefix: str = "config") -> Any:
             raise JobValidationError(where, f"must be a number, not {value!r}")
         if not math.isfinite(value):
             raise JobValidationError(where, "must be a finite number")
+        if value != 0 and not MIN_NUMBER <= abs(value) < MAX_NUMBER:
+            raise JobValidationError(where, f"must be 0 or between 1e-130 and 1e126 in size, got {value!r}")
         if key.startswith(_NON_NEGATIVE_PREFIXES) and value < 0:
             raise JobValidationError(where, f"must be >= 0, got {value}")
         if key in _POSITIVE and value <= 0:
@@ -249,6 +255,8 @@ def _int(value: Any, where: str, lo: int | None = None, hi: int | None = None) -
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise JobValidationError(where, f"must be an integer, not {value!r}")
+    if abs(value) >= 10**38:
+        raise JobValidationError(where, f"is too large ({len(str(abs(value)))} digits; at most 38)")
     if lo is not None and value < lo:
         raise JobValidationError(where, f"must be >= {lo}, got {value}")
     if hi is not None and value > hi:
