@@ -77,6 +77,9 @@ def local_status(json_out: JsonOpt = False) -> None:
     if not status.running:
         out.print("local cloud: not running (start it with: skydeck local up)")
         raise typer.Exit(1)
+    if "phase" in status.state:
+        out.print(f"local cloud: {status.state['phase']}, pid {status.state['pid']}; `skydeck local up` waits for it")
+        return
     out.print(f"local cloud: running, {'healthy' if status.healthy else 'NOT answering'}")
     for part, info in status.state.get("parts", {}).items():
         out.print(f"  {part:<8} pid {info.get('pid')}  {info.get('url', '')}")

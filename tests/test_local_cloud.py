@@ -270,3 +270,43 @@ def test_queries_see_writes_at_once_through_the_cache(cloud) -> None:  # noqa: A
     job_id = cloud.jobs.submit(parse_job({"scene": "cache-check"}))["job_id"]
     after = cloud.jobs.list(state="QUEUED", limit=1000)["items"]
     assert job_id in [j["job_id"] for j in after]
+
+
+def test_one_local_cloud_per_home_and_a_killed_ones_workers_do_not_linger(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from backend.localcloud.instance import _group_members
+
+    home = Home(tmp_path / "h")
+    first = control.up(home, workers=1)
+    try:
+        pid, pgid = first.state["pid"], first.state["pgid"]
+        # a second server for the same home refuses at once, naming the first
+        second = subprocess.run(
+            [sys.executable, "-m", "backend.localcloud.server", "--home", str(home.root)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert second.returncode == 3 and f"pid {pid}" in second.stderr
+        assert control.status(home).state["pid"] == pid
+        deadline = time.time() + 30
+        while time.time() < deadline and len(_group_members(pgid)) < 2:
+            time.sleep(0.2)  # the executor worker starts beside the server
+        workers = [p for p in _group_members(pgid) if p != pid]
+        assert workers, "the executor worker never started"
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
+        assert all(_alive(p) for p in workers), "workers outlive a kill -9 of their server"
+        again = control.up(home, workers=0)
+        assert again.state["pid"] != pid
+        assert not any(_alive(p) for p in workers), "the next local up stops the dead server's workers"
+    finally:
+        control.down(home)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -40,6 +40,10 @@ class Home:
         return self.local_dir / "api-token"
 
     @property
+    def local_lock(self) -> Path:
+        return self.local_dir / "server.lock"
+
+    @property
     def local_journal(self) -> Path:
         return self.local_dir / "journal.sqlite"
 

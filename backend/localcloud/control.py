@@ -14,6 +14,7 @@ from typing import Any
 
 from backend.core.errors import ConfigError, SkydeckError
 from backend.core.paths import Home
+from backend.localcloud.instance import holder, stop_leftovers
 
 START_TIMEOUT_S = 120.0
 
@@ -56,10 +57,25 @@ def status(home: Home) -> Status:
     try:
         state = json.loads(home.local_state_file.read_text())
     except (OSError, ValueError):
-        return Status(False, {}, False)
-    if not _alive(int(state.get("pid", -1))):
-        return Status(False, {}, False)  # a stale file left by a kill -9
-    return Status(True, state, _healthy(state["endpoint"]))
+        state = {}
+    if state and _alive(int(state.get("pid", -1))):
+        return Status(True, state, _healthy(state["endpoint"]))
+    starting = holder(home.local_lock)  # started, still replaying its journal: no state file yet
+    if starting is not None and _alive(starting):
+        return Status(True, {"pid": starting, "phase": "starting (replaying its journal)", "parts": {}}, False)
+    return Status(False, {}, False)  # nothing, or a stale file left by a kill -9
+
+
+def _stop_leftovers_of_a_dead_server(home: Home) -> int:
+    """After a kill -9 the server's executors and Lambda workers live on: stop them."""
+    try:
+        stale = json.loads(home.local_state_file.read_text())
+    except (OSError, ValueError):
+        return 0
+    pid = int(stale.get("pid", -1))
+    if pid <= 0 or _alive(pid):
+        return 0
+    return stop_leftovers(int(stale.get("pgid", pid)))
 
 
 def default_workers() -> int:
@@ -80,6 +96,7 @@ def up(home: Home, on_wait: Any = None, workers: int | None = None) -> Status:
     if current.running:  # alive but not answering: maybe still replaying its journal
         return _wait_ready(home, int(current.state["pid"]), on_wait)
     home.ensure()
+    _stop_leftovers_of_a_dead_server(home)
     home.local_state_file.unlink(missing_ok=True)
     log_path = home.logs_dir / "localcloud.log"
     with open(log_path, "ab") as log:
@@ -115,8 +132,9 @@ def down(home: Home, timeout_s: float = 20.0) -> bool:
     """Stop the local cloud; its state stays in the journal. Returns False if it was not running."""
     current = status(home)
     if not current.running:
+        stopped = _stop_leftovers_of_a_dead_server(home)
         home.local_state_file.unlink(missing_ok=True)
-        return False
+        return stopped > 0
     pid = int(current.state["pid"])
     os.kill(pid, signal.SIGTERM)
     deadline = time.time() + timeout_s

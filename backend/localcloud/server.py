@@ -31,6 +31,7 @@ from backend.core.profiles import LOCAL_REGION
 from backend.localcloud import cfn_fixes, fast_sqs, moto_speedups
 from backend.localcloud.api_front import ApiFront, serve
 from backend.localcloud.gateway import Gateway
+from backend.localcloud.instance import AlreadyRunning, ServerLock
 from backend.localcloud.journal import Journal, Recorded
 from backend.localcloud.lambda_runtime import LambdaRuntime
 from backend.localcloud.replay import Answer, replay
@@ -135,6 +136,7 @@ class LocalCloud:
         (self.home.local_dir / "ports.json").write_text(json.dumps({"moto": moto_port, "api": api_port}))
         state = {
             "pid": os.getpid(),
+            "pgid": os.getpgrp(),
             "endpoint": endpoint,
             "api_base": f"http://127.0.0.1:{api_port}",
             "region": self.region,
@@ -190,6 +192,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     for noisy in ("werkzeug", "botocore", "moto"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    lock = ServerLock(home.ensure().local_lock)
+    try:
+        lock.acquire()
+    except AlreadyRunning as exc:
+        log.error("%s", exc)
+        return 3
     cloud = LocalCloud(home, workers=max(0, args.workers))
     signal.signal(signal.SIGTERM, lambda *_: cloud.stopped.set())
     signal.signal(signal.SIGINT, lambda *_: cloud.stopped.set())
@@ -199,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         cloud.stopped.wait()
     finally:
         cloud.stop()
+        lock.release()
     return 0
 
 
