@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from cli.common import JsonOpt, err, out, print_json
+from cli.common import JsonOpt, YesOpt, confirm, err, out, print_json
 
 app = typer.Typer(no_args_is_help=True, help="The embedded local cloud (moto + Lambda runtime + API front).")
 
@@ -62,6 +62,25 @@ def local_down(json_out: JsonOpt = False) -> None:
         print_json({"stopped": stopped})
     else:
         out.print("local cloud stopped" if stopped else "local cloud was not running")
+
+
+@app.command("repair")
+def local_repair(yes: YesOpt = False, json_out: JsonOpt = False) -> None:
+    """Keep what a damaged journal still holds, set the file aside, and start the journal afresh."""
+    from backend.core.paths import Home
+    from backend.localcloud.repair import repair
+
+    home = Home.from_env()
+    confirm(f"Set {home.local_journal} aside and keep what can still be read from it?", yes)
+    report = repair(home)
+    if json_out:
+        print_json(report.to_dict())
+        return
+    out.print(
+        f"kept {report.requests_kept} recorded changes and {report.messages_kept} queued messages "
+        f"(copying stopped at: {report.stopped_at})"
+    )
+    out.print(f"the damaged journal is kept at {report.set_aside}; start the cloud with: skydeck local up")
 
 
 @app.command("status")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from backend.core.context import Context
+from backend.core.errors import SkydeckError
 from backend.core.paths import Home
 from backend.localcloud import control
 from backend.localcloud.minted_ids import IdMap, minted
@@ -147,3 +148,39 @@ def test_the_id_map_rewrites_raw_and_encoded_forms_but_never_object_data() -> No
     )
     data = b"arn:aws:x:1:stack/s/old-1"
     assert ids.rewrite_body(data, "binary/octet-stream") == data
+
+
+def test_a_damaged_journal_says_so_and_local_repair_keeps_what_reads(tmp_path: Path) -> None:
+    home = Home(tmp_path / "h")
+    control.up(home, workers=0)
+    s3 = Context.create(None, home).clients.client("s3")
+    s3.create_bucket(Bucket="before-damage")
+    control.down(home)
+    home.local_journal.write_bytes(b"this is not a journal" * 100)
+    with pytest.raises(SkydeckError, match="is damaged.*skydeck local repair"):
+        control.up(home, workers=0)
+    refused = run(home.root, "local", "repair")  # no terminal to confirm on
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    repaired = run(home.root, "local", "repair", "--yes", "--json")
+    assert repaired.returncode == 0, repaired.stderr
+    report = json.loads(repaired.stdout)
+    assert report["requests_kept"] == 0 and Path(report["set_aside"]).exists()
+    assert control.up(home, workers=0).running  # starts again, empty
+    control.down(home)
+
+
+def test_local_repair_copies_every_row_of_a_readable_journal(tmp_path: Path) -> None:
+    home = Home(tmp_path / "h")
+    control.up(home, workers=0)
+    try:
+        s3 = Context.create(None, home).clients.client("s3")
+        s3.create_bucket(Bucket="kept")
+        s3.put_object(Bucket="kept", Key="k", Body=b"still here")
+        control.down(home)
+        report = json.loads(run(home.root, "local", "repair", "--yes", "--json").stdout)
+        assert report["requests_kept"] >= 2 and report["stopped_at"] == "end of journal"
+        control.up(home, workers=0)
+        s3 = Context.create(None, home).clients.client("s3")
+        assert s3.get_object(Bucket="kept", Key="k")["Body"].read() == b"still here"
+    finally:
+        control.down(home)

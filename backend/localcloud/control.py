@@ -15,6 +15,7 @@ from typing import Any
 from backend.core.errors import ConfigError, SkydeckError
 from backend.core.paths import Home
 from backend.localcloud.instance import holder, stop_leftovers
+from backend.localcloud.journal import JOURNAL_DAMAGED_EXIT
 
 START_TIMEOUT_S = 120.0
 
@@ -116,6 +117,9 @@ def _wait_ready(home: Home, pid: int, on_wait: Any = None, proc: subprocess.Pope
     while time.time() < deadline:
         if proc is not None and proc.poll() is not None:
             tail = (home.logs_dir / "localcloud.log").read_text(errors="replace")[-2000:]
+            if proc.returncode == JOURNAL_DAMAGED_EXIT:
+                damaged = [line for line in tail.splitlines() if "is damaged" in line]
+                raise SkydeckError(damaged[-1].split(" ERROR ", 1)[-1] if damaged else "the journal is damaged")
             raise SkydeckError(f"the local cloud exited during start (code {proc.returncode}). Log tail:\n{tail}")
         current = status(home)
         if current.running and current.healthy:

@@ -67,6 +67,7 @@ _TRANSPORT_HEADERS = frozenset(
         "amz-sdk-request",
     }
 )
+JOURNAL_DAMAGED_EXIT = 4  # the server's exit code when its journal cannot be read
 # Answers are kept (for replay to learn the ids the server minted) up to this size.
 MAX_KEPT_ANSWER = 64 * 1024
 
@@ -93,6 +94,18 @@ def is_journaled(method: str, path: str, headers: dict[str, str], body: bytes) -
     return not (action in _NOT_JOURNALED or action.startswith(_READ_PREFIXES))
 
 
+class JournalDamaged(Exception):
+    """The journal file cannot be read as a journal: `skydeck local repair` keeps what can be read."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(
+            f"the local cloud's journal {path} is damaged ({reason}); "
+            "run `skydeck local repair` to keep what can be read and set the file aside"
+        )
+        self.path = path
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class Recorded:
     method: str
@@ -109,8 +122,15 @@ class Journal:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self.path = path
         self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            self._create()
+        except sqlite3.DatabaseError as exc:
+            raise JournalDamaged(path, str(exc)) from None
+
+    def _create(self) -> None:
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -142,16 +162,37 @@ class Journal:
                 (method, path, query, json.dumps(kept), body, answer),
             )
 
+    def record_raw(
+        self, method: str, path: str, query: str, headers_json: str, body: bytes, response: bytes = b""
+    ) -> None:
+        """A row copied from another journal as it stands (used by `local repair`)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO requests (method, path, query, headers, body, response) VALUES (?, ?, ?, ?, ?, ?)",
+                (method, path, query, headers_json, body, response),
+            )
+
+    def restore_messages(self, rows: list[tuple[Any, ...]]) -> None:
+        with self._lock:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO messages (id, account, region, queue, body, attributes, sent_ms, "
+                "receive_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
     def requests(self) -> Iterator[Recorded]:
         """Recorded requests in order, read in batches so that a long journal is never all in memory."""
         last = 0
         while True:
             with self._lock:
-                rows = self._db.execute(
-                    "SELECT seq, method, path, query, headers, body, response FROM requests "
-                    "WHERE seq > ? ORDER BY seq LIMIT 256",
-                    (last,),
-                ).fetchall()
+                try:
+                    rows = self._db.execute(
+                        "SELECT seq, method, path, query, headers, body, response FROM requests "
+                        "WHERE seq > ? ORDER BY seq LIMIT 256",
+                        (last,),
+                    ).fetchall()
+                except sqlite3.DatabaseError as exc:
+                    raise JournalDamaged(self.path, f"{exc} (after record {last})") from None
             if not rows:
                 return
             for seq, method, path, query, headers, body, response in rows:

@@ -32,7 +32,7 @@ from backend.localcloud import cfn_fixes, fast_sqs, moto_speedups
 from backend.localcloud.api_front import ApiFront, serve
 from backend.localcloud.gateway import Gateway
 from backend.localcloud.instance import AlreadyRunning, ServerLock
-from backend.localcloud.journal import Journal, Recorded
+from backend.localcloud.journal import JOURNAL_DAMAGED_EXIT, Journal, JournalDamaged, Recorded
 from backend.localcloud.lambda_runtime import LambdaRuntime
 from backend.localcloud.replay import Answer, replay
 
@@ -205,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
         cloud.start()
         cloud.start_workers()
         cloud.stopped.wait()
+    except JournalDamaged as exc:
+        log.error("%s", exc)
+        return JOURNAL_DAMAGED_EXIT
     finally:
         cloud.stop()
         lock.release()
