@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import html
 import io
 import json
+import logging
 import re
+import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -19,6 +22,7 @@ from backend.localcloud.minted_ids import IdMap
 
 _INVOKE_RE = re.compile(r"^/20\d\d-\d\d-\d\d/functions/(?P<name>[^/]+)/invocations/?$")
 _REGION_RE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[a-z0-9-]+)/")
+log = logging.getLogger("skydeck.localcloud")
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -116,17 +120,51 @@ class Gateway:
             captured["status"] = int(status.split()[0])
             return start_response(status, response_headers, exc_info)
 
+        seq = None
+        if journal_it:
+            # Journaled before it is applied: a change the journal could not keep is not made at all.
+            try:
+                seq = self.journal.begin(method, path, environ.get("QUERY_STRING", ""), headers, body)
+            except sqlite3.Error as exc:
+                return self._unavailable(headers, str(exc), start_response)
         if self.recording and len(self.ids):
             self._rewrite_ids(environ, headers, body)
-        result = self.moto_app(environ, capture)
-        if mutating:
-            self.reads.invalidate()  # again: a read that ran alongside must not be kept
-        if journal_it and captured.get("status", 500) < 400:
-            # the answer is kept with the request: replay learns from it the ids the server minted
-            answer = b"".join(result)
-            self.journal.record(method, path, environ.get("QUERY_STRING", ""), headers, body, answer)
-            return [answer]
-        return result
+        try:
+            result = self.moto_app(environ, capture)
+            answer = b"".join(result) if seq is not None else None
+        except Exception:
+            if seq is not None:
+                self._settle(seq, None)
+            raise
+        finally:
+            if mutating:
+                self.reads.invalidate()  # again: a read that ran alongside must not be kept
+        if seq is None:
+            return result
+        # the answer is kept with the request: replay learns from it the ids the server minted
+        self._settle(seq, answer if captured.get("status", 500) < 400 else None)
+        return [answer or b""]
+
+    def _settle(self, seq: int, answer: bytes | None) -> None:
+        try:
+            self.journal.settle(seq, answer)
+        except sqlite3.Error as exc:  # the change stands (it was journaled); only its answer is not kept
+            log.warning("journal record %d: answer not kept: %s", seq, exc)
+
+    @staticmethod
+    def _unavailable(headers: dict[str, str], why: str, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        message = f"the local cloud could not journal this change ({why}); nothing was changed"
+        if "json" in headers.get("content-type", "") or headers.get("x-amz-target"):
+            body = json.dumps({"__type": "ServiceUnavailable", "message": message}).encode()
+            ctype = "application/x-amz-json-1.0"
+        else:
+            body = (
+                "<?xml version='1.0' encoding='UTF-8'?><Error><Code>ServiceUnavailable</Code>"
+                f"<Message>{html.escape(message)}</Message></Error>"
+            ).encode()
+            ctype = "application/xml"
+        start_response("503 Service Unavailable", [("Content-Type", ctype), ("x-amzn-ErrorType", "ServiceUnavailable")])
+        return [body]
 
     def _rewrite_ids(self, environ: dict[str, Any], headers: dict[str, str], body: bytes) -> None:
         for key in ("PATH_INFO", "QUERY_STRING", "RAW_URI", "REQUEST_URI", "HTTP_X_AMZ_COPY_SOURCE"):

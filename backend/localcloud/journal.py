@@ -151,16 +151,22 @@ class Journal:
             self._db.close()
 
     # -- requests ------------------------------------------------------------------------------
-    def record(
-        self, method: str, path: str, query: str, headers: dict[str, str], body: bytes, response: bytes = b""
-    ) -> None:
+    def begin(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> int:
+        """Journal a change before it is applied; `settle` keeps its answer, or drops it if it failed."""
         kept = {k: v for k, v in headers.items() if k not in _TRANSPORT_HEADERS}
-        answer = response if len(response) <= MAX_KEPT_ANSWER else b""
         with self._lock:
-            self._db.execute(
-                "INSERT INTO requests (method, path, query, headers, body, response) VALUES (?, ?, ?, ?, ?, ?)",
-                (method, path, query, json.dumps(kept), body, answer),
+            cursor = self._db.execute(
+                "INSERT INTO requests (method, path, query, headers, body) VALUES (?, ?, ?, ?, ?)",
+                (method, path, query, json.dumps(kept), body),
             )
+            return int(cursor.lastrowid or 0)
+
+    def settle(self, seq: int, answer: bytes | None) -> None:
+        with self._lock:
+            if answer is None:  # refused or failed: nothing to replay
+                self._db.execute("DELETE FROM requests WHERE seq = ?", (seq,))
+            elif len(answer) <= MAX_KEPT_ANSWER:
+                self._db.execute("UPDATE requests SET response = ? WHERE seq = ?", (answer, seq))
 
     def record_raw(
         self, method: str, path: str, query: str, headers_json: str, body: bytes, response: bytes = b""

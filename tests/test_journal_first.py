@@ -1,0 +1,57 @@
+"""The gateway journals a change before moto applies it: a change the journal cannot keep is not made."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.test import Client
+
+from backend.localcloud.gateway import Gateway
+from backend.localcloud.journal import Journal
+from backend.localcloud.lambda_runtime import LambdaRuntime
+
+AUTH = "AWS4-HMAC-SHA256 Credential=k/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=x"
+
+
+@pytest.fixture
+def gateway(tmp_path: Path) -> Iterator[Gateway]:
+    journal = Journal(tmp_path / "journal.sqlite")
+    runtime = LambdaRuntime(tmp_path / "lambda", {}, tmp_path / "logs")
+    gw = Gateway(DomainDispatcherApplication(create_backend_app), journal, runtime, "us-east-1")
+    Client(gw).post("/moto-api/reset")  # moto's backends live in this process: start from nothing
+    gw.recording = True
+    yield gw
+    runtime.shutdown()
+    journal.close()
+
+
+def _put(client: Client, key: str, size: int, bucket: str = "journal-first") -> int:
+    return client.put(f"/{bucket}/{key}", data=b"x" * size, headers={"Authorization": AUTH}).status_code
+
+
+def test_a_full_journal_refuses_the_change_and_applies_nothing(gateway: Gateway) -> None:
+    client = Client(gateway)
+    assert client.put("/journal-first", headers={"Authorization": AUTH}).status_code == 200
+    db = gateway.journal._db
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.execute(f"PRAGMA max_page_count = {pages + 2}")  # as good as a full disk
+    answers = [_put(client, f"k{i}", 100_000) for i in range(20)]
+    assert answers == [503] * 20
+    listed = client.get("/journal-first", headers={"Authorization": AUTH}).get_data()
+    assert b"<Key>" not in listed, "a change the journal refused was applied anyway"
+    db.execute("PRAGMA max_page_count = 1073741823")
+    assert _put(client, "after", 10) == 200
+    assert [r.path for r in gateway.journal.requests()] == ["/journal-first", "/journal-first/after"]
+
+
+def test_a_refused_change_leaves_no_record(gateway: Gateway) -> None:
+    client = Client(gateway)
+    # no such bucket: moto refuses, and the journal keeps nothing to replay
+    assert _put(client, "k", 5, bucket="no-such-bucket-here") == 404
+    assert list(gateway.journal.requests()) == []
+    with sqlite3.connect(gateway.journal.path) as db:
+        assert db.execute("SELECT COUNT(*) FROM requests").fetchone()[0] == 0
