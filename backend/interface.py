@@ -166,7 +166,10 @@ class Backend:
         values = {**(preset.values if preset else {}), "config": {}}
         return compose_job(values, scene=scene, overrides=overrides, preset_name=preset.name if preset else None)
 
-    def submit_job(self, spec: JobSpec) -> Job:
+    def submit_job(self, spec: JobSpec, check_scene: bool = True) -> Job:
+        """Queue a job; a pushed scene that is not in the data bucket is refused first (NotFoundError)."""
+        if check_scene:
+            self.ctx.scenes.check_exists(spec.scene)
         return Job.from_record(self.ctx.jobs.submit(spec))
 
     def job_log(self, job_id: str) -> str | None:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from backend.core.context import Context
 from backend.core.errors import ConfigError
@@ -20,6 +21,19 @@ ProfileOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+def print_table(headers: list[str], rows: list[list[str]]) -> None:
+    """A table on a terminal; tab-separated lines, never cut, when piped."""
+    if out.is_terminal:
+        table = Table(*headers, box=None)
+        for row in rows:
+            table.add_row(*row)
+        out.print(table)
+        return
+    sys.stdout.write("\t".join(headers) + "\n")
+    for row in rows:
+        sys.stdout.write("\t".join(row) + "\n")
 
 
 def context(profile: str | None) -> Context:

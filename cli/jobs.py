@@ -10,11 +10,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from backend.core.errors import ConfigError
 from backend.core.humanize import age
-from cli.common import JsonOpt, ProfileOpt, YesOpt, confirm, context, err, out, print_json
+from cli.common import JsonOpt, ProfileOpt, YesOpt, confirm, context, err, out, print_json, print_table
 
 app = typer.Typer(no_args_is_help=True, help="Plenoxels training jobs.")
 
@@ -41,6 +40,9 @@ def jobs_submit(
     preset: Annotated[str | None, typer.Option(help="Start from this preset.")] = None,
     scene: Annotated[str | None, typer.Option(help="Scene name, s3:// URI or absolute path.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override key=value (repeatable).")] = None,
+    no_check: Annotated[
+        bool, typer.Option("--no-check", help="Queue even if the scene is not (yet) in the data bucket.")
+    ] = False,
     json_out: JsonOpt = False,
     profile: ProfileOpt = None,
 ) -> None:
@@ -67,6 +69,8 @@ def jobs_submit(
         if chosen.kind != "plenoxels":
             raise ConfigError(f"preset {chosen.name} is a {chosen.kind} preset, not a training job")
         spec = compose_job(chosen.values, scene=scene, overrides=set_, preset_name=chosen.name)
+    if not no_check:
+        ctx.scenes.check_exists(spec.scene, skip_hint="; --no-check queues the job anyway")
     record = ctx.jobs.submit(spec)
     if json_out:
         print_json(record)
@@ -87,18 +91,17 @@ def jobs_list(
     if json_out:
         print_json(page)
         return
-    table = Table("job id", "state", "name", "engine", "iter", "psnr", "age", box=None)
-    for job in page["items"]:
-        table.add_row(*_job_row(job))
-    out.print(table)
+    print_table(["job id", "state", "name", "engine", "iter", "psnr", "age"], [_job_row(j) for j in page["items"]])
     if page["next_token"]:
         out.print(f"more: --next-token {page['next_token']}")
 
 
 @app.command("show")
 def jobs_show(job_id: str, json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
-    """One job: its document, state, progress and result."""
-    job = context(profile).jobs.get(job_id)
+    """One job (any unique prefix of its id): its document, state, progress and result."""
+    jobs = context(profile).jobs
+    job_id = jobs.resolve(job_id)
+    job = jobs.get(job_id)
     if json_out:
         print_json(job)
         return
@@ -130,7 +133,7 @@ def jobs_fetch(
 ) -> None:
     """Download a job's results (ckpt.npz, test renders, turntable.gif, metrics.json)."""
     ctx = context(profile)
-    ctx.jobs.get(job_id)  # a clear "no such job" before looking in the bucket
+    job_id = ctx.jobs.resolve(job_id)  # a clear "no such job" before looking in the bucket
     files = ctx.scenes.fetch(job_id, out_dir, on_file=(lambda n: None) if json_out else (lambda n: err.print(f"  {n}")))
     if json_out:
         print_json({"job_id": job_id, "files": [str(p) for p in files]})
@@ -150,7 +153,7 @@ def jobs_logs(
     from lambda_src.jobs.schema import TERMINAL_STATES
 
     ctx = context(profile)
-    ctx.jobs.get(job_id)
+    job_id = ctx.jobs.resolve(job_id)
     printed = 0
     try:
         while True:
@@ -177,6 +180,7 @@ def jobs_logs(
 def jobs_cancel(job_id: str, yes: YesOpt = False, json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
     """Cancel a queued job, or ask a running one to stop."""
     ctx = context(profile)
+    job_id = ctx.jobs.resolve(job_id)
     job = ctx.jobs.get(job_id)
     confirm(f"cancel job {job_id} ({job.get('name')}, {job['state']})?", yes)
     job = ctx.jobs.cancel(job_id)
@@ -193,9 +197,14 @@ def jobs_watch(
     json_out: JsonOpt = False,
     profile: ProfileOpt = None,
 ) -> None:
-    """Follow a job until it ends (or the job list until interrupted)."""
+    """Follow a job until it ends (or the job list until interrupted). Exits 1 if the job failed or was cancelled."""
+    jobs = context(profile).jobs
+    if job_id:
+        job_id = jobs.resolve(job_id)
+    last: Any = None
     try:
-        for snapshot in context(profile).jobs.watch(job_id, interval_s=interval):
+        for snapshot in jobs.watch(job_id, interval_s=interval):
+            last = snapshot
             if json_out:
                 sys.stdout.write(json.dumps(snapshot, default=str) + "\n")
                 sys.stdout.flush()
@@ -208,7 +217,11 @@ def jobs_watch(
                     counts[job["state"]] = counts.get(job["state"], 0) + 1
                 out.print(f"{time.strftime('%H:%M:%S')}  " + "  ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     except KeyboardInterrupt:
-        pass
+        return
+    if job_id and last and last["state"] in ("FAILED", "CANCELLED"):
+        if not json_out:
+            err.print(f"job {job_id} ended {last['state']}" + (f": {last.get('error')}" if last.get("error") else ""))
+        raise typer.Exit(1)
 
 
 @app.command("reconcile")

@@ -21,7 +21,9 @@ def run(home: Path, *args: str, stdin: str | None = None) -> subprocess.Complete
 
 def test_submit_show_list_cancel_with_json(cloud_home: Home) -> None:
     home = cloud_home.root
-    sub = run(home, "jobs", "submit", "--preset", "syn", "--scene", "lego", "--set", "lr_sigma=10", "--json")
+    sub = run(
+        home, "jobs", "submit", "--preset", "syn", "--scene", "lego", "--set", "lr_sigma=10", "--no-check", "--json"
+    )
     assert sub.returncode == 0, sub.stderr
     job_id = json.loads(sub.stdout)["job_id"]
     shown = json.loads(run(home, "jobs", "show", job_id, "--json").stdout)
@@ -120,7 +122,8 @@ def test_jobs_watch_follows_a_job_until_it_ends(cloud_home: Home) -> None:
     threading.Timer(1.5, lambda: ctx.jobs.cancel(job["job_id"])).start()
     out, _ = proc.communicate(timeout=60)
     states = [json.loads(line)["state"] for line in out.splitlines()]
-    assert proc.returncode == 0 and states[0] == "QUEUED" and states[-1] == "CANCELLED"
+    assert states[0] == "QUEUED" and states[-1] == "CANCELLED"
+    assert proc.returncode == 1, "watch ends non-zero when the job did not succeed"
 
 
 def test_usage_errors_exit_2_and_help_version_work_everywhere(tmp_path: Path) -> None:
@@ -146,3 +149,32 @@ def test_the_root_profile_option_reaches_every_command(tmp_path: Path) -> None:
     home = tmp_path / "h"
     refused = run(home, "--profile", "nosuch", "stacks", "list")
     assert refused.returncode == 3 and "nosuch" in refused.stderr  # not found, naming the file to add it to
+
+
+def test_short_ids_work_everywhere_and_an_ambiguous_one_names_the_candidates(cloud_home: Home) -> None:
+    from backend.core.context import Context
+    from lambda_src.jobs.schema import parse_job
+
+    home = cloud_home.root
+    store = Context.create(None, cloud_home).jobs.store
+    spec = parse_job({"name": "short", "scene": "lego"})
+    first = store.submit(spec, job_id="abcd1234-0000-4000-8000-000000000001")["job_id"]
+    store.submit(spec, job_id="abcd1299-0000-4000-8000-000000000002")
+    shown = run(home, "jobs", "show", "abcd1234", "--json")
+    assert shown.returncode == 0 and json.loads(shown.stdout)["job_id"] == first
+    ambiguous = run(home, "jobs", "show", "abcd12")
+    assert ambiguous.returncode == 2 and "ambiguous" in ambiguous.stderr and first in ambiguous.stderr
+    assert run(home, "jobs", "show", "ffff9999").returncode == 3
+    cancelled = run(home, "jobs", "cancel", "abcd1234", "--yes", "--json")
+    assert cancelled.returncode == 0 and json.loads(cancelled.stdout)["job_id"] == first
+    piped = run(home, "jobs", "list", "--limit", "1000").stdout  # not a terminal: whole ids, tab-separated
+    assert any(line.split("\t")[0] == first for line in piped.splitlines())
+
+
+def test_submit_refuses_a_scene_that_is_not_in_the_data_bucket(cloud_home: Home) -> None:
+    home = cloud_home.root
+    refused = run(home, "jobs", "submit", "--preset", "syn-cpu-quick", "--scene", "nosuchscene")
+    assert refused.returncode == 3
+    assert "skydeck data push DIR --name nosuchscene" in refused.stderr and "--no-check" in refused.stderr
+    forced = run(home, "jobs", "submit", "--preset", "syn-cpu-quick", "--scene", "nosuchscene", "--no-check")
+    assert forced.returncode == 0

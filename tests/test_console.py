@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 from textual.widgets import DataTable, Input, Static
@@ -55,7 +56,9 @@ async def test_deploy_and_delete_from_the_stacks_screen_with_confirmation(fresh:
         assert fresh.stacks.describe("infra").status == "NOT_DEPLOYED"
 
 
-async def test_compose_submit_and_see_the_job_listed(cloud: Context) -> None:
+async def test_compose_submit_and_see_the_job_listed(cloud: Context, tmp_path: Path) -> None:
+    from gpu_executor.plenoxels.scene import make_scene
+
     app = SkydeckApp(backend=Backend(cloud), mode="jobs")
     scene = f"tui-{uuid.uuid4().hex[:6]}"
     async with app.run_test(size=SIZE) as pilot:
@@ -73,6 +76,12 @@ async def test_compose_submit_and_see_the_job_listed(cloud: Context) -> None:
         await pilot.pause()
         assert "valid" in str(app.screen.query_one("#composer-error", Static).render())
         assert '"lr_sigma": 12.5' in str(app.screen.query_one("#composer-preview", Static).render())
+        await pilot.press("ctrl+s")  # the scene is not pushed yet: refused, with the command that fixes it
+        await settle(app, pilot)
+        refused = str(app.screen.query_one("#composer-error", Static).render())
+        assert "not in the data bucket" in refused and f"--name {scene}" in refused
+        make_scene(scene, tmp_path / "scene", size=16, views=3, test_views=1)
+        cloud.scenes.push(tmp_path / "scene", scene)
         await pilot.press("ctrl+s")
         await settle(app, pilot)
         app.screen.action_refresh()

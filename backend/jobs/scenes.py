@@ -69,6 +69,21 @@ class Scenes:
         names = [p["Prefix"][len(SCENES_PREFIX) :].rstrip("/") for p in resp.get("CommonPrefixes", [])]
         return [{"name": n, "uri": f"s3://{self.bucket}/{SCENES_PREFIX}{n}/"} for n in sorted(names)]
 
+    def exists(self, name: str) -> bool:
+        """Whether a pushed scene of that name is in the data bucket."""
+        resp = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=f"{SCENES_PREFIX}{name}/", MaxKeys=1)
+        return bool(resp.get("KeyCount") or resp.get("Contents"))
+
+    def check_exists(self, scene: str, skip_hint: str = "") -> None:
+        """Refuse a job whose pushed scene is missing: it would only fail a second after it is queued.
+        s3:// URIs and host paths are the executor's to read, and are not checked here."""
+        if scene.startswith(("s3://", "/")) or self.exists(scene):
+            return
+        raise NotFoundError(
+            f"scene {scene!r} is not in the data bucket; push it first: skydeck data push DIR --name {scene} "
+            f"(or make one: skydeck data make-scene NAME --out DIR){skip_hint}"
+        )
+
     def results(self, job_id: str) -> list[dict[str, Any]]:
         prefix = f"{RESULTS_PREFIX}{job_id}/"
         return [

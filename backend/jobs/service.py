@@ -42,6 +42,29 @@ class Jobs:
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
 
+    def resolve(self, job_id: str) -> str:
+        """A full job id from any unique prefix of one (as git and docker take them)."""
+        if len(job_id) == 36:
+            return job_id
+        if len(job_id) < 4:
+            raise ConfigError(f"job id {job_id!r} is too short: give at least 4 characters")
+        found: list[str] = []
+        paginator = self.store.ddb.get_paginator("scan")
+        pages = paginator.paginate(
+            TableName=self.store.table,
+            ProjectionExpression="job_id",
+            FilterExpression="begins_with(job_id, :p)",
+            ExpressionAttributeValues={":p": {"S": job_id}},
+        )
+        for page in pages:
+            found += [item["job_id"]["S"] for item in page.get("Items", [])]
+        if not found:
+            raise NotFoundError(f"no job {job_id!r}; list them with: skydeck jobs list")
+        if len(found) > 1:
+            shown = ", ".join(sorted(found)[:6]) + (" ..." if len(found) > 6 else "")
+            raise ConfigError(f"job id {job_id!r} is ambiguous: {len(found)} jobs start with it ({shown})")
+        return found[0]
+
     def get(self, job_id: str) -> dict[str, Any]:
         try:
             return self.store.get(job_id)

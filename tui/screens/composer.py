@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -164,6 +165,7 @@ class ComposerScreen(DeckScreen):
         self.app.pop_screen()
 
     def on_work_failed(self, message: WorkFailed) -> None:
+        self.query_one("#composer-error", Static).update(f"[red]{escape(message.error)}[/red]")
         self.notify(f"{message.what} failed: {message.error}", severity="error")
 
     def action_back(self) -> None:
