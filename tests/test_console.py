@@ -256,3 +256,27 @@ async def test_a_job_that_ends_is_announced_on_any_screen(cloud: Context) -> Non
         await settle(app, pilot)
         messages = [n.message for n in app._notifications]
         assert any("announce-me succeeded: PSNR 30.25 dB" in m for m in messages), messages
+
+
+async def test_help_names_keys_as_typed_and_a_finished_job_offers_no_cancel(cloud: Context) -> None:
+    from lambda_src.jobs.schema import parse_job
+
+    store = cloud.jobs.store
+    job_id = store.submit(parse_job({"name": "ended-job", "scene": "lego"}))["job_id"]
+    store.claim(job_id, "w")
+    store.finish(job_id, "w", "SUCCEEDED", result={"psnr": 30.0})
+    app = SkydeckApp(backend=Backend(cloud), mode="jobs")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        text = str(app.screen.query_one(Static).render())
+        assert " / " in text or "/  " in text
+        assert "slash" not in text and "escape " not in text
+        await pilot.press("escape")
+        from tui.screens.jobs import JobDetailScreen
+
+        app.push_screen(JobDetailScreen(job_id))
+        await settle(app, pilot)
+        assert app.screen.job is not None and app.screen.job.ended
+        assert app.screen.check_action("cancel", ()) is False

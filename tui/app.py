@@ -118,7 +118,7 @@ class SkydeckApp(App[None]):
         if isinstance(screen, DeckScreen):
             for binding in screen.BINDINGS:
                 if isinstance(binding, Binding) and screen.check_action(binding.action, ()):
-                    keys.append((binding.key, binding.description))
+                    keys.append((self.get_key_display(binding), binding.description))
         self.push_screen(HelpScreen(keys, self.read_only))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

@@ -104,7 +104,8 @@ class JobsScreen(DeckScreen):
         more = f" (newest {PAGE})" if len(self.jobs) >= PAGE else ""
         state = self.state_filter or "all states"
         filt = f", filter '{text}'" if text else ""
-        self.query_one("#jobs-summary", Static).update(f"{len(shown)} jobs{more} · {state}{filt}")
+        noun = "job" if len(shown) == 1 else "jobs"
+        self.query_one("#jobs-summary", Static).update(f"{len(shown)} {noun}{more} · {state}{filt}")
 
     def on_work_failed(self, message: WorkFailed) -> None:
         self.query_one("#jobs-summary", Static).update(f"[red]{message.what}: {message.error}[/red]")
@@ -220,7 +221,10 @@ class JobDetailScreen(DeckScreen):
 
     def on_job_loaded(self, message: JobLoaded) -> None:
         job = message.job
+        ended_now = job.ended and (self.job is None or not self.job.ended)
         self.show(job)
+        if ended_now:
+            self.refresh_bindings()
         if message.log is not None:
             self._log_done = job.ended
             tail = "\n".join(escape(line) for line in message.log.splitlines()[-12:])
@@ -268,6 +272,11 @@ class JobDetailScreen(DeckScreen):
                 ]
         lines += [f"[yellow]note[/yellow]  {escape(n)}" for n in job.notes]
         self.query_one("#job-detail", Static).update("\n".join(lines))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel" and (self.job is None or self.job.ended):
+            return False  # nothing to cancel: the key is not offered
+        return super().check_action(action, parameters)
 
     def action_cancel(self) -> None:
         if self.job is not None:
