@@ -12,18 +12,28 @@ from backend.jobs.api_endpoint import api_endpoint
 
 
 def http(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    status, answer, _ = http_full(method, url, body, headers)
+    return status, answer
+
+
+def http_full(
+    method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, Any, dict[str, str]]:
+    """(status, JSON answer, response headers)."""
     req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             raw = resp.read()
             status = resp.status
+            answer_headers = dict(resp.headers.items())
     except urllib.error.HTTPError as exc:
         raw = exc.read()
         status = exc.code
+        answer_headers = dict(exc.headers.items())
     try:
-        return status, json.loads(raw) if raw else None
+        return status, json.loads(raw) if raw else None, answer_headers
     except ValueError:
-        return status, raw.decode()
+        return status, raw.decode(), answer_headers
 
 
 def api(ctx: Context) -> tuple[str, dict[str, str]]:

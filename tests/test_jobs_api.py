@@ -8,33 +8,62 @@ import pytest
 
 from backend.core.context import Context
 from tests.conftest import SEED_JOBS
-from tests.helpers import api, http, written
+from tests.helpers import api, http, http_full, written
 
 DRUMS = next(p for p in SEED_JOBS if p.name == "job_training_drums.json").read_bytes()
 
 
-def test_seed_post_answers_a_job_id_and_get_lists_it_queued(cloud: Context) -> None:
+def test_seed_post_and_get_answer_as_the_original_did(cloud: Context) -> None:
     url, headers = api(cloud)
     before = written(cloud)
     status, body = http("POST", url, DRUMS, headers)
-    assert status == 201
+    assert status == 200  # the original's build_response(200, ...)
+    assert set(body) == {"command", "config", "job_id"}
+    assert body["command"] == json.loads(DRUMS)["command"] and body["config"] == json.loads(DRUMS)["config"]
     job_id = body["job_id"]
-    assert body["command"][1] == "test_synthetic_drums"  # the original's answer shape is kept
     assert written(cloud) == (before[0] + 1, before[1] + 1)
     status, listing = http("GET", url, None, headers)
-    assert status == 200
-    job = next(j for j in listing["items"] if j["job_id"] == job_id)
-    assert job["state"] == "QUEUED"
-    assert job["config"]["upsamp_every"] == 38400  # numbers stay numbers
-    status, one = http("GET", f"{url}{job_id}", None, headers)
-    assert status == 200 and one["name"] == "test_synthetic_drums"
+    assert status == 200 and isinstance(listing, list)  # the original answered a JSON array of items
+    job = next(j for j in listing if j["job_id"] == job_id)
+    assert json.loads(job["command"])[1] == "test_synthetic_drums"  # JSON text, as the original stored it
+    assert json.loads(job["config"])["upsamp_every"] == 38400
+    assert job["state"] == "QUEUED"  # skydeck's own fields ride along
+    status, one = http("GET", f"{url}jobs/{job_id}", None, headers)
+    assert status == 200 and one["name"] == "test_synthetic_drums" and one["config"]["upsamp_every"] == 38400
+
+
+def test_a_finished_jobs_metrics_are_listed_as_the_original_listed_them(cloud: Context) -> None:
+    url, headers = api(cloud)
+    job_id = http("POST", url, DRUMS, headers)[1]["job_id"]
+    store = cloud.jobs.store
+    store.claim(job_id, "w")
+    store.finish(job_id, "w", "SUCCEEDED", result={"psnr": 31.25, "ssim": 0.95, "lpips": 0.05})
+    status, listing = http("GET", url + "?limit=1000", None, headers)
+    job = next(j for j in listing if j["job_id"] == job_id)
+    assert (job["psnr"], job["ssim"], job["lpips"]) == ("31.25", "0.95", "0.05")
 
 
 def test_every_original_job_file_is_accepted_by_the_api(cloud: Context) -> None:
     url, headers = api(cloud)
     for path in SEED_JOBS:
         status, body = http("POST", url, path.read_bytes(), headers)
-        assert status == 201, (path.name, body)
+        assert status == 200, (path.name, body)
+
+
+def test_the_root_list_pages_through_query_parameters_and_a_header(cloud: Context) -> None:
+    url, headers = api(cloud)
+    ids = {http("POST", url, DRUMS, headers)[1]["job_id"] for _ in range(3)}
+    seen: list[str] = []
+    token = None
+    while True:
+        query = "?limit=2" + (f"&next_token={token}" if token else "")
+        status, page, answer_headers = http_full("GET", url + query, None, headers)
+        assert status == 200 and isinstance(page, list) and len(page) <= 2
+        seen += [j["job_id"] for j in page]
+        token = answer_headers.get("X-Next-Token")
+        if not token:
+            break
+    assert ids <= set(seen) and len(seen) == len(set(seen))
 
 
 BAD = [
@@ -75,39 +104,42 @@ def test_requests_without_valid_credentials_are_refused(cloud: Context, headers:
 
 def test_list_pages_and_filters_by_state(cloud: Context) -> None:
     url, headers = api(cloud)
-    ids = [http("POST", url, DRUMS, headers)[1]["job_id"] for _ in range(3)]
-    status, cancelled = http("DELETE", f"{url}{ids[0]}", None, headers)
+    ids = [http("POST", url + "jobs", DRUMS, headers)[1]["job_id"] for _ in range(3)]
+    status, cancelled = http("DELETE", f"{url}jobs/{ids[0]}", None, headers)
     assert status == 200 and cancelled["state"] == "CANCELLED"
     seen: list[str] = []
     token = None
     while True:
         query = "?limit=2" + (f"&next_token={token}" if token else "")
-        status, page = http("GET", url + query, None, headers)
+        status, page = http("GET", url + "jobs" + query, None, headers)
         assert status == 200 and len(page["items"]) <= 2
         seen += [j["job_id"] for j in page["items"]]
         token = page["next_token"]
         if not token:
             break
     assert set(ids) <= set(seen) and len(seen) == len(set(seen))
-    status, only = http("GET", url + "?state=CANCELLED&limit=1000", None, headers)
+    status, only = http("GET", url + "jobs?state=CANCELLED&limit=1000", None, headers)
     assert ids[0] in [j["job_id"] for j in only["items"]]
     assert all(j["state"] == "CANCELLED" for j in only["items"])
-    status, answer = http("GET", url + "?state=DONE", None, headers)
+    status, answer = http("GET", url + "jobs?state=DONE", None, headers)
     assert status == 400 and answer["field"] == "state"
     status, answer = http("GET", url + "?limit=0", None, headers)
     assert status == 400 and answer["field"] == "limit"
-    status, answer = http("DELETE", f"{url}{ids[0]}", None, headers)
+    status, answer = http("DELETE", f"{url}jobs/{ids[0]}", None, headers)
     assert status == 409 and "already ended" in answer["message"]
-    status, answer = http("GET", f"{url}no-such-job", None, headers)
+    status, answer = http("GET", f"{url}jobs/no-such-job", None, headers)
     assert status == 404
 
 
 def test_skydeck_document_form_is_accepted(cloud: Context) -> None:
     url, headers = api(cloud)
     doc = {"name": "lego-try", "scene": "s3://my-bucket/scenes/lego", "engine": "torch", "config": {"lr_sh": 0.02}}
-    status, body = http("POST", url, json.dumps(doc).encode(), headers)
+    status, body = http("POST", url + "jobs", json.dumps(doc).encode(), headers)
     assert status == 201
     assert body["job"]["engine"] == "torch" and body["job"]["config"] == {"lr_sh": 0.02}
+    status, original = http("POST", url, json.dumps(doc).encode(), headers)
+    assert status == 200 and original["config"] == {"lr_sh": 0.02}
+    assert original["command"] == ["/data/svox2/opt/launch_auto.sh", "lego-try", "0", doc["scene"], "-c"]
 
 
 @pytest.mark.parametrize(

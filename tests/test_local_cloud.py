@@ -60,7 +60,7 @@ def test_state_survives_down_up_and_kill_9(tmp_path: Path) -> None:
             body = c.clients.client("s3").get_object(Bucket=bucket, Key="data/scene.txt")["Body"].read()
             assert body == b"kept"
             u, h = api(c)
-            assert job_id in [j["job_id"] for j in http("GET", u, None, h)[1]["items"]]
+            assert job_id in [j["job_id"] for j in http("GET", u, None, h)[1]]
 
         control.down(home)
         control.up(home)

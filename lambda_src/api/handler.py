@@ -1,9 +1,19 @@
 """The jobs API Lambda (API Gateway proxy integration).
 
-    POST /           submit a job (skydeck's document or the seed's command + config body)
-    GET  /           list jobs, newest first: ?state=QUEUED&limit=50&next_token=...
-    GET  /{job_id}   one job
-    DELETE /{job_id} cancel a job
+At the stage root, the original's contract (heeki/plenoxels `src/fn.py`), for its clients:
+
+    POST /                  submit a job -> 200 {"command", "config", "job_id"}
+    GET  /                  list jobs -> 200 [ {"job_id", "command", "config", "psnr", "ssim", "lpips", ...} ]
+                            (command and config as JSON text, metrics as text, as the original stored
+                            them); pages with ?limit=&next_token=&state=, the next page's token in the
+                            X-Next-Token response header
+
+skydeck's own, richer answers (what the CLI and the console use):
+
+    POST   /jobs            submit -> 201 {"job_id", "state", "job", ...}
+    GET    /jobs            {"items": [...], "next_token"}: ?state=QUEUED&limit=50&next_token=...
+    GET    /jobs/{job_id}   one job
+    DELETE /jobs/{job_id}   cancel a job
 
 Every refusal is a 4xx with {"error", "field", "message"} and nothing written.
 """
@@ -19,10 +29,11 @@ from typing import Any
 import boto3
 
 from lambda_src.jobs.job_table import JobNotFound, JobStore, StateConflict
-from lambda_src.jobs.schema import JobValidationError, parse_body
+from lambda_src.jobs.schema import LAUNCH_COMMAND, JobValidationError, parse_body
 
 log = logging.getLogger("skydeck.api")
 log.setLevel(logging.INFO)
+ORIGINAL_METRICS = ("psnr", "ssim", "lpips")
 
 
 @lru_cache(maxsize=1)
@@ -36,11 +47,11 @@ def _store() -> JobStore:
     )
 
 
-def _response(code: int, body: Any) -> dict[str, Any]:
+def _response(code: int, body: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
     return {
         "isBase64Encoded": False,
         "statusCode": code,
-        "headers": {"Content-Type": "application/json"},
+        "headers": {"Content-Type": "application/json", **(headers or {})},
         "body": json.dumps(body, default=str),
     }
 
@@ -51,17 +62,22 @@ def _error(code: int, field: str, message: str) -> dict[str, Any]:
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     method = (event.get("httpMethod") or "GET").upper()
+    resource = event.get("resource") or "/"
     job_id = (event.get("pathParameters") or {}).get("job_id")
     try:
-        if method == "POST" and not job_id:
-            return _submit(event)
-        if method == "GET" and not job_id:
-            return _list(event.get("queryStringParameters") or {})
-        if method == "GET":
+        if resource == "/" and method == "POST":
+            return _submit(event, original=True)
+        if resource == "/" and method == "GET":
+            return _list(event.get("queryStringParameters") or {}, original=True)
+        if resource == "/jobs" and method == "POST":
+            return _submit(event, original=False)
+        if resource == "/jobs" and method == "GET":
+            return _list(event.get("queryStringParameters") or {}, original=False)
+        if job_id and method == "GET":
             return _response(200, _store().get(job_id))
-        if method == "DELETE" and job_id:
+        if job_id and method == "DELETE":
             return _response(200, _store().cancel(job_id))
-        return _error(405, "method", f"{method} is not supported on this path")
+        return _error(405, "method", f"{method} is not supported on {resource}")
     except JobValidationError as exc:
         return _response(400, exc.to_dict())
     except JobNotFound as exc:
@@ -70,7 +86,31 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         return _error(409, "state", str(exc))
 
 
-def _submit(event: dict[str, Any]) -> dict[str, Any]:
+def original_command(record: dict[str, Any]) -> list[str]:
+    """The launch command the original would have queued for this job."""
+    return [
+        LAUNCH_COMMAND,
+        str(record.get("name", "")),
+        str(record.get("gpu") or "0"),
+        str(record.get("scene", "")),
+        "-c",
+    ]
+
+
+def original_item(record: dict[str, Any]) -> dict[str, Any]:
+    """A job as the original's GET listed it: command and config as JSON text, metrics as text;
+    skydeck's own fields ride along (extra keys never break the original's clients)."""
+    item = {k: v for k, v in record.items() if k not in ("command", "config", *ORIGINAL_METRICS)}
+    item["command"] = json.dumps(original_command(record))
+    item["config"] = json.dumps(record.get("config") or {})
+    result = record.get("result") or {}
+    for metric in ORIGINAL_METRICS:
+        if result.get(metric) is not None:
+            item[metric] = str(result[metric])
+    return item
+
+
+def _submit(event: dict[str, Any], original: bool) -> dict[str, Any]:
     body = event.get("body") or ""
     if event.get("isBase64Encoded"):
         import base64
@@ -79,15 +119,19 @@ def _submit(event: dict[str, Any]) -> dict[str, Any]:
     spec = parse_body(body)
     record = _store().submit(spec)
     log.info(json.dumps({"event": "job_submitted", "job_id": record["job_id"], "name": spec.name}))
-    # The seed's clients read command/config back from the answer; keep them alongside the id.
-    answer = {"job_id": record["job_id"], "state": record["state"], "job": spec.to_dict()}
     raw = json.loads(body)
-    if isinstance(raw, dict) and "command" in raw:
-        answer.update(command=raw["command"], config=raw.get("config", {}))
+    sent_command = isinstance(raw, dict) and "command" in raw
+    command = raw["command"] if sent_command else original_command(record)
+    config = raw.get("config", {}) if sent_command else spec.config
+    if original:  # the original answered 200 with what it queued and the new id
+        return _response(200, {"command": command, "config": config, "job_id": record["job_id"]})
+    answer = {"job_id": record["job_id"], "state": record["state"], "job": spec.to_dict()}
+    if sent_command:
+        answer.update(command=command, config=config)
     return _response(201, answer)
 
 
-def _list(query: dict[str, str]) -> dict[str, Any]:
+def _list(query: dict[str, str], original: bool) -> dict[str, Any]:
     state = query.get("state")
     try:
         limit = int(query.get("limit", "50"))
@@ -96,9 +140,11 @@ def _list(query: dict[str, str]) -> dict[str, Any]:
     if not 1 <= limit <= 1000:
         return _error(400, "limit", "must be an integer between 1 and 1000")
     try:
-        return _response(
-            200, _store().list(state=state.upper() if state else None, limit=limit, next_token=query.get("next_token"))
-        )
+        page = _store().list(state=state.upper() if state else None, limit=limit, next_token=query.get("next_token"))
     except ValueError as exc:
         field = "state" if "state" in str(exc) else "next_token"
         return _error(400, field, str(exc))
+    if not original:
+        return _response(200, page)
+    more = {"X-Next-Token": page["next_token"]} if page["next_token"] else {}
+    return _response(200, [original_item(r) for r in page["items"]], more)

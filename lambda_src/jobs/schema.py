@@ -20,6 +20,7 @@ ENGINES = ("auto", "torch", "svox2")
 STATES = ("QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED")
 TERMINAL_STATES = ("SUCCEEDED", "FAILED", "CANCELLED")
 LAUNCH_SCRIPT = "launch_auto.sh"
+LAUNCH_COMMAND = f"/data/svox2/opt/{LAUNCH_SCRIPT}"  # where the original's hosts keep it
 MAX_BODY_BYTES = 64 * 1024
 MAX_RESO = 2048
 MAX_ITERS = 10_000_000
