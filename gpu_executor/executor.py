@@ -147,6 +147,7 @@ class Executor:
     def _run_claimed(self, job: dict[str, Any], handle: str) -> str:
         job_id = job["job_id"]
         joblog = JobLog(job_id, self.storage)
+        joblog.continue_earlier(int(job.get("attempts") or 1))
         joblog.write(f"claimed by {self.worker_id} (attempt {job.get('attempts', 1)})")
         state = _Live(joblog)
         beat = threading.Thread(target=self._heartbeat, args=(job_id, handle, state), daemon=True)

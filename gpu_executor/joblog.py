@@ -25,6 +25,18 @@ class JobLog:
         self._lock = threading.Lock()
         self._published = 0  # lines already published
         self._last_publish = 0.0
+        self.earlier = ""  # the log of earlier attempts, kept above this one's
+
+    def continue_earlier(self, attempt: int) -> None:
+        """A job run again (re-queued after a lost executor or a hand-back) keeps its earlier log."""
+        if self.storage is None or attempt <= 1:
+            return
+        try:
+            earlier = self.storage.read(self.job_id, "job.log")
+        except Exception:  # noqa: BLE001 - without the earlier log this attempt's still gets written
+            earlier = None
+        if earlier:
+            self.earlier = earlier.decode(errors="replace").rstrip("\n") + "\n"
 
     def write(self, text: str) -> None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
@@ -40,7 +52,7 @@ class JobLog:
 
     def text(self) -> str:
         with self._lock:
-            return "".join(line + "\n" for line in self.lines)
+            return self.earlier + "".join(line + "\n" for line in self.lines)
 
     def publish(self, force: bool = False) -> None:
         """Upload the log if it grew (and, unless forced, not more often than every_s)."""

@@ -85,6 +85,15 @@ class S3Storage:
             Bucket=self.bucket, Key=f"{RESULTS_PREFIX}{job_id}/{name}", Body=body, ContentType=content_type
         )
 
+    def read(self, job_id: str, name: str) -> bytes | None:
+        """A result file published earlier (an earlier attempt's log), or None."""
+        if not self.bucket:
+            return None
+        try:
+            return self.s3.get_object(Bucket=self.bucket, Key=f"{RESULTS_PREFIX}{job_id}/{name}")["Body"].read()
+        except self.s3.exceptions.NoSuchKey:
+            return None
+
     def publish(self, job_id: str, root: Path) -> str:
         """Upload every file under `root` to results/JOB_ID/; returns the s3:// prefix."""
         if not self.bucket:
@@ -113,6 +122,10 @@ class LocalStorage:
         target = self.results / job_id / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(body)
+
+    def read(self, job_id: str, name: str) -> bytes | None:
+        target = self.results / job_id / name
+        return target.read_bytes() if target.is_file() else None
 
     def publish(self, job_id: str, root: Path) -> str:
         import shutil

@@ -307,3 +307,22 @@ def test_the_executor_survives_a_local_cloud_restart_under_a_running_job(tmp_pat
         thread.join(timeout=30)
     finally:
         control.down(home)
+
+
+def test_a_job_run_again_keeps_the_log_of_its_earlier_attempt(store: JobStore, tmp_path: Path) -> None:
+    from gpu_executor.storage import LocalStorage
+
+    storage = LocalStorage(tmp_path / "results")
+    job_id = _submit(store)
+    config = ExecutorConfig(wait_s=1, progress_every_s=0.2, extend_every_s=0.5)
+    first = Executor(store, {"scripted": ScriptedEngine(steps=100, step_s=0.05)}, config, "w1", storage)
+    runner = threading.Thread(target=first.poll_once)
+    runner.start()
+    _wait_for(lambda: store.get(job_id)["state"] == "RUNNING")
+    first.stopping.set()  # handed back to the queue
+    runner.join(timeout=10)
+    second = Executor(store, {"scripted": ScriptedEngine()}, config, "w2", storage)
+    assert second.poll_once()
+    log = storage.read(job_id, "job.log").decode()
+    assert "claimed by w1 (attempt 1)" in log and "claimed by w2 (attempt 2)" in log
+    assert log.index("attempt 1") < log.index("attempt 2") and log.rstrip().endswith("}")
