@@ -29,13 +29,13 @@ threading.Event().wait()
 """
 
 
-def client(service: str, endpoint: str):  # noqa: ANN201
+def client(service: str, endpoint: str, keys: tuple[str, str] = ("bench", "bench")):  # noqa: ANN201
     return boto3.client(
         service,
         endpoint_url=endpoint,
         region_name="us-east-1",
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
+        aws_access_key_id=keys[0],
+        aws_secret_access_key=keys[1],
         config=Config(retries={"max_attempts": 1}),
     )
 
@@ -47,10 +47,13 @@ def start_stock() -> tuple[subprocess.Popen[str], str]:
     return proc, f"http://127.0.0.1:{port}"
 
 
-def start_skydeck(home: Path) -> str:
+def start_skydeck(home: Path) -> tuple[str, tuple[str, str]]:
+    """The endpoint and the credentials it takes (it checks every request's signature)."""
     env = {**os.environ, "SKYDECK_HOME": str(home)}
     subprocess.run([sys.executable, "-m", "cli", "local", "up"], env=env, check=True, capture_output=True)
-    return json.loads((home / "local" / "state.json").read_text())["endpoint"]
+    keys = json.loads((home / "local" / "credentials").read_text())
+    endpoint = json.loads((home / "local" / "state.json").read_text())["endpoint"]
+    return endpoint, (keys["access_key_id"], keys["secret_access_key"])
 
 
 def stop_skydeck(home: Path) -> None:
@@ -58,8 +61,8 @@ def stop_skydeck(home: Path) -> None:
     subprocess.run([sys.executable, "-m", "cli", "local", "down"], env=env, check=False, capture_output=True)
 
 
-def measure(endpoint: str, depth: int, n: int) -> dict[str, float]:
-    sqs = client("sqs", endpoint)
+def measure(endpoint: str, depth: int, n: int, keys: tuple[str, str] = ("bench", "bench")) -> dict[str, float]:
+    sqs = client("sqs", endpoint, keys)
     url = sqs.create_queue(QueueName="bench")["QueueUrl"]
     body = "x" * 200
     for start in range(0, depth, 10):
@@ -75,7 +78,7 @@ def measure(endpoint: str, depth: int, n: int) -> dict[str, float]:
         msg = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=0)["Messages"][0]
         sqs.delete_message(QueueUrl=url, ReceiptHandle=msg["ReceiptHandle"])
     recv = n / (time.perf_counter() - t)
-    ddb = client("dynamodb", endpoint)
+    ddb = client("dynamodb", endpoint, keys)
     ddb.create_table(
         TableName="bench",
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
@@ -113,7 +116,8 @@ def main() -> int:
         proc.kill()
     home = Path(tempfile.mkdtemp(prefix="skydeck-bench-"))
     try:
-        ours = measure(start_skydeck(home), args.depth, args.n)
+        endpoint, keys = start_skydeck(home)
+        ours = measure(endpoint, args.depth, args.n, keys)
     finally:
         stop_skydeck(home)
 

@@ -7,12 +7,15 @@ import json
 import os
 import signal
 import time
+import urllib.error
+import urllib.request
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from backend.core.context import Context
+from backend.core.errors import NotFoundError
 from backend.core.paths import Home
 from backend.localcloud import control
 from backend.localcloud.lambda_runtime import FunctionSpec, LambdaRuntime
@@ -310,3 +313,37 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_the_local_endpoint_takes_only_requests_signed_with_the_homes_credentials(cloud: Context) -> None:
+    import boto3
+    from botocore.exceptions import ClientError
+
+    home = cloud.home
+    assert home.local_credentials_file.stat().st_mode & 0o777 == 0o600
+    endpoint = cloud.clients.endpoint
+    table = cloud.stacks.outputs("infra")["TableName"]
+    forged = boto3.client(
+        "dynamodb", endpoint_url=endpoint, region_name="us-east-1",
+        aws_access_key_id="AKIAFORGED", aws_secret_access_key="made-up",
+    )  # fmt: skip
+    with pytest.raises(ClientError) as refused:
+        forged.scan(TableName=table)
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    with pytest.raises(ClientError):
+        forged.put_item(TableName=table, Item={"job_id": {"S": "forged"}, "state": {"S": "SUCCEEDED"}})
+    right_key_wrong_secret = boto3.client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1",
+        aws_access_key_id=json.loads(home.local_credentials_file.read_text())["access_key_id"],
+        aws_secret_access_key="not-the-secret",
+    )  # fmt: skip
+    with pytest.raises(ClientError):
+        right_key_wrong_secret.list_buckets()
+    for method, path in (("GET", "/moto-api/"), ("POST", "/moto-api/reset"), ("GET", "/")):
+        req = urllib.request.Request(endpoint + path, method=method)
+        with pytest.raises(urllib.error.HTTPError) as closed:
+            urllib.request.urlopen(req, timeout=10)
+        assert closed.value.code == 403
+    with pytest.raises(NotFoundError):
+        cloud.jobs.get("forged")  # nothing was written
+    assert cloud.clients.client("dynamodb").scan(TableName=table, Select="COUNT")["Count"] >= 0  # the real one works

@@ -11,11 +11,10 @@ import boto3
 from botocore.config import Config
 
 from backend.core.errors import LocalCloudDown
+from backend.core.local_credentials import LocalCredentials
 from backend.core.paths import Home
 from backend.core.profiles import Profile
 
-LOCAL_ACCESS_KEY = "skydeck-local"
-LOCAL_SECRET_KEY = "skydeck-local-secret"
 _RETRY = Config(retries={"max_attempts": 8, "mode": "adaptive"}, connect_timeout=5, read_timeout=70)
 
 
@@ -26,6 +25,16 @@ def local_endpoint(home: Home) -> str:
         return state["endpoint"]
     except (OSError, ValueError, KeyError):
         raise LocalCloudDown("the local cloud is not running; start it with: skydeck local up") from None
+
+
+def local_credentials(home: Home) -> LocalCredentials:
+    """The credentials the local cloud accepts (written by `local up`, mode 0600)."""
+    try:
+        return LocalCredentials.load(home.local_credentials_file)
+    except (OSError, ValueError, KeyError):
+        raise LocalCloudDown(
+            f"no local cloud credentials in {home.local_credentials_file}; start it with: skydeck local up"
+        ) from None
 
 
 @dataclass
@@ -42,9 +51,10 @@ class Clients:
         if self.profile.is_local and self.endpoint is None:
             self.endpoint = local_endpoint(self.home)
         if self.profile.is_local:
+            self._local = local_credentials(self.home)
             self._session = boto3.session.Session(
-                aws_access_key_id=LOCAL_ACCESS_KEY,
-                aws_secret_access_key=LOCAL_SECRET_KEY,
+                aws_access_key_id=self._local.access_key_id,
+                aws_secret_access_key=self._local.secret_access_key,
                 region_name=self.profile.region,
             )
         else:
@@ -63,8 +73,8 @@ class Clients:
         env = {"AWS_DEFAULT_REGION": self.profile.region, "AWS_REGION": self.profile.region}
         if self.profile.is_local:
             env.update(
-                AWS_ACCESS_KEY_ID=LOCAL_ACCESS_KEY,
-                AWS_SECRET_ACCESS_KEY=LOCAL_SECRET_KEY,
+                AWS_ACCESS_KEY_ID=self._local.access_key_id,
+                AWS_SECRET_ACCESS_KEY=self._local.secret_access_key,
                 AWS_ENDPOINT_URL=self.endpoint or "",
             )
         elif self.profile.aws_profile:

@@ -40,6 +40,10 @@ class Home:
         return self.local_dir / "api-token"
 
     @property
+    def local_credentials_file(self) -> Path:
+        return self.local_dir / "credentials"
+
+    @property
     def local_lock(self) -> Path:
         return self.local_dir / "server.lock"
 

@@ -16,9 +16,11 @@ from typing import Any
 from moto.awslambda.models import lambda_backends
 from moto.core.models import DEFAULT_ACCOUNT_ID
 
+from backend.core.local_credentials import LocalCredentials
 from backend.localcloud.journal import Journal, is_journaled
 from backend.localcloud.lambda_runtime import FunctionSpec, LambdaRuntime, spec_from_moto
 from backend.localcloud.minted_ids import IdMap
+from backend.localcloud.sigv4 import check
 
 _INVOKE_RE = re.compile(r"^/20\d\d-\d\d-\d\d/functions/(?P<name>[^/]+)/invocations/?$")
 _REGION_RE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[a-z0-9-]+)/")
@@ -91,6 +93,7 @@ class Gateway:
         # multipart upload, a change set ARN), so requests reach moto rewritten but are journaled
         # as the client sent them, which the next replay maps the same way.
         self.ids = IdMap()
+        self.credentials: LocalCredentials | None = None  # set once replay is done: then requests must be signed
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
@@ -104,6 +107,11 @@ class Gateway:
         headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
         if "CONTENT_TYPE" in environ:
             headers["content-type"] = environ["CONTENT_TYPE"]
+        if self.credentials is not None:
+            refusal = "moto's own API is closed on this endpoint" if path.startswith("/moto-api") else None
+            refusal = refusal or check(environ, body, self.credentials)
+            if refusal:
+                return self._refuse(headers, 403, "SignatureDoesNotMatch", refusal, start_response)
         match = _INVOKE_RE.match(path) if method == "POST" else None
         if match:
             return self._invoke(match.group("name"), environ, headers, body, start_response)
@@ -151,19 +159,27 @@ class Gateway:
         except sqlite3.Error as exc:  # the change stands (it was journaled); only its answer is not kept
             log.warning("journal record %d: answer not kept: %s", seq, exc)
 
-    @staticmethod
-    def _unavailable(headers: dict[str, str], why: str, start_response: Callable[..., Any]) -> Iterable[bytes]:
+    @classmethod
+    def _unavailable(cls, headers: dict[str, str], why: str, start_response: Callable[..., Any]) -> Iterable[bytes]:
         message = f"the local cloud could not journal this change ({why}); nothing was changed"
+        return cls._refuse(headers, 503, "ServiceUnavailable", message, start_response)
+
+    @staticmethod
+    def _refuse(
+        headers: dict[str, str], status: int, code: str, message: str, start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        """An AWS-shaped error in the request's own protocol (JSON or XML)."""
         if "json" in headers.get("content-type", "") or headers.get("x-amz-target"):
-            body = json.dumps({"__type": "ServiceUnavailable", "message": message}).encode()
+            body = json.dumps({"__type": code, "message": message}).encode()
             ctype = "application/x-amz-json-1.0"
         else:
             body = (
-                "<?xml version='1.0' encoding='UTF-8'?><Error><Code>ServiceUnavailable</Code>"
+                f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code>"
                 f"<Message>{html.escape(message)}</Message></Error>"
             ).encode()
             ctype = "application/xml"
-        start_response("503 Service Unavailable", [("Content-Type", ctype), ("x-amzn-ErrorType", "ServiceUnavailable")])
+        reason = {403: "Forbidden", 503: "Service Unavailable"}[status]
+        start_response(f"{status} {reason}", [("Content-Type", ctype), ("x-amzn-ErrorType", code)])
         return [body]
 
     def _rewrite_ids(self, environ: dict[str, Any], headers: dict[str, str], body: bytes) -> None:

@@ -25,7 +25,7 @@ from moto.sqs.models import sqs_backends
 from werkzeug.serving import make_server
 from werkzeug.test import Client
 
-from backend.core.aws import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
+from backend.core.local_credentials import LocalCredentials
 from backend.core.paths import Home
 from backend.core.profiles import LOCAL_REGION
 from backend.localcloud import cfn_fixes, fast_sqs, moto_speedups
@@ -98,13 +98,14 @@ class LocalCloud:
         moto_port = free_port(ports.get("moto"))
         api_port = free_port(ports.get("api"))
         endpoint = f"http://127.0.0.1:{moto_port}"
+        credentials = LocalCredentials.load_or_create(self.home.local_credentials_file)
         self.journal = Journal(self.home.local_journal)
         fast_sqs.install(self.journal)
         cfn_fixes.install()
         moto_speedups.install()
         base_env = {
-            "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY,
+            "AWS_ACCESS_KEY_ID": credentials.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": credentials.secret_access_key,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_REGION": self.region,
             "AWS_ENDPOINT_URL": endpoint,
@@ -123,6 +124,7 @@ class LocalCloud:
         stats["messages"] = _restore_messages(self.journal)
         stats["seconds"] = round(time.time() - t0, 3)
         self.gateway.recording = True
+        self.gateway.credentials = credentials  # from now on, every request must be signed with them
 
         self.moto_server = make_server(
             "127.0.0.1", moto_port, self.gateway, threaded=True, request_handler=MotoRequestHandler

@@ -1,0 +1,73 @@
+"""The local cloud's own endpoint checks SigV4, as AWS does: a request must be signed with the
+local credentials that `local up` writes to SKYDECK_HOME (mode 0600), or it is refused.
+
+The signature is recomputed with botocore's own signer from the request as it arrived (the
+headers the client signed, its raw path and query, its body or the payload hash it declared) and
+compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from typing import Any
+
+from botocore.auth import S3SigV4Auth, SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from backend.core.local_credentials import LocalCredentials
+
+_AUTH_RE = re.compile(
+    r"^AWS4-HMAC-SHA256\s+Credential=(?P<key>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request,"
+    r"\s*SignedHeaders=(?P<signed>[^,]+),\s*Signature=(?P<signature>[0-9a-f]{64})$"
+)
+
+
+def _header(environ: dict[str, Any], name: str) -> str | None:
+    if name == "content-type":
+        return environ.get("CONTENT_TYPE")
+    if name == "content-length":
+        return environ.get("CONTENT_LENGTH")
+    return environ.get("HTTP_" + name.upper().replace("-", "_"))
+
+
+def check(environ: dict[str, Any], body: bytes, credentials: LocalCredentials) -> str | None:
+    """None if the request is signed with `credentials`; otherwise why it is refused."""
+    header = environ.get("HTTP_AUTHORIZATION", "")
+    if not header:
+        return "the request is not signed: sign it with the local credentials (skydeck's clients do)"
+    match = _AUTH_RE.match(header.strip())
+    if match is None:
+        return "the Authorization header is not an AWS Signature Version 4"
+    if not hmac.compare_digest(match["key"], credentials.access_key_id):
+        return "the access key is not this local cloud's (see SKYDECK_HOME/local/credentials)"
+    stamp = environ.get("HTTP_X_AMZ_DATE", "")
+    if not stamp.startswith(match["date"]):
+        return "X-Amz-Date does not match the credential scope's date"
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", "/")
+    path = raw.split("?", 1)[0] if not raw.startswith("http") else "/" + raw.split("/", 3)[-1].split("?", 1)[0]
+    query = environ.get("QUERY_STRING", "")
+    host = environ.get("HTTP_HOST", "localhost")
+    headers = {}
+    for name in match["signed"].split(";"):
+        value = _header(environ, name)
+        if value is None:
+            return f"the signed header {name!r} is missing"
+        headers[name] = value
+    request = AWSRequest(
+        method=environ["REQUEST_METHOD"],
+        url=f"http://{host}{path}" + (f"?{query}" if query else ""),
+        headers=headers,
+        data=body,
+    )
+    request.context["timestamp"] = stamp
+    signer_class = S3SigV4Auth if match["service"] == "s3" else SigV4Auth
+    signer = signer_class(
+        Credentials(credentials.access_key_id, credentials.secret_access_key), match["service"], match["region"]
+    )
+    canonical = signer.canonical_request(request)
+    expected = signer.signature(signer.string_to_sign(request, canonical), request)
+    if not hmac.compare_digest(expected, match["signature"]):
+        return "the signature does not match: sign with the local credentials in SKYDECK_HOME/local/credentials"
+    return None
