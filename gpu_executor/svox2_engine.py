@@ -20,6 +20,7 @@ from typing import Any
 
 from gpu_executor.engines import EngineError, RunContext, StopRequested
 from gpu_executor.storage import LocalStorage, StorageError
+from lambda_src.jobs.svox2_options import ENGINE_PATHS
 
 DEFAULT_HOME = Path("/data/svox2")
 _TRAIN_LINE = re.compile(r"epoch (\d+) psnr=([0-9.]+)")
@@ -73,8 +74,10 @@ class Svox2Engine:
 
     @staticmethod
     def config_json(config: dict[str, Any]) -> str:
-        """The job's options as svox2's -c file: the same keys, `reso` as the string svox2 parses."""
-        return json.dumps(config, indent=2, sort_keys=True)
+        """The job's options as svox2's -c file: the same keys, `reso` as the string svox2 parses, but
+        never the loader's paths, which this engine sets on the command line for each run."""
+        kept = {k: v for k, v in config.items() if k not in ENGINE_PATHS}
+        return json.dumps(kept, indent=2, sort_keys=True)
 
     def environment(self, gpu: str | None) -> dict[str, str]:
         env = dict(os.environ)
@@ -91,6 +94,12 @@ class Svox2Engine:
         train_dir = ctx.workdir / "svox2"
         train_dir.mkdir(parents=True, exist_ok=True)
         config_path = ctx.workdir / "config.json"
+        owned = sorted(k for k in ENGINE_PATHS if k in ctx.spec.config)
+        if owned:
+            ctx.notes.append(
+                f"config.{', config.'.join(owned)}: set by the engine for this run (the scene, its config file "
+                "and its work directory), so the job's values are recorded, not used"
+            )
         config_path.write_text(self.config_json(ctx.spec.config))
         cmd = self.command(data_dir, train_dir, config_path)
         tail: deque[str] = deque(maxlen=20)

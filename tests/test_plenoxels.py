@@ -277,6 +277,26 @@ def test_svox2_command_and_config_follow_launch_auto(tmp_path: Path) -> None:
     assert written["reso"] == "[[256, 256, 256], [512, 512, 512]]"  # the string svox2's -c parses
     assert written["lr_sigma"] == 30.0 and written["lambda_tv_sh"] == 1e-3
     assert engine.environment("1")["CUDA_VISIBLE_DEVICES"] == "1"
+    paths = parse_job(
+        {"scene": "/scenes/drums", "config": {"data_dir": "/scenes/drums", "train_dir": "/etc", "print_every": 5}}
+    )
+    written = json.loads(engine.config_json(paths.config))
+    assert "data_dir" not in written and "train_dir" not in written and written["print_every"] == 5
+
+
+def test_every_key_svox2s_loader_takes_is_accepted_and_reso_items_may_be_cubes(tiny_scene: Path) -> None:
+    spec = parse_job(
+        {"scene": "lego", "config": {"reso": "[16, [24, 24, 24]]", "print_every": 50, "log_mse_image": True,
+                                     "tune_mode": False, "perm": False, "eval_every": 2}}
+    )  # fmt: skip
+    assert spec.config["print_every"] == 50
+    notes = option_support.check(spec.config)
+    assert any("print_every" in n and "logging" in n for n in notes)
+    assert TrainConfig.from_options(spec.config).reso == [[16, 16, 16], [24, 24, 24]]
+    with pytest.raises(JobValidationError, match="data_dir"):
+        parse_job({"scene": "lego", "config": {"data_dir": "/etc"}})
+    with pytest.raises(option_support.UnsupportedOption, match="perm"):
+        option_support.check({"perm": True})  # sampling the torch engine does not implement: refused, not ignored
 
 
 def test_svox2_output_parsing() -> None:

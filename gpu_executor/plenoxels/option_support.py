@@ -12,7 +12,7 @@ from dataclasses import fields
 from typing import Any
 
 from gpu_executor.plenoxels.train import TrainConfig
-from lambda_src.jobs.svox2_options import OPTIONS
+from lambda_src.jobs.svox2_options import ENGINE_PATHS, LOGGING_ONLY, OPTIONS
 
 # Every field of the trainer's config, plus two options the trainer reads through the dataset:
 # `dataset_type` (NeRF-synthetic only) and `epoch_size` (random batches every step are svox2's epochs
@@ -37,6 +37,8 @@ INERT = {
     "tv_lumisphere_sparsity": "only lambda_tv_lumisphere > 0 reads it",
     "tv_lumisphere_dir_factor": "only lambda_tv_lumisphere > 0 reads it",
     "renderer_backend": "the torch engine computes what svox2's cuvol renderer computes",
+    **{k: "it steers only svox2's logging, checkpoints or tuning runs" for k in LOGGING_ONLY},
+    **{k: "the engine sets the scene, config file and work directory of each run" for k in ENGINE_PATHS},
 }  # fmt: skip
 
 # Values the torch engine accepts for some implemented options.

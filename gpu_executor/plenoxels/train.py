@@ -24,6 +24,7 @@ from gpu_executor.plenoxels.grid import VoxelGrid
 from gpu_executor.plenoxels.optim import SparseRMSprop, expon_lr
 from gpu_executor.plenoxels.regularizers import random_cells, tv_loss
 from gpu_executor.plenoxels.render import Occupancy, RenderOptions, RenderStats, render, sample_weights
+from lambda_src.jobs.schema import parse_reso
 from lambda_src.jobs.svox2_options import OPTIONS
 
 DENSITY = slice(0, 1)
@@ -89,8 +90,8 @@ class TrainConfig:
     def from_options(cls, options: dict[str, Any]) -> TrainConfig:
         known = {f for f in cls.__dataclass_fields__}
         values = {k: v for k, v in options.items() if k in known and v is not None}
-        if isinstance(values.get("reso"), str):
-            values["reso"] = json.loads(values["reso"])
+        if "reso" in values:  # svox2's string (or a list); an item N is the cube [N, N, N]
+            values["reso"] = parse_reso(values["reso"])
         return cls(**values)
 
     def render_options(self) -> RenderOptions:

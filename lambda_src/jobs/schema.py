@@ -34,7 +34,10 @@ GPU_RE = re.compile(r"^[0-9A-Fa-f:.,]{1,32}$")
 
 # Options whose value must not be negative (rates, weights, counts, resolutions).
 _NON_NEGATIVE_PREFIXES = ("lr_", "lambda_", "n_", "tv_", "weight_", "density_", "background_", "rms_")
-_POSITIVE = {"upsamp_every", "n_iters", "batch_size", "epoch_size", "step_size", "sh_dim", "basis_reso"}
+_POSITIVE = {
+    "upsamp_every", "n_iters", "batch_size", "epoch_size", "step_size", "sh_dim", "basis_reso", "print_every",
+    "save_every", "eval_every",
+}  # fmt: skip
 
 
 class JobValidationError(ValueError):
@@ -110,8 +113,17 @@ def parse_job(doc: Any) -> JobSpec:
     """Validate a job document, in either skydeck's form or the seed's `command` + `config` form."""
     if not isinstance(doc, dict):
         raise JobValidationError("body", "must be a JSON object")
-    if "command" in doc:
-        return _from_seed(doc)
+    spec = _from_seed(doc) if "command" in doc else _from_document(doc)
+    data_dir = spec.config.get("data_dir")
+    if data_dir is not None and data_dir.rstrip("/") != spec.scene.rstrip("/"):
+        raise JobValidationError(
+            "config.data_dir",
+            f"must name the job's own scene ({spec.scene!r}), not {data_dir!r}; set the scene instead",
+        )
+    return spec
+
+
+def _from_document(doc: dict[str, Any]) -> JobSpec:
     allowed = {"name", "scene", "engine", "config", "resources", "gpu", "preset"}
     unknown = set(doc) - allowed
     if unknown:
@@ -228,8 +240,8 @@ def validate_option(key: str, value: Any, prefix: str = "config") -> Any:
 
 
 def parse_reso(value: Any) -> list[list[int]]:
-    """svox2 takes `reso` as a string holding a list of [x, y, z] grids; lists are accepted too."""
-    return json.loads(_reso(value, "config.reso"))
+    """svox2 takes `reso` as a string holding a list of grids, each [x, y, z] or N (a cube)."""
+    return [[g, g, g] if isinstance(g, int) else g for g in json.loads(_reso(value, "config.reso"))]
 
 
 def _reso(value: Any, where: str) -> str:
@@ -242,11 +254,13 @@ def _reso(value: Any, where: str) -> str:
     if not isinstance(grids, list) or not grids:
         raise JobValidationError(where, "must be a non-empty list of [x, y, z] grids")
     for i, grid in enumerate(grids):
-        ok = isinstance(grid, list) and len(grid) == 3
-        ok = ok and all(isinstance(n, int) and not isinstance(n, bool) for n in grid)
+        cube = isinstance(grid, int) and not isinstance(grid, bool)  # svox2 takes N for [N, N, N]
+        sizes = [grid] * 3 if cube else grid
+        ok = isinstance(sizes, list) and len(sizes) == 3
+        ok = ok and all(isinstance(n, int) and not isinstance(n, bool) for n in sizes)
         if not ok:
-            raise JobValidationError(f"{where}[{i}]", f"must be three integers [x, y, z], got {grid!r}")
-        if not all(1 <= n <= MAX_RESO for n in grid):
+            raise JobValidationError(f"{where}[{i}]", f"must be N or three integers [x, y, z], got {grid!r}")
+        if not all(1 <= n <= MAX_RESO for n in sizes):
             raise JobValidationError(f"{where}[{i}]", f"each size must be between 1 and {MAX_RESO}, got {grid}")
     return json.dumps(grids)
 

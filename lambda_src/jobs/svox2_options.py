@@ -1,8 +1,11 @@
 """svox2's training options: name, type, default and allowed choices.
 
 The names and defaults are those of svox2's `opt/opt.py` and `opt/util/config_util.py`, so a job
-config that svox2 accepts is accepted here, and a key svox2 would refuse is refused here too.
-Command-line-only switches (logging, output dir, tuning) are not job options.
+config that svox2 accepts is accepted here, and a key svox2 would refuse is refused here too. That
+includes the keys that are command-line switches in svox2 (its loader takes them from the config
+file as well): the ones that only steer logging and tuning are passed through to svox2 and noted
+by the torch engine; the paths (`data_dir`, `config`, `train_dir`) are the engine's to set - a
+`data_dir` must name the job's own scene, the others are recorded and not used.
 """
 
 from __future__ import annotations
@@ -18,7 +21,27 @@ class Option:
     choices: tuple[str, ...] | None = None
 
 
+# The loader's own paths: the engine sets them for every run (see ENGINE_PATHS' use in the engines).
+ENGINE_PATHS = ("data_dir", "config", "train_dir")
+# Keys that steer only svox2's logging, checkpoints and tuning runs, never the model it trains.
+LOGGING_ONLY = (
+    "print_every", "save_every", "eval_every", "log_mse_image", "log_depth_map", "log_depth_map_use_thresh",
+    "tune_mode", "tune_nosave",
+)  # fmt: skip
+
 OPTIONS: dict[str, Option] = {
+    "data_dir": Option("data_dir", str, None),
+    "config": Option("config", str, None),
+    "train_dir": Option("train_dir", str, "ckpt"),
+    "perm": Option("perm", bool, False),
+    "print_every": Option("print_every", int, 20),
+    "save_every": Option("save_every", int, 5),
+    "eval_every": Option("eval_every", int, 1),
+    "log_mse_image": Option("log_mse_image", bool, False),
+    "log_depth_map": Option("log_depth_map", bool, False),
+    "log_depth_map_use_thresh": Option("log_depth_map_use_thresh", float, None),
+    "tune_mode": Option("tune_mode", bool, False),
+    "tune_nosave": Option("tune_nosave", bool, False),
     "dataset_type": Option("dataset_type", str, "auto", ("auto", "nerf", "llff", "nsvf", "co3d")),
     "scene_scale": Option("scene_scale", float, None),
     "scale": Option("scale", float, None),
