@@ -85,9 +85,16 @@ class TorchEngine:
             uri = storage.publish(ctx.job_id, out)
         except StorageError as exc:
             raise EngineError(str(exc)) from None
+        lpips: dict[str, Any] = {}
+        if "lpips" in metrics:
+            lpips["lpips"] = round(metrics["lpips"], 4)
+        else:
+            lpips["lpips_unavailable"] = metrics["lpips_unavailable"]
+            ctx.notes.append(f"no LPIPS for this job: {metrics['lpips_unavailable']}")
         return {
             "psnr": round(metrics["psnr"], 3),
             "ssim": round(metrics["ssim"], 4),
+            **lpips,
             "iterations": summary["iterations"],
             "train_s": summary["train_s"],
             "rays_per_s": summary["rays_per_s"],

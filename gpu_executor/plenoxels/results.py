@@ -13,6 +13,7 @@ from PIL import Image
 from gpu_executor.plenoxels.cameras import orbit, pixel_rays
 from gpu_executor.plenoxels.dataset import Split
 from gpu_executor.plenoxels.grid import VoxelGrid
+from gpu_executor.plenoxels.lpips_metric import lpips_scorer
 from gpu_executor.plenoxels.render import Occupancy, RenderOptions
 from gpu_executor.plenoxels.train import psnr, render_image, ssim
 
@@ -24,19 +25,30 @@ def _png(image: np.ndarray, path: Path) -> None:
     Image.fromarray((np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8), "RGB").save(path)
 
 
-def evaluate(grid: VoxelGrid, test: Split, opts: RenderOptions, out: Path | None = None) -> dict[str, float]:
-    """Mean PSNR and SSIM over the test views; writes the renders as test/r_N.png when `out` is given."""
+def evaluate(
+    grid: VoxelGrid, test: Split, opts: RenderOptions, out: Path | None = None, with_lpips: bool = False
+) -> dict[str, Any]:
+    """Mean PSNR and SSIM (and LPIPS, asked for and possible here) over the test views; writes the
+    renders as test/r_N.png when `out` is given."""
     occ = Occupancy(grid)
-    psnrs, ssims = [], []
+    psnrs, ssims, lpipses = [], [], []
+    scorer, why_not = lpips_scorer() if with_lpips else (None, "")
     if out is not None:
         (out / "test").mkdir(parents=True, exist_ok=True)
     for i in range(min(len(test), MAX_TEST_RENDERS)):
         image = render_image(grid, test.rays(i), (test.height, test.width), opts, occ)
         psnrs.append(psnr(float(np.mean((image - test.images[i]) ** 2))))
         ssims.append(ssim(image, test.images[i]))
+        if scorer is not None:
+            lpipses.append(scorer(image, test.images[i]))
         if out is not None:
             _png(image, out / "test" / f"r_{i}.png")
-    return {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)), "test_views": len(psnrs)}
+    found: dict[str, Any] = {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)), "test_views": len(psnrs)}
+    if lpipses:
+        found["lpips"] = float(np.mean(lpipses))
+    elif with_lpips:
+        found["lpips_unavailable"] = why_not
+    return found
 
 
 def turntable(grid: VoxelGrid, test: Split, opts: RenderOptions, path: Path, frames: int = TURNTABLE_FRAMES) -> None:
@@ -56,7 +68,7 @@ def write_results(
 ) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     grid.save(out / "ckpt.npz")
-    metrics = evaluate(grid, test, opts, out)
+    metrics = evaluate(grid, test, opts, out, with_lpips=True)
     turntable(grid, test, opts, out / "turntable.gif")
     doc = {**summary, **metrics, "grid": {"reso": list(grid.reso), "voxels": grid.n_voxels, "sh_dim": grid.basis_dim}}
     (out / "metrics.json").write_text(json.dumps(doc, indent=2))
