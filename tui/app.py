@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from backend.interface import Backend
-from tui.messages import AccountKnown, JobEnded
+from tui.messages import AccountKnown, JobEnded, NothingDeployed
 from tui.screens.base import DeckScreen
 from tui.screens.help import HelpScreen
 from tui.screens.jobs import JobsScreen
@@ -50,6 +50,7 @@ class SkydeckApp(App[None]):
     ]
 
     def __init__(self, backend: Backend, read_only: bool = False, mode: str | None = None) -> None:
+        self.mode_chosen = mode is not None
         if mode:
             if mode not in self.MODES:
                 raise ValueError(f"no screen named {mode!r}; screens: {', '.join(self.MODES)}")
@@ -67,6 +68,8 @@ class SkydeckApp(App[None]):
 
     def on_mount(self) -> None:
         self.load_account()
+        if not self.mode_chosen:
+            self.check_first_run()
         # Objects alive after start-up stay alive: keep the collector from walking them on every full
         # collection, which otherwise shows as a 100+ ms stall on a random key press.
         self.call_after_refresh(gc.freeze)
@@ -99,6 +102,21 @@ class SkydeckApp(App[None]):
             self.notify(f"job {name} failed: {job.error or ''}"[:300], severity="error", timeout=10)
         else:
             self.notify(f"job {name} cancelled", severity="warning")
+
+    @work(thread=True, exclusive=True, group="first-run")
+    def check_first_run(self) -> None:
+        """With nothing deployed yet, the first thing to do is on the Stacks screen: open there."""
+        try:
+            infra = next(s for s in self.backend.stacks() if s.short == "infra")
+        except Exception:  # noqa: BLE001 - the Jobs screen says what is wrong with the cloud
+            return
+        if not infra.deployed:
+            self.post_message(NothingDeployed())
+
+    def on_nothing_deployed(self, message: NothingDeployed) -> None:
+        self.switch_mode("stacks")
+        hint = "" if self.read_only else ": press a to deploy them all"
+        self.notify(f"nothing is deployed on profile {self.backend.profile.name} yet{hint}", timeout=8)
 
     @work(thread=True, exclusive=True, group="account")
     def load_account(self) -> None:

@@ -110,3 +110,8 @@ class BatchPlanned(Message):
     name: str
     rows: list[dict[str, Any]]
     dry_run: bool
+
+
+@dataclass
+class NothingDeployed(Message):
+    pass
