@@ -41,11 +41,15 @@ def _print_event(e: Any) -> None:
 def stacks_deploy(
     name: Annotated[str, typer.Argument(help="infra | api | fleet | sdsinf | all")],
     param: Annotated[list[str] | None, typer.Option("--param", help="Template parameter K=V (repeatable).")] = None,
+    no_execute: Annotated[
+        bool,
+        typer.Option("--no-execute-changeset", help="Create each change set and show it, but do not run it."),
+    ] = False,
     yes: YesOpt = False,
     json_out: JsonOpt = False,
     profile: ProfileOpt = None,
 ) -> None:
-    """Create or update stacks through change sets, streaming their events."""
+    """Create or update stacks through change sets: each one is shown, then run (asking first on AWS)."""
     ctx = context(profile)
     names = _stack_names(name)
     params: dict[str, str] = {}
@@ -56,22 +60,44 @@ def stacks_deploy(
         params[k.strip()] = v
     if params and len(names) > 1:
         raise ConfigError("--param applies to one stack; deploy the stacks one at a time to set parameters")
-    if not ctx.profile.is_local:
-        confirm(
-            f"deploy {', '.join(names)} to AWS ({ctx.profile.region}); this creates billable resources. Continue?", yes
-        )
     results = []
     for short in names:
         if not json_out:
-            err.print(f"deploying {ctx.profile.stack_name(short)} ...")
-        info = ctx.stacks.deploy(short, params, on_event=None if json_out else _print_event)
-        results.append(info.to_dict())
+            err.print(f"planning {ctx.profile.stack_name(short)} ...")
+        plan = ctx.stacks.plan(short, params, on_event=None if json_out else _print_event)
+        changes = [c.to_dict() for c in plan.changes]
+        if not json_out:
+            _print_changes(plan)
+        if plan.change_set is None or no_execute:
+            info = ctx.stacks.describe(short)
+            results.append({**info.to_dict(), "changes": changes, "change_set": plan.change_set, "executed": False})
+            if not json_out:
+                out.print(
+                    f"{info.name}: no changes" if plan.change_set is None else
+                    f"{info.name}: change set {plan.change_set} left for review (run it: skydeck stacks deploy {short})"
+                )  # fmt: skip
+            continue
+        if not ctx.profile.is_local:
+            where = f"AWS ({ctx.profile.region}); this creates or changes billable resources"
+            confirm(f"run these {len(changes)} change(s) to {plan.name} on {where}?", yes)
+        info = ctx.stacks.execute(plan, on_event=None if json_out else _print_event)
+        results.append({**info.to_dict(), "changes": changes, "change_set": plan.change_set, "executed": True})
         if not json_out:
             out.print(f"{info.name}: {info.status}")
             for k, v in info.outputs.items():
                 out.print(f"  {k:<22} {v}")
     if json_out:
         print_json(results if len(results) > 1 else results[0])
+
+
+def _print_changes(plan: Any) -> None:
+    if not plan.changes:
+        return
+    colour = {"Add": "green", "Modify": "yellow", "Remove": "red"}
+    err.print(f"{plan.change_type.lower()} {plan.name}: {len(plan.changes)} change(s)")
+    for c in plan.changes:
+        replace = "  (replaces it)" if c.replacement == "True" else ""
+        err.print(f"  [{colour.get(c.action, 'white')}]{c.action:<7}[/] {c.logical_id:<30} {c.resource_type}{replace}")
 
 
 @app.command("list")

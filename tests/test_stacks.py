@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from backend.core.context import Context
@@ -103,3 +105,31 @@ def test_numpy_layer_is_assembled_from_wheels_deterministically_and_publishes(cl
         cloud.clients.client("lambda"), cloud.clients.client("s3"), bucket, "skydeck-test-numpy", tmp_path / "a.zip"
     )
     assert ":layer:skydeck-test-numpy:" in arn
+
+
+def test_deploy_shows_the_change_set_can_leave_it_for_review_and_says_no_changes(cloud_home) -> None:  # noqa: ANN001
+    import uuid
+
+    from tests.test_cli import run
+
+    home = cloud_home.root
+    profiles = cloud_home.profiles_file
+    prefix = f"cs{uuid.uuid4().hex[:6]}"
+    before = profiles.read_text() if profiles.exists() else ""
+    profiles.write_text(f"profiles:\n  review:\n    kind: local\n    stack_prefix: {prefix}\n")
+    try:
+        planned = run(home, "--profile", "review", "stacks", "deploy", "infra", "--no-execute-changeset", "--json")
+        assert planned.returncode == 0, planned.stderr
+        doc = json.loads(planned.stdout)
+        assert doc["executed"] is False and doc["change_set"]
+        assert {"action": "Add", "logical_id": "JobsTable", "resource_type": "AWS::DynamoDB::Table"}.items() <= next(
+            c for c in doc["changes"] if c["logical_id"] == "JobsTable"
+        ).items()
+        shown = run(home, "--profile", "review", "stacks", "deploy", "infra")
+        assert shown.returncode == 0, shown.stderr
+        assert "Add" in shown.stderr and "JobsTable" in shown.stderr and "CREATE_COMPLETE" in shown.stdout
+        again = run(home, "--profile", "review", "stacks", "deploy", "infra")
+        assert again.returncode == 0 and "no changes" in again.stdout
+    finally:
+        run(home, "--profile", "review", "stacks", "delete", "infra", "--yes")
+        profiles.write_text(before)

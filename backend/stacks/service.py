@@ -86,6 +86,44 @@ EventSink = Callable[[StackEvent], None]
 
 
 @dataclass(frozen=True)
+class Change:
+    """One resource a change set adds, modifies or removes."""
+
+    action: str  # Add | Modify | Remove | Import | Dynamic
+    logical_id: str
+    resource_type: str
+    replacement: str  # True | False | Conditional | "" (not a modification)
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "action": self.action,
+            "logical_id": self.logical_id,
+            "resource_type": self.resource_type,
+            "replacement": self.replacement,
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A created change set, ready to run (`change_set` is None when there is nothing to change)."""
+
+    short: str
+    name: str
+    change_type: str  # CREATE | UPDATE
+    change_set: str | None
+    changes: list[Change]
+
+
+def _change(raw: dict[str, Any]) -> Change:
+    return Change(
+        str(raw.get("Action", "")),
+        str(raw.get("LogicalResourceId", "")),
+        str(raw.get("ResourceType", "")),
+        str(raw.get("Replacement", "")),
+    )
+
+
+@dataclass(frozen=True)
 class StackDef:
     short: str
     needs: tuple[str, ...]
@@ -215,6 +253,11 @@ class Stacks:
         on_event: EventSink | None = None,
         timeout_s: float = TIMEOUT_S,
     ) -> StackInfo:
+        """Plan and execute at once (what the console and scripts want)."""
+        return self.execute(self.plan(short, params, on_event), on_event, timeout_s)
+
+    def plan(self, short: str, params: dict[str, str] | None = None, on_event: EventSink | None = None) -> Plan:
+        """A change set for the stack as its template and parameters now say, created but not run."""
         sdef = stack_def(short)
         allowed = sdef.parameter_names()
         user = {**self.clients.profile.params.get(short, {}), **(params or {})}
@@ -232,13 +275,19 @@ class Stacks:
             raise StackFailed(
                 f"stack {name} failed its first create and must be deleted first: skydeck stacks delete {short}"
             )
-        if outcome(current.status) == "in_progress":
+        reviewing = current.status == "REVIEW_IN_PROGRESS"  # created by a change set never run
+        if outcome(current.status) == "in_progress" and not reviewing:
             raise StackFailed(
                 f"stack {name} is busy ({current.status}); wait for it: skydeck stacks events {short} --follow"
             )
-        change_type = "UPDATE" if current.deployed else "CREATE"
+        if reviewing:
+            # nothing was ever created: start from a clean slate rather than stack a second change set
+            self.cfn.delete_stack(StackName=name)
+            deadline = time.time() + 60
+            while self.describe(short).deployed and time.time() < deadline:
+                time.sleep(POLL_S)
+        change_type = "UPDATE" if current.deployed and not reviewing else "CREATE"
         change_set = f"skydeck-{time.strftime('%Y%m%d%H%M%S')}-{int(time.time() * 1000) % 1000:03d}"
-        since = time.time() - 1
         try:
             self.cfn.create_change_set(
                 StackName=name,
@@ -252,11 +301,20 @@ class Stacks:
         except ClientError as exc:
             raise StackFailed(f"CloudFormation refused the change set for {name}: {exc}") from None
         if not self._wait_change_set(name, change_set):
-            return self.describe(short)  # no changes: nothing to do, and that is a success
-        self.cfn.execute_change_set(StackName=name, ChangeSetName=change_set)
-        info = self._follow(short, since, on_event, timeout_s)
+            return Plan(short, name, change_type, None, [])  # no changes: nothing to do
+        described = self.cfn.describe_change_set(StackName=name, ChangeSetName=change_set)
+        changes = [_change(c.get("ResourceChange") or {}) for c in described.get("Changes", [])]
+        return Plan(short, name, change_type, change_set, changes)
+
+    def execute(self, plan: Plan, on_event: EventSink | None = None, timeout_s: float = TIMEOUT_S) -> StackInfo:
+        """Run a plan's change set and follow the stack until it settles."""
+        if plan.change_set is None:
+            return self.describe(plan.short)
+        since = time.time() - 1
+        self.cfn.execute_change_set(StackName=plan.name, ChangeSetName=plan.change_set)
+        info = self._follow(plan.short, since, on_event, timeout_s)
         if self.clients.profile.is_local:
-            self._apply_event_invoke_configs(sdef, name)
+            self._apply_event_invoke_configs(stack_def(plan.short), plan.name)
         return info
 
     def numpy_layer(self, on_event: EventSink | None = None) -> str:
