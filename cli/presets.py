@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from cli.choices import PresetKind, value
 from cli.common import JsonOpt, out, print_json
 
 app = typer.Typer(no_args_is_help=True, help="Job and run presets.")
@@ -14,14 +15,14 @@ app = typer.Typer(no_args_is_help=True, help="Job and run presets.")
 
 @app.command("list")
 def presets_list(
-    kind: Annotated[str | None, typer.Option(help="plenoxels | sdsinf | batch")] = None,
+    kind: Annotated[PresetKind | None, typer.Option(help="Only presets of this kind.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Built-in and user presets (user presets override built-ins of the same name)."""
     from backend.core.paths import Home
     from backend.core.presets import list_presets
 
-    presets = list_presets(Home.from_env(), kind)
+    presets = list_presets(Home.from_env(), value(kind))
     if json_out:
         print_json([p.to_dict() for p in presets])
         return

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from cli.choices import Partition, ServerMode, Variant, value
 from cli.common import JsonOpt, ProfileOpt, YesOpt, confirm, context, err, out, print_json
 
 app = typer.Typer(no_args_is_help=True, help="SDS-Inf: sparse DNN inference (Graph Challenge networks).")
@@ -214,17 +215,17 @@ def sdsinf_upload(
 @app.command("run")
 def sdsinf_run(
     preset: Annotated[str, typer.Argument(help="An sdsinf preset, e.g. b1_1024n_1w_10000bs_serial.")],
-    variant: Annotated[str | None, typer.Option(help="queue | object | serial | server")] = None,
+    variant: Annotated[Variant | None, typer.Option(help="The variant (default: the preset's).")] = None,
     workers: Annotated[int | None, typer.Option(min=1, max=256, help="Workers (queue and object variants).")] = None,
     data: Annotated[str | None, typer.Option(help="Uploaded data name (default: the preset's).")] = None,
     batch: Annotated[int | None, typer.Option(min=1, help="Inputs per batch.")] = None,
     repeat: Annotated[int, typer.Option(min=1, max=20, help="Run K times and report medians.")] = 1,
     partition: Annotated[
-        str | None, typer.Option(help="row (the original's 1-D) | component | greedy; queue and object variants")
+        Partition | None, typer.Option(help="row is the original's 1-D split; queue and object variants")
     ] = None,
     server: Annotated[
-        str, typer.Option(help="server variant: job (one run per instance/process) | service (the always-on server)")
-    ] = "job",
+        ServerMode, typer.Option(help="server variant: job (one run per instance/process) or service (always-on)")
+    ] = ServerMode.job,
     json_out: JsonOpt = False,
     profile: ProfileOpt = None,
 ) -> None:
@@ -233,7 +234,13 @@ def sdsinf_run(
 
     backend = Backend(context(profile))
     plan = backend.plan_run(
-        preset, variant=variant, workers=workers, data=data, batch=batch, partition=partition, server_mode=server
+        preset,
+        variant=value(variant),
+        workers=workers,
+        data=data,
+        batch=batch,
+        partition=value(partition),
+        server_mode=value(server) or "job",
     )
 
     def show(metric: LiveMetric) -> None:
