@@ -53,6 +53,10 @@ def root(
         str | None,
         typer.Option("--profile", "-p", envvar="SKYDECK_PROFILE", help="Profile for every command (default: local)."),
     ] = None,
+    region: Annotated[
+        str | None,
+        typer.Option("--region", help="AWS region for an AWS profile (overrides the profile's; default $AWS_REGION)."),
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an internal error.")] = False,
     _version: Annotated[
         bool,
@@ -62,6 +66,8 @@ def root(
     # Commands read the profile from SKYDECK_PROFILE unless given their own --profile.
     if profile:
         os.environ["SKYDECK_PROFILE"] = profile
+    if region:
+        os.environ["SKYDECK_REGION"] = region
     if debug:
         os.environ["SKYDECK_DEBUG"] = "1"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from backend.core.errors import ConfigError, NotFoundError
@@ -70,3 +72,21 @@ def test_a_broken_user_preset_is_named() -> None:
     (home.presets_dir / "oops.yaml").write_text("kind: plenoxels\nvalues: [1, 2]\n")
     with pytest.raises(ConfigError, match="oops.yaml: values must be a mapping"):
         list_presets(home)
+
+
+def test_region_comes_from_the_profile_then_aws_region_and_the_root_option_overrides_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = Home(tmp_path / "h")
+    home.ensure()
+    home.profiles_file.write_text("profiles:\n  lab:\n    kind: aws\n  pinned:\n    kind: aws\n    region: eu-west-1\n")
+    monkeypatch.setenv("AWS_REGION", "ap-southeast-2")
+    assert get_profile(home, "lab").region == "ap-southeast-2"  # no region in the profile: the environment's
+    assert get_profile(home, "pinned").region == "eu-west-1"
+    monkeypatch.setenv("SKYDECK_REGION", "us-west-2")  # what `skydeck --region us-west-2` sets
+    assert get_profile(home, "pinned").region == "us-west-2"
+    with pytest.raises(ConfigError, match="local cloud runs in us-east-1"):
+        get_profile(home, None)
+    monkeypatch.setenv("SKYDECK_REGION", "mars-1")
+    with pytest.raises(ConfigError, match="--region"):
+        get_profile(home, "lab")

@@ -12,6 +12,8 @@ The seed's `environment.sh` becomes a profile:
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,7 +57,9 @@ def _parse(name: str, raw: Any) -> Profile:
     kind = raw.get("kind", "aws")
     if kind not in ("aws", "local"):
         raise ConfigError(f"profile {name!r}: kind must be 'aws' or 'local', not {kind!r}")
-    region = raw.get("region", LOCAL_REGION if kind == "local" else None)
+    # an AWS profile without a region takes the environment's, as the AWS CLI does
+    env_region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    region = raw.get("region", LOCAL_REGION if kind == "local" else env_region)
     if not isinstance(region, str) or not re.match(r"^[a-z]{2}(-[a-z]+)+-\d$", region):
         raise ConfigError(f"profile {name!r}: region must be an AWS region such as us-west-2, not {region!r}")
     prefix = raw.get("stack_prefix", "skydeck")
@@ -97,4 +101,12 @@ def get_profile(home: Home, name: str | None) -> Profile:
         raise NotFoundError(
             f"no profile named {chosen!r}; known: {', '.join(sorted(profiles))}. Add it to {home.profiles_file}"
         )
-    return profiles[chosen]
+    profile = profiles[chosen]
+    override = os.environ.get("SKYDECK_REGION")  # `skydeck --region R ...`
+    if override and override != profile.region:
+        if profile.is_local:
+            raise ConfigError(f"--region {override}: the local cloud runs in {LOCAL_REGION}; use an AWS profile")
+        if not re.match(r"^[a-z]{2}(-[a-z]+)+-\d$", override):
+            raise ConfigError(f"--region {override!r}: expected an AWS region such as us-west-2")
+        profile = dataclasses.replace(profile, region=override)
+    return profile
