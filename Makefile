@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup console test lint bench clean
+.PHONY: setup console test lint bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ bench: setup
 	$(BIN)/python benchmarks/durability_bench.py
 	$(BIN)/python benchmarks/sdsinf_bench.py
 	$(BIN)/python benchmarks/plenoxels_bench.py
+
+docs: setup
+	$(BIN)/python -m cli.reference docs/cli.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -178,3 +178,10 @@ def test_submit_refuses_a_scene_that_is_not_in_the_data_bucket(cloud_home: Home)
     assert "skydeck data push DIR --name nosuchscene" in refused.stderr and "--no-check" in refused.stderr
     forced = run(home, "jobs", "submit", "--preset", "syn-cpu-quick", "--scene", "nosuchscene", "--no-check")
     assert forced.returncode == 0
+
+
+def test_the_command_reference_in_docs_is_current() -> None:
+    from cli.reference import render
+
+    written = (Path(__file__).parents[1] / "docs" / "cli.md").read_text()
+    assert written == render(), "docs/cli.md is stale: run `make docs`"
