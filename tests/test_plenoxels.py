@@ -336,6 +336,10 @@ def test_short_training_run_beats_the_untrained_model_by_far(tiny_scene: Path, t
     assert result["psnr"] > 20
     psnrs = [r["psnr"] for r in reports if "psnr" in r]
     assert len(psnrs) >= 2 and psnrs[-1] > psnrs[0]
+    steps = [r for r in reports if "iteration" in r]
+    assert "eta_s" not in steps[0], "no estimate from the first (slow, dense-grid) step alone"
+    etas = [r["eta_s"] for r in steps if "eta_s" in r]
+    assert etas and etas[-1] <= min(etas[:-1] or etas) + 1e-9 and etas[-1] < 1.0
     published = Path(result["artifacts"])
     assert {"ckpt.npz", "metrics.json", "turntable.gif", "test"} <= {p.name for p in published.iterdir()}
     assert_svox2_loads(published / "ckpt.npz")

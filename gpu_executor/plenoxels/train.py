@@ -165,7 +165,7 @@ class Progress:
     psnr_train: float
     rays_per_s: float
     elapsed_s: float
-    eta_s: float
+    eta_s: float | None  # None until a few steps have run: an estimate from the first step alone is noise
     reso: tuple[int, int, int]
     voxels: int
     psnr_heldout: float | None = None
@@ -178,10 +178,11 @@ class Progress:
             "psnr_train": round(self.psnr_train, 3),
             "rays_per_s": round(self.rays_per_s, 1),
             "elapsed_s": round(self.elapsed_s, 1),
-            "eta_s": round(self.eta_s, 1),
             "reso": list(self.reso),
             "voxels": self.voxels,
         }
+        if self.eta_s is not None:
+            d["eta_s"] = round(self.eta_s, 1)
         if self.psnr_heldout is not None:
             d["psnr"] = round(self.psnr_heldout, 3)
         return d
@@ -275,6 +276,14 @@ class Trainer:
 
     # -- resolution changes -------------------------------------------------------------------------
     @torch.no_grad()
+    def _eta(self, remaining: int, step_s: float, elapsed: float, done: int) -> float | None:
+        """Remaining steps at the recent step time (not the average since the start, which the first,
+        slow steps on the dense grid inflate), plus evaluation at the share of time it has taken."""
+        if done < 10:
+            return None
+        overhead = max(0.0, elapsed - self.train_seconds) / max(elapsed, 1e-9)
+        return remaining * step_s / max(1.0 - overhead, 0.2)
+
     def upsample(self, reso: tuple[int, int, int]) -> None:
         cfg = self.cfg
         old = self.grid
@@ -345,6 +354,7 @@ class Trainer:
         started = time.monotonic()
         last_report = last_eval = started
         window_rays, window_s, mse_acc, mse_n = 0, 0.0, 0.0, 0
+        window_steps = 0
         stats = RenderStats()
         for gstep in range(cfg.n_iters):
             self.check()
@@ -362,6 +372,7 @@ class Trainer:
             self.train_seconds += dt
             window_rays += idx.numel()
             window_s += dt
+            window_steps += 1
             self.rays_seen += idx.numel()
             mse_acc, mse_n = mse_acc + mse, mse_n + 1
             now = time.monotonic()
@@ -380,7 +391,7 @@ class Trainer:
                     psnr_train=psnr(mse_acc / mse_n),
                     rays_per_s=window_rays / max(window_s, 1e-9),
                     elapsed_s=elapsed,
-                    eta_s=elapsed / done * (cfg.n_iters - done),
+                    eta_s=self._eta(cfg.n_iters - done, window_s / max(window_steps, 1), elapsed, done),
                     reso=self.grid.reso,
                     voxels=self.grid.n_voxels,
                     psnr_heldout=self.last_heldout,
@@ -389,6 +400,7 @@ class Trainer:
                 self.on_progress(progress)
                 last_report = time.monotonic()
                 window_rays, window_s, mse_acc, mse_n = 0, 0.0, 0.0, 0
+                window_steps = 0
             if over_budget and not last_step:
                 self.stopped_early = True
                 break
