@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import ProfileOpt, context
+from cli.common import ProfileOpt, context, err
 
 SCREENS = ("stacks", "jobs", "monitor", "sdsinf", "logs")
 
@@ -16,6 +16,9 @@ def console(
     screen: Annotated[
         str | None, typer.Option("--screen", help=f"Open on this screen: {' | '.join(SCREENS)} (default: jobs).")
     ] = None,
+    stop_cloud: Annotated[
+        bool, typer.Option("--stop-cloud", help="Stop the local cloud when the console quits.")
+    ] = False,
     profile: ProfileOpt = None,
 ) -> None:
     """Open the operator console (starts the local cloud when the local profile is used)."""
@@ -29,3 +32,12 @@ def console(
     from tui.app import SkydeckApp
 
     SkydeckApp(backend=backend, read_only=read_only, mode=screen).run()
+    if not backend.profile.is_local:
+        return
+    if stop_cloud:
+        from backend.localcloud import control
+
+        control.down(backend.ctx.home)
+        err.print("local cloud stopped (its state is kept for the next start)")
+    else:
+        err.print("the local cloud keeps running (executors go on training); stop it with: skydeck local down")
