@@ -26,7 +26,9 @@ YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confir
 def print_table(headers: list[str], rows: list[list[str]]) -> None:
     """A table on a terminal; tab-separated lines, never cut, when piped."""
     if out.is_terminal:
-        table = Table(*headers, box=None)
+        table = Table(box=None)
+        for i, header in enumerate(headers):
+            table.add_column(header, no_wrap=i == 0)  # the first column (an id, a name) is never cut in two
         for row in rows:
             table.add_row(*row)
         out.print(table)

@@ -42,8 +42,20 @@ def data_push(
     profile: ProfileOpt = None,
 ) -> None:
     """Check a scene and upload it to the data bucket as scenes/NAME/."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
     ctx = context(profile)
-    result = ctx.scenes.push(directory, name, on_file=(lambda k: None) if json_out else (lambda k: err.print(f"  {k}")))
+    if json_out or not err.is_terminal:
+        result = ctx.scenes.push(directory, name)
+    else:
+        with Progress(TextColumn("uploading"), BarColumn(), MofNCompleteColumn(), console=err, transient=True) as bar:
+            task = bar.add_task("push", total=None)
+            result = ctx.scenes.push(
+                directory,
+                name,
+                on_file=lambda _: bar.advance(task),
+                on_total=lambda n: bar.update(task, total=n),
+            )
     if json_out:
         print_json(result.__dict__)
     else:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from cli.choices import PresetKind, value
-from cli.common import JsonOpt, out, print_json
+from cli.common import JsonOpt, out, print_json, print_table
 
 app = typer.Typer(no_args_is_help=True, help="Job and run presets.")
 
@@ -26,10 +25,10 @@ def presets_list(
     if json_out:
         print_json([p.to_dict() for p in presets])
         return
-    table = Table("name", "kind", "source", "description", box=None)
-    for p in presets:
-        table.add_row(p.name, p.kind, "built-in" if p.builtin else "user", p.description)
-    out.print(table)
+    print_table(
+        ["name", "kind", "source", "description"],
+        [[p.name, p.kind, "built-in" if p.builtin else "user", p.description] for p in presets],
+    )
 
 
 @app.command("show")

@@ -40,7 +40,13 @@ class Scenes:
     def storage(self, cache: Path) -> S3Storage:
         return S3Storage(self.s3, self.bucket, cache)
 
-    def push(self, directory: Path, name: str, on_file: Callable[[str], None] = lambda _: None) -> PushResult:
+    def push(
+        self,
+        directory: Path,
+        name: str,
+        on_file: Callable[[str], None] = lambda _: None,
+        on_total: Callable[[int], None] = lambda _: None,
+    ) -> PushResult:
         """Validate a NeRF-synthetic scene directory, then upload it as scenes/NAME/ (replacing an older copy)."""
         if not NAME_RE.match(name):
             raise ConfigError(
@@ -51,6 +57,7 @@ class Scenes:
         except DatasetError as exc:
             raise ConfigError(f"scene refused: {exc}") from None
         files = [p for p in sorted(Path(directory).rglob("*")) if p.is_file() and (p.suffix in (".json", ".png"))]
+        on_total(len(files))
         bucket, prefix = self.bucket, f"{SCENES_PREFIX}{name}/"
         keep = {prefix + p.relative_to(directory).as_posix() for p in files}
         stale = [k for k in self._keys(bucket, prefix) if k not in keep]
