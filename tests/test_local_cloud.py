@@ -347,3 +347,20 @@ def test_the_local_endpoint_takes_only_requests_signed_with_the_homes_credential
     with pytest.raises(NotFoundError):
         cloud.jobs.get("forged")  # nothing was written
     assert cloud.clients.client("dynamodb").scan(TableName=table, Select="COUNT")["Count"] >= 0  # the real one works
+
+
+def test_motos_skipped_resource_warnings_become_one_note_per_type() -> None:
+    import logging
+
+    from backend.localcloud.server import SkippedResourceNote
+
+    note = SkippedResourceNote()
+    records = [
+        logging.LogRecord("moto", logging.WARNING, "", 0, "No Moto CloudFormation support for %s", (kind,), None)
+        for kind in ("AWS::S3::BucketPolicy", "AWS::S3::BucketPolicy", "AWS::Lambda::EventInvokeConfig")
+    ]
+    kept = [r for r in records if note.filter(r)]
+    assert [r.getMessage().split()[0] for r in kept] == ["AWS::S3::BucketPolicy", "AWS::Lambda::EventInvokeConfig"]
+    assert all(r.levelname == "INFO" and "harmless" in r.getMessage() for r in kept)
+    other = logging.LogRecord("moto", logging.WARNING, "", 0, "a real problem", (), None)
+    assert note.filter(other) and other.levelname == "WARNING"

@@ -183,6 +183,32 @@ class LocalCloud:
             self.journal.close()
 
 
+class SkippedResourceNote(logging.Filter):
+    """moto warns on every deploy about resource types its CloudFormation skips (bucket policies,
+    scaling policies, event invoke configs). They are expected and harmless here: say so once per type."""
+
+    _PREFIX = "No Moto CloudFormation support for "
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not message.startswith(self._PREFIX):
+            return True
+        kind = message[len(self._PREFIX) :].strip()
+        if kind in self.seen:
+            return False
+        self.seen.add(kind)
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        record.msg, record.args = (
+            "%s is skipped by the local cloud (it applies on AWS only; expected, harmless)",
+            (kind,),
+        )
+        return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="skydeck's embedded local cloud (started by `skydeck local up`)")
     parser.add_argument("--home", type=Path, default=None)
@@ -194,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     for noisy in ("werkzeug", "botocore", "moto"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("moto").addFilter(SkippedResourceNote())
     lock = ServerLock(home.ensure().local_lock)
     try:
         lock.acquire()
