@@ -88,6 +88,20 @@ def test_queue_variant_exchanges_blocks_through_sns_and_sqs(runs: SdsinfRuns, tm
     assert summary.categories == info["categories"]
     assert {m.worker for m in seen} == set(range(workers)) and len(seen) == workers * 6
     metrics = runs.show(started["run_id"])["metrics"]
+    # the per-layer rows add up to the run's row, as in the original (its sums over workers)
+    bucket = runs.out["MetricsBucket"]
+    rows = [
+        row
+        for k in range(workers)
+        for row in from_csv(runs._get(bucket, f"runs/{started['run_id']}/layerstats-worker-{k:04d}.csv").decode())
+    ]
+    assert sum(float(r["LAYER_DURATION"]) for r in rows) == pytest.approx(
+        float(metrics["METRIC_ELAPSED_TIME_BATCH"]), rel=1e-3
+    )
+    assert sum(int(r["MSG_NUM"]) for r in rows) == int(metrics["METRIC_NUM_MESSAGES_SENT"])
+    assert int(metrics["METRIC_NUM_MESSAGES_SENT"]) == int(metrics["METRIC_NUM_MESSAGES_RECEIVED"])
+    assert sum(int(r["PUBLISH_NUM"]) for r in rows) == int(metrics["METRIC_PUBLISH_CALLS"])
+    assert float(metrics["METRIC_LAMBDA_RUNTIME"]) >= float(metrics["METRIC_ELAPSED_TIME_BATCH"])
     if workers > 1:
         assert int(metrics["METRIC_PUBLISH_CALLS"]) > 0 and int(metrics["METRIC_NUM_MESSAGES_RECEIVED"]) > 0
         assert int(metrics["METRIC_RECEIVE_POLL_CALLS"]) > 0
