@@ -9,6 +9,7 @@ Target: no difference between the cloud and the model, ever. Prints how much was
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -27,13 +28,15 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=int(time.time()) % 100_000)
     args = parser.parse_args()
     seeds = [args.seed + i for i in range(args.sequences)]
+    os.environ.setdefault("SKYDECK_JOURNAL_COMPACT_AT", "40")  # compact on most restarts: that is tested too
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="skydeck-durability-") as root:
         outcome = run_sequences(Path(root), seeds, args.length, args.restarts)
     took = time.time() - started
     print(
         f"durability: {outcome.sequences} sequences (seeds {seeds[0]}..{seeds[-1]}), "
-        f"{outcome.operations} operations, {outcome.restarts} restarts ({outcome.kills} by kill -9), "
+        f"{outcome.operations} operations, {outcome.restarts} restarts ({outcome.kills} by kill -9, "
+        f"{outcome.compactions} compacting the journal), "
         f"state equal to the model every time, {took:.0f}s"
     )
     for name, count in outcome.by_operation.items():

@@ -47,6 +47,9 @@ def local_up(
             f"restored {restored['replayed']} changes and {restored.get('messages', 0)} queued messages "
             f"in {restored.get('seconds', 0)}s"
         )
+    if not was.running and restored.get("compacted"):
+        c = restored["compacted"]
+        out.print(f"journal compacted: {c['before']} records -> {c['after']} (start-up replays only what exists)")
     if not was.running:
         _print_not_restored(restored)
 

@@ -59,6 +59,7 @@ class Workload:
     rng: random.Random
     model: Model = field(default_factory=Model)
     ops: Counter[str] = field(default_factory=Counter)
+    compactions: int = 0
     _serial: int = 0
 
     def __post_init__(self) -> None:
@@ -313,6 +314,7 @@ class Workload:
         status = control.up(self.home, workers=0)
         restored = status.state["restored"]
         assert restored["failed"] == 0, f"records not restored: {restored['not_restored']}"
+        self.compactions += bool(restored.get("compacted"))
         # Receipt handles die with the process (as SQS's do when a message's visibility ends): the
         # messages held are visible again.
         self.model.held.clear()
@@ -337,6 +339,7 @@ class Outcome:
     operations: int
     restarts: int
     kills: int
+    compactions: int
     by_operation: dict[str, int]
 
 
@@ -344,7 +347,7 @@ def run_sequences(root: Path, seeds: list[int], length: int, restarts_per_sequen
     """Each seed: a fresh cloud, `length` random calls with restarts at random points; the state is
     compared with the model before and after every restart. Raises AssertionError on a difference."""
     ops: Counter[str] = Counter()
-    restarts = kills = 0
+    restarts = kills = compactions = 0
     for seed in seeds:
         rng = random.Random(seed)
         home = Home(root / f"seq-{seed}")
@@ -364,9 +367,10 @@ def run_sequences(root: Path, seeds: list[int], length: int, restarts_per_sequen
                     after = normalised_stacks(work.observed())
                     assert after == before, _difference(seed, i, kill, before, after)
             ops.update(work.ops)
+            compactions += work.compactions
         finally:
             control.down(home)
-    return Outcome(len(seeds), sum(ops.values()), restarts, kills, dict(sorted(ops.items())))
+    return Outcome(len(seeds), sum(ops.values()), restarts, kills, compactions, dict(sorted(ops.items())))
 
 
 def _difference(seed: int, step: int, kill: bool, before: dict[str, Any], after: dict[str, Any]) -> str:

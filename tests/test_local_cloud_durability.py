@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.durability import run_sequences
 
 
@@ -13,3 +15,48 @@ def test_random_calls_survive_restarts_and_kill_9(tmp_path: Path) -> None:
     assert outcome.restarts == 6 and outcome.operations == 3 * 45
     # every kind of call was tried at least once across the seeds
     assert {"s3_multipart_part", "s3_copy", "sqs_delete", "ddb_update", "cfn_change_set"} <= set(outcome.by_operation)
+
+
+def test_compaction_after_replay_keeps_the_state_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # compact on every restart: the state after each must still equal the model's
+    monkeypatch.setenv("SKYDECK_JOURNAL_COMPACT_AT", "8")
+    outcome = run_sequences(tmp_path, seeds=[5, 73], length=60, restarts_per_sequence=3)
+    assert outcome.restarts == 6 and outcome.compactions >= 4
+
+
+def test_a_long_history_of_heartbeats_and_log_uploads_compacts_to_what_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backend.core.context import Context
+    from backend.core.paths import Home
+    from backend.localcloud import control
+    from lambda_src.jobs.schema import parse_job
+
+    monkeypatch.setenv("SKYDECK_JOURNAL_COMPACT_AT", "100")
+    home = Home(tmp_path / "h")
+    control.up(home, workers=0)
+    try:
+        ctx = Context.create(None, home)
+        ctx.stacks.deploy("infra")
+        store = ctx.jobs.store
+        job_id = store.submit(parse_job({"scene": "lego"}))["job_id"]
+        store.claim(job_id, "w")
+        for i in range(300):  # a long job: heartbeats and its log, over and over
+            store.heartbeat(job_id, "w", {"iteration": i})
+            if i % 10 == 0:
+                ctx.clients.client("s3").put_object(
+                    Bucket=ctx.scenes.bucket, Key=f"results/{job_id}/job.log", Body=f"line {i}\n".encode() * (i + 1)
+                )
+        control.down(home)
+        first = control.up(home, workers=0).state["restored"]
+        assert first["compacted"]["before"] > 300 and first["compacted"]["after"] < first["compacted"]["before"] / 2
+        control.down(home)
+        second = control.up(home, workers=0).state["restored"]
+        assert second["replayed"] == first["compacted"]["after"]
+        ctx = Context.create(None, home)
+        job = ctx.jobs.get(job_id)
+        assert job["state"] == "RUNNING" and job["progress"]["iteration"] == 299
+        log = ctx.scenes.read_result(job_id, "job.log").decode()
+        assert log.startswith("line 290") and log.count("\n") == 291
+    finally:
+        control.down(home)

@@ -186,6 +186,22 @@ class Journal:
                 rows,
             )
 
+    def rewrite(self, drop: set[int], append: list[tuple[str, str, str, dict[str, str], bytes]]) -> None:
+        """Drop some records and append others, in one transaction (compaction)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("DELETE FROM requests WHERE seq = ?", [(seq,) for seq in sorted(drop)])
+                self._db.executemany(
+                    "INSERT INTO requests (method, path, query, headers, body) VALUES (?, ?, ?, ?, ?)",
+                    [(m, p, q, json.dumps(h), b) for m, p, q, h, b in append],
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def requests(self) -> Iterator[Recorded]:
         """Recorded requests in order, read in batches so that a long journal is never all in memory."""
         last = 0

@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import secrets
 import signal
 import socket
@@ -30,6 +31,7 @@ from backend.core.paths import Home
 from backend.core.profiles import LOCAL_REGION
 from backend.localcloud import cfn_fixes, fast_sqs, moto_speedups
 from backend.localcloud.api_front import ApiFront, serve
+from backend.localcloud.compaction import DEFAULT_COMPACT_AT, compact
 from backend.localcloud.gateway import Gateway
 from backend.localcloud.instance import AlreadyRunning, ServerLock
 from backend.localcloud.journal import JOURNAL_DAMAGED_EXIT, Journal, JournalDamaged, Recorded
@@ -82,6 +84,47 @@ def _restore_messages(journal: Journal) -> int:
     return restored
 
 
+def compact_at() -> int:
+    raw = os.environ.get("SKYDECK_JOURNAL_COMPACT_AT", "")
+    return int(raw) if raw.isdigit() else DEFAULT_COMPACT_AT
+
+
+def _table_items(client: Client, journal: Journal) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    """Every DynamoDB table's items, read through moto's own API (regions: those the journal names)."""
+    regions = set()
+    for rec in journal.requests():
+        match = re.search(r"Credential=[^/]+/\d{8}/([^/]+)/dynamodb/", rec.headers.get("authorization", ""))
+        if match:
+            regions.add(match.group(1))
+    found = []
+    for region in sorted(regions):
+        headers = {
+            "content-type": "application/x-amz-json-1.0",
+            "authorization": f"AWS4-HMAC-SHA256 Credential=compact/20260101/{region}/dynamodb/aws4_request, "
+            "SignedHeaders=host, Signature=compact",
+        }
+
+        def call(action: str, body: dict[str, Any], headers: dict[str, str] = headers) -> dict[str, Any]:
+            resp = client.post(
+                "/", headers={**headers, "x-amz-target": f"DynamoDB_20120810.{action}"}, data=json.dumps(body)
+            )
+            if resp.status_code != 200:
+                raise RuntimeError(f"{action} failed while compacting: {resp.get_data(as_text=True)[:200]}")
+            return json.loads(resp.get_data())
+
+        for table in call("ListTables", {}).get("TableNames", []):
+            items: list[dict[str, Any]] = []
+            start: dict[str, Any] | None = None
+            while True:
+                page = call("Scan", {"TableName": table, **({"ExclusiveStartKey": start} if start else {})})
+                items += page.get("Items", [])
+                start = page.get("LastEvaluatedKey")
+                if not start:
+                    break
+            found.append((region, table, items))
+    return found
+
+
 class LocalCloud:
     def __init__(self, home: Home, region: str = LOCAL_REGION, workers: int = 0) -> None:
         self.home = home.ensure()
@@ -122,6 +165,11 @@ class LocalCloud:
 
         stats = replay(self.journal, send, self.gateway.ids).to_dict()
         stats["messages"] = _restore_messages(self.journal)
+        if stats["replayed"] > compact_at() and not stats["failed"]:
+            # compacted only after a clean replay: a record that failed must stay for a person to see
+            report = compact(self.journal, lambda: _table_items(client, self.journal))
+            stats["compacted"] = report.to_dict()
+            log.info("journal compacted: %s", report.to_dict())
         stats["seconds"] = round(time.time() - t0, 3)
         self.gateway.recording = True
         self.gateway.credentials = credentials  # from now on, every request must be signed with them

@@ -1,0 +1,124 @@
+"""Keeping the journal short, so that start-up stays quick however long the cloud has been used.
+
+A long job writes its heartbeat to the jobs table every few seconds and re-publishes its log to S3
+every ten: a day's history is tens of thousands of records, and replaying them all takes minutes.
+Right after a replay, while nothing else can write, the journal is compacted:
+
+- DynamoDB: every item write (PutItem, UpdateItem, DeleteItem, BatchWriteItem, TransactWriteItems)
+  is replaced by one unconditional PutItem per item that exists now, read from the replayed tables.
+  Table creation and updates stay, ahead of them.
+- S3: an object write that a later write or delete of the same key overwrote is dropped, unless
+  that key is ever the source of a copy (its old content may have been copied before it changed).
+
+Everything else (stacks, functions, queues, multipart uploads, ...) is kept as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import parse_qs, unquote
+
+from backend.localcloud.journal import Journal, Recorded
+
+_SCOPE_RE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/")
+_DDB_ITEM_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+_DDB_PREFIX = "DynamoDB_20120810."
+DEFAULT_COMPACT_AT = 5000  # records; $SKYDECK_JOURNAL_COMPACT_AT changes it
+
+
+@dataclass(frozen=True)
+class CompactionReport:
+    before: int
+    after: int
+    items_snapshotted: int
+    objects_superseded: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "before": self.before,
+            "after": self.after,
+            "items_snapshotted": self.items_snapshotted,
+            "objects_superseded": self.objects_superseded,
+        }
+
+
+def _scope(rec: Recorded) -> tuple[str, str] | None:
+    match = _SCOPE_RE.search(rec.headers.get("authorization", ""))
+    return (match["region"], match["service"]) if match else None
+
+
+def _s3_object(rec: Recorded) -> tuple[str, str] | None:
+    """(bucket, key) of a whole-object write or delete; None for anything else (parts, buckets, ...)."""
+    if rec.method not in ("PUT", "DELETE"):
+        return None
+    query = parse_qs(rec.query, keep_blank_values=True)
+    if query.keys() - {"x-id"}:  # ?uploadId, ?partNumber, ?tagging, ?acl, ...: not a plain object write
+        return None
+    parts = rec.path.lstrip("/").split("/", 1)
+    if len(parts) != 2 or not parts[1]:
+        return None
+    return parts[0], parts[1]
+
+
+def _copy_source(rec: Recorded) -> tuple[str, str] | None:
+    raw = rec.headers.get("x-amz-copy-source")
+    if not raw:
+        return None
+    source = unquote(raw.split("?", 1)[0]).lstrip("/")
+    bucket, _, key = source.partition("/")
+    return bucket, key
+
+
+def plan(records: list[Recorded]) -> tuple[set[int], set[int]]:
+    """(seqs of DynamoDB item writes, seqs of superseded S3 object writes) that compaction drops."""
+    ddb_writes: set[int] = set()
+    copied: set[tuple[str, str]] = set()
+    last_write: dict[tuple[str, str], int] = {}
+    object_writes: list[tuple[int, tuple[str, str]]] = []
+    for rec in records:
+        scope = _scope(rec)
+        service = scope[1] if scope else ""
+        target = rec.headers.get("x-amz-target", "")
+        if target.startswith(_DDB_PREFIX) and target[len(_DDB_PREFIX) :] in _DDB_ITEM_WRITES:
+            ddb_writes.add(rec.seq)
+            continue
+        if service != "s3":
+            continue
+        source = _copy_source(rec)
+        if source:
+            copied.add(source)
+        obj = _s3_object(rec)
+        if obj:
+            object_writes.append((rec.seq, obj))
+            last_write[obj] = rec.seq
+    superseded = {seq for seq, obj in object_writes if last_write[obj] != seq and obj not in copied}
+    return ddb_writes, superseded
+
+
+def compact(journal: Journal, table_items: Callable[[], list[tuple[str, str, list[dict]]]]) -> CompactionReport:
+    """Rewrite the journal as described above. `table_items()` gives (region, table, items) for every
+    DynamoDB table as the replay left it; items are in DynamoDB's JSON form."""
+    records = list(journal.requests())
+    ddb_writes, superseded = plan(records)
+    snapshot = table_items()
+    puts = []
+    for region, table, items in snapshot:
+        headers = {
+            "content-type": "application/x-amz-json-1.0",
+            "x-amz-target": f"{_DDB_PREFIX}PutItem",
+            # the region travels in the credential scope; replay does not check signatures
+            "authorization": f"AWS4-HMAC-SHA256 Credential=compacted/20260101/{region}/dynamodb/aws4_request, "
+            "SignedHeaders=host, Signature=compacted",
+        }
+        for item in items:
+            puts.append(("POST", "/", "", headers, json.dumps({"TableName": table, "Item": item}).encode()))
+    journal.rewrite(drop=ddb_writes | superseded, append=puts)
+    return CompactionReport(
+        before=len(records),
+        after=len(records) - len(ddb_writes) - len(superseded) + len(puts),
+        items_snapshotted=len(puts),
+        objects_superseded=len(superseded),
+    )
