@@ -31,6 +31,7 @@ bench: setup
 	$(BIN)/python benchmarks/console_bench.py
 	$(BIN)/python benchmarks/local_cloud_bench.py
 	$(BIN)/python benchmarks/durability_bench.py
+	$(BIN)/python benchmarks/replay_bench.py
 	$(BIN)/python benchmarks/sdsinf_bench.py
 	$(BIN)/python benchmarks/plenoxels_bench.py
 

@@ -300,3 +300,26 @@ def test_the_textual_internals_the_console_relies_on_are_still_there() -> None:
     assert hasattr(_context, "active_app")
     assert "_css_update_count" in App.__init__.__code__.co_names or hasattr(App, "_css_update_count")
     assert "_css_update_count" in Screen.__init__.__code__.co_names or hasattr(Screen, "_css_update_count")
+
+
+async def test_the_sdsinf_screen_does_not_trap_the_keys(cloud: Context) -> None:
+    from textual.widgets import Input as TextInput
+
+    app = SkydeckApp(backend=Backend(cloud), mode="sdsinf")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert app.screen.focused is None  # nothing grabbed the keys on arrival
+        await pilot.press("2")
+        await settle(app, pilot)
+        assert app.current_mode == "jobs"
+        await pilot.press("4")
+        await settle(app, pilot)
+        field = app.screen.query_one("#sds-workers-n", TextInput)
+        field.focus()
+        await pilot.pause()
+        await pilot.press("escape")  # esc leaves the field ...
+        await pilot.pause()
+        assert app.screen.focused is None
+        await pilot.press("1")  # ... and the screen keys work again
+        await settle(app, pilot)
+        assert app.current_mode == "stacks"

@@ -10,7 +10,7 @@ from textual._context import active_app
 from textual.app import ComposeResult, ScreenStackError
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Header, Input
+from textual.widgets import Header, Input, Select
 
 from tui.widgets.keybar import KeyBar
 
@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 
 class DeckScreen(Screen[None]):
+    # A screen's list takes focus on arrival, never a form field or the (hidden) filter box, which
+    # would swallow the screen keys.
+    AUTO_FOCUS = "DataTable"
     BINDINGS = [
         Binding("slash", "filter", "Filter", show=True),
         Binding("escape", "unfilter", "Back", show=False),
@@ -91,6 +94,10 @@ class DeckScreen(Screen[None]):
         box.focus()
 
     def action_unfilter(self) -> None:
+        focused = self.focused
+        if focused is not None and focused.id != "filter" and isinstance(focused, Input | Select):
+            self.set_focus(None)  # esc leaves a form field: the screen's keys work again
+            return
         box = self.query_one("#filter", Input)
         if box.has_class("hidden") and not self.filter_text:
             if len(self.app.screen_stack) > 1 and self.app.screen is self:

@@ -17,6 +17,8 @@ from tui.widgets.tables import sync_rows
 
 
 class SdsinfScreen(DeckScreen):
+    # nothing takes focus on arrival: the screen keys (1-5, ?, q) work at once; tab reaches the form
+    AUTO_FOCUS = ""
     BINDINGS = [
         Binding("ctrl+r", "launch", "Launch run"),
         Binding("r", "refresh", "Refresh runs"),
