@@ -44,6 +44,15 @@ def function_spec(name_or_arn: str, region: str, qualifier: str | None = None) -
 _CACHED_READS = ("DynamoDB_20120810.Query", "DynamoDB_20120810.Scan")
 
 
+def _answer_worth_keeping(method: str, path: str, query: str, headers: dict[str, str]) -> bool:
+    if headers.get("x-amz-target", "").startswith("DynamoDB_"):
+        return False
+    # whole-object writes and deletes: their answers name nothing later requests use
+    is_s3 = "/s3/aws4_request" in headers.get("authorization", "")
+    object_write = method in ("PUT", "DELETE") and "uploadId" not in query and "uploads" not in query
+    return not (is_s3 and object_write)
+
+
 class ReadCache:
     """Answers to repeated DynamoDB Query/Scan requests, until the next request that may change state.
 
@@ -149,8 +158,13 @@ class Gateway:
                 self.reads.invalidate()  # again: a read that ran alongside must not be kept
         if seq is None:
             return result
-        # the answer is kept with the request: replay learns from it the ids the server minted
-        self._settle(seq, answer if captured.get("status", 500) < 400 else None)
+        # the answer is kept with the request when it may carry ids the server minted (replay learns
+        # them from it); item and object writes, the hot path, never do
+        ok = captured.get("status", 500) < 400
+        if not ok:
+            self._settle(seq, None)
+        elif _answer_worth_keeping(method, path, environ.get("QUERY_STRING", ""), headers):
+            self._settle(seq, answer)
         return [answer or b""]
 
     def _settle(self, seq: int, answer: bytes | None) -> None:
