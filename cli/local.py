@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 import typer
@@ -34,7 +35,19 @@ def local_up(
         err.print(
             f"already running with {was.state.get('executor_workers', 0)} workers; `skydeck local down` first to change"
         )
-    status = control.up(home, workers=workers)
+    shown: list[str] = []
+
+    def replay_progress() -> None:
+        try:
+            doc = json.loads((home.local_dir / "starting.json").read_text())
+        except (OSError, ValueError):
+            return
+        line = f"replaying the journal: {doc['replayed']}/{doc['total']} recorded changes"
+        if not json_out and (not shown or shown[-1] != line):
+            err.print(line)
+            shown.append(line)
+
+    status = control.up(home, on_wait=replay_progress, workers=workers)
     if json_out:
         print_json(status.to_dict())
         return

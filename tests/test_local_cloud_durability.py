@@ -3,6 +3,9 @@ kill -9) gives back exactly the state the calls left. The long form runs in benc
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -47,7 +50,9 @@ def test_a_long_history_of_heartbeats_and_log_uploads_compacts_to_what_exists(
                 ctx.clients.client("s3").put_object(
                     Bucket=ctx.scenes.bucket, Key=f"results/{job_id}/job.log", Body=f"line {i}\n".encode() * (i + 1)
                 )
-        control.down(home)
+        # a crash leaves the whole history: the next start replays it, then compacts
+        os.kill(control.status(home).state["pid"], signal.SIGKILL)
+        time.sleep(0.5)
         first = control.up(home, workers=0).state["restored"]
         assert first["compacted"]["before"] > 300 and first["compacted"]["after"] < first["compacted"]["before"] / 2
         control.down(home)
@@ -58,5 +63,31 @@ def test_a_long_history_of_heartbeats_and_log_uploads_compacts_to_what_exists(
         assert job["state"] == "RUNNING" and job["progress"]["iteration"] == 299
         log = ctx.scenes.read_result(job_id, "job.log").decode()
         assert log.startswith("line 290") and log.count("\n") == 291
+    finally:
+        control.down(home)
+
+
+def test_a_clean_stop_leaves_a_compacted_journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from backend.core.context import Context
+    from backend.core.paths import Home
+    from backend.localcloud import control
+    from backend.localcloud.journal import Journal
+
+    monkeypatch.setenv("SKYDECK_JOURNAL_COMPACT_AT", "50")
+    home = Home(tmp_path / "h")
+    control.up(home, workers=0)
+    try:
+        s3 = Context.create(None, home).clients.client("s3")
+        s3.create_bucket(Bucket="overwritten")
+        for i in range(120):
+            s3.put_object(Bucket="overwritten", Key="k", Body=str(i).encode())
+        control.down(home)  # graceful: the server compacts before it exits
+        journal = Journal(home.local_journal)
+        kept = journal.count()["requests"]
+        journal.close()
+        assert kept < 10
+        control.up(home, workers=0)
+        s3 = Context.create(None, home).clients.client("s3")
+        assert s3.get_object(Bucket="overwritten", Key="k")["Body"].read() == b"119"
     finally:
         control.down(home)

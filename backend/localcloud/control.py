@@ -113,8 +113,19 @@ def up(home: Home, on_wait: Any = None, workers: int | None = None) -> Status:
 
 
 def _wait_ready(home: Home, pid: int, on_wait: Any = None, proc: subprocess.Popen[bytes] | None = None) -> Status:
+    """Wait for the cloud to answer. A long journal replays as long as it takes, provided it moves:
+    the deadline is START_TIMEOUT_S without progress, not in all."""
     deadline = time.time() + START_TIMEOUT_S
+    progress_file = home.local_dir / "starting.json"
+    last_progress = None
     while time.time() < deadline:
+        try:
+            mark = progress_file.stat().st_mtime
+        except OSError:
+            mark = None
+        if mark is not None and mark != last_progress:
+            last_progress = mark
+            deadline = time.time() + START_TIMEOUT_S
         if proc is not None and proc.poll() is not None:
             tail = (home.logs_dir / "localcloud.log").read_text(errors="replace")[-2000:]
             if proc.returncode == JOURNAL_DAMAGED_EXIT:

@@ -76,16 +76,25 @@ def _rewritten(rec: Recorded, ids: IdMap, open_uploads: dict[str, str]) -> Recor
     )
 
 
-def replay(journal: Journal, send: Callable[[Recorded], Answer], ids: IdMap | None = None) -> ReplayReport:
+def replay(
+    journal: Journal,
+    send: Callable[[Recorded], Answer],
+    ids: IdMap | None = None,
+    on_progress: Callable[[int, int], None] = lambda done, total: None,
+) -> ReplayReport:
     """Feed every recorded request to `send`; a record that fails is reported and skipped.
 
-    `ids` learns each recorded id the replay minted anew (old -> new)."""
+    `ids` learns each recorded id the replay minted anew (old -> new); `on_progress(done, total)` is
+    called every 500 records."""
     t0 = time.time()
+    total = journal.count()["requests"]
     report = ReplayReport()
     ids = IdMap() if ids is None else ids
     open_uploads: dict[str, str] = {}
     for rec in journal.requests():
         report.replayed += 1
+        if report.replayed % 500 == 0:
+            on_progress(report.replayed, total)
         action = request_action(rec.method, rec.path, rec.headers, rec.body)
         try:
             sent = _rewritten(rec, ids, open_uploads)

@@ -31,7 +31,7 @@ from backend.core.paths import Home
 from backend.core.profiles import LOCAL_REGION
 from backend.localcloud import cfn_fixes, fast_sqs, moto_speedups
 from backend.localcloud.api_front import ApiFront, serve
-from backend.localcloud.compaction import DEFAULT_COMPACT_AT, compact
+from backend.localcloud.compaction import DEFAULT_COMPACT_AT, CompactionReport, compact
 from backend.localcloud.gateway import Gateway
 from backend.localcloud.instance import AlreadyRunning, ServerLock
 from backend.localcloud.journal import JOURNAL_DAMAGED_EXIT, Journal, JournalDamaged, Recorded
@@ -163,13 +163,18 @@ class LocalCloud:
             resp = client.open(rec.path, method=rec.method, query_string=rec.query, headers=rec.headers, data=rec.body)
             return Answer(resp.status_code, resp.get_data())
 
-        stats = replay(self.journal, send, self.gateway.ids).to_dict()
+        progress_file = self.home.local_dir / "starting.json"
+
+        def progress(done: int, total: int) -> None:  # `local up` waits as long as this moves
+            progress_file.write_text(json.dumps({"replayed": done, "total": total}))
+
+        stats = replay(self.journal, send, self.gateway.ids, progress).to_dict()
+        progress_file.unlink(missing_ok=True)
+        self.replay_client = client
         stats["messages"] = _restore_messages(self.journal)
         if stats["replayed"] > compact_at() and not stats["failed"]:
             # compacted only after a clean replay: a record that failed must stay for a person to see
-            report = compact(self.journal, lambda: _table_items(client, self.journal))
-            stats["compacted"] = report.to_dict()
-            log.info("journal compacted: %s", report.to_dict())
+            stats["compacted"] = self.compact().to_dict()
         stats["seconds"] = round(time.time() - t0, 3)
         self.gateway.recording = True
         self.gateway.credentials = credentials  # from now on, every request must be signed with them
@@ -212,6 +217,14 @@ class LocalCloud:
         self.pool = ExecutorPool(self.home.root, self.home.logs_dir, self.workers)
         self.pool.start()
 
+    def compact(self) -> CompactionReport:
+        """Only while nothing else can reach moto: at start before serving, or at stop after it."""
+        self.gateway.credentials = None  # the in-process reads below carry no signature
+        self.gateway.recording = False
+        report = compact(self.journal, lambda: _table_items(self.replay_client, self.journal))
+        log.info("journal compacted: %s", report.to_dict())
+        return report
+
     def stop(self) -> None:
         self.stopped.set()
         if hasattr(self, "pool"):
@@ -221,6 +234,13 @@ class LocalCloud:
                 server.shutdown()
         if hasattr(self, "runtime"):
             self.runtime.shutdown()
+        serving = getattr(self, "moto_server", None) is not None
+        if serving and self.journal.count()["requests"] > compact_at():
+            # nothing writes any more: leave a short journal for the next start
+            try:
+                self.compact()
+            except Exception:  # noqa: BLE001 - the long journal still replays; never lose it over this
+                log.exception("journal compaction at stop failed; the journal is kept as it was")
         try:
             state = json.loads(self.home.local_state_file.read_text())
             if state.get("pid") == os.getpid():
