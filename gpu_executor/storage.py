@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lambda_src.jobs.schema import data_roots
+
 SCENES_PREFIX = "scenes/"
 RESULTS_PREFIX = "results/"
 CONTENT_TYPES = {
@@ -21,6 +23,16 @@ CONTENT_TYPES = {
     ".json": "application/json",
     ".npz": "application/octet-stream",
 }
+
+
+def _host_scene(scene: str) -> Path:
+    """A host path, only under the data roots; outside them the answer says nothing about the host."""
+    if not (scene.rstrip("/") + "/").startswith(data_roots()):
+        raise StorageError(f"scene {scene}: host paths are read under {', '.join(data_roots())} only")
+    path = Path(scene)
+    if not path.is_dir():
+        raise StorageError(f"scene {scene}: no such directory on this host")
+    return path
 
 
 class StorageError(RuntimeError):
@@ -41,6 +53,8 @@ class S3Storage:
     def _locate(self, scene: str) -> tuple[str, str]:
         if scene.startswith("s3://"):
             bucket, key = split_s3(scene)
+            if self.bucket and bucket != self.bucket:
+                raise StorageError(f"scene {scene}: scenes are read from the data bucket s3://{self.bucket}/ only")
             return bucket, key.rstrip("/") + "/"
         if not self.bucket:
             raise StorageError(
@@ -50,10 +64,7 @@ class S3Storage:
 
     def fetch_scene(self, scene: str) -> Path:
         if scene.startswith("/"):
-            path = Path(scene)
-            if not path.is_dir():
-                raise StorageError(f"scene {scene}: no such directory on this host")
-            return path
+            return _host_scene(scene)
         bucket, prefix = self._locate(scene)
         objects = []
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
@@ -114,9 +125,7 @@ class LocalStorage:
     def fetch_scene(self, scene: str) -> Path:
         if not scene.startswith("/"):
             raise StorageError(f"scene {scene!r}: without a data bucket only absolute paths to scene directories work")
-        if not Path(scene).is_dir():
-            raise StorageError(f"scene {scene}: no such directory on this host")
-        return Path(scene)
+        return _host_scene(scene)
 
     def put(self, job_id: str, name: str, body: bytes) -> None:
         target = self.results / job_id / name

@@ -7,6 +7,7 @@ test session with the infra and api stacks deployed; tests that stop or kill a c
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from backend.localcloud import control
 # Test clouds run no executor workers: tests that train start their own executor, and the others
 # expect queued jobs to stay queued.
 os.environ["SKYDECK_LOCAL_WORKERS"] = "0"
+# Host-path scenes are allowed under the data roots only: the tests' scenes live in the temp dir.
+os.environ["SKYDECK_DATA_ROOT"] = "/data:" + tempfile.gettempdir()
 
 
 @pytest.fixture(autouse=True)

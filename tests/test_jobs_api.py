@@ -133,7 +133,8 @@ def test_list_pages_and_filters_by_state(cloud: Context) -> None:
 
 def test_skydeck_document_form_is_accepted(cloud: Context) -> None:
     url, headers = api(cloud)
-    doc = {"name": "lego-try", "scene": "s3://my-bucket/scenes/lego", "engine": "torch", "config": {"lr_sh": 0.02}}
+    bucket = cloud.scenes.bucket
+    doc = {"name": "lego-try", "scene": f"s3://{bucket}/scenes/lego", "engine": "torch", "config": {"lr_sh": 0.02}}
     status, body = http("POST", url + "jobs", json.dumps(doc).encode(), headers)
     assert status == 201
     assert body["job"]["engine"] == "torch" and body["job"]["config"] == {"lr_sh": 0.02}
@@ -198,3 +199,12 @@ def test_head_options_and_broken_content_lengths_get_a_4xx(cloud: Context) -> No
     # a stranger announcing a body is refused before the body is read
     answer = raw(b"POST " + where.path.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n")
     assert b" 403 " in answer.split(b"\r\n", 1)[0]
+
+
+def test_a_scene_in_another_accounts_bucket_or_on_the_host_is_refused(cloud: Context) -> None:
+    url, headers = api(cloud)
+    before = written(cloud)
+    for scene, words in (("s3://other-bucket/k", "data bucket"), ("/etc", "under /data/"), ("/", "under /data/")):
+        status, answer = http("POST", url + "jobs", json.dumps({"scene": scene}).encode(), headers)
+        assert status == 400 and answer["field"] == "scene" and words in answer["message"], (scene, answer)
+    assert written(cloud) == before

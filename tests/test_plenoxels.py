@@ -278,7 +278,7 @@ def test_svox2_command_and_config_follow_launch_auto(tmp_path: Path) -> None:
     assert written["lr_sigma"] == 30.0 and written["lambda_tv_sh"] == 1e-3
     assert engine.environment("1")["CUDA_VISIBLE_DEVICES"] == "1"
     paths = parse_job(
-        {"scene": "/scenes/drums", "config": {"data_dir": "/scenes/drums", "train_dir": "/etc", "print_every": 5}}
+        {"scene": "/data/drums", "config": {"data_dir": "/data/drums", "train_dir": "/etc", "print_every": 5}}
     )
     written = json.loads(engine.config_json(paths.config))
     assert "data_dir" not in written and "train_dir" not in written and written["print_every"] == 5
@@ -352,7 +352,7 @@ def test_short_training_run_beats_the_untrained_model_by_far(tiny_scene: Path, t
 
 
 def test_torch_engine_fails_clearly_on_a_missing_scene(tmp_path: Path) -> None:
-    spec = parse_job({"scene": "/nonexistent/scene", "engine": "torch"})
+    spec = parse_job({"scene": "/data/nonexistent/scene", "engine": "torch"})
     with pytest.raises(EngineError, match="no such directory"):
         TorchEngine().run(RunContext("j", spec, tmp_path, lambda _: None, lambda: None))
 
@@ -369,3 +369,15 @@ def test_sh_bases_are_orthonormal_over_the_sphere() -> None:
         assert torch.allclose(gram, torch.eye(dim, dtype=torch.float64), atol=0.02), dim
     with pytest.raises(ValueError, match="sh_dim"):
         eval_sh_bases(25, dirs[:2])
+
+
+@pytest.mark.parametrize("scene", ["/", "/etc", "/proc/self/environ", "/data_evil/x"])
+def test_host_paths_outside_the_data_roots_are_refused_and_reveal_nothing(scene: str, tmp_path: Path) -> None:
+    from gpu_executor.storage import LocalStorage, StorageError
+
+    with pytest.raises(JobValidationError, match="under /data/") as refused:
+        parse_job({"scene": scene})
+    assert refused.value.field == "scene"
+    with pytest.raises(StorageError, match="host paths are read under") as hidden:
+        LocalStorage(tmp_path).fetch_scene(scene)  # an executor asked directly says the same for all
+    assert "no such directory" not in str(hidden.value)

@@ -117,6 +117,10 @@ def _submit(event: dict[str, Any], original: bool) -> dict[str, Any]:
 
         body = base64.b64decode(body)
     spec = parse_body(body)
+    bucket = os.environ.get("DATA_BUCKET")
+    if bucket and spec.scene.startswith("s3://") and spec.scene[5:].split("/", 1)[0] != bucket:
+        # the executor reads scenes with its own credentials: never let a job point them elsewhere
+        raise JobValidationError("scene", f"an s3:// scene must be in the data bucket s3://{bucket}/")
     record = _store().submit(spec)
     log.info(json.dumps({"event": "job_submitted", "job_id": record["job_id"], "name": spec.name}))
     raw = json.loads(body)

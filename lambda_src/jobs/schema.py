@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -287,9 +288,23 @@ def _name(value: Any, where: str) -> str:
     return value
 
 
+def data_roots() -> tuple[str, ...]:
+    """Where a job may name a host path: under these directories only ($SKYDECK_DATA_ROOT, colon
+    separated; default /data, where the original's hosts and the fleet keep datasets)."""
+    raw = os.environ.get("SKYDECK_DATA_ROOT", "/data")
+    return tuple(r.rstrip("/") + "/" for r in raw.split(":") if r.startswith("/"))
+
+
 def _scene(value: Any, where: str) -> str:
     if not isinstance(value, str) or not SCENE_RE.match(value) or ".." in value.split("/"):
         raise JobValidationError(where, "must be a scene name, an s3://bucket/key URI or an absolute path")
+    if value.startswith("/") and not (value.rstrip("/") + "/").startswith(data_roots()):
+        roots = ", ".join(data_roots())
+        raise JobValidationError(
+            where,
+            f"a host path must be under {roots} (where hosts keep datasets); push other scenes with "
+            "skydeck data push and name them instead",
+        )
     return value
 
 
