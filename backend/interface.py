@@ -247,6 +247,22 @@ class Backend:
 
         return SdsinfRuns(self.ctx).runs()
 
+    # -- the console's own settings ----------------------------------------------------------------
+    def keymap(self) -> dict[str, str]:
+        """Key remappings from $SKYDECK_HOME/keymap.yaml: binding id -> keys (e.g. `jobs.refresh: ctrl+r`)."""
+        import yaml
+
+        path = self.ctx.home.root / "keymap.yaml"
+        if not path.exists():
+            return {}
+        try:
+            doc = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        if not isinstance(doc, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in doc.items()):
+            raise ConfigError(f"{path}: expected binding ids mapped to keys, e.g. 'jobs.refresh: ctrl+r'")
+        return dict(doc)
+
     # -- logs ----------------------------------------------------------------------------------------
     def log_sources(self) -> list[LogSource]:
         from backend.core.logs import sources

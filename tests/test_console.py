@@ -18,8 +18,15 @@ SIZE = (120, 40)
 
 
 async def settle(app: SkydeckApp, pilot) -> None:  # noqa: ANN001
+    from textual.worker import WorkerCancelled
+
     await pilot.pause()
-    await app.workers.wait_for_complete()
+    for _ in range(5):
+        try:
+            await app.workers.wait_for_complete()
+            break
+        except WorkerCancelled:  # an exclusive worker was replaced by a newer one: wait for that
+            await pilot.pause()
     await pilot.pause()
 
 
@@ -323,3 +330,16 @@ async def test_the_sdsinf_screen_does_not_trap_the_keys(cloud: Context) -> None:
         await pilot.press("1")  # ... and the screen keys work again
         await settle(app, pilot)
         assert app.current_mode == "stacks"
+
+
+async def test_keys_can_be_remapped_by_binding_id(cloud: Context, tmp_path: Path) -> None:
+    (cloud.home.root / "keymap.yaml").write_text("app.go_stacks: f5\n")
+    try:
+        app = SkydeckApp(backend=Backend(cloud), mode="jobs")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            await pilot.press("f5")
+            await settle(app, pilot)
+            assert app.current_mode == "stacks"
+    finally:
+        (cloud.home.root / "keymap.yaml").unlink()

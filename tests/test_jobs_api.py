@@ -208,3 +208,28 @@ def test_a_scene_in_another_accounts_bucket_or_on_the_host_is_refused(cloud: Con
         status, answer = http("POST", url + "jobs", json.dumps({"scene": scene}).encode(), headers)
         assert status == 400 and answer["field"] == "scene" and words in answer["message"], (scene, answer)
     assert written(cloud) == before
+
+
+def test_a_burst_of_requests_is_answered_without_a_process_per_request(cloud: Context) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
+
+    from backend.localcloud.api_front import MAX_IN_FLIGHT
+
+    url, headers = api(cloud)
+    function = cloud.stacks.outputs("api")["FunctionName"]
+
+    def workers() -> int:
+        count = 0
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and function in (entry / "cmdline").read_text(errors="replace"):
+                    count += 1
+            except OSError:
+                continue
+        return count
+
+    with ThreadPoolExecutor(max_workers=60) as pool:
+        statuses = list(pool.map(lambda _: http("GET", url + "?limit=5", None, headers)[0], range(120)))
+    assert statuses.count(200) == 120
+    assert workers() <= MAX_IN_FLIGHT

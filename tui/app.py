@@ -40,13 +40,13 @@ class SkydeckApp(App[None]):
     }
     DEFAULT_MODE = "jobs"
     BINDINGS = [
-        Binding("1", "switch_mode('stacks')", "Stacks"),
-        Binding("2", "switch_mode('jobs')", "Jobs"),
-        Binding("3", "switch_mode('monitor')", "Monitor"),
-        Binding("4", "switch_mode('sdsinf')", "SDS-Inf"),
-        Binding("5", "switch_mode('logs')", "Logs"),
-        Binding("question_mark", "help", "Help"),
-        Binding("q", "quit", "Quit"),
+        Binding("1", "switch_mode('stacks')", "Stacks", id="app.go_stacks"),
+        Binding("2", "switch_mode('jobs')", "Jobs", id="app.go_jobs"),
+        Binding("3", "switch_mode('monitor')", "Monitor", id="app.go_monitor"),
+        Binding("4", "switch_mode('sdsinf')", "SDS-Inf", id="app.go_sdsinf"),
+        Binding("5", "switch_mode('logs')", "Logs", id="app.go_logs"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
     def __init__(self, backend: Backend, read_only: bool = False, mode: str | None = None) -> None:
@@ -67,6 +67,10 @@ class SkydeckApp(App[None]):
         self.sub_title = " · ".join(parts) + (" · READ-ONLY" if self.read_only else "")
 
     def on_mount(self) -> None:
+        try:
+            self.set_keymap(self.backend.keymap())
+        except Exception as exc:  # noqa: BLE001 - a broken keymap file must not keep the console shut
+            self.notify(f"keymap not applied: {exc}", severity="error", timeout=10)
         self.load_account()
         if not self.mode_chosen:
             self.check_first_run()

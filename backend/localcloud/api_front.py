@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 import re
+import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +26,8 @@ from backend.localcloud.lambda_runtime import LambdaRuntime
 
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
 READ_TIMEOUT_S = 30.0
+MAX_IN_FLIGHT = 8  # concurrent function invocations through the front
+QUEUE_WAIT_S = 60.0
 TOKEN_HEADER = "Authorization"
 _FN_ARN_RE = re.compile(r"functions/(?P<arn>arn:aws:lambda:[^/]+)/invocations")
 
@@ -47,10 +50,11 @@ def _match(template: str, path: str) -> dict[str, str] | None:
 class ApiFront:
     FORBIDDEN = "Forbidden: missing or wrong credentials. Send the header that `skydeck api url` prints."
 
-    def __init__(self, runtime: LambdaRuntime, region: str, token: str) -> None:
+    def __init__(self, runtime: LambdaRuntime, region: str, token: str, max_in_flight: int = MAX_IN_FLIGHT) -> None:
         self.runtime = runtime
         self.region = region
         self.token = token
+        self.in_flight = threading.BoundedSemaphore(max_in_flight)
 
     def route(self, method: str, path: str) -> tuple[int, dict[str, Any]] | tuple[str, str, dict[str, str], str]:
         """Find (function ARN, resource template, path params, stage) or an error (status, body)."""
@@ -119,7 +123,18 @@ class ApiFront:
             spec = function_spec(arn, self.region)
         except Exception:
             return 502, {"Content-Type": "application/json"}, b'{"message": "the integrated function does not exist"}'
-        outcome = self.runtime.invoke(spec, event)
+        # At most MAX_IN_FLIGHT invocations at once: a burst queues here (briefly) instead of starting
+        # a Lambda worker process per request on a laptop.
+        if not self.in_flight.acquire(timeout=QUEUE_WAIT_S):
+            return (
+                503,
+                {"Content-Type": "application/json", "Retry-After": "1"},
+                b'{"message": "the local API is busy; retry in a moment"}',
+            )
+        try:
+            outcome = self.runtime.invoke(spec, event)
+        finally:
+            self.in_flight.release()
         result = outcome.payload
         if not outcome.ok or not isinstance(result, dict) or "statusCode" not in result:
             return (

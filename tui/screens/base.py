@@ -23,8 +23,8 @@ class DeckScreen(Screen[None]):
     # would swallow the screen keys.
     AUTO_FOCUS = "DataTable"
     BINDINGS = [
-        Binding("slash", "filter", "Filter", show=True),
-        Binding("escape", "unfilter", "Back", show=False),
+        Binding("slash", "filter", "Filter", show=True, id="screen.filter"),
+        Binding("escape", "unfilter", "Back", show=False, id="screen.unfilter"),
     ]
     MUTATING_ACTIONS: frozenset[str] = frozenset()
 

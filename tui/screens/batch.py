@@ -33,7 +33,10 @@ def _plan_text(rows: list[dict[str, Any]], dry_run: bool) -> str:
 class BatchScreen(ModalScreen[int]):
     """Type a batch file's path, Enter checks it, ctrl+s submits all its combinations (or none)."""
 
-    BINDINGS = [Binding("ctrl+s", "submit", "Submit batch"), Binding("escape", "close", "Close")]
+    BINDINGS = [
+        Binding("ctrl+s", "submit", "Submit batch", id="batch.submit"),
+        Binding("escape", "close", "Close", id="batch.close"),
+    ]
 
     def __init__(self) -> None:
         super().__init__()

@@ -23,8 +23,8 @@ from tui.screens.base import DeckScreen
 
 class ComposerScreen(DeckScreen):
     BINDINGS = [
-        Binding("ctrl+s", "submit", "Submit"),
-        Binding("escape", "back", "Back"),
+        Binding("ctrl+s", "submit", "Submit", id="composer.submit"),
+        Binding("escape", "back", "Back", id="composer.back"),
     ]
     MUTATING_ACTIONS = frozenset({"submit"})
 

@@ -19,7 +19,7 @@ GLOBAL_KEYS = [
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close")]
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close", id="help.dismiss")]
 
     def __init__(self, screen_keys: list[tuple[str, str]], read_only: bool) -> None:
         super().__init__()

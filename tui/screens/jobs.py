@@ -51,12 +51,12 @@ def job_cells(job: Job) -> tuple[str, ...]:
 
 class JobsScreen(DeckScreen):
     BINDINGS = [
-        Binding("n", "new", "New job"),
-        Binding("b", "batch", "Batch submit"),
-        Binding("enter", "open", "Open", show=True),
-        Binding("c", "cancel", "Cancel job"),
-        Binding("f", "cycle_state", "State filter"),
-        Binding("r", "refresh", "Refresh"),
+        Binding("n", "new", "New job", id="jobs.new"),
+        Binding("b", "batch", "Batch submit", id="jobs.batch"),
+        Binding("enter", "open", "Open", show=True, id="jobs.open"),
+        Binding("c", "cancel", "Cancel job", id="jobs.cancel"),
+        Binding("f", "cycle_state", "State filter", id="jobs.cycle_state"),
+        Binding("r", "refresh", "Refresh", id="jobs.refresh"),
         *DeckScreen.BINDINGS,
     ]
     MUTATING_ACTIONS = frozenset({"new", "cancel", "batch"})
@@ -179,8 +179,8 @@ def cancelled_note(job: Job) -> str:
 
 class JobDetailScreen(DeckScreen):
     BINDINGS = [
-        Binding("c", "cancel", "Cancel job"),
-        Binding("escape", "back", "Back"),
+        Binding("c", "cancel", "Cancel job", id="job.cancel"),
+        Binding("escape", "back", "Back", id="job.back"),
     ]
     MUTATING_ACTIONS = frozenset({"cancel"})
 

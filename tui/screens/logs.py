@@ -12,7 +12,11 @@ from tui.screens.base import DeckScreen
 
 
 class LogsScreen(DeckScreen):
-    BINDINGS = [Binding("r", "rescan", "Rescan sources"), Binding("e", "end", "Follow end"), *DeckScreen.BINDINGS]
+    BINDINGS = [
+        Binding("r", "rescan", "Rescan sources", id="logs.rescan"),
+        Binding("e", "end", "Follow end", id="logs.end"),
+        *DeckScreen.BINDINGS,
+    ]
 
     def __init__(self) -> None:
         super().__init__()

@@ -23,7 +23,7 @@ COUNT_EVERY = 5  # jobs-per-state counts scan the table: every 5th refresh
 
 
 class MonitorScreen(DeckScreen):
-    BINDINGS = [Binding("r", "refresh", "Refresh now"), *DeckScreen.BINDINGS]
+    BINDINGS = [Binding("r", "refresh", "Refresh now", id="monitor.refresh"), *DeckScreen.BINDINGS]
     interval_s = 1.0
 
     def __init__(self) -> None:

@@ -20,8 +20,8 @@ class SdsinfScreen(DeckScreen):
     # nothing takes focus on arrival: the screen keys (1-5, ?, q) work at once; tab reaches the form
     AUTO_FOCUS = ""
     BINDINGS = [
-        Binding("ctrl+r", "launch", "Launch run"),
-        Binding("r", "refresh", "Refresh runs"),
+        Binding("ctrl+r", "launch", "Launch run", id="sdsinf.launch"),
+        Binding("r", "refresh", "Refresh runs", id="sdsinf.refresh"),
         *DeckScreen.BINDINGS,
     ]
     MUTATING_ACTIONS = frozenset({"launch"})

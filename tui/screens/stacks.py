@@ -27,10 +27,10 @@ WHAT_IS_DESTROYED = {
 
 class StacksScreen(DeckScreen):
     BINDINGS = [
-        Binding("d", "deploy", "Deploy/update"),
-        Binding("a", "deploy_all", "Deploy all"),
-        Binding("x", "delete", "Delete"),
-        Binding("r", "refresh", "Refresh"),
+        Binding("d", "deploy", "Deploy/update", id="stacks.deploy"),
+        Binding("a", "deploy_all", "Deploy all", id="stacks.deploy_all"),
+        Binding("x", "delete", "Delete", id="stacks.delete"),
+        Binding("r", "refresh", "Refresh", id="stacks.refresh"),
         *DeckScreen.BINDINGS,
     ]
     MUTATING_ACTIONS = frozenset({"deploy", "deploy_all", "delete"})
