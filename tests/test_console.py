@@ -343,3 +343,30 @@ async def test_keys_can_be_remapped_by_binding_id(cloud: Context, tmp_path: Path
             assert app.current_mode == "stacks"
     finally:
         (cloud.home.root / "keymap.yaml").unlink()
+
+
+async def test_tables_sort_by_column_and_reverse_on_a_second_sort(cloud: Context) -> None:
+    from lambda_src.jobs.schema import parse_job
+
+    tag = uuid.uuid4().hex[:6]
+    for name in ("mid", "zed", "abe"):
+        cloud.jobs.submit(parse_job({"name": f"s{tag}-{name}", "scene": "lego"}))
+    app = SkydeckApp(backend=Backend(cloud), mode="jobs")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        table = screen.query_one("#jobs-table", DataTable)
+        screen.filter_text = f"s{tag}"
+        from tui.widgets.tables import set_sort
+
+        set_sort(table, 2)  # the name column, as a click on its header does
+        screen.refilter()
+        await pilot.pause()
+        assert [r[2] for r in rows(app, "#jobs-table")] == [f"s{tag}-abe", f"s{tag}-mid", f"s{tag}-zed"]
+        set_sort(table, 2)  # again: reversed
+        screen.refilter()
+        await pilot.pause()
+        assert [r[2] for r in rows(app, "#jobs-table")] == [f"s{tag}-zed", f"s{tag}-mid", f"s{tag}-abe"]
+        await pilot.press("o")  # the key: the next step of the focused table's sort
+        await pilot.pause()
+        assert getattr(table, "sort_by", None) == (3, False)

@@ -10,9 +10,10 @@ from textual._context import active_app
 from textual.app import ComposeResult, ScreenStackError
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Header, Input, Select
+from textual.widgets import DataTable, Header, Input, Select
 
 from tui.widgets.keybar import KeyBar
+from tui.widgets.tables import set_sort
 
 if TYPE_CHECKING:
     from tui.app import SkydeckApp
@@ -24,6 +25,7 @@ class DeckScreen(Screen[None]):
     AUTO_FOCUS = "DataTable"
     BINDINGS = [
         Binding("slash", "filter", "Filter", show=True, id="screen.filter"),
+        Binding("o", "sort_next", "Sort", show=False, id="screen.sort"),
         Binding("escape", "unfilter", "Back", show=False, id="screen.unfilter"),
     ]
     MUTATING_ACTIONS: frozenset[str] = frozenset()
@@ -84,6 +86,21 @@ class DeckScreen(Screen[None]):
                 continue
             found.append((binding.description, f"key {binding.key}", lambda a=binding.action: self.run_action(a)))
         return found
+
+    # -- sorting: a click on a column header, or `o` for the focused table's next column --------
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        column, reverse = set_sort(event.data_table, event.column_index)
+        self.refilter()
+        self.notify(f"sorted by {event.label.plain}" + (" (reversed)" if reverse else ""), timeout=2)
+
+    def action_sort_next(self) -> None:
+        table = self.focused if isinstance(self.focused, DataTable) else next(iter(self.query(DataTable)), None)
+        if table is None or not table.columns:
+            return
+        current = getattr(table, "sort_by", None)
+        column = 0 if current is None else (current[0] + (1 if current[1] else 0)) % len(table.columns)
+        set_sort(table, column)
+        self.refilter()
 
     # -- filter --------------------------------------------------------------------------------
     filter_text: str = ""
