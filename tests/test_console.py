@@ -185,7 +185,7 @@ async def test_job_detail_shows_the_latest_render_in_the_terminal(cloud: Context
     from PIL import Image
 
     from gpu_executor.storage import S3Storage
-    from tui.screens.jobs import JobDetailScreen
+    from tui.screens.jobs.detail import JobDetailScreen
 
     store = cloud.jobs.store
     job_id = store.submit(parse_job({"name": "preview-check", "scene": "demo", "engine": "torch"}))["job_id"]
@@ -289,7 +289,7 @@ async def test_help_names_keys_as_typed_and_a_finished_job_offers_no_cancel(clou
         assert " / " in text or "/  " in text
         assert "slash" not in text and "escape " not in text
         await pilot.press("escape")
-        from tui.screens.jobs import JobDetailScreen
+        from tui.screens.jobs.detail import JobDetailScreen
 
         app.push_screen(JobDetailScreen(job_id))
         await settle(app, pilot)

@@ -19,11 +19,11 @@ from backend.interface import Backend
 from tui.messages import AccountKnown, JobEnded, NothingDeployed
 from tui.screens.base import DeckScreen
 from tui.screens.help import HelpScreen
-from tui.screens.jobs import JobsScreen
-from tui.screens.logs import LogsScreen
-from tui.screens.monitor import MonitorScreen
-from tui.screens.sdsinf import SdsinfScreen
-from tui.screens.stacks import StacksScreen
+from tui.screens.infra.stacks import StacksScreen
+from tui.screens.jobs.list import JobsScreen
+from tui.screens.ops.logs import LogsScreen
+from tui.screens.ops.monitor import MonitorScreen
+from tui.screens.sdsinf.runs import SdsinfScreen
 
 JOB_WATCH_S = 5.0
 

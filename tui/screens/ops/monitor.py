@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Sparkline, Static
 from backend.interface import MonitorSnapshot
 from tui.messages import MonitorLoaded, WorkFailed
 from tui.screens.base import DeckScreen
-from tui.screens.jobs import job_cells
+from tui.screens.jobs.list import job_cells
 from tui.widgets.tables import sync_rows
 
 HISTORY = 120

@@ -1,0 +1,1 @@
+"""The stacks that make up a deployment."""

@@ -1,0 +1,130 @@
+"""One job, live: its details, the tail of its log and its latest held-out render."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.markup import escape
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Static
+
+from backend.interface import Job, age
+from tui.messages import JobCancelled, JobLoaded, WorkFailed
+from tui.screens.base import DeckScreen
+from tui.screens.jobs.cancel import cancelled_note, confirm_cancel
+from tui.screens.jobs.style import STATE_STYLE
+from tui.widgets.preview import decode, half_blocks
+
+
+class JobDetailScreen(DeckScreen):
+    BINDINGS = [
+        Binding("c", "cancel", "Cancel job", id="job.cancel"),
+        Binding("escape", "back", "Back", id="job.back"),
+    ]
+    MUTATING_ACTIONS = frozenset({"cancel"})
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__()
+        self.job_id = job_id
+        self.job: Job | None = None
+        self._preview_mark: tuple[Any, str] | None = None
+        self._log_done = False
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_frame()
+        with Horizontal(id="job-detail-body"):
+            with VerticalScroll():
+                yield Static(f"job {self.job_id}", id="job-detail")
+                yield Static("", id="job-log")
+            yield Static("", id="job-preview")
+        yield from self.compose_footer()
+
+    def on_mount(self) -> None:
+        self.load()
+        self.set_interval(1.0, self.load)
+
+    @work(thread=True, exclusive=True, group="job-detail")
+    def load(self) -> None:
+        backend = self.deck.backend
+        try:
+            job = backend.job(self.job_id)
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(WorkFailed("load job", str(exc)))
+            return
+        # the log is followed while the job runs; the preview is fetched when the job moved on
+        log = None if job.state == "QUEUED" or self._log_done else backend.job_log(self.job_id)
+        mark = (job.iteration, job.state)
+        wants_preview = job.state in ("RUNNING", "SUCCEEDED") and mark != self._preview_mark
+        preview = backend.job_preview(self.job_id) if wants_preview else None
+        self.post_message(JobLoaded(job, log, preview))
+
+    def on_job_loaded(self, message: JobLoaded) -> None:
+        job = message.job
+        ended_now = job.ended and (self.job is None or not self.job.ended)
+        self.show(job)
+        if ended_now:
+            self.refresh_bindings()
+        if message.log is not None:
+            self._log_done = job.ended
+            tail = "\n".join(escape(line) for line in message.log.splitlines()[-12:])
+            self.query_one("#job-log", Static).update(f"\n[b]log[/b] (last lines)\n{tail}")
+        if message.preview is not None:
+            try:
+                image = decode(message.preview, max_width=64)
+            except Exception:  # noqa: BLE001 - an unreadable preview: the details stand alone
+                return
+            self._preview_mark = (job.iteration, job.state)
+            psnr = job.psnr
+            caption = Text("held-out view" + ("" if psnr is None else f", PSNR {psnr:.2f} dB"))
+            self.query_one("#job-preview", Static).update(half_blocks(image) + caption)
+
+    def on_work_failed(self, message: WorkFailed) -> None:
+        if message.what == "cancel":
+            self.notify(message.error, severity="error")
+            return
+        self.query_one("#job-detail", Static).update(f"[red]{escape(message.error)}[/red]")
+
+    def on_job_cancelled(self, message: JobCancelled) -> None:
+        self.notify(cancelled_note(message.job))
+        self.load()
+
+    def show(self, job: Job) -> None:
+        self.job = job
+        lines = [f"[b]{escape(job.name)}[/b]  {job.job_id}"]
+        lines.append(
+            f"state     [{STATE_STYLE.get(job.state, 'white')}]{job.state}[/]"
+            + ("  (stop requested)" if job.cancel_requested and job.state == "RUNNING" else "")
+        )
+        for key in ("scene", "engine", "preset", "worker", "attempts", "error", "note"):
+            value = getattr(job, key)
+            if value not in (None, "", 0):
+                lines.append(f"{key:<9} {escape(str(value))}")
+        lines.append(f"created   {age(job.created_at)} ago")
+        for section in ("progress", "result", "config", "resources"):
+            values: dict[str, Any] = getattr(job, section)
+            if values:
+                lines.append(f"\n[b]{section}[/b]")
+                lines += [
+                    f"  {k:<24} {escape(json.dumps(v) if isinstance(v, dict | list) else str(v))}"
+                    for k, v in values.items()
+                    if k not in ("history", "notes")
+                ]
+        lines += [f"[yellow]note[/yellow]  {escape(n)}" for n in job.notes]
+        self.query_one("#job-detail", Static).update("\n".join(lines))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel" and (self.job is None or self.job.ended):
+            return False  # nothing to cancel: the key is not offered
+        return super().check_action(action, parameters)
+
+    def action_cancel(self) -> None:
+        if self.job is not None:
+            confirm_cancel(self, self.job)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

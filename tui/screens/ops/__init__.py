@@ -1,0 +1,1 @@
+"""Watching the system run: the monitor and the logs."""

@@ -1,0 +1,1 @@
+"""SDS-Inf runs."""
