@@ -68,7 +68,12 @@ class Job:
             note=record.get("note"),
             created_at=float(created) if created is not None else None,
             cancel_requested=bool(record.get("cancel_requested")),
-            progress=dict(record.get("progress") or {}),
+            # a job that ended is past every stage: its last one ("writing results") is history
+            progress={
+                k: v
+                for k, v in (record.get("progress") or {}).items()
+                if not (k == "stage" and record.get("state") in TERMINAL_STATES)
+            },
             result=dict(record.get("result") or {}),
             config=dict(record.get("config") or {}),
             resources=dict(record.get("resources") or {}),

@@ -370,3 +370,12 @@ async def test_tables_sort_by_column_and_reverse_on_a_second_sort(cloud: Context
         await pilot.press("o")  # the key: the next step of the focused table's sort
         await pilot.pause()
         assert getattr(table, "sort_by", None) == (3, False)
+
+
+def test_a_finished_job_shows_no_stage_and_the_stack_panel_names_what_a_stack_holds() -> None:
+    from backend.interface import Job
+
+    record = {"job_id": "j", "state": "SUCCEEDED", "progress": {"iteration": 9, "stage": "writing results"}}
+    assert Job.from_record(record).progress == {"iteration": 9}
+    running = {**record, "state": "RUNNING"}
+    assert Job.from_record(running).progress["stage"] == "writing results"

@@ -99,7 +99,7 @@ class StacksScreen(DeckScreen):
         if not chosen:
             box.update("")
             return
-        lines = [f"[b]{chosen['name']}[/b]  {_status(chosen['status'])}"]
+        lines = [f"[b]{chosen['name']}[/b]  {_status(chosen['status'])}", chosen["what"]]
         if chosen.get("reason"):
             lines.append(f"[red]{chosen['reason']}[/red]")
         lines += [f"{k}: {v}" for k, v in chosen["outputs"].items()] or ["(no outputs)"]
