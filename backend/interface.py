@@ -192,6 +192,29 @@ class Backend:
         except Exception:  # noqa: BLE001 - no preview yet (or not a torch job)
             return None
 
+    def make_and_push_scene(self, name: str, directory: Path, size: int = 64, views: int = 40) -> str:
+        """A synthetic scene written to `directory`, checked and pushed as `name`; returns where it went."""
+        from gpu_executor.plenoxels.scene import make_scene
+
+        make_scene(name, directory, size=size, views=views, test_views=8)
+        result = self.ctx.scenes.push(directory, name)
+        return f"scene {name}: {result.files} files ({result.bytes / 1e6:.1f} MB) in {result.uri}"
+
+    def fetch_results(self, job_id: str, directory: Path) -> list[Path]:
+        return self.ctx.scenes.fetch(job_id, directory)
+
+    def generate_and_upload_sdsinf(
+        self, name: str, directory: Path, neurons: int = 1024, layers: int = 120, inputs: int = 1000
+    ) -> str:
+        """A Graph Challenge-style network and inputs written to `directory`, uploaded as `name`."""
+        from backend.sdsinf.data import generate
+        from backend.sdsinf.runs import SdsinfRuns
+
+        made = generate(directory, neurons, layers, inputs, 0)
+        info = SdsinfRuns(self.ctx).upload(directory, neurons, layers, name)
+        shape = f"{neurons} neurons x {layers} layers"
+        return f"data {name}: {shape}, {info['inputs']} inputs, {made['categories']} categories"
+
     def load_batch(self, path: Path) -> BatchPlan:
         from backend.jobs.batch import load_plan
 

@@ -379,3 +379,58 @@ def test_a_finished_job_shows_no_stage_and_the_stack_panel_names_what_a_stack_ho
     assert Job.from_record(record).progress == {"iteration": 9}
     running = {**record, "state": "RUNNING"}
     assert Job.from_record(running).progress["stage"] == "writing results"
+
+
+async def test_the_tour_needs_no_terminal_scene_data_and_results_from_the_console(
+    cloud: Context, tmp_path: Path
+) -> None:
+    from textual.widgets import Input as TextInput
+
+    from lambda_src.jobs.schema import parse_job
+    from tui.screens.jobs.detail import JobDetailScreen
+
+    name = f"tour{uuid.uuid4().hex[:6]}"
+    app = SkydeckApp(backend=Backend(cloud), mode="jobs")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("m")  # make + push a scene
+        await pilot.pause()
+        app.screen.query_one("#form-name", TextInput).value = name
+        app.screen.query_one("#form-dir", TextInput).value = str(tmp_path / "scene")
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert cloud.scenes.exists(name)
+        # a finished job's results, fetched from its detail screen
+        store = cloud.jobs.store
+        job_id = store.submit(parse_job({"name": name, "scene": name}))["job_id"]
+        store.claim(job_id, "w")
+        store.finish(job_id, "w", "SUCCEEDED", result={"psnr": 30.0})
+        cloud.clients.client("s3").put_object(
+            Bucket=cloud.scenes.bucket, Key=f"results/{job_id}/metrics.json", Body=b'{"psnr": 30.0}'
+        )
+        app.push_screen(JobDetailScreen(job_id))
+        await settle(app, pilot)
+        await pilot.press("f")
+        await pilot.pause()
+        app.screen.query_one("#form-dir", TextInput).value = str(tmp_path / "fetched")
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert (tmp_path / "fetched" / "metrics.json").read_bytes() == b'{"psnr": 30.0}'
+
+
+async def test_sdsinf_data_is_generated_and_uploaded_from_the_console(cloud: Context, tmp_path: Path) -> None:
+    from textual.widgets import Input as TextInput
+
+    cloud.stacks.deploy("sdsinf")
+    name = f"gc{uuid.uuid4().hex[:6]}"
+    app = SkydeckApp(backend=Backend(cloud), mode="sdsinf")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("u")
+        await pilot.pause()
+        for key, value in (("name", name), ("dir", str(tmp_path / "gc")), ("layers", "4"), ("inputs", "30")):
+            app.screen.query_one(f"#form-{key}", TextInput).value = value
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+    weights = cloud.stacks.outputs("sdsinf")["WeightsBucket"]
+    assert cloud.clients.client("s3").head_object(Bucket=weights, Key=f"{name}/network.npz")["ContentLength"] > 0

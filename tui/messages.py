@@ -115,3 +115,11 @@ class BatchPlanned(Message):
 @dataclass
 class NothingDeployed(Message):
     pass
+
+
+@dataclass
+class DataDone(Message):
+    """A data task (make and push a scene, generate and upload SDS-Inf data, fetch results) ended."""
+
+    what: str
+    detail: str

@@ -12,6 +12,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, Select
 
+from tui.messages import DataDone, WorkFailed
+from tui.widgets.form import Form
 from tui.widgets.keybar import KeyBar
 from tui.widgets.tables import set_sort
 
@@ -86,6 +88,31 @@ class DeckScreen(Screen[None]):
                 continue
             found.append((binding.description, f"key {binding.key}", lambda a=binding.action: self.run_action(a)))
         return found
+
+    # -- data tasks (make and push a scene, generate and upload SDS-Inf data, fetch results) --------
+    def ask_then_run(self, what: str, form: Form, task: Callable[[dict[str, str]], str]) -> None:
+        """Ask with `form`, then run `task(answers)` off the UI thread; its answer comes back as a message."""
+
+        def go(answers: dict[str, str] | None) -> None:
+            if answers is None:
+                return
+            self.notify(f"{what} ...", timeout=3)
+
+            def work() -> None:
+                try:
+                    self.post_message(DataDone(what, task(answers)))
+                except Exception as exc:  # noqa: BLE001 - the operator reads it and fixes the field
+                    self.post_message(WorkFailed(what, str(exc)))
+
+            self.run_worker(work, thread=True, group="data-task")
+
+        self.app.push_screen(form, go)
+
+    def on_data_done(self, message: DataDone) -> None:
+        self.notify(f"{message.what}: {message.detail}", timeout=8)
+        refresh = getattr(self, "action_refresh", None)
+        if refresh is not None:
+            refresh()
 
     # -- sorting: a click on a column header, or `o` for the focused table's next column --------
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:

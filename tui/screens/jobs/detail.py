@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
@@ -18,12 +19,14 @@ from tui.messages import JobCancelled, JobLoaded, WorkFailed
 from tui.screens.base import DeckScreen
 from tui.screens.jobs.cancel import cancelled_note, confirm_cancel
 from tui.screens.jobs.style import STATE_STYLE
+from tui.widgets.form import Form
 from tui.widgets.preview import decode, half_blocks
 
 
 class JobDetailScreen(DeckScreen):
     BINDINGS = [
         Binding("c", "cancel", "Cancel job", id="job.cancel"),
+        Binding("f", "fetch", "Fetch results", id="job.fetch"),
         Binding("escape", "back", "Back", id="job.back"),
     ]
     MUTATING_ACTIONS = frozenset({"cancel"})
@@ -121,6 +124,16 @@ class JobDetailScreen(DeckScreen):
         if action == "cancel" and (self.job is None or self.job.ended):
             return False  # nothing to cancel: the key is not offered
         return super().check_action(action, parameters)
+
+    def action_fetch(self) -> None:
+        """What `skydeck jobs fetch` does: the checkpoint, renders, turntable and metrics into a folder."""
+        form = Form(f"Fetch job {self.job_id[:8]}'s results", [("dir", "into", f"results/{self.job_id[:8]}")])
+
+        def fetch(answers: dict[str, str]) -> str:
+            files = self.deck.backend.fetch_results(self.job_id, Path(answers["dir"]).expanduser())
+            return f"{len(files)} file(s) in {answers['dir']}"
+
+        self.ask_then_run("fetch results", form, fetch)
 
     def action_cancel(self) -> None:
         if self.job is not None:

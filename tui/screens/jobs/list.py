@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from textual import work
@@ -16,6 +17,7 @@ from tui.screens.base import DeckScreen
 from tui.screens.jobs.cancel import cancelled_note, confirm_cancel
 from tui.screens.jobs.detail import JobDetailScreen
 from tui.screens.jobs.style import STATE_STYLE
+from tui.widgets.form import Form
 from tui.widgets.tables import sync_rows
 
 STATE_CYCLE: tuple[str | None, ...] = (None, *STATES)
@@ -48,6 +50,7 @@ def job_cells(job: Job) -> tuple[str, ...]:
 class JobsScreen(DeckScreen):
     BINDINGS = [
         Binding("n", "new", "New job", id="jobs.new"),
+        Binding("m", "make_scene", "Make + push scene", id="jobs.make_scene"),
         Binding("b", "batch", "Batch submit", id="jobs.batch"),
         Binding("enter", "open", "Open", show=True, id="jobs.open"),
         Binding("c", "cancel", "Cancel job", id="jobs.cancel"),
@@ -55,7 +58,7 @@ class JobsScreen(DeckScreen):
         Binding("r", "refresh", "Refresh", id="jobs.refresh"),
         *DeckScreen.BINDINGS,
     ]
-    MUTATING_ACTIONS = frozenset({"new", "cancel", "batch"})
+    MUTATING_ACTIONS = frozenset({"new", "cancel", "batch", "make_scene"})
 
     def __init__(self) -> None:
         super().__init__()
@@ -122,6 +125,18 @@ class JobsScreen(DeckScreen):
         job_id = self._selected_id()
         if job_id:
             self.app.push_screen(JobDetailScreen(job_id))
+
+    def action_make_scene(self) -> None:
+        """What `skydeck data make-scene` + `data push` do, from here: a synthetic scene to train on."""
+        form = Form(
+            "Make a synthetic scene and push it to the data bucket",
+            [("name", "scene name (jobs use it as their scene)", "demo"), ("dir", "write it to", "demo-scene")],
+        )
+        self.ask_then_run(
+            "make + push scene",
+            form,
+            lambda a: self.deck.backend.make_and_push_scene(a["name"], Path(a["dir"]).expanduser()),
+        )
 
     def action_new(self) -> None:
         from tui.screens.jobs.composer import ComposerScreen

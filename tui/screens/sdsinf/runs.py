@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
@@ -13,6 +15,7 @@ from textual.widgets import Button, DataTable, Input, Label, Select, Sparkline, 
 from backend.interface import VARIANTS, LiveMetric, RunSummary
 from tui.messages import PresetsLoaded, RunFinished, RunMetric, RunsLoaded, RunStarted, WorkFailed
 from tui.screens.base import DeckScreen
+from tui.widgets.form import Form
 from tui.widgets.tables import sync_rows
 
 
@@ -22,9 +25,10 @@ class SdsinfScreen(DeckScreen):
     BINDINGS = [
         Binding("ctrl+r", "launch", "Launch run", id="sdsinf.launch"),
         Binding("r", "refresh", "Refresh runs", id="sdsinf.refresh"),
+        Binding("u", "make_data", "Generate + upload data", id="sdsinf.make_data"),
         *DeckScreen.BINDINGS,
     ]
-    MUTATING_ACTIONS = frozenset({"launch"})
+    MUTATING_ACTIONS = frozenset({"launch", "make_data"})
 
     def __init__(self) -> None:
         super().__init__()
@@ -108,6 +112,25 @@ class SdsinfScreen(DeckScreen):
         select.set_options([(n, n) for n in names])
         if names:
             select.value = names[0]
+
+    def action_make_data(self) -> None:
+        """What `skydeck sdsinf data generate` + `data upload` do, from here."""
+        form = Form(
+            "Generate a Graph Challenge-style network and inputs, and upload them",
+            [("name", "data name (presets name it)", "radixnet-1024n-120l"), ("dir", "write it to", "sdsinf-data"),
+             ("neurons", "neurons", "1024"), ("layers", "layers", "120"), ("inputs", "inputs", "1000")],
+        )  # fmt: skip
+
+        def make(a: dict[str, str]) -> str:
+            try:
+                neurons, layers, inputs = int(a["neurons"]), int(a["layers"]), int(a["inputs"])
+            except ValueError:
+                raise ValueError("neurons, layers and inputs must be whole numbers") from None
+            return self.deck.backend.generate_and_upload_sdsinf(
+                a["name"], Path(a["dir"]).expanduser(), neurons, layers, inputs
+            )
+
+        self.ask_then_run("generate + upload data", form, make)
 
     def action_refresh(self) -> None:
         self.load_runs()
