@@ -136,5 +136,8 @@ def compose_job(
         return parse_job(doc)
     except JobValidationError as exc:
         if exc.field == "scene" and "required" in exc.message:
-            raise ConfigError("scene: this preset names no scene; pass one with --scene NAME|s3://...|/path") from None
+            raise ConfigError(
+                "scene: this preset names no scene; give one (a pushed scene's name, an s3:// URI in the data "
+                "bucket or a path under /data/): --scene on the command line, the scene field in the console"
+            ) from None
         raise ConfigError(f"{exc.field}: {exc.message}") from None

@@ -15,8 +15,8 @@ from textual.widgets import Static
 class KeyBar(Static):
     DEFAULT_CSS = """
     KeyBar {
-        dock: bottom; height: 1; background: $panel; color: $text-muted;
-        text-wrap: nowrap; text-overflow: ellipsis;
+        dock: bottom; height: auto; max-height: 2; background: $panel; color: $text-muted;
+        text-wrap: wrap; text-overflow: ellipsis;
     }
     """
 
@@ -51,13 +51,12 @@ class KeyBar(Static):
         if entries == self._shown:
             return
         self._shown = entries
-        parts = []
+        # the palette first: on a narrow terminal it is the one key that leads to all the others
+        parts = ["[@click=app.command_palette][b]^p[/b] Palette[/]"] if self.app.ENABLE_COMMAND_PALETTE else []
         for display, description, enabled, key in entries:
             label = f"[b]{escape(display)}[/b] {escape(description)}"
             if enabled:
                 parts.append(f"[@click=app.simulate_key({key!r})]{label}[/]")
             else:
                 parts.append(f"[dim]{label}[/dim]")
-        if self.app.ENABLE_COMMAND_PALETTE:
-            parts.append("[@click=app.command_palette][b]^p[/b] Palette[/]")
         self.update("  ".join(parts))
