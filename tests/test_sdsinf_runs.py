@@ -38,6 +38,7 @@ def test_serial_run_streams_metrics_and_writes_the_original_files(runs: SdsinfRu
     stats = from_csv(runs._get(bucket, f"runs/{started['run_id']}/layerstats-worker-0000.csv").decode())
     assert list(stats[0]) == LAYERSTATS_COLUMNS and len(stats) == 24
     assert started["run_id"] in [r.run_id for r in runs.runs()]
+    assert runs.show(started["run_id"][:-2])["run_id"] == started["run_id"]  # a unique prefix is enough
 
 
 def test_a_run_that_crashes_fails_in_bounded_time(runs: SdsinfRuns) -> None:

@@ -288,7 +288,21 @@ class SdsinfRuns:
                 found.append(RunSummary.from_dict(json.loads(self._get(bucket, key))))
         return sorted(found, key=lambda r: r.run_id, reverse=True)
 
+    def resolve(self, run_id: str) -> str:
+        """A run id from any unique prefix of one (the run's time stamp is enough, usually)."""
+        bucket = self.out["MetricsBucket"]
+        resp = self.s3.list_objects_v2(Bucket=bucket, Prefix=f"runs/{run_id}", Delimiter="/")
+        found = sorted(p["Prefix"][len("runs/") :].rstrip("/") for p in resp.get("CommonPrefixes", []))
+        if run_id in found or not found:
+            return run_id
+        if len(found) > 1:
+            raise ConfigError(
+                f"run id {run_id!r} is ambiguous: {len(found)} runs start with it ({', '.join(found[:6])})"
+            )
+        return found[0]
+
     def show(self, run_id: str) -> dict[str, Any]:
+        run_id = self.resolve(run_id)
         bucket, prefix = self.out["MetricsBucket"], f"runs/{run_id}"
         summary = self._maybe(bucket, f"{prefix}/summary.json")
         if summary is None:
