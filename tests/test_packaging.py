@@ -48,3 +48,19 @@ def test_a_built_wheel_runs_outside_the_checkout(tmp_path: Path) -> None:
     )  # fmt: skip
     assert presets.returncode == 0, presets.stderr
     assert "syn-cpu-quick" in [p["name"] for p in json.loads(presets.stdout)]
+
+    # and it deploys a stack on a local cloud it starts itself, templates and code from the wheel
+    try:
+        up = subprocess.run(
+            [sys.executable, "-m", "cli", "local", "up", "--workers", "0"],
+            capture_output=True, text=True, cwd=elsewhere, env=env, timeout=180,
+        )  # fmt: skip
+        assert up.returncode == 0, up.stderr
+        deployed = subprocess.run(
+            [sys.executable, "-m", "cli", "stacks", "deploy", "infra", "--json"],
+            capture_output=True, text=True, cwd=elsewhere, env=env, timeout=300,
+        )  # fmt: skip
+        assert deployed.returncode == 0, deployed.stderr
+        assert json.loads(deployed.stdout)["status"] == "CREATE_COMPLETE"
+    finally:
+        subprocess.run([sys.executable, "-m", "cli", "local", "down"], cwd=elsewhere, env=env, timeout=60)
