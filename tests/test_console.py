@@ -434,3 +434,64 @@ async def test_sdsinf_data_is_generated_and_uploaded_from_the_console(cloud: Con
         await settle(app, pilot)
     weights = cloud.stacks.outputs("sdsinf")["WeightsBucket"]
     assert cloud.clients.client("s3").head_object(Bucket=weights, Key=f"{name}/network.npz")["ContentLength"] > 0
+
+
+async def test_the_readme_tour_inside_the_console(fresh: Context, tmp_path: Path) -> None:
+    """Deploy, make and push a scene, compose, submit, watch to SUCCEEDED, fetch: no shell command."""
+    import threading
+
+    from textual.widgets import Input as TextInput
+    from textual.widgets import Select
+
+    from gpu_executor.engines import builtin_engines
+    from gpu_executor.executor import Executor, ExecutorConfig
+
+    app = SkydeckApp(backend=Backend(fresh))
+    async with app.run_test(size=(140, 45)) as pilot:
+        await settle(app, pilot)
+        await settle(app, pilot)
+        assert app.current_mode == "stacks"  # nothing deployed: the console starts where the tour does
+        await pilot.press("d", "y")  # deploy infra (the first row), confirmed
+        await settle(app, pilot)
+        assert fresh.stacks.describe("infra").status == "CREATE_COMPLETE"
+        await pilot.press("2", "m")  # make a scene and push it
+        await pilot.pause()
+        app.screen.query_one("#form-name", TextInput).value = "tour"
+        app.screen.query_one("#form-dir", TextInput).value = str(tmp_path / "scene")
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert fresh.scenes.exists("tour")
+        await pilot.press("n")  # compose a short job on it
+        await settle(app, pilot)
+        app.screen.query_one("#preset", Select).value = "syn-cpu-quick"
+        await settle(app, pilot)
+        app.screen.query_one("#scene", TextInput).value = "tour"
+        for key, value in (("reso", "[[24, 24, 24]]"), ("n_iters", "40"), ("upsamp_every", "1000"),
+                           ("lr_sigma_delay_steps", "0"), ("batch_size", "2000")):  # fmt: skip
+            app.screen.query_one(f"#cfg-{key}", TextInput).value = value
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        job = next(j for j in fresh.jobs.list(limit=10)["items"] if j["scene"] == "tour")
+        # a laptop's executor (what `local up` runs) takes it
+        executor = Executor(
+            fresh.jobs.store, builtin_engines(), ExecutorConfig(wait_s=1), storage=fresh.scenes.storage(tmp_path / "c")
+        )
+        worker = threading.Thread(target=executor.run, kwargs={"once": True})
+        worker.start()
+        app.screen.action_refresh()
+        await settle(app, pilot)
+        await pilot.press("enter")  # watch it on its own screen until it succeeds
+        await settle(app, pilot)
+        for _ in range(600):
+            if app.screen.job is not None and app.screen.job.state == "SUCCEEDED":
+                break
+            await pilot.pause(0.2)
+        worker.join(timeout=120)
+        assert app.screen.job.state == "SUCCEEDED" and app.screen.job_id == job["job_id"]
+        await pilot.press("f")  # fetch its results
+        await pilot.pause()
+        app.screen.query_one("#form-dir", TextInput).value = str(tmp_path / "results")
+        await pilot.press("enter")
+        await settle(app, pilot)
+    assert (tmp_path / "results" / "ckpt.npz").exists() and (tmp_path / "results" / "metrics.json").exists()

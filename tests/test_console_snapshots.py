@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from backend.core.context import Context
 from backend.core.profiles import Profile
 from backend.interface import Backend
@@ -17,8 +19,15 @@ def _app(cloud_home, mode: str, read_only: bool = False) -> SkydeckApp:  # noqa:
 
 
 async def _settle(pilot) -> None:  # noqa: ANN001
+    from textual.worker import WorkerCancelled
+
     await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
+    for _ in range(5):
+        try:
+            await pilot.app.workers.wait_for_complete()
+            break
+        except WorkerCancelled:  # an exclusive worker was replaced by a newer one: wait for that
+            await pilot.pause()
     await pilot.pause()
 
 
@@ -39,3 +48,31 @@ def test_composer_screen(snap_compare, cloud_home) -> None:  # noqa: ANN001
 
 def test_read_only_stacks_screen(snap_compare, cloud_home) -> None:  # noqa: ANN001
     assert snap_compare(_app(cloud_home, "stacks", read_only=True), terminal_size=SIZE, run_before=_settle)
+
+
+SCREENS = ("stacks", "jobs", "monitor", "sdsinf", "logs")
+
+
+def _logs_app(tmp_path) -> SkydeckApp:  # noqa: ANN001
+    # a home of its own: the session cloud's log files change from run to run
+    from backend.core.paths import Home
+
+    ctx = Context(home=Home(tmp_path / "h").ensure(), profile=Profile(name="snap", stack_prefix="snapshot"))
+    return SkydeckApp(backend=Backend(ctx), mode="logs")
+
+
+@pytest.mark.parametrize("size", [(80, 24), (140, 45)], ids=["80x24", "140x45"])
+@pytest.mark.parametrize("mode", SCREENS)
+def test_every_screen_at_a_small_and_a_large_terminal(snap_compare, cloud_home, tmp_path, mode, size) -> None:  # noqa: ANN001
+    app = _logs_app(tmp_path) if mode == "logs" else _app(cloud_home, mode)
+    assert snap_compare(app, terminal_size=size, run_before=_settle)
+
+
+async def test_the_key_bar_is_never_cut_at_80_columns(cloud_home) -> None:  # noqa: ANN001
+    for mode in SCREENS[:4]:
+        app = _app(cloud_home, mode)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await _settle(pilot)
+            bar = app.screen.query_one("#keybar")
+            text = str(bar.render())
+            assert "^p Palette" in text and "…" not in text, (mode, text)
