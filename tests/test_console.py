@@ -12,22 +12,10 @@ from backend.core.context import Context
 from backend.core.profiles import Profile
 from backend.interface import Backend
 from lambda_src.jobs.schema import parse_job
+from tests.console_pilot import settle
 from tui.app import SkydeckApp
 
 SIZE = (120, 40)
-
-
-async def settle(app: SkydeckApp, pilot) -> None:  # noqa: ANN001
-    from textual.worker import WorkerCancelled
-
-    await pilot.pause()
-    for _ in range(5):
-        try:
-            await app.workers.wait_for_complete()
-            break
-        except WorkerCancelled:  # an exclusive worker was replaced by a newer one: wait for that
-            await pilot.pause()
-    await pilot.pause()
 
 
 def rows(app: SkydeckApp, selector: str) -> list[list[str]]:

@@ -7,6 +7,7 @@ import pytest
 from backend.core.context import Context
 from backend.core.profiles import Profile
 from backend.interface import Backend
+from tests.console_pilot import settle
 from tui.app import SkydeckApp
 
 SIZE = (120, 40)
@@ -19,16 +20,7 @@ def _app(cloud_home, mode: str, read_only: bool = False) -> SkydeckApp:  # noqa:
 
 
 async def _settle(pilot) -> None:  # noqa: ANN001
-    from textual.worker import WorkerCancelled
-
-    await pilot.pause()
-    for _ in range(5):
-        try:
-            await pilot.app.workers.wait_for_complete()
-            break
-        except WorkerCancelled:  # an exclusive worker was replaced by a newer one: wait for that
-            await pilot.pause()
-    await pilot.pause()
+    await settle(pilot.app, pilot)
 
 
 def test_stacks_screen(snap_compare, cloud_home) -> None:  # noqa: ANN001
