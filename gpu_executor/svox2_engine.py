@@ -124,11 +124,51 @@ class Svox2Engine:
         if proc.returncode != 0:
             raise EngineError(f"svox2 opt.py exited with {proc.returncode}: " + " | ".join(tail)[-1500:])
         (train_dir / "progress.json").write_text(json.dumps(progress))
+        # As the original's executor did: svox2's render_imgs.py over the whole test set, for PSNR,
+        # SSIM and LPIPS (opt.py's own eval sees at most a handful of views).
+        ctx.report({**progress, "stage": "evaluating (render_imgs.py)"})
+        evaluated = subprocess.run(
+            self.eval_command(train_dir / "ckpt.npz", data_dir),
+            cwd=self.home / "opt",
+            env=self.environment(ctx.spec.gpu),
+            capture_output=True,
+            text=True,
+        )
+        metrics = parse_averages(evaluated.stdout)
+        if evaluated.returncode != 0 or not metrics:
+            raise EngineError(
+                f"svox2 render_imgs.py exited with {evaluated.returncode}: "
+                + evaluated.stdout[-800:]
+                + evaluated.stderr[-700:]
+            )
+        (train_dir / "metrics.json").write_text(json.dumps(metrics))
         try:
             uri = storage.publish(ctx.job_id, train_dir)
         except StorageError as exc:
             raise EngineError(str(exc)) from None
-        return {**progress, "artifacts": uri}
+        return {**progress, **metrics, "artifacts": uri}
+
+    def eval_command(self, ckpt: Path, data_dir: Path) -> list[str]:
+        """The original's validation command: render_imgs.py CKPT DATA_DIR."""
+        return [self.python, "-u", str(self.home / "opt" / "render_imgs.py"), str(ckpt), str(data_dir)]
+
+
+def parse_averages(stdout: str) -> dict[str, float]:
+    """render_imgs.py's summary, read as the original's executor read it: after a line `AVERAGES`,
+    `NAME: value` lines (PSNR, SSIM, LPIPS) become lower-cased keys."""
+    found: dict[str, float] = {}
+    after = False
+    for line in stdout.splitlines():
+        if line.strip() == "AVERAGES":
+            after = True
+            continue
+        if after and ":" in line:
+            name, _, value = line.partition(":")
+            try:
+                found[name.strip().lower()] = float(value)
+            except ValueError:
+                continue
+    return found
 
 
 def _lines(stream) -> Any:

@@ -299,6 +299,18 @@ def test_every_key_svox2s_loader_takes_is_accepted_and_reso_items_may_be_cubes(t
         option_support.check({"perm": True})  # sampling the torch engine does not implement: refused, not ignored
 
 
+def test_svox2_evaluation_runs_render_imgs_as_the_original_and_reads_its_averages() -> None:
+    from gpu_executor.svox2_engine import parse_averages
+
+    engine = Svox2Engine(home=Path("/data/svox2"), python="/venv/bin/python")
+    assert engine.eval_command(Path("/w/svox2/ckpt.npz"), Path("/data/drums")) == [
+        "/venv/bin/python", "-u", "/data/svox2/opt/render_imgs.py", "/w/svox2/ckpt.npz", "/data/drums",
+    ]  # fmt: skip
+    out = "rendering 200 views\n100%|####| 200/200\nAVERAGES\nPSNR: 31.25\nSSIM: 0.953\nLPIPS: 0.048\n"
+    assert parse_averages(out) == {"psnr": 31.25, "ssim": 0.953, "lpips": 0.048}
+    assert parse_averages("PSNR: 20\n") == {}  # only what follows AVERAGES counts, as in the original
+
+
 def test_svox2_output_parsing() -> None:
     assert parse_line("epoch 3 psnr=27.41:  42%|####2     | 1070/2560 [00:31<00:44, 33.6it/s]") == {
         "epoch": 3, "psnr_train": 27.41, "batch": 1070, "batches": 2560,
