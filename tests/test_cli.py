@@ -185,3 +185,10 @@ def test_the_command_reference_in_docs_is_current() -> None:
 
     written = (Path(__file__).parents[1] / "docs" / "cli.md").read_text()
     assert written == render(), "docs/cli.md is stale: run `make docs`"
+
+
+def test_the_cli_choices_are_the_backends_own() -> None:
+    from cli import choices
+    from lambda_src.sdsinf.partition import PARTITIONS
+
+    assert choices.PARTITIONS == PARTITIONS

@@ -14,6 +14,7 @@ from backend.core.errors import ConfigError, NotFoundError, SkydeckError
 from backend.sdsinf.costs import estimate_cost
 from backend.sdsinf.run_queues import RunQueues
 from backend.sdsinf.server_host import ServerHost
+from backend.sdsinf.variants import VARIANTS
 from lambda_src.sdsinf.contracts import LiveMetric, RunSummary
 from lambda_src.sdsinf.metrics import from_csv
 from lambda_src.sdsinf.npz_codec import pack_matrix, pack_network
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from backend.core.context import Context
     from backend.core.paths import Home
 
-VARIANTS = ("queue", "object", "serial", "server")
 RUN_TIMEOUT_S = 1800.0
 
 
