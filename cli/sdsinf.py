@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from backend.core.errors import ConfigError
 from cli.choices import Partition, ServerMode, Variant, value
 from cli.common import JsonOpt, ProfileOpt, YesOpt, confirm, context, err, out, print_json
 
@@ -214,7 +215,13 @@ def sdsinf_upload(
 
 @app.command("run")
 def sdsinf_run(
-    preset: Annotated[str, typer.Argument(help="An sdsinf preset, e.g. b1_1024n_1w_10000bs_serial.")],
+    preset: Annotated[
+        str | None, typer.Argument(help="An sdsinf preset, e.g. b1_1024n_1w_10000bs_serial (or give --payload).")
+    ] = None,
+    payload: Annotated[
+        Path | None,
+        typer.Option("--payload", help="One of the original's payload files, run as it is (instead of a preset)."),
+    ] = None,
     variant: Annotated[Variant | None, typer.Option(help="The variant (default: the preset's).")] = None,
     workers: Annotated[int | None, typer.Option(min=1, max=256, help="Workers (queue and object variants).")] = None,
     data: Annotated[str | None, typer.Option(help="Uploaded data name (default: the preset's).")] = None,
@@ -233,14 +240,20 @@ def sdsinf_run(
     from backend.interface import Backend, LiveMetric
 
     backend = Backend(context(profile))
-    plan = backend.plan_run(
-        preset,
-        variant=value(variant),
-        workers=workers,
-        data=data,
-        batch=batch,
-        partition=value(partition),
-        server_mode=value(server) or "job",
+    if (preset is None) == (payload is None):
+        raise ConfigError("give a PRESET or --payload FILE (one of them)")
+    plan = (
+        backend.plan_payload(payload, data=data, variant=value(variant))
+        if payload
+        else backend.plan_run(
+            preset or "",
+            variant=value(variant),
+            workers=workers,
+            data=data,
+            batch=batch,
+            partition=value(partition),
+            server_mode=value(server) or "job",
+        )
     )
 
     def show(metric: LiveMetric) -> None:

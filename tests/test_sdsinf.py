@@ -227,3 +227,39 @@ def test_partition_report_cli(tmp_path: Path) -> None:
     assert len(report["row"]["rows_per_layer"]) == 4
     assert report["component"]["rows"] < report["row"]["rows"] / 4
     assert report["component"]["bytes"] < report["row"]["bytes"]
+
+
+PAYLOADS = sorted((Path(__file__).parent / "fixtures" / "sdsinf_payloads").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", PAYLOADS, ids=lambda p: p.stem)
+def test_each_original_payload_is_read_as_the_original_reads_it(path: Path) -> None:
+    from backend.sdsinf.payload import load_payload
+
+    payload = load_payload(path)
+    variant = path.stem.rsplit("_", 1)[-1]
+    assert payload.variant == variant and payload.config.endswith(f"_{variant}")
+    assert payload.config == path.stem.replace("_payload", "")  # 1_CONFIG.csv's CONFIG
+    assert (payload.neurons, payload.layers, payload.num_data) == (1024, 120, 10000)
+    assert payload.total_nworkers == (1 if variant == "serial" else 8)
+
+
+@pytest.mark.parametrize(
+    "change,words",
+    [
+        (lambda d: d["model_params"].pop("numData"), "model_params.numData is missing"),
+        (lambda d: d["invoc_params"].update(bfr=0), "invoc_params.bfr must be a whole number"),
+        (lambda d: d["data_params"]["metrics_loc"].update(filename="1_c1_bogus.csv"), "names no variant"),
+        (lambda d: d["model_params"].update(batchSize=10, numBatches=1), "does not cover numData"),
+    ],
+)
+def test_a_broken_payload_is_refused_naming_the_field(tmp_path: Path, change, words: str) -> None:  # noqa: ANN001
+    from backend.core.errors import ConfigError
+    from backend.sdsinf.payload import load_payload
+
+    doc = json.loads(next(p for p in PAYLOADS if p.stem.endswith("queue")).read_text())
+    change(doc)
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ConfigError, match=words):
+        load_payload(path)

@@ -41,6 +41,25 @@ def test_serial_run_streams_metrics_and_writes_the_original_files(runs: SdsinfRu
     assert runs.show(started["run_id"][:-2])["run_id"] == started["run_id"]  # a unique prefix is enough
 
 
+def test_an_original_payload_runs_as_it_is_with_its_numdata_and_batches(runs: SdsinfRuns, tmp_path: Path) -> None:
+    import json
+
+    from backend.sdsinf.runs import plan_from_payload
+
+    original = Path(__file__).parent / "fixtures" / "sdsinf_payloads" / "b1_1024n_1w_10000bs_payload_serial.json"
+    doc = json.loads(original.read_text())
+    doc["model_params"].update(numLayers=12, numData=100, batchSize=50, numBatches=2)
+    payload = tmp_path / "payload.json"
+    payload.write_text(json.dumps(doc))
+    plan = plan_from_payload(payload, data="small")  # the dataset the first test uploaded
+    assert (plan.variant, plan.workers, plan.num_data, plan.batch) == ("serial", 1, 100, 50)
+    started = runs.start_plan(plan)
+    summary = runs.follow(started["run_id"], timeout_s=120)
+    assert summary.config == "b1_1024n_1w_10000bs_serial" and summary.inputs == 100
+    metrics = runs.show(started["run_id"])["metrics"]
+    assert metrics["NUM_DATA"] == "100" and metrics["NUM_BATCHES"] == "2" and metrics["BATCH_SIZE"] == "50"
+
+
 def test_a_run_that_crashes_fails_in_bounded_time(runs: SdsinfRuns) -> None:
     out = runs.out
     runs.s3.put_object(Bucket=out["WeightsBucket"], Key="broken/network.npz", Body=b"not an npz")

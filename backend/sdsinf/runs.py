@@ -37,6 +37,28 @@ class RunPlan:
     batch: int | None = None
     partition: str = "row"
     server_mode: str = "job"
+    num_data: int | None = None  # how many of the inputs to infer (the original's numData)
+    bfr: int | None = None  # the invocation tree's fan-out (the original's bfr)
+
+
+def plan_from_payload(
+    path: Path, data: str | None = None, variant: str | None = None, server_mode: str = "job"
+) -> RunPlan:
+    """An original payload file as a run: its config name, workers, fan-out, numData and batch size;
+    the model and inputs from an uploaded dataset (by default named as the payload's weights folder)."""
+    from backend.sdsinf.payload import load_payload
+
+    payload = load_payload(path)
+    return RunPlan(
+        preset=payload.config,
+        data=data or payload.dataset_hint,
+        variant=variant or payload.variant,
+        workers=payload.total_nworkers,
+        batch=payload.batch_size if payload.batch_size < payload.num_data else None,
+        server_mode=server_mode,
+        num_data=payload.num_data,
+        bfr=payload.bfr,
+    )
 
 
 def plan_from_preset(
@@ -111,6 +133,7 @@ class SdsinfRuns:
         poll_timeout_s: float = 60.0,
         partition: str = "row",
         server_mode: str = "job",
+        num_data: int | None = None,
     ) -> dict[str, Any]:
         from lambda_src.sdsinf.partition import PARTITIONS
 
@@ -143,7 +166,10 @@ class SdsinfRuns:
             "truth": {"bucket": out["InferenceBucket"], "key": f"{data_name}/truth.tsv"} if has_truth else None,
             "metrics": {"bucket": out["MetricsBucket"], "prefix": prefix},
             "partition": partition,
-            "model_params": {"batchSize": batch} if batch else {},
+            "model_params": {
+                **({"batchSize": batch} if batch else {}),
+                **({"numData": num_data} if num_data else {}),
+            },
             "invoc_params": {
                 "bfr": bfr or workers,
                 "nlevels": 1 if (bfr or workers) >= workers else 2,
@@ -208,6 +234,8 @@ class SdsinfRuns:
             workers=plan.workers,
             partition=plan.partition,
             server_mode=plan.server_mode,
+            bfr=plan.bfr,
+            num_data=plan.num_data,
         )
 
     def connectivity(self, data_name: str, partition: str, workers: int) -> dict[str, str]:
