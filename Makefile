@@ -32,6 +32,7 @@ bench: setup
 	$(BIN)/python benchmarks/local_cloud_bench.py
 	$(BIN)/python benchmarks/durability_bench.py
 	$(BIN)/python benchmarks/replay_bench.py
+	$(BIN)/python benchmarks/fuzz_bench.py
 	$(BIN)/python benchmarks/sdsinf_bench.py
 	$(BIN)/python benchmarks/plenoxels_bench.py
 

@@ -128,7 +128,8 @@ def _from_document(doc: dict[str, Any]) -> JobSpec:
     allowed = {"name", "scene", "engine", "config", "resources", "gpu", "preset"}
     unknown = set(doc) - allowed
     if unknown:
-        raise JobValidationError(sorted(unknown)[0], f"unknown key; allowed: {', '.join(sorted(allowed))}")
+        key = sorted(unknown)[0]
+        raise JobValidationError(key or "body", f"unknown key {key!r}; allowed: {', '.join(sorted(allowed))}")
     if "scene" not in doc:
         raise JobValidationError("scene", "is required: a scene name, an s3:// URI or an absolute path")
     scene = _scene(doc["scene"], "scene")
@@ -156,7 +157,8 @@ def _from_document(doc: dict[str, Any]) -> JobSpec:
 def _from_seed(doc: dict[str, Any]) -> JobSpec:
     unknown = set(doc) - {"command", "config"}
     if unknown:
-        raise JobValidationError(sorted(unknown)[0], "unknown key; the launch form takes only command and config")
+        key = sorted(unknown)[0]
+        raise JobValidationError(key or "body", f"unknown key {key!r}; the launch form takes only command and config")
     cmd = doc["command"]
     usage = f'must be [".../{LAUNCH_SCRIPT}", EXPERIMENT, GPU_ID, DATA_DIR, "-c"]'
     if not isinstance(cmd, list) or not all(isinstance(c, str) for c in cmd):
