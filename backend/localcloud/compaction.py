@@ -16,14 +16,12 @@ Everything else (stacks, functions, queues, multipart uploads, ...) is kept as i
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote
 
-from backend.localcloud.journal import Journal, Recorded
+from backend.localcloud.journal import Journal, Recorded, credential_scope
 
-_SCOPE_RE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/")
 _DDB_ITEM_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 _DDB_PREFIX = "DynamoDB_20120810."
 DEFAULT_COMPACT_AT = 5000  # records; $SKYDECK_JOURNAL_COMPACT_AT changes it
@@ -43,11 +41,6 @@ class CompactionReport:
             "items_snapshotted": self.items_snapshotted,
             "objects_superseded": self.objects_superseded,
         }
-
-
-def _scope(rec: Recorded) -> tuple[str, str] | None:
-    match = _SCOPE_RE.search(rec.headers.get("authorization", ""))
-    return (match["region"], match["service"]) if match else None
 
 
 def _s3_object(rec: Recorded) -> tuple[str, str] | None:
@@ -72,18 +65,31 @@ def _copy_source(rec: Recorded) -> tuple[str, str] | None:
     return bucket, key
 
 
-def plan(records: list[Recorded]) -> tuple[set[int], set[int]]:
-    """(seqs of DynamoDB item writes, seqs of superseded S3 object writes) that compaction drops."""
-    ddb_writes: set[int] = set()
+@dataclass
+class Plan:
+    """What one pass over the journal found: the records compaction drops, and where tables live."""
+
+    records: int = 0
+    ddb_writes: set[int] = field(default_factory=set)
+    superseded: set[int] = field(default_factory=set)
+    ddb_regions: set[str] = field(default_factory=set)
+
+
+def plan(records: Iterable[Recorded]) -> Plan:
+    """One pass, streaming (object data is never all in memory): the DynamoDB item writes, the S3
+    object writes a later one overwrote, and the regions DynamoDB is used in."""
+    found = Plan()
     copied: set[tuple[str, str]] = set()
     last_write: dict[tuple[str, str], int] = {}
     object_writes: list[tuple[int, tuple[str, str]]] = []
     for rec in records:
-        scope = _scope(rec)
-        service = scope[1] if scope else ""
+        found.records += 1
+        region, service = credential_scope(rec.headers) or ("", "")
+        if service == "dynamodb":
+            found.ddb_regions.add(region)
         target = rec.headers.get("x-amz-target", "")
         if target.startswith(_DDB_PREFIX) and target[len(_DDB_PREFIX) :] in _DDB_ITEM_WRITES:
-            ddb_writes.add(rec.seq)
+            found.ddb_writes.add(rec.seq)
             continue
         if service != "s3":
             continue
@@ -94,18 +100,16 @@ def plan(records: list[Recorded]) -> tuple[set[int], set[int]]:
         if obj:
             object_writes.append((rec.seq, obj))
             last_write[obj] = rec.seq
-    superseded = {seq for seq, obj in object_writes if last_write[obj] != seq and obj not in copied}
-    return ddb_writes, superseded
+    found.superseded = {seq for seq, obj in object_writes if last_write[obj] != seq and obj not in copied}
+    return found
 
 
-def compact(journal: Journal, table_items: Callable[[], list[tuple[str, str, list[dict]]]]) -> CompactionReport:
-    """Rewrite the journal as described above. `table_items()` gives (region, table, items) for every
-    DynamoDB table as the replay left it; items are in DynamoDB's JSON form."""
-    records = list(journal.requests())
-    ddb_writes, superseded = plan(records)
-    snapshot = table_items()
+def compact(journal: Journal, table_items: Callable[[set[str]], list[tuple[str, str, list[dict]]]]) -> CompactionReport:
+    """Rewrite the journal as described above. `table_items(regions)` gives (region, table, items)
+    for every DynamoDB table in those regions as the replay left it, items in DynamoDB's JSON form."""
+    found = plan(journal.requests())
     puts = []
-    for region, table, items in snapshot:
+    for region, table, items in table_items(found.ddb_regions):
         headers = {
             "content-type": "application/x-amz-json-1.0",
             "x-amz-target": f"{_DDB_PREFIX}PutItem",
@@ -115,10 +119,11 @@ def compact(journal: Journal, table_items: Callable[[], list[tuple[str, str, lis
         }
         for item in items:
             puts.append(("POST", "/", "", headers, json.dumps({"TableName": table, "Item": item}).encode()))
-    journal.rewrite(drop=ddb_writes | superseded, append=puts)
+    dropped = found.ddb_writes | found.superseded
+    journal.rewrite(drop=dropped, append=puts)
     return CompactionReport(
-        before=len(records),
-        after=len(records) - len(ddb_writes) - len(superseded) + len(puts),
+        before=found.records,
+        after=found.records - len(dropped) + len(puts),
         items_snapshotted=len(puts),
-        objects_superseded=len(superseded),
+        objects_superseded=len(found.superseded),
     )

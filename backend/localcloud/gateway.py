@@ -17,20 +17,19 @@ from moto.awslambda.models import lambda_backends
 from moto.core.models import DEFAULT_ACCOUNT_ID
 
 from backend.core.local_credentials import LocalCredentials
-from backend.localcloud.journal import Journal, is_journaled
+from backend.localcloud.journal import Journal, credential_scope, is_journaled
 from backend.localcloud.lambda_runtime import FunctionSpec, LambdaRuntime, spec_from_moto
 from backend.localcloud.minted_ids import IdMap
 from backend.localcloud.sigv4 import check
 
 _INVOKE_RE = re.compile(r"^/20\d\d-\d\d-\d\d/functions/(?P<name>[^/]+)/invocations/?$")
-_REGION_RE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[a-z0-9-]+)/")
 log = logging.getLogger("skydeck.localcloud")
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 def region_of(headers: dict[str, str], default: str) -> str:
-    match = _REGION_RE.search(headers.get("authorization", ""))
-    return match.group("region") if match else default
+    scope = credential_scope(headers)
+    return scope[0] if scope else default
 
 
 def function_spec(name_or_arn: str, region: str, qualifier: str | None = None) -> FunctionSpec:
@@ -48,7 +47,7 @@ def _answer_worth_keeping(method: str, path: str, query: str, headers: dict[str,
     if headers.get("x-amz-target", "").startswith("DynamoDB_"):
         return False
     # whole-object writes and deletes: their answers name nothing later requests use
-    is_s3 = "/s3/aws4_request" in headers.get("authorization", "")
+    is_s3 = (credential_scope(headers) or ("", ""))[1] == "s3"
     object_write = method in ("PUT", "DELETE") and "uploadId" not in query and "uploads" not in query
     return not (is_s3 and object_write)
 

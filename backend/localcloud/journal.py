@@ -10,6 +10,7 @@ would come back. WAL mode with one commit per write survives a `kill -9` of the 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -70,6 +71,15 @@ _TRANSPORT_HEADERS = frozenset(
 JOURNAL_DAMAGED_EXIT = 4  # the server's exit code when its journal cannot be read
 # Answers are kept (for replay to learn the ids the server minted) up to this size.
 MAX_KEPT_ANSWER = 64 * 1024
+
+
+_SCOPE_RE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[a-z0-9-]+)/(?P<service>[a-z0-9-]+)/")
+
+
+def credential_scope(headers: dict[str, str]) -> tuple[str, str] | None:
+    """(region, service) a signed request names in its credential scope; None if it is not signed."""
+    match = _SCOPE_RE.search(headers.get("authorization", ""))
+    return (match["region"], match["service"]) if match else None
 
 
 def request_action(method: str, path: str, headers: dict[str, str], body: bytes) -> str:

@@ -11,7 +11,6 @@ import argparse
 import json
 import logging
 import os
-import re
 import secrets
 import signal
 import socket
@@ -89,13 +88,8 @@ def compact_at() -> int:
     return int(raw) if raw.isdigit() else DEFAULT_COMPACT_AT
 
 
-def _table_items(client: Client, journal: Journal) -> list[tuple[str, str, list[dict[str, Any]]]]:
-    """Every DynamoDB table's items, read through moto's own API (regions: those the journal names)."""
-    regions = set()
-    for rec in journal.requests():
-        match = re.search(r"Credential=[^/]+/\d{8}/([^/]+)/dynamodb/", rec.headers.get("authorization", ""))
-        if match:
-            regions.add(match.group(1))
+def _table_items(client: Client, regions: set[str]) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    """Every DynamoDB table's items in these regions, read through moto's own API."""
     found = []
     for region in sorted(regions):
         headers = {
@@ -221,7 +215,7 @@ class LocalCloud:
         """Only while nothing else can reach moto: at start before serving, or at stop after it."""
         self.gateway.credentials = None  # the in-process reads below carry no signature
         self.gateway.recording = False
-        report = compact(self.journal, lambda: _table_items(self.replay_client, self.journal))
+        report = compact(self.journal, lambda regions: _table_items(self.replay_client, regions))
         log.info("journal compacted: %s", report.to_dict())
         return report
 
