@@ -106,7 +106,15 @@ def _table_items(client: Client, regions: set[str]) -> list[tuple[str, str, list
                 raise RuntimeError(f"{action} failed while compacting: {resp.get_data(as_text=True)[:200]}")
             return json.loads(resp.get_data())
 
-        for table in call("ListTables", {}).get("TableNames", []):
+        tables: list[str] = []
+        listing: dict[str, Any] = {}
+        while True:  # a page holds at most 100 names: a table left out would lose its items
+            page = call("ListTables", listing)
+            tables += page.get("TableNames", [])
+            if not page.get("LastEvaluatedTableName"):
+                break
+            listing = {"ExclusiveStartTableName": page["LastEvaluatedTableName"]}
+        for table in tables:
             items: list[dict[str, Any]] = []
             start: dict[str, Any] | None = None
             while True:
