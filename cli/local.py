@@ -39,7 +39,7 @@ def local_up(
 
     def replay_progress() -> None:
         try:
-            doc = json.loads((home.local_dir / "starting.json").read_text())
+            doc = json.loads(home.local_replay_progress.read_text())
         except (OSError, ValueError):
             return
         line = f"replaying the journal: {doc['replayed']}/{doc['total']} recorded changes"

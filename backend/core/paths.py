@@ -44,6 +44,11 @@ class Home:
         return self.local_dir / "credentials"
 
     @property
+    def local_replay_progress(self) -> Path:
+        """Written while the local cloud replays its journal: how far it is."""
+        return self.local_dir / "starting.json"
+
+    @property
     def local_lock(self) -> Path:
         return self.local_dir / "server.lock"
 

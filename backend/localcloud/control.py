@@ -116,7 +116,7 @@ def _wait_ready(home: Home, pid: int, on_wait: Any = None, proc: subprocess.Pope
     """Wait for the cloud to answer. A long journal replays as long as it takes, provided it moves:
     the deadline is START_TIMEOUT_S without progress, not in all."""
     deadline = time.time() + START_TIMEOUT_S
-    progress_file = home.local_dir / "starting.json"
+    progress_file = home.local_replay_progress
     last_progress = None
     while time.time() < deadline:
         try:

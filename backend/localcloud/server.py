@@ -165,7 +165,7 @@ class LocalCloud:
             resp = client.open(rec.path, method=rec.method, query_string=rec.query, headers=rec.headers, data=rec.body)
             return Answer(resp.status_code, resp.get_data())
 
-        progress_file = self.home.local_dir / "starting.json"
+        progress_file = self.home.local_replay_progress
 
         def progress(done: int, total: int) -> None:  # `local up` waits as long as this moves
             progress_file.write_text(json.dumps({"replayed": done, "total": total}))
