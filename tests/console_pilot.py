@@ -18,3 +18,15 @@ async def settle(app: Any, pilot: Any) -> None:
         except WorkerCancelled:
             await pilot.pause()
     await pilot.pause()
+
+
+async def wait_until(pilot: Any, ready: Any, what: str, timeout_s: float = 20.0) -> None:
+    """Pause until `ready()` holds: for screens that fill in over several frames, so a test looks at
+    the same finished screen on a fast machine and a slow one."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the console never showed {what} within {timeout_s:.0f} s")
+        await pilot.pause(0.05)

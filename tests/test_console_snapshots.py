@@ -7,7 +7,7 @@ import pytest
 from backend.core.context import Context
 from backend.core.profiles import Profile
 from backend.interface import Backend
-from tests.console_pilot import settle
+from tests.console_pilot import settle, wait_until
 from tui.app import SkydeckApp
 
 SIZE = (120, 40)
@@ -25,6 +25,26 @@ async def _settle(pilot) -> None:  # noqa: ANN001
     await settle(pilot.app, pilot)
     await pilot.pause(0.6)
     await settle(pilot.app, pilot)
+    if pilot.app.screen.query("#sdsinf-form"):
+        await wait_until(pilot, lambda: _sdsinf_filled_in(pilot.app), "the SDS-Inf form, presets and runs")
+        await settle(pilot.app, pilot)
+
+
+def _sdsinf_filled_in(app) -> bool:  # noqa: ANN001
+    # the SDS-Inf screen mounts its form after its first paint, then fills the presets and the runs
+    # from workers: the snapshot waits for all three
+    from textual.widgets import DataTable, Select
+
+    screen = app.screen
+    presets = screen.query("#sds-preset")
+    runs = screen.query("#sds-runs")
+    return (
+        bool(presets)
+        and presets.first(Select).value != Select.BLANK
+        and bool(runs)
+        and runs.first(DataTable).row_count == len(screen.runs)
+        and screen.query_one("#sdsinf-form").styles.grid_columns is not None
+    )
 
 
 def test_stacks_screen(snap_compare, cloud_home) -> None:  # noqa: ANN001
@@ -47,9 +67,7 @@ def test_read_only_stacks_screen(snap_compare, cloud_home) -> None:  # noqa: ANN
 
 
 SCREENS = ("stacks", "jobs", "monitor", "sdsinf", "logs")
-# The SDS-Inf screen fills in over several frames (form, presets, runs) and its snapshot differs from
-# machine to machine; it is covered by the key-bar and focus tests instead.
-SNAPSHOT_SCREENS = ("stacks", "jobs", "monitor", "logs")
+SNAPSHOT_SCREENS = SCREENS
 
 
 def _logs_app(tmp_path) -> SkydeckApp:  # noqa: ANN001
@@ -75,3 +93,22 @@ async def test_the_key_bar_is_never_cut_at_80_columns(cloud_home) -> None:  # no
             bar = app.screen.query_one("#keybar")
             text = str(bar.render())
             assert "^p Palette" in text and "…" not in text, (mode, text)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (140, 45)], ids=["80x24", "140x45"])
+async def test_the_sdsinf_form_shows_whole_labels_and_preset_names(cloud_home, size) -> None:  # noqa: ANN001
+    from textual.widgets import Select
+
+    app = _app(cloud_home, "sdsinf")
+    async with app.run_test(size=size) as pilot:
+        await _settle(pilot)
+        screen = app.screen
+        select = screen.query_one("#sds-preset", Select)
+        longest = max((str(label) for label, _ in screen._preset_options), key=len)
+        # the name, a space and the arrow: the longest preset name is never cut or wrapped
+        assert select.content_region.width >= len(longest) + 2, (select.content_region, longest)
+        for label in screen.query("#sdsinf-form Label"):
+            text = str(label.render())
+            assert label.content_region.width >= len(text.strip()), (text, label.content_region)
+        launch = screen.query_one("#sds-launch")
+        assert launch.region.right <= size[0] and launch.region.height >= 1

@@ -8,7 +8,8 @@ from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Grid, Horizontal, Vertical
+from textual.events import Resize
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Label, Select, Sparkline, Static
 
@@ -17,6 +18,12 @@ from tui.messages import PresetsLoaded, RunFinished, RunMetric, RunsLoaded, RunS
 from tui.screens.base import DeckScreen
 from tui.widgets.form import Form
 from tui.widgets.tables import sync_rows
+
+MIN_FIELD_WIDTH = 12  # the longest label ("variant", "workers") and a few digits
+LAUNCH_WIDTH = 18
+MIN_PRESET_WIDTH = 16
+SELECT_CHROME = 4  # the compact select's padding and arrow
+SHORT_HEIGHT = 32
 
 
 class SdsinfScreen(DeckScreen):
@@ -35,16 +42,38 @@ class SdsinfScreen(DeckScreen):
         self.workers_seen: dict[int, LiveMetric] = {}
         self.per_layer: dict[tuple[int, int], list[float]] = {}  # (batch, layer) -> [duration, comm, comp] ms
         self.runs: list[RunSummary] = []
+        self._preset_options: list[tuple[str, str]] = []
 
     def compose(self) -> ComposeResult:
         yield from self.compose_frame()
-        yield Horizontal(id="sdsinf-form")  # the form and the live view mount right after the first paint
+        yield Grid(id="sdsinf-form")  # the form and the live view mount right after the first paint
         yield Static("", id="sds-status")
         yield Vertical(id="sds-body")
         yield from self.compose_footer()
 
     def on_mount(self) -> None:
         self.call_after_refresh(self._mount_body)
+
+    def on_resize(self, event: Resize) -> None:
+        self._fit(event.size.width, event.size.height)
+
+    def _fit(self, width: int, height: int) -> None:
+        """One row of six fields where they fit with their labels whole, else two rows of three; on a
+        short terminal the communication/computation plots give their rows to the runs table."""
+        preset_width = self._preset_width()
+        wide = width >= preset_width + 4 * MIN_FIELD_WIDTH + LAUNCH_WIDTH
+        form = self.query_one("#sdsinf-form", Grid)
+        form.set_class(not wide, "-narrow")
+        form.styles.grid_size_columns = 6 if wide else 3
+        rest = f"1fr 1fr 1fr 1fr {LAUNCH_WIDTH}" if wide else "1fr 1fr"
+        form.styles.grid_columns = f"{preset_width} {rest}"
+        form.styles.height = 2 if wide else 4
+        self.set_class(height < SHORT_HEIGHT, "-short")
+
+    def _preset_width(self) -> int:
+        # the select shows the whole of the longest name: a name cut or wrapped reads as another preset
+        names = [str(label) for label, _ in getattr(self, "_preset_options", [])]
+        return max(MIN_PRESET_WIDTH, *(len(n) + SELECT_CHROME for n in names)) if names else MIN_PRESET_WIDTH
 
     @staticmethod
     def _form() -> list[Widget]:
@@ -58,19 +87,18 @@ class SdsinfScreen(DeckScreen):
                 "variant",
                 Select([(v, v) for v in VARIANTS], prompt="preset's", allow_blank=True, id="sds-variant", compact=True),
             ),
-            field(
-                "workers (queue, object)",
-                Input(id="sds-workers-n", compact=True, type="integer", placeholder="preset's"),
-            ),
-            field("data (blank: preset's)", Input(id="sds-data", compact=True)),
-            field("batch", Input(id="sds-batch", compact=True, type="integer")),
-            Button("Launch (ctrl+r)", id="sds-launch", variant="primary"),
+            # queue and object runs only: serial is one worker, server one host
+            field("workers", Input(id="sds-workers-n", compact=True, type="integer", placeholder="preset's")),
+            field("data", Input(id="sds-data", compact=True, placeholder="preset's")),
+            field("batch size", Input(id="sds-batch", compact=True, type="integer", placeholder="preset's")),
+            Vertical(Label(" "), Button("Launch ^r", id="sds-launch", variant="primary", compact=True)),
         ]
 
     async def _mount_body(self) -> None:
         """The form, the live view's tables and plots, mounted once the screen's frame has painted: the
         screen answers the key that opened it at once and fills in a frame later."""
-        await self.query_one("#sdsinf-form", Horizontal).mount_all(self._form())
+        await self.query_one("#sdsinf-form", Grid).mount_all(self._form())
+        self._fit(self.size.width, self.size.height)
         if self.deck.read_only:
             self.query_one("#sds-launch", Button).disabled = True
         title = "per layer, as layers finish (slowest worker): duration ms"
@@ -109,9 +137,11 @@ class SdsinfScreen(DeckScreen):
     def on_presets_loaded(self, message: PresetsLoaded) -> None:
         names = message.names
         select = self.query_one("#sds-preset", Select)
-        select.set_options([(n, n) for n in names])
+        self._preset_options = [(n, n) for n in names]
+        select.set_options(self._preset_options)
         if names:
             select.value = names[0]
+        self._fit(self.size.width, self.size.height)
 
     def action_make_data(self) -> None:
         """What `skydeck sdsinf data generate` + `data upload` do, from here."""
@@ -194,7 +224,7 @@ class SdsinfScreen(DeckScreen):
             return
         batch_text = self.query_one("#sds-batch", Input).value.strip()
         if batch_text and (not batch_text.isdigit() or int(batch_text) < 1):
-            self._status("[red]batch: must be a positive integer[/red]")
+            self._status("[red]batch size: must be a positive integer[/red]")
             return
         self.workers_seen.clear()
         self.per_layer.clear()
