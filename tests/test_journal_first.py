@@ -55,3 +55,14 @@ def test_a_refused_change_leaves_no_record(gateway: Gateway) -> None:
     assert list(gateway.journal.requests()) == []
     with sqlite3.connect(gateway.journal.path) as db:
         assert db.execute("SELECT COUNT(*) FROM requests").fetchone()[0] == 0
+
+
+def test_the_journal_is_on_disk_before_a_change_is_answered(tmp_path: Path) -> None:
+    # WAL with synchronous=NORMAL syncs only at checkpoints: an answered change could be lost to a
+    # power cut. FULL syncs the log at every commit, before the gateway lets moto apply the change.
+    journal = Journal(tmp_path / "journal.sqlite")
+    try:
+        assert journal._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert journal._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    finally:
+        journal.close()

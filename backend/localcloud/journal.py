@@ -143,7 +143,7 @@ class Journal:
     def _create(self) -> None:
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS requests (seq INTEGER PRIMARY KEY AUTOINCREMENT, method TEXT, "
                 "path TEXT, query TEXT, headers TEXT, body BLOB, response BLOB)"
