@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov lives in a virtual environment of its own: its pins must not move the project's.
+CHECKOV_VENV ?= .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
 .PHONY: setup console test lint bench docs clean
 
@@ -15,14 +18,21 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+$(CHECKOV_STAMP):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov==3.3.30'
+	touch $(CHECKOV_STAMP)
+
 console: setup
 	$(BIN)/skydeck local up
 	$(BIN)/skydeck console
 
-lint: setup
+lint: setup $(CHECKOV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/cfn-lint backend/bundled/stacks/*.yaml
+	# every check passes or is skipped in the template with its reason (Metadata.checkov.skip)
+	$(CHECKOV_VENV)/bin/checkov --directory backend/bundled/stacks --framework cloudformation --compact --quiet
 
 test: lint
 	$(BIN)/pytest
@@ -40,4 +50,4 @@ docs: setup
 	$(BIN)/python -m cli.reference docs/cli.md
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache *.egg-info
