@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from backend.core.errors import ConfigError
@@ -332,6 +333,12 @@ def sdsinf_show(run_id: str, json_out: JsonOpt = False, profile: ProfileOpt = No
     info = SdsinfRuns(context(profile)).show(run_id)
     if json_out:
         print_json(info)
+        return
+    if info.get("state") == "FAILED":
+        out.print(f"{'run_id':<14} {info['run_id']}")
+        out.print(f"{'state':<14} [red]FAILED[/red]")
+        out.print(f"{'error':<14} {escape(info.get('error') or 'no reason recorded')}")
+        out.print("files: " + ", ".join(info["files"]))
         return
     for key in (
         "run_id",

@@ -263,3 +263,24 @@ def test_a_broken_payload_is_refused_naming_the_field(tmp_path: Path, change, wo
     path.write_text(json.dumps(doc))
     with pytest.raises(ConfigError, match=words):
         load_payload(path)
+
+
+def test_a_failed_runs_explanation_names_the_cause_before_its_echoes() -> None:
+    from lambda_src.sdsinf.diagnosis import WorkerFailure, explain, last_layers
+
+    stall = lambda k, waited: WorkerFailure(k, f"worker {k} waited", 5, tuple(waited))  # noqa: E731
+    # worker 3 died after layer 4: the others all waited for it at layer 5
+    text = explain(4, [stall(0, [3]), stall(1, [3]), stall(2, [3])], set(), {0: 4, 1: 4, 2: 4, 3: 4})
+    assert text.startswith("worker 0003 stopped after layer 4 without reporting"), text
+    assert "worker(s) 0000, 0001, 0002 waited at layer 5 for worker(s) 0003" in text
+    # a worker that failed with an error of its own is the cause, whoever else stalled
+    broken = WorkerFailure(1, "ValueError: layer 7 has 30 edges, the network's shape says 32", 7)
+    text = explain(3, [stall(0, [1]), broken], {2}, {})
+    assert text.startswith("worker 0001 failed: ValueError"), text
+    assert "stopped" not in text
+    # a worker still waiting (reported by nobody, waited for by nobody) is not blamed
+    text = explain(3, [stall(0, [1])], set(), {1: 2})
+    assert "worker 0001 stopped after layer 2" in text and "0002" not in text
+    # nothing reported at all
+    assert explain(2, [], set(), {}).startswith("worker 0000 stopped before its first layer")
+    assert last_layers(["r/live/worker-0003/b000-l0004.json", "r/live/worker-0003/b001-l0002.json", "junk"]) == {3: 2}

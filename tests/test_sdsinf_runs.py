@@ -308,8 +308,13 @@ def _run_with_a_missing_worker(
             FunctionName=worker_function, InvocationType="Event", Payload=json.dumps({**event, "worker_id": k}).encode()
         )
     started = time.time()
-    with pytest.raises(SkydeckError, match=r"waited 2s at layer 0 for worker\(s\) 0002"):
+    with pytest.raises(SkydeckError) as failed:
         runs.follow(run_id, timeout_s=60)
+    # the cause first (the worker that never came), then its echo (the workers that waited for it)
+    message = str(failed.value)
+    assert "worker 0002 stopped before its first layer without reporting" in message, message
+    assert "worker(s) 0000, 0001 waited at layer 0 for worker(s) 0002" in message, message
+    assert "worker 0000 stopped" not in message and "worker 0001 stopped" not in message, message
     assert time.time() - started < 30
     return run_id
 
@@ -334,3 +339,77 @@ def test_always_on_server_takes_runs_from_its_queue_until_stopped(runs: SdsinfRu
     assert "service" in runs.server.service_user_data(
         "https://queue.example/q"
     ) and "--serve https://queue.example/q" in (runs.server.service_user_data("https://queue.example/q"))
+
+
+@pytest.mark.parametrize("variant,victim", [("queue", 2), ("object", 2), ("queue", 0)])
+def test_a_worker_killed_mid_run_is_named_and_the_run_fails_in_bounded_time(
+    runs: SdsinfRuns, tmp_path: Path, variant: str, victim: int
+) -> None:
+    """Four workers; one runs in a process of its own that is killed -9 once it has finished two
+    layers. The run fails within seconds naming that worker as the cause, not the workers that waited
+    (worker 0 writes the run's summary: when it is the one killed, the client finds the cause itself);
+    `sdsinf show` then prints the failure instead of an AWS error."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    data = f"kill-{variant}-{victim}"
+    generate(tmp_path / "gc", 1024, 120, 200, seed=21)
+    runs.upload(tmp_path / "gc", 1024, 120, data)
+    out = runs.out
+    run_id = f"{data}-{int(time.time() * 1000)}"
+    prefix = f"runs/{run_id}"
+    if variant == "queue":
+        worker_function = out["QueueWorkerFunction"]
+        transport: dict = {"queue": {"topic_arn": out["QueueTopicArn"], "table": out["EmptyTargetsTable"],
+                                     "queue_urls": runs.queues.make(run_id, 4)}}  # fmt: skip
+    else:
+        worker_function = out["ObjectWorkerFunction"]
+        transport = {"intermediate": {"bucket": out["IntermediateBucket"]}}
+    event = {
+        "run_id": run_id, "config": data, "truth": None, "model_params": {}, "partition": "row",
+        "model": {"bucket": out["WeightsBucket"], "key": f"{data}/network.npz"},
+        "inputs": {"bucket": out["InferenceBucket"], "key": f"{data}/inputs.npz"},
+        "metrics": {"bucket": out["MetricsBucket"], "prefix": prefix},
+        "invoc_params": {"bfr": 4, "nlevels": 1, "total_nworkers": 4},
+        "worker_function": worker_function, "poll_timeout_s": 3, **transport,
+    }  # fmt: skip
+    runs.s3.put_object(Bucket=out["MetricsBucket"], Key=f"{prefix}/request.json", Body=json.dumps(event))
+    lam = runs.ctx.clients.client("lambda")
+    for k in sorted({0, 1, 2, 3} - {victim}):
+        lam.invoke(
+            FunctionName=worker_function, InvocationType="Event", Payload=json.dumps({**event, "worker_id": k}).encode()
+        )
+    handler = f"lambda_src.sdsinf.{variant}_variant"
+    code = f"import json, sys; from {handler} import worker; worker(json.loads(sys.stdin.read()))"
+    env = {**os.environ, **runs.ctx.clients.env()}
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, env=env, text=True)
+    assert proc.stdin is not None
+    proc.stdin.write(json.dumps({**event, "worker_id": victim}))
+    proc.stdin.close()
+    deadline = time.time() + 60
+    while len(list(runs._keys(out["MetricsBucket"], f"{prefix}/live/worker-{victim:04d}/"))) < 2:
+        assert proc.poll() is None and time.time() < deadline, "the worker ended before its second layer"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed = time.time()
+    with pytest.raises(SkydeckError) as failed:
+        runs.follow(run_id, timeout_s=120)
+    message = str(failed.value)
+    assert time.time() - killed < 30, message
+    assert f"worker {victim:04d} stopped after layer" in message, message
+    for other in sorted({0, 1, 2, 3} - {victim}):
+        assert f"worker {other:04d} stopped" not in message, message
+    assert "waited" in message and f"for worker(s) {victim:04d}" in message, message
+    from tests.test_cli import run as cli
+
+    shown = cli(runs.ctx.home.root, "sdsinf", "show", run_id)
+    if shown.returncode == 0:  # worker 0 lived to write the summary; otherwise the follow above said it all
+        assert "FAILED" in shown.stdout and f"worker {victim:04d} stopped" in shown.stdout, shown.stdout
+        assert "NoSuchKey" not in shown.stdout + shown.stderr
+    if variant == "queue":
+        runs.queues.cleanup(run_id)

@@ -16,6 +16,7 @@ from backend.sdsinf.run_queues import RunQueues
 from backend.sdsinf.server_host import ServerHost
 from backend.sdsinf.variants import VARIANTS
 from lambda_src.sdsinf.contracts import LiveMetric, RunSummary
+from lambda_src.sdsinf.diagnosis import WorkerFailure, explain, last_layers
 from lambda_src.sdsinf.metrics import from_csv
 from lambda_src.sdsinf.npz_codec import pack_matrix, pack_network
 
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from backend.core.paths import Home
 
 RUN_TIMEOUT_S = 1800.0
+FAILURE_CHECK_AFTER_S = 3.0  # no new metric for this long: look for workers' failure reports
+SUMMARY_GRACE_S = 15.0  # after a failure report, how long worker 0 has to write the run's summary
 
 
 @dataclass(frozen=True)
@@ -274,8 +277,11 @@ class SdsinfRuns:
         """Stream each worker's per-layer metrics as they land; return the summary at the end.
         A run that stops producing metrics for `idle_timeout_s` fails instead of hanging."""
         bucket, prefix = self.out["MetricsBucket"], f"runs/{run_id}"
+        request = json.loads(self._maybe(bucket, f"{prefix}/request.json") or b"{}")
+        total = int((request.get("invoc_params") or {}).get("total_nworkers", 1))
         seen: set[str] = set()
         started = last_progress = time.time()
+        first_failure: float | None = None
 
         def drain() -> None:
             nonlocal last_progress
@@ -286,6 +292,12 @@ class SdsinfRuns:
                 last_progress = time.time()
                 if on_metric:
                     on_metric(LiveMetric.from_dict(json.loads(self._get(bucket, key))))
+
+        def diagnosis() -> str:
+            keys = list(self._keys(bucket, f"{prefix}/workers/"))
+            failures = [WorkerFailure.from_dict(json.loads(self._get(bucket, k))) for k in keys if "/failed-" in k]
+            done = {int(k.rsplit("-", 1)[1].removesuffix(".json")) for k in keys if "/done-" in k}
+            return explain(total, failures, done, last_layers(seen))
 
         while True:
             drain()
@@ -299,11 +311,17 @@ class SdsinfRuns:
                     raise SkydeckError(f"run {run_id} failed: {result.error}")
                 return result.with_extra(**estimate_cost(result.to_dict()))
             now = time.time()
+            # worker 0 writes the summary; if it is the one that died, nobody will: look for ourselves
+            quiet = now - last_progress > FAILURE_CHECK_AFTER_S and first_failure is None
+            if quiet and any("/failed-" in k for k in self._keys(bucket, f"{prefix}/workers/")):
+                first_failure = now
+            if first_failure is not None and now - first_failure > SUMMARY_GRACE_S:
+                self.queues.cleanup(run_id)
+                raise SkydeckError(f"run {run_id} failed: {diagnosis()}")
             if now - started > timeout_s or now - last_progress > idle_timeout_s:
                 self.queues.cleanup(run_id)
                 raise SkydeckError(
-                    f"run {run_id} made no progress for {now - last_progress:.0f}s "
-                    f"(last metric: {sorted(seen)[-1].rsplit('/', 2)[-2:] if seen else 'none'}); "
+                    f"run {run_id} made no progress for {now - last_progress:.0f}s: {diagnosis()}; "
                     "see the function's log: skydeck console -> Logs"
                 )
             time.sleep(0.3)
@@ -335,7 +353,9 @@ class SdsinfRuns:
         summary = self._maybe(bucket, f"{prefix}/summary.json")
         if summary is None:
             raise NotFoundError(f"no finished run {run_id!r}; list them with: skydeck sdsinf runs")
-        metrics = from_csv(self._get(bucket, f"{prefix}/metrics.csv").decode())
+        # a failed run has a summary with its error and no metrics file
+        raw = self._maybe(bucket, f"{prefix}/metrics.csv")
+        metrics = from_csv(raw.decode()) if raw is not None else []
         return {
             **json.loads(summary),
             "metrics": metrics[0] if metrics else {},

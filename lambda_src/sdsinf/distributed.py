@@ -24,6 +24,7 @@ import scipy.sparse as sp
 
 from lambda_src.sdsinf import blocks
 from lambda_src.sdsinf.contracts import LiveMetric, RunSummary
+from lambda_src.sdsinf.diagnosis import WorkerFailure, explain, last_layers
 from lambda_src.sdsinf.metrics import LAYERSTATS_COLUMNS, METRICS_COLUMNS, to_csv
 from lambda_src.sdsinf.model import CAP
 from lambda_src.sdsinf.npz_codec import unpack_matrix, unpack_network
@@ -52,9 +53,12 @@ def invoke(function: str, event: dict[str, Any]) -> None:
 
 
 class Stalled(RuntimeError):
-    def __init__(self, message: str, layer: int) -> None:
+    """A worker gave up waiting for others' blocks; `waited_for` names them (they may be dead)."""
+
+    def __init__(self, message: str, layer: int, waited_for: list[int]) -> None:
         super().__init__(message)
         self.layer = layer
+        self.waited_for = waited_for
 
 
 class Transport(Protocol):
@@ -96,7 +100,7 @@ def run_worker(event: dict[str, Any], transport: Transport) -> dict[str, Any]:
     try:
         result = _work(event, k, total, transport, out_bucket, prefix)
     except Stalled as exc:
-        failure = {"worker": k, "layer": exc.layer, "reason": str(exc)}
+        failure = {"worker": k, "layer": exc.layer, "reason": str(exc), "waited_for": exc.waited_for}
         put(out_bucket, f"{prefix}/workers/failed-{k:04d}.json", json.dumps(failure))
         result = {"worker": k, "failed": str(exc)}
     except Exception as exc:  # noqa: BLE001 - recorded for the run, then re-raised for Lambda's own log
@@ -214,13 +218,19 @@ def _work(
 def gather(event: dict[str, Any], total: int, out_bucket: str, prefix: str, started: float) -> None:
     timeout = float(event.get("poll_timeout_s", 60)) * 2
     deadline = time.time() + timeout
+    grace = min(5.0, timeout / 4)
+    first_failure: float | None = None
     client = s3()
     while True:
         listing = client.list_objects_v2(Bucket=out_bucket, Prefix=f"{prefix}/workers/").get("Contents", [])
         keys = [o["Key"] for o in listing]
         failed = [k for k in keys if "/failed-" in k]
         done = [k for k in keys if "/done-" in k]
-        if failed or len(done) == total or time.time() > deadline:
+        if failed and first_failure is None:
+            # the other stalled workers report within moments: their reports tell a dead worker from
+            # one that was itself waiting
+            first_failure = time.time()
+        if len(done) == total or time.time() > deadline or (first_failure and time.time() - first_failure > grace):
             break
         time.sleep(0.1)
     summary: dict[str, Any] = {
@@ -232,11 +242,12 @@ def gather(event: dict[str, Any], total: int, out_bucket: str, prefix: str, star
         "runtime_s": time.time() - started,
     }
     if failed or len(done) < total:
-        reasons = [json.loads(get(out_bucket, k))["reason"] for k in failed]
-        missing = total - len(done) - len(failed)
-        if missing > 0 and not reasons:
-            reasons.append(f"{missing} worker(s) never reported (not started, or crashed)")
-        summary.update(state="FAILED", error="; ".join(reasons), inputs=0, categories=0, matches_truth=None,
+        failures = [WorkerFailure.from_dict(json.loads(get(out_bucket, k))) for k in failed]
+        finished = {int(k.rsplit("-", 1)[1].removesuffix(".json")) for k in done}
+        live = client.get_paginator("list_objects_v2").paginate(Bucket=out_bucket, Prefix=f"{prefix}/live/")
+        layers = last_layers(o["Key"] for page in live for o in page.get("Contents", []))
+        error = explain(total, failures, finished, layers)
+        summary.update(state="FAILED", error=error, inputs=0, categories=0, matches_truth=None,
                        compute_s=0.0, edges_per_s=0.0)  # fmt: skip
         put(out_bucket, f"{prefix}/summary.json", RunSummary.from_dict(summary).to_json())
         return

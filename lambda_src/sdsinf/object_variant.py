@@ -48,6 +48,7 @@ class ObjectTransport:
                 raise Stalled(
                     f"worker {self.k} waited {timeout_s:.0f}s at layer {layer} for worker(s) {', '.join(missing)}",
                     layer,
+                    [int(m) for m in missing],
                 )
             time.sleep(0.05)
 

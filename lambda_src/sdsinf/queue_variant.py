@@ -116,6 +116,7 @@ class QueueTransport:
                     f"worker {self.k} waited {timeout_s:.0f}s at layer {layer} for worker(s) "
                     + ", ".join(f"{s:04d}" for s in waiting),
                     layer,
+                    waiting,
                 )
 
     def _complete(self, layer: int, sender: int) -> bool:
