@@ -112,6 +112,14 @@ def test_malformed_files_are_named_with_their_line(tmp_path: Path) -> None:
     layer.write_text("1 2\n")
     with pytest.raises(gc.DataError, match=r"n1024-l2.tsv:1: expected 'row col value'"):
         gc.load_network(tmp_path, 1024, 2)
+    # cut at a line boundary: every line parses, but edges are missing
+    layer.write_text("\n".join(lines[:-10]) + "\n")
+    with pytest.raises(gc.DataError, match=r"n1024-l2.tsv: 32758 edges, but a 1024-neuron layer has 32768"):
+        gc.load_network(tmp_path, 1024, 2)
+    moved = lines[0].split("\t")  # an edge moved to another neuron: the count holds, a fan-in does not
+    layer.write_text("\n".join([f"{moved[0]}\t{(int(moved[1]) % 1024) + 1}\t{moved[2]}"] + lines[1:]) + "\n")
+    with pytest.raises(gc.DataError, match=r"n1024-l2.tsv: neuron \d+ has (31|33) edges into it"):
+        gc.load_network(tmp_path, 1024, 2)
     layer.write_text("\n".join(lines) + "\n")
     with pytest.raises(gc.DataError, match=r"n1024-l3.tsv: file not found"):
         gc.load_network(tmp_path, 1024, 3)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from lambda_src.sdsinf.model import Network, bias_for
+from lambda_src.sdsinf.model import FAN_IN, Network, bias_for
 
 
 class DataError(ValueError):
@@ -64,8 +64,31 @@ def truth_path(root: Path, neurons: int, depth: int) -> Path:
 
 
 def load_network(root: Path, neurons: int, depth: int) -> Network:
-    layers = [_read_triples(layer_path(root, neurons, k), (neurons, neurons)) for k in range(1, depth + 1)]
+    layers = []
+    for k in range(1, depth + 1):
+        path = layer_path(root, neurons, k)
+        layer = _read_triples(path, (neurons, neurons))
+        _check_edges(path, layer, neurons)
+        layers.append(layer)
     return Network(neurons, layers, bias_for(neurons))
+
+
+def _check_edges(path: Path, layer: sp.csr_matrix, neurons: int) -> None:
+    """Every Graph Challenge layer has FAN_IN edges into every neuron. A file cut at a line boundary
+    still parses, and a run on it gives other categories: count the edges instead of trusting it."""
+    expected = FAN_IN * neurons
+    if layer.nnz != expected:
+        raise DataError(
+            f"{path}: {layer.nnz} edges, but a {neurons}-neuron layer has {expected} ({FAN_IN} into every "
+            "neuron): the file is cut short or damaged; download or generate it again"
+        )
+    fan_in = np.diff(layer.tocsc().indptr)
+    short = np.flatnonzero(fan_in != FAN_IN)
+    if short.size:
+        raise DataError(
+            f"{path}: neuron {int(short[0]) + 1} has {int(fan_in[short[0]])} edges into it, not {FAN_IN} "
+            f"({short.size} neuron(s) differ): the file is damaged; download or generate it again"
+        )
 
 
 def load_inputs(root: Path, neurons: int, count: int | None = None) -> sp.csr_matrix:
