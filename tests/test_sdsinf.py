@@ -289,6 +289,10 @@ def test_a_failed_runs_explanation_names_the_cause_before_its_echoes() -> None:
     # a worker still waiting (reported by nobody, waited for by nobody) is not blamed
     text = explain(3, [stall(0, [1])], set(), {1: 2})
     assert "worker 0001 stopped after layer 2" in text and "0002" not in text
+    # the worker waited for had finished: its block was lost on the way, and nobody is called dead
+    text = explain(3, [stall(0, [1])], {1}, {0: 4, 1: 9, 2: 4})
+    assert text.startswith("worker(s) 0001 finished, but blocks they sent never arrived"), text
+    assert "stopped" not in text
     # nothing reported at all
     assert explain(2, [], set(), {}).startswith("worker 0000 stopped before its first layer")
     assert last_layers(["r/live/worker-0003/b000-l0004.json", "r/live/worker-0003/b001-l0002.json", "junk"]) == {3: 2}

@@ -48,8 +48,15 @@ def explain(total: int, failures: list[WorkerFailure], done: set[int], last_laye
     silent = [w for w in range(total) if w not in reported]
     waited_on = {w for f in stalls for w in f.waited_for}
     # the silent workers others waited for are the dead ones; with no stall reports, every silent one is
-    dead = [w for w in silent if w in waited_on] or ([] if stalls and not waited_on else silent)
+    dead = [w for w in silent if w in waited_on] if stalls else silent
     parts = [f"worker {f.worker:04d} failed: {f.reason}" for f in sorted(errors, key=lambda f: f.worker)]
+    lost = sorted(waited_on & done)
+    if lost:
+        # it finished, so it sent everything: what it sent never arrived
+        parts.append(
+            f"worker(s) {_names(lost)} finished, but blocks they sent never arrived (a message or object lost "
+            "in transit)"
+        )
     for w in dead:
         where = f"after layer {last_layer[w]}" if w in last_layer else "before its first layer"
         parts.append(
