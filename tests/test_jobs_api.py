@@ -233,3 +233,51 @@ def test_a_burst_of_requests_is_answered_without_a_process_per_request(cloud: Co
         statuses = list(pool.map(lambda _: http("GET", url + "?limit=5", None, headers)[0], range(120)))
     assert statuses.count(200) == 120
     assert workers() <= MAX_IN_FLIGHT
+
+
+def test_a_submit_retried_with_its_idempotency_key_makes_one_job(cloud: Context) -> None:
+    """A client that lost the answer to a submit (a dropped connection, a restarting cloud) sends it
+    again with the same Idempotency-Key: it gets the job it made, and no second job runs."""
+    url, headers = api(cloud)
+    keyed = {**headers, "Idempotency-Key": "retry-test-7f3a"}
+    body = json.dumps({"scene": "lego", "name": "retried", "config": {"lr_sigma": 30.5}}).encode()
+    before = written(cloud)
+    first_status, first = http("POST", url + "jobs", body, keyed)
+    assert first_status == 201, first
+    # the answer was lost, and so was the message: the retry must put the job back in the queue
+    store = cloud.jobs.store
+    _lose_message(store, first["job_id"])
+    again_status, again = http("POST", url + "jobs", body, keyed)
+    assert again_status == 201 and again["job_id"] == first["job_id"], again
+    assert written(cloud)[0] == before[0] + 1  # one job in the table
+    assert _lose_message(store, first["job_id"]) == 1  # and its message sent again, once
+    # at the stage root (the original's path) the same key names the same job
+    root_status, root = http("POST", url, body, keyed)
+    assert root_status == 200 and root["job_id"] == first["job_id"]
+    # the same key with another body is a conflict, not a silent reuse
+    other = json.dumps({"scene": "lego", "name": "retried", "config": {"lr_sigma": 31.0}}).encode()
+    status, refused = http("POST", url + "jobs", other, keyed)
+    assert status == 409 and refused["field"] == "Idempotency-Key" and first["job_id"] in refused["message"]
+    status, refused = http("POST", url + "jobs", body, {**headers, "Idempotency-Key": "no spaces allowed"})
+    assert status == 400 and refused["field"] == "Idempotency-Key"
+    assert written(cloud)[0] == before[0] + 1
+
+
+def _lose_message(store, job_id: str) -> int:  # noqa: ANN001
+    """Take this job's messages out of the queue (others' stay); how many there were."""
+    import time
+
+    lost, deadline = 0, time.time() + 5
+    while time.time() < deadline:
+        # others' messages stay hidden for 5 s, so each pass sees new ones until the queue reads empty
+        got = store.sqs.receive_message(
+            QueueUrl=store.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=5, WaitTimeSeconds=0
+        )
+        messages = got.get("Messages", [])
+        if not messages:
+            break
+        for m in messages:
+            if json.loads(m["Body"]).get("job_id") == job_id:
+                store.sqs.delete_message(QueueUrl=store.queue_url, ReceiptHandle=m["ReceiptHandle"])
+                lost += 1
+    return lost

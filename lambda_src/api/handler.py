@@ -11,6 +11,11 @@ At the stage root, the original's contract (heeki/plenoxels `src/fn.py`), for it
 skydeck's own, richer answers (what the CLI and the console use):
 
     POST   /jobs            submit -> 201 {"job_id", "state", "job", ...}
+
+A submit (at either path) may carry an `Idempotency-Key` header: the same key from the same caller
+with the same body answers with the job it made the first time instead of making another, so a
+client may retry a submit whose answer it lost. The same key with another body is a 409.
+
     GET    /jobs            {"items": [...], "next_token"}: ?state=QUEUED&limit=50&next_token=...
     GET    /jobs/{job_id}   one job
     DELETE /jobs/{job_id}   cancel a job
@@ -23,17 +28,22 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import uuid
 from functools import lru_cache
 from typing import Any
 
 import boto3
 
-from lambda_src.jobs.job_table import JobNotFound, JobStore, StateConflict
+from lambda_src.jobs.job_table import IdempotencyConflict, JobNotFound, JobStore, StateConflict
 from lambda_src.jobs.schema import LAUNCH_COMMAND, JobValidationError, parse_body
 
 log = logging.getLogger("skydeck.api")
 log.setLevel(logging.INFO)
 ORIGINAL_METRICS = ("psnr", "ssim", "lpips")
+IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+# job ids made from idempotency keys: uuid5 in a namespace of skydeck's own, so a key never names a random id
+IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c3f0e-5b7a-4d2e-9a43-2f0d8f1b7c11")
 
 
 @lru_cache(maxsize=1)
@@ -84,6 +94,8 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         return _error(404, "job_id", str(exc))
     except StateConflict as exc:
         return _error(409, "state", str(exc))
+    except IdempotencyConflict as exc:
+        return _error(409, "Idempotency-Key", str(exc))
 
 
 def original_command(record: dict[str, Any]) -> list[str]:
@@ -121,7 +133,7 @@ def _submit(event: dict[str, Any], original: bool) -> dict[str, Any]:
     if bucket and spec.scene.startswith("s3://") and spec.scene[5:].split("/", 1)[0] != bucket:
         # the executor reads scenes with its own credentials: never let a job point them elsewhere
         raise JobValidationError("scene", f"an s3:// scene must be in the data bucket s3://{bucket}/")
-    record = _store().submit(spec)
+    record = _store().submit(spec, job_id=_idempotent_job_id(event))
     log.info(json.dumps({"event": "job_submitted", "job_id": record["job_id"], "name": spec.name}))
     raw = json.loads(body)
     sent_command = isinstance(raw, dict) and "command" in raw
@@ -133,6 +145,21 @@ def _submit(event: dict[str, Any], original: bool) -> dict[str, Any]:
     if sent_command:
         answer.update(command=command, config=config)
     return _response(201, answer)
+
+
+def _idempotent_job_id(event: dict[str, Any]) -> str | None:
+    """The job id an Idempotency-Key names, scoped to the caller (two callers' keys never collide)."""
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    key = headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not IDEMPOTENCY_KEY.fullmatch(key):
+        raise JobValidationError(
+            "Idempotency-Key", "must be 1-128 characters of letters, digits and _ . : - (a UUID is a good key)"
+        )
+    identity = (event.get("requestContext") or {}).get("identity") or {}
+    caller = identity.get("userArn") or identity.get("caller") or ""
+    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{caller}\n{key}"))
 
 
 def _list(query: dict[str, str], original: bool) -> dict[str, Any]:

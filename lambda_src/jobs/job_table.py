@@ -105,6 +105,14 @@ def _is_key(key: dict[str, Any]) -> bool:
     return True
 
 
+class IdempotencyConflict(ValueError):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(
+            f"this idempotency key already made job {job_id} with a different body; use a new key for a new job"
+        )
+        self.job_id = job_id
+
+
 @dataclass
 class JobStore:
     ddb: Any  # boto3 DynamoDB client
@@ -125,13 +133,30 @@ class JobStore:
             "attempts": 0,
             **{k: v for k, v in spec.to_dict().items() if v is not None},
         }
-        self.ddb.put_item(
-            TableName=self.table,
-            Item={k: to_dynamo(v) for k, v in record.items()},
-            ConditionExpression="attribute_not_exists(job_id)",
-        )
+        try:
+            self.ddb.put_item(
+                TableName=self.table,
+                Item={k: to_dynamo(v) for k, v in record.items()},
+                ConditionExpression="attribute_not_exists(job_id)",
+            )
+        except self.ddb.exceptions.ConditionalCheckFailedException:
+            if job_id is None:
+                raise
+            return self._resubmitted(spec, job_id)
         self.enqueue(record["job_id"])
         return record
+
+    def _resubmitted(self, spec: JobSpec, job_id: str) -> dict[str, Any]:
+        """The same submit again (a client retrying after a lost answer): the job it made, not a new one.
+        Its message may be what was lost, so a job still QUEUED is sent again (a job delivered twice runs
+        once)."""
+        existing = self.get(job_id)
+        wanted = {k: v for k, v in spec.to_dict().items() if v is not None}
+        if any(existing.get(k) != v for k, v in wanted.items()):
+            raise IdempotencyConflict(job_id)
+        if existing.get("state") == "QUEUED":
+            self.enqueue(job_id)
+        return {**existing, "replayed": True}
 
     def enqueue(self, job_id: str) -> str:
         resp = self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps({"job_id": job_id}))
