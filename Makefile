@@ -43,6 +43,7 @@ bench: setup
 	$(BIN)/python benchmarks/durability_bench.py
 	$(BIN)/python benchmarks/replay_bench.py
 	$(BIN)/python benchmarks/fuzz_bench.py
+	$(BIN)/python benchmarks/load_bench.py
 	$(BIN)/python benchmarks/sdsinf_bench.py
 	$(BIN)/python benchmarks/plenoxels_bench.py
 

@@ -29,8 +29,9 @@ from typing import Any, TypeVar
 
 from gpu_executor.engines import Engine, EngineError, RunContext, StopRequested, Storage, choose
 from gpu_executor.joblog import JobLog
+from gpu_executor.storage import LocalStorage, StorageError
 from lambda_src.jobs.job_table import JobStore, StateConflict
-from lambda_src.jobs.schema import JobValidationError, parse_job
+from lambda_src.jobs.schema import JobValidationError, original_experiment, parse_job
 
 log = logging.getLogger("skydeck.executor")
 T = TypeVar("T")
@@ -45,6 +46,7 @@ class ExecutorConfig:
     progress_every_s: float = 2.0
     reconcile_every_s: float = 60.0  # every executor also repairs lost messages and dead executors
     heartbeat_stale_s: float = 300.0
+    queued_stale_s: float = 600.0  # a QUEUED job this old with no message waiting is sent again
     max_backoff_s: float = 30.0  # between polls while AWS (or the local cloud) keeps failing
     record_retry_s: float = 600.0  # how long a finished job's outcome is retried before the reconciler takes over
     workdir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "skydeck-executor")
@@ -111,7 +113,9 @@ class Executor:
 
     def _reconcile(self) -> None:
         try:
-            done = self.store.reconcile(heartbeat_stale_s=self.config.heartbeat_stale_s)
+            done = self.store.reconcile(
+                queued_stale_s=self.config.queued_stale_s, heartbeat_stale_s=self.config.heartbeat_stale_s
+            )
         except Exception as exc:  # noqa: BLE001 - repair is best effort; serving the queue comes first
             log.warning("reconcile failed: %s", exc)
             return
@@ -183,7 +187,7 @@ class Executor:
             spec = parse_job(
                 {
                     k: job[k]
-                    for k in ("name", "scene", "engine", "config", "resources", "gpu", "preset")
+                    for k in ("name", "scene", "engine", "config", "resources", "gpu", "preset", "checkpoint")
                     if k in job and job[k] is not None
                 }
             )
@@ -202,6 +206,8 @@ class Executor:
         )
         started = time.time()
         try:
+            if spec.checkpoint is not None:
+                ctx.checkpoint = self._checkpoint(spec.checkpoint, ctx)
             engine, note = choose(self.engines, wanted)
             if note:
                 ctx.notes.append(note)
@@ -223,6 +229,28 @@ class Executor:
         except Exception as exc:  # noqa: BLE001 - an engine bug fails the job, never the executor
             log.exception("engine crashed on %s", job["job_id"])
             return "FAILED", None, f"engine crashed: {type(exc).__name__}: {exc}"
+
+    def _checkpoint(self, ref: str, ctx: RunContext) -> Path:
+        """The file a validation-only job evaluates. The original's ckpt/EXPERIMENT/ckpt.npz is read on
+        this host when a training here left it; otherwise it means the newest succeeded job named
+        EXPERIMENT, whose checkpoint is in the data bucket."""
+        storage = self.storage or LocalStorage(ctx.workdir / "published")
+        experiment = original_experiment(ref)
+        try:
+            return storage.fetch_checkpoint(ref)
+        except StorageError as exc:
+            if experiment is None:
+                raise EngineError(str(exc)) from None
+        trained = self.store.newest_succeeded(experiment)
+        if trained is None:
+            raise EngineError(
+                f"checkpoint {ref}: not on this host, and no succeeded job is named {experiment!r} to take it from"
+            )
+        ctx.notes.append(f"checkpoint {ref}: the checkpoint of job {trained}, the newest succeeded {experiment!r}")
+        try:
+            return storage.fetch_checkpoint(trained)
+        except StorageError as exc:
+            raise EngineError(str(exc)) from None
 
     def _heartbeat(self, job_id: str, handle: str, state: _Live) -> None:
         last_extend = last_progress = time.monotonic()

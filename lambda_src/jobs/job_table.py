@@ -359,10 +359,16 @@ class JobStore:
             else:
                 self.enqueue(job["job_id"])
                 done["requeued"].append(job["job_id"])
+        # a job last touched before the cut-off was made before it too: count those first (cheap, on the
+        # index), and read them only when the queue holds fewer messages than that, so a deep backlog is
+        # not read in full on every pass
+        cutoff = now - queued_stale_s
+        if self._count_queued_before(cutoff) <= waiting:
+            return done
         stale = [
             job
             for job in self.iter_all(state="QUEUED")
-            if job["job_id"] not in done["requeued"] and now - float(job.get("updated_at") or 0) >= queued_stale_s
+            if job["job_id"] not in done["requeued"] and float(job.get("updated_at") or 0) <= cutoff
         ]
         stale.sort(key=lambda job: float(job.get("created_at") or 0))
         if len(stale) > waiting:
@@ -401,6 +407,29 @@ class JobStore:
             raise JobNotFound(job_id)
         return from_dynamo_item(resp["Item"])
 
+    def newest_succeeded(self, name: str, look_back: int = 5000) -> str | None:
+        """The id of the newest SUCCEEDED job called `name` among the newest `look_back` jobs."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "by_created",
+            "KeyConditionExpression": "kind = :k",
+            "FilterExpression": "#n = :n AND #s = :ok",
+            "ExpressionAttributeNames": {"#n": "name", "#s": "state"},
+            "ExpressionAttributeValues": {":k": {"S": "job"}, ":n": {"S": name}, ":ok": {"S": "SUCCEEDED"}},
+            "ScanIndexForward": False,
+            "ProjectionExpression": "job_id",
+        }
+        seen = 0
+        while seen < look_back:
+            resp = self.ddb.query(**kwargs, Limit=min(500, look_back - seen))
+            seen += int(resp.get("ScannedCount", 0))
+            if resp.get("Items"):
+                return str(resp["Items"][0]["job_id"]["S"])
+            if "LastEvaluatedKey" not in resp:
+                return None
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        return None
+
     def list(self, state: str | None = None, limit: int = 50, next_token: str | None = None) -> dict[str, Any]:
         """Newest first; `next_token` pages on. Returns {"items": [...], "next_token": str | None}."""
         if state is not None and state not in STATES:
@@ -433,6 +462,23 @@ class JobStore:
             "items": [from_dynamo_item(i) for i in resp.get("Items", [])],
             "next_token": encode_token(resp.get("LastEvaluatedKey")),
         }
+
+    def _count_queued_before(self, cutoff: float) -> int:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "by_state",
+            "KeyConditionExpression": "#s = :q AND created_at <= :cut",
+            "ExpressionAttributeNames": {"#s": "state"},
+            "ExpressionAttributeValues": {":q": {"S": "QUEUED"}, ":cut": to_dynamo(cutoff)},
+            "Select": "COUNT",
+        }
+        total = 0
+        while True:
+            resp = self.ddb.query(**kwargs)
+            total += int(resp.get("Count", 0))
+            if "LastEvaluatedKey" not in resp:
+                return total
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
     def iter_all(self, state: str | None = None, page: int = 500) -> Any:
         token = None
