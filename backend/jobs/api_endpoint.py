@@ -20,7 +20,8 @@ def api_endpoint(ctx: Context) -> dict[str, Any]:
             raise LocalCloudDown("the local cloud is not running; start it with: skydeck local up") from None
         token = ctx.home.local_token_file.read_text().strip()
         return {
-            "url": f"{state['api_base']}/{out['Stage']}/",
+            # the API's id leads the path, as its own host name does on AWS: two profiles' APIs may share a stage
+            "url": f"{state['api_base']}/{out['ApiId']}/{out['Stage']}/",
             "headers": {"Authorization": f"Bearer {token}"},
             "auth": "bearer token from SKYDECK_HOME/local/api-token (mode 0600)",
         }

@@ -56,14 +56,23 @@ class ApiFront:
         self.token = token
         self.in_flight = threading.BoundedSemaphore(max_in_flight)
 
-    def route(self, method: str, path: str) -> tuple[int, dict[str, Any]] | tuple[str, str, dict[str, str], str]:
-        """Find (function ARN, resource template, path params, stage) or an error (status, body)."""
+    def route(self, method: str, path: str) -> tuple[int, dict[str, Any]] | tuple[str, str, dict[str, str], str, str]:
+        """Find (function ARN, resource template, path params, stage, base path) or an error (status, body).
+
+        A path is /API_ID/STAGE/... (API Gateway gives every API a host of its own; here the API's id
+        leads the path instead), or /STAGE/... for the first API with that stage."""
         parts = [p for p in path.split("/") if p]
         if not parts:
             return 404, {"message": "Missing stage in path: use the URL from `skydeck api url`"}
-        stage, rest = parts[0], "/" + "/".join(parts[1:])
         backend = apigateway_backends[DEFAULT_ACCOUNT_ID][self.region]
-        for api in list(backend.apis.values()):
+        apis = list(backend.apis.values())
+        if parts[0] in backend.apis and len(parts) > 1:
+            apis, parts = [backend.apis[parts[0]]], parts[1:]
+            base = f"/{path.split('/', 2)[1]}/{parts[0]}"
+        else:
+            base = f"/{parts[0]}"
+        stage, rest = parts[0], "/" + "/".join(parts[1:])
+        for api in apis:
             if stage not in api.stages:
                 continue
             allowed: set[str] = set()
@@ -78,7 +87,7 @@ class ApiFront:
                     continue
                 found = _FN_ARN_RE.search(m.method_integration.uri or "")
                 if found:
-                    return found.group("arn"), resource.get_path(), params, stage
+                    return found.group("arn"), resource.get_path(), params, stage, base
             if allowed:
                 return 405, {"message": f"{method} is not allowed here; allowed: {', '.join(sorted(allowed))}"}
             return 404, {"message": f"no route for {rest} in stage {stage}"}
@@ -99,11 +108,11 @@ class ApiFront:
         if isinstance(routed[0], int):
             status, payload = routed  # type: ignore[misc]
             return status, {"Content-Type": "application/json"}, json.dumps(payload).encode()
-        arn, template, params, stage = routed  # type: ignore[misc]
+        arn, template, params, stage, base = routed  # type: ignore[misc]
         query = dict(parse_qsl(split.query))
         event = {
             "resource": template,
-            "path": split.path[len(stage) + 1 :] or "/",
+            "path": split.path[len(base) :] or "/",
             "httpMethod": method,
             "headers": {k: v for k, v in headers.items() if k != TOKEN_HEADER.lower()},
             "queryStringParameters": query or None,
