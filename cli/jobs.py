@@ -13,7 +13,7 @@ from rich.markup import escape
 
 from backend.core.errors import ConfigError
 from backend.core.humanize import age
-from cli.choices import JobState, value
+from cli.choices import Engine, JobState, value
 from cli.common import JsonOpt, ProfileOpt, YesOpt, confirm, context, err, out, print_json, print_table
 
 app = typer.Typer(no_args_is_help=True, help="Plenoxels training jobs.")
@@ -77,6 +77,39 @@ def jobs_submit(
         print_json(record)
     else:
         out.print(f"queued {record['job_id']}  ({spec.name}, scene {spec.scene}, engine {spec.engine})")
+
+
+@app.command("validate")
+def jobs_validate(
+    job_id: Annotated[str, typer.Argument(help="The training job whose checkpoint to evaluate (any unique prefix).")],
+    scene: Annotated[str | None, typer.Option(help="Evaluate on this scene instead of the job's own.")] = None,
+    engine: Annotated[Engine, typer.Option(case_sensitive=False, help="Engine that evaluates.")] = Engine("auto"),
+    json_out: JsonOpt = False,
+    profile: ProfileOpt = None,
+) -> None:
+    """Queue a validation-only job: the checkpoint of a finished job rendered at every test view of the
+    scene, with PSNR, SSIM and LPIPS, as svox2's render_imgs.py does (the original's validation job)."""
+    from lambda_src.jobs.schema import parse_job
+
+    ctx = context(profile)
+    job_id = ctx.jobs.resolve(job_id)
+    trained = ctx.jobs.get(job_id)
+    if trained.get("state") != "SUCCEEDED" or trained.get("checkpoint"):
+        raise ConfigError(f"job {job_id} is {trained.get('state')}: only a succeeded training job has a checkpoint")
+    spec = parse_job(
+        {
+            "name": f"validate-{trained.get('name', 'job')}"[:64],
+            "scene": scene or trained["scene"],
+            "checkpoint": job_id,
+            "engine": value(engine),
+        }
+    )
+    ctx.scenes.check_exists(spec.scene, skip_hint="")
+    record = ctx.jobs.submit(spec)
+    if json_out:
+        print_json(record)
+    else:
+        out.print(f"queued {record['job_id']}  (validates {job_id} on {spec.scene}, engine {spec.engine})")
 
 
 @app.command("list")

@@ -36,6 +36,7 @@ class RunContext:
     stop_reason: Callable[[], str | None]
     storage: Storage | None = None  # where scenes come from and results go (see gpu_executor.storage)
     notes: list[str] = field(default_factory=list)
+    checkpoint: Path | None = None  # a validation-only job: evaluate this ckpt.npz, train nothing
 
     def check(self) -> None:
         """Call between steps: raises StopRequested when the engine must stop now."""
@@ -46,6 +47,8 @@ class RunContext:
 
 class Storage(Protocol):
     def fetch_scene(self, scene: str) -> Path: ...
+
+    def fetch_checkpoint(self, ref: str) -> Path: ...
 
     def put(self, job_id: str, name: str, body: bytes) -> None: ...
 

@@ -39,6 +39,21 @@ class StorageError(RuntimeError):
     pass
 
 
+CKPT_NAME = "ckpt.npz"
+
+
+def _host_checkpoint(ref: str) -> Path:
+    """A checkpoint file (or a directory holding ckpt.npz) on the host, under the data roots only."""
+    if not (ref.rstrip("/") + "/").startswith(data_roots()):
+        raise StorageError(f"checkpoint {ref}: host paths are read under {', '.join(data_roots())} only")
+    path = Path(ref)
+    if path.is_dir():
+        path = path / CKPT_NAME
+    if not path.is_file():
+        raise StorageError(f"checkpoint {ref}: no such file on this host")
+    return path
+
+
 def split_s3(uri: str) -> tuple[str, str]:
     bucket, _, key = uri[len("s3://") :].partition("/")
     return bucket, key
@@ -87,6 +102,27 @@ class S3Storage:
         stamp.write_text(json.dumps(etags))
         return dest
 
+    def fetch_checkpoint(self, ref: str) -> Path:
+        """A job id (its results/JOB_ID/ckpt.npz), an s3:// URI in the data bucket, or a host path."""
+        if ref.startswith("/"):
+            return _host_checkpoint(ref)
+        if ref.startswith("s3://"):
+            bucket, key = split_s3(ref)
+            if self.bucket and bucket != self.bucket:
+                raise StorageError(f"checkpoint {ref}: read from the data bucket s3://{self.bucket}/ only")
+            key = key if key.endswith(".npz") else key.rstrip("/") + "/" + CKPT_NAME
+        elif self.bucket:
+            bucket, key = self.bucket, f"{RESULTS_PREFIX}{ref}/{CKPT_NAME}"
+        else:
+            raise StorageError(f"checkpoint {ref!r} names a job's results, but this executor has no data bucket")
+        target = self.cache / "checkpoints" / bucket / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.s3.download_file(bucket, key, str(target))
+        except Exception as exc:  # noqa: BLE001 - botocore's 404 is a ClientError without a modelled type
+            raise StorageError(f"checkpoint {ref}: nothing at s3://{bucket}/{key} ({exc})") from None
+        return target
+
     def put(self, job_id: str, name: str, body: bytes) -> None:
         """One small result file now (the live preview), beside what `publish` uploads at the end."""
         if not self.bucket:
@@ -126,6 +162,16 @@ class LocalStorage:
         if not scene.startswith("/"):
             raise StorageError(f"scene {scene!r}: without a data bucket only absolute paths to scene directories work")
         return _host_scene(scene)
+
+    def fetch_checkpoint(self, ref: str) -> Path:
+        if ref.startswith("/"):
+            return _host_checkpoint(ref)
+        if ref.startswith("s3://"):
+            raise StorageError(f"checkpoint {ref}: this executor has no data bucket to read it from")
+        path = self.results / ref / CKPT_NAME
+        if not path.is_file():
+            raise StorageError(f"checkpoint {ref}: job {ref} left no {CKPT_NAME} here")
+        return path
 
     def put(self, job_id: str, name: str, body: bytes) -> None:
         target = self.results / job_id / name

@@ -91,6 +91,8 @@ class Svox2Engine:
             data_dir = storage.fetch_scene(ctx.spec.scene)
         except StorageError as exc:
             raise EngineError(str(exc)) from None
+        if ctx.checkpoint is not None:  # the original's validation command: render_imgs.py only
+            return self._evaluate(ctx, ctx.checkpoint, data_dir, ctx.workdir / "svox2", {}, storage)
         train_dir = ctx.workdir / "svox2"
         train_dir.mkdir(parents=True, exist_ok=True)
         config_path = ctx.workdir / "config.json"
@@ -126,13 +128,21 @@ class Svox2Engine:
         (train_dir / "progress.json").write_text(json.dumps(progress))
         # As the original's executor did: svox2's render_imgs.py over the whole test set, for PSNR,
         # SSIM and LPIPS (opt.py's own eval sees at most a handful of views).
+        return self._evaluate(ctx, train_dir / "ckpt.npz", data_dir, train_dir, progress, storage)
+
+    def _evaluate(
+        self, ctx: RunContext, ckpt: Path, data_dir: Path, out: Path, progress: dict[str, Any], storage: Any
+    ) -> dict[str, Any]:
         ctx.report({**progress, "stage": "evaluating (render_imgs.py)"})
+        out.mkdir(parents=True, exist_ok=True)
+        cmd = self.eval_command(ckpt, data_dir)
+        if ctx.spec.validation_only and ctx.spec.config:
+            # render_imgs.py merges a config file as opt.py does (dataset and render options)
+            config_path = ctx.workdir / "config.json"
+            config_path.write_text(self.config_json(ctx.spec.config))
+            cmd += ["-c", str(config_path)]
         evaluated = subprocess.run(
-            self.eval_command(train_dir / "ckpt.npz", data_dir),
-            cwd=self.home / "opt",
-            env=self.environment(ctx.spec.gpu),
-            capture_output=True,
-            text=True,
+            cmd, cwd=self.home / "opt", env=self.environment(ctx.spec.gpu), capture_output=True, text=True
         )
         metrics = parse_averages(evaluated.stdout)
         if evaluated.returncode != 0 or not metrics:
@@ -141,9 +151,9 @@ class Svox2Engine:
                 + evaluated.stdout[-800:]
                 + evaluated.stderr[-700:]
             )
-        (train_dir / "metrics.json").write_text(json.dumps(metrics))
+        (out / "metrics.json").write_text(json.dumps(metrics))
         try:
-            uri = storage.publish(ctx.job_id, train_dir)
+            uri = storage.publish(ctx.job_id, out)
         except StorageError as exc:
             raise EngineError(str(exc)) from None
         return {**progress, **metrics, "artifacts": uri}

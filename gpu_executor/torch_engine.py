@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -30,6 +31,8 @@ class TorchEngine:
         from gpu_executor.plenoxels.results import write_results
         from gpu_executor.plenoxels.train import TrainConfig, Trainer
 
+        if ctx.checkpoint is not None:
+            return self.validate(ctx)
         try:
             ctx.notes.extend(option_support.check(ctx.spec.config))
         except option_support.UnsupportedOption as exc:
@@ -104,6 +107,43 @@ class TorchEngine:
             "stopped_early": trainer.stopped_early,
             "device": device,
         }
+
+    def validate(self, ctx: RunContext) -> dict[str, Any]:
+        """A validation-only job, as svox2's render_imgs.py: a trained checkpoint rendered at every test
+        view of the scene; PSNR, SSIM and LPIPS (or why not), the renders and metrics.json published."""
+        from gpu_executor.plenoxels.dataset import DatasetError, load_split
+        from gpu_executor.plenoxels.grid import VoxelGrid
+        from gpu_executor.plenoxels.results import evaluate
+        from gpu_executor.plenoxels.train import TrainConfig
+
+        assert ctx.checkpoint is not None
+        cfg = TrainConfig.from_options(ctx.spec.full_config())
+        storage = ctx.storage or LocalStorage(ctx.workdir / "published")
+        try:
+            scene_dir = storage.fetch_scene(ctx.spec.scene)
+            grid = VoxelGrid.load(ctx.checkpoint)
+            downscale = round(1 / cfg.scale) if cfg.scale else 1
+            held = "test" if (Path(scene_dir) / "transforms_test.json").exists() else "val"
+            test = load_split(scene_dir, held, downscale, cfg.white_bkgd, cfg.scene_scale)
+        except (StorageError, DatasetError, ValueError, OSError) as exc:
+            raise EngineError(f"validation refused: {exc}") from None
+        ctx.report({"stage": "evaluating", "test_views": len(test)})
+        out = ctx.workdir / "results"
+        out.mkdir(parents=True, exist_ok=True)
+        metrics = evaluate(grid, test, cfg.render_options(), out, with_lpips=True, limit=None)
+        doc = {"engine": self.name, "scene": ctx.spec.scene, "checkpoint": ctx.spec.checkpoint, **metrics}
+        (out / "metrics.json").write_text(json.dumps(doc, indent=2))
+        try:
+            uri = storage.publish(ctx.job_id, out)
+        except StorageError as exc:
+            raise EngineError(str(exc)) from None
+        found: dict[str, Any] = {"psnr": round(metrics["psnr"], 3), "ssim": round(metrics["ssim"], 4)}
+        if "lpips" in metrics:
+            found["lpips"] = round(metrics["lpips"], 4)
+        else:
+            found["lpips_unavailable"] = metrics["lpips_unavailable"]
+            ctx.notes.append(f"no LPIPS for this job: {metrics['lpips_unavailable']}")
+        return {**found, "test_views": metrics["test_views"], "checkpoint": ctx.spec.checkpoint, "artifacts": uri}
 
 
 def pick_device() -> str:

@@ -192,3 +192,13 @@ def test_the_cli_choices_are_the_backends_own() -> None:
     from lambda_src.sdsinf.partition import PARTITIONS
 
     assert choices.PARTITIONS == PARTITIONS
+
+
+def test_validate_takes_a_succeeded_training_job_only(cloud_home: Home) -> None:
+    home = cloud_home.root
+    sub = run(home, "jobs", "submit", "--preset", "syn", "--scene", "lego", "--no-check", "--json")
+    job_id = json.loads(sub.stdout)["job_id"]
+    refused = run(home, "jobs", "validate", job_id[:8])
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    said = " ".join(refused.stderr.split())
+    assert f"job {job_id} is QUEUED: only a succeeded training job has a checkpoint" in said

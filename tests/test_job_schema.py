@@ -75,3 +75,25 @@ def test_body_limits_and_bad_json() -> None:
         parse_body(b"{not json")
     with pytest.raises(JobValidationError, match="empty"):
         parse_body(b"")
+
+
+def test_the_originals_validation_command_is_a_validation_only_job() -> None:
+    from lambda_src.jobs.schema import JobValidationError, parse_job
+
+    ckpt = "/data/svox2/opt/ckpt/$test_synthetic_drums/ckpt.npz"
+    spec = parse_job({"command": ["python", "/data/svox2/opt/render_imgs.py", ckpt, "/data/nerf_synthetic/drums"]})
+    assert spec.validation_only and spec.checkpoint == ckpt
+    assert spec.name == "validate-test_synthetic_drums" and spec.scene == "/data/nerf_synthetic/drums"
+    refusals = [
+        (["bash", "/data/svox2/opt/render_imgs.py", ckpt, "/data/x"], "command[0]"),
+        (["python", "/data/svox2/opt/render_imgs.py", ckpt], "command"),
+        (["python", "/data/svox2/opt/render_imgs.py", "/etc/passwd", "/data/x"], "command[2]"),
+        (["python", "/data/svox2/opt/render_imgs.py", "s3://b/../k", "/data/x"], "command[2]"),
+    ]
+    for command, field in refusals:
+        with pytest.raises(JobValidationError) as refused:
+            parse_job({"command": command})
+        assert refused.value.field == field, (command, refused.value)
+    with pytest.raises(JobValidationError) as refused:
+        parse_job({"scene": "lego", "checkpoint": "not a reference"})
+    assert refused.value.field == "checkpoint"

@@ -161,3 +161,56 @@ def test_jobs_logs_prints_a_jobs_own_log(cloud_home: Home, tmp_path: Path) -> No
     storage.put(job_id, "job.log", b"2026-11-24 10:00:00 claimed by w\n2026-11-24 10:00:01 FAILED: dataset refused\n")
     shown = run(cloud_home.root, "jobs", "logs", job_id, "--follow")  # ended: prints all and returns
     assert shown.returncode == 0 and "claimed by w" in shown.stdout and "FAILED: dataset refused" in shown.stdout
+
+
+def test_a_validation_only_job_evaluates_a_trained_checkpoint(train_ctx: Context, tmp_path: Path) -> None:
+    """The original's validation command (render_imgs.py CKPT DATA_DIR) and skydeck's `checkpoint` key:
+    no training, the checkpoint rendered at every test view, PSNR and SSIM recorded, LPIPS or why not."""
+    from gpu_executor.plenoxels.scene import make_scene
+
+    make_scene("valtiny", tmp_path / "scene", size=24, views=8, test_views=4)
+    train_ctx.scenes.push(tmp_path / "scene", "valtiny")
+    store = train_ctx.jobs.store
+    config = {"reso": "[[24, 24, 24]]", "n_iters": 60, "batch_size": 1000, "lambda_tv": 0.0, "lambda_tv_sh": 0.0}
+    trained = store.submit(parse_job({"scene": "valtiny", "name": "val-exp", "engine": "torch", "config": config}))
+    executor = Executor(
+        store, builtin_engines(), ExecutorConfig(wait_s=1, progress_every_s=0.2), worker_id="validator",
+        storage=train_ctx.scenes.storage(tmp_path / "cache"),
+    )  # fmt: skip
+    executor.run(once=True)
+    assert store.get(trained["job_id"])["state"] == "SUCCEEDED"
+    # by job id, through the API's own form
+    by_id = store.submit(parse_job({"scene": "valtiny", "checkpoint": trained["job_id"], "engine": "torch"}))
+    # as the original's client sent it: its checkpoint path names the experiment, trained here as a job
+    train_ctx.stacks.deploy("api")
+    url, headers = api(train_ctx)
+    original = {
+        "command": ["python", "/data/svox2/opt/render_imgs.py", "/data/svox2/opt/ckpt/$val-exp/ckpt.npz", "valtiny"],
+        "config": {},
+    }
+    status, answer = http("POST", url, json.dumps(original).encode(), headers)
+    assert status == 200 and answer["command"] == original["command"], answer
+    for _ in range(2):
+        executor.run(once=True)
+    for job_id in (by_id["job_id"], answer["job_id"]):
+        job = store.get(job_id)
+        assert job["state"] == "SUCCEEDED", job.get("error")
+        result = job["result"]
+        assert result["test_views"] == 4 and 0 < result["ssim"] <= 1 and result["psnr"] > 10, result
+        assert "iterations" not in result, "a validation-only job trains nothing"
+        assert "lpips" in result or result["lpips_unavailable"], result
+        assert result["artifacts"].endswith(f"/results/{job_id}/")
+    from_original = store.get(answer["job_id"])
+    assert from_original["name"] == "val-exp".join(["validate-", ""]) and from_original["checkpoint"].endswith(
+        "$val-exp/ckpt.npz"
+    )
+    assert any(trained["job_id"] in n for n in from_original["result"]["notes"])
+    # GET at the stage root lists it with the original's validation command
+    status, listing = http("GET", url + "?limit=1000", None, headers)
+    listed = next(j for j in listing if j["job_id"] == answer["job_id"])
+    assert json.loads(listed["command"])[1] == "/data/svox2/opt/render_imgs.py"
+    # a checkpoint that names nothing fails the job with the reason, not the executor
+    missing = store.submit(parse_job({"scene": "valtiny", "checkpoint": "/data/svox2/opt/ckpt/never-trained"}))
+    executor.run(once=True)
+    job = store.get(missing["job_id"])
+    assert job["state"] == "FAILED" and "no succeeded job is named 'never-trained'" in job["error"]

@@ -26,16 +26,22 @@ def _png(image: np.ndarray, path: Path) -> None:
 
 
 def evaluate(
-    grid: VoxelGrid, test: Split, opts: RenderOptions, out: Path | None = None, with_lpips: bool = False
+    grid: VoxelGrid,
+    test: Split,
+    opts: RenderOptions,
+    out: Path | None = None,
+    with_lpips: bool = False,
+    limit: int | None = MAX_TEST_RENDERS,
 ) -> dict[str, Any]:
-    """Mean PSNR and SSIM (and LPIPS, asked for and possible here) over the test views; writes the
-    renders as test/r_N.png when `out` is given."""
+    """Mean PSNR and SSIM (and LPIPS, asked for and possible here) over the test views (the first
+    `limit`, or all of them as svox2's render_imgs.py does); writes the renders as test/r_N.png when
+    `out` is given."""
     occ = Occupancy(grid)
     psnrs, ssims, lpipses = [], [], []
     scorer, why_not = lpips_scorer() if with_lpips else (None, "")
     if out is not None:
         (out / "test").mkdir(parents=True, exist_ok=True)
-    for i in range(min(len(test), MAX_TEST_RENDERS)):
+    for i in range(len(test) if limit is None else min(len(test), limit)):
         image = render_image(grid, test.rays(i), (test.height, test.width), opts, occ)
         psnrs.append(psnr(float(np.mean((image - test.images[i]) ** 2))))
         ssims.append(ssim(image, test.images[i]))

@@ -36,7 +36,7 @@ from typing import Any
 import boto3
 
 from lambda_src.jobs.job_table import IdempotencyConflict, JobNotFound, JobStore, StateConflict
-from lambda_src.jobs.schema import LAUNCH_COMMAND, JobValidationError, parse_body
+from lambda_src.jobs.schema import EVAL_COMMAND, LAUNCH_COMMAND, JobValidationError, parse_body
 
 log = logging.getLogger("skydeck.api")
 log.setLevel(logging.INFO)
@@ -99,7 +99,9 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 
 
 def original_command(record: dict[str, Any]) -> list[str]:
-    """The launch command the original would have queued for this job."""
+    """The command the original would have queued for this job (training or validation)."""
+    if record.get("checkpoint"):
+        return ["python", EVAL_COMMAND, str(record["checkpoint"]), str(record.get("scene", ""))]
     return [
         LAUNCH_COMMAND,
         str(record.get("name", "")),
@@ -130,9 +132,10 @@ def _submit(event: dict[str, Any], original: bool) -> dict[str, Any]:
         body = base64.b64decode(body)
     spec = parse_body(body)
     bucket = os.environ.get("DATA_BUCKET")
-    if bucket and spec.scene.startswith("s3://") and spec.scene[5:].split("/", 1)[0] != bucket:
-        # the executor reads scenes with its own credentials: never let a job point them elsewhere
-        raise JobValidationError("scene", f"an s3:// scene must be in the data bucket s3://{bucket}/")
+    for field, value in (("scene", spec.scene), ("checkpoint", spec.checkpoint or "")):
+        if bucket and value.startswith("s3://") and value[5:].split("/", 1)[0] != bucket:
+            # the executor reads them with its own credentials: never let a job point them elsewhere
+            raise JobValidationError(field, f"an s3:// {field} must be in the data bucket s3://{bucket}/")
     record = _store().submit(spec, job_id=_idempotent_job_id(event))
     log.info(json.dumps({"event": "job_submitted", "job_id": record["job_id"], "name": spec.name}))
     raw = json.loads(body)

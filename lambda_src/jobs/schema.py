@@ -1,8 +1,13 @@
 """The Plenoxels job document: one validated shape for the API, the executor, the CLI and the console.
 
-A job is `{name, scene, engine, config, resources}`. The seed's POST body
-(`{"command": [launch_auto.sh, experiment, gpu, data_dir, "-c"], "config": {...}}`) is accepted
-too and mapped onto the same document; nothing else on the command line is ever run.
+A job is `{name, scene, engine, config, resources}`, plus `checkpoint` for a validation-only job
+(evaluate a trained checkpoint on the scene's test views: PSNR, SSIM, LPIPS; no training). The
+original's two POST bodies are accepted too and mapped onto the same document:
+
+    {"command": [".../launch_auto.sh", EXPERIMENT, GPU, DATA_DIR, "-c"], "config": {...}}   training
+    {"command": ["python", ".../render_imgs.py", CKPT, DATA_DIR], "config": {...}}          validation
+
+Nothing else on a command line is ever run.
 Every refusal is a `JobValidationError` naming the field and what to do about it.
 """
 
@@ -22,6 +27,11 @@ STATES = ("QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED")
 TERMINAL_STATES = ("SUCCEEDED", "FAILED", "CANCELLED")
 LAUNCH_SCRIPT = "launch_auto.sh"
 LAUNCH_COMMAND = f"/data/svox2/opt/{LAUNCH_SCRIPT}"  # where the original's hosts keep it
+EVAL_SCRIPT = "render_imgs.py"
+EVAL_COMMAND = f"/data/svox2/opt/{EVAL_SCRIPT}"
+ORIGINAL_CKPT_ROOT = "/data/svox2/opt/ckpt/"  # launch_auto.sh trains into ckpt/EXPERIMENT/ckpt.npz
+PYTHONS = re.compile(r"^(/[\w./-]*/)?python(3(\.\d+)?)?$")
+JOB_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 MAX_BODY_BYTES = 64 * 1024
 MAX_RESO = 2048
 MAX_ITERS = 10_000_000
@@ -83,6 +93,11 @@ class JobSpec:
     resources: Resources = field(default_factory=Resources)
     gpu: str | None = None
     preset: str | None = None
+    checkpoint: str | None = None  # set: a validation-only job of this checkpoint (see checkpoint_ref)
+
+    @property
+    def validation_only(self) -> bool:
+        return self.checkpoint is not None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -125,7 +140,7 @@ def parse_job(doc: Any) -> JobSpec:
 
 
 def _from_document(doc: dict[str, Any]) -> JobSpec:
-    allowed = {"name", "scene", "engine", "config", "resources", "gpu", "preset"}
+    allowed = {"name", "scene", "engine", "config", "resources", "gpu", "preset", "checkpoint"}
     unknown = set(doc) - allowed
     if unknown:
         key = sorted(unknown)[0]
@@ -151,7 +166,35 @@ def _from_document(doc: dict[str, Any]) -> JobSpec:
         resources=Resources.parse(doc.get("resources")),
         gpu=gpu,
         preset=preset,
+        checkpoint=None if doc.get("checkpoint") is None else checkpoint_ref(doc["checkpoint"], "checkpoint"),
     )
+
+
+def checkpoint_ref(value: Any, where: str) -> str:
+    """A trained checkpoint to validate: a job id (its results/JOB_ID/ckpt.npz), an s3:// URI in the data
+    bucket, or a host path under the data roots; the original's /data/svox2/opt/ckpt/EXPERIMENT/ckpt.npz
+    is a host path that, where it does not exist, names the newest succeeded job called EXPERIMENT."""
+    if isinstance(value, str) and JOB_ID_RE.match(value):
+        return value
+    if not isinstance(value, str) or not (value.startswith(("s3://", "/"))) or not SCENE_RE.match(value):
+        raise JobValidationError(
+            where, "must be a job id, an s3:// URI of a ckpt.npz in the data bucket, or a host path under a data root"
+        )
+    if ".." in value.split("/"):
+        raise JobValidationError(where, "must not contain '..'")
+    if value.startswith("/") and not (value.rstrip("/") + "/").startswith(data_roots()):
+        raise JobValidationError(where, f"a host path must be under {', '.join(data_roots())}")
+    return value
+
+
+def original_experiment(checkpoint: str) -> str | None:
+    """EXPERIMENT in the original's /data/svox2/opt/ckpt/EXPERIMENT[/ckpt.npz] (its executor wrote the
+    path as ckpt/$EXPERIMENT, so a leading '$' is read through)."""
+    if not checkpoint.startswith(ORIGINAL_CKPT_ROOT):
+        return None
+    rest = checkpoint[len(ORIGINAL_CKPT_ROOT) :].strip("/").split("/")
+    name = rest[0].lstrip("$") if rest and rest[0] else ""
+    return name if NAME_RE.match(name) else None
 
 
 def _from_seed(doc: dict[str, Any]) -> JobSpec:
@@ -163,6 +206,8 @@ def _from_seed(doc: dict[str, Any]) -> JobSpec:
     usage = f'must be [".../{LAUNCH_SCRIPT}", EXPERIMENT, GPU_ID, DATA_DIR, "-c"]'
     if not isinstance(cmd, list) or not all(isinstance(c, str) for c in cmd):
         raise JobValidationError("command", f"{usage}, a list of strings")
+    if len(cmd) >= 2 and cmd[1].rsplit("/", 1)[-1] == EVAL_SCRIPT:
+        return _from_original_validation(cmd, doc.get("config", {}))
     if not cmd or cmd[0].rsplit("/", 1)[-1] != LAUNCH_SCRIPT:
         first = cmd[0] if cmd else ""
         raise JobValidationError("command[0]", f"unknown command {first!r}; only {LAUNCH_SCRIPT} is run ({usage})")
@@ -176,6 +221,23 @@ def _from_seed(doc: dict[str, Any]) -> JobSpec:
         engine="auto",
         config=validate_config(doc.get("config", {})),
         gpu=cmd[2],
+    )
+
+
+def _from_original_validation(cmd: list[str], config: Any) -> JobSpec:
+    usage = f'must be ["python", ".../{EVAL_SCRIPT}", CHECKPOINT, DATA_DIR]'
+    if not PYTHONS.match(cmd[0]):
+        raise JobValidationError("command[0]", f"must be a python interpreter, not {cmd[0]!r} ({usage})")
+    if len(cmd) != 4:
+        raise JobValidationError("command", f"{usage}; got {len(cmd)} items")
+    checkpoint = checkpoint_ref(cmd[2], "command[2]")
+    experiment = original_experiment(checkpoint)
+    return JobSpec(
+        name=_name(f"validate-{experiment}"[:64] if experiment else "validate", "command[2]"),
+        scene=_scene(cmd[3], "command[3]"),
+        engine="auto",
+        config=validate_config(config),
+        checkpoint=checkpoint,
     )
 
 
