@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 from gpu_executor.engines import Engine, EngineError, RunContext, StopRequested, Storage, choose
 from gpu_executor.joblog import JobLog
+from gpu_executor.scale_in import ScaleInProtection
 from gpu_executor.storage import LocalStorage, StorageError
 from lambda_src.jobs.job_table import JobStore, StateConflict
 from lambda_src.jobs.schema import JobValidationError, original_experiment, parse_job
@@ -60,9 +61,11 @@ class Executor:
         config: ExecutorConfig | None = None,
         worker_id: str | None = None,
         storage: Storage | None = None,
+        protection: ScaleInProtection | None = None,
     ) -> None:
         self.store = store
         self.storage = storage
+        self.protection = protection
         self.sqs = store.sqs
         self.engines = engines
         self.config = config or ExecutorConfig()
@@ -154,6 +157,16 @@ class Executor:
         joblog.continue_earlier(int(job.get("attempts") or 1))
         joblog.write(f"claimed by {self.worker_id} (attempt {job.get('attempts', 1)})")
         state = _Live(joblog)
+        if self.protection is not None:
+            self.protection.hold()  # the group must not take this instance while the job runs
+        try:
+            return self._run_and_record(job, handle, joblog, state)
+        finally:
+            if self.protection is not None:
+                self.protection.release()
+
+    def _run_and_record(self, job: dict[str, Any], handle: str, joblog: JobLog, state: _Live) -> str:
+        job_id = job["job_id"]
         beat = threading.Thread(target=self._heartbeat, args=(job_id, handle, state), daemon=True)
         beat.start()
         try:

@@ -1,6 +1,7 @@
 """Where an executor gets scenes and puts results: the data bucket, laid out as
 
     s3://BUCKET/scenes/NAME/...            a scene pushed with `skydeck data push DIR --name NAME`
+    s3://BUCKET/data/PATH/...              what a host keeps under /data/PATH (the original's layout)
     s3://BUCKET/results/JOB_ID/...         checkpoint, renders, turntable GIF, metrics.json
 
 A job's scene is a NAME (looked up under scenes/), an s3:// URI, or an absolute path on the host.
@@ -16,6 +17,7 @@ from typing import Any
 from lambda_src.jobs.schema import data_roots
 
 SCENES_PREFIX = "scenes/"
+DATA_PREFIX = "data/"  # mirrors the hosts' /data: the fleet copies it there at boot
 RESULTS_PREFIX = "results/"
 CONTENT_TYPES = {
     ".png": "image/png",
@@ -79,14 +81,40 @@ class S3Storage:
 
     def fetch_scene(self, scene: str) -> Path:
         if scene.startswith("/"):
-            return _host_scene(scene)
+            return self._host_or_data_prefix(scene)
         bucket, prefix = self._locate(scene)
-        objects = []
-        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            objects.extend(page.get("Contents", []))
+        objects = self._list(bucket, prefix)
         if not objects:
             hint = f"push it with: skydeck data push DIR --name {scene}" if not scene.startswith("s3://") else ""
             raise StorageError(f"scene {scene!r}: nothing at s3://{bucket}/{prefix}. {hint}".strip())
+        return self._download(bucket, prefix, objects)
+
+    def _host_or_data_prefix(self, scene: str) -> Path:
+        """A data dir on this host, or, where a fresh host lacks it, the same path under the bucket's data/
+        prefix (/data/nerf_synthetic/drums -> s3://BUCKET/data/nerf_synthetic/drums/), as the fleet's
+        user data copies it at boot."""
+        try:
+            return _host_scene(scene)
+        except StorageError:
+            root = next((r for r in data_roots() if (scene.rstrip("/") + "/").startswith(r)), None)
+            if root is None or not self.bucket:
+                raise
+            prefix = f"{DATA_PREFIX}{scene.rstrip('/')[len(root) :]}/"
+            objects = self._list(self.bucket, prefix)
+            if not objects:
+                raise StorageError(
+                    f"scene {scene}: no such directory on this host, nor at s3://{self.bucket}/{prefix} "
+                    f"(copy it there with: aws s3 sync DIR s3://{self.bucket}/{prefix})"
+                ) from None
+            return self._download(self.bucket, prefix, objects)
+
+    def _list(self, bucket: str, prefix: str) -> list[dict[str, Any]]:
+        objects: list[dict[str, Any]] = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            objects.extend(page.get("Contents", []))
+        return objects
+
+    def _download(self, bucket: str, prefix: str, objects: list[dict[str, Any]]) -> Path:
         dest = self.cache / bucket / prefix.strip("/")
         stamp = dest / ".skydeck-etags.json"
         etags = {o["Key"]: o["ETag"] for o in objects}

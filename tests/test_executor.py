@@ -326,3 +326,52 @@ def test_a_job_run_again_keeps_the_log_of_its_earlier_attempt(store: JobStore, t
     log = storage.read(job_id, "job.log").decode()
     assert "claimed by w1 (attempt 1)" in log and "claimed by w2 (attempt 2)" in log
     assert log.index("attempt 1") < log.index("attempt 2") and log.rstrip().endswith("}")
+
+
+def test_an_instance_running_a_job_is_protected_from_scale_in_until_it_ends(
+    exec_ctx: Context, store: JobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a fleet host the executor marks its instance protected while it holds a job (the group scales
+    on queued plus running jobs and must not take a busy instance), and clears the mark after."""
+    from gpu_executor.scale_in import ScaleInProtection
+
+    ec2 = exec_ctx.clients.client("ec2")
+    autoscaling = exec_ctx.clients.client("autoscaling")
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    template = ec2.create_launch_template(
+        LaunchTemplateName="protect-test", LaunchTemplateData={"ImageId": image, "InstanceType": "t3.micro"}
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName="protect-test-executors", MinSize=1, MaxSize=1, DesiredCapacity=1,
+        LaunchTemplate={"LaunchTemplateId": template, "Version": "$Latest"}, AvailabilityZones=["us-east-1a"],
+    )  # fmt: skip
+    instance = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["protect-test-executors"])[
+        "AutoScalingGroups"
+    ][0]["Instances"][0]["InstanceId"]
+
+    def protected() -> bool:
+        found = autoscaling.describe_auto_scaling_instances(InstanceIds=[instance])["AutoScalingInstances"]
+        return bool(found[0]["ProtectedFromScaleIn"])
+
+    monkeypatch.delenv("SKYDECK_SCALE_IN_PROTECTION", raising=False)
+    assert ScaleInProtection.from_environment(autoscaling) is None  # off unless the fleet's user data says
+    monkeypatch.setenv("SKYDECK_SCALE_IN_PROTECTION", "1")
+    monkeypatch.setenv("SKYDECK_INSTANCE_ID", instance)
+    protection = ScaleInProtection.from_environment(autoscaling)
+    assert protection is not None and protection.group == "protect-test-executors"
+    job_id = store.submit(parse_job({"scene": "lego"}))["job_id"]
+    engine = GatedEngine()
+    executor = Executor(
+        store, {engine.name: engine}, ExecutorConfig(wait_s=1), worker_id="fleet-1", protection=protection
+    )
+    thread = threading.Thread(target=executor.run, kwargs={"once": True}, daemon=True)
+    assert not protected()
+    thread.start()
+    assert engine.started.wait(30)
+    assert protected(), "a busy instance must be protected from scale-in"
+    engine.gate.set()
+    thread.join(timeout=60)
+    assert store.get(job_id)["state"] == "SUCCEEDED"
+    assert not protected(), "an idle instance must be free to go again"
+    monkeypatch.setenv("SKYDECK_INSTANCE_ID", "i-0000000000000dead")
+    assert ScaleInProtection.from_environment(autoscaling) is None  # in no group: off, with a warning

@@ -214,3 +214,27 @@ def test_a_validation_only_job_evaluates_a_trained_checkpoint(train_ctx: Context
     executor.run(once=True)
     job = store.get(missing["job_id"])
     assert job["state"] == "FAILED" and "no succeeded job is named 'never-trained'" in job["error"]
+
+
+def test_a_data_dir_missing_on_a_fresh_host_is_read_from_the_buckets_data_prefix(
+    train_ctx: Context, tmp_path: Path
+) -> None:
+    """The original's jobs name host dirs (/data/nerf_synthetic/drums). A fresh fleet host that lacks
+    one reads it from s3://BUCKET/data/nerf_synthetic/drums/, where its user data also copies from."""
+    from gpu_executor.plenoxels.scene import make_scene
+    from gpu_executor.storage import StorageError
+
+    make_scene("fleetscene", tmp_path / "scene", size=16, views=4, test_views=2)
+    s3 = train_ctx.clients.client("s3")
+    bucket = train_ctx.scenes.bucket
+    for path in (tmp_path / "scene").rglob("*"):
+        if path.is_file():
+            key = f"data/nerf_synthetic/fleetscene/{path.relative_to(tmp_path / 'scene').as_posix()}"
+            s3.upload_file(str(path), bucket, key)
+    storage = train_ctx.scenes.storage(tmp_path / "cache")
+    got = storage.fetch_scene("/data/nerf_synthetic/fleetscene")
+    assert (got / "transforms_train.json").is_file() and (got / "test").is_dir()
+    with pytest.raises(
+        StorageError, match=r"no such directory on this host, nor at s3://.*/data/nerf_synthetic/nosuch/"
+    ):
+        storage.fetch_scene("/data/nerf_synthetic/nosuch")

@@ -133,3 +133,28 @@ def test_deploy_shows_the_change_set_can_leave_it_for_review_and_says_no_changes
     finally:
         run(home, "--profile", "review", "stacks", "delete", "infra", "--yes")
         profiles.write_text(before)
+
+
+def test_fleet_deploys_into_an_existing_vpc_with_ssh_from_one_network_when_asked(fresh: Context) -> None:
+    """The original's deploy options (P_VPC_ID, P_SUBNET_IDS, P_SSH_KEY, P_INGRESS_CIDR): off by default,
+    and when given, the group runs in those subnets and SSH is admitted from that CIDR only."""
+    ec2 = fresh.clients.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.77.{i}.0/24")["Subnet"]["SubnetId"] for i in (1, 2)]
+    ec2.create_key_pair(KeyName="ops-key")
+    fresh.stacks.deploy("infra")
+    info = fresh.stacks.deploy(
+        "fleet",
+        {"VpcId": vpc, "SubnetIds": ",".join(subnets), "KeyName": "ops-key", "SshIngressCidr": "203.0.113.0/24"},
+    )
+    assert info.status.endswith("_COMPLETE") and info.outputs["VpcId"] == vpc
+    asg = fresh.clients.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[info.outputs["AutoScalingGroup"]]
+    )["AutoScalingGroups"][0]
+    assert set(asg["VPCZoneIdentifier"].split(",")) == set(subnets)
+    (group,) = ec2.describe_security_groups(GroupIds=[info.outputs["SecurityGroupId"]])["SecurityGroups"]
+    assert group["VpcId"] == vpc
+    (rule,) = group["IpPermissions"]
+    assert (rule["FromPort"], rule["ToPort"]) == (22, 22) and rule["IpRanges"][0]["CidrIp"] == "203.0.113.0/24"
+    data = ec2.describe_launch_template_versions(LaunchTemplateId=info.outputs["LaunchTemplateId"])
+    assert data["LaunchTemplateVersions"][-1]["LaunchTemplateData"]["KeyName"] == "ops-key"

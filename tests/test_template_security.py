@@ -59,10 +59,17 @@ def test_no_policy_grants_every_action_and_no_ingress_is_open_to_the_world() -> 
         assert not [a for a in actions if a == "*" or a.endswith(":*")], f"{stack}.{name} grants {actions}"
     for kind in ("AWS::EC2::SecurityGroup", "AWS::EC2::SecurityGroupIngress"):
         for stack, name, props in _resources(kind):
-            rules = props.get("SecurityGroupIngress", []) if kind.endswith("Group") else [props]
+            rules = _branches(props.get("SecurityGroupIngress", [])) if kind.endswith("Group") else [props]
             assert not [r for r in rules if r.get("CidrIp") == "0.0.0.0/0" or r.get("CidrIpv6") == "::/0"], (
                 f"{stack}.{name} is open to the world"
             )
+
+
+def _branches(value: Any) -> list[dict[str, Any]]:
+    """Rules written plainly or under Fn::If (both branches count)."""
+    if isinstance(value, dict) and "Fn::If" in value:
+        return [r for branch in value["Fn::If"][1:] for r in _branches(branch)]
+    return [r for r in value if isinstance(r, dict)] if isinstance(value, list) else []
 
 
 def test_every_api_method_demands_signed_requests() -> None:
