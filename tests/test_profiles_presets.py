@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -90,3 +92,55 @@ def test_region_comes_from_the_profile_then_aws_region_and_the_root_option_overr
     monkeypatch.setenv("SKYDECK_REGION", "mars-1")
     with pytest.raises(ConfigError, match="--region"):
         get_profile(home, "lab")
+
+
+ORIGINAL_ENVIRONMENT = """S3BUCKET=my-artifacts
+PROFILE=research
+REGION=us-west-2
+P_NAME=placeholder-no-need-to-update
+INFRA_STACK=plenoxels-infra
+INFRA_PARAMS="ParameterKey=pName,ParameterValue=${P_NAME}"
+export P_VPC_ID=vpc-0abc123
+P_SUBNET_IDS=subnet-1,subnet-2
+P_INGRESS_CIDR=your-allowed-cidr-range
+P_IMAGE_ID=ami-0e9d3c53b79c2cc6f
+P_INSTANCE_TYPE='g5.xlarge'
+P_SUBNET_SELECTION=0
+P_SSH_KEY=ops-key  # the team's key
+EC2_STACK=plenoxels-ec2
+"""
+
+
+def test_the_originals_environment_file_becomes_a_profile(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"
+    env = {**os.environ, "SKYDECK_HOME": str(home), "COLUMNS": "300"}
+    source = tmp_path / "environment.sh"
+    marker = tmp_path / "ran"
+    source.write_text(ORIGINAL_ENVIRONMENT + f"O_EC2=$(touch {marker})\n")
+
+    def skydeck(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, env=env, timeout=60)
+
+    done = skydeck("profiles", "import", str(source), "--name", "plx", "--json")
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert not marker.exists(), "the file was run, not read"
+    assert answer["settings"] == {
+        "kind": "aws", "region": "us-west-2", "aws_profile": "research", "stack_prefix": "plenoxels",
+        "params": {"fleet": {"ImageId": "ami-0e9d3c53b79c2cc6f", "InstanceType": "g5.xlarge", "VpcId": "vpc-0abc123",
+                             "SubnetIds": "subnet-1,subnet-2", "KeyName": "ops-key"}},
+    }  # fmt: skip
+    assert answer["placeholders"] == ["P_INGRESS_CIDR"] and "P_SUBNET_SELECTION" in answer["ignored"]
+    profile = get_profile(Home(home), "plx")
+    assert profile.stack_name("fleet") == "plenoxels-fleet" and profile.params["fleet"]["KeyName"] == "ops-key"
+    again = skydeck("profiles", "import", str(source), "--name", "plx")
+    assert again.returncode == 2 and "--yes" in again.stderr  # replacing asks first
+    source.write_text("REGION=us-west-2\nthis is not an assignment\n")
+    broken = skydeck("profiles", "import", str(source), "--name", "other")
+    assert broken.returncode == 2 and "environment.sh:2: not a KEY=VALUE line" in broken.stderr
+    source.write_text("REGION=mars-1\n")
+    refused = skydeck("profiles", "import", str(source), "--name", "other")
+    assert refused.returncode == 2 and "region must be an AWS region" in refused.stderr

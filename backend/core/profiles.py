@@ -45,7 +45,7 @@ class Profile:
         return f"{self.stack_prefix}-{short}"
 
 
-def _parse(name: str, raw: Any) -> Profile:
+def parse_profile(name: str, raw: Any) -> Profile:
     if not isinstance(raw, dict):
         raise ConfigError(f"profile {name!r}: must be a mapping of settings")
     allowed = {"kind", "region", "aws_profile", "stack_prefix", "params"}
@@ -90,7 +90,7 @@ def load_profiles(home: Home) -> dict[str, Profile]:
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: expected a top-level 'profiles:' mapping")
         for name, body in raw.items():
-            profiles[str(name)] = _parse(str(name), body)
+            profiles[str(name)] = parse_profile(str(name), body)
     return profiles
 
 
