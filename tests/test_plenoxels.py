@@ -393,3 +393,60 @@ def test_host_paths_outside_the_data_roots_are_refused_and_reveal_nothing(scene:
     with pytest.raises(StorageError, match="host paths are read under") as hidden:
         LocalStorage(tmp_path).fetch_scene(scene)  # an executor asked directly says the same for all
     assert "no such directory" not in str(hidden.value)
+
+
+def _svox2_sphere_count(reso: int) -> int:
+    """svox2's SparseGrid(use_sphere_bound=True) mask, computed the way its __init__ writes it."""
+    count = 0
+    for i in range(reso):
+        for j in range(reso):
+            for k in range(reso):
+                # X = arange(reso) - 0.5; points = (1/g - 1) + X * (2/g)
+                p = [(1.0 / reso - 1.0) + (n - 0.5) * (2.0 / reso) for n in (i, j, k)]
+                count += sum(c * c for c in p) ** 0.5 <= 1.0 + 3**0.5 / reso
+    return count
+
+
+def test_training_starts_inside_svox2s_sphere_unless_nosphereinit(tmp_path: Path) -> None:
+    make_scene("sph", tmp_path / "s", size=16, views=2, test_views=1)
+    train = load_split(tmp_path / "s", "train")
+    test = load_split(tmp_path / "s", "test")
+    cfg = TrainConfig.from_options({"reso": "[[24, 24, 24]]", "n_iters": 1})
+    grid = Trainer(cfg, train, test).grid
+    assert grid.n_voxels == _svox2_sphere_count(24) < 24**3
+    assert int(grid.lut[0]) == grid.n_voxels  # the corner voxel is not allocated
+    full = Trainer(TrainConfig.from_options({"reso": "[[24, 24, 24]]", "nosphereinit": True}), train, test).grid
+    assert full.n_voxels == 24**3
+
+
+def test_a_ray_stopped_early_gets_no_background_as_in_svox2() -> None:
+    # one opaque slab across the middle of a 8^3 grid: behind it the transmittance is ~0.05, under
+    # stop_thresh 0.1, so svox2 stops the ray and adds no background; a ray that misses gets it all
+    grid = VoxelGrid.dense((8, 8, 8), 1, 0.0)
+    grid.data[:-1, 0] = 0.0
+    slab = torch.zeros(8, 8, 8, dtype=torch.bool)
+    slab[3:5, :, :] = True
+    grid.data[:-1][slab.reshape(-1), 0] = 10.0
+    opts = RenderOptions(stop_thresh=0.1, background=1.0)
+    origins = torch.tensor([[-2.0, 0.0, 0.0], [0.0, -2.0, 5.0]])
+    dirs = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    fast = render(grid, origins, dirs, opts)
+    dense = render_dense(grid, origins, dirs, opts)
+    # SH zero: every sample's colour is 0.5, so a stopped ray is 0.5 x (1 - its transmittance) < 0.5
+    # (with the background added it would be 0.5 + 0.5 x transmittance > 0.5)
+    assert float(fast[0, 0]) < 0.5 and float(dense[0, 0]) < 0.5
+    assert torch.allclose(fast[1], torch.ones(3)) and torch.allclose(dense[1], torch.ones(3))
+
+
+def test_white_bkgd_false_reads_colours_as_stored_and_keeps_the_background_brightness(tmp_path: Path) -> None:
+    make_scene("wb", tmp_path / "s", size=16, views=1, test_views=1)
+    frame = json.loads((tmp_path / "s" / "transforms_train.json").read_text())["frames"][0]
+    path = tmp_path / "s" / (frame["file_path"].removeprefix("./") + ".png")
+    rgba = np.zeros((16, 16, 4), dtype=np.uint8)
+    rgba[..., :3] = (51, 102, 153)  # a transparent pixel's stored colour
+    Image.fromarray(rgba, "RGBA").save(path)
+    as_stored = load_split(tmp_path / "s", "train", white_bkgd=False).images[0]
+    assert np.allclose(as_stored[0, 0], [0.2, 0.4, 0.6], atol=1e-3)  # svox2: gt[..., :3], alpha dropped
+    assert np.allclose(load_split(tmp_path / "s", "train").images[0][0, 0], 1.0)  # composited on white
+    opts = TrainConfig.from_options({"white_bkgd": False, "background_brightness": 0.7}).render_options()
+    assert opts.background == 0.7

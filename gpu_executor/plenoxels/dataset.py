@@ -128,8 +128,9 @@ def load_split(
                 f"{images[0].shape[1]}x{images[0].shape[0]}; every view must have the same size"
             )
         if image.shape[-1] == 4:
+            # as svox2's NeRF loader: composited on white, or (white_bkgd false) the colour channels as stored
             rgb, alpha = image[..., :3], image[..., 3:]
-            image = rgb * alpha + (1.0 - alpha) * (1.0 if white_bkgd else 0.0)
+            image = rgb * alpha + (1.0 - alpha) if white_bkgd else rgb
         images.append(image.astype(np.float32))
         poses.append(pose)
         files.append(str(path))

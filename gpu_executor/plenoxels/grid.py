@@ -44,6 +44,23 @@ class VoxelGrid:
         )
 
     @classmethod
+    def sphere(
+        cls, reso: tuple[int, int, int], basis_dim: int, init_sigma: float, radius=(1.0, 1.0, 1.0), center=(0, 0, 0)
+    ) -> VoxelGrid:
+        """svox2's start for NeRF data (SparseGrid's use_sphere_bound): only the voxels whose corner
+        index i maps inside the unit ball, at p = 2i/reso - 1 per axis, with |p| <= 1 + sqrt(3)/max(reso)."""
+        axes = [torch.arange(r, dtype=torch.float32) * (2.0 / r) - 1.0 for r in reso]
+        x, y, z = torch.meshgrid(*axes, indexing="ij")
+        norms = torch.sqrt(x * x + y * y + z * z)
+        mask = norms <= 1.0 + (3**0.5) / max(reso)
+        values = torch.zeros(mask.numel(), 1 + 3 * basis_dim)
+        values[:, 0] = init_sigma
+        return cls.from_mask(
+            tuple(reso), mask, values, basis_dim,
+            torch.tensor(radius, dtype=torch.float32), torch.tensor(center, dtype=torch.float32),
+        )  # fmt: skip
+
+    @classmethod
     def from_mask(
         cls, reso: tuple[int, int, int], mask: torch.Tensor, values: torch.Tensor, basis_dim: int, radius, center
     ) -> VoxelGrid:

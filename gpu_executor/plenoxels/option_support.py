@@ -22,8 +22,7 @@ IMPLEMENTED = {f.name for f in fields(TrainConfig)} | {"dataset_type", "epoch_si
 # Options svox2 reads only in a situation the torch engine never is in.
 INERT = {
     **{k: "only LLFF/NSVF/CO3D datasets read it" for k in (
-        "llffhold", "normalize_by_bbox", "data_bbox_scale", "cam_scale_factor", "normalize_by_camera", "seq_id",
-        "nosphereinit")},
+        "llffhold", "normalize_by_bbox", "data_bbox_scale", "cam_scale_factor", "normalize_by_camera", "seq_id")},
     **{k: "only a background model (background_nlayers > 0) reads it" for k in (
         "background_reso", "bg_optim", "lr_sigma_bg", "lr_sigma_bg_final", "lr_sigma_bg_decay_steps",
         "lr_sigma_bg_delay_steps", "lr_sigma_bg_delay_mult", "lr_color_bg", "lr_color_bg_final",

@@ -223,7 +223,16 @@ def render(
     excl, total = _segment_exclusive_cumsum(x, ray, b)
     weight = torch.exp(-excl) * (1.0 - torch.exp(-x))
     colour = torch.zeros(b, 3, dtype=rgb.dtype).index_add(0, ray, weight[:, None] * rgb)
-    return colour + torch.exp(-total)[:, None] * float(opts.background)
+    return colour + _background(total, opts)
+
+
+def _background(total: torch.Tensor, opts: RenderOptions) -> torch.Tensor:
+    """What shows behind each ray: svox2's cuvol kernel stops a ray once its transmittance falls below
+    stop_thresh and then adds no background at all (log_transmit = -1e3); the others get
+    transmittance x background_brightness."""
+    transmittance = torch.exp(-total)
+    transmittance = torch.where(transmittance < opts.stop_thresh, torch.zeros_like(transmittance), transmittance)
+    return transmittance[:, None] * float(opts.background)
 
 
 @torch.no_grad()
@@ -263,4 +272,4 @@ def render_dense(
     trans = torch.exp(-(torch.cumsum(x, 1) - x))
     weight = trans * (1.0 - torch.exp(-x))
     colour = (weight[..., None] * rgb).sum(1)
-    return colour + torch.exp(-x.sum(1))[:, None] * float(opts.background)
+    return colour + _background(x.sum(1), opts)

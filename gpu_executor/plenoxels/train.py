@@ -51,6 +51,7 @@ class TrainConfig:
     stop_thresh: float = svox2_default("stop_thresh")
     background_brightness: float = svox2_default("background_brightness")
     white_bkgd: bool = svox2_default("white_bkgd")
+    nosphereinit: bool = svox2_default("nosphereinit")
     near_clip: float = svox2_default("near_clip")
     sigma_optim: str = svox2_default("sigma_optim")
     sh_optim: str = svox2_default("sh_optim")
@@ -99,7 +100,9 @@ class TrainConfig:
             step_size=self.step_size,
             sigma_thresh=self.sigma_thresh,
             stop_thresh=self.stop_thresh,
-            background=self.background_brightness if self.white_bkgd else 0.0,
+            # svox2 renders background_brightness behind every ray; white_bkgd only says how the
+            # dataset's transparent pixels are read
+            background=self.background_brightness,
             near_clip=self.near_clip,
         )
 
@@ -229,7 +232,9 @@ class Trainer:
         )
         with torch.device(self.device):
             init = 0.0 if cfg.lr_fg_begin_step > 0 else cfg.init_sigma
-            self.grid = VoxelGrid.dense(tuple(cfg.reso[0]), cfg.sh_dim, init)
+            # svox2 starts NeRF data (all this engine reads) inside a sphere unless told not to
+            start = VoxelGrid.dense if cfg.nosphereinit else VoxelGrid.sphere
+            self.grid = start(tuple(cfg.reso[0]), cfg.sh_dim, init)
             self.optim = SparseRMSprop(*self.grid.data.shape, beta=cfg.rms_beta)
             self.occ = Occupancy(self.grid)
         self.rays_seen = 0
