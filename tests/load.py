@@ -237,20 +237,22 @@ def run(home: Home, plan: LoadPlan, say: Any = print) -> LoadReport:
     threads = [threading.Thread(target=client, args=(tags[i :: plan.clients],)) for i in range(plan.clients)]
     for t in threads:
         t.start()
-    # the cloud dies at random points of the submit phase; executors die on a schedule throughout
-    expected_submit_s = max(5.0, plan.jobs / 40)
-    cloud_kills = sorted(rng.uniform(0.15, 0.85) * expected_submit_s for _ in range(plan.cloud_kills))
+    # the cloud dies at random points of the submit phase (after a random share of the jobs is in);
+    # executors die on a schedule throughout
+    cloud_kills = sorted(int(rng.uniform(0.15, 0.85) * plan.jobs) for _ in range(plan.cloud_kills))
     next_executor_kill = plan.kill_executor_every_s
     while any(t.is_alive() for t in threads):
         elapsed = time.time() - started
-        if cloud_kills and elapsed >= cloud_kills[0]:
+        with lock:
+            answered = len(latencies)
+        if cloud_kills and answered >= cloud_kills[0]:
             cloud_kills.pop(0)
             report.replay_s.append(_restart_cloud(home))
-            say(f"local cloud killed -9 and started again in {report.replay_s[-1]:.1f}s")
+            say(f"local cloud killed -9 after {answered} jobs, started again in {report.replay_s[-1]:.1f}s")
         if elapsed >= next_executor_kill:
             executors.kill_one()
             next_executor_kill += plan.kill_executor_every_s
-        time.sleep(0.1)
+        time.sleep(0.02)
     for t in threads:
         t.join()
     report.submit_s = time.time() - started

@@ -64,6 +64,8 @@ def test_state_survives_down_up_and_kill_9(tmp_path: Path) -> None:
             assert body == b"kept"
             u, h = api(c)
             assert job_id in [j["job_id"] for j in http("GET", u, None, h)[1]]
+            # the URL a script kept from before the restart still answers (the replay mints new API ids)
+            assert u == url and job_id in [j["job_id"] for j in http("GET", url, None, headers)[1]]
 
         control.down(home)
         control.up(home)

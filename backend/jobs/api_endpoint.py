@@ -20,8 +20,9 @@ def api_endpoint(ctx: Context) -> dict[str, Any]:
             raise LocalCloudDown("the local cloud is not running; start it with: skydeck local up") from None
         token = ctx.home.local_token_file.read_text().strip()
         return {
-            # the API's id leads the path, as its own host name does on AWS: two profiles' APIs may share a stage
-            "url": f"{state['api_base']}/{out['ApiId']}/{out['Stage']}/",
+            # the API's name leads the path, as its own host name does on AWS (two profiles' APIs may share
+            # a stage); the name, unlike the id, is the same after a restart of the local cloud
+            "url": f"{state['api_base']}/{_api_name(ctx, out['ApiId'])}/{out['Stage']}/",
             "headers": {"Authorization": f"Bearer {token}"},
             "auth": "bearer token from SKYDECK_HOME/local/api-token (mode 0600)",
         }
@@ -32,3 +33,7 @@ def api_endpoint(ctx: Context) -> dict[str, Any]:
         "auth": f"AWS_IAM: sign with SigV4, e.g. curl --aws-sigv4 'aws:amz:{region}:execute-api' "
         '--user "$KEY:$SECRET"',
     }
+
+
+def _api_name(ctx: Context, api_id: str) -> str:
+    return str(ctx.clients.client("apigateway").get_rest_api(restApiId=api_id)["name"])

@@ -59,15 +59,18 @@ class ApiFront:
     def route(self, method: str, path: str) -> tuple[int, dict[str, Any]] | tuple[str, str, dict[str, str], str, str]:
         """Find (function ARN, resource template, path params, stage, base path) or an error (status, body).
 
-        A path is /API_ID/STAGE/... (API Gateway gives every API a host of its own; here the API's id
-        leads the path instead), or /STAGE/... for the first API with that stage."""
+        A path is /API/STAGE/... where API is the API's name (or its id): API Gateway gives every API a
+        host of its own, here the API leads the path instead. The name, unlike the id, survives a restart
+        of the local cloud (the replay mints new ids), so a URL a script keeps goes on working.
+        /STAGE/... alone reaches the first API with that stage."""
         parts = [p for p in path.split("/") if p]
         if not parts:
             return 404, {"message": "Missing stage in path: use the URL from `skydeck api url`"}
         backend = apigateway_backends[DEFAULT_ACCOUNT_ID][self.region]
         apis = list(backend.apis.values())
-        if parts[0] in backend.apis and len(parts) > 1:
-            apis, parts = [backend.apis[parts[0]]], parts[1:]
+        named = [a for a in apis if parts[0] in (a.id, a.name)]
+        if named and len(parts) > 1:
+            apis, parts = named[:1], parts[1:]
             base = f"/{path.split('/', 2)[1]}/{parts[0]}"
         else:
             base = f"/{parts[0]}"
