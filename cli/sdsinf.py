@@ -354,3 +354,53 @@ def sdsinf_show(run_id: str, json_out: JsonOpt = False, profile: ProfileOpt = No
         out.print(f"{key:<14} {info[key]}")
     out.print(f"{'edges/s':<14} {info['edges_per_s'] / 1e9:.2f} billion")
     out.print("files: " + ", ".join(info["files"]))
+
+
+@app.command("fetch")
+def sdsinf_fetch(
+    run_id: Annotated[str, typer.Argument(help="A run id, or any unique prefix of one.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the run's files into.")],
+    json_out: JsonOpt = False,
+    profile: ProfileOpt = None,
+) -> None:
+    """A run's files: metrics, every worker's layerstats, categories, summary and request, plus the
+    original's master_metrics_CONFIG.csv and master_layerstats_CONFIG.csv of the same run."""
+    from backend.sdsinf.results import fetch
+    from backend.sdsinf.runs import SdsinfRuns
+
+    runs = SdsinfRuns(context(profile))
+    run_id = runs.resolve(run_id)
+    written = fetch(runs.s3, runs.out["MetricsBucket"], run_id, out_dir)
+    if json_out:
+        print_json({"run_id": run_id, "files": [str(p) for p in written]})
+        return
+    for path in written:
+        out.print(str(path))
+
+
+@app.command("compare")
+def sdsinf_compare(
+    run_id: Annotated[str, typer.Argument(help="A run id, or any unique prefix of one.")],
+    with_: Annotated[
+        Path, typer.Option("--with", help="A published metrics file, e.g. the original's master_metrics_*.csv.")
+    ],
+    json_out: JsonOpt = False,
+    profile: ProfileOpt = None,
+) -> None:
+    """This run's metrics beside a published run's, column by column, with the ratio (ours / theirs)."""
+    from backend.sdsinf.results import compare, read_master
+    from backend.sdsinf.runs import SdsinfRuns
+
+    theirs = read_master(with_)
+    runs = SdsinfRuns(context(profile))
+    shown = runs.show(runs.resolve(run_id))
+    if not shown.get("metrics"):
+        raise ConfigError(f"run {shown['run_id']} has no metrics to compare (it {shown.get('state', 'failed')})")
+    rows = compare(shown["metrics"], theirs)
+    if json_out:
+        print_json({"run_id": shown["run_id"], "with": str(with_), "columns": [r.to_dict() for r in rows]})
+        return
+    table = Table("column", "this run", with_.name, "ratio", box=None)
+    for r in rows:
+        table.add_row(r.column, r.ours, r.theirs, "" if r.ratio is None else f"{r.ratio:.3g}")
+    out.print(table)

@@ -413,3 +413,93 @@ def test_a_worker_killed_mid_run_is_named_and_the_run_fails_in_bounded_time(
         assert "NoSuchKey" not in shown.stdout + shown.stderr
     if variant == "queue":
         runs.queues.cleanup(run_id)
+
+
+@pytest.mark.parametrize("variant", ["queue", "object"])
+def test_the_original_payload_with_two_batches_and_a_two_level_tree(
+    runs: SdsinfRuns, tmp_path: Path, variant: str
+) -> None:
+    """The original's Queue (and Object) payload with numData 600 in batches of 300, bfr 2 and
+    nlevels 2: six workers in the original's tree, every batch inferred, categories as the truth."""
+    import json
+
+    from backend.sdsinf.runs import plan_from_payload
+
+    runs.ctx.stacks.deploy("sdsinf")
+    info = generate(tmp_path / "gc", 1024, 8, 600, seed=31)
+    runs.upload(tmp_path / "gc", 1024, 8, "tree600")
+    original = Path(__file__).parent / "fixtures" / "sdsinf_payloads" / f"c1_1024n_8w_10000bs_payload_{variant}.json"
+    doc = json.loads(original.read_text())
+    doc["model_params"].update(numLayers=8, numData=600, batchSize=300, numBatches=2)
+    doc["invoc_params"].update(bfr=2, nlevels=2, total_nworkers=6)
+    payload = tmp_path / "payload.json"
+    payload.write_text(json.dumps(doc))
+    plan = plan_from_payload(payload, data="tree600")
+    assert (plan.workers, plan.bfr, plan.nlevels, plan.batch, plan.num_data) == (6, 2, 2, 300, 600)
+    seen: list[LiveMetric] = []
+    started = runs.start_plan(plan)
+    summary = runs.follow(started["run_id"], on_metric=seen.append, timeout_s=300)
+    assert summary.matches_truth is True and summary.categories == info["categories"] and summary.inputs == 600
+    assert {m.worker for m in seen} == set(range(6)) and {m.batch for m in seen} == {1, 2}
+    assert len(seen) == 6 * 2 * 8  # every worker, every batch, every layer
+    metrics = runs.show(started["run_id"])["metrics"]
+    assert (metrics["NUM_BATCHES"], metrics["BATCH_SIZE"], metrics["NUM_DATA"]) == ("2", "300", "600")
+    assert (metrics["BFR"], metrics["NLEVELS"], metrics["TOTAL_NWORKERS"]) == ("2", "2", "6")
+    bucket = runs.out["MetricsBucket"]
+    rows = [
+        row
+        for k in range(6)
+        for row in from_csv(runs._get(bucket, f"runs/{started['run_id']}/layerstats-worker-{k:04d}.csv").decode())
+    ]
+    assert len(rows) == 6 * 2 * 8
+    assert sum(int(r["MSG_NUM"]) for r in rows) == int(metrics["METRIC_NUM_MESSAGES_SENT"])
+    assert int(metrics["METRIC_NUM_MESSAGES_SENT"]) == int(metrics["METRIC_NUM_MESSAGES_RECEIVED"])
+    assert sum(float(r["LAYER_DURATION"]) for r in rows) == pytest.approx(
+        float(metrics["METRIC_ELAPSED_TIME_BATCH"]), rel=1e-3
+    )
+    # the columns the original fills and skydeck once left at 0, with the original's meaning
+    assert 1 <= int(float(metrics["METRIC_MAX_ROW_NNZ"])) <= 300  # inputs using one sent neuron, in a batch
+    assert sum(int(r["NNZ_SENT"]) for r in rows) > 0
+    for r in rows:
+        targets = max(int(r["LS_NUM_TARGETS"]), 1)
+        assert float(r["ROWS_PER_TARGET"]) == pytest.approx(int(r["ROWS_SENT"]) / targets)
+        assert (r["CHUNKS_SENT"], r["CHUNK_TOTAL_SIZE"]) == (r["MSG_NUM"], r["MSG_TOTAL_SIZE"])
+    if variant == "queue":
+        most = int(float(metrics["METRIC_MAX_BATCH_MSG_SIZE"]))
+        assert 0 < most <= 256 * 1024 and most == max(int(float(r["PUBLISH_MAX_SIZE"])) for r in rows)
+        assert int(metrics["METRIC_DYNAMODB_UNIQUE_ITEMS_READ"]) <= int(metrics["METRIC_DYNAMODB_TOTAL_ITEMS_READ"])
+        _fetch_and_compare(runs, started["run_id"], tmp_path / "fetched", info["categories"])
+    doc["invoc_params"].update(total_nworkers=5)
+    payload.write_text(json.dumps(doc))
+    from backend.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="total_nworkers is 5, but bfr 2 and nlevels 2 make a tree of 6"):
+        plan_from_payload(payload, data="tree600")
+
+
+def _fetch_and_compare(runs: SdsinfRuns, run_id: str, out: Path, categories: int) -> None:
+    """`sdsinf fetch` writes the run's files and the original's master_* form; `sdsinf compare` puts the
+    run beside a master file column by column (here its own: every numeric ratio is 1)."""
+    import json
+
+    from lambda_src.sdsinf.metrics import LAYERSTATS_COLUMNS, METRICS_COLUMNS
+    from tests.test_cli import run as cli
+
+    home = runs.ctx.home.root
+    fetched = cli(home, "sdsinf", "fetch", run_id[:15], "--out", str(out), "--json")
+    assert fetched.returncode == 0, fetched.stderr
+    names = {Path(p).name for p in json.loads(fetched.stdout)["files"]}
+    config = json.loads((out / "summary.json").read_text())["config"]
+    assert {"metrics.csv", "categories.tsv", "summary.json", f"master_metrics_{config}.csv"} <= names
+    master = (out / f"master_metrics_{config}.csv").read_text().splitlines()
+    assert master[0].split(",") == METRICS_COLUMNS and len(master) == 2
+    layers = (out / f"master_layerstats_{config}.csv").read_text().splitlines()
+    assert layers[0].split(",") == LAYERSTATS_COLUMNS and len(layers) == 1 + 6 * 2 * 8
+    assert len((out / "categories.tsv").read_text().split()) == categories
+    compared = cli(home, "sdsinf", "compare", run_id, "--with", str(out / f"master_metrics_{config}.csv"), "--json")
+    assert compared.returncode == 0, compared.stderr
+    columns = json.loads(compared.stdout)["columns"]
+    assert [c["column"] for c in columns] == METRICS_COLUMNS
+    assert all(c["ratio"] == pytest.approx(1.0) for c in columns if c["ratio"] is not None)
+    broken = cli(home, "sdsinf", "compare", run_id, "--with", str(out / "categories.tsv"))
+    assert broken.returncode == 2 and "not a metrics file" in broken.stderr

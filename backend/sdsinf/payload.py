@@ -73,6 +73,13 @@ def parse_payload(doc: Any) -> OriginalPayload:
         total_nworkers=_int(doc, "invoc_params.total_nworkers"),
         dataset_hint=str(subfolder).rstrip("/").rsplit("/", 1)[-1],
     )
+    tree = sum(payload.bfr**level for level in range(1, payload.nlevels + 1))
+    if payload.variant in ("queue", "object") and payload.total_nworkers != tree:
+        # the original's coordinator starts bfr workers and each starts bfr more, nlevels deep
+        raise ConfigError(
+            f"payload: invoc_params.total_nworkers is {payload.total_nworkers}, but bfr {payload.bfr} and nlevels "
+            f"{payload.nlevels} make a tree of {tree} workers"
+        )
     if payload.batch_size * payload.num_batches < payload.num_data:
         raise ConfigError(
             f"payload: model_params.batchSize x numBatches ({payload.batch_size} x {payload.num_batches}) "

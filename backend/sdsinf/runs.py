@@ -42,6 +42,7 @@ class RunPlan:
     server_mode: str = "job"
     num_data: int | None = None  # how many of the inputs to infer (the original's numData)
     bfr: int | None = None  # the invocation tree's fan-out (the original's bfr)
+    nlevels: int | None = None  # its depth (the original's nlevels)
 
 
 def plan_from_payload(
@@ -61,6 +62,7 @@ def plan_from_payload(
         server_mode=server_mode,
         num_data=payload.num_data,
         bfr=payload.bfr,
+        nlevels=payload.nlevels,
     )
 
 
@@ -90,6 +92,16 @@ def plan_from_preset(
         partition=partition or str(values.get("partition", "row")),
         server_mode=server_mode,
     )
+
+
+def _levels(bfr: int, workers: int) -> int:
+    """How deep a tree of fan-out `bfr` must be to hold `workers` (the original's nlevels)."""
+    levels, held, width = 1, bfr, bfr
+    while held < workers:
+        width *= max(bfr, 2)
+        held += width
+        levels += 1
+    return levels
 
 
 class SdsinfRuns:
@@ -137,6 +149,7 @@ class SdsinfRuns:
         partition: str = "row",
         server_mode: str = "job",
         num_data: int | None = None,
+        nlevels: int | None = None,
     ) -> dict[str, Any]:
         from lambda_src.sdsinf.partition import PARTITIONS
 
@@ -175,7 +188,7 @@ class SdsinfRuns:
             },
             "invoc_params": {
                 "bfr": bfr or workers,
-                "nlevels": 1 if (bfr or workers) >= workers else 2,
+                "nlevels": nlevels or _levels(bfr or workers, workers),
                 "total_nworkers": workers,
             },
         }
@@ -239,6 +252,7 @@ class SdsinfRuns:
             server_mode=plan.server_mode,
             bfr=plan.bfr,
             num_data=plan.num_data,
+            nlevels=plan.nlevels,
         )
 
     def connectivity(self, data_name: str, partition: str, workers: int) -> dict[str, str]:

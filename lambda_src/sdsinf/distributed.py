@@ -131,83 +131,110 @@ def _work(
         owners = make_partition(event.get("partition", "row"), net.layers, total)
     layer_plans = plans(net.layers, owners)
     mine_at = [np.flatnonzero(o == k) for o in owners]
-    held = y_all[:n_data].toarray()[:, mine_at[0]].astype(np.float32)  # (batch x neurons I hold)
     # the columns of W this worker computes, per layer
     mine_of = [sp.csc_matrix(w)[:, mine_at[i + 1]] for i, w in enumerate(net.layers)]
     stats: list[dict[str, Any]] = []
     totals: dict[str, Any] = dict(sent=0, bytes_sent=0, received=0, bytes_received=0, comm=0.0, comp=0.0,
-                                  compress=0.0, max_msg=0, batch_s=0.0)  # fmt: skip
+                                  compress=0.0, max_msg=0, batch_s=0.0, max_row_nnz=0, max_batch_msg=0)  # fmt: skip
     position = np.full(net.neurons, -1, dtype=np.int64)
-    for layer, plan in enumerate(layer_plans):
-        mine = mine_at[layer]
-        position[:] = -1
-        position[mine] = np.arange(mine.size)
-        t_layer = time.perf_counter()
-        comm_before, comp_before = totals["comm"], totals["comp"]
-        publish_before = transport.publish_calls
-        nnz_in = int(np.count_nonzero(held))  # the original's NNZ: this layer's input, as it starts
-        sizes: list[int] = []
-        targets = 0
-        for (src, dst), rows in plan.sends.items():
-            if src != k:
-                continue
+    batch_size = max(1, min(int(event.get("model_params", {}).get("batchSize", n_data) or n_data), n_data))
+    alive_rows: list[np.ndarray] = []
+    batches = 0
+    for b0 in range(0, n_data, batch_size):
+        batches += 1
+        b1 = min(b0 + batch_size, n_data)
+        held = y_all[b0:b1].toarray()[:, mine_at[0]].astype(np.float32)  # (batch x neurons I hold)
+        for layer, plan in enumerate(layer_plans):
+            mine = mine_at[layer]
+            step = (batches - 1) * net.depth + layer  # every batch's blocks travel apart
+            position[:] = -1
+            position[mine] = np.arange(mine.size)
+            t_layer = time.perf_counter()
+            comm_before, comp_before = totals["comm"], totals["comp"]
+            publish_before = transport.publish_calls
+            publishes_before = len(getattr(transport, "publish_sizes", []))
+            nnz_sent = 0
+            nnz_in = int(np.count_nonzero(held))  # the original's NNZ: this layer's input, as it starts
+            sizes: list[int] = []
+            targets = 0
+            for (src, dst), rows in plan.sends.items():
+                if src != k:
+                    continue
+                t = time.perf_counter()
+                values = held[:, position[rows]]
+                row_nnz = np.count_nonzero(values, axis=0)  # the original's rows are neurons: inputs using each
+                nnz_sent += int(row_nnz.sum())
+                totals["max_row_nnz"] = max(totals["max_row_nnz"], int(row_nnz.max(initial=0)))
+                body = blocks.encode(rows, values)
+                totals["compress"] += time.perf_counter() - t
+                t = time.perf_counter()
+                sizes += transport.send(step, dst, body, empty=not values.any())
+                totals["comm"] += time.perf_counter() - t
+                targets += 1
+            senders = sorted(src for (src, dst) in plan.sends if dst == k)
+            full = np.zeros((held.shape[0], net.neurons), dtype=np.float32)
+            full[:, mine] = held
             t = time.perf_counter()
-            values = held[:, position[rows]]
-            body = blocks.encode(rows, values)
-            totals["compress"] += time.perf_counter() - t
-            t = time.perf_counter()
-            sizes += transport.send(layer, dst, body, empty=not values.any())
+            got = transport.receive(step, senders, timeout) if senders else []
             totals["comm"] += time.perf_counter() - t
-            targets += 1
-        senders = sorted(src for (src, dst) in plan.sends if dst == k)
-        full = np.zeros((held.shape[0], net.neurons), dtype=np.float32)
-        full[:, mine] = held
-        t = time.perf_counter()
-        got = transport.receive(layer, senders, timeout) if senders else []
-        totals["comm"] += time.perf_counter() - t
-        for blob in got:
-            ids, block = blocks.decode(blob)
-            totals["received"] += 1
-            totals["bytes_received"] += len(blob)
-            full[:, ids] = block
-        t = time.perf_counter()
-        z = np.asarray(full @ mine_of[layer], dtype=np.float32)
-        held = np.where(z != 0, np.clip(z + net.bias, 0.0, CAP), 0.0).astype(np.float32)
-        totals["comp"] += time.perf_counter() - t
-        totals["sent"] += len(sizes)
-        totals["bytes_sent"] += sum(sizes)
-        totals["max_msg"] = max([totals["max_msg"], *sizes])
-        duration = time.perf_counter() - t_layer
-        totals["batch_s"] += duration
-        nnz = int(np.count_nonzero(held))
-        rows_active = int(np.count_nonzero(held.any(axis=1)))
-        received_bytes = sum(len(b) for b in got)
-        stats.append(
-            {
-                # as the original counts them: publish calls and messages *sent* by this worker
-                "CONFIG": event["config"], "WORKER_ID": k, "LAYER": layer,
-                "PUBLISH_NUM": transport.publish_calls - publish_before, "PUBLISH_TOTAL_SIZE": sum(sizes),
-                "MSG_NUM": len(sizes), "MSG_TOTAL_SIZE": sum(sizes), "MSG_MAX_SIZE": max(sizes, default=0),
-                "MSG_MIN_SIZE": min(sizes, default=0), "MSG_AVG_SIZE": sum(sizes) / max(len(sizes), 1),
-                "LS_NUM_TARGETS": targets, "NNZ": nnz_in,
-                "ROWS_SENT": int(sum(r.size for (s, _), r in plan.sends.items() if s == k)),
-                "LAYER_DURATION": duration,
-            }
-        )  # fmt: skip
-        metric = LiveMetric(
-            worker=k, batch=1, layer=layer, layers=net.depth, duration_s=duration, nnz=nnz, rows_active=rows_active,
-            messages_sent=len(sizes), bytes_sent=sum(sizes), messages_received=len(got),
-            bytes_received=received_bytes, publish_calls=transport.publish_calls, poll_calls=transport.poll_calls,
-            compression_s=totals["compress"], comm_s=totals["comm"] - comm_before,
-            comp_s=totals["comp"] - comp_before,
-        )  # fmt: skip
-        put(out_bucket, metric.key(prefix), metric.to_json())
-    alive = np.flatnonzero(held.any(axis=1))
+            for blob in got:
+                ids, block = blocks.decode(blob)
+                totals["received"] += 1
+                totals["bytes_received"] += len(blob)
+                full[:, ids] = block
+            t = time.perf_counter()
+            z = np.asarray(full @ mine_of[layer], dtype=np.float32)
+            held = np.where(z != 0, np.clip(z + net.bias, 0.0, CAP), 0.0).astype(np.float32)
+            totals["comp"] += time.perf_counter() - t
+            totals["sent"] += len(sizes)
+            totals["bytes_sent"] += sum(sizes)
+            totals["max_msg"] = max([totals["max_msg"], *sizes])
+            duration = time.perf_counter() - t_layer
+            totals["batch_s"] += duration
+            nnz = int(np.count_nonzero(held))
+            rows_active = int(np.count_nonzero(held.any(axis=1)))
+            received_bytes = sum(len(b) for b in got)
+            publishes = list(getattr(transport, "publish_sizes", []))[publishes_before:]
+            totals["max_batch_msg"] = max([totals["max_batch_msg"], *publishes])
+            rows_sent = int(sum(r.size for (s, _), r in plan.sends.items() if s == k))
+            per_target = max(targets, 1)  # the original divides by one where there is no target
+            stats.append(
+                {
+                    # as the original counts them: publish calls (SNS batches) and messages *sent* by this
+                    # worker; a message is one chunk of a block here, so the CHUNK_* columns equal MSG_*
+                    "CONFIG": event["config"], "WORKER_ID": k, "LAYER": layer,
+                    "PUBLISH_NUM": transport.publish_calls - publish_before, "PUBLISH_TOTAL_SIZE": sum(publishes),
+                    "PUBLISH_MAX_SIZE": max(publishes, default=0), "PUBLISH_MIN_SIZE": min(publishes, default=0),
+                    "PUBLISH_AVG_SIZE": sum(publishes) / max(len(publishes), 1),
+                    "MSG_NUM": len(sizes), "MSG_TOTAL_SIZE": sum(sizes), "MSG_MAX_SIZE": max(sizes, default=0),
+                    "MSG_MIN_SIZE": min(sizes, default=0), "MSG_AVG_SIZE": sum(sizes) / max(len(sizes), 1),
+                    "LS_NUM_TARGETS": targets, "NNZ": nnz_in,
+                    "CHUNKS_SENT": len(sizes), "CHUNKS_PER_TARGET": len(sizes) / per_target,
+                    "CHUNK_TOTAL_SIZE": sum(sizes), "CHUNK_MIN_SIZE": min(sizes, default=0),
+                    "CHUNK_MAX_SIZE": max(sizes, default=0), "CHUNK_AVG_SIZE": sum(sizes) / max(len(sizes), 1),
+                    "NNZ_SENT": nnz_sent, "NNZ_PER_TARGET": nnz_sent / per_target,
+                    "ROWS_SENT": rows_sent, "ROWS_PER_TARGET": rows_sent / per_target,
+                    "LAYER_DURATION": duration,
+                }
+            )  # fmt: skip
+            metric = LiveMetric(
+                worker=k, batch=batches, layer=layer, layers=net.depth, duration_s=duration, nnz=nnz,
+                rows_active=rows_active,
+                messages_sent=len(sizes), bytes_sent=sum(sizes), messages_received=len(got),
+                bytes_received=received_bytes, publish_calls=transport.publish_calls, poll_calls=transport.poll_calls,
+                compression_s=totals["compress"], comm_s=totals["comm"] - comm_before,
+                comp_s=totals["comp"] - comp_before,
+            )  # fmt: skip
+            put(out_bucket, metric.key(prefix), metric.to_json())
+        alive_rows.append(b0 + np.flatnonzero(held.any(axis=1)))
+    alive = np.concatenate(alive_rows) if alive_rows else np.zeros(0, dtype=np.int64)
     put(out_bucket, f"{prefix}/layerstats-worker-{k:04d}.csv", to_csv(LAYERSTATS_COLUMNS, stats))
     done = {
-        "worker": k, "alive": alive.tolist(), "n_data": n_data, "neurons": net.neurons, "layers": net.depth,
+        "worker": k, "alive": alive.tolist(), "n_data": n_data, "batch_size": batch_size, "batches": batches,
+        "neurons": net.neurons, "layers": net.depth,
         "edges": net.edges, "publish_calls": transport.publish_calls, "polls": transport.poll_calls,
         "table_reads": getattr(transport, "table_reads", 0), "table_writes": getattr(transport, "table_writes", 0),
+        "unique_table_reads": getattr(transport, "unique_table_reads", 0),
         **totals,
     }  # fmt: skip
     done["runtime_s"] = time.perf_counter() - handler_started
@@ -268,8 +295,8 @@ def gather(event: dict[str, Any], total: int, out_bucket: str, prefix: str, star
         "NUM_NEURONS": parts[0]["neurons"],
         "NUM_LAYERS": parts[0]["layers"],
         "NUM_DATA": parts[0]["n_data"],
-        "BATCH_SIZE": parts[0]["n_data"],
-        "NUM_BATCHES": 1,
+        "BATCH_SIZE": parts[0].get("batch_size", parts[0]["n_data"]),
+        "NUM_BATCHES": parts[0].get("batches", 1),
         "METRIC_PUBLISH_CALLS": sum(p.get("publish_calls", p["sent"]) for p in parts),
         "METRIC_NUM_MESSAGES_SENT": sum(p["sent"] for p in parts),
         "METRIC_SIZE_MESSAGES_SENT": sum(p["bytes_sent"] for p in parts),
@@ -287,6 +314,9 @@ def gather(event: dict[str, Any], total: int, out_bucket: str, prefix: str, star
     }
     totals["METRIC_DYNAMODB_ITEMS_WRITTEN"] = sum(p.get("table_writes", 0) for p in parts)
     totals["METRIC_DYNAMODB_TOTAL_ITEMS_READ"] = sum(p.get("table_reads", 0) for p in parts)
+    totals["METRIC_DYNAMODB_UNIQUE_ITEMS_READ"] = sum(p.get("unique_table_reads", 0) for p in parts)
+    totals["METRIC_MAX_ROW_NNZ"] = max(p.get("max_row_nnz", 0) for p in parts)
+    totals["METRIC_MAX_BATCH_MSG_SIZE"] = max(p.get("max_batch_msg", 0) for p in parts)
     put(out_bucket, f"{prefix}/metrics.csv", to_csv(METRICS_COLUMNS, [totals]))
     put(out_bucket, f"{prefix}/categories.tsv", "".join(f"{c}\n" for c in cats))
     n_data = parts[0]["n_data"]

@@ -45,6 +45,9 @@ class QueueTransport:
         self.poll_calls = 0
         self.table_reads = 0
         self.table_writes = 0
+        self.unique_table_reads = 0  # empty marks of senders not seen before (the original's unique items)
+        self.publish_sizes: list[int] = []  # bytes per SNS publish batch, in order
+        self._marked: set[tuple[int, int]] = set()
         # (layer, sender) -> {part: bytes} and the part count; later layers can arrive early.
         self.parts: dict[tuple[int, int], dict[int, bytes]] = {}
         self.expected: dict[tuple[int, int], int] = {}
@@ -91,6 +94,7 @@ class QueueTransport:
     def _publish(self, batch: list[dict[str, Any]]) -> None:
         resp = self.sns.publish_batch(TopicArn=self.topic, PublishBatchRequestEntries=batch)
         self.publish_calls += 1
+        self.publish_sizes.append(sum(len(entry["Message"]) for entry in batch))
         if resp.get("Failed"):
             first = resp["Failed"][0]
             raise RuntimeError(
@@ -151,7 +155,11 @@ class QueueTransport:
             TableName=self.table, Key={"pk": {"S": f"{self.run_id}#{layer}#{self.k}"}}, ConsistentRead=True
         ).get("Item")
         self.table_reads += 1
-        return {int(x) for x in item["senders"]["NS"]} if item else set()
+        senders = {int(x) for x in item["senders"]["NS"]} if item else set()
+        fresh = {(layer, s) for s in senders} - self._marked
+        self.unique_table_reads += len(fresh)
+        self._marked |= fresh
+        return senders
 
 
 def coordinator(event: dict[str, Any], context: Any = None) -> dict[str, Any]:

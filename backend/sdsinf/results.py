@@ -1,0 +1,102 @@
+"""A run's files brought home, and a run set beside a published one.
+
+`fetch` copies what a run wrote (metrics, every worker's layerstats, categories, summary, the request)
+and adds the original's `master_*` form of the same run: `master_metrics_CONFIG.csv` (the metrics
+row) and `master_layerstats_CONFIG.csv` (every worker's layer rows, worker by worker), the files the
+SDS-Inf repository publishes in `resources/`. `compare` reads such a master file and puts this run's
+numbers beside it, column by column, with their ratio.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from backend.core.errors import ConfigError, NotFoundError
+from lambda_src.sdsinf.metrics import LAYERSTATS_COLUMNS, METRICS_COLUMNS, from_csv, to_csv
+
+
+@dataclass(frozen=True)
+class ColumnComparison:
+    column: str
+    ours: str
+    theirs: str
+    ratio: float | None  # ours / theirs, where both are numbers and theirs is not 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"column": self.column, "ours": self.ours, "theirs": self.theirs, "ratio": self.ratio}
+
+
+def fetch(s3: Any, bucket: str, run_id: str, out: Path) -> list[Path]:
+    prefix = f"runs/{run_id}/"
+    keys = [
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for o in page.get("Contents", [])
+        if "/live/" not in o["Key"] and "/workers/" not in o["Key"]
+    ]
+    if not any(k.endswith("/summary.json") for k in keys):
+        raise NotFoundError(f"no finished run {run_id!r}; list them with: skydeck sdsinf runs")
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    bodies: dict[str, bytes] = {}
+    for key in sorted(keys):
+        name = key[len(prefix) :]
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        bodies[name] = body
+        (out / name).write_bytes(body)
+        written.append(out / name)
+    if "metrics.csv" in bodies:
+        rows = from_csv(bodies["metrics.csv"].decode())
+        config = rows[0]["CONFIG"] if rows else run_id
+        master = out / f"master_metrics_{config}.csv"
+        master.write_bytes(bodies["metrics.csv"])
+        layer_rows = [
+            row
+            for name in sorted(n for n in bodies if n.startswith("layerstats-worker-"))
+            for row in from_csv(bodies[name].decode())
+        ]
+        layers = out / f"master_layerstats_{config}.csv"
+        layers.write_text(to_csv(LAYERSTATS_COLUMNS, layer_rows))
+        written += [master, layers]
+    return written
+
+
+def read_master(path: Path) -> dict[str, str]:
+    """A published master_metrics file: its row, or the median of each numeric column over its rows."""
+    try:
+        rows = from_csv(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"--with {path}: {exc.strerror}") from None
+    if not rows:
+        raise ConfigError(f"--with {path}: no rows")
+    missing = [c for c in METRICS_COLUMNS if c not in rows[0]]
+    if len(missing) == len(METRICS_COLUMNS):
+        raise ConfigError(f"--with {path}: not a metrics file (none of the original's columns, e.g. CONFIG)")
+    if len(rows) == 1:
+        return rows[0]
+    merged = dict(rows[0])
+    for column in rows[0]:
+        numbers = [_number(r.get(column, "")) for r in rows]
+        if all(n is not None for n in numbers):
+            merged[column] = f"{statistics.median(n for n in numbers if n is not None):g}"
+    return merged
+
+
+def compare(ours: dict[str, str], theirs: dict[str, str]) -> list[ColumnComparison]:
+    found = []
+    for column in METRICS_COLUMNS:
+        a, b = str(ours.get(column, "")), str(theirs.get(column, ""))
+        x, y = _number(a), _number(b)
+        ratio = x / y if x is not None and y not in (None, 0.0) else None
+        found.append(ColumnComparison(column, a, b, ratio))
+    return found
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
