@@ -53,10 +53,12 @@ def sdsinf_infer(
     out_file: Annotated[Path | None, typer.Option("--out", help="Write the categories here, one a line.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Run inference on this machine; check against the truth file when there is one."""
+    """Run inference on this machine; check against the truth file when there is one. The parsed files
+    are kept in SKYDECK_HOME/cache/sdsinf under a digest of their contents, so a second run starts at once."""
+    from backend.core.paths import Home
     from backend.sdsinf.data import infer_dir
 
-    result = infer_dir(data, neurons, layers)
+    result = infer_dir(data, neurons, layers, cache=Home.from_env().cache_dir / "sdsinf")
     if out_file is not None:
         out_file.write_text("".join(f"{c}\n" for c in result.categories))
     if json_out:

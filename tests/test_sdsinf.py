@@ -296,3 +296,15 @@ def test_a_failed_runs_explanation_names_the_cause_before_its_echoes() -> None:
     # nothing reported at all
     assert explain(2, [], set(), {}).startswith("worker 0000 stopped before its first layer")
     assert last_layers(["r/live/worker-0003/b000-l0004.json", "r/live/worker-0003/b001-l0002.json", "junk"]) == {3: 2}
+
+
+def test_inference_on_every_core_gives_the_single_process_answer_with_and_without_the_shortcut() -> None:
+    from lambda_src.sdsinf.kernel import infer, infer_alive
+
+    net = radixnet(1024, 12, seed=5)
+    y = generate_inputs(1024, 1500, seed=6)
+    truth = categories(reference(y, net.layers, net.bias)) - 1
+    assert np.array_equal(infer(y, net.layers, net.bias).alive(), truth)
+    assert np.array_equal(infer(y, net.layers, net.bias, shortcut=False).alive(), truth)
+    for processes in (1, 2, 3):
+        assert np.array_equal(infer_alive(y, net.layers, net.bias, processes=processes), truth), processes

@@ -6,6 +6,7 @@ The distributed variants (Queue, Object, Serial on Lambda, Server on EC2) use th
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -15,8 +16,9 @@ import scipy.sparse as sp
 
 from backend.core.errors import ConfigError
 from lambda_src.sdsinf import graphchallenge as gc
-from lambda_src.sdsinf.kernel import categories, infer, reference
+from lambda_src.sdsinf.kernel import categories, infer_alive, reference
 from lambda_src.sdsinf.model import BIASES, Network, generate_inputs, radixnet
+from lambda_src.sdsinf.npz_codec import pack_matrix, pack_network, unpack_matrix, unpack_network
 
 
 @dataclass(frozen=True)
@@ -53,25 +55,60 @@ def generate(out: Path, neurons: int, layers: int, inputs: int, seed: int = 0) -
     return {"out": str(out), "neurons": neurons, "layers": layers, "inputs": inputs, "categories": int(truth.size)}
 
 
-def load_dataset(data: Path, neurons: int, layers: int) -> tuple[Network, sp.csr_matrix, np.ndarray | None]:
-    """(network, inputs, truth or None) from a Graph Challenge directory; bad files -> ConfigError."""
+def load_dataset(
+    data: Path, neurons: int, layers: int, cache: Path | None = None
+) -> tuple[Network, sp.csr_matrix, np.ndarray | None]:
+    """(network, inputs, truth or None) from a Graph Challenge directory; bad files -> ConfigError.
+
+    With `cache`, the parsed dataset is kept there as npz under a digest of the files' contents, so
+    the next load of the same files (a second `infer`, an `upload` after it) skips the TSV parse."""
     _check_shape(neurons, layers)
     try:
-        return (
-            gc.load_network(data, neurons, layers),
-            gc.load_inputs(data, neurons),
-            gc.load_truth(data, neurons, layers),
-        )
+        key = _digest(data, neurons, layers) if cache is not None else None
+        if key is not None and cache is not None and (cache / f"{key}.npz").is_file():
+            with np.load(cache / f"{key}.npz", allow_pickle=False) as z:
+                truth = z["truth"] if bool(z["has_truth"]) else None
+                return unpack_network(z["network"].tobytes()), unpack_matrix(z["inputs"].tobytes()), truth
+        net = gc.load_network(data, neurons, layers)
+        y = gc.load_inputs(data, neurons)
+        truth = gc.load_truth(data, neurons, layers)
     except gc.DataError as exc:
         raise ConfigError(str(exc)) from None
+    if key is not None and cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = cache / f"{key}.tmp.npz"
+        np.savez(
+            tmp,
+            network=np.frombuffer(pack_network(net), dtype=np.uint8),
+            inputs=np.frombuffer(pack_matrix(y), dtype=np.uint8),
+            truth=truth if truth is not None else np.zeros(0, dtype=np.int64),
+            has_truth=np.bool_(truth is not None),
+        )
+        tmp.replace(cache / f"{key}.npz")  # whole or not at all: a killed write never serves half a dataset
+    return net, y, truth
 
 
-def infer_dir(data: Path, neurons: int, layers: int) -> InferResult:
-    net, y, truth = load_dataset(data, neurons, layers)
+def _digest(data: Path, neurons: int, layers: int) -> str:
+    """What the dataset is: every file it reads, by name and content (a changed byte is a new key)."""
+    digest = hashlib.blake2b(f"{neurons}/{layers}".encode(), digest_size=16)
+    paths = [gc.layer_path(data, neurons, k) for k in range(1, layers + 1)]
+    paths += [gc.images_path(data, neurons), gc.truth_path(data, neurons, layers)]
+    for path in paths:
+        digest.update(path.name.encode())
+        try:
+            digest.update(path.read_bytes())
+        except FileNotFoundError:
+            digest.update(b"\0missing")
+        except OSError as exc:
+            raise gc.DataError(f"{path}: {exc.strerror}") from None
+    return digest.hexdigest()
+
+
+def infer_dir(data: Path, neurons: int, layers: int, cache: Path | None = None) -> InferResult:
+    net, y, truth = load_dataset(data, neurons, layers, cache)
     started = time.perf_counter()
-    live = infer(y, net.layers, net.bias)
+    found = infer_alive(y, net.layers, net.bias) + 1  # on every core
     seconds = time.perf_counter() - started
-    found = live.alive() + 1
     return InferResult(
         neurons=neurons,
         layers=layers,

@@ -7,10 +7,16 @@ matrix. The reference is the Graph Challenge's loop on scipy sparse matrices, on
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 
 from lambda_src.sdsinf.model import CAP
+
+MIN_ROWS_PER_PROCESS = 500  # below this a fork costs more than the slice's arithmetic
 
 
 def reference(y: sp.csr_matrix, layers: list[sp.csr_matrix], bias: float) -> sp.csr_matrix:
@@ -108,11 +114,48 @@ def settle_points(wts: list[sp.csr_matrix], bias: float) -> list[bool]:
     return stable_from[1:]
 
 
-def infer(y: sp.csr_matrix, layers: list[sp.csr_matrix], bias: float) -> LiveRows:
+def infer(y: sp.csr_matrix, layers: list[sp.csr_matrix], bias: float, shortcut: bool = True) -> LiveRows:
+    """The live-row kernel; `shortcut` retires rows at the cap where that is exact (see settle_points)."""
     wts = transposed(layers)
     live = LiveRows(y)
     for wt, settle in zip(wts, settle_points(wts, bias), strict=True):
         live.step(wt, bias)
-        if settle:
+        if settle and shortcut:
             live.settle_saturated()
     return live
+
+
+def infer_alive(
+    y: sp.csr_matrix, layers: list[sp.csr_matrix], bias: float, processes: int | None = None, shortcut: bool = True
+) -> np.ndarray:
+    """The inputs still alive after the last layer (0-based), on every core: the inputs are split into
+    contiguous slices, one forked process each (the network is shared by the fork, not copied), and
+    the slices' answers joined. Rows never interact, so the answer is the single-process one."""
+    n = processes if processes is not None else (os.cpu_count() or 1)
+    rows = y.shape[0]
+    if n <= 1 or rows < 2 * MIN_ROWS_PER_PROCESS or "fork" not in multiprocessing.get_all_start_methods():
+        return infer(y, layers, bias, shortcut).alive()
+    n = min(n, rows // MIN_ROWS_PER_PROCESS)
+    bounds = np.linspace(0, rows, n + 1).astype(np.int64)
+    fork = multiprocessing.get_context("fork")
+    jobs = []
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        mine, theirs = fork.Pipe(duplex=False)
+        proc = fork.Process(target=_slice_alive, args=(y[lo:hi], layers, bias, shortcut, theirs), daemon=True)
+        proc.start()
+        theirs.close()
+        jobs.append((lo, proc, mine))
+    found = []
+    for lo, proc, pipe in jobs:
+        try:
+            found.append(lo + pipe.recv())
+        except EOFError:
+            raise RuntimeError(f"an inference process died (exit code {proc.exitcode})") from None
+        finally:
+            proc.join()
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+
+
+def _slice_alive(y: sp.csr_matrix, layers: list[sp.csr_matrix], bias: float, shortcut: bool, pipe: Any) -> None:
+    pipe.send(infer(y, layers, bias, shortcut).alive())
+    pipe.close()
