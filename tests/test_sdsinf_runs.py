@@ -503,3 +503,74 @@ def _fetch_and_compare(runs: SdsinfRuns, run_id: str, out: Path, categories: int
     assert all(c["ratio"] == pytest.approx(1.0) for c in columns if c["ratio"] is not None)
     broken = cli(home, "sdsinf", "compare", run_id, "--with", str(out / "categories.tsv"))
     assert broken.returncode == 2 and "not a metrics file" in broken.stderr
+
+
+@pytest.mark.parametrize("variant", ["queue", "object", "serial"])
+def test_invoking_the_deployed_function_with_an_original_payload_starts_the_run(
+    runs: SdsinfRuns, tmp_path: Path, variant: str
+) -> None:
+    """As the original's README does: invoke the coordinator (or the Serial function) with a payload
+    file. The run starts from the uploaded dataset the payload's weights subfolder names, writes where
+    skydeck reads, and a Queue run's queues are gone once it ends."""
+    import json
+
+    runs.ctx.stacks.deploy("sdsinf")
+    out = runs.out
+    name = "b1_1024n_1w_10000bs" if variant == "serial" else "c1_1024n_8w_10000bs"
+    original = Path(__file__).parent / "fixtures" / "sdsinf_payloads" / f"{name}_payload_{variant}.json"
+    doc = json.loads(original.read_text())
+    info = generate(tmp_path / "gc", 1024, 5, 200, seed=41)
+    runs.upload(tmp_path / "gc", 1024, 5, name)
+    doc["model_params"].update(numLayers=5, numData=200, batchSize=100, numBatches=2)
+    if variant != "serial":
+        doc["invoc_params"].update(bfr=2, nlevels=1, total_nworkers=2)
+    function = {
+        "queue": out["QueueCoordinatorFunction"], "object": out["ObjectCoordinatorFunction"],
+        "serial": out["SerialFunction"],
+    }[variant]  # fmt: skip
+    lam = runs.ctx.clients.client("lambda")
+    if variant == "serial":  # the Serial function runs the whole model in the call: start it asynchronously
+        before = _run_ids(runs)
+        lam.invoke(FunctionName=function, InvocationType="Event", Payload=json.dumps(doc).encode())
+        run_id = _wait_for_a_new_run(runs, before)
+    else:
+        answer = json.loads(lam.invoke(FunctionName=function, Payload=json.dumps(doc).encode())["Payload"].read())
+        assert "error" not in answer, answer
+        run_id = answer["run_id"]
+    summary = runs.follow(run_id, timeout_s=180)
+    assert summary.config == doc["data_params"]["metrics_loc"]["filename"].split("_", 1)[1].removesuffix(".csv")
+    assert summary.matches_truth is True and summary.categories == info["categories"] and summary.inputs == 200
+    metrics = runs.show(run_id)["metrics"]
+    assert (metrics["NUM_BATCHES"], metrics["BATCH_SIZE"]) == ("2", "100")
+    if variant == "queue":
+        import time
+
+        sqs = runs.ctx.clients.client("sqs")
+        prefix = runs.queues.prefix(run_id)
+        deadline = time.time() + 20
+        while sqs.list_queues(QueueNamePrefix=prefix).get("QueueUrls") and time.time() < deadline:
+            time.sleep(0.5)
+        assert not sqs.list_queues(QueueNamePrefix=prefix).get("QueueUrls"), "worker 0 leaves no queues behind"
+    if variant == "object":  # a payload for another variant, or for data never uploaded, starts nothing
+        queue_doc = json.loads(original.read_text().replace("_object", "_queue"))
+        answer = json.loads(lam.invoke(FunctionName=function, Payload=json.dumps(queue_doc).encode())["Payload"].read())
+        assert "names a queue run" in answer["error"] and "invoke the queue function" in answer["error"]
+        doc["data_params"]["weights_loc"]["subfolder"] = "expts/1024/never_uploaded"
+        answer = json.loads(lam.invoke(FunctionName=function, Payload=json.dumps(doc).encode())["Payload"].read())
+        assert "no dataset of that name is uploaded" in answer["error"] and "--name never_uploaded" in answer["error"]
+
+
+def _run_ids(runs: SdsinfRuns) -> set[str]:
+    return {k.split("/")[1] for k in runs._keys(runs.out["MetricsBucket"], "runs/") if k.endswith("/request.json")}
+
+
+def _wait_for_a_new_run(runs: SdsinfRuns, before: set[str], timeout_s: float = 60) -> str:
+    import time
+
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        fresh = sorted(_run_ids(runs) - before)
+        if fresh:
+            return fresh[-1]
+        time.sleep(0.3)
+    raise AssertionError("no run started")

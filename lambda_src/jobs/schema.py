@@ -100,7 +100,10 @@ class JobSpec:
         return self.checkpoint is not None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        doc = asdict(self)
+        if doc["checkpoint"] is None:
+            del doc["checkpoint"]  # a training job's document reads as it always has
+        return doc
 
     def full_config(self) -> dict[str, Any]:
         """svox2's defaults overlaid with this job's options."""

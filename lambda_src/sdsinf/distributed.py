@@ -25,10 +25,12 @@ import scipy.sparse as sp
 from lambda_src.sdsinf import blocks
 from lambda_src.sdsinf.contracts import LiveMetric, RunSummary
 from lambda_src.sdsinf.diagnosis import WorkerFailure, explain, last_layers
+from lambda_src.sdsinf.direct import event_from_payload, is_original_payload
 from lambda_src.sdsinf.metrics import LAYERSTATS_COLUMNS, METRICS_COLUMNS, to_csv
 from lambda_src.sdsinf.model import CAP
 from lambda_src.sdsinf.npz_codec import unpack_matrix, unpack_network
 from lambda_src.sdsinf.partition import make_partition, plans
+from lambda_src.sdsinf.payload import PayloadError
 
 
 @lru_cache(maxsize=1)
@@ -80,13 +82,21 @@ def children(k: int, bfr: int, total: int) -> list[int]:
     return [c for c in range((k + 1) * bfr, (k + 1) * bfr + bfr) if c < total]
 
 
-def coordinate(event: dict[str, Any]) -> dict[str, Any]:
+def coordinate(event: dict[str, Any], variant: str) -> dict[str, Any]:
+    """Start a run's tree. Invoked with one of the original's payloads (as the original's README does),
+    it first turns the payload into a run (lambda_src.sdsinf.direct); a broken payload is answered
+    with the field at fault, and nothing starts."""
+    if is_original_payload(event):
+        try:
+            event = event_from_payload(event, variant)
+        except PayloadError as exc:
+            return {"error": str(exc)}
     ip = event["invoc_params"]
     total, bfr = int(ip["total_nworkers"]), max(1, int(ip.get("bfr", 1)))
     roots = list(range(min(bfr, total)))
     for k in roots:
         invoke(event["worker_function"], {**event, "worker_id": k})
-    return {"run_id": event["run_id"], "started": roots}
+    return {"run_id": event["run_id"], "started": roots, "metrics": event["metrics"]}
 
 
 def run_worker(event: dict[str, Any], transport: Transport) -> dict[str, Any]:
@@ -108,8 +118,20 @@ def run_worker(event: dict[str, Any], transport: Transport) -> dict[str, Any]:
         put(out_bucket, f"{prefix}/workers/failed-{k:04d}.json", json.dumps(failure))
         raise
     if k == 0:
-        gather(event, total, out_bucket, prefix, started)
+        try:
+            gather(event, total, out_bucket, prefix, started)
+        finally:
+            _remove_own_queues(event)
     return result
+
+
+def _remove_own_queues(event: dict[str, Any]) -> None:
+    """A Queue run started from a payload has nobody following it to remove its queues: worker 0 does."""
+    q = event.get("queue") or {}
+    if q.get("remove_prefix"):
+        from lambda_src.sdsinf.run_queues import remove_queues
+
+        remove_queues(session().client("sqs"), session().client("sns"), q["topic_arn"], q["remove_prefix"])
 
 
 def _work(

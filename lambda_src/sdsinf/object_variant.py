@@ -54,7 +54,7 @@ class ObjectTransport:
 
 
 def coordinator(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    return coordinate(event)
+    return coordinate(event, "object")
 
 
 def worker(event: dict[str, Any], context: Any = None) -> dict[str, Any]:

@@ -163,7 +163,7 @@ class QueueTransport:
 
 
 def coordinator(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    return coordinate(event)
+    return coordinate(event, "queue")
 
 
 def worker(event: dict[str, Any], context: Any = None) -> dict[str, Any]:

@@ -21,9 +21,11 @@ import boto3
 import numpy as np
 
 from lambda_src.sdsinf.contracts import LiveMetric, RunSummary
+from lambda_src.sdsinf.direct import event_from_payload, is_original_payload
 from lambda_src.sdsinf.kernel import LiveRows, settle_points, transposed
 from lambda_src.sdsinf.metrics import LAYERSTATS_COLUMNS, METRICS_COLUMNS, to_csv
 from lambda_src.sdsinf.npz_codec import unpack_matrix, unpack_network
+from lambda_src.sdsinf.payload import PayloadError
 
 
 @lru_cache(maxsize=1)
@@ -40,6 +42,11 @@ def _put(bucket: str, key: str, body: str | bytes) -> None:
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    if is_original_payload(event):  # invoked the original's way, with its payload file
+        try:
+            event = event_from_payload(event, "serial")
+        except PayloadError as exc:
+            return {"error": str(exc)}
     started = time.time()
     run_id, config = event["run_id"], event["config"]
     mp = event["model_params"]

@@ -1,0 +1,99 @@
+"""A run started the original's way: a deployed coordinator (or the Serial function) invoked with one
+of the original's payload files (SDS-Inf-Code's README, step 12).
+
+The payload's own S3 locations name the original's buckets; here, as with `skydeck sdsinf run
+--payload`, the model and inputs are the uploaded dataset named by the last part of
+`data_params.weights_loc.subfolder`, and the run writes to the stack's buckets (its id is in the
+answer, its files under `runs/RUN_ID/` of the metrics bucket, where `skydeck sdsinf show` and
+`fetch` find them). The stack passes its buckets, topic, table and worker function in the
+environment (SDSINF_*). A Queue run's queues are made here and removed by worker 0 at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import boto3
+
+from lambda_src.sdsinf.payload import PayloadError, parse_payload
+from lambda_src.sdsinf.run_queues import make_queues, queue_prefix
+
+POLL_TIMEOUT_S = 60.0
+
+
+def is_original_payload(event: Mapping[str, Any]) -> bool:
+    return "data_params" in event and "run_id" not in event
+
+
+def _exists(s3: Any, bucket: str, key: str) -> bool:
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+        return True
+    except Exception:  # noqa: BLE001 - a 404 is a ClientError with no modelled type; any failure means no
+        return False
+
+
+def event_from_payload(doc: Any, variant: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The run event skydeck's workers take, from an original payload; raises PayloadError naming the field."""
+    env = os.environ if env is None else env
+    payload = parse_payload(doc)
+    if payload.variant != variant:
+        raise PayloadError(
+            f"payload: data_params.metrics_loc.filename names a {payload.variant} run ({payload.config}); "
+            f"invoke the {payload.variant} function with it, not the {variant} one"
+        )
+    session = boto3.session.Session()
+    s3 = session.client("s3")
+    weights, inference, metrics = (
+        env["SDSINF_WEIGHTS_BUCKET"],
+        env["SDSINF_INFERENCE_BUCKET"],
+        env["SDSINF_METRICS_BUCKET"],
+    )
+    data = payload.dataset_hint
+    if not _exists(s3, weights, f"{data}/network.npz"):
+        raise PayloadError(
+            f"payload: data_params.weights_loc.subfolder names the dataset {data!r} (its last part), and no "
+            f"dataset of that name is uploaded; upload one: skydeck sdsinf data upload --data DIR --name {data}"
+        )
+    run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    prefix = f"runs/{run_id}"
+    truth_key = f"{data}/truth.tsv"
+    event: dict[str, Any] = {
+        "run_id": run_id,
+        "config": payload.config,
+        "model": {"bucket": weights, "key": f"{data}/network.npz"},
+        "inputs": {"bucket": inference, "key": f"{data}/inputs.npz"},
+        "truth": {"bucket": inference, "key": truth_key} if _exists(s3, inference, truth_key) else None,
+        "metrics": {"bucket": metrics, "prefix": prefix},
+        "partition": "row",
+        "model_params": {
+            "numData": payload.num_data,
+            **({"batchSize": payload.batch_size} if payload.batch_size < payload.num_data else {}),
+        },
+        "invoc_params": {"bfr": payload.bfr, "nlevels": payload.nlevels, "total_nworkers": payload.total_nworkers},
+        "started_by": "payload",
+    }
+    if variant in ("object", "queue"):
+        event.update(worker_function=env["SDSINF_WORKER_FUNCTION"], poll_timeout_s=POLL_TIMEOUT_S)
+    if variant == "object":
+        event["intermediate"] = {"bucket": env["SDSINF_INTERMEDIATE_BUCKET"]}
+    if variant == "queue":
+        topic = env["SDSINF_TOPIC_ARN"]
+        run_prefix = queue_prefix(env["SDSINF_QUEUE_PREFIX"], run_id)
+        urls = make_queues(
+            session.client("sqs"), session.client("sns"), topic, run_prefix, run_id, payload.total_nworkers
+        )
+        # nobody follows a run started this way: worker 0 removes its queues when it ends
+        event["queue"] = {
+            "topic_arn": topic,
+            "table": env["SDSINF_EMPTY_TABLE"],
+            "queue_urls": urls,
+            "remove_prefix": run_prefix,
+        }
+    s3.put_object(Bucket=metrics, Key=f"{prefix}/request.json", Body=json.dumps(event), ServerSideEncryption="AES256")
+    return event

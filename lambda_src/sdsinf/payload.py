@@ -1,0 +1,90 @@
+"""The original SDS-Inf payloads (`resources/*_payload_*.json` in SDS-Inf-Code), read as they are, by
+`skydeck sdsinf run --payload` and by the deployed coordinators when one is invoked with a payload.
+
+A payload names S3 locations in the original's own buckets (`mnist-radixnet-*`); here the model and
+inputs come from a dataset uploaded with `skydeck sdsinf data upload` and the run's files go to the
+sdsinf stack's buckets. What the payload decides is kept: the run's config name (from
+`metrics_loc.filename`, as the original's `output_metrics` derives it), the worker count and fan-out
+(`invoc_params`), and how much of the input to infer and in what batches (`model_params`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+VARIANTS = ("queue", "object", "serial", "server")  # a config name ends with one of these
+
+
+class PayloadError(ValueError):
+    """A payload that cannot run; the message names the field."""
+
+
+@dataclass(frozen=True)
+class OriginalPayload:
+    config: str  # e.g. c1_1024n_8w_10000bs_queue
+    variant: str  # queue | object | serial, from the config name's last part
+    neurons: int
+    layers: int
+    num_data: int
+    batch_size: int
+    num_batches: int
+    bfr: int
+    nlevels: int
+    total_nworkers: int
+    dataset_hint: str  # the weights subfolder's last part, e.g. c1_1024n_8w_10000bs
+
+
+def _get(doc: Any, path: str) -> Any:
+    value = doc
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise PayloadError(f"payload: {path} is missing (the original payloads have it)")
+        value = value[part]
+    return value
+
+
+def _int(doc: Any, path: str, lo: int = 1) -> int:
+    value = _get(doc, path)
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+        raise PayloadError(f"payload: {path} must be a whole number >= {lo}, not {value!r}")
+    return value
+
+
+def parse_payload(doc: Any) -> OriginalPayload:
+    if not isinstance(doc, dict):
+        raise PayloadError("payload: must be a JSON object with data_params, invoc_params and model_params")
+    filename = _get(doc, "data_params.metrics_loc.filename")
+    if not isinstance(filename, str) or "_" not in filename:
+        raise PayloadError(f"payload: data_params.metrics_loc.filename must look like 1_CONFIG.csv, not {filename!r}")
+    config = filename.split("_", 1)[1].split(".")[0]  # as the original's output_metrics reads it
+    variant = config.rsplit("_", 1)[-1]
+    if variant not in VARIANTS:
+        raise PayloadError(f"payload: the config {config!r} names no variant ({', '.join(VARIANTS)}) at its end")
+    subfolder = _get(doc, "data_params.weights_loc.subfolder")
+    payload = OriginalPayload(
+        config=config,
+        variant=variant,
+        neurons=_int(doc, "model_params.numNeurons"),
+        layers=_int(doc, "model_params.numLayers"),
+        num_data=_int(doc, "model_params.numData"),
+        batch_size=_int(doc, "model_params.batchSize"),
+        num_batches=_int(doc, "model_params.numBatches"),
+        bfr=_int(doc, "invoc_params.bfr"),
+        nlevels=_int(doc, "invoc_params.nlevels"),
+        total_nworkers=_int(doc, "invoc_params.total_nworkers"),
+        dataset_hint=str(subfolder).rstrip("/").rsplit("/", 1)[-1],
+    )
+    tree = sum(payload.bfr**level for level in range(1, payload.nlevels + 1))
+    if payload.variant in ("queue", "object") and payload.total_nworkers != tree:
+        # the original's coordinator starts bfr workers and each starts bfr more, nlevels deep
+        raise PayloadError(
+            f"payload: invoc_params.total_nworkers is {payload.total_nworkers}, but bfr {payload.bfr} and nlevels "
+            f"{payload.nlevels} make a tree of {tree} workers"
+        )
+    if payload.batch_size * payload.num_batches < payload.num_data:
+        raise PayloadError(
+            f"payload: model_params.batchSize x numBatches ({payload.batch_size} x {payload.num_batches}) "
+            f"does not cover numData ({payload.num_data})"
+        )
+    return payload
