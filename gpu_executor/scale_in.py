@@ -62,7 +62,11 @@ class ScaleInProtection:
         if not found:
             log.warning("scale-in protection left off: instance %s is in no Auto Scaling group", instance_id)
             return None
-        return cls(autoscaling, instance_id, found[0]["AutoScalingGroupName"])
+        protection = cls(autoscaling, instance_id, found[0]["AutoScalingGroupName"])
+        # an executor killed while it held a job left the mark set, and nothing runs now: clear it, or
+        # the group could never take this instance back
+        protection.release()
+        return protection
 
     def hold(self) -> bool:
         return self._set(True)

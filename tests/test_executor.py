@@ -357,6 +357,10 @@ def test_an_instance_running_a_job_is_protected_from_scale_in_until_it_ends(
     assert ScaleInProtection.from_environment(autoscaling) is None  # off unless the fleet's user data says
     monkeypatch.setenv("SKYDECK_SCALE_IN_PROTECTION", "1")
     monkeypatch.setenv("SKYDECK_INSTANCE_ID", instance)
+    # an executor killed mid-job left its mark: a new one starting on the instance clears it
+    autoscaling.set_instance_protection(
+        InstanceIds=[instance], AutoScalingGroupName="protect-test-executors", ProtectedFromScaleIn=True
+    )
     protection = ScaleInProtection.from_environment(autoscaling)
     assert protection is not None and protection.group == "protect-test-executors"
     job_id = store.submit(parse_job({"scene": "lego"}))["job_id"]

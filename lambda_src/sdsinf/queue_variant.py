@@ -47,6 +47,9 @@ class QueueTransport:
         self.table_writes = 0
         self.unique_table_reads = 0  # empty marks of senders not seen before (the original's unique items)
         self.publish_sizes: list[int] = []  # bytes per SNS publish batch, in order
+        self.received_messages = 0  # SQS messages taken (a block may come in several)
+        self.received_bytes = 0
+        self._pending: list[tuple[str, dict[str, Any]]] = []
         self._marked: set[tuple[int, int]] = set()
         # (layer, sender) -> {part: bytes} and the part count; later layers can arrive early.
         self.parts: dict[tuple[int, int], dict[int, bytes]] = {}
@@ -79,17 +82,24 @@ class QueueTransport:
                 "parts": _attr(len(pieces), number=True),
             }
             entries.append((text, attrs))
+        # held until the layer's last block is sent (flush): a publish batch carries messages for
+        # several targets, as the original's does (up to 10 messages, under the 256 KB limit)
+        self._pending += [(text, attrs) for text, attrs in entries]
+        return [len(e[0]) for e in entries]
+
+    def flush(self) -> None:
+        """Publish every message held since the last flush, in batches of up to 10 under 256 KB."""
         batch: list[dict[str, Any]] = []
         size = 0
-        for i, (text, attrs) in enumerate(entries):
+        for text, attrs in self._pending:
             if batch and (len(batch) == BATCH_ENTRIES or size + len(text) > BATCH_BYTES):
                 self._publish(batch)
                 batch, size = [], 0
-            batch.append({"Id": str(i), "Message": text, "MessageAttributes": attrs})
+            batch.append({"Id": str(len(batch)), "Message": text, "MessageAttributes": attrs})
             size += len(text)
         if batch:
             self._publish(batch)
-        return [len(e[0]) for e in entries]
+        self._pending = []
 
     def _publish(self, batch: list[dict[str, Any]]) -> None:
         resp = self.sns.publish_batch(TopicArn=self.topic, PublishBatchRequestEntries=batch)
@@ -144,6 +154,8 @@ class QueueTransport:
             if a.get("run") != self.run_id or a.get("target") != str(self.k):
                 continue  # not ours (the filter policy should have kept it away): drop it
             key = (int(a["layer"]), int(a["sender"]))
+            self.received_messages += 1
+            self.received_bytes += len(m["Body"])
             self.parts.setdefault(key, {})[int(a["part"])] = base64.b64decode(m["Body"])
             self.expected[key] = int(a["parts"])
         if messages:
