@@ -11,7 +11,7 @@ from backend.core.errors import NotFoundError, SkydeckError
 from backend.sdsinf.data import generate
 from backend.sdsinf.runs import SdsinfRuns
 from lambda_src.sdsinf.contracts import LiveMetric
-from lambda_src.sdsinf.metrics import LAYERSTATS_COLUMNS, METRICS_COLUMNS, from_csv
+from lambda_src.sdsinf.metrics import S3_LAYERSTATS_COLUMNS, S3_METRICS_COLUMNS, from_csv
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +32,15 @@ def test_serial_run_streams_metrics_and_writes_the_original_files(runs: SdsinfRu
     assert {m.layer for m in seen} == set(range(12)) and {m.batch for m in seen} == {1, 2}
     shown = runs.show(started["run_id"])
     assert {"metrics.csv", "layerstats-worker-0000.csv", "categories.tsv", "summary.json"} <= set(shown["files"])
-    assert list(shown["metrics"]) == METRICS_COLUMNS
-    assert shown["metrics"]["NUM_BATCHES"] == "2" and shown["metrics"]["CONFIG"] == "t_1024n_1w_100bs_serial"
+    # the original Serial worker's S3 schema: the model and inputs (and truth) read, nothing written
+    assert list(shown["metrics"]) == S3_METRICS_COLUMNS
+    metrics = shown["metrics"]
+    assert metrics["NUM_BATCHES"] == "2" and metrics["CONFIG"] == "t_1024n_1w_100bs_serial"
+    assert (metrics["METRIC_S3_NUM_READS"], metrics["METRIC_S3_NUM_WRITES"]) == ("3", "0")
+    assert 0 < int(float(metrics["METRIC_MAX_ROW_NNZ"])) <= 100
     bucket = runs.out["MetricsBucket"]
     stats = from_csv(runs._get(bucket, f"runs/{started['run_id']}/layerstats-worker-0000.csv").decode())
-    assert list(stats[0]) == LAYERSTATS_COLUMNS and len(stats) == 24
+    assert list(stats[0]) == S3_LAYERSTATS_COLUMNS and len(stats) == 24
     assert started["run_id"] in [r.run_id for r in runs.runs()]
     assert runs.show(started["run_id"][:-2])["run_id"] == started["run_id"]  # a unique prefix is enough
 
@@ -87,9 +91,22 @@ def test_object_variant_exchanges_partials_through_s3(runs: SdsinfRuns, tmp_path
     assert summary.matches_truth is True and summary.categories == info["categories"]
     assert {m.worker for m in seen} == set(range(workers)) and len(seen) == workers * 6
     shown = runs.show(started["run_id"])
+    metrics = shown["metrics"]
+    assert list(metrics) == S3_METRICS_COLUMNS  # the original Object worker's schema: files, not messages
     if workers > 1:
-        assert int(shown["metrics"]["METRIC_NUM_MESSAGES_SENT"]) > 0
-        assert all(m.messages_received > 0 for m in seen)
+        assert int(metrics["METRIC_S3_NUM_WRITES"]) > 0 and all(m.messages_received > 0 for m in seen)
+        # every file written was read, and the layer rows add up to the run's row
+        assert metrics["METRIC_S3_NUM_WRITES"] == metrics["METRIC_S3_NUM_READS"]
+        rows = [
+            r
+            for k in range(workers)
+            for r in from_csv(
+                runs._get(runs.out["MetricsBucket"], f"runs/{started['run_id']}/layerstats-worker-{k:04d}.csv").decode()
+            )
+        ]
+        assert list(rows[0]) == S3_LAYERSTATS_COLUMNS
+        assert sum(int(r["FILES_WRITTEN"]) for r in rows) == int(metrics["METRIC_S3_NUM_WRITES"])
+        assert sum(int(r["NUM_FOLDER_SCANS"]) for r in rows) == int(metrics["METRIC_S3_FOLDER_SCANS"])
     assert {f"layerstats-worker-{k:04d}.csv" for k in range(workers)} <= set(shown["files"])
 
 
@@ -457,18 +474,21 @@ def test_the_original_payload_with_two_batches_and_a_two_level_tree(
         for row in from_csv(runs._get(bucket, f"runs/{started['run_id']}/layerstats-worker-{k:04d}.csv").decode())
     ]
     assert len(rows) == 6 * 2 * 8
-    assert sum(int(r["MSG_NUM"]) for r in rows) == int(metrics["METRIC_NUM_MESSAGES_SENT"])
-    assert int(metrics["METRIC_NUM_MESSAGES_SENT"]) == int(metrics["METRIC_NUM_MESSAGES_RECEIVED"])
-    assert sum(float(r["LAYER_DURATION"]) for r in rows) == pytest.approx(
-        float(metrics["METRIC_ELAPSED_TIME_BATCH"]), rel=1e-3
+    sent, received, batch_time, written = (
+        ("METRIC_NUM_MESSAGES_SENT", "METRIC_NUM_MESSAGES_RECEIVED", "METRIC_ELAPSED_TIME_BATCH", "MSG_NUM")
+        if variant == "queue"
+        else ("METRIC_S3_NUM_WRITES", "METRIC_S3_NUM_READS", "METRIC_ELAPSED_TIME_TOTAL", "FILES_WRITTEN")
     )
+    assert sum(int(r[written]) for r in rows) == int(metrics[sent]) == int(metrics[received])
+    assert sum(float(r["LAYER_DURATION"]) for r in rows) == pytest.approx(float(metrics[batch_time]), rel=1e-3)
     # the columns the original fills and skydeck once left at 0, with the original's meaning
     assert 1 <= int(float(metrics["METRIC_MAX_ROW_NNZ"])) <= 300  # inputs using one sent neuron, in a batch
     assert sum(int(r["NNZ_SENT"]) for r in rows) > 0
     for r in rows:
-        targets = max(int(r["LS_NUM_TARGETS"]), 1)
+        targets = max(int(r["LS_NUM_TARGETS" if variant == "queue" else "NUM_TARGETS"]), 1)
         assert float(r["ROWS_PER_TARGET"]) == pytest.approx(int(r["ROWS_SENT"]) / targets)
-        assert (r["CHUNKS_SENT"], r["CHUNK_TOTAL_SIZE"]) == (r["MSG_NUM"], r["MSG_TOTAL_SIZE"])
+        if variant == "queue":
+            assert (r["CHUNKS_SENT"], r["CHUNK_TOTAL_SIZE"]) == (r["MSG_NUM"], r["MSG_TOTAL_SIZE"])
     if variant == "queue":
         # one publish batch carries messages for several targets, as the original's does
         assert int(metrics["METRIC_PUBLISH_CALLS"]) < int(metrics["METRIC_NUM_MESSAGES_SENT"])

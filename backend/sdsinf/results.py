@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.core.errors import ConfigError, NotFoundError
-from lambda_src.sdsinf.metrics import LAYERSTATS_COLUMNS, METRICS_COLUMNS, from_csv, to_csv
+from lambda_src.sdsinf.metrics import METRICS_COLUMNS, S3_METRICS_COLUMNS, from_csv, to_csv
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def fetch(s3: Any, bucket: str, run_id: str, out: Path) -> list[Path]:
             for row in from_csv(bodies[name].decode())
         ]
         layers = out / f"master_layerstats_{config}.csv"
-        layers.write_text(to_csv(LAYERSTATS_COLUMNS, layer_rows))
+        layers.write_text(to_csv(list(layer_rows[0]) if layer_rows else [], layer_rows))
         written += [master, layers]
     return written
 
@@ -72,8 +72,8 @@ def read_master(path: Path) -> dict[str, str]:
         raise ConfigError(f"--with {path}: {exc.strerror}") from None
     if not rows:
         raise ConfigError(f"--with {path}: no rows")
-    missing = [c for c in METRICS_COLUMNS if c not in rows[0]]
-    if len(missing) == len(METRICS_COLUMNS):
+    known = set(METRICS_COLUMNS) | set(S3_METRICS_COLUMNS)
+    if not known & set(rows[0]):
         raise ConfigError(f"--with {path}: not a metrics file (none of the original's columns, e.g. CONFIG)")
     if len(rows) == 1:
         return rows[0]
@@ -86,8 +86,9 @@ def read_master(path: Path) -> dict[str, str]:
 
 
 def compare(ours: dict[str, str], theirs: dict[str, str]) -> list[ColumnComparison]:
+    """Every column of this run's row (the Queue schema, or the S3 one of Object and Serial), in order."""
     found = []
-    for column in METRICS_COLUMNS:
+    for column in ours:
         a, b = str(ours.get(column, "")), str(theirs.get(column, ""))
         x, y = _number(a), _number(b)
         ratio = x / y if x is not None and y not in (None, 0.0) else None

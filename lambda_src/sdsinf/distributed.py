@@ -26,7 +26,7 @@ from lambda_src.sdsinf import blocks
 from lambda_src.sdsinf.contracts import LiveMetric, RunSummary
 from lambda_src.sdsinf.diagnosis import WorkerFailure, explain, last_layers
 from lambda_src.sdsinf.direct import event_from_payload, is_original_payload
-from lambda_src.sdsinf.metrics import LAYERSTATS_COLUMNS, METRICS_COLUMNS, to_csv
+from lambda_src.sdsinf.metrics import columns_for, to_csv
 from lambda_src.sdsinf.model import CAP
 from lambda_src.sdsinf.npz_codec import unpack_matrix, unpack_network
 from lambda_src.sdsinf.partition import make_partition, plans
@@ -175,7 +175,9 @@ def _work(
             comm_before, comp_before = totals["comm"], totals["comp"]
             publish_before = transport.publish_calls
             publishes_before = len(getattr(transport, "publish_sizes", []))
+            polls_before = transport.poll_calls
             nnz_sent = 0
+            null_sent = 0
             nnz_in = int(np.count_nonzero(held))  # the original's NNZ: this layer's input, as it starts
             sizes: list[int] = []
             targets = 0
@@ -190,6 +192,7 @@ def _work(
                 body = blocks.encode(rows, values)
                 totals["compress"] += time.perf_counter() - t
                 t = time.perf_counter()
+                null_sent += int(not values.any())
                 sizes += transport.send(step, dst, body, empty=not values.any())
                 totals["comm"] += time.perf_counter() - t
                 targets += 1
@@ -204,8 +207,10 @@ def _work(
             t = time.perf_counter()
             got = transport.receive(step, senders, timeout) if senders else []
             totals["comm"] += time.perf_counter() - t
+            null_seen = 0
             for blob in got:
                 ids, block = blocks.decode(blob)
+                null_seen += int(not block.any())
                 full[:, ids] = block
             # messages as they travelled (a transport that splits blocks counts its parts)
             if hasattr(transport, "received_messages"):
@@ -227,6 +232,7 @@ def _work(
             rows_active = int(np.count_nonzero(held.any(axis=1)))
             received_bytes = sum(len(b) for b in got)
             publishes = list(getattr(transport, "publish_sizes", []))[publishes_before:]
+            read_sizes = [len(b) for b in got]
             totals["max_batch_msg"] = max([totals["max_batch_msg"], *publishes])
             rows_sent = int(sum(r.size for (s, _), r in plan.sends.items() if s == k))
             per_target = max(targets, 1)  # the original divides by one where there is no target
@@ -247,6 +253,16 @@ def _work(
                     "NNZ_SENT": nnz_sent, "NNZ_PER_TARGET": nnz_sent / per_target,
                     "ROWS_SENT": rows_sent, "ROWS_PER_TARGET": rows_sent / per_target,
                     "LAYER_DURATION": duration,
+                    # the Object variant's names (the original's object worker): files, not messages
+                    "FILES_WRITTEN": len(sizes), "FILES_WRITTEN_TOTAL_SIZE": sum(sizes),
+                    "FILES_WRITTEN_MAX_SIZE": max(sizes, default=0), "FILES_WRITTEN_MIN_SIZE": min(sizes, default=0),
+                    "FILES_WRITTEN_AVG_SIZE": sum(sizes) / max(len(sizes), 1),
+                    "FILES_READ": len(got), "FILES_READ_TOTAL_SIZE": sum(read_sizes),
+                    "FILES_READ_MAX_SIZE": max(read_sizes, default=0),
+                    "FILES_READ_MIN_SIZE": min(read_sizes, default=0),
+                    "FILES_READ_AVG_SIZE": sum(read_sizes) / max(len(read_sizes), 1),
+                    "NULL_FILES_WRITTEN": null_sent, "NULL_FILES_OBSERVED": null_seen,
+                    "NUM_FOLDER_SCANS": transport.poll_calls - polls_before, "NUM_TARGETS": targets,
                 }
             )  # fmt: skip
             metric = LiveMetric(
@@ -260,7 +276,8 @@ def _work(
             put(out_bucket, metric.key(prefix), metric.to_json())
         alive_rows.append(b0 + np.flatnonzero(held.any(axis=1)))
     alive = np.concatenate(alive_rows) if alive_rows else np.zeros(0, dtype=np.int64)
-    put(out_bucket, f"{prefix}/layerstats-worker-{k:04d}.csv", to_csv(LAYERSTATS_COLUMNS, stats))
+    _, layer_columns = columns_for(event.get("variant", "object"))
+    put(out_bucket, f"{prefix}/layerstats-worker-{k:04d}.csv", to_csv(layer_columns, stats))
     done = {
         "worker": k, "alive": alive.tolist(), "n_data": n_data, "batch_size": batch_size, "batches": batches,
         "neurons": net.neurons, "layers": net.depth,
@@ -349,7 +366,19 @@ def gather(event: dict[str, Any], total: int, out_bucket: str, prefix: str, star
     totals["METRIC_DYNAMODB_UNIQUE_ITEMS_READ"] = sum(p.get("unique_table_reads", 0) for p in parts)
     totals["METRIC_MAX_ROW_NNZ"] = max(p.get("max_row_nnz", 0) for p in parts)
     totals["METRIC_MAX_BATCH_MSG_SIZE"] = max(p.get("max_batch_msg", 0) for p in parts)
-    put(out_bucket, f"{prefix}/metrics.csv", to_csv(METRICS_COLUMNS, [totals]))
+    totals.update(
+        {
+            "METRIC_S3_NUM_WRITES": totals["METRIC_NUM_MESSAGES_SENT"],
+            "METRIC_S3_NUM_READS": totals["METRIC_NUM_MESSAGES_RECEIVED"],
+            "METRIC_S3_WRITE_SIZE": totals["METRIC_SIZE_MESSAGES_SENT"],
+            "METRIC_S3_READ_SIZE": totals["METRIC_SIZE_MESSAGES_RECEIVED"],
+            "METRIC_S3_FOLDER_SCANS": totals["METRIC_RECEIVE_POLL_CALLS"],
+            "METRIC_ELAPSED_TIME_TOTAL": totals["METRIC_ELAPSED_TIME_BATCH"],
+            "METRIC_MAX_FILE_SIZE": totals["METRIC_MAX_MESSAGE_SIZE"],
+        }
+    )
+    metric_columns, _ = columns_for(event.get("variant", "object"))
+    put(out_bucket, f"{prefix}/metrics.csv", to_csv(metric_columns, [totals]))
     put(out_bucket, f"{prefix}/categories.tsv", "".join(f"{c}\n" for c in cats))
     n_data = parts[0]["n_data"]
     summary.update(

@@ -65,6 +65,65 @@ LAYERSTATS_COLUMNS = [
 ]
 
 
+# The Object and Serial variants' files (the original's object and serial workers: METRIC_S3_* and
+# their LayerStats), with the same leading run columns as the Queue row.
+S3_METRICS_COLUMNS = [
+    "CONFIG",
+    "BFR",
+    "NLEVELS",
+    "TOTAL_NWORKERS",
+    "NUM_NEURONS",
+    "NUM_LAYERS",
+    "NUM_DATA",
+    "BATCH_SIZE",
+    "NUM_BATCHES",
+    "METRIC_S3_NUM_WRITES",
+    "METRIC_S3_NUM_READS",
+    "METRIC_S3_WRITE_SIZE",
+    "METRIC_S3_READ_SIZE",
+    "METRIC_S3_FOLDER_SCANS",
+    "METRIC_ELAPSED_TIME_TOTAL",
+    "METRIC_ELAPSED_TIME_COMMUNICATION",
+    "METRIC_ELAPSED_TIME_COMPRESSION",
+    "METRIC_ELAPSED_TIME_COMPUTATION",
+    "METRIC_LAMBDA_RUNTIME",
+    "METRIC_MAX_FILE_SIZE",
+    "METRIC_MAX_ROW_NNZ",
+]
+S3_LAYERSTATS_COLUMNS = [
+    "CONFIG",
+    "WORKER_ID",
+    "LAYER",
+    "FILES_WRITTEN",
+    "FILES_WRITTEN_TOTAL_SIZE",
+    "FILES_WRITTEN_MAX_SIZE",
+    "FILES_WRITTEN_MIN_SIZE",
+    "FILES_WRITTEN_AVG_SIZE",
+    "FILES_READ",
+    "FILES_READ_TOTAL_SIZE",
+    "FILES_READ_MAX_SIZE",
+    "FILES_READ_MIN_SIZE",
+    "FILES_READ_AVG_SIZE",
+    "NULL_FILES_WRITTEN",
+    "NULL_FILES_OBSERVED",
+    "NUM_FOLDER_SCANS",
+    "NUM_TARGETS",
+    "NNZ",
+    "NNZ_SENT",
+    "NNZ_PER_TARGET",
+    "ROWS_SENT",
+    "ROWS_PER_TARGET",
+    "LAYER_DURATION",
+]
+
+
+def columns_for(variant: str) -> tuple[list[str], list[str]]:
+    """(metrics columns, layerstats columns) the original writes for this variant."""
+    if variant in ("object", "serial"):
+        return S3_METRICS_COLUMNS, S3_LAYERSTATS_COLUMNS
+    return METRICS_COLUMNS, LAYERSTATS_COLUMNS
+
+
 def to_csv(columns: list[str], rows: Iterable[dict[str, Any]]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")

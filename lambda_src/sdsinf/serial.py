@@ -23,7 +23,7 @@ import numpy as np
 from lambda_src.sdsinf.contracts import LiveMetric, RunSummary
 from lambda_src.sdsinf.direct import event_from_payload, is_original_payload
 from lambda_src.sdsinf.kernel import LiveRows, settle_points, transposed
-from lambda_src.sdsinf.metrics import LAYERSTATS_COLUMNS, METRICS_COLUMNS, to_csv
+from lambda_src.sdsinf.metrics import S3_LAYERSTATS_COLUMNS, S3_METRICS_COLUMNS, to_csv
 from lambda_src.sdsinf.npz_codec import unpack_matrix, unpack_network
 from lambda_src.sdsinf.payload import PayloadError
 
@@ -33,8 +33,19 @@ def _s3() -> Any:
     return boto3.session.Session().client("s3")
 
 
-def _get(loc: dict[str, str]) -> bytes:
-    return _s3().get_object(Bucket=loc["bucket"], Key=loc["key"])["Body"].read()
+class _Reads:
+    """The S3 objects a run reads, as the original's METRIC_S3_* count them."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+        self.seconds = 0.0
+
+    def get(self, loc: dict[str, str]) -> bytes:
+        t = time.perf_counter()
+        body = _s3().get_object(Bucket=loc["bucket"], Key=loc["key"])["Body"].read()
+        self.seconds += time.perf_counter() - t
+        self.sizes.append(len(body))
+        return body
 
 
 def _put(bucket: str, key: str, body: str | bytes) -> None:
@@ -51,8 +62,9 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     run_id, config = event["run_id"], event["config"]
     mp = event["model_params"]
     out_bucket, prefix = event["metrics"]["bucket"], event["metrics"]["prefix"].rstrip("/")
-    net = unpack_network(_get(event["model"]))
-    y_all = unpack_matrix(_get(event["inputs"]))
+    reads = _Reads()
+    net = unpack_network(reads.get(event["model"]))
+    y_all = unpack_matrix(reads.get(event["inputs"]))
     n_data = min(int(mp.get("numData", y_all.shape[0])), y_all.shape[0])
     batch = max(1, int(mp.get("batchSize", n_data)))
     wts = transposed(net.layers)
@@ -60,6 +72,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     found: list[np.ndarray] = []
     layerstats: list[dict[str, Any]] = []
     compute_s = 0.0
+    max_row_nnz = 0
     batches = 0
     for b0 in range(0, n_data, batch):
         batches += 1
@@ -72,6 +85,9 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
             took = time.perf_counter() - t
             compute_s += took
             nnz = int(np.count_nonzero(live.y)) + int(live.settled.size) * net.neurons
+            # a row is a neuron, as the original counts it: the inputs where it is nonzero
+            if live.y.size:
+                max_row_nnz = max(max_row_nnz, int(np.count_nonzero(live.y, axis=0).max()) + int(live.settled.size))
             rows_active = int(live.ids.size + live.settled.size)
             layerstats.append({"CONFIG": config, "WORKER_ID": 0, "LAYER": layer, "NNZ": nnz, "LAYER_DURATION": took})
             metric = LiveMetric(
@@ -83,7 +99,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     cats = np.sort(np.concatenate(found)) + 1 if found else np.empty(0, dtype=np.int64)
     truth_ok = None
     if event.get("truth"):
-        truth = np.asarray([int(x) for x in _get(event["truth"]).decode().split()], dtype=np.int64)
+        truth = np.asarray([int(x) for x in reads.get(event["truth"]).decode().split()], dtype=np.int64)
         truth = truth[truth <= n_data]
         truth_ok = bool(np.array_equal(np.sort(truth), cats))
     runtime = time.time() - started
@@ -98,15 +114,24 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         "NUM_DATA": n_data,
         "BATCH_SIZE": batch,
         "NUM_BATCHES": batches,
-        "METRIC_ELAPSED_TIME_BATCH": compute_s,
-        "METRIC_ELAPSED_TIME_COMMUNICATION": 0.0,
-        "METRIC_ELAPSED_TIME_COMPUTATION": compute_s,
+        # the original's Serial schema (METRIC_S3_*): it read each layer's weights and kept hidden layers
+        # in S3; here the model and inputs are two objects and hidden layers stay in memory, so the
+        # reads are those objects and nothing is written between layers
+        "METRIC_S3_NUM_WRITES": 0,
+        "METRIC_S3_NUM_READS": len(reads.sizes),
+        "METRIC_S3_WRITE_SIZE": 0,
+        "METRIC_S3_READ_SIZE": sum(reads.sizes),
+        "METRIC_S3_FOLDER_SCANS": 0,
+        "METRIC_ELAPSED_TIME_TOTAL": compute_s + reads.seconds,
+        "METRIC_ELAPSED_TIME_COMMUNICATION": reads.seconds,
         "METRIC_ELAPSED_TIME_COMPRESSION": 0.0,
+        "METRIC_ELAPSED_TIME_COMPUTATION": compute_s,
         "METRIC_LAMBDA_RUNTIME": runtime,
-        "METRIC_MAX_ROW_NNZ": max((s["NNZ"] for s in layerstats), default=0),
+        "METRIC_MAX_FILE_SIZE": max(reads.sizes, default=0),
+        "METRIC_MAX_ROW_NNZ": max_row_nnz,
     }
-    _put(out_bucket, f"{prefix}/metrics.csv", to_csv(METRICS_COLUMNS, [totals]))
-    _put(out_bucket, f"{prefix}/layerstats-worker-0000.csv", to_csv(LAYERSTATS_COLUMNS, layerstats))
+    _put(out_bucket, f"{prefix}/metrics.csv", to_csv(S3_METRICS_COLUMNS, [totals]))
+    _put(out_bucket, f"{prefix}/layerstats-worker-0000.csv", to_csv(S3_LAYERSTATS_COLUMNS, layerstats))
     _put(out_bucket, f"{prefix}/categories.tsv", "".join(f"{c}\n" for c in cats))
     summary = RunSummary(
         run_id=run_id,
