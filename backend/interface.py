@@ -281,6 +281,15 @@ class Backend:
 
         return SdsinfRuns(self.ctx).runs()
 
+    def compare_run(self, run_id: str, published: Path) -> tuple[str, list[dict[str, Any]]]:
+        """A run's metrics beside a published metrics file (the original's master_metrics_*.csv):
+        (the run's id, [{column, ours, theirs, ratio}])."""
+        from backend.sdsinf.results import compare_run
+        from backend.sdsinf.runs import SdsinfRuns
+
+        full_id, rows = compare_run(SdsinfRuns(self.ctx), run_id, published)
+        return full_id, [r.to_dict() for r in rows]
+
     # -- the console's own settings ----------------------------------------------------------------
     def keymap(self) -> dict[str, str]:
         """Key remappings from $SKYDECK_HOME/keymap.yaml: binding id -> keys (e.g. `jobs.refresh: ctrl+r`)."""

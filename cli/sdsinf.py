@@ -390,17 +390,12 @@ def sdsinf_compare(
     profile: ProfileOpt = None,
 ) -> None:
     """This run's metrics beside a published run's, column by column, with the ratio (ours / theirs)."""
-    from backend.sdsinf.results import compare, read_master
+    from backend.sdsinf.results import compare_run
     from backend.sdsinf.runs import SdsinfRuns
 
-    theirs = read_master(with_)
-    runs = SdsinfRuns(context(profile))
-    shown = runs.show(runs.resolve(run_id))
-    if not shown.get("metrics"):
-        raise ConfigError(f"run {shown['run_id']} has no metrics to compare (it {shown.get('state', 'failed')})")
-    rows = compare(shown["metrics"], theirs)
+    full_id, rows = compare_run(SdsinfRuns(context(profile)), run_id, with_)
     if json_out:
-        print_json({"run_id": shown["run_id"], "with": str(with_), "columns": [r.to_dict() for r in rows]})
+        print_json({"run_id": full_id, "with": str(with_), "columns": [r.to_dict() for r in rows]})
         return
     table = Table("column", "this run", with_.name, "ratio", box=None)
     for r in rows:

@@ -165,6 +165,29 @@ async def test_sdsinf_screen_launches_a_serial_run_and_shows_workers_and_summary
         assert len(app.screen.query_one("#sds-comp").data) == 10 and max(app.screen.query_one("#sds-comp").data) > 0
         assert "communication 0% of it" in str(app.screen.query_one("#sds-plot-title", Static).render())
         assert any(r[1] == "b1_1024n_1w_10000bs_serial" for r in rows(app, "#sds-runs"))
+        # `c`: the run under the cursor beside a published metrics file (here the run's own: ratios of 1)
+        from textual.widgets import DataTable
+
+        from tui.screens.sdsinf.compare import ComparisonScreen
+
+        run_id = str(rows(app, "#sds-runs")[0][0])
+        published = tmp_path / "master_metrics_published.csv"
+        bucket = cloud.stacks.outputs("sdsinf")["MetricsBucket"]
+        body = cloud.clients.client("s3").get_object(Bucket=bucket, Key=f"runs/{run_id}/metrics.csv")["Body"].read()
+        published.write_bytes(body)
+        app.screen.query_one("#sds-runs", DataTable).move_cursor(row=0)
+        await pilot.press("c")
+        await settle(app, pilot)
+        app.screen.query_one(Input).value = str(published)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ComparisonScreen), app.screen
+        shown = app.screen.query_one("#comparison-table", DataTable)
+        cells = {str(shown.get_row_at(i)[0]): shown.get_row_at(i) for i in range(shown.row_count)}
+        assert str(cells["NUM_LAYERS"][3]) == "1" and str(cells["METRIC_S3_NUM_READS"][3]) == "1"
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert not isinstance(app.screen, ComparisonScreen)
 
 
 async def test_job_detail_shows_the_latest_render_in_the_terminal(cloud: Context, tmp_path) -> None:  # noqa: ANN001

@@ -123,3 +123,10 @@ class DataDone(Message):
 
     what: str
     detail: str
+
+
+@dataclass
+class RunCompared(Message):
+    run_id: str
+    published: str
+    columns: list[dict[str, Any]]

@@ -101,3 +101,13 @@ def _number(text: str) -> float | None:
         return float(text)
     except (TypeError, ValueError):
         return None
+
+
+def compare_run(runs: Any, run_id: str, published: Path) -> tuple[str, list[ColumnComparison]]:
+    """(the run's full id, its columns beside the published file's); what `sdsinf compare` and the
+    console's SDS-Inf screen show."""
+    theirs = read_master(published)
+    shown = runs.show(runs.resolve(run_id))
+    if not shown.get("metrics"):
+        raise ConfigError(f"run {shown['run_id']} has no metrics to compare (it {shown.get('state', 'failed')})")
+    return shown["run_id"], compare(shown["metrics"], theirs)

@@ -14,7 +14,15 @@ from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Label, Select, Sparkline, Static
 
 from backend.interface import VARIANTS, LiveMetric, RunSummary
-from tui.messages import PresetsLoaded, RunFinished, RunMetric, RunsLoaded, RunStarted, WorkFailed
+from tui.messages import (
+    PresetsLoaded,
+    RunCompared,
+    RunFinished,
+    RunMetric,
+    RunsLoaded,
+    RunStarted,
+    WorkFailed,
+)
 from tui.screens.base import DeckScreen
 from tui.widgets.form import Form
 from tui.widgets.tables import sync_rows
@@ -33,6 +41,7 @@ class SdsinfScreen(DeckScreen):
         Binding("ctrl+r", "launch", "Launch run", id="sdsinf.launch"),
         Binding("r", "refresh", "Refresh runs", id="sdsinf.refresh"),
         Binding("u", "make_data", "Generate + upload data", id="sdsinf.make_data"),
+        Binding("c", "compare", "Compare run", id="sdsinf.compare"),
         *DeckScreen.BINDINGS,
     ]
     MUTATING_ACTIONS = frozenset({"launch", "make_data"})
@@ -164,6 +173,40 @@ class SdsinfScreen(DeckScreen):
 
     def action_refresh(self) -> None:
         self.load_runs()
+
+    def action_compare(self) -> None:
+        """The run under the cursor in the runs table beside a published metrics file, as
+        `skydeck sdsinf compare` shows it."""
+        table = self.query("#sds-runs")
+        if not table or table.first(DataTable).row_count == 0:
+            self.notify("no run to compare: launch one first", severity="warning")
+            return
+        runs = table.first(DataTable)
+        run_id = str(runs.coordinate_to_cell_key(runs.cursor_coordinate).row_key.value)
+        form = Form(
+            f"Compare run {run_id} with a published metrics file",
+            [("path", "published metrics file", "master_metrics_c1_1024n_8w_10000bs_queue.csv")],
+        )
+
+        def go(answers: dict[str, str] | None) -> None:
+            if answers is not None:
+                self.compare_run(run_id, answers["path"])
+
+        self.app.push_screen(form, go)
+
+    @work(thread=True, exclusive=True, group="sds-compare")
+    def compare_run(self, run_id: str, path: str) -> None:
+        try:
+            full_id, columns = self.deck.backend.compare_run(run_id, Path(path).expanduser())
+        except Exception as exc:  # noqa: BLE001 - the operator reads it and picks another file
+            self.post_message(WorkFailed("compare", str(exc)))
+            return
+        self.post_message(RunCompared(full_id, path, columns))
+
+    def on_run_compared(self, message: RunCompared) -> None:
+        from tui.screens.sdsinf.compare import ComparisonScreen
+
+        self.app.push_screen(ComparisonScreen(message.run_id, Path(message.published).name, message.columns))
 
     @work(thread=True, exclusive=True, group="sds-runs")
     def load_runs(self) -> None:
