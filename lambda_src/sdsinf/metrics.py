@@ -7,7 +7,8 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
-METRICS_COLUMNS = [
+# What every run's row starts with: the run as its payload describes it.
+RUN_COLUMNS = [
     "CONFIG",
     "BFR",
     "NLEVELS",
@@ -17,6 +18,8 @@ METRICS_COLUMNS = [
     "NUM_DATA",
     "BATCH_SIZE",
     "NUM_BATCHES",
+]
+METRICS_COLUMNS = RUN_COLUMNS + [
     "METRIC_PUBLISH_CALLS",
     "METRIC_NUM_MESSAGES_SENT",
     "METRIC_SIZE_MESSAGES_SENT",
@@ -67,16 +70,7 @@ LAYERSTATS_COLUMNS = [
 
 # The Object and Serial variants' files (the original's object and serial workers: METRIC_S3_* and
 # their LayerStats), with the same leading run columns as the Queue row.
-S3_METRICS_COLUMNS = [
-    "CONFIG",
-    "BFR",
-    "NLEVELS",
-    "TOTAL_NWORKERS",
-    "NUM_NEURONS",
-    "NUM_LAYERS",
-    "NUM_DATA",
-    "BATCH_SIZE",
-    "NUM_BATCHES",
+S3_METRICS_COLUMNS = RUN_COLUMNS + [
     "METRIC_S3_NUM_WRITES",
     "METRIC_S3_NUM_READS",
     "METRIC_S3_WRITE_SIZE",
