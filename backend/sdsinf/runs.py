@@ -19,6 +19,7 @@ from lambda_src.sdsinf.contracts import LiveMetric, RunSummary
 from lambda_src.sdsinf.diagnosis import WorkerFailure, explain, last_layers
 from lambda_src.sdsinf.metrics import from_csv
 from lambda_src.sdsinf.npz_codec import pack_matrix, pack_network
+from lambda_src.sdsinf.payload import tree_depth
 
 if TYPE_CHECKING:
     from backend.core.context import Context
@@ -92,16 +93,6 @@ def plan_from_preset(
         partition=partition or str(values.get("partition", "row")),
         server_mode=server_mode,
     )
-
-
-def _levels(bfr: int, workers: int) -> int:
-    """How deep a tree of fan-out `bfr` must be to hold `workers` (the original's nlevels)."""
-    levels, held, width = 1, bfr, bfr
-    while held < workers:
-        width *= max(bfr, 2)
-        held += width
-        levels += 1
-    return levels
 
 
 class SdsinfRuns:
@@ -188,7 +179,7 @@ class SdsinfRuns:
             },
             "invoc_params": {
                 "bfr": bfr or workers,
-                "nlevels": nlevels or _levels(bfr or workers, workers),
+                "nlevels": nlevels or tree_depth(bfr or workers, workers),
                 "total_nworkers": workers,
             },
         }

@@ -16,6 +16,19 @@ from typing import Any
 VARIANTS = ("queue", "object", "serial", "server")  # a config name ends with one of these
 
 
+def tree_size(bfr: int, nlevels: int) -> int:
+    """Workers in the original's tree: the coordinator starts bfr, each of them bfr more, nlevels deep."""
+    return sum(bfr**level for level in range(1, nlevels + 1))
+
+
+def tree_depth(bfr: int, workers: int) -> int:
+    """The nlevels of the smallest such tree that holds `workers`."""
+    nlevels = 1
+    while tree_size(bfr, nlevels) < workers:
+        nlevels += 1
+    return nlevels
+
+
 class PayloadError(ValueError):
     """A payload that cannot run; the message names the field."""
 
@@ -75,7 +88,7 @@ def parse_payload(doc: Any) -> OriginalPayload:
         total_nworkers=_int(doc, "invoc_params.total_nworkers"),
         dataset_hint=str(subfolder).rstrip("/").rsplit("/", 1)[-1],
     )
-    tree = sum(payload.bfr**level for level in range(1, payload.nlevels + 1))
+    tree = tree_size(payload.bfr, payload.nlevels)
     if payload.variant in ("queue", "object") and payload.total_nworkers != tree:
         # the original's coordinator starts bfr workers and each starts bfr more, nlevels deep
         raise PayloadError(
