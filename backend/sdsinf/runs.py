@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from backend.sdsinf.server_host import ServerHost
 from backend.sdsinf.variants import VARIANTS
 from lambda_src.sdsinf.contracts import LiveMetric, RunSummary
 from lambda_src.sdsinf.diagnosis import WorkerFailure, explain, last_layers
+from lambda_src.sdsinf.direct import new_run_id, object_exists, run_event
 from lambda_src.sdsinf.metrics import from_csv
 from lambda_src.sdsinf.npz_codec import pack_matrix, pack_network
 from lambda_src.sdsinf.payload import tree_depth
@@ -153,36 +153,23 @@ class SdsinfRuns:
         if not 1 <= workers <= 256:
             raise ConfigError(f"--workers must be between 1 and 256, not {workers}")
         out = self.out
-        try:
-            self.s3.head_object(Bucket=out["WeightsBucket"], Key=f"{data_name}/network.npz")
-        except Exception:  # noqa: BLE001 - any failure here means the model is not there
+        if not object_exists(self.s3, out["WeightsBucket"], f"{data_name}/network.npz"):
             hint = f"skydeck sdsinf data upload --data DIR --name {data_name}"
-            raise NotFoundError(f"no uploaded model named {data_name!r}; upload one: {hint}") from None
-        has_truth = True
-        try:
-            self.s3.head_object(Bucket=out["InferenceBucket"], Key=f"{data_name}/truth.tsv")
-        except Exception:  # noqa: BLE001
-            has_truth = False
-        run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-        prefix = f"runs/{run_id}"
-        event = {
-            "run_id": run_id,
-            "config": config or f"{data_name}_{variant}",
-            "model": {"bucket": out["WeightsBucket"], "key": f"{data_name}/network.npz"},
-            "inputs": {"bucket": out["InferenceBucket"], "key": f"{data_name}/inputs.npz"},
-            "truth": {"bucket": out["InferenceBucket"], "key": f"{data_name}/truth.tsv"} if has_truth else None,
-            "metrics": {"bucket": out["MetricsBucket"], "prefix": prefix},
-            "partition": partition,
-            "model_params": {
-                **({"batchSize": batch} if batch else {}),
-                **({"numData": num_data} if num_data else {}),
-            },
-            "invoc_params": {
+            raise NotFoundError(f"no uploaded model named {data_name!r}; upload one: {hint}")
+        run_id = new_run_id()
+        event = run_event(
+            run_id, config or f"{data_name}_{variant}", data_name,
+            out["WeightsBucket"], out["InferenceBucket"], out["MetricsBucket"],
+            has_truth=object_exists(self.s3, out["InferenceBucket"], f"{data_name}/truth.tsv"),
+            model_params={**({"batchSize": batch} if batch else {}), **({"numData": num_data} if num_data else {})},
+            invoc_params={
                 "bfr": bfr or workers,
                 "nlevels": nlevels or tree_depth(bfr or workers, workers),
                 "total_nworkers": workers,
             },
-        }
+            partition=partition,
+        )  # fmt: skip
+        prefix = event["metrics"]["prefix"]
         if variant in ("queue", "object") and "ConnectivityBucket" in out:
             event["connectivity"] = self.connectivity(data_name, partition, workers)
         function = out["SerialFunction"]

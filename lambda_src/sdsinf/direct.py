@@ -30,12 +30,44 @@ def is_original_payload(event: Mapping[str, Any]) -> bool:
     return "data_params" in event and "run_id" not in event
 
 
-def _exists(s3: Any, bucket: str, key: str) -> bool:
+def object_exists(s3: Any, bucket: str, key: str) -> bool:
     try:
         s3.head_object(Bucket=bucket, Key=key)
         return True
     except Exception:  # noqa: BLE001 - a 404 is a ClientError with no modelled type; any failure means no
         return False
+
+
+def new_run_id() -> str:
+    """A run's id: when it started (they sort by time) and six random hex digits."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+def run_event(
+    run_id: str,
+    config: str,
+    data: str,
+    weights: str,
+    inference: str,
+    metrics: str,
+    has_truth: bool,
+    model_params: dict[str, int],
+    invoc_params: dict[str, int],
+    partition: str = "row",
+) -> dict[str, Any]:
+    """What every variant's event holds, however the run was started (`skydeck sdsinf run` or a payload
+    sent to a deployed function): the uploaded dataset `data`, where the run writes, its shape."""
+    return {
+        "run_id": run_id,
+        "config": config,
+        "model": {"bucket": weights, "key": f"{data}/network.npz"},
+        "inputs": {"bucket": inference, "key": f"{data}/inputs.npz"},
+        "truth": {"bucket": inference, "key": f"{data}/truth.tsv"} if has_truth else None,
+        "metrics": {"bucket": metrics, "prefix": f"runs/{run_id}"},
+        "partition": partition,
+        "model_params": model_params,
+        "invoc_params": invoc_params,
+    }
 
 
 def event_from_payload(doc: Any, variant: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -55,29 +87,22 @@ def event_from_payload(doc: Any, variant: str, env: Mapping[str, str] | None = N
         env["SDSINF_METRICS_BUCKET"],
     )
     data = payload.dataset_hint
-    if not _exists(s3, weights, f"{data}/network.npz"):
+    if not object_exists(s3, weights, f"{data}/network.npz"):
         raise PayloadError(
             f"payload: data_params.weights_loc.subfolder names the dataset {data!r} (its last part), and no "
             f"dataset of that name is uploaded; upload one: skydeck sdsinf data upload --data DIR --name {data}"
         )
-    run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    prefix = f"runs/{run_id}"
-    truth_key = f"{data}/truth.tsv"
-    event: dict[str, Any] = {
-        "run_id": run_id,
-        "config": payload.config,
-        "model": {"bucket": weights, "key": f"{data}/network.npz"},
-        "inputs": {"bucket": inference, "key": f"{data}/inputs.npz"},
-        "truth": {"bucket": inference, "key": truth_key} if _exists(s3, inference, truth_key) else None,
-        "metrics": {"bucket": metrics, "prefix": prefix},
-        "partition": "row",
-        "model_params": {
+    run_id = new_run_id()
+    event = run_event(
+        run_id, payload.config, data, weights, inference, metrics,
+        has_truth=object_exists(s3, inference, f"{data}/truth.tsv"),
+        model_params={
             "numData": payload.num_data,
             **({"batchSize": payload.batch_size} if payload.batch_size < payload.num_data else {}),
         },
-        "invoc_params": {"bfr": payload.bfr, "nlevels": payload.nlevels, "total_nworkers": payload.total_nworkers},
-        "started_by": "payload",
-    }
+        invoc_params={"bfr": payload.bfr, "nlevels": payload.nlevels, "total_nworkers": payload.total_nworkers},
+    )  # fmt: skip
+    event["started_by"] = "payload"
     if variant in ("object", "queue"):
         event.update(worker_function=env["SDSINF_WORKER_FUNCTION"], poll_timeout_s=POLL_TIMEOUT_S)
     if variant == "object":
@@ -95,5 +120,10 @@ def event_from_payload(doc: Any, variant: str, env: Mapping[str, str] | None = N
             "queue_urls": urls,
             "remove_prefix": run_prefix,
         }
-    s3.put_object(Bucket=metrics, Key=f"{prefix}/request.json", Body=json.dumps(event), ServerSideEncryption="AES256")
+    s3.put_object(
+        Bucket=metrics,
+        Key=f"{event['metrics']['prefix']}/request.json",
+        Body=json.dumps(event),
+        ServerSideEncryption="AES256",
+    )
     return event
