@@ -212,13 +212,14 @@ def _work(
                 ids, block = blocks.decode(blob)
                 null_seen += int(not block.any())
                 full[:, ids] = block
+            read_sizes = [len(b) for b in got]
             # messages as they travelled (a transport that splits blocks counts its parts)
             if hasattr(transport, "received_messages"):
                 totals["received"] = transport.received_messages
                 totals["bytes_received"] = transport.received_bytes
             else:
                 totals["received"] += len(got)
-                totals["bytes_received"] += sum(len(b) for b in got)
+                totals["bytes_received"] += sum(read_sizes)
             t = time.perf_counter()
             z = np.asarray(full @ mine_of[layer], dtype=np.float32)
             held = np.where(z != 0, np.clip(z + net.bias, 0.0, CAP), 0.0).astype(np.float32)
@@ -230,9 +231,7 @@ def _work(
             totals["batch_s"] += duration
             nnz = int(np.count_nonzero(held))
             rows_active = int(np.count_nonzero(held.any(axis=1)))
-            received_bytes = sum(len(b) for b in got)
             publishes = list(getattr(transport, "publish_sizes", []))[publishes_before:]
-            read_sizes = [len(b) for b in got]
             totals["max_batch_msg"] = max([totals["max_batch_msg"], *publishes])
             rows_sent = int(sum(r.size for (s, _), r in plan.sends.items() if s == k))
             per_target = max(targets, 1)  # the original divides by one where there is no target
@@ -269,7 +268,7 @@ def _work(
                 worker=k, batch=batches, layer=layer, layers=net.depth, duration_s=duration, nnz=nnz,
                 rows_active=rows_active,
                 messages_sent=len(sizes), bytes_sent=sum(sizes), messages_received=len(got),
-                bytes_received=received_bytes, publish_calls=transport.publish_calls, poll_calls=transport.poll_calls,
+                bytes_received=sum(read_sizes), publish_calls=transport.publish_calls, poll_calls=transport.poll_calls,
                 compression_s=totals["compress"], comm_s=totals["comm"] - comm_before,
                 comp_s=totals["comp"] - comp_before,
             )  # fmt: skip
