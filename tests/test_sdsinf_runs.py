@@ -12,6 +12,9 @@ from backend.sdsinf.data import generate
 from backend.sdsinf.runs import SdsinfRuns
 from lambda_src.sdsinf.contracts import LiveMetric
 from lambda_src.sdsinf.metrics import S3_LAYERSTATS_COLUMNS, S3_METRICS_COLUMNS, from_csv
+from lambda_src.sdsinf.npz_codec import unpack_matrix
+from lambda_src.sdsinf.partition_files import load_part
+from lambda_src.sdsinf.shards import Shards
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +110,19 @@ def test_object_variant_exchanges_partials_through_s3(runs: SdsinfRuns, tmp_path
         assert list(rows[0]) == S3_LAYERSTATS_COLUMNS
         assert sum(int(r["FILES_WRITTEN"]) for r in rows) == int(metrics["METRIC_S3_NUM_WRITES"])
         assert sum(int(r["NUM_FOLDER_SCANS"]) for r in rows) == int(metrics["METRIC_S3_FOLDER_SCANS"])
+        # as the original: a block for worker K lies in intermediate bucket K mod 10, and each worker
+        # marked the end of the batch in the base bucket
+        shards = Shards.from_outputs(runs.out)
+        assert shards.count == 10
+        run_id = started["run_id"]
+        for k in range(10):
+            keys = list(runs._keys(shards.buckets[k], f"{run_id}/"))
+            if k < workers:
+                assert keys and all(f"/to{k:04d}/" in key for key in keys), (k, keys[:3])
+            else:
+                assert keys == []
+        marks = sorted(runs._keys(shards.intermediate_bucket, f"{run_id}/sync/"))
+        assert marks == [f"{run_id}/sync/b0001/{k:04d}.syn" for k in range(workers)]
     assert {f"layerstats-worker-{k:04d}.csv" for k in range(workers)} <= set(shown["files"])
 
 
@@ -145,8 +161,10 @@ def test_queue_variant_exchanges_blocks_through_sns_and_sqs(runs: SdsinfRuns, tm
         assert max(m.bytes_sent for m in seen) > 0
     # the run's queues and subscriptions are gone once it ended
     assert sqs.list_queues(QueueNamePrefix=prefix).get("QueueUrls", []) == []
-    subs = runs.ctx.clients.client("sns").list_subscriptions_by_topic(TopicArn=runs.out["QueueTopicArn"])
-    assert not [x for x in subs["Subscriptions"] if prefix in x["Endpoint"]]
+    sns = runs.ctx.clients.client("sns")
+    for topic in [*Shards.from_outputs(runs.out).topics, runs.out["CoordinationTopicArn"]]:
+        subs = sns.list_subscriptions_by_topic(TopicArn=topic)
+        assert not [x for x in subs["Subscriptions"] if prefix in x["Endpoint"]]
 
 
 def test_component_partition_sends_fewer_rows_and_gives_the_same_answer(runs: SdsinfRuns, tmp_path: Path) -> None:
@@ -160,10 +178,22 @@ def test_component_partition_sends_fewer_rows_and_gives_the_same_answer(runs: Sd
         assert summary.partition == partition
         sent[partition] = int(runs.show(started["run_id"])["metrics"]["METRIC_SIZE_MESSAGES_SENT"])
     assert sent["component"] < sent["row"] / 2
-    # the partitions were computed once each and kept in the connectivity bucket for reuse
-    kept = runs.s3.list_objects_v2(Bucket=runs.out["ConnectivityBucket"], Prefix="part/").get("Contents", [])
-    assert sorted(o["Key"].rsplit("/", 1)[-1] for o in kept) == ["component-4w.npz", "row-4w.npz"]
-    assert runs.connectivity("part", "component", 4)["key"] in [o["Key"] for o in kept]
+    # each partition's per-worker files were made once and kept beside the dataset for reuse: a
+    # connectivity file per set, and per worker its own slice of the weights and of the inputs
+    kept = runs.s3.list_objects_v2(Bucket=runs.out["ConnectivityBucket"], Prefix="part/parts/").get("Contents", [])
+    assert sorted(o["Key"].split("/")[2].split("-")[0] for o in kept) == ["component", "row"]
+    assert runs.parts("part", "component", 4)["connectivity"]["key"] in [o["Key"] for o in kept]
+    for partition in ("row", "component"):
+        parts = runs.parts("part", partition, 4)
+        mine = [load_part(runs._get, parts, k) for k in range(4)]
+        # a worker reads its quarter of the weights (the columns of the neurons it computes) and of the
+        # inputs, and together they are the whole model and all the inputs
+        assert [sum(c.nnz for c in m.columns) for m in mine] == [32 * 1024 * 6 // 4] * 4
+        assert (
+            sum(m.inputs.nnz for m in mine)
+            == unpack_matrix(runs._get(runs.out["InferenceBucket"], "part/inputs.npz")).nnz
+        )
+        assert sum(m.inputs.shape[1] for m in mine) == 1024 and {m.inputs.shape[0] for m in mine} == {60}
     with pytest.raises(Exception, match="--partition must be one of row, component, greedy"):
         runs.start("part", "queue", workers=2, partition="random")
 
@@ -175,10 +205,7 @@ def test_queue_blocks_are_chunked_under_the_message_limit_and_reassembled(runs: 
 
     runs.ctx.stacks.deploy("sdsinf")
     run_id = f"chunk-{os.urandom(3).hex()}"
-    urls = runs.queues.make(run_id, 2)
-    out = runs.out
-    event = {"run_id": run_id, "queue": {"topic_arn": out["QueueTopicArn"], "table": out["EmptyTargetsTable"],
-                                         "queue_urls": urls}}  # fmt: skip
+    event = {"run_id": run_id, **runs.transport("queue", run_id, 2)}
     env = runs.ctx.clients.env()
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
@@ -200,6 +227,24 @@ def test_queue_blocks_are_chunked_under_the_message_limit_and_reassembled(runs: 
 
         with pytest.raises(Stalled, match="worker 1 waited 1s at layer 4 for worker\\(s\\) 0000"):
             receiver.receive(layer=4, senders=[0], timeout_s=1)
+        # as the original: worker K publishes to data topic K mod 10; every run queue listens to all ten
+        shards = Shards.from_outputs(runs.out)
+        assert sender.topic == shards.topics[0] and receiver.topic == shards.topics[1]
+        assert (
+            QueueTransport({**event, "queue": {**event["queue"], "queue_urls": [""] * 14}}, 13).topic
+            == (shards.topics[3])
+        )
+        sns = runs.ctx.clients.client("sns")
+        for topic in [*shards.topics, shards.coordination_topic]:
+            endpoints = [x["Endpoint"] for x in sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]]
+            assert len([e for e in endpoints if runs.queues.prefix(run_id) in e]) == 2, topic
+        # the batch end: each says so on the coordination topic and returns once both have
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda t: t.end_batch(1, 2, 10), [sender, receiver]))
+        with pytest.raises(Stalled, match="worker 0 waited 1s at the end of batch 2 for worker\\(s\\) 0001"):
+            sender.end_batch(2, 2, 1)
     finally:
         for k, v in old.items():
             if v is None:
@@ -210,11 +255,7 @@ def test_queue_blocks_are_chunked_under_the_message_limit_and_reassembled(runs: 
 
 
 def test_a_worker_that_never_starts_fails_the_object_run_naming_it(runs: SdsinfRuns, tmp_path: Path) -> None:
-    out = runs.out
-    _run_with_a_missing_worker(
-        runs, tmp_path, "obj-fault", seed=12, worker_function=out["ObjectWorkerFunction"],
-        transport={"intermediate": {"bucket": out["IntermediateBucket"]}},
-    )  # fmt: skip
+    _run_with_a_missing_worker(runs, tmp_path, "obj-fault", seed=12, variant="object")
 
 
 def test_server_baseline_runs_as_a_local_process(runs: SdsinfRuns, tmp_path: Path) -> None:
@@ -287,12 +328,7 @@ def test_server_on_ec2_launches_from_the_stack_template_and_terminates_itself(ru
 
 def test_a_queue_worker_that_never_starts_fails_the_run_in_bounded_time(runs: SdsinfRuns, tmp_path: Path) -> None:
     runs.ctx.stacks.deploy("sdsinf")
-    out = runs.out
-    queues: dict = {"topic_arn": out["QueueTopicArn"], "table": out["EmptyTargetsTable"]}
-    run_id = _run_with_a_missing_worker(
-        runs, tmp_path, "q-fault", seed=16, worker_function=out["QueueWorkerFunction"],
-        transport={"queue": queues}, make_queues=True,
-    )  # fmt: skip
+    run_id = _run_with_a_missing_worker(runs, tmp_path, "q-fault", seed=16, variant="queue")
     sqs = runs.ctx.clients.client("sqs")
     assert sqs.list_queues(QueueNamePrefix=runs.queues.prefix(run_id)).get("QueueUrls", []) == []
 
@@ -302,9 +338,7 @@ def _run_with_a_missing_worker(
     tmp_path: Path,
     data: str,
     seed: int,
-    worker_function: str,
-    transport: dict,
-    make_queues: bool = False,
+    variant: str,
 ) -> str:
     """Start workers 0 and 1 of 3 (worker 2 never starts): the run must fail within seconds, naming it."""
     import json
@@ -314,15 +348,15 @@ def _run_with_a_missing_worker(
     runs.upload(tmp_path / "gc", 1024, 4, data)
     out = runs.out
     run_id = f"{data}-{int(time.time() * 1000)}"
-    if make_queues:
-        transport["queue"]["queue_urls"] = runs.queues.make(run_id, 3)
+    worker_function = out[f"{variant.capitalize()}WorkerFunction"]
     event = {
         "run_id": run_id, "config": data, "truth": None, "model_params": {},
         "model": {"bucket": out["WeightsBucket"], "key": f"{data}/network.npz"},
         "inputs": {"bucket": out["InferenceBucket"], "key": f"{data}/inputs.npz"},
         "metrics": {"bucket": out["MetricsBucket"], "prefix": f"runs/{run_id}"},
         "invoc_params": {"bfr": 3, "nlevels": 1, "total_nworkers": 3},
-        "worker_function": worker_function, "poll_timeout_s": 2, **transport,
+        "parts": runs.parts(data, "row", 3),
+        "worker_function": worker_function, "poll_timeout_s": 2, **runs.transport(variant, run_id, 3),
     }  # fmt: skip
     lam = runs.ctx.clients.client("lambda")
     for k in (0, 1):  # worker 2 is never started
@@ -384,20 +418,15 @@ def test_a_worker_killed_mid_run_is_named_and_the_run_fails_in_bounded_time(
     out = runs.out
     run_id = f"{data}-{int(time.time() * 1000)}"
     prefix = f"runs/{run_id}"
-    if variant == "queue":
-        worker_function = out["QueueWorkerFunction"]
-        transport: dict = {"queue": {"topic_arn": out["QueueTopicArn"], "table": out["EmptyTargetsTable"],
-                                     "queue_urls": runs.queues.make(run_id, 4)}}  # fmt: skip
-    else:
-        worker_function = out["ObjectWorkerFunction"]
-        transport = {"intermediate": {"bucket": out["IntermediateBucket"]}}
+    worker_function = out[f"{variant.capitalize()}WorkerFunction"]
     event = {
         "run_id": run_id, "config": data, "truth": None, "model_params": {}, "partition": "row",
         "model": {"bucket": out["WeightsBucket"], "key": f"{data}/network.npz"},
         "inputs": {"bucket": out["InferenceBucket"], "key": f"{data}/inputs.npz"},
         "metrics": {"bucket": out["MetricsBucket"], "prefix": prefix},
         "invoc_params": {"bfr": 4, "nlevels": 1, "total_nworkers": 4},
-        "worker_function": worker_function, "poll_timeout_s": 3, **transport,
+        "parts": runs.parts(data, "row", 4),
+        "worker_function": worker_function, "poll_timeout_s": 3, **runs.transport(variant, run_id, 4),
     }  # fmt: skip
     runs.s3.put_object(Bucket=out["MetricsBucket"], Key=f"{prefix}/request.json", Body=json.dumps(event))
     lam = runs.ctx.clients.client("lambda")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lambda_src.sdsinf.run_queues import make_queues, queue_prefix, remove_queues
+from lambda_src.sdsinf.shards import Shards
 
 if TYPE_CHECKING:
     from backend.core.context import Context
@@ -23,10 +24,12 @@ class RunQueues:
 
     def make(self, run_id: str, workers: int) -> list[str]:
         clients = self.ctx.clients
+        shards = Shards.from_outputs(self.out)
         return make_queues(
             clients.client("sqs"),
             clients.client("sns"),
-            self.out["QueueTopicArn"],
+            shards.topics,
+            shards.coordination_topic,
             self.prefix(run_id),
             run_id,
             workers,
@@ -35,7 +38,13 @@ class RunQueues:
     def cleanup(self, run_id: str) -> int:
         """Remove a Queue run's subscriptions and queues (after it ends, either way). Returns queues removed."""
         out = self.out
-        if "QueueTopicArn" not in out:
+        if "Shards" not in out:
             return 0
+        shards = Shards.from_outputs(out)
         clients = self.ctx.clients
-        return remove_queues(clients.client("sqs"), clients.client("sns"), out["QueueTopicArn"], self.prefix(run_id))
+        return remove_queues(
+            clients.client("sqs"),
+            clients.client("sns"),
+            [*shards.topics, shards.coordination_topic],
+            self.prefix(run_id),
+        )

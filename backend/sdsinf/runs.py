@@ -20,6 +20,7 @@ from lambda_src.sdsinf.direct import new_run_id, object_exists, run_event
 from lambda_src.sdsinf.metrics import from_csv
 from lambda_src.sdsinf.npz_codec import pack_matrix, pack_network
 from lambda_src.sdsinf.payload import tree_depth
+from lambda_src.sdsinf.shards import Shards
 
 if TYPE_CHECKING:
     from backend.core.context import Context
@@ -170,28 +171,15 @@ class SdsinfRuns:
             partition=partition,
         )  # fmt: skip
         prefix = event["metrics"]["prefix"]
-        if variant in ("queue", "object") and "ConnectivityBucket" in out:
-            event["connectivity"] = self.connectivity(data_name, partition, workers)
+        if variant in ("queue", "object"):
+            event["parts"] = self.parts(data_name, partition, workers)
         function = out["SerialFunction"]
-        if variant == "object":
-            function = out["ObjectCoordinatorFunction"]
+        if variant in ("object", "queue"):
+            function = out[f"{variant.capitalize()}CoordinatorFunction"]
             event.update(
-                worker_function=out["ObjectWorkerFunction"],
+                worker_function=out[f"{variant.capitalize()}WorkerFunction"],
                 poll_timeout_s=poll_timeout_s,
-                intermediate={"bucket": out["IntermediateBucket"]},
-            )
-        if variant == "queue":
-            if "QueueCoordinatorFunction" not in out:
-                raise ConfigError("the deployed sdsinf stack predates the Queue variant: skydeck stacks deploy sdsinf")
-            function = out["QueueCoordinatorFunction"]
-            event.update(
-                worker_function=out["QueueWorkerFunction"],
-                poll_timeout_s=poll_timeout_s,
-                queue={
-                    "topic_arn": out["QueueTopicArn"],
-                    "table": out["EmptyTargetsTable"],
-                    "queue_urls": self.queues.make(run_id, workers),
-                },
+                **self.transport(variant, run_id, workers),
             )
         self.s3.put_object(Bucket=out["MetricsBucket"], Key=f"{prefix}/request.json", Body=json.dumps(event))
         extra: dict[str, Any] = {}
@@ -233,31 +221,31 @@ class SdsinfRuns:
             nlevels=plan.nlevels,
         )
 
-    def connectivity(self, data_name: str, partition: str, workers: int) -> dict[str, str]:
-        """The partition (owners per layer) for this data and worker count, computed once and kept in
-        the connectivity bucket; keyed by the network's ETag, so a re-upload never reuses a stale one."""
-        import io
+    def transport(self, variant: str, run_id: str, workers: int) -> dict[str, Any]:
+        """A distributed run's event entry for its transport: the shard buckets (Object), or the run's
+        own queues, made now, on the stack's topics (Queue)."""
+        out = self.out
+        if "Shards" not in out:
+            raise ConfigError(
+                "the deployed sdsinf stack predates sharded topics and buckets: skydeck stacks deploy sdsinf"
+            )
+        shards = Shards.from_outputs(out)
+        if variant == "object":
+            return {"intermediate": shards.intermediate()}
+        return {"queue": shards.queue(out["EmptyTargetsTable"], self.queues.make(run_id, workers))}
 
-        import numpy as np
-
-        from lambda_src.sdsinf.npz_codec import unpack_network
-        from lambda_src.sdsinf.partition import make_partition
+    def parts(self, data_name: str, partition: str, workers: int) -> dict[str, Any]:
+        """The dataset cut into one set of files per worker for this partition and worker count (each
+        worker reads only its own), made once and kept beside the dataset (lambda_src.sdsinf.partition_files)."""
+        from lambda_src.sdsinf.partition_files import prepare
 
         out = self.out
-        etag = self.s3.head_object(Bucket=out["WeightsBucket"], Key=f"{data_name}/network.npz")["ETag"].strip('"')
-        key = f"{data_name}/{etag}/{partition}-{workers}w.npz"
-        where = {"bucket": out["ConnectivityBucket"], "key": key}
-        try:
-            self.s3.head_object(Bucket=where["bucket"], Key=key)
-            return where
-        except Exception:  # noqa: BLE001 - not there yet: compute it
-            pass
-        net = unpack_network(self._get(out["WeightsBucket"], f"{data_name}/network.npz"))
-        owners = np.stack(make_partition(partition, net.layers, workers)).astype(np.int32)
-        buf = io.BytesIO()
-        np.savez_compressed(buf, owners=owners)
-        self.s3.put_object(Bucket=where["bucket"], Key=key, Body=buf.getvalue())
-        return where
+        buckets = {
+            "weights": out["WeightsBucket"],
+            "inputs": out["InferenceBucket"],
+            "connectivity": out["ConnectivityBucket"],
+        }
+        return prepare(self.s3, buckets, data_name, partition, workers)
 
     def follow(
         self,

@@ -5,8 +5,10 @@ The payload's own S3 locations name the original's buckets; here, as with `skyde
 --payload`, the model and inputs are the uploaded dataset named by the last part of
 `data_params.weights_loc.subfolder`, and the run writes to the stack's buckets (its id is in the
 answer, its files under `runs/RUN_ID/` of the metrics bucket, where `skydeck sdsinf show` and
-`fetch` find them). The stack passes its buckets, topic, table and worker function in the
-environment (SDSINF_*). A Queue run's queues are made here and removed by worker 0 at the end.
+`fetch` find them). The dataset's per-worker files for the payload's worker count are made here
+the first time (the original's nnp.K, train.K and conn files). The stack passes its buckets,
+topics, table and worker function in the environment (SDSINF_*). A Queue run's queues are made
+here and removed by worker 0 at the end.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from typing import Any
 
 import boto3
 
+from lambda_src.sdsinf.partition_files import prepare
 from lambda_src.sdsinf.payload import PayloadError, parse_payload
 from lambda_src.sdsinf.run_queues import make_queues, queue_prefix
+from lambda_src.sdsinf.shards import Shards
 
 POLL_TIMEOUT_S = 60.0
 
@@ -105,21 +109,19 @@ def event_from_payload(doc: Any, variant: str, env: Mapping[str, str] | None = N
     event["started_by"] = "payload"
     if variant in ("object", "queue"):
         event.update(worker_function=env["SDSINF_WORKER_FUNCTION"], poll_timeout_s=POLL_TIMEOUT_S)
+        buckets = {"weights": weights, "inputs": inference, "connectivity": env["SDSINF_CONNECTIVITY_BUCKET"]}
+        event["parts"] = prepare(s3, buckets, data, "row", payload.total_nworkers)
     if variant == "object":
-        event["intermediate"] = {"bucket": env["SDSINF_INTERMEDIATE_BUCKET"]}
+        event["intermediate"] = Shards.from_env(env).intermediate()
     if variant == "queue":
-        topic = env["SDSINF_TOPIC_ARN"]
+        shards = Shards.from_env(env)
         run_prefix = queue_prefix(env["SDSINF_QUEUE_PREFIX"], run_id)
         urls = make_queues(
-            session.client("sqs"), session.client("sns"), topic, run_prefix, run_id, payload.total_nworkers
-        )
+            session.client("sqs"), session.client("sns"), shards.topics, shards.coordination_topic,
+            run_prefix, run_id, payload.total_nworkers,
+        )  # fmt: skip
         # nobody follows a run started this way: worker 0 removes its queues when it ends
-        event["queue"] = {
-            "topic_arn": topic,
-            "table": env["SDSINF_EMPTY_TABLE"],
-            "queue_urls": urls,
-            "remove_prefix": run_prefix,
-        }
+        event["queue"] = {**shards.queue(env["SDSINF_EMPTY_TABLE"], urls), "remove_prefix": run_prefix}
     s3.put_object(
         Bucket=metrics,
         Key=f"{event['metrics']['prefix']}/request.json",

@@ -12,7 +12,6 @@ key, message and mark carries the run id, so a rerun never reads a failed run's 
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from functools import lru_cache
@@ -20,7 +19,6 @@ from typing import Any, Protocol
 
 import boto3
 import numpy as np
-import scipy.sparse as sp
 
 from lambda_src.sdsinf import blocks
 from lambda_src.sdsinf.contracts import LiveMetric, RunSummary
@@ -28,8 +26,7 @@ from lambda_src.sdsinf.diagnosis import WorkerFailure, explain, last_layers
 from lambda_src.sdsinf.direct import event_from_payload, is_original_payload
 from lambda_src.sdsinf.metrics import columns_for, to_csv
 from lambda_src.sdsinf.model import CAP
-from lambda_src.sdsinf.npz_codec import unpack_matrix, unpack_network
-from lambda_src.sdsinf.partition import make_partition, plans
+from lambda_src.sdsinf.partition_files import load_part
 from lambda_src.sdsinf.payload import PayloadError
 
 
@@ -57,7 +54,7 @@ def invoke(function: str, event: dict[str, Any]) -> None:
 class Stalled(RuntimeError):
     """A worker gave up waiting for others' blocks; `waited_for` names them (they may be dead)."""
 
-    def __init__(self, message: str, layer: int, waited_for: list[int]) -> None:
+    def __init__(self, message: str, layer: int | None, waited_for: list[int]) -> None:
         super().__init__(message)
         self.layer = layer
         self.waited_for = waited_for
@@ -75,6 +72,14 @@ class Transport(Protocol):
 
     def receive(self, layer: int, senders: list[int], timeout_s: float) -> list[bytes]:
         """The non-empty blocks every sender sent this worker for `layer`; raises Stalled on timeout."""
+        ...
+
+    def flush(self) -> None:
+        """Send what `send` held back (a transport that batches a layer's messages across targets)."""
+        ...
+
+    def end_batch(self, batch: int, workers: int, timeout_s: float) -> None:
+        """Tell every worker this one finished `batch` and wait until all have; raises Stalled on timeout."""
         ...
 
 
@@ -131,7 +136,8 @@ def _remove_own_queues(event: dict[str, Any]) -> None:
     if q.get("remove_prefix"):
         from lambda_src.sdsinf.run_queues import remove_queues
 
-        remove_queues(session().client("sqs"), session().client("sns"), q["topic_arn"], q["remove_prefix"])
+        topics = [*q["topic_arns"], q["coordination_topic_arn"]]
+        remove_queues(session().client("sqs"), session().client("sns"), topics, q["remove_prefix"])
 
 
 def _work(
@@ -139,36 +145,26 @@ def _work(
 ) -> dict[str, Any]:
     handler_started = time.perf_counter()
     timeout = float(event.get("poll_timeout_s", 60))
-    net = unpack_network(get(event["model"]["bucket"], event["model"]["key"]))
-    y_all = unpack_matrix(get(event["inputs"]["bucket"], event["inputs"]["key"]))
-    n_data = min(int(event.get("model_params", {}).get("numData", y_all.shape[0])), y_all.shape[0])
-    # owners[l] = who holds layer l's inputs: precomputed in the connectivity bucket when the run
-    # names it, else computed here (deterministic, so every worker computes the same).
-    if event.get("connectivity"):
-        with np.load(
-            io.BytesIO(get(event["connectivity"]["bucket"], event["connectivity"]["key"])), allow_pickle=False
-        ) as z:
-            owners = [row.astype(np.int32) for row in z["owners"]]
-    else:
-        owners = make_partition(event.get("partition", "row"), net.layers, total)
-    layer_plans = plans(net.layers, owners)
-    mine_at = [np.flatnonzero(o == k) for o in owners]
-    # the columns of W this worker computes, per layer
-    mine_of = [sp.csc_matrix(w)[:, mine_at[i + 1]] for i, w in enumerate(net.layers)]
+    # this worker's own files of the dataset's per-worker set (lambda_src.sdsinf.partition_files)
+    part = load_part(get, event["parts"], k)
+    n_data = min(int(event.get("model_params", {}).get("numData", part.inputs.shape[0])), part.inputs.shape[0])
+    layer_plans = part.plans
+    mine_at = [np.flatnonzero(o == k) for o in part.owners]
+    mine_of = part.columns  # the columns of W this worker computes, per layer
     stats: list[dict[str, Any]] = []
     totals: dict[str, Any] = dict(sent=0, bytes_sent=0, received=0, bytes_received=0, comm=0.0, comp=0.0,
                                   compress=0.0, max_msg=0, batch_s=0.0, max_row_nnz=0, max_batch_msg=0)  # fmt: skip
-    position = np.full(net.neurons, -1, dtype=np.int64)
+    position = np.full(part.neurons, -1, dtype=np.int64)
     batch_size = max(1, min(int(event.get("model_params", {}).get("batchSize", n_data) or n_data), n_data))
     alive_rows: list[np.ndarray] = []
     batches = 0
     for b0 in range(0, n_data, batch_size):
         batches += 1
         b1 = min(b0 + batch_size, n_data)
-        held = y_all[b0:b1].toarray()[:, mine_at[0]].astype(np.float32)  # (batch x neurons I hold)
+        held = part.inputs[b0:b1].toarray().astype(np.float32)  # (batch x neurons I hold)
         for layer, plan in enumerate(layer_plans):
             mine = mine_at[layer]
-            step = (batches - 1) * net.depth + layer  # every batch's blocks travel apart
+            step = (batches - 1) * part.depth + layer  # every batch's blocks travel apart
             position[:] = -1
             position[mine] = np.arange(mine.size)
             t_layer = time.perf_counter()
@@ -196,13 +192,11 @@ def _work(
                 sizes += transport.send(step, dst, body, empty=not values.any())
                 totals["comm"] += time.perf_counter() - t
                 targets += 1
-            flush = getattr(transport, "flush", None)
-            if flush is not None:  # a transport that batches publishes across targets sends them now
-                t = time.perf_counter()
-                flush()
-                totals["comm"] += time.perf_counter() - t
+            t = time.perf_counter()
+            transport.flush()  # a transport that batches publishes across targets sends them now
+            totals["comm"] += time.perf_counter() - t
             senders = sorted(src for (src, dst) in plan.sends if dst == k)
-            full = np.zeros((held.shape[0], net.neurons), dtype=np.float32)
+            full = np.zeros((held.shape[0], part.neurons), dtype=np.float32)
             full[:, mine] = held
             t = time.perf_counter()
             got = transport.receive(step, senders, timeout) if senders else []
@@ -222,7 +216,7 @@ def _work(
                 totals["bytes_received"] += sum(read_sizes)
             t = time.perf_counter()
             z = np.asarray(full @ mine_of[layer], dtype=np.float32)
-            held = np.where(z != 0, np.clip(z + net.bias, 0.0, CAP), 0.0).astype(np.float32)
+            held = np.where(z != 0, np.clip(z + part.bias, 0.0, CAP), 0.0).astype(np.float32)
             totals["comp"] += time.perf_counter() - t
             totals["sent"] += len(sizes)
             totals["bytes_sent"] += sum(sizes)
@@ -265,7 +259,7 @@ def _work(
                 }
             )  # fmt: skip
             metric = LiveMetric(
-                worker=k, batch=batches, layer=layer, layers=net.depth, duration_s=duration, nnz=nnz,
+                worker=k, batch=batches, layer=layer, layers=part.depth, duration_s=duration, nnz=nnz,
                 rows_active=rows_active,
                 messages_sent=len(sizes), bytes_sent=sum(sizes), messages_received=len(got),
                 bytes_received=sum(read_sizes), publish_calls=transport.publish_calls, poll_calls=transport.poll_calls,
@@ -274,13 +268,16 @@ def _work(
             )  # fmt: skip
             put(out_bucket, metric.key(prefix), metric.to_json())
         alive_rows.append(b0 + np.flatnonzero(held.any(axis=1)))
+        if total > 1:
+            # the original's batch-end synchronisation, after the batch's time was taken (as there)
+            transport.end_batch(batches, total, timeout)
     alive = np.concatenate(alive_rows) if alive_rows else np.zeros(0, dtype=np.int64)
     _, layer_columns = columns_for(event.get("variant", "object"))
     put(out_bucket, f"{prefix}/layerstats-worker-{k:04d}.csv", to_csv(layer_columns, stats))
     done = {
         "worker": k, "alive": alive.tolist(), "n_data": n_data, "batch_size": batch_size, "batches": batches,
-        "neurons": net.neurons, "layers": net.depth,
-        "edges": net.edges, "publish_calls": transport.publish_calls, "polls": transport.poll_calls,
+        "neurons": part.neurons, "layers": part.depth,
+        "edges": part.edges, "publish_calls": transport.publish_calls, "polls": transport.poll_calls,
         "table_reads": getattr(transport, "table_reads", 0), "table_writes": getattr(transport, "table_writes", 0),
         "unique_table_reads": getattr(transport, "unique_table_reads", 0),
         **totals,

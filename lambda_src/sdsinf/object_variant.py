@@ -1,8 +1,11 @@
-"""The Object variant: workers exchange partial activations through the intermediate S3 bucket.
+"""The Object variant: workers exchange partial activations through the intermediate S3 buckets.
 
-Per layer a sender writes one object per receiver, `RUN/lLLLL/toDDDD/fromSSSS.npz` (an empty block
-is still written: it is the "nothing for you" mark), and a receiver polls its own inbox prefix
-until every expected sender has written. The worker loop is `distributed.run_worker`.
+Per layer a sender writes one object per receiver, `RUN/lLLLL/toDDDD/fromSSSS.npz`, into the
+receiver's shard bucket (receiver id mod Shards, as the original; lambda_src.sdsinf.shards). An
+empty block is still written: it is the "nothing for you" mark. A receiver polls its own inbox
+prefix in its own shard until every expected sender has written. At the end of a batch every
+worker writes `RUN/sync/bBBBB/K.syn` to the base bucket and waits until all have (the original's
+batch-end synchronisation). The worker loop is `distributed.run_worker`.
 """
 
 from __future__ import annotations
@@ -11,11 +14,15 @@ import time
 from typing import Any
 
 from lambda_src.sdsinf.distributed import Stalled, coordinate, get, put, run_worker, s3
+from lambda_src.sdsinf.shards import shard_of
 
 
 class ObjectTransport:
     def __init__(self, event: dict[str, Any], k: int) -> None:
-        self.bucket = event["intermediate"]["bucket"]
+        where = event["intermediate"]
+        self.base = where["bucket"]
+        self.buckets: list[str] = where["buckets"]
+        self.bucket = self.buckets[shard_of(k, len(self.buckets))]  # this worker's inbox shard
         self.run_id = event["run_id"]
         self.k = k
         self.publish_calls = 0
@@ -25,7 +32,8 @@ class ObjectTransport:
         return f"{self.run_id}/l{layer:04d}"
 
     def send(self, layer: int, dst: int, body: bytes, empty: bool) -> list[int]:
-        put(self.bucket, f"{self._base(layer)}/to{dst:04d}/from{self.k:04d}.npz", body)
+        shard = self.buckets[shard_of(dst, len(self.buckets))]
+        put(shard, f"{self._base(layer)}/to{dst:04d}/from{self.k:04d}.npz", body)
         self.publish_calls += 1
         return [len(body)]
 
@@ -49,6 +57,31 @@ class ObjectTransport:
                     f"worker {self.k} waited {timeout_s:.0f}s at layer {layer} for worker(s) {', '.join(missing)}",
                     layer,
                     [int(m) for m in missing],
+                )
+            time.sleep(0.05)
+
+    def flush(self) -> None:
+        """Every object is written as it is sent: nothing is held back."""
+
+    def end_batch(self, batch: int, workers: int, timeout_s: float) -> None:
+        """Mark this worker's end of `batch` in the base bucket and wait for every worker's mark. Not
+        counted in the run's folder scans (the original counts its sync scans; see docs)."""
+        prefix = f"{self.run_id}/sync/b{batch:04d}/"
+        put(self.base, f"{prefix}{self.k:04d}.syn", b"")
+        deadline = time.time() + timeout_s
+        client = s3()
+        while True:
+            listing = client.list_objects_v2(Bucket=self.base, Prefix=prefix).get("Contents", [])
+            seen = {int(o["Key"].rsplit("/", 1)[-1].removesuffix(".syn")) for o in listing}
+            if len(seen) >= workers:
+                return
+            if time.time() > deadline:
+                missing = sorted(set(range(workers)) - seen)
+                raise Stalled(
+                    f"worker {self.k} waited {timeout_s:.0f}s at the end of batch {batch} for worker(s) "
+                    + ", ".join(f"{m:04d}" for m in missing),
+                    None,
+                    missing,
                 )
             time.sleep(0.05)
 

@@ -1,8 +1,10 @@
-"""The Queue variant: blocks travel through one SNS topic to per-worker SQS queues.
+"""The Queue variant: blocks travel through SNS topics to per-worker SQS queues.
 
-Each worker has its own queue, subscribed to the run's topic with a filter policy on the
-message attributes `run` and `target`, so a worker only ever receives its own run's blocks (a
-rerun gets fresh queues and a fresh run id: it never sees a failed run's messages). A block is
+Each worker has its own queue, subscribed to every data topic of the stack with a filter policy
+on the message attributes `run` and `target`, so a worker only ever receives its own run's blocks
+(a worker publishes to data topic K mod Shards, as the original; lambda_src.sdsinf.shards), and to
+the coordination topic for the run's batch-end messages. A rerun gets fresh queues and a fresh
+run id: it never sees a failed run's messages. A block is
 base64 in the message body, split into parts under the 256 KiB limit and published up to ten
 entries per PublishBatch call. A block with no nonzero is not sent at all: the sender adds itself
 to the run's empty-targets item in DynamoDB (`RUN#LAYER#TARGET`), and a receiver waiting for a
@@ -14,10 +16,12 @@ the run, naming the layer and the senders they waited for. Received data is only
 from __future__ import annotations
 
 import base64
+import json
 import time
 from typing import Any
 
 from lambda_src.sdsinf.distributed import Stalled, coordinate, run_worker, session
+from lambda_src.sdsinf.shards import shard_of
 
 # base64 grows a part by 4/3; attributes and the envelope need room too.
 PART_BYTES = 180 * 1024
@@ -33,7 +37,9 @@ def _attr(value: str | int, number: bool = False) -> dict[str, str]:
 class QueueTransport:
     def __init__(self, event: dict[str, Any], k: int) -> None:
         q = event["queue"]
-        self.topic = q["topic_arn"]
+        # as the original: a worker publishes its blocks to data topic (its id mod the shard count)
+        self.topic = q["topic_arns"][shard_of(k, len(q["topic_arns"]))]
+        self.coordination_topic = q["coordination_topic_arn"]
         self.queue_url = q["queue_urls"][k]
         self.table = q["table"]
         self.run_id = event["run_id"]
@@ -54,6 +60,7 @@ class QueueTransport:
         # (layer, sender) -> {part: bytes} and the part count; later layers can arrive early.
         self.parts: dict[tuple[int, int], dict[int, bytes]] = {}
         self.expected: dict[tuple[int, int], int] = {}
+        self.batch_ends: dict[int, set[int]] = {}  # batch -> workers whose batch-end message came
 
     # -- sending -------------------------------------------------------------------------------------
     def send(self, layer: int, dst: int, body: bytes, empty: bool) -> list[int]:
@@ -133,6 +140,32 @@ class QueueTransport:
                     waiting,
                 )
 
+    def end_batch(self, batch: int, workers: int, timeout_s: float) -> None:
+        """The original's batch-end synchronisation: tell every worker this one finished `batch` (one
+        message on the coordination topic) and wait until all have said the same. Blocks of the next
+        batch that come meanwhile are kept for it. Not counted in the run's message metrics, as the
+        original does not count them."""
+        body = json.dumps({"worker": self.k, "batch": batch})
+        attrs = {
+            "run": _attr(self.run_id),
+            "coordinationFlag": _attr(1),
+            "sender": _attr(self.k, number=True),
+            "batch": _attr(batch, number=True),
+        }
+        self.sns.publish(TopicArn=self.coordination_topic, Message=body, MessageAttributes=attrs)
+        deadline = time.time() + timeout_s
+        while len(self.batch_ends.get(batch, ())) < workers:
+            if time.time() > deadline:
+                missing = sorted(set(range(workers)) - self.batch_ends.get(batch, set()))
+                raise Stalled(
+                    f"worker {self.k} waited {timeout_s:.0f}s at the end of batch {batch} for worker(s) "
+                    + ", ".join(f"{s:04d}" for s in missing),
+                    None,
+                    missing,
+                )
+            self._poll(wait_s=1)
+        self.batch_ends.pop(batch)
+
     def _complete(self, layer: int, sender: int) -> bool:
         key = (layer, sender)
         return key in self.expected and len(self.parts.get(key, {})) == self.expected[key]
@@ -151,6 +184,9 @@ class QueueTransport:
         messages = resp.get("Messages", [])
         for m in messages:
             a = {k: v["StringValue"] for k, v in m.get("MessageAttributes", {}).items()}
+            if a.get("run") == self.run_id and a.get("coordinationFlag") == "1":
+                self.batch_ends.setdefault(int(a["batch"]), set()).add(int(a["sender"]))
+                continue
             if a.get("run") != self.run_id or a.get("target") != str(self.k):
                 continue  # not ours (the filter policy should have kept it away): drop it
             key = (int(a["layer"]), int(a["sender"]))
