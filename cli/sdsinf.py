@@ -362,19 +362,33 @@ def sdsinf_show(run_id: str, json_out: JsonOpt = False, profile: ProfileOpt = No
 def sdsinf_fetch(
     run_id: Annotated[str, typer.Argument(help="A run id, or any unique prefix of one.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the run's files into.")],
+    repeat: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=20,
+            help="Also take the K-1 finished runs before RUN of the same config, variant, workers and "
+            "inputs (each into OUT/RUN_ID/) and write the master files as the median over the K runs.",
+        ),
+    ] = 1,
     json_out: JsonOpt = False,
     profile: ProfileOpt = None,
 ) -> None:
     """A run's files: metrics, every worker's layerstats, categories, summary and request, plus the
     original's master_metrics_CONFIG.csv and master_layerstats_CONFIG.csv of the same run."""
-    from backend.sdsinf.results import fetch
+    from backend.sdsinf.results import fetch, fetch_repeats, repeats_of
     from backend.sdsinf.runs import SdsinfRuns
 
     runs = SdsinfRuns(context(profile))
     run_id = runs.resolve(run_id)
-    written = fetch(runs.s3, runs.out["MetricsBucket"], run_id, out_dir)
+    bucket = runs.out["MetricsBucket"]
+    if repeat > 1:
+        run_ids = repeats_of(runs.runs(), run_id, repeat)
+        written = fetch_repeats(runs.s3, bucket, run_ids, out_dir)
+    else:
+        run_ids, written = [run_id], fetch(runs.s3, bucket, run_id, out_dir)
     if json_out:
-        print_json({"run_id": run_id, "files": [str(p) for p in written]})
+        print_json({"run_id": run_id, "runs": run_ids, "files": [str(p) for p in written]})
         return
     for path in written:
         out.print(str(path))

@@ -304,6 +304,25 @@ def test_run_command_repeats_and_reports_medians_and_cost(runs: SdsinfRuns, tmp_
     assert median["runs"] == [s["run_id"] for s in summaries] and median["all_match_truth"]
     low, high = sorted(s["runtime_s"] for s in summaries)
     assert low <= median["runtime_s"] <= high
+    # the two runs fetched together: each in its own folder, the master files their medians
+    from tests.test_cli import run as cli
+
+    out = tmp_path / "both"
+    newest = summaries[-1]["run_id"]
+    fetched = cli(runs.ctx.home.root, "sdsinf", "fetch", newest, "--out", str(out), "--repeat", "2", "--json")
+    assert fetched.returncode == 0, fetched.stderr
+    assert json.loads(fetched.stdout)["runs"] == sorted((s["run_id"] for s in summaries), reverse=True)
+    rows = [from_csv((out / s["run_id"] / "metrics.csv").read_text())[0] for s in summaries]
+    master = from_csv((out / "master_metrics_b1_1024n_1w_10000bs_serial.csv").read_text())
+    assert len(master) == 1 and list(master[0]) == S3_METRICS_COLUMNS
+    for column in ("METRIC_ELAPSED_TIME_TOTAL", "METRIC_LAMBDA_RUNTIME", "METRIC_S3_NUM_READS"):
+        values = sorted(float(r[column]) for r in rows)
+        assert float(master[0][column]) == pytest.approx(sum(values) / 2, rel=1e-5), column
+    layers = from_csv((out / "master_layerstats_b1_1024n_1w_10000bs_serial.csv").read_text())
+    assert [r["LAYER"] for r in layers] == [str(n) for n in range(6)]
+    more = cli(runs.ctx.home.root, "sdsinf", "fetch", newest, "--out", str(out), "--repeat", "3")
+    assert more.returncode == 2 and "2 finished run(s) of b1_1024n_1w_10000bs_serial" in more.stderr, more.stderr
+    assert "--repeat 3" in more.stderr
 
 
 def test_server_on_ec2_launches_from_the_stack_template_and_terminates_itself(runs: SdsinfRuns) -> None:

@@ -3,7 +3,8 @@
 `fetch` copies what a run wrote (metrics, every worker's layerstats, categories, summary, the request)
 and adds the original's `master_*` form of the same run: `master_metrics_CONFIG.csv` (the metrics
 row) and `master_layerstats_CONFIG.csv` (every worker's layer rows, worker by worker), the files the
-SDS-Inf repository publishes in `resources/`. `compare` reads such a master file and puts this run's
+SDS-Inf repository publishes in `resources/`; over a run and its repeats (`--repeat K`) those two
+files hold each number's median. `compare` reads such a master file and puts this run's
 numbers beside it, column by column, with their ratio.
 """
 
@@ -75,14 +76,62 @@ def read_master(path: Path) -> dict[str, str]:
     known = set(METRICS_COLUMNS) | set(S3_METRICS_COLUMNS)
     if not known & set(rows[0]):
         raise ConfigError(f"--with {path}: not a metrics file (none of the original's columns, e.g. CONFIG)")
-    if len(rows) == 1:
-        return rows[0]
+    return rows[0] if len(rows) == 1 else median_row(rows)
+
+
+def median_row(rows: list[dict[str, str]]) -> dict[str, str]:
+    """Each column's median over the rows where every row holds a number there, else the first row's."""
     merged = dict(rows[0])
     for column in rows[0]:
         numbers = [_number(r.get(column, "")) for r in rows]
         if all(n is not None for n in numbers):
             merged[column] = f"{statistics.median(n for n in numbers if n is not None):g}"
     return merged
+
+
+def repeats_of(summaries: list[Any], run_id: str, count: int) -> list[str]:
+    """RUN and the count-1 finished runs before it of the same config, variant, worker count and
+    number of inputs, newest first: a run and its repeats (`skydeck sdsinf run ... --repeat K` makes such a set)."""
+    by_id = {s.run_id: s for s in summaries}
+    if run_id not in by_id:
+        raise NotFoundError(f"no finished run {run_id!r}; list them with: skydeck sdsinf runs")
+    this = by_id[run_id]
+    same = [
+        s.run_id
+        for s in sorted(summaries, key=lambda s: s.run_id, reverse=True)
+        if s.run_id <= run_id
+        and not s.failed
+        and (s.config, s.variant, s.workers, s.inputs) == (this.config, this.variant, this.workers, this.inputs)
+    ]
+    if this.failed or len(same) < count:
+        raise ConfigError(
+            f"--repeat {count}: {len(same)} finished run(s) of {this.config} ({this.variant}, {this.workers} "
+            f"worker(s), {this.inputs} inputs) up to {run_id}; make more with: skydeck sdsinf run {this.config} "
+            f"--repeat {count}"
+        )
+    return same[:count]
+
+
+def fetch_repeats(s3: Any, bucket: str, run_ids: list[str], out: Path) -> list[Path]:
+    """Each run's files in OUT/RUN_ID/, and OUT/master_metrics_CONFIG.csv and master_layerstats_CONFIG.csv
+    holding the median over the runs of every number (per worker and layer for the layer stats), in the
+    original's master form."""
+    written: list[Path] = []
+    metrics: list[dict[str, str]] = []
+    layers: dict[tuple[str, str], list[dict[str, str]]] = {}
+    for run_id in run_ids:
+        written += fetch(s3, bucket, run_id, out / run_id)
+        metrics += from_csv((out / run_id / "metrics.csv").read_text())
+        for path in sorted((out / run_id).glob("layerstats-worker-*.csv")):
+            for row in from_csv(path.read_text()):
+                layers.setdefault((row["WORKER_ID"], row["LAYER"]), []).append(row)
+    config = metrics[0]["CONFIG"]
+    master = out / f"master_metrics_{config}.csv"
+    master.write_text(to_csv(list(metrics[0]), [median_row(metrics)]))
+    layer_rows = [median_row(rows) for _, rows in sorted(layers.items(), key=lambda kv: tuple(map(int, kv[0])))]
+    stats = out / f"master_layerstats_{config}.csv"
+    stats.write_text(to_csv(list(layer_rows[0]) if layer_rows else [], layer_rows))
+    return [*written, master, stats]
 
 
 def compare(ours: dict[str, str], theirs: dict[str, str]) -> list[ColumnComparison]:
