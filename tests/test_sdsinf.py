@@ -308,3 +308,27 @@ def test_inference_on_every_core_gives_the_single_process_answer_with_and_withou
     assert np.array_equal(infer(y, net.layers, net.bias, shortcut=False).alive(), truth)
     for processes in (1, 2, 3):
         assert np.array_equal(infer_alive(y, net.layers, net.bias, processes=processes), truth), processes
+
+
+def test_the_parsed_copy_serves_until_a_file_changes(tmp_path: Path) -> None:
+    """`sdsinf infer` keeps the parsed dataset under a digest of the files' contents: a second load
+    reads that copy, and a changed weight (same file size) is seen at once, never a stale copy."""
+    from backend.sdsinf.data import generate, load_dataset
+
+    data, cache = tmp_path / "gc", tmp_path / "cache"
+    generate(data, 1024, 3, 20, seed=5)
+    net, y, truth = load_dataset(data, 1024, 3, cache)
+    copies = list(cache.glob("*.npz"))
+    assert len(copies) == 1
+    again, y_again, truth_again = load_dataset(data, 1024, 3, cache)
+    assert all((a != b).nnz == 0 for a, b in zip(net.layers, again.layers, strict=True))
+    assert (y != y_again).nnz == 0 and truth is not None and np.array_equal(truth, truth_again)
+    assert list(cache.glob("*.npz")) == copies
+    layer = gc.layer_path(data, 1024, 2)
+    text = layer.read_text()
+    edited = text.replace("0.0625", "0.0626", 1)
+    assert len(edited) == len(text)
+    layer.write_text(edited)
+    changed, _, _ = load_dataset(data, 1024, 3, cache)
+    assert np.isclose(changed.layers[1].data, 0.0626).sum() == 1
+    assert len(list(cache.glob("*.npz"))) == 2

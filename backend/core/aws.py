@@ -7,15 +7,16 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
-from botocore.config import Config
-
 from backend.core.errors import LocalCloudDown
 from backend.core.local_credentials import LocalCredentials
 from backend.core.paths import Home
 from backend.core.profiles import Profile
 
-_RETRY = Config(retries={"max_attempts": 8, "mode": "adaptive"}, connect_timeout=5, read_timeout=70)
+
+def _retry_config() -> Any:
+    from botocore.config import Config
+
+    return Config(retries={"max_attempts": 8, "mode": "adaptive"}, connect_timeout=5, read_timeout=70)
 
 
 def local_endpoint(home: Home) -> str:
@@ -48,6 +49,10 @@ class Clients:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
+        # boto3 takes a sixth of a second to import: commands that never reach AWS (sdsinf infer,
+        # --help) should not pay for it, so it is imported where the first session is made
+        import boto3
+
         if self.profile.is_local and self.endpoint is None:
             self.endpoint = local_endpoint(self.home)
         if self.profile.is_local:
@@ -65,7 +70,7 @@ class Clients:
     def client(self, service: str) -> Any:
         with self._lock:
             if service not in self._cache:
-                self._cache[service] = self._session.client(service, endpoint_url=self.endpoint, config=_RETRY)
+                self._cache[service] = self._session.client(service, endpoint_url=self.endpoint, config=_retry_config())
             return self._cache[service]
 
     def env(self) -> dict[str, str]:

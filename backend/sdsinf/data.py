@@ -7,6 +7,7 @@ The distributed variants (Queue, Object, Serial on Lambda, Server on EC2) use th
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,7 +19,8 @@ from backend.core.errors import ConfigError
 from lambda_src.sdsinf import graphchallenge as gc
 from lambda_src.sdsinf.kernel import categories, infer_alive, reference
 from lambda_src.sdsinf.model import BIASES, Network, generate_inputs, radixnet
-from lambda_src.sdsinf.npz_codec import pack_matrix, pack_network, unpack_matrix, unpack_network
+
+CACHE_FORMAT = 3  # a parsed dataset's layout in the cache; a new layout is a new key
 
 
 @dataclass(frozen=True)
@@ -64,11 +66,9 @@ def load_dataset(
     the next load of the same files (a second `infer`, an `upload` after it) skips the TSV parse."""
     _check_shape(neurons, layers)
     try:
-        key = _digest(data, neurons, layers) if cache is not None else None
+        key = _known_digest(data, neurons, layers, cache) if cache is not None else None
         if key is not None and cache is not None and (cache / f"{key}.npz").is_file():
-            with np.load(cache / f"{key}.npz", allow_pickle=False) as z:
-                truth = z["truth"] if bool(z["has_truth"]) else None
-                return unpack_network(z["network"].tobytes()), unpack_matrix(z["inputs"].tobytes()), truth
+            return _read_cached(cache / f"{key}.npz")
         net = gc.load_network(data, neurons, layers)
         y = gc.load_inputs(data, neurons)
         truth = gc.load_truth(data, neurons, layers)
@@ -77,23 +77,80 @@ def load_dataset(
     if key is not None and cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
         tmp = cache / f"{key}.tmp.npz"
-        np.savez(
-            tmp,
-            network=np.frombuffer(pack_network(net), dtype=np.uint8),
-            inputs=np.frombuffer(pack_matrix(y), dtype=np.uint8),
-            truth=truth if truth is not None else np.zeros(0, dtype=np.int64),
-            has_truth=np.bool_(truth is not None),
-        )
+        _write_cached(tmp, net, y, truth)
         tmp.replace(cache / f"{key}.npz")  # whole or not at all: a killed write never serves half a dataset
     return net, y, truth
 
 
+def _write_cached(path: Path, net: Network, y: sp.csr_matrix, truth: np.ndarray | None) -> None:
+    """The parsed dataset as plain arrays, uncompressed: reading it back is a copy from the page cache
+    (zlib would cost more to undo than the TSV digest that finds it)."""
+    arrays: dict[str, np.ndarray] = {
+        "neurons": np.int64(net.neurons), "bias": np.float64(net.bias), "depth": np.int64(net.depth),
+        "y_indptr": y.indptr, "y_indices": y.indices, "y_data": y.data, "y_shape": np.asarray(y.shape),
+        "truth": truth if truth is not None else np.zeros(0, dtype=np.int64), "has_truth": np.bool_(truth is not None),
+    }  # fmt: skip
+    csr = [sp.csr_matrix(w) for w in net.layers]
+    # every layer in three arrays (the zip holds few members: each one read costs a lookup)
+    arrays["w_indptr"] = np.stack([w.indptr.astype(np.int64) for w in csr])
+    arrays["w_indices"] = np.concatenate([w.indices for w in csr])
+    arrays["w_data"] = np.concatenate([w.data.astype(np.float32) for w in csr])
+    np.savez(path, **arrays)
+
+
+def _read_cached(path: Path) -> tuple[Network, sp.csr_matrix, np.ndarray | None]:
+    with np.load(path, allow_pickle=False) as z:
+        n = int(z["neurons"])
+        indptr, indices, data = z["w_indptr"], z["w_indices"], z["w_data"]
+        starts = np.concatenate([[0], np.cumsum(indptr[:, -1])])
+        layers = [
+            sp.csr_matrix((data[a:b], indices[a:b], indptr[k]), shape=(n, n))
+            for k, (a, b) in enumerate(zip(starts[:-1], starts[1:], strict=True))
+        ]
+        y = sp.csr_matrix((z["y_data"], z["y_indices"], z["y_indptr"]), shape=tuple(z["y_shape"]))
+        truth = z["truth"] if bool(z["has_truth"]) else None
+        return Network(n, layers, float(z["bias"])), y, truth
+
+
+def _known_digest(data: Path, neurons: int, layers: int, cache: Path) -> str:
+    """The dataset's content digest, remembered beside the cache with each file's size and change time
+    (ns): while none of them moved, the files are not read again to find it (as git's index does)."""
+    import json
+
+    paths = _dataset_paths(data, neurons, layers)
+    stamps = [[p.name, *((st.st_size, st.st_mtime_ns) if (st := _stat(p)) else (-1, -1))] for p in paths]
+    memo = cache / "digests" / (hashlib.sha1(str(data.resolve()).encode(), usedforsecurity=False).hexdigest() + ".json")
+    try:
+        known = json.loads(memo.read_text())
+        if known["stamps"] == stamps and known["shape"] == [CACHE_FORMAT, neurons, layers]:
+            return str(known["digest"])
+    except (OSError, ValueError, KeyError):
+        pass
+    digest = _digest(data, neurons, layers)
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    tmp = memo.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"stamps": stamps, "shape": [CACHE_FORMAT, neurons, layers], "digest": digest}))
+    tmp.replace(memo)
+    return digest
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        return None
+
+
+def _dataset_paths(data: Path, neurons: int, layers: int) -> list[Path]:
+    paths = [gc.layer_path(data, neurons, k) for k in range(1, layers + 1)]
+    return paths + [gc.images_path(data, neurons), gc.truth_path(data, neurons, layers)]
+
+
 def _digest(data: Path, neurons: int, layers: int) -> str:
     """What the dataset is: every file it reads, by name and content (a changed byte is a new key)."""
-    digest = hashlib.blake2b(f"{neurons}/{layers}".encode(), digest_size=16)
-    paths = [gc.layer_path(data, neurons, k) for k in range(1, layers + 1)]
-    paths += [gc.images_path(data, neurons), gc.truth_path(data, neurons, layers)]
-    for path in paths:
+    # sha1 for speed (twice blake2b's here); this names a cache entry, it guards nothing
+    digest = hashlib.sha1(f"{CACHE_FORMAT}/{neurons}/{layers}".encode(), usedforsecurity=False)
+    for path in _dataset_paths(data, neurons, layers):
         digest.update(path.name.encode())
         try:
             digest.update(path.read_bytes())

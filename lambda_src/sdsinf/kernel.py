@@ -1,8 +1,9 @@
 """The one sparse kernel every variant uses, and the plain reference loop it is checked against.
 
 Fast path: activations are kept as a dense float32 block of the rows still alive (a row that is
-all zeros stays zero forever, so it is dropped and remembered), multiplied by the layer's sparse
-matrix. The reference is the Graph Challenge's loop on scipy sparse matrices, one layer at a time.
+all zeros stays zero forever, so it is dropped and remembered), neuron-major, multiplied by the
+layer's sparse matrix, a cache-sized block of rows at a time through every layer. The reference
+is the Graph Challenge's loop on scipy sparse matrices, one layer at a time.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import scipy.sparse as sp
 from lambda_src.sdsinf.model import CAP
 
 MIN_ROWS_PER_PROCESS = 500  # below this a fork costs more than the slice's arithmetic
+BLOCK_ROWS = 512  # 1024 neurons x 512 rows x 4 bytes = 2 MiB: stays in a core's L2 across layers
 
 
 def reference(y: sp.csr_matrix, layers: list[sp.csr_matrix], bias: float) -> sp.csr_matrix:
@@ -40,7 +42,9 @@ def categories(y: sp.csr_matrix | np.ndarray, row_ids: np.ndarray | None = None)
 
 
 class LiveRows:
-    """Activations of the rows still being computed: `ids` (0-based input ids) and a dense block `y`.
+    """Activations of the rows still being computed: `ids` (0-based input ids) and a dense block `yt`
+    held neuron-major (neurons x live rows, C order), so that a layer is one sparse-times-dense product
+    W^T . Y^T with no transposing copies, and a dead row is a column dropped.
 
     `settled` holds ids of rows proven to stay at the cap in every neuron to the last layer (see
     `saturation_is_stable`); they are alive in the answer without further arithmetic.
@@ -48,36 +52,44 @@ class LiveRows:
 
     def __init__(self, y: sp.csr_matrix | np.ndarray, ids: np.ndarray | None = None) -> None:
         dense = y.toarray() if sp.issparse(y) else np.asarray(y)
-        dense = np.ascontiguousarray(dense, dtype=np.float32)
         ids = np.arange(dense.shape[0]) if ids is None else np.asarray(ids)
         keep = np.any(dense != 0, axis=1)
-        self.y = dense[keep]
+        self.yt = np.ascontiguousarray(dense[keep].T, dtype=np.float32)
         self.ids = ids[keep]
         self.settled = np.empty(0, dtype=self.ids.dtype)
         self.width = dense.shape[1]
+
+    @property
+    def y(self) -> np.ndarray:
+        """The live rows' activations, input-major (a view: live rows x neurons)."""
+        return self.yt.T
 
     def step(self, wt: sp.csr_matrix, bias: float) -> None:
         """One layer, given W transposed (CSR). Only nonzeros of Y.W get the bias: a zero stays zero."""
         if not self.ids.size:
             return
-        z = (wt @ self.y.T).T  # (N x N sparse) x (N x m dense): scipy's multiply-by-dense path
-        z = np.ascontiguousarray(z, dtype=np.float32)
-        nz = z != 0
-        z += bias * nz
+        z = np.asarray(wt @ self.yt, dtype=np.float32)  # scipy's CSR-times-dense, row by row of W^T
+        if bias <= 0:
+            # a zero plus a bias <= 0 clips back to zero, so the bias can go on every entry: one pass
+            z += np.float32(bias)
+        else:
+            z += np.float32(bias) * (z != 0)
         np.clip(z, 0.0, CAP, out=z)
-        keep = np.any(z != 0, axis=1)
+        keep = z.max(axis=0) > 0  # everything is >= 0 after the clip: alive = any entry above zero
         if not keep.all():
-            z = z[keep]
+            z = np.ascontiguousarray(z[:, keep])
             self.ids = self.ids[keep]
-        self.y = z
+        self.yt = z
 
     def settle_saturated(self) -> None:
         """Retire rows at the cap in every neuron (only valid where `saturation_is_stable` says so)."""
-        full = np.all(self.y == CAP, axis=1)
+        if not self.ids.size:
+            return
+        full = self.yt.min(axis=0) == CAP
         if full.any():
             self.settled = np.concatenate([self.settled, self.ids[full]])
             self.ids = self.ids[~full]
-            self.y = self.y[~full]
+            self.yt = np.ascontiguousarray(self.yt[:, ~full])
 
     def alive(self) -> np.ndarray:
         """0-based ids of every row alive now, computed or settled, sorted."""
@@ -89,8 +101,18 @@ class LiveRows:
         out = np.full((len(ids), self.width), CAP, dtype=np.float32)
         for n, i in enumerate(ids):
             if int(i) in where:
-                out[n] = self.y[where[int(i)]]
+                out[n] = self.yt[:, where[int(i)]]
         return out
+
+    @classmethod
+    def joined(cls, parts: list[LiveRows], width: int) -> LiveRows:
+        """Blocks of rows computed apart, as one."""
+        whole = cls(np.zeros((0, width), dtype=np.float32))
+        if parts:
+            whole.ids = np.concatenate([p.ids for p in parts])
+            whole.settled = np.concatenate([p.settled for p in parts])
+            whole.yt = np.ascontiguousarray(np.concatenate([p.yt for p in parts], axis=1))
+        return whole
 
 
 def saturation_is_stable(wt: sp.csr_matrix, bias: float) -> bool:
@@ -115,14 +137,25 @@ def settle_points(wts: list[sp.csr_matrix], bias: float) -> list[bool]:
 
 
 def infer(y: sp.csr_matrix, layers: list[sp.csr_matrix], bias: float, shortcut: bool = True) -> LiveRows:
-    """The live-row kernel; `shortcut` retires rows at the cap where that is exact (see settle_points)."""
+    """The live-row kernel; `shortcut` retires rows at the cap where that is exact (see settle_points).
+
+    Rows never interact, so they go through the whole network BLOCK_ROWS at a time: a block's
+    activations stay in the core's cache across the layers instead of streaming the whole batch
+    through memory once a layer (2x on these machines, measured by benchmarks/sdsinf_bench.py)."""
     wts = transposed(layers)
-    live = LiveRows(y)
-    for wt, settle in zip(wts, settle_points(wts, bias), strict=True):
-        live.step(wt, bias)
-        if settle and shortcut:
-            live.settle_saturated()
-    return live
+    settle = settle_points(wts, bias)
+    y = sp.csr_matrix(y)
+    parts = []
+    for lo in range(0, y.shape[0], BLOCK_ROWS):
+        live = LiveRows(y[lo : lo + BLOCK_ROWS], np.arange(lo, min(lo + BLOCK_ROWS, y.shape[0])))
+        for wt, settle_here in zip(wts, settle, strict=True):
+            if not live.ids.size:
+                break
+            live.step(wt, bias)
+            if settle_here and shortcut:
+                live.settle_saturated()
+        parts.append(live)
+    return LiveRows.joined(parts, y.shape[1])
 
 
 def infer_alive(
