@@ -61,10 +61,17 @@ class Stalled(RuntimeError):
 
 
 class Transport(Protocol):
-    """How one worker's blocks travel. Counters are read into the run's metrics."""
+    """How one worker's blocks travel. Counters are read into the run's metrics; a transport without
+    a kind of traffic (Object publishes nothing and has no table) keeps that counter at zero."""
 
-    publish_calls: int
-    poll_calls: int
+    publish_calls: int  # SNS publish calls (Queue) or objects written (Object)
+    poll_calls: int  # receive polls (Queue) or inbox listings (Object)
+    publish_sizes: list[int]  # bytes per publish call, in order
+    received_messages: int  # messages (Queue: a block may come in several) or objects read
+    received_bytes: int
+    table_reads: int  # empty-target items read, as the original counts them
+    table_writes: int
+    unique_table_reads: int
 
     def send(self, layer: int, dst: int, body: bytes, empty: bool) -> list[int]:
         """Deliver one block to worker dst; returns the sizes of the messages it took (none if marked)."""
@@ -170,7 +177,7 @@ def _work(
             t_layer = time.perf_counter()
             comm_before, comp_before = totals["comm"], totals["comp"]
             publish_before = transport.publish_calls
-            publishes_before = len(getattr(transport, "publish_sizes", []))
+            publishes_before = len(transport.publish_sizes)
             polls_before = transport.poll_calls
             nnz_sent = 0
             null_sent = 0
@@ -208,12 +215,8 @@ def _work(
                 full[:, ids] = block
             read_sizes = [len(b) for b in got]
             # messages as they travelled (a transport that splits blocks counts its parts)
-            if hasattr(transport, "received_messages"):
-                totals["received"] = transport.received_messages
-                totals["bytes_received"] = transport.received_bytes
-            else:
-                totals["received"] += len(got)
-                totals["bytes_received"] += sum(read_sizes)
+            totals["received"] = transport.received_messages
+            totals["bytes_received"] = transport.received_bytes
             t = time.perf_counter()
             z = np.asarray(full @ mine_of[layer], dtype=np.float32)
             held = np.where(z != 0, np.clip(z + part.bias, 0.0, CAP), 0.0).astype(np.float32)
@@ -225,7 +228,7 @@ def _work(
             totals["batch_s"] += duration
             nnz = int(np.count_nonzero(held))
             rows_active = int(np.count_nonzero(held.any(axis=1)))
-            publishes = list(getattr(transport, "publish_sizes", []))[publishes_before:]
+            publishes = transport.publish_sizes[publishes_before:]
             totals["max_batch_msg"] = max([totals["max_batch_msg"], *publishes])
             rows_sent = int(sum(r.size for (s, _), r in plan.sends.items() if s == k))
             per_target = max(targets, 1)  # the original divides by one where there is no target
@@ -278,8 +281,8 @@ def _work(
         "worker": k, "alive": alive.tolist(), "n_data": n_data, "batch_size": batch_size, "batches": batches,
         "neurons": part.neurons, "layers": part.depth,
         "edges": part.edges, "publish_calls": transport.publish_calls, "polls": transport.poll_calls,
-        "table_reads": getattr(transport, "table_reads", 0), "table_writes": getattr(transport, "table_writes", 0),
-        "unique_table_reads": getattr(transport, "unique_table_reads", 0),
+        "table_reads": transport.table_reads, "table_writes": transport.table_writes,
+        "unique_table_reads": transport.unique_table_reads,
         **totals,
     }  # fmt: skip
     done["runtime_s"] = time.perf_counter() - handler_started

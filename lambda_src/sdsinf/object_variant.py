@@ -27,6 +27,10 @@ class ObjectTransport:
         self.k = k
         self.publish_calls = 0
         self.poll_calls = 0
+        self.publish_sizes: list[int] = []  # nothing is published: blocks are objects
+        self.received_messages = 0  # objects read
+        self.received_bytes = 0
+        self.table_reads = self.table_writes = self.unique_table_reads = 0  # no empty-target table
 
     def _base(self, layer: int) -> str:
         return f"{self.run_id}/l{layer:04d}"
@@ -50,6 +54,8 @@ class ObjectTransport:
                 if name in names and name not in found:
                     found[name] = get(self.bucket, obj["Key"])
             if len(found) == len(names):
+                self.received_messages += len(found)
+                self.received_bytes += sum(len(b) for b in found.values())
                 return [found[n] for n in sorted(found)]
             if time.time() > deadline:
                 missing = sorted(n.removeprefix("from").removesuffix(".npz") for n in names - set(found))

@@ -163,7 +163,7 @@ class QueueTransport:
                     None,
                     missing,
                 )
-            self._poll(wait_s=1)
+            self._poll(wait_s=1, counted=False)  # the original counts no poll of its batch-end wait
         self.batch_ends.pop(batch)
 
     def _complete(self, layer: int, sender: int) -> bool:
@@ -176,11 +176,11 @@ class QueueTransport:
         self.expected.pop(key)
         return b"".join(got[i] for i in range(len(got)))
 
-    def _poll(self, wait_s: int) -> None:
+    def _poll(self, wait_s: int, counted: bool = True) -> None:
         resp = self.sqs.receive_message(
             QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_s, MessageAttributeNames=["All"]
         )
-        self.poll_calls += 1
+        self.poll_calls += 1 if counted else 0
         messages = resp.get("Messages", [])
         for m in messages:
             a = {k: v["StringValue"] for k, v in m.get("MessageAttributes", {}).items()}
@@ -202,8 +202,9 @@ class QueueTransport:
         item = self.ddb.get_item(
             TableName=self.table, Key={"pk": {"S": f"{self.run_id}#{layer}#{self.k}"}}, ConsistentRead=True
         ).get("Item")
-        self.table_reads += 1
         senders = {int(x) for x in item["senders"]["NS"]} if item else set()
+        # as the original counts TOTAL_ITEMS_READ: the marks (one item per sender there) each read returns
+        self.table_reads += len(senders)
         fresh = {(layer, s) for s in senders} - self._marked
         self.unique_table_reads += len(fresh)
         self._marked |= fresh
