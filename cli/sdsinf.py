@@ -229,6 +229,17 @@ def sdsinf_run(
     workers: Annotated[int | None, typer.Option(min=1, max=256, help="Workers (queue and object variants).")] = None,
     data: Annotated[str | None, typer.Option(help="Uploaded data name (default: the preset's).")] = None,
     batch: Annotated[int | None, typer.Option(min=1, help="Inputs per batch.")] = None,
+    num_data: Annotated[
+        int | None, typer.Option("--num-data", min=1, help="How many of the inputs to infer (the original's numData).")
+    ] = None,
+    bfr: Annotated[
+        int | None,
+        typer.Option(min=1, help="Invocation tree fan-out (the original's bfr; default: all workers from the root)."),
+    ] = None,
+    levels: Annotated[
+        int | None,
+        typer.Option(min=1, help="Invocation tree depth (the original's nlevels); must fit --bfr and --workers."),
+    ] = None,
     repeat: Annotated[int, typer.Option(min=1, max=20, help="Run K times and report medians.")] = 1,
     partition: Annotated[
         Partition | None, typer.Option(help="row is the original's 1-D split; queue and object variants")
@@ -256,6 +267,9 @@ def sdsinf_run(
             batch=batch,
             partition=value(partition),
             server_mode=value(server) or "job",
+            num_data=num_data,
+            bfr=bfr,
+            nlevels=levels,
         )
     )
 

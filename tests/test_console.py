@@ -343,6 +343,28 @@ async def test_the_sdsinf_screen_does_not_trap_the_keys(cloud: Context) -> None:
         assert app.current_mode == "stacks"
 
 
+async def test_the_sdsinf_form_takes_the_invocation_tree_and_names_a_tree_that_cannot_be(cloud: Context) -> None:
+    from textual.widgets import Select
+
+    cloud.stacks.deploy("sdsinf")
+    app = SkydeckApp(backend=Backend(cloud), mode="sdsinf")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        app.screen.query_one("#sds-preset", Select).value = "c1_1024n_8w_10000bs_queue"
+        app.screen.query_one("#sds-workers-n", Input).value = "6"
+        app.screen.query_one("#sds-bfr", Input).value = "2"
+        app.screen.query_one("#sds-levels", Input).value = "x"
+        await pilot.press("ctrl+r")
+        await settle(app, pilot)
+        assert "levels: must be a positive integer" in str(app.screen.query_one("#sds-status", Static).render())
+        app.screen.query_one("#sds-levels", Input).value = "3"
+        await pilot.press("ctrl+r")
+        await app.workers.wait_for_complete()
+        await settle(app, pilot)
+        status = str(app.screen.query_one("#sds-status", Static).render())
+        assert "with --bfr 2, 6 worker(s) make a tree of 2 level(s)" in status, status
+
+
 async def test_keys_can_be_remapped_by_binding_id(cloud: Context, tmp_path: Path) -> None:
     (cloud.home.root / "keymap.yaml").write_text("app.go_stacks: f5\n")
     try:

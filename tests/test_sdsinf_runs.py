@@ -650,3 +650,44 @@ def _wait_for_a_new_run(runs: SdsinfRuns, before: set[str], timeout_s: float = 6
             return fresh[-1]
         time.sleep(0.3)
     raise AssertionError("no run started")
+
+
+def test_bfr_levels_and_num_data_come_from_the_preset_or_the_command_line(runs: SdsinfRuns, tmp_path: Path) -> None:
+    """The original's numData and invocation tree (bfr, nlevels) as preset values and as `sdsinf run`
+    options; a tree that cannot hold the workers is refused naming the option."""
+    import json
+
+    from backend.core.errors import ConfigError
+    from backend.sdsinf.runs import plan_from_preset
+    from tests.test_cli import run as cli
+
+    home = runs.ctx.home
+    plan = plan_from_preset(home, "c1_1024n_8w_10000bs_queue")
+    assert (plan.workers, plan.bfr, plan.nlevels, plan.num_data) == (8, 8, 1, 10000)
+    # other workers than the preset's: its tree no longer applies, unless asked for
+    plan = plan_from_preset(home, "c1_1024n_8w_10000bs_queue", workers=6, bfr=2)
+    assert (plan.workers, plan.bfr, plan.nlevels) == (6, 2, None)
+    assert plan_from_preset(home, "c1_1024n_8w_10000bs_queue", workers=4).bfr is None
+    with pytest.raises(ConfigError, match=r"--levels 3: with --bfr 2, 6 worker\(s\) make a tree of 2 level"):
+        runs.start("tree-cli", "queue", workers=6, bfr=2, nlevels=3)
+    with pytest.raises(ConfigError, match=r"--bfr must be between 1 and the worker count \(4\), not 8"):
+        runs.start("tree-cli", "queue", workers=4, bfr=8)
+    info = generate(tmp_path / "gc", 1024, 4, 150, seed=51)
+    runs.upload(tmp_path / "gc", 1024, 4, "tree-cli")
+    ran = cli(
+        home.root, "sdsinf", "run", "c1_1024n_8w_10000bs_queue", "--data", "tree-cli", "--workers", "6",
+        "--bfr", "2", "--num-data", "100", "--json",
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    summary = next(json.loads(line) for line in ran.stdout.splitlines() if '"summary"' in line)
+    assert summary["inputs"] == 100 and summary["matches_truth"] is True and summary["workers"] == 6
+    assert info["inputs"] == 150
+    metrics = runs.show(summary["run_id"])["metrics"]
+    assert (metrics["BFR"], metrics["NLEVELS"], metrics["TOTAL_NWORKERS"], metrics["NUM_DATA"]) == (
+        "2",
+        "2",
+        "6",
+        "100",
+    )
+    bad = cli(home.root, "sdsinf", "run", "c1_1024n_8w_10000bs_queue", "--data", "tree-cli", "--levels", "2")
+    assert bad.returncode == 2 and "--levels 2: with --bfr 8, 8 worker(s) make a tree of 1 level(s)" in bad.stderr

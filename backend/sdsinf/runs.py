@@ -77,14 +77,19 @@ def plan_from_preset(
     batch: int | None = None,
     partition: str | None = None,
     server_mode: str = "job",
+    num_data: int | None = None,
+    bfr: int | None = None,
+    nlevels: int | None = None,
 ) -> RunPlan:
-    """The one place a preset becomes a run: each choice left as None takes the preset's value."""
+    """The one place a preset becomes a run: each choice left as None takes the preset's value
+    (`num_data`, `bfr` and `nlevels` are the original payload's numData and invocation tree)."""
     from backend.core.presets import get_preset
 
     chosen = get_preset(home, preset)
     if chosen.kind != "sdsinf":
         raise ConfigError(f"preset {chosen.name} is a {chosen.kind} preset, not an sdsinf run")
     values = chosen.values
+    same_workers = workers is None or workers == int(values.get("workers", 1))
     return RunPlan(
         preset=chosen.name,
         data=data or str(values.get("data", "")),
@@ -93,7 +98,20 @@ def plan_from_preset(
         batch=batch or values.get("batch"),
         partition=partition or str(values.get("partition", "row")),
         server_mode=server_mode,
+        num_data=num_data or _optional_int(values, "num_data", chosen.name),
+        # the preset's tree is shaped for its own worker count: other workers, a flat tree unless asked
+        bfr=bfr or (_optional_int(values, "bfr", chosen.name) if same_workers else None),
+        nlevels=nlevels or (_optional_int(values, "nlevels", chosen.name) if same_workers else None),
     )
+
+
+def _optional_int(values: dict[str, Any], key: str, preset: str) -> int | None:
+    raw = values.get(key)
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+        raise ConfigError(f"preset {preset}: values.{key} must be a positive integer, not {raw!r}")
+    return raw
 
 
 class SdsinfRuns:
@@ -150,9 +168,18 @@ class SdsinfRuns:
         if variant not in VARIANTS:
             raise ConfigError(f"--variant {variant}: this build runs {', '.join(VARIANTS)}")
         if variant in ("serial", "server"):
-            workers = 1
+            workers, bfr, nlevels = 1, None, None  # one worker: no tree to shape
         if not 1 <= workers <= 256:
             raise ConfigError(f"--workers must be between 1 and 256, not {workers}")
+        fan_out = bfr or workers
+        if not 1 <= fan_out <= workers:
+            raise ConfigError(f"--bfr must be between 1 and the worker count ({workers}), not {fan_out}")
+        depth = tree_depth(fan_out, workers)
+        if nlevels is not None and nlevels != depth:
+            raise ConfigError(
+                f"--levels {nlevels}: with --bfr {fan_out}, {workers} worker(s) make a tree of {depth} level(s) "
+                f"(bfr + bfr^2 + ... >= workers); leave --levels out or change --bfr"
+            )
         out = self.out
         if not object_exists(self.s3, out["WeightsBucket"], f"{data_name}/network.npz"):
             hint = f"skydeck sdsinf data upload --data DIR --name {data_name}"
@@ -163,11 +190,7 @@ class SdsinfRuns:
             out["WeightsBucket"], out["InferenceBucket"], out["MetricsBucket"],
             has_truth=object_exists(self.s3, out["InferenceBucket"], f"{data_name}/truth.tsv"),
             model_params={**({"batchSize": batch} if batch else {}), **({"numData": num_data} if num_data else {})},
-            invoc_params={
-                "bfr": bfr or workers,
-                "nlevels": nlevels or tree_depth(bfr or workers, workers),
-                "total_nworkers": workers,
-            },
+            invoc_params={"bfr": fan_out, "nlevels": depth, "total_nworkers": workers},
             partition=partition,
         )  # fmt: skip
         prefix = event["metrics"]["prefix"]

@@ -27,7 +27,7 @@ from tui.screens.base import DeckScreen
 from tui.widgets.form import Form
 from tui.widgets.tables import sync_rows
 
-MIN_FIELD_WIDTH = 12  # the longest label ("variant", "workers") and a few digits
+MIN_FIELD_WIDTH = 12  # the longest label ("batch size") and a few digits
 LAUNCH_WIDTH = 18
 MIN_PRESET_WIDTH = 16
 SELECT_CHROME = 4  # the compact select's padding and arrow
@@ -67,14 +67,15 @@ class SdsinfScreen(DeckScreen):
         self._fit(event.size.width, event.size.height)
 
     def _fit(self, width: int, height: int) -> None:
-        """One row of six fields where they fit with their labels whole, else two rows of three; on a
-        short terminal the communication/computation plots give their rows to the runs table."""
+        """One row of the preset, six fields and the button where they fit with their labels whole,
+        else two rows of four; on a short terminal the communication/computation plots give their rows
+        to the runs table."""
         preset_width = self._preset_width()
-        wide = width >= preset_width + 4 * MIN_FIELD_WIDTH + LAUNCH_WIDTH
+        wide = width >= preset_width + 6 * MIN_FIELD_WIDTH + LAUNCH_WIDTH
         form = self.query_one("#sdsinf-form", Grid)
         form.set_class(not wide, "-narrow")
-        form.styles.grid_size_columns = 6 if wide else 3
-        rest = f"1fr 1fr 1fr 1fr {LAUNCH_WIDTH}" if wide else "1fr 1fr"
+        form.styles.grid_size_columns = 8 if wide else 4
+        rest = f"1fr 1fr 1fr 1fr 1fr 1fr {LAUNCH_WIDTH}" if wide else "1fr 1fr 1fr"
         form.styles.grid_columns = f"{preset_width} {rest}"
         form.styles.height = 2 if wide else 4
         self.set_class(height < SHORT_HEIGHT, "-short")
@@ -100,6 +101,9 @@ class SdsinfScreen(DeckScreen):
             field("workers", Input(id="sds-workers-n", compact=True, type="integer", placeholder="preset's")),
             field("data", Input(id="sds-data", compact=True, placeholder="preset's")),
             field("batch size", Input(id="sds-batch", compact=True, type="integer", placeholder="preset's")),
+            # the original's invocation tree: fan-out and depth (queue and object runs)
+            field("bfr", Input(id="sds-bfr", compact=True, type="integer", placeholder="preset's")),
+            field("levels", Input(id="sds-levels", compact=True, type="integer", placeholder="preset's")),
             Vertical(Label(" "), Button("Launch ^r", id="sds-launch", variant="primary", compact=True)),
         ]
 
@@ -277,6 +281,13 @@ class SdsinfScreen(DeckScreen):
         if workers_text and (not workers_text.isdigit() or not 1 <= int(workers_text) <= 256):
             self._status("[red]workers: must be an integer from 1 to 256[/red]")
             return
+        tree: dict[str, int | None] = {}
+        for key, widget in (("bfr", "#sds-bfr"), ("levels", "#sds-levels")):
+            text = self.query_one(widget, Input).value.strip()
+            if text and (not text.isdigit() or int(text) < 1):
+                self._status(f"[red]{key}: must be a positive integer[/red]")
+                return
+            tree[key] = int(text) if text else None
         self.run_it(
             str(preset),
             None
@@ -285,16 +296,27 @@ class SdsinfScreen(DeckScreen):
             self.query_one("#sds-data", Input).value.strip() or None,
             int(batch_text) if batch_text else None,
             int(workers_text) if workers_text else None,
+            tree["bfr"],
+            tree["levels"],
         )
 
     @work(thread=True, exclusive=True, group="sds-run")
     def run_it(
-        self, preset_name: str, variant: str | None, data: str | None, batch: int | None, workers: int | None = None
+        self,
+        preset_name: str,
+        variant: str | None,
+        data: str | None,
+        batch: int | None,
+        workers: int | None = None,
+        bfr: int | None = None,
+        nlevels: int | None = None,
     ) -> None:
         backend = self.deck.backend
         try:
             # the same plan the CLI makes from a preset: partition and server mode included
-            plan = backend.plan_run(preset_name, variant=variant, workers=workers, data=data, batch=batch)
+            plan = backend.plan_run(
+                preset_name, variant=variant, workers=workers, data=data, batch=batch, bfr=bfr, nlevels=nlevels
+            )
             started = backend.start_run(plan)
             self.post_message(RunStarted(started["run_id"], started["variant"]))
             summary = backend.follow_run(started["run_id"], lambda m: self.post_message(RunMetric(m)))
