@@ -110,6 +110,9 @@ def test_object_variant_exchanges_partials_through_s3(runs: SdsinfRuns, tmp_path
         assert list(rows[0]) == S3_LAYERSTATS_COLUMNS
         assert sum(int(r["FILES_WRITTEN"]) for r in rows) == int(metrics["METRIC_S3_NUM_WRITES"])
         assert sum(int(r["NUM_FOLDER_SCANS"]) for r in rows) == int(metrics["METRIC_S3_FOLDER_SCANS"])
+        # the batch-end wait lists the base bucket at least once: counted at the last layer, as the original
+        last = [r for r in rows if r["LAYER"] == "5"]
+        assert len(last) == workers and all(int(r["NUM_FOLDER_SCANS"]) >= 2 for r in last)
         # as the original: a block for worker K lies in intermediate bucket K mod 10, and each worker
         # marked the end of the batch in the base bucket
         shards = Shards.from_outputs(runs.out)

@@ -85,8 +85,9 @@ class Transport(Protocol):
         """Send what `send` held back (a transport that batches a layer's messages across targets)."""
         ...
 
-    def end_batch(self, batch: int, workers: int, timeout_s: float) -> None:
-        """Tell every worker this one finished `batch` and wait until all have; raises Stalled on timeout."""
+    def end_batch(self, batch: int, workers: int, timeout_s: float) -> int:
+        """Tell every worker this one finished `batch` and wait until all have; raises Stalled on
+        timeout. Returns the folder scans of the wait that count (the original counts Object's)."""
         ...
 
 
@@ -272,8 +273,9 @@ def _work(
             put(out_bucket, metric.key(prefix), metric.to_json())
         alive_rows.append(b0 + np.flatnonzero(held.any(axis=1)))
         if total > 1:
-            # the original's batch-end synchronisation, after the batch's time was taken (as there)
-            transport.end_batch(batches, total, timeout)
+            # the original's batch-end synchronisation, after the batch's time was taken (as there);
+            # its counted listings go to the batch's last layer, the original's current layer then
+            stats[-1]["NUM_FOLDER_SCANS"] += transport.end_batch(batches, total, timeout)
     alive = np.concatenate(alive_rows) if alive_rows else np.zeros(0, dtype=np.int64)
     _, layer_columns = columns_for(event.get("variant", "object"))
     put(out_bucket, f"{prefix}/layerstats-worker-{k:04d}.csv", to_csv(layer_columns, stats))

@@ -69,18 +69,21 @@ class ObjectTransport:
     def flush(self) -> None:
         """Every object is written as it is sent: nothing is held back."""
 
-    def end_batch(self, batch: int, workers: int, timeout_s: float) -> None:
-        """Mark this worker's end of `batch` in the base bucket and wait for every worker's mark. Not
-        counted in the run's folder scans (the original counts its sync scans; see docs)."""
+    def end_batch(self, batch: int, workers: int, timeout_s: float) -> int:
+        """Mark this worker's end of `batch` in the base bucket and wait for every worker's mark.
+        Returns the listings it took: folder scans, as the original counts its sync listings."""
         prefix = f"{self.run_id}/sync/b{batch:04d}/"
         put(self.base, f"{prefix}{self.k:04d}.syn", b"")
         deadline = time.time() + timeout_s
         client = s3()
+        scans = 0
         while True:
             listing = client.list_objects_v2(Bucket=self.base, Prefix=prefix).get("Contents", [])
+            scans += 1
+            self.poll_calls += 1
             seen = {int(o["Key"].rsplit("/", 1)[-1].removesuffix(".syn")) for o in listing}
             if len(seen) >= workers:
-                return
+                return scans
             if time.time() > deadline:
                 missing = sorted(set(range(workers)) - seen)
                 raise Stalled(

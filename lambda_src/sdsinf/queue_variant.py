@@ -140,11 +140,11 @@ class QueueTransport:
                     waiting,
                 )
 
-    def end_batch(self, batch: int, workers: int, timeout_s: float) -> None:
+    def end_batch(self, batch: int, workers: int, timeout_s: float) -> int:
         """The original's batch-end synchronisation: tell every worker this one finished `batch` (one
         message on the coordination topic) and wait until all have said the same. Blocks of the next
-        batch that come meanwhile are kept for it. Not counted in the run's message metrics, as the
-        original does not count them."""
+        batch that come meanwhile are kept for it. Not counted in the run's message or poll metrics,
+        as the original counts neither: returns 0 polls to count."""
         body = json.dumps({"worker": self.k, "batch": batch})
         attrs = {
             "run": _attr(self.run_id),
@@ -165,6 +165,7 @@ class QueueTransport:
                 )
             self._poll(wait_s=1, counted=False)  # the original counts no poll of its batch-end wait
         self.batch_ends.pop(batch)
+        return 0
 
     def _complete(self, layer: int, sender: int) -> bool:
         key = (layer, sender)
