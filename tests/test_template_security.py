@@ -124,3 +124,32 @@ def test_the_api_stage_is_throttled_and_traced() -> None:
     stage = deployment["StageDescription"]
     assert stage["ThrottlingRateLimit"] in ("ThrottleRate", {"Ref": "ThrottleRate"}) and stage["ThrottlingBurstLimit"]
     assert stage["TracingEnabled"] in ("Tracing", {"Ref": "Tracing"})
+
+
+# actions that AWS does not scope to a resource: their statements name the account's ARN space
+UNSCOPED_ACTIONS = {"sqs:ListQueues", "autoscaling:DescribeAutoScalingInstances"}
+
+
+def test_every_wildcard_in_a_policy_stays_inside_the_stacks_own_resources() -> None:
+    """A `*` in a granted resource is a stack resource's objects or subscriptions (`${Bucket.Arn}/*`),
+    or a name led by the stack's own (`${AWS::StackName}-blocks-*`: SDS-Inf's shard topics and
+    buckets, whose count is a parameter) - never another stack's or the account's resources."""
+    import re
+
+    # a resource of the stack, or a bucket the stack is given by name (its CodeBucket parameter)
+    own = re.compile(r"^\$\{[A-Za-z0-9]+(\.Arn)?\}[/:]|:s3:::\$\{[A-Za-z0-9]+\}/")
+    checked, loose = 0, []
+    for stack, name, statement in _statements():
+        if statement.get("Effect") != "Allow" or "Principal" in statement:
+            continue
+        actions = statement.get("Action", [])
+        actions = {actions} if isinstance(actions, str) else set(actions)
+        resources = statement.get("Resource", [])
+        for resource in resources if isinstance(resources, list) else [resources]:
+            text = resource.get("Fn::Sub") if isinstance(resource, dict) else resource
+            if not isinstance(text, str) or "*" not in text:
+                continue
+            checked += 1
+            if not (own.search(text) or "${AWS::StackName}" in text or actions <= UNSCOPED_ACTIONS):
+                loose.append(f"{stack}.{name}: {sorted(actions)} on {text}")
+    assert checked > 10 and not loose, loose
