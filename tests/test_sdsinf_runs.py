@@ -694,3 +694,21 @@ def test_bfr_levels_and_num_data_come_from_the_preset_or_the_command_line(runs: 
     )
     bad = cli(home.root, "sdsinf", "run", "c1_1024n_8w_10000bs_queue", "--data", "tree-cli", "--levels", "2")
     assert bad.returncode == 2 and "--levels 2: with --bfr 8, 8 worker(s) make a tree of 1 level(s)" in bad.stderr
+
+
+def test_a_stack_deployed_before_the_shards_is_named_with_the_fix_and_nothing_is_made(
+    runs: SdsinfRuns, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backend.core.errors import ConfigError
+
+    runs.ctx.stacks.deploy("sdsinf")
+    generate(tmp_path / "gc", 1024, 2, 10, seed=61)
+    runs.upload(tmp_path / "gc", 1024, 2, "old-stack")
+    deployed = runs.ctx.stacks.outputs("sdsinf")
+    older = {k: v for k, v in deployed.items() if k not in ("Shards", "BlockTopicArnPrefix", "CoordinationTopicArn")}
+    monkeypatch.setattr(runs.ctx.stacks, "outputs", lambda short: older)
+    sqs = runs.ctx.clients.client("sqs")
+    before = sqs.list_queues().get("QueueUrls", [])
+    with pytest.raises(ConfigError, match="predates sharded topics and buckets: skydeck stacks deploy sdsinf"):
+        runs.start("old-stack", "queue", workers=2)
+    assert sqs.list_queues().get("QueueUrls", []) == before

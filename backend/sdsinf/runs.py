@@ -194,10 +194,13 @@ class SdsinfRuns:
             partition=partition,
         )  # fmt: skip
         prefix = event["metrics"]["prefix"]
-        if variant in ("queue", "object"):
-            event["parts"] = self.parts(data_name, partition, workers)
         function = out["SerialFunction"]
         if variant in ("object", "queue"):
+            if "Shards" not in out:  # checked before anything is made for the run
+                raise ConfigError(
+                    "the deployed sdsinf stack predates sharded topics and buckets: skydeck stacks deploy sdsinf"
+                )
+            event["parts"] = self.parts(data_name, partition, workers)
             function = out[f"{variant.capitalize()}CoordinatorFunction"]
             event.update(
                 worker_function=out[f"{variant.capitalize()}WorkerFunction"],
@@ -248,10 +251,6 @@ class SdsinfRuns:
         """A distributed run's event entry for its transport: the shard buckets (Object), or the run's
         own queues, made now, on the stack's topics (Queue)."""
         out = self.out
-        if "Shards" not in out:
-            raise ConfigError(
-                "the deployed sdsinf stack predates sharded topics and buckets: skydeck stacks deploy sdsinf"
-            )
         shards = Shards.from_outputs(out)
         if variant == "object":
             return {"intermediate": shards.intermediate()}
