@@ -16,11 +16,12 @@ from backend.sdsinf.server_host import ServerHost
 from backend.sdsinf.variants import VARIANTS
 from lambda_src.sdsinf.contracts import LiveMetric, RunSummary
 from lambda_src.sdsinf.diagnosis import WorkerFailure, explain, last_layers
-from lambda_src.sdsinf.direct import new_run_id, object_exists, run_event
+from lambda_src.sdsinf.direct import new_run_id, run_event
 from lambda_src.sdsinf.metrics import from_csv
 from lambda_src.sdsinf.npz_codec import pack_matrix, pack_network
 from lambda_src.sdsinf.payload import tree_depth
 from lambda_src.sdsinf.shards import Shards
+from lambda_src.sdsinf.stored import object_exists
 
 if TYPE_CHECKING:
     from backend.core.context import Context

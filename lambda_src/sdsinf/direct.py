@@ -26,20 +26,13 @@ from lambda_src.sdsinf.partition_files import prepare
 from lambda_src.sdsinf.payload import PayloadError, parse_payload
 from lambda_src.sdsinf.run_queues import make_queues, queue_prefix
 from lambda_src.sdsinf.shards import Shards
+from lambda_src.sdsinf.stored import object_exists
 
 POLL_TIMEOUT_S = 60.0
 
 
 def is_original_payload(event: Mapping[str, Any]) -> bool:
     return "data_params" in event and "run_id" not in event
-
-
-def object_exists(s3: Any, bucket: str, key: str) -> bool:
-    try:
-        s3.head_object(Bucket=bucket, Key=key)
-        return True
-    except Exception:  # noqa: BLE001 - a 404 is a ClientError with no modelled type; any failure means no
-        return False
 
 
 def new_run_id() -> str:

@@ -59,6 +59,12 @@ class Stalled(RuntimeError):
         self.layer = layer
         self.waited_for = waited_for
 
+    @classmethod
+    def waiting(cls, worker: int, timeout_s: float, where: str, layer: int | None, missing: list[int]) -> Stalled:
+        """`worker` gave up `where` ("at layer 4", "at the end of batch 2") after `timeout_s`."""
+        names = ", ".join(f"{m:04d}" for m in missing)
+        return cls(f"worker {worker} waited {timeout_s:.0f}s {where} for worker(s) {names}", layer, missing)
+
 
 class Transport(Protocol):
     """How one worker's blocks travel. Counters are read into the run's metrics; a transport without
@@ -191,13 +197,14 @@ def _work(
                 t = time.perf_counter()
                 values = held[:, position[rows]]
                 row_nnz = np.count_nonzero(values, axis=0)  # the original's rows are neurons: inputs using each
-                nnz_sent += int(row_nnz.sum())
+                block_nnz = int(row_nnz.sum())
+                nnz_sent += block_nnz
                 totals["max_row_nnz"] = max(totals["max_row_nnz"], int(row_nnz.max(initial=0)))
                 body = blocks.encode(rows, values)
                 totals["compress"] += time.perf_counter() - t
                 t = time.perf_counter()
-                null_sent += int(not values.any())
-                sizes += transport.send(step, dst, body, empty=not values.any())
+                null_sent += int(block_nnz == 0)
+                sizes += transport.send(step, dst, body, empty=block_nnz == 0)
                 totals["comm"] += time.perf_counter() - t
                 targets += 1
             t = time.perf_counter()
@@ -238,26 +245,16 @@ def _work(
                     # as the original counts them: publish calls (SNS batches) and messages *sent* by this
                     # worker; a message is one chunk of a block here, so the CHUNK_* columns equal MSG_*
                     "CONFIG": event["config"], "WORKER_ID": k, "LAYER": layer,
-                    "PUBLISH_NUM": transport.publish_calls - publish_before, "PUBLISH_TOTAL_SIZE": sum(publishes),
-                    "PUBLISH_MAX_SIZE": max(publishes, default=0), "PUBLISH_MIN_SIZE": min(publishes, default=0),
-                    "PUBLISH_AVG_SIZE": sum(publishes) / max(len(publishes), 1),
-                    "MSG_NUM": len(sizes), "MSG_TOTAL_SIZE": sum(sizes), "MSG_MAX_SIZE": max(sizes, default=0),
-                    "MSG_MIN_SIZE": min(sizes, default=0), "MSG_AVG_SIZE": sum(sizes) / max(len(sizes), 1),
+                    "PUBLISH_NUM": transport.publish_calls - publish_before, **_sizes("PUBLISH", publishes),
+                    "MSG_NUM": len(sizes), **_sizes("MSG", sizes),
                     "LS_NUM_TARGETS": targets, "NNZ": nnz_in,
-                    "CHUNKS_SENT": len(sizes), "CHUNKS_PER_TARGET": len(sizes) / per_target,
-                    "CHUNK_TOTAL_SIZE": sum(sizes), "CHUNK_MIN_SIZE": min(sizes, default=0),
-                    "CHUNK_MAX_SIZE": max(sizes, default=0), "CHUNK_AVG_SIZE": sum(sizes) / max(len(sizes), 1),
+                    "CHUNKS_SENT": len(sizes), "CHUNKS_PER_TARGET": len(sizes) / per_target, **_sizes("CHUNK", sizes),
                     "NNZ_SENT": nnz_sent, "NNZ_PER_TARGET": nnz_sent / per_target,
                     "ROWS_SENT": rows_sent, "ROWS_PER_TARGET": rows_sent / per_target,
                     "LAYER_DURATION": duration,
                     # the Object variant's names (the original's object worker): files, not messages
-                    "FILES_WRITTEN": len(sizes), "FILES_WRITTEN_TOTAL_SIZE": sum(sizes),
-                    "FILES_WRITTEN_MAX_SIZE": max(sizes, default=0), "FILES_WRITTEN_MIN_SIZE": min(sizes, default=0),
-                    "FILES_WRITTEN_AVG_SIZE": sum(sizes) / max(len(sizes), 1),
-                    "FILES_READ": len(got), "FILES_READ_TOTAL_SIZE": sum(read_sizes),
-                    "FILES_READ_MAX_SIZE": max(read_sizes, default=0),
-                    "FILES_READ_MIN_SIZE": min(read_sizes, default=0),
-                    "FILES_READ_AVG_SIZE": sum(read_sizes) / max(len(read_sizes), 1),
+                    "FILES_WRITTEN": len(sizes), **_sizes("FILES_WRITTEN", sizes),
+                    "FILES_READ": len(got), **_sizes("FILES_READ", read_sizes),
                     "NULL_FILES_WRITTEN": null_sent, "NULL_FILES_OBSERVED": null_seen,
                     "NUM_FOLDER_SCANS": transport.poll_calls - polls_before, "NUM_TARGETS": targets,
                 }
@@ -290,6 +287,16 @@ def _work(
     done["runtime_s"] = time.perf_counter() - handler_started
     put(out_bucket, f"{prefix}/workers/done-{k:04d}.json", json.dumps(done))
     return {"worker": k, "alive": int(alive.size)}
+
+
+def _sizes(name: str, sizes: list[int]) -> dict[str, float]:
+    """The original's NAME_TOTAL/MAX/MIN/AVG_SIZE columns over a layer's sizes (0 where there are none)."""
+    return {
+        f"{name}_TOTAL_SIZE": sum(sizes),
+        f"{name}_MAX_SIZE": max(sizes, default=0),
+        f"{name}_MIN_SIZE": min(sizes, default=0),
+        f"{name}_AVG_SIZE": sum(sizes) / max(len(sizes), 1),
+    }
 
 
 def gather(event: dict[str, Any], total: int, out_bucket: str, prefix: str, started: float) -> None:
@@ -345,9 +352,9 @@ def gather(event: dict[str, Any], total: int, out_bucket: str, prefix: str, star
         "NUM_NEURONS": parts[0]["neurons"],
         "NUM_LAYERS": parts[0]["layers"],
         "NUM_DATA": parts[0]["n_data"],
-        "BATCH_SIZE": parts[0].get("batch_size", parts[0]["n_data"]),
-        "NUM_BATCHES": parts[0].get("batches", 1),
-        "METRIC_PUBLISH_CALLS": sum(p.get("publish_calls", p["sent"]) for p in parts),
+        "BATCH_SIZE": parts[0]["batch_size"],
+        "NUM_BATCHES": parts[0]["batches"],
+        "METRIC_PUBLISH_CALLS": sum(p["publish_calls"] for p in parts),
         "METRIC_NUM_MESSAGES_SENT": sum(p["sent"] for p in parts),
         "METRIC_SIZE_MESSAGES_SENT": sum(p["bytes_sent"] for p in parts),
         "METRIC_RECEIVE_POLL_CALLS": sum(p["polls"] for p in parts),
@@ -355,18 +362,18 @@ def gather(event: dict[str, Any], total: int, out_bucket: str, prefix: str, star
         "METRIC_SIZE_MESSAGES_RECEIVED": sum(p["bytes_received"] for p in parts),
         # sums over the workers, as the original's stats_allworkers holds them (its master file's
         # 507.99 s batch time is the 8 workers' layer durations added up)
-        "METRIC_ELAPSED_TIME_BATCH": sum(p.get("batch_s", 0.0) for p in parts),
+        "METRIC_ELAPSED_TIME_BATCH": sum(p["batch_s"] for p in parts),
         "METRIC_ELAPSED_TIME_COMMUNICATION": sum(p["comm"] for p in parts),
         "METRIC_ELAPSED_TIME_COMPUTATION": sum(p["comp"] for p in parts),
         "METRIC_ELAPSED_TIME_COMPRESSION": sum(p["compress"] for p in parts),
-        "METRIC_LAMBDA_RUNTIME": sum(p.get("runtime_s", 0.0) for p in parts),
+        "METRIC_LAMBDA_RUNTIME": sum(p["runtime_s"] for p in parts),
         "METRIC_MAX_MESSAGE_SIZE": max(p["max_msg"] for p in parts),
     }
-    totals["METRIC_DYNAMODB_ITEMS_WRITTEN"] = sum(p.get("table_writes", 0) for p in parts)
-    totals["METRIC_DYNAMODB_TOTAL_ITEMS_READ"] = sum(p.get("table_reads", 0) for p in parts)
-    totals["METRIC_DYNAMODB_UNIQUE_ITEMS_READ"] = sum(p.get("unique_table_reads", 0) for p in parts)
-    totals["METRIC_MAX_ROW_NNZ"] = max(p.get("max_row_nnz", 0) for p in parts)
-    totals["METRIC_MAX_BATCH_MSG_SIZE"] = max(p.get("max_batch_msg", 0) for p in parts)
+    totals["METRIC_DYNAMODB_ITEMS_WRITTEN"] = sum(p["table_writes"] for p in parts)
+    totals["METRIC_DYNAMODB_TOTAL_ITEMS_READ"] = sum(p["table_reads"] for p in parts)
+    totals["METRIC_DYNAMODB_UNIQUE_ITEMS_READ"] = sum(p["unique_table_reads"] for p in parts)
+    totals["METRIC_MAX_ROW_NNZ"] = max(p["max_row_nnz"] for p in parts)
+    totals["METRIC_MAX_BATCH_MSG_SIZE"] = max(p["max_batch_msg"] for p in parts)
     totals.update(
         {
             "METRIC_S3_NUM_WRITES": totals["METRIC_NUM_MESSAGES_SENT"],

@@ -58,12 +58,8 @@ class ObjectTransport:
                 self.received_bytes += sum(len(b) for b in found.values())
                 return [found[n] for n in sorted(found)]
             if time.time() > deadline:
-                missing = sorted(n.removeprefix("from").removesuffix(".npz") for n in names - set(found))
-                raise Stalled(
-                    f"worker {self.k} waited {timeout_s:.0f}s at layer {layer} for worker(s) {', '.join(missing)}",
-                    layer,
-                    [int(m) for m in missing],
-                )
+                missing = sorted(int(n.removeprefix("from").removesuffix(".npz")) for n in names - set(found))
+                raise Stalled.waiting(self.k, timeout_s, f"at layer {layer}", layer, missing)
             time.sleep(0.05)
 
     def flush(self) -> None:
@@ -86,12 +82,7 @@ class ObjectTransport:
                 return scans
             if time.time() > deadline:
                 missing = sorted(set(range(workers)) - seen)
-                raise Stalled(
-                    f"worker {self.k} waited {timeout_s:.0f}s at the end of batch {batch} for worker(s) "
-                    + ", ".join(f"{m:04d}" for m in missing),
-                    None,
-                    missing,
-                )
+                raise Stalled.waiting(self.k, timeout_s, f"at the end of batch {batch}", None, missing)
             time.sleep(0.05)
 
 

@@ -28,6 +28,7 @@ import scipy.sparse as sp
 
 from lambda_src.sdsinf.npz_codec import pack_matrix, unpack_matrix, unpack_network
 from lambda_src.sdsinf.partition import LayerPlan, make_partition, plans
+from lambda_src.sdsinf.stored import object_exists
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,8 @@ class WorkerPart:
 
 
 def set_name(partition: str, workers: int, network_etag: str, inputs_etag: str) -> str:
-    return f"{partition}-{workers}w-{network_etag.strip(chr(34))[:12]}-{inputs_etag.strip(chr(34))[:12]}"
+    network, inputs = (etag.strip('"')[:12] for etag in (network_etag, inputs_etag))  # S3 quotes ETags
+    return f"{partition}-{workers}w-{network}-{inputs}"
 
 
 def locations(buckets: dict[str, str], data: str, name: str) -> dict[str, Any]:
@@ -75,11 +77,8 @@ def prepare(s3: Any, buckets: dict[str, str], data: str, partition: str, workers
     in_etag = s3.head_object(Bucket=buckets["inputs"], Key=f"{data}/inputs.npz")["ETag"]
     where = locations(buckets, data, set_name(partition, workers, net_etag, in_etag))
     conn = where["connectivity"]
-    try:
-        s3.head_object(Bucket=conn["bucket"], Key=conn["key"])
+    if object_exists(s3, conn["bucket"], conn["key"]):
         return where
-    except Exception:  # noqa: BLE001 - not made yet (a 404 has no modelled error type)
-        pass
     net = unpack_network(s3.get_object(Bucket=buckets["weights"], Key=f"{data}/network.npz")["Body"].read())
     y = unpack_matrix(s3.get_object(Bucket=buckets["inputs"], Key=f"{data}/inputs.npz")["Body"].read())
     owners = make_partition(partition, net.layers, workers)

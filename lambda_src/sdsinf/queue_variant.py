@@ -133,12 +133,7 @@ class QueueTransport:
             if not waiting:
                 return [self._take(layer, s) for s in senders if s not in empty]
             if time.time() > deadline:
-                raise Stalled(
-                    f"worker {self.k} waited {timeout_s:.0f}s at layer {layer} for worker(s) "
-                    + ", ".join(f"{s:04d}" for s in waiting),
-                    layer,
-                    waiting,
-                )
+                raise Stalled.waiting(self.k, timeout_s, f"at layer {layer}", layer, waiting)
 
     def end_batch(self, batch: int, workers: int, timeout_s: float) -> int:
         """The original's batch-end synchronisation: tell every worker this one finished `batch` (one
@@ -157,12 +152,7 @@ class QueueTransport:
         while len(self.batch_ends.get(batch, ())) < workers:
             if time.time() > deadline:
                 missing = sorted(set(range(workers)) - self.batch_ends.get(batch, set()))
-                raise Stalled(
-                    f"worker {self.k} waited {timeout_s:.0f}s at the end of batch {batch} for worker(s) "
-                    + ", ".join(f"{s:04d}" for s in missing),
-                    None,
-                    missing,
-                )
+                raise Stalled.waiting(self.k, timeout_s, f"at the end of batch {batch}", None, missing)
             self._poll(wait_s=1, counted=False)  # the original counts no poll of its batch-end wait
         self.batch_ends.pop(batch)
         return 0
