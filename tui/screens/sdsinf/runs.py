@@ -269,36 +269,38 @@ class SdsinfScreen(DeckScreen):
         if preset == Select.BLANK:
             self.notify("no sdsinf preset to launch", severity="error")
             return
-        batch_text = self.query_one("#sds-batch", Input).value.strip()
-        if batch_text and (not batch_text.isdigit() or int(batch_text) < 1):
-            self._status("[red]batch size: must be a positive integer[/red]")
+        try:
+            batch = self._count("#sds-batch", "batch size")
+            self.workers_seen.clear()
+            self.per_layer.clear()
+            for plot in ("#sds-plot", "#sds-comm", "#sds-comp"):
+                self.query_one(plot, Sparkline).data = []
+            workers = self._count("#sds-workers-n", "workers", most=256)
+            bfr, levels = self._count("#sds-bfr", "bfr"), self._count("#sds-levels", "levels")
+        except ValueError as exc:
+            self._status(f"[red]{exc}[/red]")
             return
-        self.workers_seen.clear()
-        self.per_layer.clear()
-        for plot in ("#sds-plot", "#sds-comm", "#sds-comp"):
-            self.query_one(plot, Sparkline).data = []
-        workers_text = self.query_one("#sds-workers-n", Input).value.strip()
-        if workers_text and (not workers_text.isdigit() or not 1 <= int(workers_text) <= 256):
-            self._status("[red]workers: must be an integer from 1 to 256[/red]")
-            return
-        tree: dict[str, int | None] = {}
-        for key, widget in (("bfr", "#sds-bfr"), ("levels", "#sds-levels")):
-            text = self.query_one(widget, Input).value.strip()
-            if text and (not text.isdigit() or int(text) < 1):
-                self._status(f"[red]{key}: must be a positive integer[/red]")
-                return
-            tree[key] = int(text) if text else None
         self.run_it(
             str(preset),
             None
             if self.query_one("#sds-variant", Select).is_blank()
             else str(self.query_one("#sds-variant", Select).value),
             self.query_one("#sds-data", Input).value.strip() or None,
-            int(batch_text) if batch_text else None,
-            int(workers_text) if workers_text else None,
-            tree["bfr"],
-            tree["levels"],
+            batch,
+            workers,
+            bfr,
+            levels,
         )
+
+    def _count(self, widget: str, label: str, most: int | None = None) -> int | None:
+        """A form field's whole number, None when left empty; ValueError naming the field otherwise."""
+        text = self.query_one(widget, Input).value.strip()
+        if not text:
+            return None
+        if not text.isdigit() or int(text) < 1 or (most is not None and int(text) > most):
+            kind = "a positive integer" if most is None else f"an integer from 1 to {most}"
+            raise ValueError(f"{label}: must be {kind}")
+        return int(text)
 
     @work(thread=True, exclusive=True, group="sds-run")
     def run_it(
