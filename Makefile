@@ -30,9 +30,9 @@ console: setup
 lint: setup $(CHECKOV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/cfn-lint backend/bundled/stacks/*.yaml
+	$(BIN)/cfn-lint stacks/*.yaml
 	# every check passes or is skipped in the template with its reason (Metadata.checkov.skip)
-	$(CHECKOV_VENV)/bin/checkov --directory backend/bundled/stacks --framework cloudformation --compact --quiet --skip-download
+	$(CHECKOV_VENV)/bin/checkov --directory stacks --framework cloudformation --compact --quiet --skip-download
 
 test: lint
 	$(BIN)/pytest

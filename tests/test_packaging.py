@@ -26,6 +26,7 @@ def test_a_built_wheel_runs_outside_the_checkout(tmp_path: Path) -> None:
     assert built.returncode == 0, built.stderr[-2000:]
     [wheel] = tmp_path.glob("skydeck-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
+    # the top-level stacks/ and presets/ travel inside the package, where an installed skydeck looks for them
     assert {f"backend/bundled/stacks/{s}.yaml" for s in ("infra", "api", "fleet", "sdsinf")} <= set(names)
     assert "backend/bundled/presets/plenoxels/syn.yaml" in names
     assert not [n for n in names if n.startswith("tests/")]

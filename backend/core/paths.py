@@ -75,21 +75,24 @@ class Home:
         return self
 
 
-BUNDLED = Path(__file__).resolve().parents[1] / "bundled"
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
 def stacks_dir() -> Path:
-    """The CloudFormation templates, shipped inside the package (a wheel works outside the checkout)."""
-    return _bundled("stacks")
+    """The CloudFormation templates: `stacks/` in a checkout, the copy a wheel carries when installed."""
+    return _shipped("stacks")
 
 
 def presets_dir() -> Path:
-    """The built-in presets, shipped inside the package."""
-    return _bundled("presets")
+    """The built-in presets: `presets/` in a checkout, the copy a wheel carries when installed."""
+    return _shipped("presets")
 
 
-def _bundled(name: str) -> Path:
-    path = BUNDLED / name
-    if not path.is_dir():
-        raise FileNotFoundError(f"skydeck's bundled {name} are missing from {BUNDLED}; reinstall skydeck")
-    return path
+def _shipped(name: str) -> Path:
+    # A built wheel carries its copy under backend/bundled/ (see setup.py); only a checkout has the top-level folder.
+    candidates = (PACKAGE_ROOT / "bundled" / name, PACKAGE_ROOT.parent / name)
+    for path in candidates:
+        if path.is_dir():
+            return path
+    looked = ", ".join(map(str, candidates))
+    raise FileNotFoundError(f"skydeck's {name} are missing (looked in {looked}); reinstall skydeck")

@@ -1,7 +1,8 @@
 """Presets: plain YAML files (`kind`, `description`, `values`) that compose into jobs and runs.
 
-Built-ins live in `backend/bundled/presets/<kind>/NAME.yaml`; a user's own in `$SKYDECK_HOME/presets/` (any depth)
-override built-ins of the same name. A job is a preset plus overrides, validated once.
+Built-ins live in `presets/<kind>/NAME.yaml` (carried into the package when built); a user's own in
+`$SKYDECK_HOME/presets/` (any depth) override built-ins of the same name.
+A job is a preset plus overrides, validated once.
 """
 
 from __future__ import annotations
