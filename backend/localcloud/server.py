@@ -28,7 +28,7 @@ from werkzeug.test import Client
 from backend.core.local_credentials import LocalCredentials
 from backend.core.paths import Home
 from backend.core.profiles import LOCAL_REGION
-from backend.localcloud import cfn_fixes, fast_sqs, moto_speedups
+from backend.localcloud import cfn_fixes, fast_sqs, moto_speedups, public_parameters
 from backend.localcloud.api_front import ApiFront, serve
 from backend.localcloud.compaction import DEFAULT_COMPACT_AT, CompactionReport, compact
 from backend.localcloud.gateway import Gateway
@@ -148,6 +148,7 @@ class LocalCloud:
         fast_sqs.install(self.journal)
         cfn_fixes.install()
         moto_speedups.install()
+        public_parameters.install()
         base_env = {
             "AWS_ACCESS_KEY_ID": credentials.access_key_id,
             "AWS_SECRET_ACCESS_KEY": credentials.secret_access_key,

@@ -1,0 +1,102 @@
+"""Bring s3://BUCKET/data/ to a host's /data at boot, and unpack the original's archives there.
+
+The original's jobs name their data dirs under /data (/data/nerf_synthetic/drums); its hosts got them
+from the bucket. This copy uses the executor's own boto3 (no AWS CLI), skips files already present
+with the same size, places every key through `lambda_src.keys.local_path` (so a key cannot write
+outside /data), and unpacks nerf_synthetic.zip, nerf_llff_data.zip or TanksAndTempleBG.tar.gz with the
+same refusal for members that would leave /data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+from lambda_src.keys import UnsafeKey, local_path, relative_parts
+
+DATA_PREFIX = "data/"
+
+
+def copy(s3: object, bucket: str, dest: Path, prefix: str = DATA_PREFIX) -> tuple[int, int, list[str]]:
+    """(files copied, bytes copied, keys refused)."""
+    copied = size = 0
+    refused: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):  # type: ignore[attr-defined]
+        for obj in page.get("Contents", []):
+            key = obj["Key"]
+            if key.endswith("/"):
+                continue  # a folder marker
+            try:
+                target = local_path(dest, key, prefix)
+            except UnsafeKey as exc:
+                print(exc, file=sys.stderr)
+                refused.append(key)
+                continue
+            if target.is_file() and target.stat().st_size == obj["Size"]:
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(bucket, key, str(target))  # type: ignore[attr-defined]
+            copied += 1
+            size += obj["Size"]
+    return copied, size, refused
+
+
+def unpack(dest: Path) -> list[str]:
+    """Unpack the archives at the top of dest (members that would leave it are refused); their names."""
+    unpacked: list[str] = []
+    for archive in sorted(dest.glob("*.zip")) + sorted(dest.glob("*.tar.gz")):
+        if archive.name.endswith(".zip"):
+            with zipfile.ZipFile(archive) as zf:
+                for member in zf.infolist():
+                    if member.is_dir():
+                        continue
+                    target = local_path(dest, member.filename)
+                    if target.exists():
+                        continue
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    with zf.open(member) as src, open(target, "wb") as out:
+                        shutil.copyfileobj(src, out)
+        else:
+            with tarfile.open(archive) as tf:
+                for member in tf.getmembers():
+                    if not member.isfile():
+                        continue  # links and devices in an archive are not data
+                    relative_parts(member.name)
+                    target = local_path(dest, member.name)
+                    if target.exists():
+                        continue
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    extracted = tf.extractfile(member)
+                    if extracted is None:
+                        continue
+                    with extracted as src, open(target, "wb") as out:
+                        shutil.copyfileobj(src, out)
+        unpacked.append(archive.name)
+    shutil.rmtree(dest / "__MACOSX", ignore_errors=True)
+    return unpacked
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gpu_executor.host.datasets", description=__doc__)
+    parser.add_argument("--bucket", required=True)
+    parser.add_argument("--dest", type=Path, required=True)
+    parser.add_argument("--region")
+    args = parser.parse_args(argv)
+    import boto3
+
+    s3 = boto3.session.Session(region_name=args.region).client("s3")
+    args.dest.mkdir(parents=True, exist_ok=True)
+    copied, size, refused = copy(s3, args.bucket, args.dest)
+    unpacked = unpack(args.dest)
+    note = f", {len(refused)} unsafe key(s) refused" if refused else ""
+    archives = f", unpacked {', '.join(unpacked)}" if unpacked else ""
+    print(f"{copied} file(s), {size / 1e6:.1f} MB from s3://{args.bucket}/{DATA_PREFIX}{archives}{note}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
