@@ -18,6 +18,7 @@ from backend.core.humanize import age
 from backend.core.logs import Follower, LogSource
 from backend.core.presets import Preset
 from backend.core.profiles import Profile
+from backend.fleet.hosts import Fleet, Host
 from backend.jobs.batch import BatchPlan
 from backend.sdsinf.runs import VARIANTS, RunPlan
 from backend.stacks.service import ORDER, STACKS, StackEvent, StackInfo
@@ -26,8 +27,8 @@ from lambda_src.sdsinf.contracts import LiveMetric, RunSummary
 
 __all__ = [
     "ORDER", "STACKS", "STATES", "TERMINAL_STATES", "VARIANTS", "Backend", "BatchPlan", "ConfigError", "Follower",
-    "Job", "JobPage", "JobSpec", "LiveMetric", "LogSource", "NotFoundError", "Preset", "Profile", "RunPlan",
-    "RunSummary", "SkydeckError", "MonitorSnapshot", "StackEvent", "StackInfo", "age",
+    "Fleet", "Host", "Job", "JobPage", "JobSpec", "LiveMetric", "LogSource", "NotFoundError", "Preset", "Profile",
+    "RunPlan", "RunSummary", "SkydeckError", "MonitorSnapshot", "StackEvent", "StackInfo", "age",
 ]  # fmt: skip
 
 
@@ -152,6 +153,23 @@ class Backend:
             from backend.localcloud import control
 
             control.up(self.ctx.home)
+
+    # -- fleet hosts ---------------------------------------------------------------------------------
+    def _fleet(self):  # noqa: ANN202
+        from backend.fleet.hosts import FleetHosts
+
+        return FleetHosts(self.ctx.stacks, self.ctx.clients)
+
+    def fleet_hosts(self) -> Fleet:
+        """Each fleet instance (and each boot record of one gone): AMI, type, boot state, heartbeat, job."""
+        return self._fleet().list()
+
+    def fleet_boot_log(self, instance_id: str) -> str:
+        return self._fleet().boot_log(instance_id)
+
+    def resume_fleet(self) -> Fleet:
+        """Restore the group's sizes from its stack after a failed boot stopped it."""
+        return self._fleet().resume()
 
     # -- jobs ----------------------------------------------------------------------------------------
     def jobs(self, state: str | None = None, limit: int = 50) -> JobPage:

@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 
 from backend.core.errors import SkydeckError
-from cli import api, batch, console, data, doctor, executor, jobs, local, presets, profiles, sdsinf, stacks
+from cli import api, batch, console, data, doctor, executor, fleet, jobs, local, presets, profiles, sdsinf, stacks
 from cli.common import err
 
 app = typer.Typer(
@@ -27,7 +27,7 @@ app = typer.Typer(
 )
 for group, name in (
     (local, "local"), (stacks, "stacks"), (jobs, "jobs"), (data, "data"), (batch, "batch"), (presets, "presets"),
-    (profiles, "profiles"), (api, "api"), (executor, "executor"), (sdsinf, "sdsinf"),
+    (profiles, "profiles"), (api, "api"), (executor, "executor"), (sdsinf, "sdsinf"), (fleet, "fleet"),
 ):  # fmt: skip
     app.add_typer(group.app, name=name)
 app.command("doctor")(doctor.doctor)

@@ -15,6 +15,7 @@ import boto3
 
 from gpu_executor.engines import builtin_engines
 from gpu_executor.executor import Executor, ExecutorConfig
+from gpu_executor.host.beacon import HostBeacon
 from gpu_executor.scale_in import ScaleInProtection
 from gpu_executor.storage import S3Storage
 from lambda_src.jobs.job_table import JobStore
@@ -36,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     config = ExecutorConfig(engine=args.engine, wait_s=max(1, min(args.wait, 20)))
     storage = S3Storage(session.client("s3"), os.environ.get("BUCKET"), config.workdir / "scenes")
     protection = ScaleInProtection.from_environment(session.client("autoscaling"))
-    executor = Executor(store, builtin_engines(), config, storage=storage, protection=protection)
+    beacon = HostBeacon.from_environment(session.client("s3"))
+    executor = Executor(store, builtin_engines(), config, storage=storage, protection=protection, beacon=beacon)
     executor.install_signal_handlers()
     executor.run(once=args.once)
     return 0

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gpu_executor.engines import Engine, EngineError, RunContext, StopRequested, Storage, choose
+from gpu_executor.host.beacon import HostBeacon
 from gpu_executor.joblog import JobLog
 from gpu_executor.scale_in import ScaleInProtection
 from gpu_executor.storage import LocalStorage, StorageError
@@ -62,10 +63,12 @@ class Executor:
         worker_id: str | None = None,
         storage: Storage | None = None,
         protection: ScaleInProtection | None = None,
+        beacon: HostBeacon | None = None,
     ) -> None:
         self.store = store
         self.storage = storage
         self.protection = protection
+        self.beacon = beacon
         self.sqs = store.sqs
         self.engines = engines
         self.config = config or ExecutorConfig()
@@ -84,6 +87,8 @@ class Executor:
         last_reconcile = 0.0
         backoff = 0.0
         while not self.stopping.is_set():
+            if self.beacon is not None:
+                self.beacon.beat(None)
             if not once and time.monotonic() - last_reconcile >= self.config.reconcile_every_s:
                 self._reconcile()
                 last_reconcile = time.monotonic()
@@ -159,11 +164,15 @@ class Executor:
         state = _Live(joblog)
         if self.protection is not None:
             self.protection.hold()  # the group must not take this instance while the job runs
+        if self.beacon is not None:
+            self.beacon.beat(job_id, force=True)
         try:
             return self._run_and_record(job, handle, joblog, state)
         finally:
             if self.protection is not None:
                 self.protection.release()
+            if self.beacon is not None:
+                self.beacon.beat(None, force=True)
 
     def _run_and_record(self, job: dict[str, Any], handle: str, joblog: JobLog, state: _Live) -> str:
         job_id = job["job_id"]

@@ -1,0 +1,75 @@
+"""`skydeck fleet`: the GPU hosts of the fleet stack - how each booted, and what each is doing."""
+
+from __future__ import annotations
+
+import typer
+
+from cli.common import JsonOpt, ProfileOpt, YesOpt, confirm, err, out, print_json, print_table
+
+app = typer.Typer(no_args_is_help=True, help="The fleet's GPU hosts: boot state, heartbeat, job; boot logs.")
+
+
+def _backend(profile: str | None):  # noqa: ANN202
+    from backend.interface import Backend
+
+    return Backend.open(profile)
+
+
+def _explain(fleet) -> None:  # noqa: ANN001
+    stopped = fleet.stopped_by
+    if stopped is not None:
+        err.print(
+            f"the fleet is stopped (MaxSize 0): host {stopped.instance_id} failed its boot at step "
+            f"'{stopped.failed_step}': {stopped.reason}\n"
+            f"queued jobs wait until a host serves. See: skydeck fleet logs {stopped.instance_id}; "
+            "fix the cause (an AMI, a parameter), then: skydeck fleet resume"
+        )
+
+
+@app.command("hosts")
+def fleet_hosts(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
+    """Each instance of the fleet (and each boot record of one that is gone): AMI, type, boot state and the
+    step that failed, the executor's last heartbeat and the job it holds."""
+    fleet = _backend(profile).fleet_hosts()
+    if json_out:
+        print_json(fleet.to_dict())
+        return
+    out.print(f"group {fleet.group}: {fleet.desired} desired, min {fleet.min_size}, max {fleet.max_size}")
+    rows = [
+        [
+            h.instance_id, h.lifecycle or "gone", h.ami, h.instance_type,
+            h.boot_state + (f" at {h.failed_step}" if h.failed_step else ""),
+            h.engine or "-", h.heartbeat or "-", h.job_id or "-",
+        ]
+        for h in fleet.hosts
+    ]  # fmt: skip
+    if rows:
+        print_table(["instance", "state", "ami", "type", "boot", "engine", "heartbeat", "job"], rows)
+    else:
+        out.print("no hosts yet: the group starts one when a job is queued")
+    for h in fleet.hosts:
+        if h.boot_state == "failed" and h.reason:
+            err.print(f"{h.instance_id}: {h.reason}")
+    _explain(fleet)
+
+
+@app.command("logs")
+def fleet_logs(instance: str, profile: ProfileOpt = None) -> None:
+    """Print a host's boot log (the tail the set-up uploaded)."""
+    out.out(_backend(profile).fleet_boot_log(instance), end="", highlight=False)
+
+
+@app.command("resume")
+def fleet_resume(
+    yes: YesOpt = False,
+    json_out: JsonOpt = False,
+    profile: ProfileOpt = None,
+) -> None:
+    """Give the group back its stack's MinSize/MaxSize after a failed boot stopped it."""
+    backend = _backend(profile)
+    confirm("start the fleet's group again (instances cost money while they run)?", yes)
+    fleet = backend.resume_fleet()
+    if json_out:
+        print_json(fleet.to_dict())
+        return
+    out.print(f"group {fleet.group}: min {fleet.min_size}, max {fleet.max_size}")
