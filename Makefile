@@ -6,8 +6,11 @@ STAMP := $(VENV)/.installed
 # checkov lives in a virtual environment of its own: its pins must not move the project's.
 CHECKOV_VENV ?= .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+# the AWS CLI a rehearsed fleet host uses (the AMI has its own): its botocore pin must not move the project's
+AWSCLI_VENV ?= .venv-awscli
+AWSCLI_STAMP := $(AWSCLI_VENV)/.installed
 
-.PHONY: setup console test lint bench docs clean
+.PHONY: setup console test lint bench docs clean rehearse-fleet
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +26,11 @@ $(CHECKOV_STAMP):
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov==3.3.30'
 	touch $(CHECKOV_STAMP)
 
+$(AWSCLI_STAMP):
+	$(PYTHON) -m venv $(AWSCLI_VENV)
+	$(AWSCLI_VENV)/bin/python -m pip install --quiet 'awscli==1.46.3'
+	touch $(AWSCLI_STAMP)
+
 console: setup
 	$(BIN)/skydeck local up
 	$(BIN)/skydeck console
@@ -34,8 +42,12 @@ lint: setup $(CHECKOV_STAMP)
 	# every check passes or is skipped in the template with its reason (Metadata.checkov.skip)
 	$(CHECKOV_VENV)/bin/checkov --directory stacks --framework cloudformation --compact --quiet --skip-download
 
-test: lint
+test: lint $(AWSCLI_STAMP)
 	$(BIN)/pytest
+
+# a fleet host's boot on this machine, against its own local cloud: one that serves a job, one that fails
+rehearse-fleet: setup $(AWSCLI_STAMP)
+	$(BIN)/python -m tests.fleet_rehearsal
 
 bench: setup
 	$(BIN)/python benchmarks/console_bench.py
@@ -51,4 +63,4 @@ docs: setup
 	$(BIN)/python -m cli.reference docs/cli.md
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(CHECKOV_VENV) $(AWSCLI_VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,10 +1,12 @@
-"""The fleet's user data as an instance runs it: valid shell, a pinned svox2, every package svox2's
-opt.py and render_imgs.py import installed at a pinned version, the datasets brought to /data."""
+"""The fleet's template and host set-up as an instance runs them: the AMI from the DLAMI's public SSM
+parameter, the root device by its real name, user data that hands over to the set-up script, a pinned
+svox2, every package svox2's opt.py and render_imgs.py import pinned, and never a second torch."""
 
 from __future__ import annotations
 
 import re
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,19 +14,20 @@ import pytest
 from backend.core.paths import stacks_dir
 from backend.stacks.service import _load_template
 
+HOST = Path(__file__).resolve().parents[1] / "gpu_executor" / "host"
+
 # The third-party modules svox2's opt/opt.py, opt/render_imgs.py and opt/util/*.py import at commit
-# ee80e2c (sxyu/svox2 master), and the pip package that provides each. torch and numpy come with the
-# Deep Learning AMI (its CUDA build, through the venv's system site packages); svox2 is built from git.
+# ee80e2c (sxyu/svox2 master), and the pip package that provides each. torch, torchvision and numpy come
+# with the Deep Learning AMI (its CUDA build); svox2 is built from git.
 SVOX2_IMPORTS = {
     "imageio": "imageio",
     "cv2": "opencv-python-headless",
     "torch.utils.tensorboard": "tensorboard",
     "tqdm": "tqdm",
-    "lpips": "lpips",
     "matplotlib": "matplotlib",
     "scipy": "scipy",
 }
-FROM_THE_AMI = {"torch", "numpy"}
+FROM_THE_AMI = {"torch", "torchvision", "numpy"}
 SVOX2_COMMIT = "ee80e2c4df8f29a407fda5729a494be94ccf9234"
 
 
@@ -33,52 +36,78 @@ def _template() -> dict[str, Any]:
 
 
 def _user_data() -> str:
+    """The user data rendered as CloudFormation's Fn::Sub would: ${Name} replaced, ${!Name} kept as ${Name}."""
     raw = _template()["Resources"]["LaunchTemplate"]["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"]
     values = {
         "Bucket": "skydeck-infra-data-123456789012-us-east-1", "ExecutorKey": "artifacts/executor-abc.zip",
         "AWS::Region": "us-east-1", "QueueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/q",
         "TableName": "skydeck-infra-jobs", "Svox2Ref": SVOX2_COMMIT, "Datasets": "bucket",
+        "AWS::StackName": "skydeck-fleet", "PytorchPython": "/opt/pytorch/bin/python",
     }  # fmt: skip
     rendered = re.sub(r"\$\{([A-Za-z0-9:]+)\}", lambda m: values[m.group(1)], raw)
-    assert "${" not in rendered.replace("${!", ""), "a placeholder the test does not know"
-    return rendered
+    return rendered.replace("${!", "${")
 
 
-def _pins(script: str) -> dict[str, str]:
-    joined = script.replace("\\\n", " ")
-    line = next(li for li in joined.splitlines() if "pip install" in li and "==" in li)
-    return dict(p.split("==", 1) for p in line.split() if "==" in p)
+def _pins(*names: str) -> dict[str, str]:
+    pins: dict[str, str] = {}
+    for name in names:
+        for line in (HOST / name).read_text().splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line:
+                package, _, version = line.partition("==")
+                pins[package.lower()] = version
+    return pins
 
 
-def test_the_rendered_user_data_is_valid_shell() -> None:
-    checked = subprocess.run(["bash", "-n"], input=_user_data(), capture_output=True, text=True)
+def test_the_ami_comes_from_the_dlami_parameter_or_an_explicit_id_and_the_root_is_xvda() -> None:
+    params = _template()["Parameters"]
+    assert params["ImageParameter"]["Type"] == "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>"
+    assert params["ImageParameter"]["Default"] == (
+        "/aws/service/deeplearning/ami/x86_64/oss-nvidia-driver-gpu-pytorch-2.13-amazon-linux-2023/latest/ami-id"
+    )
+    assert params["ImageId"]["Default"] == "" and re.fullmatch(params["ImageId"]["AllowedPattern"], "ami-0abc1234")
+    data = _template()["Resources"]["LaunchTemplate"]["Properties"]["LaunchTemplateData"]
+    assert data["ImageId"] == ["HasImageId", "ImageId", "ImageParameter"]  # !If [HasImageId, !Ref ImageId, !Ref ...]
+    [root] = data["BlockDeviceMappings"]
+    assert root["DeviceName"] == "/dev/xvda"
+    assert root["Ebs"]["VolumeSize"] == "RootVolumeGiB" and root["Ebs"]["Encrypted"] is True
+    assert params["PytorchPython"]["Default"] == "/opt/pytorch/bin/python"
+
+
+def test_the_rendered_user_data_is_valid_shell_and_hands_over_to_the_set_up_script() -> None:
+    script = _user_data()
+    checked = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+    assert script.rstrip().endswith('exec bash "$root/opt/skydeck/app/gpu_executor/host/setup.sh"')
+    assert 'SKYDECK_PYTHON="/opt/pytorch/bin/python"' in script and 'SKYDECK_GROUP="skydeck-fleet-executors"' in script
+    checked = subprocess.run(["bash", "-n", str(HOST / "setup.sh")], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr
 
 
-def test_svox2_is_pinned_and_every_package_it_imports_is_installed_at_a_pinned_version() -> None:
+def test_svox2_is_pinned_and_every_package_it_imports_is_pinned_and_the_amis_torch_is_never_replaced() -> None:
     params = _template()["Parameters"]
     assert params["Svox2Ref"]["Default"] == SVOX2_COMMIT
-    script = _user_data()
-    assert f'checkout --quiet "{SVOX2_COMMIT}"' in script
-    pins = _pins(script)
+    setup = (HOST / "setup.sh").read_text()
+    assert 'checkout --quiet "$ref"' in setup and "--no-build-isolation" in setup
+    pins = _pins("requirements-executor.txt", "requirements-svox2.txt")
     for module, package in SVOX2_IMPORTS.items():
         assert package in pins, f"svox2 imports {module}: {package} is not installed"
-        assert re.fullmatch(r"\d+(\.\d+)+", pins[package]), f"{package} is not pinned to a version"
-    assert not FROM_THE_AMI & set(pins), "the AMI's CUDA torch and its numpy must not be replaced"
+        assert re.fullmatch(r"\d+(\.\d+)+(\.post\d+)?", pins[package]), f"{package} is not pinned to a version"
+    assert not FROM_THE_AMI & set(pins), "the AMI's CUDA torch, torchvision and numpy must not be replaced"
     assert "boto3" in pins and "pillow" in pins  # the executor's own
+    # lpips goes in without dependencies, and the constraints hold torch/torchvision/numpy at the AMI's
+    assert '--no-deps ${SKYDECK_PIP_ARGS:-} \\\n    "lpips==$LPIPS_VERSION"' in setup
+    assert '-c "$BASE/ami-constraints.txt"' in setup
 
 
-def test_datasets_come_from_the_data_bucket_to_where_the_originals_jobs_look() -> None:
-    script = _user_data()
-    assert 'if [ "bucket" = "bucket" ]; then' in script
-    assert 'aws s3 sync "s3://skydeck-infra-data-123456789012-us-east-1/data/" /data/' in script
-    for archive in ("*.zip", "*.tar.gz"):
-        assert f"/data/{archive}" in script
+def test_datasets_come_from_the_data_bucket_with_the_executors_boto3() -> None:
+    setup = (HOST / "setup.sh").read_text()
+    assert "-m gpu_executor.host.datasets" in setup and "aws s3 sync" not in setup
     assert _template()["Parameters"]["Datasets"]["AllowedValues"] == ["bucket", "none"]
 
 
 def test_the_executor_service_protects_its_instance_and_the_group_scales_on_queued_plus_running() -> None:
-    assert "Environment=SKYDECK_SCALE_IN_PROTECTION=1" in _user_data()
+    assert "Environment=SKYDECK_SCALE_IN_PROTECTION=1" in (HOST / "setup.sh").read_text()
     resources = _template()["Resources"]
     metrics = resources["BacklogScaling"]["Properties"]["TargetTrackingConfiguration"]["CustomizedMetricSpecification"][
         "Metrics"

@@ -2,7 +2,7 @@
 # skydeck's GPU host set-up: what a fleet instance runs once at boot (the fleet's user data calls it),
 # and what an operator or a rehearsal can run on its own.
 #
-#   check     the AMI's interpreter: Python >= 3.10, torch and torchvision importable, a GPU
+#   check     the AMI's interpreter: Python >= 3.10, torch importable (torchvision noted, for LPIPS), a GPU
 #             (torch.cuda.is_available() and nvcc); stops here, before installing anything, if not
 #   venv      the executor's environment on that interpreter's packages (a .pth file, not a copy),
 #             everything else pinned (requirements-*.txt), never a second torch or torchvision
@@ -41,6 +41,7 @@ BUCKET="${SKYDECK_BUCKET:-}"
 REGION="${SKYDECK_REGION:-${AWS_DEFAULT_REGION:-us-east-1}}"
 IMDS="${SKYDECK_IMDS:-http://169.254.169.254}"
 REQUIRE_GPU="${SKYDECK_REQUIRE_GPU:-1}"
+LPIPS_VERSION=0.1.4  # as svox2's render_imgs.py imports it
 RECORD="python3 $HERE/boot_record.py $BOOT/boot.json"
 
 mkdir -p "$BOOT"
@@ -102,7 +103,7 @@ run_step() {  # run_step NAME FUNCTION: time it, record it, fail the boot on a n
     $RECORD step "$name" ok "${detail:-}" --seconds $(( $(date +%s) - started ))
   else
     cat "$BOOT/$name.err"
-    fail "$name" "$(tail -n 3 "$BOOT/$name.err" | tr '\n' ' ' | cut -c1-400)"
+    fail "$name" "$(tail -n 3 "$BOOT/$name.err" | tr '\n' ' ' | sed 's/ *$//' | cut -c1-400)"
   fi
 }
 
@@ -114,12 +115,14 @@ step_check() {
   version=$("$PY" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])') || return 1
   "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' \
     || { echo "$PY is Python $version; skydeck's executor needs Python >= 3.10 (a DLAMI on Amazon Linux 2023)" >&2; return 1; }
-  local torch
-  torch=$("$PY" -c 'import torch, torchvision; print(torch.__version__, torchvision.__version__)' 2>&1) \
-    || { echo "$PY has no importable torch and torchvision: $(echo "$torch" | tail -n 1)" >&2; return 1; }
+  local torch vision
+  torch=$("$PY" -c 'import torch; print(torch.__version__)' 2>&1) \
+    || { echo "$PY has no importable torch: $(echo "$torch" | tail -n 1)" >&2; return 1; }
+  vision=$("$PY" -c 'import torchvision; print(torchvision.__version__)' 2>/dev/null || echo "")
   $RECORD note python "$version"
-  $RECORD note torch "${torch%% *}"
-  $RECORD note torchvision "${torch##* }"
+  $RECORD note torch "$torch"
+  $RECORD note torchvision "$vision"
+  torch="$torch $vision"
   local cuda nvcc_found=0
   cuda=$("$PY" -c 'import torch; print(torch.cuda.is_available())' 2>/dev/null || echo False)
   if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then nvcc_found=1; fi
@@ -151,8 +154,11 @@ step_venv() {
   "$PY" -c 'import sysconfig; p = sysconfig.get_paths(); print(p["purelib"]); print(p["platlib"])' \
     | sort -u > "$site/skydeck-ami-packages.pth"
   # pip sees the AMI's torch, torchvision and numpy as installed, and the constraints hold them there
-  "$PY" -c 'import torch, torchvision, numpy; print(f"torch=={torch.__version__}\ntorchvision=={torchvision.__version__}\nnumpy=={numpy.__version__}")' \
+  "$PY" -c 'import torch, numpy; print(f"torch=={torch.__version__}\nnumpy=={numpy.__version__}")' \
     > "$BASE/ami-constraints.txt" || return 1
+  local vision
+  vision=$($RECORD get torchvision)
+  [ -z "$vision" ] || echo "torchvision==$vision" >> "$BASE/ami-constraints.txt"
   local reqs=(-r "$HERE/requirements-executor.txt")
   [ "$($RECORD get engine)" = svox2 ] && reqs+=(-r "$HERE/requirements-svox2.txt")
   # shellcheck disable=SC2086
@@ -168,6 +174,19 @@ step_venv() {
 }
 
 step_lpips() {
+  if [ -z "$($RECORD get torchvision)" ]; then
+    if [ "$REQUIRE_GPU" = 1 ]; then
+      echo "$PY has no torchvision: LPIPS (VGG) cannot be computed; use a DLAMI for PyTorch" >&2
+      return 1
+    fi
+    echo "skipped: no torchvision on $PY, LPIPS unavailable on this host"
+    return 0
+  fi
+  # lpips without its dependencies: they are the AMI's torch and torchvision and the pins above, and
+  # a resolver would otherwise be free to fetch another torchvision
+  # shellcheck disable=SC2086
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps ${SKYDECK_PIP_ARGS:-} \
+    "lpips==$LPIPS_VERSION" >&2 || return 1
   mkdir -p "$TORCH_HOME_DIR"
   TORCH_HOME="$TORCH_HOME_DIR" "$VENV/bin/python" -c '
 import lpips
@@ -244,5 +263,5 @@ run_step svox2 step_svox2
 run_step datasets step_datasets
 run_step service step_service
 $RECORD finish ok
-publish
 echo "boot ok: $INSTANCE serves $SKYDECK_QUEUE_URL"
+publish
