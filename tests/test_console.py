@@ -528,3 +528,28 @@ async def test_the_readme_tour_inside_the_console(fresh: Context, tmp_path: Path
         await pilot.press("enter")
         await settle(app, pilot)
     assert (tmp_path / "results" / "ckpt.npz").exists() and (tmp_path / "results" / "metrics.json").exists()
+
+
+async def test_the_stacks_panel_lists_the_fleets_hosts_with_a_failed_boot_and_its_reason(fresh: Context) -> None:
+    import json
+
+    fresh.stacks.deploy("infra")
+    fresh.stacks.deploy("fleet")
+    bucket = fresh.stacks.describe("infra").outputs["Bucket"]
+    # what a host whose check failed leaves in the bucket (gpu_executor/host/setup.sh)
+    record = {"state": "failed", "step": "check", "reason": "/opt/pytorch/bin/python is Python 3.7.17 [old AMI]",
+              "ami": "ami-0e9d3c53b79c2cc6f", "instance_type": "g4dn.xlarge", "steps": []}  # fmt: skip
+    fresh.clients.client("s3").put_object(
+        Bucket=bucket, Key="fleet/hosts/i-0123456789abcdef0/boot.json", Body=json.dumps(record).encode()
+    )
+    app = SkydeckApp(backend=Backend(fresh), mode="stacks")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        table = app.screen.query_one("#stacks-table", DataTable)
+        table.move_cursor(row=[r[0] for r in rows(app, "#stacks-table")].index("fleet"))
+        await settle(app, pilot)
+        panel = str(app.screen.query_one("#stack-outputs", Static).render())
+        assert "i-0123456789abcdef0 gone g4dn.xlarge failed at check" in panel
+        assert "Python 3.7.17 [old AMI]" in panel
+    fresh.stacks.delete("fleet")
+    fresh.stacks.delete("infra")

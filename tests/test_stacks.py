@@ -81,6 +81,10 @@ def test_fleet_stack_deploys_with_its_scaling_group(fresh: Context) -> None:
     assert asg["MinSize"] == 0 and asg["MaxSize"] == 4
     sg = fresh.clients.client("ec2").describe_security_groups(GroupIds=[info.outputs["SecurityGroupId"]])
     assert sg["SecurityGroups"][0]["IpPermissions"] == []  # no ingress at all
+    # its own VPC goes with it: gateway detached, route table, subnets and security group removed
+    fresh.stacks.delete("fleet")
+    vpcs = fresh.clients.client("ec2").describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [info.outputs["VpcId"]]}])
+    assert not fresh.stacks.describe("fleet").deployed and vpcs["Vpcs"] == []
 
 
 def test_numpy_layer_is_assembled_from_wheels_deterministically_and_publishes(cloud, tmp_path) -> None:  # noqa: ANN001

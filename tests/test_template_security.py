@@ -133,7 +133,8 @@ UNSCOPED_ACTIONS = {"sqs:ListQueues", "autoscaling:DescribeAutoScalingInstances"
 def test_every_wildcard_in_a_policy_stays_inside_the_stacks_own_resources() -> None:
     """A `*` in a granted resource is a stack resource's objects or subscriptions (`${Bucket.Arn}/*`),
     or a name led by the stack's own (`${AWS::StackName}-blocks-*`: SDS-Inf's shard topics and
-    buckets, whose count is a parameter) - never another stack's or the account's resources."""
+    buckets, whose count is a parameter), or resources a condition narrows to the stack's own tag (a
+    fleet host tags only the instances of its stack's group) - never another stack's or the account's."""
     import re
 
     # a resource of the stack, or a bucket the stack is given by name (its CodeBucket parameter)
@@ -150,6 +151,8 @@ def test_every_wildcard_in_a_policy_stays_inside_the_stacks_own_resources() -> N
             if not isinstance(text, str) or "*" not in text:
                 continue
             checked += 1
-            if not (own.search(text) or "${AWS::StackName}" in text or actions <= UNSCOPED_ACTIONS):
+            condition = str(statement.get("Condition", ""))
+            tagged = "aws:ResourceTag/" in condition and "${AWS::StackName}" in condition
+            if not (own.search(text) or "${AWS::StackName}" in text or tagged or actions <= UNSCOPED_ACTIONS):
                 loose.append(f"{stack}.{name}: {sorted(actions)} on {text}")
     assert checked > 10 and not loose, loose

@@ -90,6 +90,30 @@ def install() -> None:
         change_set.execution_status = "EXECUTE_COMPLETE"
 
     CloudFormationBackend.execute_change_set = execute_change_set  # type: ignore[method-assign]
+    _install_vpc_teardown()
+
+
+def _install_vpc_teardown() -> None:
+    """moto cannot delete a VPCGatewayAttachment or a RouteTable made by a template, so the VPC they
+    hold is never deleted and a stack with its own VPC (the fleet) fails to delete. Here they are
+    removed as AWS removes them: the gateway detached, the route table deleted."""
+    from moto.cloudformation.parsing import ResourceMap
+    from moto.ec2.models import ec2_backends
+
+    original = ResourceMap._delete_resource
+
+    def delete_resource(self: ResourceMap, parsed_resource: Any, resource_json: dict[str, Any]) -> None:
+        kind = resource_json.get("Type")
+        ec2 = ec2_backends[self._account_id][self._region_name]
+        if kind == "AWS::EC2::VPCGatewayAttachment" and getattr(parsed_resource, "gateway_id", None):
+            ec2.detach_internet_gateway(parsed_resource.gateway_id, parsed_resource.vpc_id)
+            return
+        if kind == "AWS::EC2::RouteTable" and getattr(parsed_resource, "id", None):
+            ec2.delete_route_table(parsed_resource.id)
+            return
+        original(self, parsed_resource, resource_json)
+
+    ResourceMap._delete_resource = delete_resource  # type: ignore[method-assign]
 
 
 def _guess_failed(stack: Stack, resources: dict[str, Any]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -62,9 +63,35 @@ class StacksScreen(DeckScreen):
         try:
             infos = self.deck.backend.stacks()
             rows = [{**i.to_dict(), "what": STACKS[i.short].describe} for i in infos]
+            for row in rows:
+                if row["stack"] == "fleet" and row["status"] not in ("NOT_DEPLOYED", "DELETE_COMPLETE"):
+                    row["hosts"] = self._fleet_hosts()
             self.post_message(StacksLoaded(rows))
         except Exception as exc:  # noqa: BLE001 - shown to the operator
             self.post_message(WorkFailed("load stacks", str(exc)))
+
+    def _fleet_hosts(self) -> list[str]:
+        """The fleet's hosts as lines for the side panel (what `skydeck fleet hosts` prints)."""
+        try:
+            fleet = self.deck.backend.fleet_hosts()
+        except Exception as exc:  # noqa: BLE001 - the stack list still shows; the panel says why not
+            return [f"[red]hosts: {escape(str(exc))}[/red]"]
+        lines = [f"[b]hosts[/b] (desired {fleet.desired}, min {fleet.min_size}, max {fleet.max_size})"]
+        for h in fleet.hosts:
+            boot = h.boot_state + (f" at {h.failed_step}" if h.failed_step else "")
+            colour = {"ok": "green", "failed": "red"}.get(h.boot_state, "yellow")
+            lines.append(
+                f"{h.instance_id} {h.lifecycle or 'gone'} {h.instance_type} [{colour}]{boot}[/{colour}]"
+                f" beat {h.heartbeat or '-'} job {(h.job_id or '-')[:8]}"
+            )
+            if h.reason:
+                lines.append(f"  [red]{escape(h.reason)}[/red]")
+        if not fleet.hosts:
+            lines.append("no hosts yet: the group starts one when a job is queued")
+        stopped = fleet.stopped_by
+        if stopped is not None:
+            lines.append(f"[red]stopped after {stopped.instance_id} failed its boot: skydeck fleet resume[/red]")
+        return lines
 
     def on_stacks_loaded(self, message: StacksLoaded) -> None:
         self.stacks = message.stacks
@@ -103,6 +130,7 @@ class StacksScreen(DeckScreen):
         if chosen.get("reason"):
             lines.append(f"[red]{chosen['reason']}[/red]")
         lines += [f"{k}: {v}" for k, v in chosen["outputs"].items()] or ["(no outputs)"]
+        lines += chosen.get("hosts", [])
         box.update("\n".join(lines))
 
     # -- actions -------------------------------------------------------------------------------
