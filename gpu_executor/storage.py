@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lambda_src.jobs.schema import data_roots
+from lambda_src.keys import UnsafeKey, local_path
 
 SCENES_PREFIX = "scenes/"
 DATA_PREFIX = "data/"  # mirrors the hosts' /data: the fleet copies it there at boot
@@ -115,18 +116,20 @@ class S3Storage:
         return objects
 
     def _download(self, bucket: str, prefix: str, objects: list[dict[str, Any]]) -> Path:
-        dest = self.cache / bucket / prefix.strip("/")
+        # every key is placed before the first byte is written: one that would land outside the
+        # scene's folder (an absolute part, '..', a symlink) fails the job and writes nothing
+        try:
+            dest = local_path(self.cache, f"{bucket}/{prefix.strip('/')}")
+            targets = [(o["Key"], local_path(dest, o["Key"], prefix)) for o in objects if not o["Key"].endswith("/")]
+        except UnsafeKey as exc:
+            raise StorageError(f"s3://{bucket}/{prefix}: {exc}; nothing was downloaded") from None
         stamp = dest / ".skydeck-etags.json"
         etags = {o["Key"]: o["ETag"] for o in objects}
         if stamp.exists() and json.loads(stamp.read_text()) == etags:
             return dest  # same objects as last time: the cached copy is current
-        for obj in objects:
-            rel = obj["Key"][len(prefix) :]
-            if not rel or rel.endswith("/") or ".." in rel.split("/"):
-                continue
-            target = dest / rel
+        for key, target in targets:
             target.parent.mkdir(parents=True, exist_ok=True)
-            self.s3.download_file(bucket, obj["Key"], str(target))
+            self.s3.download_file(bucket, key, str(target))
         stamp.write_text(json.dumps(etags))
         return dest
 
@@ -143,7 +146,10 @@ class S3Storage:
             bucket, key = self.bucket, f"{RESULTS_PREFIX}{ref}/{CKPT_NAME}"
         else:
             raise StorageError(f"checkpoint {ref!r} names a job's results, but this executor has no data bucket")
-        target = self.cache / "checkpoints" / bucket / key
+        try:
+            target = local_path(self.cache / "checkpoints", f"{bucket}/{key}")
+        except UnsafeKey as exc:
+            raise StorageError(f"checkpoint {ref}: {exc}") from None
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.s3.download_file(bucket, key, str(target))

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-NAME_RULE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-NAME_HELP = "1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"
+# scenes, datasets, runs, presets and job names: one path part that stays one path part in any key
+NAME_RULE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+NAME_HELP = "1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
 
 
 class UnsafeKey(ValueError):
@@ -26,7 +27,7 @@ class UnsafeKey(ValueError):
 
 def check_name(kind: str, name: str) -> str:
     """A scene, dataset or run name: one path part that stays one path part in any key it makes."""
-    if not isinstance(name, str) or not NAME_RULE.match(name) or name in (".", ".."):
+    if not isinstance(name, str) or not NAME_RULE.match(name):
         raise ValueError(f"{kind} name {name!r} is not allowed: use {NAME_HELP}")
     return name
 

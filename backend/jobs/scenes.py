@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from backend.core.errors import ConfigError, NotFoundError
+from backend.core.errors import ConfigError, NotFoundError, SkydeckError
 from gpu_executor.plenoxels.dataset import DatasetError, check_scene
 from gpu_executor.storage import RESULTS_PREFIX, SCENES_PREFIX, S3Storage
-from lambda_src.jobs.schema import NAME_RE
+from lambda_src.keys import UnsafeKey, check_name, local_path
 
 if TYPE_CHECKING:
     from backend.core.context import Context
@@ -48,10 +48,11 @@ class Scenes:
         on_total: Callable[[int], None] = lambda _: None,
     ) -> PushResult:
         """Validate a NeRF-synthetic scene directory, then upload it as scenes/NAME/ (replacing an older copy)."""
-        if not NAME_RE.match(name):
-            raise ConfigError(
-                f"--name {name!r}: use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
-            )
+        try:
+            check_name("scene", name)
+        except ValueError as exc:
+            raise ConfigError(f"--name: {exc}") from None
+        _refuse_links_out_of(Path(directory))
         try:
             views = check_scene(directory)
         except DatasetError as exc:
@@ -102,11 +103,13 @@ class Scenes:
         objects = self.results(job_id)
         if not objects:
             raise NotFoundError(f"job {job_id} has no results in s3://{self.bucket}/{RESULTS_PREFIX}{job_id}/ (yet)")
+        prefix = f"{RESULTS_PREFIX}{job_id}/"
+        try:  # every key placed before anything is written: one that would leave --out refuses them all
+            targets = [(obj, local_path(out, obj["key"], prefix)) for obj in objects if not obj["key"].endswith("/")]
+        except UnsafeKey as exc:
+            raise SkydeckError(f"job {job_id}'s results: {exc}; nothing was written to {out}") from None
         written = []
-        for obj in objects:
-            if ".." in obj["name"].split("/"):
-                continue
-            target = out / obj["name"]
+        for obj, target in targets:
             target.parent.mkdir(parents=True, exist_ok=True)
             self.s3.download_file(self.bucket, obj["key"], str(target))
             written.append(target)
@@ -125,3 +128,18 @@ class Scenes:
     def _objects(self, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             yield from page.get("Contents", [])
+
+
+def _refuse_links_out_of(directory: Path) -> None:
+    """A scene folder is uploaded as it is, so a symlink in it that points outside it would upload
+    whatever it points at (a credentials file, say) for anyone who reads the bucket: refused, named."""
+    root = directory.resolve()
+    for path in sorted(directory.rglob("*")):
+        if not path.is_symlink():
+            continue
+        target = path.resolve()
+        if target != root and root not in target.parents:
+            raise ConfigError(
+                f"scene refused: {path} is a symlink to {target}, outside the scene folder; "
+                "copy the file in (or remove the link) and push again"
+            )

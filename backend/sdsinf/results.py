@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backend.core.errors import ConfigError, NotFoundError
+from backend.core.errors import ConfigError, NotFoundError, SkydeckError
+from lambda_src.keys import UnsafeKey, check_name, local_path
 from lambda_src.sdsinf.metrics import METRICS_COLUMNS, S3_METRICS_COLUMNS, from_csv, to_csv
 
 
@@ -31,6 +32,10 @@ class ColumnComparison:
 
 
 def fetch(s3: Any, bucket: str, run_id: str, out: Path) -> list[Path]:
+    try:
+        check_name("run", run_id)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     prefix = f"runs/{run_id}/"
     keys = [
         o["Key"]
@@ -40,15 +45,19 @@ def fetch(s3: Any, bucket: str, run_id: str, out: Path) -> list[Path]:
     ]
     if not any(k.endswith("/summary.json") for k in keys):
         raise NotFoundError(f"no finished run {run_id!r}; list them with: skydeck sdsinf runs")
+    try:  # every key placed before anything is written: one that would leave --out refuses them all
+        targets = [(key, local_path(out, key, prefix)) for key in sorted(keys) if not key.endswith("/")]
+    except UnsafeKey as exc:
+        raise SkydeckError(f"run {run_id}: {exc}; nothing was written to {out}") from None
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     bodies: dict[str, bytes] = {}
-    for key in sorted(keys):
-        name = key[len(prefix) :]
+    for key, target in targets:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        bodies[name] = body
-        (out / name).write_bytes(body)
-        written.append(out / name)
+        bodies[key[len(prefix) :]] = body
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(body)
+        written.append(target)
     if "metrics.csv" in bodies:
         rows = from_csv(bodies["metrics.csv"].decode())
         config = rows[0]["CONFIG"] if rows else run_id

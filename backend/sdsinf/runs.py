@@ -14,6 +14,7 @@ from backend.sdsinf.costs import estimate_cost
 from backend.sdsinf.run_queues import RunQueues
 from backend.sdsinf.server_host import ServerHost
 from backend.sdsinf.variants import VARIANTS
+from lambda_src.keys import check_name
 from lambda_src.sdsinf.contracts import LiveMetric, RunSummary
 from lambda_src.sdsinf.diagnosis import WorkerFailure, explain, last_layers
 from lambda_src.sdsinf.direct import new_run_id, run_event
@@ -132,6 +133,11 @@ class SdsinfRuns:
     def upload(self, data: Path, neurons: int, layers: int, name: str) -> dict[str, Any]:
         """Convert a Graph Challenge directory to npz and put it in the stack's buckets under `name`."""
         from backend.sdsinf.data import load_dataset
+
+        try:
+            check_name("dataset", name)
+        except ValueError as exc:
+            raise ConfigError(f"--name: {exc}") from None
 
         net, y, truth = load_dataset(data, neurons, layers)
         out = self.out

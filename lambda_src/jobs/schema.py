@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from lambda_src.jobs.svox2_options import OPTIONS
+from lambda_src.keys import NAME_RULE
 
 ENGINES = ("auto", "torch", "svox2")
 STATES = ("QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED")
@@ -39,7 +40,7 @@ MAX_ITERS = 10_000_000
 SVOX2_MAX_BASIS = 10
 # The numbers a job's record can hold (DynamoDB's: 38 significant digits, 1e-130 to 1e126).
 MIN_NUMBER, MAX_NUMBER = 1e-130, 1e126
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+NAME_RE = NAME_RULE  # the one rule for every name that becomes part of a key (lambda_src/keys.py)
 SCENE_RE = re.compile(r"^(s3://[a-z0-9.-]{3,63}/[^\s]*|/[^\s\x00]{0,1023}|[A-Za-z0-9][A-Za-z0-9_.-]{0,63})$")
 GPU_RE = re.compile(r"^[0-9A-Fa-f:.,]{1,32}$")
 
