@@ -66,7 +66,8 @@ def test_a_journal_without_answers_or_with_a_broken_record_still_starts(tmp_path
         s3.put_object(Bucket="old-journal", Key="after", Body=b"still here")
         control.down(home)
         with sqlite3.connect(home.local_journal) as db:
-            db.execute("UPDATE requests SET response = NULL")  # as journals written before answers were kept
+            # as journals written before answers (and checksums) were kept
+            db.execute("UPDATE requests SET response = NULL, checksum = NULL")
             db.execute(
                 "INSERT INTO requests (method, path, query, headers, body) VALUES "
                 "('PUT', '/old-journal/ghost', 'partNumber=1&uploadId=nosuchupload', '{}', x'00')"
@@ -184,3 +185,46 @@ def test_local_repair_copies_every_row_of_a_readable_journal(tmp_path: Path) -> 
         assert s3.get_object(Bucket="kept", Key="k")["Body"].read() == b"still here"
     finally:
         control.down(home)
+
+
+def test_a_damaged_record_stops_the_start_naming_it_and_repair_keeps_what_came_before(tmp_path: Path) -> None:
+    home = Home(tmp_path / "h")
+    control.up(home, workers=0)
+    s3 = Context.create(None, home).clients.client("s3")
+    s3.create_bucket(Bucket="kept")
+    s3.put_object(Bucket="kept", Key="before", Body=b"intact")
+    s3.put_object(Bucket="kept", Key="job.log", Body=b"the job's own log")
+    s3.put_object(Bucket="kept", Key="after", Body=b"written later")
+    control.down(home)
+    db = sqlite3.connect(home.local_journal)
+    (seq,) = db.execute("SELECT seq FROM requests WHERE path LIKE '%job.log'").fetchone()
+    # bytes changed on disk inside one record: SQLite reads the file fine, the record is wrong
+    db.execute("UPDATE requests SET body = ? WHERE seq = ?", (b"random bytes " * 3, seq))
+    db.commit()
+    db.close()
+    with pytest.raises(SkydeckError, match=rf"record {seq} fails its checksum.*skydeck local repair"):
+        control.up(home, workers=0)
+    report = json.loads(run(home.root, "local", "repair", "--yes", "--json").stdout)
+    assert report["stopped_at"] == f"record {seq} fails its checksum (its request changed on disk)"
+    control.up(home, workers=0)
+    try:
+        s3 = Context.create(None, home).clients.client("s3")
+        assert s3.get_object(Bucket="kept", Key="before")["Body"].read() == b"intact"
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket="kept").get("Contents", [])]
+        assert keys == ["before"], "a record after the damaged one was replayed without it"
+    finally:
+        control.down(home)
+
+
+def test_the_journal_keeps_no_signature_or_session_token(tmp_path: Path) -> None:
+    home = Home(tmp_path / "h")
+    control.up(home, workers=0)
+    try:
+        s3 = Context.create(None, home).clients.client("s3")
+        s3.create_bucket(Bucket="signed")
+    finally:
+        control.down(home)
+    headers = [json.loads(h) for (h,) in sqlite3.connect(home.local_journal).execute("SELECT headers FROM requests")]
+    auth = [h["authorization"] for h in headers if "authorization" in h]
+    assert auth and all("Credential=" in a and "Signature=" not in a for a in auth)
+    assert not any("x-amz-security-token" in h for h in headers)

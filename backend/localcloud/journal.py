@@ -9,6 +9,7 @@ would come back. WAL mode with one commit per write survives a `kill -9` of the 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sqlite3
@@ -73,6 +74,33 @@ JOURNAL_DAMAGED_EXIT = 4  # the server's exit code when its journal cannot be re
 MAX_KEPT_ANSWER = 64 * 1024
 
 
+_SIGNATURE_RE = re.compile(r",\s*Signature=[0-9a-fA-F]+")
+_SECRET_HEADERS = frozenset({"x-amz-security-token"})
+
+
+def _kept_headers(headers: dict[str, str]) -> dict[str, str]:
+    """What a record keeps of a request's headers: no transport detail, no signature and no session
+    token (replay needs the credential scope only; a kept signature would be a credential on disk)."""
+    kept = {k: v for k, v in headers.items() if k not in _TRANSPORT_HEADERS and k not in _SECRET_HEADERS}
+    if "authorization" in kept:
+        kept["authorization"] = _SIGNATURE_RE.sub("", kept["authorization"])
+    return kept
+
+
+def _digest(*parts: str | bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        data = part.encode() if isinstance(part, str) else part
+        h.update(len(data).to_bytes(8, "big"))
+        h.update(data)
+    return h.hexdigest()
+
+
+def record_checksum(method: str, path: str, query: str, headers_json: str, body: bytes, response: bytes) -> str:
+    """A record's checksum: its request's digest and its answer's, so the answer can be settled later."""
+    return f"{_digest(method, path, query, headers_json, body)}:{_digest(response) if response else ''}"
+
+
 _SCOPE_RE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[a-z0-9-]+)/(?P<service>[a-z0-9-]+)/")
 
 
@@ -102,6 +130,21 @@ def is_journaled(method: str, path: str, headers: dict[str, str], body: bytes) -
         return False
     action = request_action(method, path, headers, body)
     return not (action in _NOT_JOURNALED or action.startswith(_READ_PREFIXES))
+
+
+def check_record(
+    seq: int, method: Any, path: Any, query: Any, headers: Any, body: bytes, response: bytes, checksum: str | None
+) -> str:
+    """Why a record cannot be trusted ("" when it can). Records from before checksums are trusted."""
+    if checksum is None:
+        return ""
+    if not all(isinstance(v, str) for v in (method, path, query, headers)):
+        return f"record {seq} is not a request any more"
+    expected = record_checksum(method, path, query, headers, body, response)
+    if expected == checksum:
+        return ""
+    part = "request" if expected.split(":")[0] != str(checksum).split(":")[0] else "stored answer"
+    return f"record {seq} fails its checksum (its {part} changed on disk)"
 
 
 class JournalDamaged(Exception):
@@ -151,6 +194,8 @@ class Journal:
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(requests)")}
             if "response" not in columns:  # a journal written before answers were kept
                 self._db.execute("ALTER TABLE requests ADD COLUMN response BLOB")
+            if "checksum" not in columns:  # a journal written before records carried one: those are trusted
+                self._db.execute("ALTER TABLE requests ADD COLUMN checksum TEXT")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, account TEXT, region TEXT, queue TEXT, "
                 "body TEXT, attributes TEXT, sent_ms INTEGER, receive_count INTEGER DEFAULT 0)"
@@ -163,11 +208,12 @@ class Journal:
     # -- requests ------------------------------------------------------------------------------
     def begin(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> int:
         """Journal a change before it is applied; `settle` keeps its answer, or drops it if it failed."""
-        kept = {k: v for k, v in headers.items() if k not in _TRANSPORT_HEADERS}
+        headers_json = json.dumps(_kept_headers(headers))
+        checksum = record_checksum(method, path, query, headers_json, body, b"")
         with self._lock:
             cursor = self._db.execute(
-                "INSERT INTO requests (method, path, query, headers, body) VALUES (?, ?, ?, ?, ?)",
-                (method, path, query, json.dumps(kept), body),
+                "INSERT INTO requests (method, path, query, headers, body, checksum) VALUES (?, ?, ?, ?, ?, ?)",
+                (method, path, query, headers_json, body, checksum),
             )
             return int(cursor.lastrowid or 0)
 
@@ -176,16 +222,21 @@ class Journal:
             if answer is None:  # refused or failed: nothing to replay
                 self._db.execute("DELETE FROM requests WHERE seq = ?", (seq,))
             elif len(answer) <= MAX_KEPT_ANSWER:
-                self._db.execute("UPDATE requests SET response = ? WHERE seq = ?", (answer, seq))
+                self._db.execute(
+                    "UPDATE requests SET response = ?, checksum = substr(checksum, 1, 65) || ? WHERE seq = ?",
+                    (answer, _digest(answer) if answer else "", seq),
+                )
 
     def record_raw(
         self, method: str, path: str, query: str, headers_json: str, body: bytes, response: bytes = b""
     ) -> None:
         """A row copied from another journal as it stands (used by `local repair`)."""
+        checksum = record_checksum(method, path, query, headers_json, body, response)
         with self._lock:
             self._db.execute(
-                "INSERT INTO requests (method, path, query, headers, body, response) VALUES (?, ?, ?, ?, ?, ?)",
-                (method, path, query, headers_json, body, response),
+                "INSERT INTO requests (method, path, query, headers, body, response, checksum) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (method, path, query, headers_json, body, response, checksum),
             )
 
     def restore_messages(self, rows: list[tuple[Any, ...]]) -> None:
@@ -202,9 +253,10 @@ class Journal:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.executemany("DELETE FROM requests WHERE seq = ?", [(seq,) for seq in sorted(drop)])
+                rows = [(m, p, q, json.dumps(h), b) for m, p, q, h, b in append]
                 self._db.executemany(
-                    "INSERT INTO requests (method, path, query, headers, body) VALUES (?, ?, ?, ?, ?)",
-                    [(m, p, q, json.dumps(h), b) for m, p, q, h, b in append],
+                    "INSERT INTO requests (method, path, query, headers, body, checksum) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(*row, record_checksum(*row, b"")) for row in rows],
                 )
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -219,7 +271,7 @@ class Journal:
             with self._lock:
                 try:
                     rows = self._db.execute(
-                        "SELECT seq, method, path, query, headers, body, response FROM requests "
+                        "SELECT seq, method, path, query, headers, body, response, checksum FROM requests "
                         "WHERE seq > ? ORDER BY seq LIMIT 256",
                         (last,),
                     ).fetchall()
@@ -227,10 +279,17 @@ class Journal:
                     raise JournalDamaged(self.path, f"{exc} (after record {last})") from None
             if not rows:
                 return
-            for seq, method, path, query, headers, body, response in rows:
+            for seq, method, path, query, headers, body, response, checksum in rows:
                 last = seq
-                kept = json.loads(headers)
-                yield Recorded(method, path, query, kept, bytes(body or b""), seq, bytes(response or b""))
+                body, response = bytes(body or b""), bytes(response or b"")
+                damage = check_record(seq, method, path, query, headers, body, response, checksum)
+                if damage:
+                    raise JournalDamaged(self.path, damage)
+                try:
+                    kept = json.loads(headers)
+                except (TypeError, ValueError):
+                    raise JournalDamaged(self.path, f"record {seq}: its headers are not JSON") from None
+                yield Recorded(method, path, query, kept, body, seq, response)
 
     def count(self) -> dict[str, int]:
         with self._lock:

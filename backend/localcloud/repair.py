@@ -14,7 +14,7 @@ from pathlib import Path
 
 from backend.core.errors import SkydeckError
 from backend.core.paths import Home
-from backend.localcloud.journal import Journal
+from backend.localcloud.journal import Journal, check_record
 
 _SIDE_FILES = ("-wal", "-shm")
 
@@ -45,9 +45,17 @@ def _salvage(source: Path, target: Journal) -> tuple[int, int, str]:
     try:
         columns = {row[1] for row in db.execute("PRAGMA table_info(requests)")}
         answer = "response" if "response" in columns else "NULL"
-        cursor = db.execute(f"SELECT method, path, query, headers, body, {answer} FROM requests ORDER BY seq")
-        for method, path, query, headers, body, response in cursor:
-            target.record_raw(method, path, query, headers, bytes(body or b""), bytes(response or b""))
+        checksum = "checksum" if "checksum" in columns else "NULL"
+        cursor = db.execute(
+            f"SELECT seq, method, path, query, headers, body, {answer}, {checksum} FROM requests ORDER BY seq"
+        )
+        for seq, method, path, query, headers, body, response, check in cursor:
+            body, response = bytes(body or b""), bytes(response or b"")
+            damage = check_record(seq, method, path, query, headers, body, response, check)
+            if damage:  # what follows a damaged record may depend on it: keep what came before
+                reason = damage
+                break
+            target.record_raw(method, path, query, headers, body, response)
             kept_requests += 1
     except sqlite3.DatabaseError as exc:
         reason = f"requests: {exc}"
