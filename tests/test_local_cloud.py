@@ -366,3 +366,30 @@ def test_motos_skipped_resource_warnings_become_one_note_per_type() -> None:
     assert all(r.levelname == "INFO" and "harmless" in r.getMessage() for r in kept)
     other = logging.LogRecord("moto", logging.WARNING, "", 0, "a real problem", (), None)
     assert note.filter(other) and other.levelname == "WARNING"
+
+
+def test_a_signature_older_than_fifteen_minutes_is_refused_as_aws_refuses_it() -> None:
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from backend.core.local_credentials import LocalCredentials
+    from backend.localcloud import sigv4
+
+    creds = LocalCredentials("AKIALOCALTEST", "local-secret")
+    body = b"Action=ListQueues&Version=2012-11-05"
+    request = AWSRequest(
+        method="POST", url="http://127.0.0.1:4566/", data=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )  # fmt: skip
+    SigV4Auth(Credentials(creds.access_key_id, creds.secret_access_key), "sqs", "us-east-1").add_auth(request)
+    environ = {
+        "REQUEST_METHOD": "POST", "PATH_INFO": "/", "QUERY_STRING": "", "HTTP_HOST": "127.0.0.1:4566",
+        "CONTENT_TYPE": request.headers["Content-Type"],
+        **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in request.headers.items() if k != "Content-Type"},
+    }  # fmt: skip
+    signed_at = sigv4._signed_at(request.headers["X-Amz-Date"])
+    assert sigv4.check(environ, body, creds, now=signed_at + 60) is None
+    for later in (16 * 60, 30 * 24 * 3600, -16 * 60):
+        refused = sigv4.check(environ, body, creds, now=signed_at + later)
+        assert refused is not None and "signatures are good for 15 minutes" in refused

@@ -8,8 +8,10 @@ compared in constant time.
 
 from __future__ import annotations
 
+import calendar
 import hmac
 import re
+import time
 from typing import Any
 
 from botocore.auth import S3SigV4Auth, SigV4Auth
@@ -32,8 +34,22 @@ def _header(environ: dict[str, Any], name: str) -> str | None:
     return environ.get("HTTP_" + name.upper().replace("-", "_"))
 
 
-def check(environ: dict[str, Any], body: bytes, credentials: LocalCredentials) -> str | None:
-    """None if the request is signed with `credentials`; otherwise why it is refused."""
+MAX_SKEW_S = 15 * 60  # AWS refuses a signature more than 15 minutes from its own clock
+
+
+def _signed_at(stamp: str) -> float | None:
+    try:
+        return float(calendar.timegm(time.strptime(stamp, "%Y%m%dT%H%M%SZ")))
+    except ValueError:
+        return None
+
+
+def check(
+    environ: dict[str, Any], body: bytes, credentials: LocalCredentials, now: float | None = None
+) -> str | None:
+    """None if the request is signed with `credentials` within the last 15 minutes (either way);
+    otherwise why it is refused. An old signed request - a journal record, a captured call - is not
+    served again."""
     header = environ.get("HTTP_AUTHORIZATION", "")
     if not header:
         return "the request is not signed: sign it with the local credentials (skydeck's clients do)"
@@ -45,6 +61,15 @@ def check(environ: dict[str, Any], body: bytes, credentials: LocalCredentials) -
     stamp = environ.get("HTTP_X_AMZ_DATE", "")
     if not stamp.startswith(match["date"]):
         return "X-Amz-Date does not match the credential scope's date"
+    signed_at = _signed_at(stamp)
+    if signed_at is None:
+        return "X-Amz-Date is not a time (YYYYMMDDTHHMMSSZ)"
+    skew = (time.time() if now is None else now) - signed_at
+    if abs(skew) > MAX_SKEW_S:
+        return (
+            f"the request was signed at {stamp}, {abs(skew) / 60:.0f} minutes from this machine's clock; "
+            "signatures are good for 15 minutes, as on AWS: sign it again (and check the clock)"
+        )
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", "/")
     path = raw.split("?", 1)[0] if not raw.startswith("http") else "/" + raw.split("/", 3)[-1].split("?", 1)[0]
     query = environ.get("QUERY_STRING", "")
