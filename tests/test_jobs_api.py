@@ -170,10 +170,17 @@ def test_a_forged_next_token_is_a_400_not_a_500(cloud: Context) -> None:
 
     url, headers = api(cloud)
     wrong_types = {"job_id": {"N": "1"}, "created_at": {"S": "z"}}
-    for key in ({"job_id": {"S": "x"}, "bogus": {"S": "y"}}, {"job_id": {"L": []}}, wrong_types, [], "x"):
+    other_state = {"job_id": {"S": "x"}, "state": {"S": "FAILED"}, "created_at": {"N": "1"}}
+    forged = (
+        {"job_id": {"S": "x"}, "bogus": {"S": "y"}}, {"job_id": {"L": []}}, wrong_types, [], "x",
+        {"job_id": {"S": "nope"}},  # the table's key alone: once a 502 with a stack trace and host paths
+    )  # fmt: skip
+    for key, state in [(k, None) for k in forged] + [(other_state, "QUEUED")]:
         token = base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
-        status, answer = http("GET", f"{url}?next_token={token}", None, headers)
+        query = f"?next_token={token}" + (f"&state={state}" if state else "")
+        status, answer = http("GET", f"{url}{query}", None, headers)
         assert status == 400 and answer["field"] == "next_token", (key, status, answer)
+        assert "Traceback" not in json.dumps(answer) and "/lambda/" not in json.dumps(answer)
 
 
 def test_head_options_and_broken_content_lengths_get_a_4xx(cloud: Context) -> None:

@@ -451,6 +451,11 @@ class JobStore:
             )
         start = decode_token(next_token)
         if start:
+            # a page key of this listing names exactly the table's key and the index's: anything else
+            # (a forged token) is refused here rather than handed to DynamoDB
+            index_keys = {"job_id", "state" if state else "kind", "created_at"}
+            if set(start) != index_keys or (state and start["state"] != {"S": state}):
+                raise ValueError("next_token does not fit this listing; drop it to start from the first page")
             kwargs["ExclusiveStartKey"] = start
         try:
             resp = self.ddb.query(**kwargs)
