@@ -23,7 +23,7 @@ def executor_run(
     import logging
 
     from gpu_executor.engines import builtin_engines
-    from gpu_executor.executor import Executor, ExecutorConfig
+    from gpu_executor.executor import Executor, ExecutorConfig, private_workdir
 
     ctx = context(profile)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
@@ -32,7 +32,8 @@ def executor_run(
         err.print(f"waiting for the stacks: {why} (deploy it with: skydeck stacks deploy infra); serving starts then")
 
     ctx.stacks.wait_outputs("infra", waiting)
-    config = ExecutorConfig(engine=engine, wait_s=wait)
+    # scratch under the home (0700), never a folder every home on the machine shares
+    config = ExecutorConfig(engine=engine, wait_s=wait, workdir=private_workdir(ctx.home.cache_dir / "executor"))
     executor = Executor(
         ctx.jobs.store, builtin_engines(), config, storage=ctx.scenes.storage(config.workdir / "scenes")
     )

@@ -36,6 +36,24 @@ from lambda_src.jobs.job_table import JobStore, StateConflict
 from lambda_src.jobs.schema import JobValidationError, original_experiment, parse_job
 
 log = logging.getLogger("skydeck.executor")
+
+
+def private_workdir(path: Path | None = None) -> Path:
+    """The executor's scratch folder: $SKYDECK_WORKDIR (a fleet host's, a home's), else one per user in
+    the temp dir. Made 0700 and refused if it is a symlink or another user's: a shared or planted
+    folder would let someone else choose where scenes and checkpoints are written."""
+    chosen = path or Path(
+        os.environ.get("SKYDECK_WORKDIR") or Path(tempfile.gettempdir()) / f"skydeck-executor-{os.getuid()}"
+    )
+    chosen.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if chosen.is_symlink() or chosen.stat().st_uid != os.getuid():
+        raise RuntimeError(
+            f"executor scratch folder {chosen} is a symlink or not this user's: remove it, or set SKYDECK_WORKDIR"
+        )
+    os.chmod(chosen, 0o700)
+    return chosen
+
+
 T = TypeVar("T")
 
 
@@ -51,7 +69,7 @@ class ExecutorConfig:
     queued_stale_s: float = 600.0  # a QUEUED job this old with no message waiting is sent again
     max_backoff_s: float = 30.0  # between polls while AWS (or the local cloud) keeps failing
     record_retry_s: float = 600.0  # how long a finished job's outcome is retried before the reconciler takes over
-    workdir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "skydeck-executor")
+    workdir: Path = field(default_factory=lambda: private_workdir())
 
 
 class Executor:

@@ -393,3 +393,40 @@ def test_a_signature_older_than_fifteen_minutes_is_refused_as_aws_refuses_it() -
     for later in (16 * 60, 30 * 24 * 3600, -16 * 60):
         refused = sigv4.check(environ, body, creds, now=signed_at + later)
         assert refused is not None and "signatures are good for 15 minutes" in refused
+
+
+def test_every_file_under_the_home_is_the_users_alone(tmp_path: Path) -> None:
+    import stat
+
+    home = Home(tmp_path / "h")
+    home.ensure()
+    old = home.logs_dir / "localcloud.log"
+    old.write_text("written by an older skydeck\n")
+    old.chmod(0o644)  # as homes were left before
+    control.up(home, workers=0)
+    try:
+        Context.create(None, home).clients.client("s3").create_bucket(Bucket="private")
+    finally:
+        control.down(home)
+    loose = []
+    for folder, dirs, files in os.walk(home.root):
+        for name in [*dirs, *files]:
+            path = Path(folder) / name
+            if path.is_symlink():
+                continue
+            want = 0o700 if path.is_dir() else 0o600
+            if stat.S_IMODE(path.stat().st_mode) != want:
+                loose.append(f"{oct(stat.S_IMODE(path.stat().st_mode))} {path.relative_to(home.root)}")
+    assert not loose, loose
+    assert home.local_journal.exists()
+
+
+def test_the_executors_scratch_folder_is_private_and_never_a_planted_link(tmp_path: Path) -> None:
+    from gpu_executor.executor import private_workdir
+
+    made = private_workdir(tmp_path / "scratch")
+    assert made.stat().st_mode & 0o777 == 0o700
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "planted").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(RuntimeError, match="symlink or not this user's"):
+        private_workdir(tmp_path / "planted")

@@ -70,9 +70,20 @@ class Home:
 
             raise ConfigError(f"SKYDECK_HOME={self.root} is a file; point it at a directory")
         for d in (self.root, self.local_dir, self.logs_dir):
-            d.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.root, 0o700)
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(d, 0o700)
         return self
+
+    def tighten(self) -> None:
+        """Every file under the home 0600 and every folder 0700: it holds credentials, a journal of
+        every change and the logs. Homes written by older versions are brought into line here."""
+        for folder, dirs, files in os.walk(self.root):
+            os.chmod(folder, 0o700)
+            for name in files:
+                path = os.path.join(folder, name)
+                if not os.path.islink(path):
+                    os.chmod(path, 0o600)
+            dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
 
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]

@@ -100,7 +100,7 @@ def up(home: Home, on_wait: Any = None, workers: int | None = None) -> Status:
     _stop_leftovers_of_a_dead_server(home)
     home.local_state_file.unlink(missing_ok=True)
     log_path = home.logs_dir / "localcloud.log"
-    with open(log_path, "ab") as log:
+    with open(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "backend.localcloud.server", "--home", str(home.root), "--workers", str(workers)],
             stdin=subprocess.DEVNULL,

@@ -287,7 +287,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.home:
         os.environ["SKYDECK_HOME"] = str(args.home)
+    # everything the cloud and its workers write under the home (journal, state, logs, functions) is
+    # the user's alone
+    os.umask(0o077)
     home = Home.from_env()
+    home.ensure().tighten()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     for noisy in ("werkzeug", "botocore", "moto"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

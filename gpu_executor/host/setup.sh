@@ -239,6 +239,7 @@ Environment=TORCH_HOME=$TORCH_HOME_DIR
 Environment=SKYDECK_DATA_ROOT=$DATA
 Environment=SKYDECK_SCALE_IN_PROTECTION=1
 Environment=SKYDECK_INSTANCE_ID=$INSTANCE
+Environment=SKYDECK_WORKDIR=$BASE/work
 ExecStart=$VENV/bin/python -m gpu_executor --engine auto
 Restart=always
 RestartSec=5
