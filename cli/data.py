@@ -71,7 +71,8 @@ def data_list(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
         print_json(scenes)
         return
     for scene in scenes:
-        out.print(f"{scene['name']:<24} {scene['uri']}")
+        note = "" if scene["complete"] else "  incomplete: its push did not finish; push it again"
+        out.print(f"{scene['name']:<24} {scene['uri']}{note}")
     if not scenes:
         out.print(
             "no scenes yet: skydeck data make-scene demo --out demo-scene && skydeck data push demo-scene --name demo"

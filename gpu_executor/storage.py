@@ -19,6 +19,7 @@ from lambda_src.keys import UnsafeKey, local_path
 
 SCENES_PREFIX = "scenes/"
 DATA_PREFIX = "data/"  # mirrors the hosts' /data: the fleet copies it there at boot
+SCENE_MANIFEST = ".skydeck-manifest.json"  # written last by `data push`: the scene is whole
 RESULTS_PREFIX = "results/"
 CONTENT_TYPES = {
     ".png": "image/png",
@@ -88,6 +89,14 @@ class S3Storage:
         if not objects:
             hint = f"push it with: skydeck data push DIR --name {scene}" if not scene.startswith("s3://") else ""
             raise StorageError(f"scene {scene!r}: nothing at s3://{bucket}/{prefix}. {hint}".strip())
+        if not scene.startswith("s3://"):
+            # a pushed scene is whole once its manifest is there (written last by `data push`)
+            if not any(o["Key"] == prefix + SCENE_MANIFEST for o in objects):
+                raise StorageError(
+                    f"scene {scene!r} is incomplete (its push did not finish, or it was pushed by an older "
+                    f"skydeck): push it again with: skydeck data push DIR --name {scene}"
+                )
+            objects = [o for o in objects if o["Key"] != prefix + SCENE_MANIFEST]
         return self._download(bucket, prefix, objects)
 
     def _host_or_data_prefix(self, scene: str) -> Path:

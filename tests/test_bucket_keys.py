@@ -115,3 +115,27 @@ def test_the_boot_dataset_copy_refuses_keys_outside_data(cloud: Context, tmp_pat
     assert copied >= 1 and refused == [f"data/{tmp_path}/boot_escape.txt"]
     assert (tmp_path / "data" / "nerf_synthetic" / "drums" / "transforms_train.json").exists()
     assert not (tmp_path / "boot_escape.txt").exists()
+
+
+def test_an_interrupted_push_leaves_a_scene_no_one_takes_for_whole(cloud: Context, tmp_path: Path) -> None:
+    from backend.core.errors import NotFoundError
+    from gpu_executor.plenoxels.scene import make_scene
+
+    make_scene("half", tmp_path / "scene", size=16, views=4, test_views=1)
+    s3, bucket = cloud.clients.client("s3"), cloud.scenes.bucket
+    # what a push killed midway leaves: some of the files, no manifest
+    for path in sorted((tmp_path / "scene").rglob("*.json"))[:1]:
+        s3.upload_file(str(path), bucket, f"scenes/halfscene/{path.relative_to(tmp_path / 'scene').as_posix()}")
+    listed = {s["name"]: s for s in cloud.scenes.list()}
+    assert listed["halfscene"]["complete"] is False
+    with pytest.raises(NotFoundError, match="incomplete.*push it again"):
+        cloud.scenes.check_exists("halfscene")
+    with pytest.raises(StorageError, match="incomplete"):
+        cloud.scenes.storage(tmp_path / "cache").fetch_scene("halfscene")
+    shown = run(cloud.home.root, "data", "list")
+    assert "halfscene" in shown.stdout and "incomplete" in shown.stdout
+    # the whole push makes it whole, and a new push hides it again until it is done
+    cloud.scenes.push(tmp_path / "scene", "halfscene")
+    assert {s["name"]: s for s in cloud.scenes.list()}["halfscene"]["complete"] is True
+    cloud.scenes.check_exists("halfscene")
+    assert cloud.scenes.storage(tmp_path / "cache").fetch_scene("halfscene").is_dir()

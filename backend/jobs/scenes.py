@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from backend.core.errors import ConfigError, NotFoundError, SkydeckError
 from gpu_executor.plenoxels.dataset import DatasetError, check_scene
-from gpu_executor.storage import RESULTS_PREFIX, SCENES_PREFIX, S3Storage
+from gpu_executor.storage import RESULTS_PREFIX, SCENE_MANIFEST, SCENES_PREFIX, S3Storage
 from lambda_src.keys import UnsafeKey, check_name, local_path
 
 if TYPE_CHECKING:
@@ -60,26 +61,43 @@ class Scenes:
         files = [p for p in sorted(Path(directory).rglob("*")) if p.is_file() and (p.suffix in (".json", ".png"))]
         on_total(len(files))
         bucket, prefix = self.bucket, f"{SCENES_PREFIX}{name}/"
-        keep = {prefix + p.relative_to(directory).as_posix() for p in files}
+        manifest_key = prefix + SCENE_MANIFEST
+        keep = {prefix + p.relative_to(directory).as_posix() for p in files} | {manifest_key}
         stale = [k for k in self._keys(bucket, prefix) if k not in keep]
+        # the scene is invisible from here until its manifest is written last: a push that is
+        # interrupted leaves a scene that `data list`, the submit check and the executors call incomplete
+        self.s3.delete_object(Bucket=bucket, Key=manifest_key)
         total = 0
+        sizes: dict[str, int] = {}
         for path in files:
-            key = prefix + path.relative_to(directory).as_posix()
-            self.s3.upload_file(str(path), bucket, key)
-            total += path.stat().st_size
-            on_file(key)
+            rel = path.relative_to(directory).as_posix()
+            self.s3.upload_file(str(path), bucket, prefix + rel)
+            sizes[rel] = path.stat().st_size
+            total += sizes[rel]
+            on_file(prefix + rel)
         for start in range(0, len(stale), 1000):
             self.s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in stale[start : start + 1000]]})
+        manifest = {"scene": name, "files": sizes, "views": views, "bytes": total}
+        self.s3.put_object(
+            Bucket=bucket, Key=manifest_key, Body=json.dumps(manifest).encode(), ContentType="application/json"
+        )
         return PushResult(name, f"s3://{bucket}/{prefix}", len(files), total, views)
 
     def list(self) -> list[dict[str, Any]]:
-        resp = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=SCENES_PREFIX, Delimiter="/")
-        names = [p["Prefix"][len(SCENES_PREFIX) :].rstrip("/") for p in resp.get("CommonPrefixes", [])]
-        return [{"name": n, "uri": f"s3://{self.bucket}/{SCENES_PREFIX}{n}/"} for n in sorted(names)]
+        """Every scene folder in the bucket; `complete` is False for one whose push never finished."""
+        names: list[str] = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=SCENES_PREFIX, Delimiter="/"
+        ):
+            names += [p["Prefix"][len(SCENES_PREFIX) :].rstrip("/") for p in page.get("CommonPrefixes", [])]
+        return [
+            {"name": n, "uri": f"s3://{self.bucket}/{SCENES_PREFIX}{n}/", "complete": self.exists(n)}
+            for n in sorted(names)
+        ]
 
     def exists(self, name: str) -> bool:
-        """Whether a pushed scene of that name is in the data bucket."""
-        resp = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=f"{SCENES_PREFIX}{name}/", MaxKeys=1)
+        """Whether a whole pushed scene of that name is in the data bucket (its manifest, written last)."""
+        resp = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=f"{SCENES_PREFIX}{name}/{SCENE_MANIFEST}", MaxKeys=1)
         return bool(resp.get("KeyCount") or resp.get("Contents"))
 
     def check_exists(self, scene: str, skip_hint: str = "") -> None:
@@ -87,6 +105,11 @@ class Scenes:
         s3:// URIs and host paths are the executor's to read, and are not checked here."""
         if scene.startswith(("s3://", "/")) or self.exists(scene):
             return
+        if self._keys(self.bucket, f"{SCENES_PREFIX}{scene}/"):
+            raise NotFoundError(
+                f"scene {scene!r} is incomplete in the data bucket (its push did not finish); "
+                f"push it again: skydeck data push DIR --name {scene}{skip_hint}"
+            )
         raise NotFoundError(
             f"scene {scene!r} is not in the data bucket; push it first: skydeck data push DIR --name {scene} "
             f"(or make one: skydeck data make-scene NAME --out DIR){skip_hint}"
