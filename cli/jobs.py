@@ -44,6 +44,14 @@ def jobs_submit(
     no_check: Annotated[
         bool, typer.Option("--no-check", help="Queue even if the scene is not (yet) in the data bucket.")
     ] = False,
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option(
+            "--idempotency-key",
+            help="The job's id to be (a UUID): the same command again answers with that job instead of "
+            "making a second (default: a new one each time, printed if the submit may not have finished).",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
     profile: ProfileOpt = None,
 ) -> None:
@@ -72,9 +80,11 @@ def jobs_submit(
         spec = compose_job(chosen.values, scene=scene, overrides=set_, preset_name=chosen.name)
     if not no_check:
         ctx.scenes.check_exists(spec.scene, skip_hint="; --no-check queues the job anyway")
-    record = ctx.jobs.submit(spec)
+    record = ctx.jobs.submit(spec, key=idempotency_key)
     if json_out:
         print_json(record)
+    elif record.get("replayed"):
+        out.print(f"already queued as {record['job_id']} ({record.get('state')}): nothing new was made")
     else:
         out.print(f"queued {record['job_id']}  ({spec.name}, scene {spec.scene}, engine {spec.engine})")
 

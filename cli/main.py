@@ -72,8 +72,25 @@ def root(
         os.environ["SKYDECK_DEBUG"] = "1"
 
 
+def _profile_is_local() -> bool:
+    try:
+        from backend.core.paths import Home
+        from backend.core.profiles import get_profile
+
+        return get_profile(Home.from_env(), os.environ.get("SKYDECK_PROFILE")).is_local
+    except SkydeckError:
+        return False
+
+
 def main() -> None:
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectionClosedError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        NoCredentialsError,
+    )
 
     try:
         app(prog_name="skydeck")  # click itself exits on usage errors (2), --help and --version (0) and Ctrl-C (1)
@@ -89,8 +106,12 @@ def main() -> None:
         err.print(f"[red]error:[/] AWS refused the call: {escape(str(exc))}")
         sys.exit(1)
     except BotoCoreError as exc:
+        # a connection that failed or broke off: the endpoint is down (or went down partway), exit 4
+        unreachable = isinstance(exc, (EndpointConnectionError, ConnectionClosedError, ConnectTimeoutError))
         err.print(f"[red]error:[/] could not reach AWS: {escape(str(exc))}")
-        sys.exit(1)
+        if unreachable and _profile_is_local():
+            err.print("the local cloud stopped answering; see: skydeck local status (and start it: skydeck local up)")
+        sys.exit(4 if unreachable else 1)
     except KeyboardInterrupt:
         sys.exit(130)
     except OSError as exc:

@@ -67,6 +67,8 @@ class ExecutorConfig:
     reconcile_every_s: float = 60.0  # every executor also repairs lost messages and dead executors
     heartbeat_stale_s: float = 300.0
     queued_stale_s: float = 600.0  # a QUEUED job this old with no message waiting is sent again
+    # at start, one left unsent (a submit cut off between the record and its message) is sent at once
+    start_queued_stale_s: float = 5.0
     max_backoff_s: float = 30.0  # between polls while AWS (or the local cloud) keeps failing
     record_retry_s: float = 600.0  # how long a finished job's outcome is retried before the reconciler takes over
     workdir: Path = field(default_factory=lambda: private_workdir())
@@ -103,6 +105,11 @@ class Executor:
         """Serve the queue until stopped. With `once`, handle at most one message (or one empty poll)."""
         log.info(json.dumps({"event": "executor_started", "worker": self.worker_id, "engines": sorted(self.engines)}))
         last_reconcile = 0.0
+        if not once:
+            # at start: jobs left unsent, and jobs held by an executor of this host that is gone (a killed
+            # local cloud's), are put right now rather than after the usual staleness
+            self._reconcile(self.config.start_queued_stale_s, worker_gone=_gone_from_this_host)
+            last_reconcile = time.monotonic()
         backoff = 0.0
         while not self.stopping.is_set():
             if self.beacon is not None:
@@ -137,10 +144,12 @@ class Executor:
             self.handle(message)
         return bool(messages)
 
-    def _reconcile(self) -> None:
+    def _reconcile(self, queued_stale_s: float | None = None, worker_gone: Callable[[str], bool] | None = None) -> None:
         try:
             done = self.store.reconcile(
-                queued_stale_s=self.config.queued_stale_s, heartbeat_stale_s=self.config.heartbeat_stale_s
+                queued_stale_s=self.config.queued_stale_s if queued_stale_s is None else queued_stale_s,
+                heartbeat_stale_s=self.config.heartbeat_stale_s,
+                worker_gone=worker_gone,
             )
         except Exception as exc:  # noqa: BLE001 - repair is best effort; serving the queue comes first
             log.warning("reconcile failed: %s", exc)
@@ -378,3 +387,17 @@ class _Live:
         if stopping.is_set():
             return "shutdown"
         return None
+
+
+def _gone_from_this_host(worker: str) -> bool:
+    """Whether `worker` (an executor id, HOST-PID) ran on this host in a process that has ended."""
+    host, _, pid = worker.rpartition("-")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, someone else's
+    return False

@@ -202,3 +202,36 @@ def test_validate_takes_a_succeeded_training_job_only(cloud_home: Home) -> None:
     assert refused.returncode == 2, refused.stdout + refused.stderr
     said = " ".join(refused.stderr.split())
     assert f"job {job_id} is QUEUED: only a succeeded training job has a checkpoint" in said
+
+
+def test_a_submit_with_an_idempotency_key_makes_one_job_however_often_it_is_sent(cloud_home: Home) -> None:
+    import uuid
+
+    home, key = cloud_home.root, str(uuid.uuid4())
+    args = ("jobs", "submit", "--preset", "syn", "--scene", "lego", "--no-check", "--idempotency-key", key)
+    first = run(home, *args, "--json")
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["job_id"] == key
+    again = run(home, *args)
+    assert again.returncode == 0 and f"already queued as {key}" in again.stdout
+    different = run(home, "jobs", "submit", "--preset", "syn", "--scene", "drums", "--no-check",
+                    "--idempotency-key", key)  # fmt: skip
+    assert different.returncode == 2 and "a different job was already submitted with this key" in different.stderr
+    bad = run(home, *args[:-1], "not-a-uuid")
+    assert bad.returncode == 2 and "use a UUID" in bad.stderr
+
+
+def test_a_local_cloud_that_dies_under_a_command_is_exit_4_with_what_to_do(tmp_path: Path) -> None:
+    import signal
+
+    from backend.localcloud import control
+
+    home = Home(tmp_path / "h")
+    status = control.up(home, workers=0)
+    os.kill(int(status.state["pid"]), signal.SIGKILL)  # the state file still names its endpoint
+    try:
+        died = run(home.root, "jobs", "list")
+        assert died.returncode == 4, died.stderr
+        assert "could not reach AWS" in died.stderr and "skydeck local status" in died.stderr
+    finally:
+        control.down(home)

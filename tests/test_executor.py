@@ -195,6 +195,32 @@ def test_reconcile_requeues_a_job_whose_executor_died_and_resends_a_lost_message
     assert store.get(dead)["attempts"] == 2
 
 
+def test_at_start_an_executor_sends_an_unsent_job_and_takes_back_one_a_dead_local_executor_held(
+    store: JobStore,
+) -> None:
+    import socket
+
+    unsent = _submit(store)  # recorded, then the cloud went down before its message went out
+    held = _submit(store)
+    _drain(store, store.queue_url)
+    ended = subprocess.Popen(["true"])  # a process id of this host that has certainly ended
+    ended.wait()
+    dead_worker = f"{socket.gethostname()}-{ended.pid}"
+    time.sleep(0.2)
+    assert store.claim(held, dead_worker) is not None
+    time.sleep(6)  # older than the start's 5 s, far younger than the usual 600 s / 300 s
+    ex = _executor(store, ScriptedEngine(), worker="w-start")
+    runner = threading.Thread(target=ex.run, daemon=True)
+    runner.start()
+    deadline = time.monotonic() + 120
+    while {store.get(unsent)["state"], store.get(held)["state"]} != {"SUCCEEDED"} and time.monotonic() < deadline:
+        time.sleep(0.5)
+    ex.stopping.set()
+    runner.join(60)
+    assert store.get(unsent)["state"] == "SUCCEEDED"
+    assert store.get(held)["state"] == "SUCCEEDED" and store.get(held)["attempts"] == 2
+
+
 def test_reconcile_resends_a_lost_message_while_other_jobs_run_and_wait(store: JobStore) -> None:
     running = _submit(store)
     taken = store.sqs.receive_message(QueueUrl=store.queue_url, VisibilityTimeout=300)["Messages"][0]

@@ -25,3 +25,9 @@ class LocalCloudDown(SkydeckError):
     """The embedded local cloud is not running."""
 
     exit_code = 4
+
+
+class Unreachable(SkydeckError):
+    """AWS (or the local cloud) stopped answering partway: what was done may be incomplete."""
+
+    exit_code = 4

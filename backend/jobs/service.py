@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from backend.core.errors import ConfigError, NotFoundError, SkydeckError
+from backend.core.errors import ConfigError, NotFoundError, SkydeckError, Unreachable
 from lambda_src.jobs.job_table import JobNotFound, JobStore, StateConflict
 from lambda_src.jobs.schema import STATES, TERMINAL_STATES, JobSpec
 
@@ -29,8 +30,32 @@ class Jobs:
             queue_url=out["QueueUrl"],
         )
 
-    def submit(self, spec: JobSpec) -> dict[str, Any]:
-        return self.store.submit(spec)
+    def submit(self, spec: JobSpec, key: str | None = None, tries: int = 2) -> dict[str, Any]:
+        """One idempotent operation: the job's id is chosen here (or given, as `key`) and sent with every
+        try, so a retry after a dropped connection or a lost answer finds the job it made instead of
+        making a second; a job still QUEUED is sent again by that retry."""
+        from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+
+        from lambda_src.jobs.job_table import IdempotencyConflict
+
+        job_id = check_job_key(key) if key else str(uuid.uuid4())
+        for attempt in range(tries):
+            try:
+                return self.store.submit(spec, job_id=job_id)
+            except IdempotencyConflict:
+                raise ConfigError(
+                    f"--idempotency-key {job_id}: a different job was already submitted with this key"
+                ) from None
+            except (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError) as exc:
+                if attempt + 1 == tries:
+                    raise Unreachable(
+                        f"could not reach AWS ({exc}); job {job_id} may have been recorded without being sent. "
+                        f"Run the same command with --idempotency-key {job_id}: it answers with that job if it "
+                        "was made (and sends it), and makes it once if not. The next executor to start also "
+                        "sends any job left unsent."
+                    ) from None
+                time.sleep(min(2.0**attempt, 5.0))
+        raise AssertionError("unreachable")
 
     def list(self, state: str | None = None, limit: int = 50, next_token: str | None = None) -> dict[str, Any]:
         if state is not None:
@@ -103,3 +128,11 @@ class Jobs:
             depth[f"{key}_visible"] = int(attrs.get("ApproximateNumberOfMessages", 0))
             depth[f"{key}_in_flight"] = int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0))
         return depth
+
+
+def check_job_key(key: str) -> str:
+    """An idempotency key is the job's id to be: a UUID, as every job id is."""
+    try:
+        return str(uuid.UUID(key))
+    except ValueError:
+        raise ConfigError(f"--idempotency-key {key!r}: use a UUID (the id the job will have)") from None

@@ -14,6 +14,7 @@ import base64
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -312,12 +313,16 @@ class JobStore:
 
     # -- repair --------------------------------------------------------------------------------
     def reconcile(
-        self, queued_stale_s: float = 600.0, heartbeat_stale_s: float = 300.0, max_attempts: int = 3
+        self,
+        queued_stale_s: float = 600.0,
+        heartbeat_stale_s: float = 300.0,
+        max_attempts: int = 3,
+        worker_gone: Callable[[str], bool] | None = None,
     ) -> dict[str, list[str]]:
         """Make a lost message or a dead executor harmless; the table says what should be happening.
 
-        - RUNNING with no heartbeat for `heartbeat_stale_s`: back to QUEUED and re-sent, or FAILED once
-          it has used `max_attempts`.
+        - RUNNING with no heartbeat for `heartbeat_stale_s`, or whose worker `worker_gone` knows is dead:
+          back to QUEUED and re-sent, or FAILED once it has used `max_attempts`.
         - QUEUED for `queued_stale_s` with fewer messages waiting in the queue than such jobs: that
           many of them (the oldest first) lost their message, and are re-sent. Messages in flight
           belong to running jobs, so they do not hide an orphan. A duplicate is harmless (the claim
@@ -328,11 +333,16 @@ class JobStore:
         waiting = self._visible_messages()  # before this pass adds messages of its own
         for job in self.iter_all(state="RUNNING"):
             beat = float(job.get("heartbeat_at") or job.get("started_at") or 0)
-            if now - beat < heartbeat_stale_s:
+            gone = worker_gone is not None and worker_gone(str(job.get("worker") or ""))
+            if now - beat < heartbeat_stale_s and not gone:
                 continue
             give_up = int(job.get("attempts") or 0) >= max_attempts
             target = "FAILED" if give_up else "QUEUED"
-            why = f"executor {job.get('worker')} lost: no heartbeat for {now - beat:.0f}s"
+            why = (
+                f"executor {job.get('worker')} is gone (its process ended)"
+                if gone
+                else f"executor {job.get('worker')} lost: no heartbeat for {now - beat:.0f}s"
+            )
             try:
                 self.ddb.update_item(
                     TableName=self.table,
