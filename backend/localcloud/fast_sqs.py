@@ -7,19 +7,23 @@ that skips the attribute scans, and a receive path that stops at the first `coun
 FIFO queues and queues with Lambda event-source mappings keep moto's own code.
 
 A `MessageListener` hears every send, receive, delete, dead-letter move and purge; the journal uses
-it to keep queued messages across restarts.
+it to keep queued messages across restarts. A send or a delete is journaled before it is applied: one
+the journal cannot keep is answered 503 and not made (a client's retry then finds nothing half-done).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import sqlite3
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from moto.sqs import models as sqs_models
 from moto.sqs.exceptions import InvalidParameterValue, ReceiptHandleIsInvalid
 from moto.sqs.models import MAXIMUM_MESSAGE_DELAY, Message, Queue, SQSBackend
+from werkzeug.exceptions import ServiceUnavailable
 
 
 class MessageListener(Protocol):
@@ -39,6 +43,20 @@ class _NoListener:
 
 
 _ORIGINAL: dict[str, Any] = {}
+
+
+class JournalUnavailable(ServiceUnavailable):
+    """The journal could not keep a send or delete: answered 503 (which clients retry), nothing changed."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"the local cloud could not journal this change ({why}); nothing was changed")
+
+
+def _journaled(record: Callable[..., None], *args: Any) -> None:
+    try:
+        record(*args)
+    except sqlite3.Error as exc:
+        raise JournalUnavailable(str(exc)) from None
 
 
 def _now_ms() -> float:
@@ -114,7 +132,12 @@ def install(listener: MessageListener | None = None) -> None:
                 system_attributes,
                 validate_group_id,
             )
-            sink.on_send(queue, message)
+            try:
+                _journaled(sink.on_send, queue, message)
+            except JournalUnavailable:
+                with queue._messages_lock, contextlib.suppress(ValueError):
+                    queue._messages.remove(message)  # moto's own path added it first: take it back
+                raise
             return message
         delay = int(delay_seconds) if delay_seconds is not None else int(queue.delay_seconds or 0)
         if len(message_body) > queue.maximum_message_size:
@@ -132,8 +155,8 @@ def install(listener: MessageListener | None = None) -> None:
         message.sent_timestamp = int(_now_ms())
         if delay:
             message.delayed_until = _now_ms() + delay * 1000
+        _journaled(sink.on_send, queue, message)  # kept before it can be seen
         queue.add_message(message)
-        sink.on_send(queue, message)
         return message
 
     def receive_message(
@@ -199,6 +222,7 @@ def install(listener: MessageListener | None = None) -> None:
             for mid in gone:
                 sink.on_delete(self, before[mid])
             return
+        _journaled(sink.on_delete, self, message)  # forgotten on disk before in memory
         with self._messages_lock, contextlib.suppress(ValueError):
             self._messages.remove(message)
         index = _handles(self)
@@ -206,7 +230,6 @@ def install(listener: MessageListener | None = None) -> None:
             index.pop(handle, None)
         self.deleted_messages.update(message.all_receipt_handles)
         self.pending_messages.discard(message)
-        sink.on_delete(self, message)
 
     def change_message_visibility(
         self: SQSBackend, queue_name: str, receipt_handle: str, visibility_timeout: int
