@@ -172,13 +172,18 @@ def jobs_show(job_id: str, json_out: JsonOpt = False, profile: ProfileOpt = None
 def jobs_fetch(
     job_id: str,
     out_dir: Annotated[Path, typer.Option("--out", help="Directory to download the job's results into.")],
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace files of the same name already in --out.")
+    ] = False,
     json_out: JsonOpt = False,
     profile: ProfileOpt = None,
 ) -> None:
-    """Download a job's results (ckpt.npz, test renders, turntable.gif, metrics.json)."""
+    """Download a job's results (ckpt.npz, test renders, turntable.gif, metrics.json). Files already in
+    --out are not replaced without --overwrite."""
     ctx = context(profile)
     job_id = ctx.jobs.resolve(job_id)  # a clear "no such job" before looking in the bucket
-    files = ctx.scenes.fetch(job_id, out_dir, on_file=(lambda n: None) if json_out else (lambda n: err.print(f"  {n}")))
+    progress = (lambda n: None) if json_out else (lambda n: err.print(f"  {n}"))
+    files = ctx.scenes.fetch(job_id, out_dir, on_file=progress, overwrite=overwrite)
     if json_out:
         print_json({"job_id": job_id, "files": [str(p) for p in files]})
     else:

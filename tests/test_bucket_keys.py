@@ -139,3 +139,17 @@ def test_an_interrupted_push_leaves_a_scene_no_one_takes_for_whole(cloud: Contex
     assert {s["name"]: s for s in cloud.scenes.list()}["halfscene"]["complete"] is True
     cloud.scenes.check_exists("halfscene")
     assert cloud.scenes.storage(tmp_path / "cache").fetch_scene("halfscene").is_dir()
+
+
+def test_jobs_fetch_does_not_replace_files_already_in_out_without_overwrite(cloud: Context, tmp_path: Path) -> None:
+    job = "0badbeef-0000-4000-8000-000000000002"
+    _put(cloud, f"results/{job}/metrics.json", b'{"psnr": 30}')
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "metrics.json").write_text("the operator's own notes")
+    refused = run(cloud.home.root, "jobs", "fetch", job, "--out", str(out))
+    assert refused.returncode == 2 and "already holds 1 of this job's files (metrics.json)" in refused.stderr
+    assert (out / "metrics.json").read_text() == "the operator's own notes"
+    replaced = run(cloud.home.root, "jobs", "fetch", job, "--out", str(out), "--overwrite")
+    assert replaced.returncode == 0, replaced.stderr
+    assert json.loads((out / "metrics.json").read_text()) == {"psnr": 30}

@@ -122,7 +122,9 @@ class Scenes:
             for obj in self._objects(self.bucket, prefix)
         ]
 
-    def fetch(self, job_id: str, out: Path, on_file: Callable[[str], None] = lambda _: None) -> list[Path]:
+    def fetch(
+        self, job_id: str, out: Path, on_file: Callable[[str], None] = lambda _: None, overwrite: bool = True
+    ) -> list[Path]:
         objects = self.results(job_id)
         if not objects:
             raise NotFoundError(f"job {job_id} has no results in s3://{self.bucket}/{RESULTS_PREFIX}{job_id}/ (yet)")
@@ -131,6 +133,13 @@ class Scenes:
             targets = [(obj, local_path(out, obj["key"], prefix)) for obj in objects if not obj["key"].endswith("/")]
         except UnsafeKey as exc:
             raise SkydeckError(f"job {job_id}'s results: {exc}; nothing was written to {out}") from None
+        there = [t for _, t in targets if t.exists()]
+        if there and not overwrite:
+            shown = ", ".join(str(t.relative_to(out.resolve())) for t in there[:3]) + (" ..." if len(there) > 3 else "")
+            raise ConfigError(
+                f"--out {out} already holds {len(there)} of this job's files ({shown}); "
+                "pass --overwrite to replace them, or choose another folder"
+            )
         written = []
         for obj, target in targets:
             target.parent.mkdir(parents=True, exist_ok=True)
