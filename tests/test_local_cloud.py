@@ -430,3 +430,25 @@ def test_the_executors_scratch_folder_is_private_and_never_a_planted_link(tmp_pa
     (tmp_path / "planted").symlink_to(tmp_path / "elsewhere")
     with pytest.raises(RuntimeError, match="symlink or not this user's"):
         private_workdir(tmp_path / "planted")
+
+
+def test_a_connection_that_never_finishes_its_headers_is_closed(cloud: Context) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    from backend.localcloud.api_front import READ_TIMEOUT_S
+
+    state = json.loads(cloud.home.local_state_file.read_text())
+    held = []
+    for base in (state["endpoint"], state["api_base"]):
+        parts = urlsplit(base)
+        conn = socket.create_connection((parts.hostname, parts.port), timeout=5)
+        conn.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")  # and then nothing more
+        held.append(conn)
+    for conn in held:
+        conn.settimeout(READ_TIMEOUT_S * 3)  # generous: the server drops it after READ_TIMEOUT_S
+        try:
+            while conn.recv(4096):
+                pass  # an error answer may come first; then the server closes
+        finally:
+            conn.close()

@@ -166,6 +166,9 @@ class ApiFront:
 def serve(front: ApiFront, port: int = 0) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # from the first byte: a client that never finishes its headers is dropped, as one whose body
+        # never comes is, instead of holding a thread
+        timeout = READ_TIMEOUT_S
 
         def log_message(self, fmt: str, *args: Any) -> None:  # quiet: the console has its own logs
             pass

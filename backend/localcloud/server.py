@@ -29,7 +29,7 @@ from backend.core.local_credentials import LocalCredentials
 from backend.core.paths import Home
 from backend.core.profiles import LOCAL_REGION
 from backend.localcloud import cfn_fixes, fast_sqs, moto_speedups, public_parameters
-from backend.localcloud.api_front import ApiFront, serve
+from backend.localcloud.api_front import READ_TIMEOUT_S, ApiFront, serve
 from backend.localcloud.compaction import DEFAULT_COMPACT_AT, CompactionReport, compact
 from backend.localcloud.gateway import Gateway
 from backend.localcloud.instance import AlreadyRunning, ServerLock
@@ -127,6 +127,12 @@ def _table_items(client: Client, regions: set[str]) -> list[tuple[str, str, list
     return found
 
 
+class TimedMotoRequestHandler(MotoRequestHandler):
+    """moto's handler with a read timeout from the first byte: a connection that never finishes its
+    headers (or its body) is closed after READ_TIMEOUT_S instead of holding a thread for good."""
+
+    timeout = READ_TIMEOUT_S
+
 class LocalCloud:
     def __init__(self, home: Home, region: str = LOCAL_REGION, workers: int = 0) -> None:
         self.home = home.ensure()
@@ -183,7 +189,7 @@ class LocalCloud:
         self.gateway.credentials = credentials  # from now on, every request must be signed with them
 
         self.moto_server = make_server(
-            "127.0.0.1", moto_port, self.gateway, threaded=True, request_handler=MotoRequestHandler
+            "127.0.0.1", moto_port, self.gateway, threaded=True, request_handler=TimedMotoRequestHandler
         )
         self.front = ApiFront(self.runtime, self.region, ensure_token(self.home))
         self.api_server = serve(self.front, api_port)
