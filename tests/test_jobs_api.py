@@ -288,3 +288,25 @@ def _lose_message(store, job_id: str) -> int:  # noqa: ANN001
                 store.sqs.delete_message(QueueUrl=store.queue_url, ReceiptHandle=m["ReceiptHandle"])
                 lost += 1
     return lost
+
+
+def test_deleting_the_api_token_revokes_it_and_api_url_says_how_to_get_a_new_one(tmp_path) -> None:  # noqa: ANN001
+    from backend.core.paths import Home
+    from backend.localcloud import control
+    from tests.test_cli import run
+
+    home = Home(tmp_path / "h")
+    control.up(home, workers=0)
+    try:
+        ctx = Context.create(None, home)
+        ctx.stacks.deploy("infra")
+        ctx.stacks.deploy("api")
+        url, headers = api(ctx)
+        assert http("GET", url, None, headers)[0] == 200
+        home.local_token_file.unlink()
+        assert http("GET", url, None, headers)[0] == 403, "a deleted token still opened the API"
+        shown = run(home.root, "api", "url")
+        assert shown.returncode == 4 and "token" in shown.stderr and "skydeck local up" in shown.stderr
+        assert "Errno" not in shown.stderr
+    finally:
+        control.down(home)

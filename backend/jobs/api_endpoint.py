@@ -18,7 +18,13 @@ def api_endpoint(ctx: Context) -> dict[str, Any]:
             state = json.loads(ctx.home.local_state_file.read_text())
         except (OSError, ValueError):
             raise LocalCloudDown("the local cloud is not running; start it with: skydeck local up") from None
-        token = ctx.home.local_token_file.read_text().strip()
+        try:
+            token = ctx.home.local_token_file.read_text().strip()
+        except FileNotFoundError:
+            raise LocalCloudDown(
+                f"the jobs API's token {ctx.home.local_token_file} is gone (and with it every client's access); "
+                "make a new one by restarting the local cloud: skydeck local down && skydeck local up"
+            ) from None
         return {
             # the API's name leads the path, as its own host name does on AWS (two profiles' APIs may share
             # a stage); the name, unlike the id, is the same after a restart of the local cloud

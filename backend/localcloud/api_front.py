@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -47,10 +48,37 @@ def _match(template: str, path: str) -> dict[str, str] | None:
     return params
 
 
+class TokenFile:
+    """The token as its file says now: replaced, it is the new one; deleted, none is accepted (deleting
+    the file revokes it). Re-read only when the file changes (one stat per request)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._seen: tuple[int, int] | None = None
+        self._token: str | None = None
+        self._lock = threading.Lock()
+
+    def current(self) -> str | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        with self._lock:
+            if self._seen != (st.st_ino, st.st_mtime_ns):
+                try:
+                    self._token = self.path.read_text().strip() or None
+                except OSError:
+                    return None
+                self._seen = (st.st_ino, st.st_mtime_ns)
+            return self._token
+
+
 class ApiFront:
     FORBIDDEN = "Forbidden: missing or wrong credentials. Send the header that `skydeck api url` prints."
 
-    def __init__(self, runtime: LambdaRuntime, region: str, token: str, max_in_flight: int = MAX_IN_FLIGHT) -> None:
+    def __init__(
+        self, runtime: LambdaRuntime, region: str, token: str | TokenFile, max_in_flight: int = MAX_IN_FLIGHT
+    ) -> None:
         self.runtime = runtime
         self.region = region
         self.token = token
@@ -99,7 +127,8 @@ class ApiFront:
     def authorized(self, headers: dict[str, str]) -> bool:
         raw = headers.get(TOKEN_HEADER.lower(), "")
         supplied = raw[7:] if raw.lower().startswith("bearer ") else ""
-        return bool(supplied) and hmac.compare_digest(supplied.encode(), self.token.encode())
+        token = self.token.current() if isinstance(self.token, TokenFile) else self.token
+        return bool(supplied and token) and hmac.compare_digest(supplied.encode(), str(token).encode())
 
     def handle(
         self, method: str, raw_path: str, headers: dict[str, str], body: bytes

@@ -29,7 +29,7 @@ from backend.core.local_credentials import LocalCredentials
 from backend.core.paths import Home
 from backend.core.profiles import LOCAL_REGION
 from backend.localcloud import cfn_fixes, fast_sqs, moto_speedups, public_parameters
-from backend.localcloud.api_front import READ_TIMEOUT_S, ApiFront, serve
+from backend.localcloud.api_front import READ_TIMEOUT_S, ApiFront, TokenFile, serve
 from backend.localcloud.compaction import DEFAULT_COMPACT_AT, CompactionReport, compact
 from backend.localcloud.gateway import Gateway
 from backend.localcloud.instance import AlreadyRunning, ServerLock
@@ -191,7 +191,8 @@ class LocalCloud:
         self.moto_server = make_server(
             "127.0.0.1", moto_port, self.gateway, threaded=True, request_handler=TimedMotoRequestHandler
         )
-        self.front = ApiFront(self.runtime, self.region, ensure_token(self.home))
+        ensure_token(self.home)
+        self.front = ApiFront(self.runtime, self.region, TokenFile(self.home.local_token_file))
         self.api_server = serve(self.front, api_port)
         for target in (self.moto_server.serve_forever, self.api_server.serve_forever):
             th = threading.Thread(target=target, daemon=True)
