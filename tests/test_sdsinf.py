@@ -332,3 +332,16 @@ def test_the_parsed_copy_serves_until_a_file_changes(tmp_path: Path) -> None:
     changed, _, _ = load_dataset(data, 1024, 3, cache)
     assert np.isclose(changed.layers[1].data, 0.0626).sum() == 1
     assert len(list(cache.glob("*.npz"))) == 2
+
+
+def test_run_ids_sort_in_the_order_runs_started_within_one_second() -> None:
+    import time
+
+    from lambda_src.sdsinf.direct import new_run_id
+
+    made = []
+    for _ in range(20):
+        made.append(new_run_id())
+        time.sleep(0.003)
+    assert sorted(made) == made and len(set(made)) == 20
+    assert all(len(i.split("-")[2]) == 6 for i in made)

@@ -36,8 +36,11 @@ def is_original_payload(event: Mapping[str, Any]) -> bool:
 
 
 def new_run_id() -> str:
-    """A run's id: when it started (they sort by time) and six random hex digits."""
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    """A run's id: when it started, to the millisecond, then random: ids sort in the order runs started,
+    two in the same second included (`sdsinf fetch --repeat` relies on it)."""
+    now = time.time()
+    millis = int(now * 1000) % 1000
+    return f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-{millis:03x}{uuid.uuid4().hex[:3]}"
 
 
 def run_event(
