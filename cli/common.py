@@ -27,8 +27,10 @@ def print_table(headers: list[str], rows: list[list[str]]) -> None:
     """A table on a terminal; tab-separated lines, never cut, when piped."""
     if out.is_terminal:
         table = Table(box=None)
+        widest = max((len(r[0]) for r in rows), default=0)
         for i, header in enumerate(headers):
-            table.add_column(header, no_wrap=i == 0)  # the first column (an id, a name) is never cut in two
+            # the first column (an id, a name) is never cut, in two or short: scripts and `show` need it whole
+            table.add_column(header, no_wrap=i == 0, min_width=widest if i == 0 else None)
         for row in rows:
             table.add_row(*row)
         out.print(table)

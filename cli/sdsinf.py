@@ -14,7 +14,7 @@ from rich.table import Table
 
 from backend.core.errors import ConfigError
 from cli.choices import Partition, ServerMode, Variant, value
-from cli.common import JsonOpt, ProfileOpt, YesOpt, confirm, context, err, out, print_json
+from cli.common import JsonOpt, ProfileOpt, YesOpt, confirm, context, err, out, print_json, print_table
 
 app = typer.Typer(no_args_is_help=True, help="SDS-Inf: sparse DNN inference (Graph Challenge networks).")
 data_app = typer.Typer(no_args_is_help=True, help="Graph Challenge data: generate, import, upload.")
@@ -320,25 +320,22 @@ def sdsinf_run(
 
 @app.command("runs")
 def sdsinf_runs(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
-    """Finished runs, newest first."""
+    """Runs, newest first: finished, failed, and running (a run cut off is found here, failed and its
+    queues removed)."""
     from backend.sdsinf.runs import SdsinfRuns
 
     runs = SdsinfRuns(context(profile)).runs()
     if json_out:
         print_json([r.to_dict() for r in runs])
         return
-    table = Table("run", "config", "variant", "inputs", "categories", "truth", "runtime s", box=None)
-    for r in runs:
-        table.add_row(
-            r.run_id,
-            r.config,
-            r.variant,
-            str(r.inputs),
-            str(r.categories),
-            {None: "-", True: "ok", False: "DIFFERS"}[r.matches_truth],
-            f"{r.runtime_s:.1f}",
-        )
-    out.print(table)
+    rows = [
+        [
+            r.run_id, r.state, r.config, r.variant, str(r.inputs), str(r.categories),
+            {None: "-", True: "ok", False: "DIFFERS"}[r.matches_truth], f"{r.runtime_s:.1f}",
+        ]
+        for r in runs
+    ]  # fmt: skip
+    print_table(["run", "state", "config", "variant", "inputs", "categories", "truth", "runtime s"], rows)
 
 
 @app.command("show")

@@ -712,3 +712,31 @@ def test_a_stack_deployed_before_the_shards_is_named_with_the_fix_and_nothing_is
     with pytest.raises(ConfigError, match="predates sharded topics and buckets: skydeck stacks deploy sdsinf"):
         runs.start("old-stack", "queue", workers=2)
     assert sqs.list_queues().get("QueueUrls", []) == before
+
+
+def test_a_run_cut_off_after_it_started_is_listed_then_failed_and_its_queues_removed(runs: SdsinfRuns) -> None:
+    import json as jsonlib
+
+    from lambda_src.sdsinf.direct import new_run_id
+
+    # what `sdsinf run` leaves when the cloud is killed just after "started": the request, the queues
+    run_id = new_run_id()
+    bucket = runs.out["MetricsBucket"]
+    event = {"run_id": run_id, "config": "c1_cut_off_queue", "variant": "queue", "workers": 2, "partition": "row"}
+    runs.s3.put_object(Bucket=bucket, Key=f"runs/{run_id}/request.json", Body=jsonlib.dumps(event).encode())
+    runs.queues.make(run_id, 2)
+    sqs = runs.ctx.clients.client("sqs")
+    prefix = runs.queues.prefix(run_id)
+    assert len(sqs.list_queues(QueueNamePrefix=prefix).get("QueueUrls", [])) == 2
+    listed = {r.run_id: r for r in runs.runs()}
+    assert listed[run_id].state == "RUNNING"
+    assert runs.show(run_id)["state"] == "RUNNING"
+    runs.orphaned_after_s = 0.0  # as if it had been silent for the usual 15 minutes
+    try:
+        listed = {r.run_id: r for r in runs.runs()}
+    finally:
+        runs.orphaned_after_s = SdsinfRuns.orphaned_after_s
+    assert listed[run_id].state == "FAILED" and "orphaned" in (listed[run_id].error or "")
+    assert sqs.list_queues(QueueNamePrefix=prefix).get("QueueUrls", []) == []
+    shown = runs.show(run_id)
+    assert shown["state"] == "FAILED" and "queues and subscriptions removed" in shown["error"]

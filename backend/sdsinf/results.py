@@ -109,10 +109,10 @@ def repeats_of(summaries: list[Any], run_id: str, count: int) -> list[str]:
         s.run_id
         for s in sorted(summaries, key=lambda s: s.run_id, reverse=True)
         if s.run_id <= run_id
-        and not s.failed
+        and s.state == "SUCCEEDED"
         and (s.config, s.variant, s.workers, s.inputs) == (this.config, this.variant, this.workers, this.inputs)
     ]
-    if this.failed or len(same) < count:
+    if this.state != "SUCCEEDED" or len(same) < count:
         raise ConfigError(
             f"--repeat {count}: {len(same)} finished run(s) of {this.config} ({this.variant}, {this.workers} "
             f"worker(s), {this.inputs} inputs) up to {run_id}; make more with: skydeck sdsinf run {this.config} "

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 RUN_TIMEOUT_S = 1800.0
 FAILURE_CHECK_AFTER_S = 3.0  # no new metric for this long: look for workers' failure reports
+ORPHANED_AFTER_S = 900.0  # an unfinished run that wrote nothing for this long was cut off
 SUMMARY_GRACE_S = 15.0  # after a failure report, how long worker 0 has to write the run's summary
 
 
@@ -120,6 +121,8 @@ class SdsinfRuns:
     """Upload data, start runs and follow them; the Queue variant's queues and the Server's hosts
     are their own objects (`queues`, `server`)."""
 
+    orphaned_after_s = ORPHANED_AFTER_S
+
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.s3 = ctx.clients.client("s3")
@@ -201,6 +204,11 @@ class SdsinfRuns:
             partition=partition,
         )  # fmt: skip
         prefix = event["metrics"]["prefix"]
+        event["variant"] = variant
+        event["workers"] = workers
+        # recorded before anything is made for it (its parts, its queues): a run cut off from here on is
+        # listed, and found orphaned, failed and cleaned up by `sdsinf runs`
+        self.s3.put_object(Bucket=out["MetricsBucket"], Key=f"{prefix}/request.json", Body=json.dumps(event))
         function = out["SerialFunction"]
         if variant in ("object", "queue"):
             if "Shards" not in out:  # checked before anything is made for the run
@@ -336,12 +344,55 @@ class SdsinfRuns:
             time.sleep(0.3)
 
     def runs(self) -> list[RunSummary]:
+        """Every run, newest first: finished ones from their summary, unfinished ones as RUNNING - or, once
+        nothing has been written for a run in ORPHANED_AFTER_S (its client or the cloud was cut off), failed
+        now, with their queues and subscriptions removed."""
         bucket = self.out["MetricsBucket"]
-        found = []
-        for key in self._keys(bucket, "runs/"):
-            if key.endswith("/summary.json"):
-                found.append(RunSummary.from_dict(json.loads(self._get(bucket, key))))
+        summaries: list[str] = []
+        requests: dict[str, str] = {}
+        last_write: dict[str, float] = {}
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="runs/"):
+            for obj in page.get("Contents", []):
+                key = obj["Key"]
+                run_id = key.split("/", 2)[1]
+                last_write[run_id] = max(last_write.get(run_id, 0.0), obj["LastModified"].timestamp())
+                if key.endswith("/summary.json"):
+                    summaries.append(key)
+                elif key == f"runs/{run_id}/request.json":
+                    requests[run_id] = key
+        found = [RunSummary.from_dict(json.loads(self._get(bucket, key))) for key in summaries]
+        ended = {s.run_id for s in found}
+        for run_id, key in requests.items():
+            if run_id in ended:
+                continue
+            event = json.loads(self._get(bucket, key))
+            found.append(self._unfinished(run_id, event, last_write[run_id]))
         return sorted(found, key=lambda r: r.run_id, reverse=True)
+
+    def _unfinished(self, run_id: str, event: dict[str, Any], last_write: float) -> RunSummary:
+        variant = str(event.get("variant") or ("queue" if "queue" in event else "serial"))
+        run = RunSummary(
+            run_id=run_id, config=str(event.get("config", "")), variant=variant, state="RUNNING",
+            workers=int(event.get("workers") or (event.get("invoc_params") or {}).get("total_nworkers") or 1),
+            partition=str(event.get("partition", "row")),
+        )  # fmt: skip
+        silent = time.time() - last_write
+        if silent < self.orphaned_after_s:
+            return run
+        # cut off: nothing will finish it, so it is failed here and what it holds is let go
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last_write))
+        failed = RunSummary(
+            **{**run.to_dict(), "state": "FAILED", "error": (
+                f"orphaned: nothing written since {when} ({silent / 60:.0f} min); its client or the cloud was "
+                "cut off. Marked failed, and its queues and subscriptions removed"
+            )}
+        )  # fmt: skip
+        if variant == "queue":
+            self.queues.cleanup(run_id)
+        self.s3.put_object(
+            Bucket=self.out["MetricsBucket"], Key=f"runs/{run_id}/summary.json", Body=failed.to_json().encode()
+        )
+        return failed
 
     def resolve(self, run_id: str) -> str:
         """A run id from any unique prefix of one (the run's time stamp is enough, usually)."""
@@ -360,8 +411,13 @@ class SdsinfRuns:
         run_id = self.resolve(run_id)
         bucket, prefix = self.out["MetricsBucket"], f"runs/{run_id}"
         summary = self._maybe(bucket, f"{prefix}/summary.json")
+        if summary is None and self._maybe(bucket, f"{prefix}/request.json") is not None:
+            listed = next((r for r in self.runs() if r.run_id == run_id), None)  # fails it if orphaned
+            if listed is not None and not listed.failed:
+                return {**listed.to_dict(), "metrics": {}, "files": []}
+            summary = self._maybe(bucket, f"{prefix}/summary.json")
         if summary is None:
-            raise NotFoundError(f"no finished run {run_id!r}; list them with: skydeck sdsinf runs")
+            raise NotFoundError(f"no run {run_id!r}; list them with: skydeck sdsinf runs")
         # a failed run has a summary with its error and no metrics file
         raw = self._maybe(bucket, f"{prefix}/metrics.csv")
         metrics = from_csv(raw.decode()) if raw is not None else []
