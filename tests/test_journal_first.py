@@ -53,8 +53,7 @@ def test_a_refused_change_leaves_no_record(gateway: Gateway) -> None:
     # no such bucket: moto refuses, and the journal keeps nothing to replay
     assert _put(client, "k", 5, bucket="no-such-bucket-here") == 404
     assert list(gateway.journal.requests()) == []
-    with sqlite3.connect(gateway.journal.path) as db:
-        assert db.execute("SELECT COUNT(*) FROM requests").fetchone()[0] == 0
+    assert gateway.journal.count()["requests"] == 0
 
 
 def test_the_journal_is_on_disk_before_a_change_is_answered(tmp_path: Path) -> None:
@@ -66,3 +65,31 @@ def test_the_journal_is_on_disk_before_a_change_is_answered(tmp_path: Path) -> N
         assert journal._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     finally:
         journal.close()
+
+
+def test_the_journal_maps_no_shared_memory_file(tmp_path: Path) -> None:
+    # an unwritable or unextendable -shm file killed the server with SIGBUS: there is none to map
+    journal = Journal(tmp_path / "journal.sqlite")
+    try:
+        seq = journal.begin("PUT", "/b/k", "", {}, b"body")
+        journal.settle(seq, b"")
+        assert journal._db.execute("PRAGMA locking_mode").fetchone()[0] == "exclusive"
+        assert not (tmp_path / "journal.sqlite-shm").exists()
+        assert [r.path for r in journal.requests()] == ["/b/k"]
+    finally:
+        journal.close()
+
+
+def test_a_journal_held_open_elsewhere_is_named_as_in_use_not_damaged(tmp_path: Path) -> None:
+    from backend.localcloud.journal import JournalInUse
+
+    path = tmp_path / "journal.sqlite"
+    Journal(path).close()
+    other = sqlite3.connect(path)  # someone looking at it with a sqlite3 shell
+    try:
+        other.execute("BEGIN")
+        other.execute("SELECT COUNT(*) FROM requests").fetchone()
+        with pytest.raises(JournalInUse, match="open in another program"):
+            Journal(path)
+    finally:
+        other.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -65,7 +66,7 @@ def test_a_journal_without_answers_or_with_a_broken_record_still_starts(tmp_path
         s3.complete_multipart_upload(Bucket="old-journal", Key="big", UploadId=upload, MultipartUpload={"Parts": parts})
         s3.put_object(Bucket="old-journal", Key="after", Body=b"still here")
         control.down(home)
-        with sqlite3.connect(home.local_journal) as db:
+        with closing(sqlite3.connect(home.local_journal)) as db, db:
             # as journals written before answers (and checksums) were kept
             db.execute("UPDATE requests SET response = NULL, checksum = NULL")
             db.execute(

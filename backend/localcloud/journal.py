@@ -159,6 +159,19 @@ class JournalDamaged(Exception):
         self.reason = reason
 
 
+class JournalInUse(JournalDamaged):
+    """Another program holds the journal open (the server keeps it to itself): nothing is damaged."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        Exception.__init__(
+            self,
+            f"the local cloud's journal {path} is open in another program ({reason}); close it (a sqlite3 "
+            "shell, a viewer) and start the local cloud again",
+        )
+        self.path = path
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class Recorded:
     method: str
@@ -180,11 +193,19 @@ class Journal:
         try:
             self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
             self._create()
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc):
+                raise JournalInUse(path, str(exc)) from None
+            raise JournalDamaged(path, str(exc)) from None
         except sqlite3.DatabaseError as exc:
             raise JournalDamaged(path, str(exc)) from None
 
     def _create(self) -> None:
         with self._lock:
+            # one process owns the journal (the server's lock says so): in exclusive mode SQLite keeps the
+            # WAL index in its own memory, and never maps a -shm file that a full disk or an unwritable
+            # file would turn into a SIGBUS that kills the server without a word
+            self._db.execute("PRAGMA locking_mode=EXCLUSIVE")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute(
