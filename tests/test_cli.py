@@ -235,3 +235,21 @@ def test_a_local_cloud_that_dies_under_a_command_is_exit_4_with_what_to_do(tmp_p
         assert "could not reach AWS" in died.stderr and "skydeck local status" in died.stderr
     finally:
         control.down(home)
+
+
+def test_an_option_the_torch_engine_does_not_implement_is_refused_at_submit_not_half_an_hour_later(
+    cloud_home: Home, tmp_path: Path
+) -> None:
+    home = cloud_home.root
+    refused = run(home, "jobs", "submit", "--preset", "syn-cpu-quick", "--scene", "demo",
+                  "--set", "lambda_sparsity=1e-11", "--no-check")  # fmt: skip
+    assert refused.returncode == 2
+    assert "config.lambda_sparsity" in refused.stderr and "torch engine does not implement" in refused.stderr
+    assert "nothing was queued" in refused.stderr
+    # auto runs on the torch engine here: the same refusal; an svox2 job (for a GPU fleet) is queued
+    on_auto = tmp_path / "auto.json"
+    on_auto.write_text(json.dumps({"scene": "demo", "config": {"background_nlayers": 64}}))
+    assert run(home, "jobs", "submit", str(on_auto), "--no-check").returncode == 2
+    on_svox2 = tmp_path / "svox2.json"
+    on_svox2.write_text(json.dumps({"scene": "demo", "engine": "svox2", "config": {"lambda_sparsity": 1e-11}}))
+    assert run(home, "jobs", "submit", str(on_svox2), "--no-check").returncode == 0

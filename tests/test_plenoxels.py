@@ -450,3 +450,12 @@ def test_white_bkgd_false_reads_colours_as_stored_and_keeps_the_background_brigh
     assert np.allclose(load_split(tmp_path / "s", "train").images[0][0, 0], 1.0)  # composited on white
     opts = TrainConfig.from_options({"white_bkgd": False, "background_brightness": 0.7}).render_options()
     assert opts.background == 0.7
+
+
+def test_the_torch_engines_option_list_matches_its_trainer() -> None:
+    from dataclasses import fields
+
+    from gpu_executor.plenoxels.torch_options import TRAINER_FIELDS
+    from gpu_executor.plenoxels.train import TrainConfig
+
+    assert {f.name for f in fields(TrainConfig)} == TRAINER_FIELDS

@@ -144,6 +144,11 @@ def attach_existing(ctx: Context, plan: BatchPlan) -> None:
 
 
 def run(ctx: Context, plan: BatchPlan, dry_run: bool = False) -> list[dict[str, Any]]:
+    for combo in plan.combinations:  # all or none: every job the engine would refuse is refused first
+        try:
+            ctx.jobs.check_engine(combo.spec)
+        except ConfigError as exc:
+            raise ConfigError(f"{combo.name}: {exc}; nothing was submitted") from None
     attach_existing(ctx, plan)
     rows = []
     for combo in plan.combinations:

@@ -30,6 +30,20 @@ class Jobs:
             queue_url=out["QueueUrl"],
         )
 
+    def check_engine(self, spec: JobSpec) -> None:
+        """Refuse now what the engine that will run the job would refuse later: an svox2 option the torch
+        engine does not implement, on a job that runs on it (engine torch, or auto on the local cloud,
+        whose executors have no GPU)."""
+        from gpu_executor.plenoxels.option_support import UnsupportedOption, check
+
+        if spec.engine == "svox2" or (spec.engine == "auto" and not self.ctx.profile.is_local):
+            return
+        try:
+            check(spec.config)
+        except UnsupportedOption as exc:
+            where = "the local cloud's executors run the torch engine; " if spec.engine == "auto" else ""
+            raise ConfigError(f"{exc} ({where}nothing was queued)") from None
+
     def submit(self, spec: JobSpec, key: str | None = None, tries: int = 2) -> dict[str, Any]:
         """One idempotent operation: the job's id is chosen here (or given, as `key`) and sent with every
         try, so a retry after a dropped connection or a lost answer finds the job it made instead of
@@ -39,6 +53,7 @@ class Jobs:
         from lambda_src.jobs.job_table import IdempotencyConflict
 
         job_id = check_job_key(key) if key else str(uuid.uuid4())
+        self.check_engine(spec)
         for attempt in range(tries):
             try:
                 return self.store.submit(spec, job_id=job_id)

@@ -8,16 +8,10 @@ setting is never silently dropped.
 
 from __future__ import annotations
 
-from dataclasses import fields
 from typing import Any
 
-from gpu_executor.plenoxels.train import TrainConfig
+from gpu_executor.plenoxels.torch_options import IMPLEMENTED
 from lambda_src.jobs.svox2_options import ENGINE_PATHS, LOGGING_ONLY, OPTIONS
-
-# Every field of the trainer's config, plus two options the trainer reads through the dataset:
-# `dataset_type` (NeRF-synthetic only) and `epoch_size` (random batches every step are svox2's epochs
-# in expectation).
-IMPLEMENTED = {f.name for f in fields(TrainConfig)} | {"dataset_type", "epoch_size"}
 
 # Options svox2 reads only in a situation the torch engine never is in.
 INERT = {
