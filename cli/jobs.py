@@ -222,7 +222,8 @@ def jobs_logs(
                 return
             time.sleep(interval)
     except KeyboardInterrupt:
-        pass
+        err.print(f"stopped following: job {job_id} runs on (skydeck jobs logs {job_id} -f to follow again)")
+        raise typer.Exit(130) from None
 
 
 @app.command("cancel")
@@ -266,7 +267,9 @@ def jobs_watch(
                     counts[job["state"]] = counts.get(job["state"], 0) + 1
                 out.print(f"{time.strftime('%H:%M:%S')}  " + "  ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     except KeyboardInterrupt:
-        return
+        what = f"job {job_id} runs on" if job_id else "the jobs run on"
+        err.print(f"stopped watching: {what} (skydeck jobs watch{' ' + job_id if job_id else ''} to watch again)")
+        raise typer.Exit(130) from None
     if job_id and last and last["state"] in ("FAILED", "CANCELLED"):
         if not json_out:
             err.print(f"job {job_id} ended {last['state']}" + (f": {last.get('error')}" if last.get("error") else ""))

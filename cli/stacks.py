@@ -74,13 +74,21 @@ def stacks_deploy(
             if not json_out:
                 out.print(
                     f"{info.name}: no changes" if plan.change_set is None else
-                    f"{info.name}: change set {plan.change_set} left for review (run it: skydeck stacks deploy {short})"
+                    f"{info.name}: change set {plan.change_set} left for review "
+                    f"(run it: skydeck stacks deploy {short}{_param_args(params)})"
                 )  # fmt: skip
             continue
         if not ctx.profile.is_local:
             where = f"AWS ({ctx.profile.region}); this creates or changes billable resources"
             confirm(f"run these {len(changes)} change(s) to {plan.name} on {where}?", yes)
-        info = ctx.stacks.execute(plan, on_event=None if json_out else _print_event)
+        try:
+            info = ctx.stacks.execute(plan, on_event=None if json_out else _print_event)
+        except KeyboardInterrupt:
+            err.print(
+                f"interrupted: the {plan.change_type.lower()} of {plan.name} goes on without you; "
+                f"follow it: skydeck stacks events {short} --follow"
+            )
+            raise typer.Exit(130) from None
         results.append({**info.to_dict(), "changes": changes, "change_set": plan.change_set, "executed": True})
         if not json_out:
             out.print(f"{info.name}: {info.status}")
@@ -88,6 +96,10 @@ def stacks_deploy(
                 out.print(f"  {k:<22} {v}")
     if json_out:
         print_json(results if len(results) > 1 else results[0])
+
+
+def _param_args(params: dict[str, str]) -> str:
+    return "".join(f" --param {k}={v}" for k, v in params.items())
 
 
 def _print_changes(plan: Any) -> None:

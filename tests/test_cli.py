@@ -253,3 +253,24 @@ def test_an_option_the_torch_engine_does_not_implement_is_refused_at_submit_not_
     on_svox2 = tmp_path / "svox2.json"
     on_svox2.write_text(json.dumps({"scene": "demo", "engine": "svox2", "config": {"lambda_sparsity": 1e-11}}))
     assert run(home, "jobs", "submit", str(on_svox2), "--no-check").returncode == 0
+
+
+def test_ctrl_c_while_watching_a_job_is_exit_130_and_says_the_job_runs_on(cloud_home: Home) -> None:
+    import signal
+    import time
+
+    home = cloud_home.root
+    queued = run(home, "jobs", "submit", "--preset", "syn-cpu-quick", "--scene", "demo", "--no-check", "--json")
+    job_id = json.loads(queued.stdout)["job_id"]  # no executor here: it stays queued
+    env = {**os.environ, "SKYDECK_HOME": str(home), "COLUMNS": "200"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli", "jobs", "watch", job_id, "--interval", "0.3"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    proc.stdout.readline()  # it is watching
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert f"job {job_id} runs on" in stderr and "Traceback" not in stderr
