@@ -6,9 +6,8 @@ from __future__ import annotations
 from enum import Enum
 
 from backend.sdsinf.variants import VARIANTS
-from lambda_src.jobs.schema import ENGINES, STATES
+from lambda_src.jobs.schema import ENGINES
 
-JobState = Enum("JobState", {s: s for s in STATES}, type=str)  # type: ignore[misc]
 Engine = Enum("Engine", {e: e for e in ENGINES}, type=str)  # type: ignore[misc]
 Variant = Enum("Variant", {v: v for v in VARIANTS}, type=str)  # type: ignore[misc]
 # lambda_src.sdsinf.partition.PARTITIONS, spelt out: importing it loads numpy and scipy into every

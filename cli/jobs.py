@@ -13,7 +13,7 @@ from rich.markup import escape
 
 from backend.core.errors import ConfigError
 from backend.core.humanize import age
-from cli.choices import Engine, JobState, value
+from cli.choices import Engine, value
 from cli.common import JsonOpt, ProfileOpt, YesOpt, confirm, context, err, out, print_json, print_table
 
 app = typer.Typer(no_args_is_help=True, help="Plenoxels training jobs.")
@@ -124,14 +124,20 @@ def jobs_validate(
 
 @app.command("list")
 def jobs_list(
-    state: Annotated[JobState | None, typer.Option(case_sensitive=False, help="Only jobs in this state.")] = None,
+    state: Annotated[
+        str | None,
+        typer.Option(
+            help="Only jobs in this state: queued, running, succeeded, failed or cancelled.",
+            autocompletion=lambda: ["queued", "running", "succeeded", "failed", "cancelled"],
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
     next_token: Annotated[str | None, typer.Option(help="Page on from a previous --json answer.")] = None,
     json_out: JsonOpt = False,
     profile: ProfileOpt = None,
 ) -> None:
     """Jobs, newest first."""
-    page = context(profile).jobs.list(state=value(state), limit=limit, next_token=next_token)
+    page = context(profile).jobs.list(state=state, limit=limit, next_token=next_token)
     if json_out:
         print_json(page)
         return

@@ -111,7 +111,7 @@ def local_status(json_out: JsonOpt = False) -> None:
         return
     if not status.running:
         out.print("local cloud: not running (start it with: skydeck local up)")
-        raise typer.Exit(1)
+        raise typer.Exit(4)  # the exit code of every command that finds the local cloud down
     if "phase" in status.state:
         out.print(f"local cloud: {status.state['phase']}, pid {status.state['pid']}; `skydeck local up` waits for it")
         return

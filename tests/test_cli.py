@@ -274,3 +274,16 @@ def test_ctrl_c_while_watching_a_job_is_exit_130_and_says_the_job_runs_on(cloud_
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert f"job {job_id} runs on" in stderr and "Traceback" not in stderr
+
+
+def test_small_answers_a_new_user_meets(tmp_path: Path) -> None:
+    home = tmp_path / "fresh"
+    # a wrong state names the choices in plain words; a preset one typo away is suggested
+    state = run(home, "jobs", "list", "--state", "done")
+    assert state.returncode == 2 and "use one of queued, running, succeeded, failed, cancelled" in state.stderr
+    assert "Value error" not in state.stderr
+    typo = run(home, "jobs", "submit", "--preset", "syn-cpu-quik", "--scene", "x")
+    assert typo.returncode == 3 and "Did you mean: syn-cpu-quick" in typo.stderr
+    # the local cloud down is exit 4, for status as for every other command (the README says so)
+    down = run(home, "local", "status")
+    assert down.returncode == 4 and "not running" in down.stdout

@@ -77,7 +77,11 @@ def list_presets(home: Home, kind: str | None = None) -> list[Preset]:
 def get_preset(home: Home, name: str) -> Preset:
     presets = load_presets(home)
     if name not in presets:
-        close = [n for n in presets if name.lower() in n.lower()][:5]
+        import difflib
+
+        close = [n for n in presets if name.lower() in n.lower()]
+        close += [n for n in difflib.get_close_matches(name, list(presets), n=3, cutoff=0.6) if n not in close]
+        close = close[:5]
         hint = f" Did you mean: {', '.join(close)}?" if close else " List them with: skydeck presets list"
         raise NotFoundError(f"no preset named {name!r}.{hint}")
     return presets[name]

@@ -74,9 +74,9 @@ class Jobs:
 
     def list(self, state: str | None = None, limit: int = 50, next_token: str | None = None) -> dict[str, Any]:
         if state is not None:
+            if state.upper() not in STATES:
+                raise ConfigError(f"--state {state!r}: use one of {', '.join(s.lower() for s in STATES)}")
             state = state.upper()
-            if state not in STATES:
-                raise ConfigError(f"--state must be one of {', '.join(STATES)}, not {state!r}")
         try:
             return self.store.list(state=state, limit=limit, next_token=next_token)
         except ValueError as exc:
