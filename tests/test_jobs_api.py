@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -239,6 +240,11 @@ def test_a_burst_of_requests_is_answered_without_a_process_per_request(cloud: Co
     with ThreadPoolExecutor(max_workers=60) as pool:
         statuses = list(pool.map(lambda _: http("GET", url + "?limit=5", None, headers)[0], range(120)))
     assert statuses.count(200) == 120
+    # a worker the runtime has just stopped can be read in /proc for a moment while it exits (more so
+    # on a busy machine): the bound must hold once those are gone, within a generous wait
+    deadline = time.monotonic() + 15
+    while workers() > MAX_IN_FLIGHT and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert workers() <= MAX_IN_FLIGHT
 
 
