@@ -740,3 +740,20 @@ def test_a_run_cut_off_after_it_started_is_listed_then_failed_and_its_queues_rem
     assert sqs.list_queues(QueueNamePrefix=prefix).get("QueueUrls", []) == []
     shown = runs.show(run_id)
     assert shown["state"] == "FAILED" and "queues and subscriptions removed" in shown["error"]
+
+
+def test_an_uploaded_dataset_becomes_runnable_only_when_its_last_file_is_in(runs: SdsinfRuns, tmp_path: Path) -> None:
+    generate(tmp_path / "gc", 1024, 4, 20, seed=3)
+    written: list[str] = []
+    real_put = runs.s3.put_object
+
+    def recording_put(**kwargs):  # noqa: ANN003, ANN202 - the real put, in the order it happens
+        written.append(kwargs["Key"])
+        return real_put(**kwargs)
+
+    runs.s3.put_object = recording_put  # type: ignore[method-assign]
+    try:
+        runs.upload(tmp_path / "gc", 1024, 4, "ordered")
+    finally:
+        runs.s3.put_object = real_put  # type: ignore[method-assign]
+    assert written[-1] == "ordered/network.npz" and "ordered/inputs.npz" in written[:-1]

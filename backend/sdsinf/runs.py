@@ -144,11 +144,16 @@ class SdsinfRuns:
 
         net, y, truth = load_dataset(data, neurons, layers)
         out = self.out
-        self.s3.put_object(Bucket=out["WeightsBucket"], Key=f"{name}/network.npz", Body=pack_network(net))
+        # the network is what makes a dataset runnable (runs and payloads look for it), so it goes last,
+        # and an older one goes first: an upload cut off midway leaves a dataset no run takes for whole
+        self.s3.delete_object(Bucket=out["WeightsBucket"], Key=f"{name}/network.npz")
         self.s3.put_object(Bucket=out["InferenceBucket"], Key=f"{name}/inputs.npz", Body=pack_matrix(y))
         if truth is not None:
             body = "".join(f"{i}\n" for i in truth)
             self.s3.put_object(Bucket=out["InferenceBucket"], Key=f"{name}/truth.tsv", Body=body)
+        else:
+            self.s3.delete_object(Bucket=out["InferenceBucket"], Key=f"{name}/truth.tsv")
+        self.s3.put_object(Bucket=out["WeightsBucket"], Key=f"{name}/network.npz", Body=pack_network(net))
         return {
             "name": name,
             "neurons": neurons,
