@@ -459,3 +459,41 @@ def test_the_torch_engines_option_list_matches_its_trainer() -> None:
     from gpu_executor.plenoxels.train import TrainConfig
 
     assert {f.name for f in fields(TrainConfig)} == TRAINER_FIELDS
+
+
+def test_ssim_is_svox2s_definition_borders_and_clamps_included() -> None:
+    """Checked against the definition computed another way (scipy, separable, zero 'constant' borders)."""
+    import numpy as np
+    from scipy.ndimage import correlate1d
+
+    from gpu_executor.plenoxels.train import ssim
+
+    rng = np.random.default_rng(3)
+    a = rng.random((48, 64, 3))
+    b = np.clip(a + rng.normal(0, 0.2, a.shape), 0, 1)
+    taps = np.exp(-0.5 * ((np.arange(11) - 5) / 1.5) ** 2)
+    taps /= taps.sum()
+
+    def blur(t: np.ndarray) -> np.ndarray:
+        return correlate1d(correlate1d(t, taps, axis=1, mode="constant"), taps, axis=0, mode="constant")
+
+    scores = []
+    for c in range(3):
+        x, y = a[..., c], b[..., c]
+        mx, my = blur(x), blur(y)
+        vx, vy = np.maximum(blur(x * x) - mx**2, 0), np.maximum(blur(y * y) - my**2, 0)
+        cxy = blur(x * y) - mx * my
+        cxy = np.sign(cxy) * np.minimum(np.sqrt(vx * vy), np.abs(cxy))
+        c1, c2 = 1e-4, 9e-4
+        scores.append(((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2)))
+    assert ssim(a, b) == pytest.approx(float(np.mean(scores)), abs=1e-9)
+    assert ssim(a, a) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_a_job_is_scored_on_every_test_view_as_render_imgs_scores_it(tmp_path: Path) -> None:
+    from gpu_executor.plenoxels.results import evaluate
+
+    make_scene("many", tmp_path / "s", size=16, views=2, test_views=30)
+    test = load_split(tmp_path / "s", "test")
+    scored = evaluate(VoxelGrid.dense((8, 8, 8), 1, 0.1), test, RenderOptions())
+    assert scored["test_views"] == 30 == len(test)  # it stopped at 25 before

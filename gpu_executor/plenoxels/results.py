@@ -18,7 +18,6 @@ from gpu_executor.plenoxels.render import Occupancy, RenderOptions
 from gpu_executor.plenoxels.train import psnr, render_image, ssim
 
 TURNTABLE_FRAMES = 24
-MAX_TEST_RENDERS = 25
 
 
 def _png(image: np.ndarray, path: Path) -> None:
@@ -31,11 +30,11 @@ def evaluate(
     opts: RenderOptions,
     out: Path | None = None,
     with_lpips: bool = False,
-    limit: int | None = MAX_TEST_RENDERS,
+    limit: int | None = None,
 ) -> dict[str, Any]:
-    """Mean PSNR and SSIM (and LPIPS, asked for and possible here) over the test views (the first
-    `limit`, or all of them as svox2's render_imgs.py does); writes the renders as test/r_N.png when
-    `out` is given."""
+    """Mean PSNR and SSIM (and LPIPS, asked for and possible here) over every test view, as svox2's
+    render_imgs.py scores them (or the first `limit`, for a quick look); writes the renders as
+    test/r_N.png when `out` is given. `test_views` says how many were scored."""
     occ = Occupancy(grid)
     psnrs, ssims, lpipses = [], [], []
     scorer, why_not = lpips_scorer() if with_lpips else (None, "")

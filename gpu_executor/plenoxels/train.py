@@ -122,20 +122,30 @@ def psnr(mse: float) -> float:
     return -10.0 * math.log10(max(mse, 1e-12))
 
 
-def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """SSIM with an 11x11 Gaussian window (sigma 1.5), averaged over RGB, images in [0, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[:, None].float()
-    y = torch.from_numpy(np.ascontiguousarray(b.transpose(2, 0, 1)))[:, None].float()
-    coords = torch.arange(11, dtype=torch.float32, device="cpu") - 5
-    g = torch.exp(-(coords**2) / (2 * 1.5**2))
-    g = g / g.sum()
-    win = torch.outer(g, g)[None, None]
+def ssim(a: np.ndarray, b: np.ndarray, size: int = 11, sigma: float = 1.5) -> float:
+    """SSIM as svox2's `compute_ssim` (opt/util/util.py) reports it, for HxWx3 images in [0, 1].
+
+    Its definition, not only its window: the 11-tap Gaussian (sigma 1.5) blurs rows, then columns, with
+    zero padding that keeps the image's size (so the borders count, darkened by the zeros); the
+    variances are clamped at 0 and the covariance to within +-sqrt(var_a * var_b); the map is averaged
+    over every pixel of every channel. A 'valid' 2-D window without the clamps scores the same pair
+    differently (0.699 against svox2's 0.726 on one 200x200 pair).
+    """
+    x = torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[:, None].double()
+    y = torch.from_numpy(np.ascontiguousarray(b.transpose(2, 0, 1)))[:, None].double()
+    half = size // 2
+    taps = torch.exp(-0.5 * ((torch.arange(size, dtype=torch.float64) - half + (2 * half - size + 1) / 2) / sigma) ** 2)
+    taps = taps / taps.sum()
+    down, across = taps.view(1, 1, -1, 1), taps.view(1, 1, 1, -1)
 
     def blur(t: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(t, win)
+        return F.conv2d(F.conv2d(t, across, padding=(0, half)), down, padding=(half, 0))
 
     mx, my = blur(x), blur(y)
-    vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    vx = torch.clamp(blur(x * x) - mx * mx, min=0.0)
+    vy = torch.clamp(blur(y * y) - my * my, min=0.0)
+    cxy = blur(x * y) - mx * my
+    cxy = torch.sign(cxy) * torch.minimum(torch.sqrt(vx * vy), cxy.abs())
     c1, c2 = 0.01**2, 0.03**2
     s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
     return float(s.mean())
