@@ -497,3 +497,16 @@ def test_a_job_is_scored_on_every_test_view_as_render_imgs_scores_it(tmp_path: P
     test = load_split(tmp_path / "s", "test")
     scored = evaluate(VoxelGrid.dense((8, 8, 8), 1, 0.1), test, RenderOptions())
     assert scored["test_views"] == 30 == len(test)  # it stopped at 25 before
+
+
+def test_a_checkpoint_with_a_background_model_is_refused_not_rendered_without_it(tmp_path: Path) -> None:
+    grid = VoxelGrid.dense((8, 8, 8), 1, 0.1)
+    grid.save(tmp_path / "plain.npz")
+    with np.load(tmp_path / "plain.npz") as z:
+        keys = dict(z)
+    # what svox2 saves for a tnt/custom run: the multi-sphere background beside the grid
+    np.savez(tmp_path / "bg.npz", **keys, background_links=np.zeros((4, 8), np.int32),
+             background_data=np.zeros((32, 64, 4), np.float16))  # fmt: skip
+    assert VoxelGrid.load(tmp_path / "plain.npz").n_voxels == grid.n_voxels
+    with pytest.raises(ValueError, match="background model.*svox2 engine"):
+        VoxelGrid.load(tmp_path / "bg.npz")

@@ -141,6 +141,13 @@ class VoxelGrid:
                 raise ValueError(f"{path}: not an svox2 checkpoint (missing {', '.join(sorted(missing))})")
             if "basis_type" in z.files and int(z["basis_type"]) != 1:
                 raise ValueError(f"{path}: basis_type {int(z['basis_type'])} is not SH; only SH grids are supported")
+            if "background_data" in z.files and z["background_data"].size > 0:
+                # rendering it without its background would score a different picture than svox2 does
+                raise ValueError(
+                    f"{path}: this checkpoint has svox2's background model (background_data, "
+                    f"{tuple(z['background_data'].shape)}), which the torch engine does not render; "
+                    "evaluate it with the svox2 engine (a GPU host)"
+                )
             links = torch.from_numpy(z["links"].astype(np.int64))
             density = torch.from_numpy(z["density_data"].astype(np.float32))
             sh = torch.from_numpy(z["sh_data"].astype(np.float32))
