@@ -50,6 +50,7 @@ rehearse-fleet: setup $(AWSCLI_STAMP)
 	$(BIN)/python -m tests.fleet_rehearsal
 
 bench: setup
+	$(BIN)/python benchmarks/cli_bench.py
 	$(BIN)/python benchmarks/console_bench.py
 	$(BIN)/python benchmarks/local_cloud_bench.py
 	$(BIN)/python benchmarks/durability_bench.py
