@@ -162,3 +162,20 @@ def test_fleet_deploys_into_an_existing_vpc_with_ssh_from_one_network_when_asked
     assert (rule["FromPort"], rule["ToPort"]) == (22, 22) and rule["IpRanges"][0]["CidrIp"] == "203.0.113.0/24"
     data = ec2.describe_launch_template_versions(LaunchTemplateId=info.outputs["LaunchTemplateId"])
     assert data["LaunchTemplateVersions"][-1]["LaunchTemplateData"]["KeyName"] == "ops-key"
+
+
+def test_an_update_preview_names_what_the_parameters_really_change(fresh: Context) -> None:
+    fresh.stacks.deploy("infra")
+    fresh.stacks.deploy("fleet")
+    plan = fresh.stacks.plan("fleet", {"MaxSize": "6"})
+    assert [(c.action, c.logical_id) for c in plan.changes] == [("Modify", "ExecutorGroup")]
+    seen: list = []
+    fresh.stacks.execute(plan, on_event=seen.append)
+    resources = {e.logical_id for e in seen if e.status.startswith("UPDATE")}
+    assert resources <= {"ExecutorGroup", fresh.profile.stack_name("fleet")}, resources
+    # an instance type reaches the launch template, and through its version number the group
+    plan = fresh.stacks.plan("fleet", {"MaxSize": "6", "InstanceType": "g5.xlarge"})
+    assert sorted((c.action, c.logical_id) for c in plan.changes) == [
+        ("Modify", "ExecutorGroup"), ("Modify", "LaunchTemplate"),
+    ]  # fmt: skip
+    fresh.stacks.delete("fleet")

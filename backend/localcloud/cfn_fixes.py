@@ -13,6 +13,8 @@ from typing import Any
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation.models import ChangeSet, CloudFormationBackend, Event, Stack
 
+from backend.localcloud.change_diff import resource_changes
+
 _ORIGINAL: dict[str, Any] = {}
 
 
@@ -51,6 +53,9 @@ def install() -> None:
         verb = "CREATE" if creating else "UPDATE"
         stack._add_stack_event(f"{verb}_IN_PROGRESS", resource_status_reason="User Initiated")
         resources = change_set.template_dict.get("Resources") or {}
+        if not creating:  # an update reports the resources it changes, as AWS does, not every one
+            changing = {c.logical_resource_id for c in change_set.changes}
+            resources = {k: v for k, v in resources.items() if k in changing}
         for logical_id, body in resources.items():
             _resource_event(stack, logical_id, body.get("Type", ""), f"{verb}_IN_PROGRESS")
         try:
@@ -91,6 +96,23 @@ def install() -> None:
 
     CloudFormationBackend.execute_change_set = execute_change_set  # type: ignore[method-assign]
     _install_vpc_teardown()
+    _install_change_diff()
+
+
+def _install_change_diff() -> None:
+    """An update's change set lists what the two templates and their parameters really change
+    (backend.localcloud.change_diff), where moto compared raw JSON and ignored parameters."""
+    original = ChangeSet.diff
+
+    def diff(self: ChangeSet) -> list[Any]:
+        if self.change_set_type != "UPDATE" or not getattr(self.stack, "template_dict", None):
+            return original(self)
+        changes = resource_changes(
+            self.stack.template_dict, dict(self.stack.parameters or {}), self.template_dict, dict(self.parameters or {})
+        )
+        return [cfn_models.Change(action=a, logical_resource_id=n, resource_type=t) for a, n, t in changes]
+
+    ChangeSet.diff = diff  # type: ignore[method-assign]
 
 
 def _install_vpc_teardown() -> None:
