@@ -316,3 +316,28 @@ def test_deleting_the_api_token_revokes_it_and_api_url_says_how_to_get_a_new_one
         assert "Errno" not in shown.stderr
     finally:
         control.down(home)
+
+
+def test_the_local_api_takes_sigv4_signed_with_the_local_credentials_as_aws_takes_iam(cloud: Context) -> None:
+    """The same signed request (curl --aws-sigv4 "aws:amz:REGION:execute-api") works here and on AWS."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from backend.core.aws import local_credentials
+
+    url, _ = api(cloud)
+    creds = local_credentials(cloud.home)
+
+    def signed(method: str, target: str, body: bytes | None, secret: str) -> tuple[int, object]:
+        request = AWSRequest(method=method, url=target, data=body or b"",
+                             headers={"Content-Type": "application/json"} if body else {})  # fmt: skip
+        SigV4Auth(Credentials(creds.access_key_id, secret), "execute-api", cloud.profile.region).add_auth(request)
+        return http(method, target, body, dict(request.headers.items()))
+
+    status, listing = signed("GET", url + "jobs?limit=2", None, creds.secret_access_key)
+    assert status == 200 and "items" in listing
+    body = json.dumps({"scene": "lego", "name": "signed"}).encode()
+    status, made = signed("POST", url + "jobs", body, creds.secret_access_key)
+    assert status == 201 and made["job_id"], made
+    assert signed("GET", url + "jobs", None, "not-the-secret")[0] == 403

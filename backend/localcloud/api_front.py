@@ -22,6 +22,8 @@ from urllib.parse import parse_qsl, urlsplit
 from moto.apigateway.models import apigateway_backends
 from moto.core.models import DEFAULT_ACCOUNT_ID
 
+from backend.core.local_credentials import LocalCredentials
+from backend.localcloud import sigv4
 from backend.localcloud.gateway import function_spec
 from backend.localcloud.lambda_runtime import LambdaRuntime
 
@@ -30,6 +32,7 @@ READ_TIMEOUT_S = 30.0
 MAX_IN_FLIGHT = 8  # concurrent function invocations through the front
 QUEUE_WAIT_S = 60.0
 TOKEN_HEADER = "Authorization"
+_SIGV4_KEY = re.compile(r"^AWS4-HMAC-SHA256\s+Credential=([^/]+)/")
 _FN_ARN_RE = re.compile(r"functions/(?P<arn>arn:aws:lambda:[^/]+)/invocations")
 
 
@@ -77,11 +80,17 @@ class ApiFront:
     FORBIDDEN = "Forbidden: missing or wrong credentials. Send the header that `skydeck api url` prints."
 
     def __init__(
-        self, runtime: LambdaRuntime, region: str, token: str | TokenFile, max_in_flight: int = MAX_IN_FLIGHT
+        self,
+        runtime: LambdaRuntime,
+        region: str,
+        token: str | TokenFile,
+        max_in_flight: int = MAX_IN_FLIGHT,
+        credentials: LocalCredentials | None = None,
     ) -> None:
         self.runtime = runtime
         self.region = region
         self.token = token
+        self.credentials = credentials  # SigV4 with these is accepted too, as AWS_IAM takes it on AWS
         self.in_flight = threading.BoundedSemaphore(max_in_flight)
 
     def route(self, method: str, path: str) -> tuple[int, dict[str, Any]] | tuple[str, str, dict[str, str], str, str]:
@@ -124,6 +133,22 @@ class ApiFront:
             return 404, {"message": f"no route for {rest} in stage {stage}"}
         return 404, {"message": f"no deployed API has a stage named {stage!r}; deploy it: skydeck stacks deploy api"}
 
+    def may_be_signed(self, headers: dict[str, str]) -> bool:
+        """A SigV4 header with this cloud's access key: worth reading the body to check its signature."""
+        match = _SIGV4_KEY.match(headers.get("authorization", ""))
+        return bool(self.credentials and match and hmac.compare_digest(match[1], self.credentials.access_key_id))
+
+    def signed(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> bool:
+        """Signed with SigV4 (service execute-api) and the local credentials, as `curl --aws-sigv4` signs."""
+        if not self.may_be_signed(headers) or self.credentials is None:
+            return False
+        environ = {
+            "REQUEST_METHOD": method, "RAW_URI": raw_path, "QUERY_STRING": urlsplit(raw_path).query,
+            "CONTENT_TYPE": headers.get("content-type"), "CONTENT_LENGTH": headers.get("content-length"),
+            **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()},
+        }  # fmt: skip
+        return sigv4.check(environ, body, self.credentials) is None
+
     def authorized(self, headers: dict[str, str]) -> bool:
         raw = headers.get(TOKEN_HEADER.lower(), "")
         supplied = raw[7:] if raw.lower().startswith("bearer ") else ""
@@ -133,7 +158,7 @@ class ApiFront:
     def handle(
         self, method: str, raw_path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
-        if not self.authorized(headers):
+        if not (self.authorized(headers) or self.signed(method, raw_path, headers, body)):
             return 403, {"Content-Type": "application/json"}, json.dumps({"message": self.FORBIDDEN}).encode()
         split = urlsplit(raw_path)
         routed = self.route(method, split.path)
@@ -205,7 +230,8 @@ def serve(front: ApiFront, port: int = 0) -> ThreadingHTTPServer:
         def _do(self) -> None:
             self.connection.settimeout(READ_TIMEOUT_S)  # a client that announces a body and sends none
             headers = {k.lower(): v for k, v in self.headers.items()}
-            if not front.authorized(headers):  # before the body is read: no thread held for a stranger
+            # before the body is read (no thread held for a stranger): a token, or a signature by our key
+            if not (front.authorized(headers) or front.may_be_signed(headers)):
                 self._refuse(403, front.FORBIDDEN)
                 return
             raw_length = (self.headers.get("Content-Length") or "0").strip()

@@ -192,7 +192,9 @@ class LocalCloud:
             "127.0.0.1", moto_port, self.gateway, threaded=True, request_handler=TimedMotoRequestHandler
         )
         ensure_token(self.home)
-        self.front = ApiFront(self.runtime, self.region, TokenFile(self.home.local_token_file))
+        self.front = ApiFront(
+            self.runtime, self.region, TokenFile(self.home.local_token_file), credentials=credentials
+        )
         self.api_server = serve(self.front, api_port)
         for target in (self.moto_server.serve_forever, self.api_server.serve_forever):
             th = threading.Thread(target=target, daemon=True)
