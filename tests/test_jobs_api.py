@@ -341,3 +341,24 @@ def test_the_local_api_takes_sigv4_signed_with_the_local_credentials_as_aws_take
     status, made = signed("POST", url + "jobs", body, creds.secret_access_key)
     assert status == 201 and made["job_id"], made
     assert signed("GET", url + "jobs", None, "not-the-secret")[0] == 403
+
+
+def test_the_root_get_answers_every_job_with_what_was_sent_and_the_originals_metric_text(cloud: Context) -> None:
+    url, headers = api(cloud)
+    sent = json.loads(DRUMS)
+    made = [http("POST", url, DRUMS, headers)[1]["job_id"] for _ in range(3)]
+    store = cloud.jobs.store
+    assert store.claim(made[0], "w-root") is not None
+    store.finish(made[0], "w-root", "SUCCEEDED", result={"psnr": 31.25, "ssim": 0.9512, "lpips": 0.0625})
+    many = 60  # more than a page of 50: the root answers them all, as the original's scan did
+    for _ in range(many):
+        http("POST", url + "jobs", json.dumps({"scene": "lego"}).encode(), headers)
+    status, listing, answer_headers = http_full("GET", url, None, headers)
+    assert status == 200 and "X-Next-Token" not in answer_headers
+    assert len(listing) >= many + 3
+    by_id = {j["job_id"]: j for j in listing}
+    for job_id in made:
+        assert by_id[job_id]["command"] == json.dumps(sent["command"])  # the command as sent
+        assert by_id[job_id]["config"] == json.dumps(sent["config"])
+    done = by_id[made[0]]
+    assert (done["psnr"], done["ssim"], done["lpips"]) == (" 31.25", " 0.9512", " 0.0625")

@@ -4,9 +4,10 @@ At the stage root, the original's contract (heeki/plenoxels `src/fn.py`), for it
 
     POST /                  submit a job -> 200 {"command", "config", "job_id"}
     GET  /                  list jobs -> 200 [ {"job_id", "command", "config", "psnr", "ssim", "lpips", ...} ]
-                            (command and config as JSON text, metrics as text, as the original stored
-                            them); pages with ?limit=&next_token=&state=, the next page's token in the
-                            X-Next-Token response header
+                            every job, as the original's table scan answered (command and config as the
+                            JSON text of what was sent, metrics as the text the original's executor
+                            kept, " 31.2"); pages only when asked, with ?limit=&next_token=&state=,
+                            the next page's token in the X-Next-Token response header
 
 skydeck's own, richer answers (what the CLI and the console use):
 
@@ -114,13 +115,17 @@ def original_command(record: dict[str, Any]) -> list[str]:
 def original_item(record: dict[str, Any]) -> dict[str, Any]:
     """A job as the original's GET listed it: command and config as JSON text, metrics as text;
     skydeck's own fields ride along (extra keys never break the original's clients)."""
-    item = {k: v for k, v in record.items() if k not in ("command", "config", *ORIGINAL_METRICS)}
-    item["command"] = json.dumps(original_command(record))
-    item["config"] = json.dumps(record.get("config") or {})
+    sent = record.get("sent") or {}
+    item = {k: v for k, v in record.items() if k not in ("command", "config", "sent", *ORIGINAL_METRICS)}
+    # the command and config as the client sent them, as the original stored them (json.dumps of each)
+    item["command"] = json.dumps(sent["command"] if "command" in sent else original_command(record))
+    item["config"] = json.dumps(sent["config"] if "config" in sent else record.get("config") or {})
     result = record.get("result") or {}
     for metric in ORIGINAL_METRICS:
         if result.get(metric) is not None:
-            item[metric] = str(result[metric])
+            # the original's executor kept what followed "PSNR:" in render_imgs.py's `print('PSNR:', x)`:
+            # the text of the number with its leading space
+            item[metric] = f" {float(result[metric])!r}"
     return item
 
 
@@ -136,10 +141,11 @@ def _submit(event: dict[str, Any], original: bool) -> dict[str, Any]:
         if bucket and value.startswith("s3://") and value[5:].split("/", 1)[0] != bucket:
             # the executor reads them with its own credentials: never let a job point them elsewhere
             raise JobValidationError(field, f"an s3:// {field} must be in the data bucket s3://{bucket}/")
-    record = _store().submit(spec, job_id=_idempotent_job_id(event))
-    log.info(json.dumps({"event": "job_submitted", "job_id": record["job_id"], "name": spec.name}))
     raw = json.loads(body)
     sent_command = isinstance(raw, dict) and "command" in raw
+    sent = {"command": raw["command"], "config": raw.get("config", {})} if sent_command else None
+    record = _store().submit(spec, job_id=_idempotent_job_id(event), sent=sent)
+    log.info(json.dumps({"event": "job_submitted", "job_id": record["job_id"], "name": spec.name}))
     command = raw["command"] if sent_command else original_command(record)
     config = raw.get("config", {}) if sent_command else spec.config
     if original:  # the original answered 200 with what it queued and the new id
@@ -148,6 +154,21 @@ def _submit(event: dict[str, Any], original: bool) -> dict[str, Any]:
     if sent_command:
         answer.update(command=command, config=config)
     return _response(201, answer)
+
+
+def _everything() -> dict[str, Any]:
+    """Every job, newest first, as the original's table scan listed them; paged (X-Next-Token) only
+    past ROOT_SCAN_MAX, where one answer could no longer hold them."""
+    items: list[dict[str, Any]] = []
+    token = None
+    while len(items) < ROOT_SCAN_MAX:
+        page = _store().list(limit=min(1000, ROOT_SCAN_MAX - len(items)), next_token=token)
+        items += page["items"]
+        token = page["next_token"]
+        if not token:
+            break
+    more = {"X-Next-Token": token} if token else {}
+    return _response(200, [original_item(r) for r in items], more)
 
 
 def _idempotent_job_id(event: dict[str, Any]) -> str | None:
@@ -165,7 +186,12 @@ def _idempotent_job_id(event: dict[str, Any]) -> str | None:
     return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{caller}\n{key}"))
 
 
+ROOT_SCAN_MAX = 5000  # the whole table, as the original's scan answered, within Lambda's 6 MB answer
+
+
 def _list(query: dict[str, str], original: bool) -> dict[str, Any]:
+    if original and not {"limit", "next_token", "state"} & set(query):
+        return _everything()
     state = query.get("state")
     try:
         limit = int(query.get("limit", "50"))

@@ -122,10 +122,13 @@ class JobStore:
     queue_url: str
 
     # -- writes --------------------------------------------------------------------------------
-    def submit(self, spec: JobSpec, job_id: str | None = None) -> dict[str, Any]:
-        """Record the job as QUEUED, then send its id. A failed send is repaired by the reconciler."""
+    def submit(self, spec: JobSpec, job_id: str | None = None, sent: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Record the job as QUEUED, then send its id. A failed send is repaired by the reconciler.
+        `sent` keeps the original's `command` and `config` as the client sent them (the original's GET
+        answers them as stored)."""
         now = time.time()
         record = {
+            **({"sent": sent} if sent else {}),
             "job_id": job_id or str(uuid.uuid4()),
             "kind": "job",
             "state": "QUEUED",
