@@ -188,10 +188,14 @@ def test_the_command_reference_in_docs_is_current() -> None:
 
 
 def test_the_cli_choices_are_the_backends_own() -> None:
+    from backend.core.presets import KINDS
     from cli import choices
-    from lambda_src.sdsinf.partition import PARTITIONS
+    from lambda_src.sdsinf import partition, payload
+    from lambda_src.sdsinf.names import PARTITIONS, VARIANTS
 
-    assert choices.PARTITIONS == PARTITIONS
+    assert [c.value for c in choices.Partition] == list(PARTITIONS) and partition.PARTITIONS is PARTITIONS
+    assert [c.value for c in choices.Variant] == list(VARIANTS) and payload.VARIANTS is VARIANTS
+    assert [c.value for c in choices.PresetKind] == list(KINDS)
 
 
 def test_validate_takes_a_succeeded_training_job_only(cloud_home: Home) -> None:

@@ -13,12 +13,12 @@ from backend.core.errors import ConfigError, NotFoundError, SkydeckError
 from backend.sdsinf.costs import estimate_cost
 from backend.sdsinf.run_queues import RunQueues
 from backend.sdsinf.server_host import ServerHost
-from backend.sdsinf.variants import VARIANTS
 from lambda_src.keys import check_name
 from lambda_src.sdsinf.contracts import LiveMetric, RunSummary
 from lambda_src.sdsinf.diagnosis import WorkerFailure, explain, last_layers
 from lambda_src.sdsinf.direct import new_run_id, run_event
 from lambda_src.sdsinf.metrics import from_csv
+from lambda_src.sdsinf.names import VARIANTS
 from lambda_src.sdsinf.npz_codec import pack_matrix, pack_network
 from lambda_src.sdsinf.payload import tree_depth
 from lambda_src.sdsinf.shards import Shards

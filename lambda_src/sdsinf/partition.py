@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from lambda_src.sdsinf.names import PARTITIONS
+
 
 def row_partition(neurons: int, workers: int) -> np.ndarray:
     if workers < 1 or workers > neurons:
@@ -113,7 +115,6 @@ def component_partition(layers: list[sp.csr_matrix], workers: int) -> list[np.nd
     return owners
 
 
-PARTITIONS = ("row", "component", "greedy")
 
 
 def make_partition(name: str, layers: list[sp.csr_matrix], workers: int) -> list[np.ndarray]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-VARIANTS = ("queue", "object", "serial", "server")  # a config name ends with one of these
+from lambda_src.sdsinf.names import VARIANTS
 
 
 def tree_size(bfr: int, nlevels: int) -> int:
