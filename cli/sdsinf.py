@@ -347,6 +347,11 @@ def sdsinf_show(run_id: str, json_out: JsonOpt = False, profile: ProfileOpt = No
     if json_out:
         print_json(info)
         return
+    if info.get("state") == "RUNNING":
+        out.print(f"{'run_id':<14} {info['run_id']}")
+        out.print(f"{'state':<14} RUNNING (no summary yet; its live metrics are in the console's SDS-Inf screen)")
+        out.print(f"{'config':<14} {info['config']}  ({info['variant']}, {info['workers']} worker(s))")
+        return
     if info.get("state") == "FAILED":
         out.print(f"{'run_id':<14} {info['run_id']}")
         out.print(f"{'state':<14} [red]FAILED[/red]")

@@ -339,13 +339,14 @@ class SdsinfRuns:
                 first_failure = now
             if first_failure is not None and now - first_failure > SUMMARY_GRACE_S:
                 self.queues.cleanup(run_id)
-                raise SkydeckError(f"run {run_id} failed: {diagnosis()}")
+                error = diagnosis()
+                self._record_failure(run_id, request, error)
+                raise SkydeckError(f"run {run_id} failed: {error}")
             if now - started > timeout_s or now - last_progress > idle_timeout_s:
                 self.queues.cleanup(run_id)
-                raise SkydeckError(
-                    f"run {run_id} made no progress for {now - last_progress:.0f}s: {diagnosis()}; "
-                    "see the function's log: skydeck console -> Logs"
-                )
+                error = f"made no progress for {now - last_progress:.0f}s: {diagnosis()}"
+                self._record_failure(run_id, request, error)
+                raise SkydeckError(f"run {run_id} {error}; see the function's log: skydeck console -> Logs")
             time.sleep(0.3)
 
     def runs(self) -> list[RunSummary]:
@@ -374,13 +375,28 @@ class SdsinfRuns:
             found.append(self._unfinished(run_id, event, last_write[run_id]))
         return sorted(found, key=lambda r: r.run_id, reverse=True)
 
-    def _unfinished(self, run_id: str, event: dict[str, Any], last_write: float) -> RunSummary:
+    def _record_failure(self, run_id: str, event: dict[str, Any], error: str) -> None:
+        """The run's summary, FAILED with what the client found, when no worker lived to write one:
+        `runs` and `show` then say why instead of RUNNING."""
+        bucket, key = self.out["MetricsBucket"], f"runs/{run_id}/summary.json"
+        if self._maybe(bucket, key) is not None:
+            return
+        run = self._unfinished_summary(run_id, event)
+        failed = RunSummary(**{**run.to_dict(), "state": "FAILED", "error": error})
+        self.s3.put_object(Bucket=bucket, Key=key, Body=failed.to_json().encode())
+
+    @staticmethod
+    def _unfinished_summary(run_id: str, event: dict[str, Any]) -> RunSummary:
         variant = str(event.get("variant") or ("queue" if "queue" in event else "serial"))
-        run = RunSummary(
+        return RunSummary(
             run_id=run_id, config=str(event.get("config", "")), variant=variant, state="RUNNING",
             workers=int(event.get("workers") or (event.get("invoc_params") or {}).get("total_nworkers") or 1),
             partition=str(event.get("partition", "row")),
         )  # fmt: skip
+
+    def _unfinished(self, run_id: str, event: dict[str, Any], last_write: float) -> RunSummary:
+        run = self._unfinished_summary(run_id, event)
+        variant = run.variant
         silent = time.time() - last_write
         if silent < self.orphaned_after_s:
             return run
