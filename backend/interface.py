@@ -210,11 +210,12 @@ class Backend:
         except Exception:  # noqa: BLE001 - no preview yet (or not a torch job)
             return None
 
-    def make_and_push_scene(self, name: str, directory: Path, size: int = 64, views: int = 40) -> str:
-        """A synthetic scene written to `directory`, checked and pushed as `name`; returns where it went."""
+    def make_and_push_scene(self, name: str, directory: Path) -> str:
+        """A synthetic scene written to `directory` (the same scene `skydeck data make-scene NAME` makes:
+        make_scene's defaults), checked and pushed as `name`; returns where it went."""
         from gpu_executor.plenoxels.scene import make_scene
 
-        make_scene(name, directory, size=size, views=views, test_views=8)
+        make_scene(name, directory)
         result = self.ctx.scenes.push(directory, name)
         return f"scene {name}: {result.files} files ({result.bytes / 1e6:.1f} MB) in {result.uri}"
 

@@ -553,3 +553,19 @@ async def test_the_stacks_panel_lists_the_fleets_hosts_with_a_failed_boot_and_it
         assert "Python 3.7.17 [old AMI]" in panel
     fresh.stacks.delete("fleet")
     fresh.stacks.delete("infra")
+
+
+def test_the_console_makes_the_same_scene_as_the_cli(cloud: Context, tmp_path: Path) -> None:
+    from tests.test_cli import run
+
+    Backend(cloud).make_and_push_scene("same-scene", tmp_path / "console")
+    made = run(cloud.home.root, "data", "make-scene", "same-scene", "--out", str(tmp_path / "cli"))
+    assert made.returncode == 0, made.stderr
+
+    def files(root: Path) -> list[str]:
+        return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+    assert files(tmp_path / "console") == files(tmp_path / "cli")
+    assert (tmp_path / "console" / "transforms_train.json").read_text() == (
+        tmp_path / "cli" / "transforms_train.json"
+    ).read_text()

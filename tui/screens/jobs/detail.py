@@ -127,7 +127,7 @@ class JobDetailScreen(DeckScreen):
 
     def action_fetch(self) -> None:
         """What `skydeck jobs fetch` does: the checkpoint, renders, turntable and metrics into a folder."""
-        form = Form(f"Fetch job {self.job_id[:8]}'s results", [("dir", "into", f"results/{self.job_id[:8]}")])
+        form = Form(f"Fetch job {self.job_id[:8]}'s results", [("dir", "into", f"results/{self.job_id}")])
 
         def fetch(answers: dict[str, str]) -> str:
             files = self.deck.backend.fetch_results(self.job_id, Path(answers["dir"]).expanduser())
