@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from backend.core.context import Context
-from backend.core.errors import NotFoundError, SkydeckError
+from backend.core.errors import ConfigError, NotFoundError, SkydeckError
 from backend.sdsinf.data import generate
 from backend.sdsinf.runs import SdsinfRuns
 from lambda_src.sdsinf.contracts import LiveMetric
@@ -757,3 +757,17 @@ def test_an_uploaded_dataset_becomes_runnable_only_when_its_last_file_is_in(runs
     finally:
         runs.s3.put_object = real_put  # type: ignore[method-assign]
     assert written[-1] == "ordered/network.npz" and "ordered/inputs.npz" in written[:-1]
+
+
+def test_shapes_that_do_not_match_are_refused_naming_the_fix(runs: SdsinfRuns, tmp_path: Path) -> None:
+    from backend.sdsinf.runs import plan_from_payload
+
+    generate(tmp_path / "gc", 1024, 6, 20, seed=5)
+    with pytest.raises(ConfigError, match="holds layers 1-6 only: pass --layers 6"):
+        runs.upload(tmp_path / "gc", 1024, 30, "sixlayers")
+    runs.upload(tmp_path / "gc", 1024, 6, "sixlayers")
+    payload = Path(__file__).parent / "fixtures" / "sdsinf_payloads" / "b1_1024n_1w_10000bs_payload_serial.json"
+    plan = plan_from_payload(payload, data="sixlayers")
+    assert plan.layers not in (None, 6)
+    with pytest.raises(ConfigError, match=rf"numLayers is {plan.layers}, but dataset 'sixlayers' has 6"):
+        runs.start_plan(plan)

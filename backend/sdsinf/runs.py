@@ -48,6 +48,8 @@ class RunPlan:
     num_data: int | None = None  # how many of the inputs to infer (the original's numData)
     bfr: int | None = None  # the invocation tree's fan-out (the original's bfr)
     nlevels: int | None = None  # its depth (the original's nlevels)
+    neurons: int | None = None  # the model a payload expects (its numNeurons, numLayers): checked
+    layers: int | None = None  # against the uploaded dataset's before the run starts
 
 
 def plan_from_payload(
@@ -68,6 +70,8 @@ def plan_from_payload(
         num_data=payload.num_data,
         bfr=payload.bfr,
         nlevels=payload.nlevels,
+        neurons=payload.neurons,
+        layers=payload.layers,
     )
 
 
@@ -147,6 +151,8 @@ class SdsinfRuns:
         # the network is what makes a dataset runnable (runs and payloads look for it), so it goes last,
         # and an older one goes first: an upload cut off midway leaves a dataset no run takes for whole
         self.s3.delete_object(Bucket=out["WeightsBucket"], Key=f"{name}/network.npz")
+        shape = {"neurons": neurons, "layers": len(net.layers), "inputs": int(y.shape[0])}
+        self.s3.put_object(Bucket=out["WeightsBucket"], Key=f"{name}/meta.json", Body=json.dumps(shape).encode())
         self.s3.put_object(Bucket=out["InferenceBucket"], Key=f"{name}/inputs.npz", Body=pack_matrix(y))
         if truth is not None:
             body = "".join(f"{i}\n" for i in truth)
@@ -175,7 +181,9 @@ class SdsinfRuns:
         server_mode: str = "job",
         num_data: int | None = None,
         nlevels: int | None = None,
+        expect: tuple[int | None, int | None] = (None, None),
     ) -> dict[str, Any]:
+        """Start a run. `expect` is the (neurons, layers) a payload names: refused when the dataset differs."""
         from lambda_src.sdsinf.partition import PARTITIONS
 
         if partition not in PARTITIONS:
@@ -199,6 +207,7 @@ class SdsinfRuns:
         if not object_exists(self.s3, out["WeightsBucket"], f"{data_name}/network.npz"):
             hint = f"skydeck sdsinf data upload --data DIR --name {data_name}"
             raise NotFoundError(f"no uploaded model named {data_name!r}; upload one: {hint}")
+        self._check_shape(data_name, *expect)
         run_id = new_run_id()
         event = run_event(
             run_id, config or f"{data_name}_{variant}", data_name,
@@ -265,6 +274,7 @@ class SdsinfRuns:
             bfr=plan.bfr,
             num_data=plan.num_data,
             nlevels=plan.nlevels,
+            expect=(plan.neurons, plan.layers),
         )
 
     def transport(self, variant: str, run_id: str, workers: int) -> dict[str, Any]:
@@ -374,6 +384,24 @@ class SdsinfRuns:
             event = json.loads(self._get(bucket, key))
             found.append(self._unfinished(run_id, event, last_write[run_id]))
         return sorted(found, key=lambda r: r.run_id, reverse=True)
+
+    def _check_shape(self, data_name: str, neurons: int | None, layers: int | None) -> None:
+        """A payload names its model's shape; a dataset of another shape would run and answer for the
+        wrong network. (Datasets uploaded before their shape was recorded are not checked.)"""
+        if neurons is None and layers is None:
+            return
+        raw = self._maybe(self.out["WeightsBucket"], f"{data_name}/meta.json")
+        if raw is None:
+            return
+        shape = json.loads(raw)
+        checks = (("numNeurons", neurons, shape.get("neurons")), ("numLayers", layers, shape.get("layers")))
+        for field, wanted, have in checks:
+            if wanted is not None and have is not None and int(wanted) != int(have):
+                raise ConfigError(
+                    f"payload: model_params.{field} is {wanted}, but dataset {data_name!r} has {have}; "
+                    f"upload a dataset of that shape (skydeck sdsinf data upload ... --name NAME) and pass "
+                    "--data NAME, or use a payload made for this one"
+                )
 
     def _record_failure(self, run_id: str, event: dict[str, Any], error: str) -> None:
         """The run's summary, FAILED with what the client found, when no worker lived to write one:

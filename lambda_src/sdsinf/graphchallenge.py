@@ -91,7 +91,23 @@ def truth_path(root: Path, neurons: int, depth: int) -> Path:
     return root / f"neuron{neurons}-l{depth}-categories.tsv"
 
 
+def layers_present(root: Path, neurons: int) -> int:
+    """How many consecutive layer files (l1, l2, ...) the directory holds for this neuron count."""
+    k = 0
+    while layer_path(root, neurons, k + 1).is_file():
+        k += 1
+    return k
+
+
 def load_network(root: Path, neurons: int, depth: int) -> Network:
+    present = layers_present(root, neurons)
+    if present < depth:
+        hint = f"pass --layers {present}" if present else f"is it a {neurons}-neuron Graph Challenge directory?"
+        raise DataError(
+            f"{root}: --layers {depth} asked for, but neuron{neurons}/ holds layers 1-{present} only: {hint}"
+            if present
+            else f"{root}: no neuron{neurons}/n{neurons}-l1.tsv: {hint}"
+        )
     layers = []
     for k in range(1, depth + 1):
         path = layer_path(root, neurons, k)
