@@ -190,10 +190,16 @@ def jobs_fetch(
     job_id = ctx.jobs.resolve(job_id)  # a clear "no such job" before looking in the bucket
     progress = (lambda n: None) if json_out else (lambda n: err.print(f"  {n}"))
     files = ctx.scenes.fetch(job_id, out_dir, on_file=progress, overwrite=overwrite)
+    state = ctx.jobs.get(job_id).get("state", "?")
     if json_out:
-        print_json({"job_id": job_id, "files": [str(p) for p in files]})
-    else:
-        out.print(f"{len(files)} file(s) in {out_dir}")
+        print_json({"job_id": job_id, "state": state, "files": [str(p) for p in files]})
+        return
+    out.print(f"{len(files)} file(s) in {out_dir}")
+    if state in ("QUEUED", "RUNNING"):
+        err.print(
+            f"job {job_id} is {state}: these are its files so far (its log, the live preview); "
+            f"fetch again when it ends for the checkpoint and renders (skydeck jobs watch {job_id})"
+        )
 
 
 @app.command("logs")

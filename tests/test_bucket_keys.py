@@ -153,3 +153,16 @@ def test_jobs_fetch_does_not_replace_files_already_in_out_without_overwrite(clou
     replaced = run(cloud.home.root, "jobs", "fetch", job, "--out", str(out), "--overwrite")
     assert replaced.returncode == 0, replaced.stderr
     assert json.loads((out / "metrics.json").read_text()) == {"psnr": 30}
+
+
+def test_fetching_a_running_job_says_the_files_are_only_those_so_far(cloud: Context, tmp_path: Path) -> None:
+    from lambda_src.jobs.schema import parse_job
+
+    store = cloud.jobs.store
+    job = store.submit(parse_job({"scene": "lego"}))["job_id"]
+    store.claim(job, "w-running")
+    _put(cloud, f"results/{job}/job.log", b"claimed by w-running\n")
+    fetched = run(cloud.home.root, "jobs", "fetch", job, "--out", str(tmp_path / "early"))
+    assert fetched.returncode == 0 and f"job {job} is RUNNING: these are its files so far" in fetched.stderr
+    shown = run(cloud.home.root, "jobs", "fetch", job, "--out", str(tmp_path / "again"), "--json")
+    assert json.loads(shown.stdout)["state"] == "RUNNING"
