@@ -93,6 +93,9 @@ async def test_the_key_bar_is_never_cut_at_80_columns(cloud_home) -> None:  # no
             bar = app.screen.query_one("#keybar")
             text = str(bar.render())
             assert "^p Palette" in text and "…" not in text, (mode, text)
+            # help and quit always show, and no key is split across the two lines or cut at the edge
+            assert "? Help" in text and "q Quit" in text, (mode, text)
+            assert all(len(line) <= 80 for line in text.splitlines()), (mode, text)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (140, 45)], ids=["80x24", "140x45"])

@@ -16,9 +16,11 @@ class KeyBar(Static):
     DEFAULT_CSS = """
     KeyBar {
         dock: bottom; height: auto; max-height: 2; background: $panel; color: $text-muted;
-        text-wrap: wrap; text-overflow: ellipsis;
+        text-wrap: nowrap; text-overflow: clip;
     }
     """
+    LINES = 2
+    GAP = 2
 
     def __init__(self) -> None:
         super().__init__("", id="keybar", markup=True)
@@ -26,6 +28,10 @@ class KeyBar(Static):
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
+        self._rebuild()
+
+    def on_resize(self) -> None:
+        self._shown = None  # the same keys may fit differently now
         self._rebuild()
 
     def on_unmount(self) -> None:
@@ -51,12 +57,35 @@ class KeyBar(Static):
         if entries == self._shown:
             return
         self._shown = entries
-        # the palette first: on a narrow terminal it is the one key that leads to all the others
-        parts = ["[@click=app.command_palette][b]^p[/b] Palette[/]"] if self.app.ENABLE_COMMAND_PALETTE else []
+        # (plain width, markup, priority): an entry is never split across lines; where they do not all
+        # fit, the screen switches (1-5, also in the palette and on ?) go first, then this screen's
+        # own keys from the end; the palette, help and quit always stay
+        items: list[tuple[int, str, int]] = []
+        if self.app.ENABLE_COMMAND_PALETTE:
+            items.append((len("^p Palette"), "[@click=app.command_palette][b]^p[/b] Palette[/]", 3))
         for display, description, enabled, key in entries:
             label = f"[b]{escape(display)}[/b] {escape(description)}"
-            if enabled:
-                parts.append(f"[@click=app.simulate_key({key!r})]{label}[/]")
-            else:
-                parts.append(f"[dim]{label}[/dim]")
-        self.update("  ".join(parts))
+            markup = f"[@click=app.simulate_key({key!r})]{label}[/]" if enabled else f"[dim]{label}[/dim]"
+            priority = 3 if key in ("question_mark", "?", "q") else 1 if key.isdigit() else 2
+            items.append((len(display) + 1 + len(description), markup, priority))
+        width = self.size.width or self.app.size.width or 80
+        kept = list(items)
+        while len(self._pack(kept, width)) > self.LINES:
+            droppable = [i for i, item in enumerate(kept) if item[2] < 3]
+            if not droppable:
+                break
+            lowest = min(item[2] for i, item in enumerate(kept) if i in droppable)
+            del kept[max(i for i in droppable if kept[i][2] == lowest)]
+        self.update("\n".join(self._pack(kept, width)))
+
+    def _pack(self, items: list[tuple[int, str, int]], width: int) -> list[str]:
+        lines: list[list[tuple[int, str, int]]] = [[]]
+        used = 0
+        for item in items:
+            need = item[0] + (self.GAP if lines[-1] else 0)
+            if lines[-1] and used + need > width:
+                lines.append([])
+                used, need = 0, item[0]
+            lines[-1].append(item)
+            used += need
+        return [(" " * self.GAP).join(markup for _, markup, _ in line) for line in lines if line]

@@ -52,7 +52,8 @@ class StacksScreen(DeckScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#stacks-table", DataTable)
-        table.add_columns("stack", "name", "status", "what")
+        # what each stack holds is the side panel's first line: a column of it was cut at 80 columns
+        table.add_columns("stack", "name", "status")
         self.action_refresh()
 
     def action_refresh(self) -> None:
@@ -101,7 +102,7 @@ class StacksScreen(DeckScreen):
         for s in self.stacks:
             if self.filter_text and self.filter_text not in f"{s['stack']} {s['status']}".lower():
                 continue
-            table.add_row(s["stack"], s["name"], _status(s["status"]), s["what"], key=s["stack"])
+            table.add_row(s["stack"], s["name"], _status(s["status"]), key=s["stack"])
         if table.row_count:
             table.move_cursor(row=min(keep, table.row_count - 1))
         self._show_outputs()
