@@ -569,3 +569,21 @@ def test_the_console_makes_the_same_scene_as_the_cli(cloud: Context, tmp_path: P
     assert (tmp_path / "console" / "transforms_train.json").read_text() == (
         tmp_path / "cli" / "transforms_train.json"
     ).read_text()
+
+
+async def test_launching_from_the_sdsinf_form_gives_the_screen_its_keys_back(cloud: Context) -> None:
+    from textual.widgets import Input as TextInput
+
+    app = SkydeckApp(backend=Backend(cloud), mode="sdsinf")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        app.screen.query_one("#sds-data", TextInput).focus()
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        await settle(app, pilot)
+        assert not isinstance(app.focused, TextInput), app.focused
+        screen = app.screen
+        before = screen.query_one("#sds-data", TextInput).value
+        await pilot.press("c")  # the screen's compare key, not a letter in the data field
+        await settle(app, pilot)
+        assert screen.query_one("#sds-data", TextInput).value == before

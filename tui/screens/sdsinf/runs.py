@@ -187,9 +187,11 @@ class SdsinfScreen(DeckScreen):
             return
         runs = table.first(DataTable)
         run_id = str(runs.coordinate_to_cell_key(runs.cursor_coordinate).row_key.value)
+        # a file that is there (the newest master_metrics_*.csv here), never a name that is not
+        found = sorted(Path.cwd().glob("master_metrics_*.csv"), key=lambda p: p.stat().st_mtime, reverse=True)
         form = Form(
             f"Compare run {run_id} with a published metrics file",
-            [("path", "published metrics file", "master_metrics_c1_1024n_8w_10000bs_queue.csv")],
+            [("path", "published master_metrics_*.csv", str(found[0]) if found else "")],
         )
 
         def go(answers: dict[str, str] | None) -> None:
@@ -224,6 +226,8 @@ class SdsinfScreen(DeckScreen):
 
     def on_work_failed(self, message: WorkFailed) -> None:
         self._status(f"[red]{message.what}: {escape(message.error)}[/red]")
+        if message.what == "compare":  # the dialog is gone: say it where the eye is
+            self.notify(f"compare: {message.error}", severity="error", timeout=10)
         if message.what == "run":
             self.notify(message.error, severity="error")
 
@@ -280,6 +284,8 @@ class SdsinfScreen(DeckScreen):
         except ValueError as exc:
             self._status(f"[red]{exc}[/red]")
             return
+        # the form has done its work: the screen's keys (c, r, 1-5) work again at once, not in a text field
+        self.query_one("#sds-workers", DataTable).focus()
         self.run_it(
             str(preset),
             None
