@@ -189,11 +189,12 @@ class Backend:
         values = {**(preset.values if preset else {}), "config": {}}
         return compose_job(values, scene=scene, overrides=overrides, preset_name=preset.name if preset else None)
 
-    def submit_job(self, spec: JobSpec, check_scene: bool = True) -> Job:
-        """Queue a job; a pushed scene that is not in the data bucket is refused first (NotFoundError)."""
+    def submit_job(self, spec: JobSpec, check_scene: bool = True, force: bool = False) -> Job:
+        """Queue a job; a pushed scene that is not in the data bucket is refused first (NotFoundError), and
+        on the local cloud one estimated to train for hours on its CPU (ConfigError) unless `force`."""
         if check_scene:
             self.ctx.scenes.check_exists(spec.scene)
-        return Job.from_record(self.ctx.jobs.submit(spec))
+        return Job.from_record(self.ctx.jobs.submit(spec, laptop_guard=not force))
 
     def job_log(self, job_id: str) -> str | None:
         """The job's own log, or None while there is none."""

@@ -52,10 +52,14 @@ def jobs_submit(
             "making a second (default: a new one each time, printed if the submit may not have finished).",
         ),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Queue a job estimated to take hours on the local cloud's CPU anyway.")
+    ] = False,
     json_out: JsonOpt = False,
     profile: ProfileOpt = None,
 ) -> None:
-    """Validate and queue a job from a file or a preset."""
+    """Validate and queue a job from a file or a preset. On the local cloud, a job estimated to train for
+    more than 2 hours on its CPU is refused unless --force."""
     from backend.core.presets import compose_job, get_preset
     from lambda_src.jobs.schema import JobValidationError, parse_body
 
@@ -80,7 +84,7 @@ def jobs_submit(
         spec = compose_job(chosen.values, scene=scene, overrides=set_, preset_name=chosen.name)
     if not no_check:
         ctx.scenes.check_exists(spec.scene, skip_hint="; --no-check queues the job anyway")
-    record = ctx.jobs.submit(spec, key=idempotency_key)
+    record = ctx.jobs.submit(spec, key=idempotency_key, laptop_guard=not force)
     if json_out:
         print_json(record)
     elif record.get("replayed"):

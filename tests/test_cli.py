@@ -22,7 +22,8 @@ def run(home: Path, *args: str, stdin: str | None = None) -> subprocess.Complete
 def test_submit_show_list_cancel_with_json(cloud_home: Home) -> None:
     home = cloud_home.root
     sub = run(
-        home, "jobs", "submit", "--preset", "syn", "--scene", "lego", "--set", "lr_sigma=10", "--no-check", "--json"
+        home, "jobs", "submit", "--preset", "syn", "--scene", "lego", "--set", "lr_sigma=10", "--no-check", "--force",
+        "--json",
     )
     assert sub.returncode == 0, sub.stderr
     job_id = json.loads(sub.stdout)["job_id"]
@@ -41,7 +42,7 @@ def test_submit_show_list_cancel_with_json(cloud_home: Home) -> None:
 
 def test_seed_file_submits_and_bad_input_names_the_field(cloud_home: Home, tmp_path: Path) -> None:
     home = cloud_home.root
-    ok = run(home, "jobs", "submit", str(SEED_JOBS[0]), "--json")
+    ok = run(home, "jobs", "submit", str(SEED_JOBS[0]), "--force", "--json")  # a GPU job, queued on purpose
     assert ok.returncode == 0 and "job_id" in json.loads(ok.stdout)
     bad = run(home, "jobs", "submit", "--preset", "syn", "--scene", "lego", "--set", "lr_sigma=fast")
     assert bad.returncode == 2 and "config.lr_sigma" in bad.stderr and "Traceback" not in bad.stderr
@@ -200,7 +201,7 @@ def test_the_cli_choices_are_the_backends_own() -> None:
 
 def test_validate_takes_a_succeeded_training_job_only(cloud_home: Home) -> None:
     home = cloud_home.root
-    sub = run(home, "jobs", "submit", "--preset", "syn", "--scene", "lego", "--no-check", "--json")
+    sub = run(home, "jobs", "submit", "--preset", "syn", "--scene", "lego", "--no-check", "--force", "--json")
     job_id = json.loads(sub.stdout)["job_id"]
     refused = run(home, "jobs", "validate", job_id[:8])
     assert refused.returncode == 2, refused.stdout + refused.stderr
@@ -212,13 +213,13 @@ def test_a_submit_with_an_idempotency_key_makes_one_job_however_often_it_is_sent
     import uuid
 
     home, key = cloud_home.root, str(uuid.uuid4())
-    args = ("jobs", "submit", "--preset", "syn", "--scene", "lego", "--no-check", "--idempotency-key", key)
+    args = ("jobs", "submit", "--preset", "syn-cpu-quick", "--scene", "lego", "--no-check", "--idempotency-key", key)
     first = run(home, *args, "--json")
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout)["job_id"] == key
     again = run(home, *args)
     assert again.returncode == 0 and f"already queued as {key}" in again.stdout
-    different = run(home, "jobs", "submit", "--preset", "syn", "--scene", "drums", "--no-check",
+    different = run(home, "jobs", "submit", "--preset", "syn-cpu-quick", "--scene", "drums", "--no-check",
                     "--idempotency-key", key)  # fmt: skip
     assert different.returncode == 2 and "a different job was already submitted with this key" in different.stderr
     bad = run(home, *args[:-1], "not-a-uuid")
@@ -291,3 +292,15 @@ def test_small_answers_a_new_user_meets(tmp_path: Path) -> None:
     # the local cloud down is exit 4, for status as for every other command (the README says so)
     down = run(home, "local", "status")
     assert down.returncode == 4 and "not running" in down.stdout
+
+
+def test_a_job_that_would_train_for_hours_on_this_cpu_is_refused_unless_forced(cloud_home: Home) -> None:
+    home = cloud_home.root
+    refused = run(home, "jobs", "submit", "--preset", "syn", "--scene", "demo", "--no-check")
+    assert refused.returncode == 2
+    assert "would train for about 14.2 h on this machine's CPU" in refused.stderr
+    assert "--preset syn-cpu-quick" in refused.stderr and "--force" in refused.stderr
+    quick = run(home, "jobs", "submit", "--preset", "syn-cpu-quick", "--scene", "demo", "--no-check")
+    assert quick.returncode == 0, quick.stderr
+    forced = run(home, "jobs", "submit", "--preset", "syn", "--scene", "demo", "--no-check", "--force")
+    assert forced.returncode == 0, forced.stderr

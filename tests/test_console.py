@@ -92,7 +92,8 @@ async def test_compose_submit_and_see_the_job_listed(cloud: Context, tmp_path: P
         listed = [r for r in rows(app, "#jobs-table") if r[2] == scene]
         assert listed and "QUEUED" in listed[0][1]
     job = next(j for j in cloud.jobs.list(limit=1000)["items"] if j["name"] == scene)
-    assert job["config"]["lr_sigma"] == 12.5 and job["preset"] == "syn"
+    # on the local cloud the composer starts from the CPU preset (syn would train for hours here)
+    assert job["config"]["lr_sigma"] == 12.5 and job["preset"] == "syn-cpu-quick"
 
 
 async def test_monitor_shows_queue_depth_change(cloud: Context) -> None:

@@ -44,7 +44,26 @@ class Jobs:
             where = "the local cloud's executors run the torch engine; " if spec.engine == "auto" else ""
             raise ConfigError(f"{exc} ({where}nothing was queued)") from None
 
-    def submit(self, spec: JobSpec, key: str | None = None, tries: int = 2) -> dict[str, Any]:
+    def check_laptop_time(self, spec: JobSpec) -> None:
+        """On the local cloud, a training job estimated to take longer than LAPTOP_LIMIT_S on its CPU is
+        refused, naming the estimate and the CPU presets (what the CLI, the console and batch ask for;
+        `--force` skips it)."""
+        from backend.jobs.estimate import LAPTOP_LIMIT_S, cpu_seconds, humanize
+
+        if spec.engine == "svox2" or not self.ctx.profile.is_local or spec.checkpoint is not None:
+            return
+        seconds = cpu_seconds(spec.config)
+        if seconds > LAPTOP_LIMIT_S:
+            raise ConfigError(
+                f"this job would train for about {humanize(seconds)} on this machine's CPU (the torch engine "
+                f"at ~50,000 rays/s): more than {humanize(LAPTOP_LIMIT_S)}. Use a CPU preset "
+                "(--preset syn-cpu-quick, about 2 min; syn-cpu), lower n_iters or reso, or pass --force "
+                "to queue it anyway (nothing was queued)"
+            )
+
+    def submit(
+        self, spec: JobSpec, key: str | None = None, tries: int = 2, laptop_guard: bool = False
+    ) -> dict[str, Any]:
         """One idempotent operation: the job's id is chosen here (or given, as `key`) and sent with every
         try, so a retry after a dropped connection or a lost answer finds the job it made instead of
         making a second; a job still QUEUED is sent again by that retry."""
@@ -54,6 +73,8 @@ class Jobs:
 
         job_id = check_job_key(key) if key else str(uuid.uuid4())
         self.check_engine(spec)
+        if laptop_guard:
+            self.check_laptop_time(spec)
         for attempt in range(tries):
             try:
                 return self.store.submit(spec, job_id=job_id)

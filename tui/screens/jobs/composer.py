@@ -37,7 +37,9 @@ class ComposerScreen(DeckScreen):
 
     def compose(self) -> ComposeResult:
         self.presets = {p.name: p for p in self.deck.backend.presets("plenoxels")}
-        fallback = "syn" if "syn" in self.presets else next(iter(self.presets), None)
+        # on the local cloud the executors are this machine's CPU: start from the preset that trains there
+        wanted = "syn-cpu-quick" if self.deck.backend.profile.is_local else "syn"
+        fallback = wanted if wanted in self.presets else next(iter(self.presets), None)
         first = self.initial if self.initial in self.presets else fallback
         yield from self.compose_frame()
         with Horizontal(id="composer"):
