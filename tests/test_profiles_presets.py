@@ -144,3 +144,18 @@ def test_the_originals_environment_file_becomes_a_profile(tmp_path: Path) -> Non
     source.write_text("REGION=mars-1\n")
     refused = skydeck("profiles", "import", str(source), "--name", "other")
     assert refused.returncode == 2 and "region must be an AWS region" in refused.stderr
+
+
+def test_the_cpu_estimate_puts_the_presets_where_they_train(tmp_path) -> None:  # noqa: ANN001
+    from backend.core.paths import Home
+    from backend.core.presets import compose_job, get_preset
+    from backend.jobs.estimate import LAPTOP_LIMIT_S, cpu_seconds
+
+    home = Home(tmp_path / "h")
+
+    def seconds(name: str) -> float:
+        return cpu_seconds(compose_job(get_preset(home, name).values, scene="demo", preset_name=name).config)
+
+    assert 60 <= seconds("syn-cpu-quick") <= 300  # "about two minutes", as its description says
+    assert seconds("syn-cpu") < LAPTOP_LIMIT_S < seconds("syn")
+    assert seconds("syn") > 10 * 3600  # svox2's syn config: 512^3, 128,000 iterations
