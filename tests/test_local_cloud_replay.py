@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -207,25 +209,27 @@ def test_a_damaged_record_stops_the_start_naming_it_and_repair_keeps_what_came_b
         control.up(home, workers=0)
     report = json.loads(run(home.root, "local", "repair", "--yes", "--json").stdout)
     assert report["stopped_at"] == f"record {seq} fails its checksum (its request changed on disk)"
-    control.up(home, workers=0)
-    try:
-        s3 = Context.create(None, home).clients.client("s3")
+    with _s3_of_a_running_cloud(home) as s3:
         assert s3.get_object(Bucket="kept", Key="before")["Body"].read() == b"intact"
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket="kept").get("Contents", [])]
         assert keys == ["before"], "a record after the damaged one was replayed without it"
-    finally:
-        control.down(home)
 
 
 def test_the_journal_keeps_no_signature_or_session_token(tmp_path: Path) -> None:
     home = Home(tmp_path / "h")
-    control.up(home, workers=0)
-    try:
-        s3 = Context.create(None, home).clients.client("s3")
+    with _s3_of_a_running_cloud(home) as s3:
         s3.create_bucket(Bucket="signed")
-    finally:
-        control.down(home)
     headers = [json.loads(h) for (h,) in sqlite3.connect(home.local_journal).execute("SELECT headers FROM requests")]
     auth = [h["authorization"] for h in headers if "authorization" in h]
     assert auth and all("Credential=" in a and "Signature=" not in a for a in auth)
     assert not any("x-amz-security-token" in h for h in headers)
+
+
+@contextmanager
+def _s3_of_a_running_cloud(home: Home) -> Iterator[Any]:
+    """A local cloud of the home's own, up for the block, and an S3 client on it."""
+    control.up(home, workers=0)
+    try:
+        yield Context.create(None, home).clients.client("s3")
+    finally:
+        control.down(home)
