@@ -194,7 +194,12 @@ def jobs_fetch(
     job_id = ctx.jobs.resolve(job_id)  # a clear "no such job" before looking in the bucket
     progress = (lambda n: None) if json_out else (lambda n: err.print(f"  {n}"))
     files = ctx.scenes.fetch(job_id, out_dir, on_file=progress, overwrite=overwrite)
-    state = ctx.jobs.get(job_id).get("state", "?")
+    from backend.core.errors import NotFoundError
+
+    try:
+        state = ctx.jobs.get(job_id).get("state")
+    except NotFoundError:  # results can outlive the job's record (or be put there by hand)
+        state = None
     if json_out:
         print_json({"job_id": job_id, "state": state, "files": [str(p) for p in files]})
         return
