@@ -121,7 +121,7 @@ def test_malformed_files_are_named_with_their_line(tmp_path: Path) -> None:
     with pytest.raises(gc.DataError, match=r"n1024-l2.tsv: neuron \d+ has (31|33) edges into it"):
         gc.load_network(tmp_path, 1024, 2)
     layer.write_text("\n".join(lines) + "\n")
-    with pytest.raises(gc.DataError, match=r"n1024-l3.tsv: file not found"):
+    with pytest.raises(gc.DataError, match=r"holds layers 1-2 only: pass --layers 2"):
         gc.load_network(tmp_path, 1024, 3)
 
 
