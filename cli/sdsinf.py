@@ -427,7 +427,8 @@ def sdsinf_compare(
     if json_out:
         print_json({"run_id": full_id, "with": str(with_), "columns": [r.to_dict() for r in rows]})
         return
-    table = Table("column", "this run", with_.name, "ratio", box=None)
-    for r in rows:
-        table.add_row(r.column, r.ours, r.theirs, "" if r.ratio is None else f"{r.ratio:.3g}")
-    out.print(table)
+    # print_table: column names are never cut (three began with the same 21 characters), TSV when piped
+    print_table(
+        ["column", "this run", with_.name, "ratio"],
+        [[r.column, r.ours, r.theirs, "" if r.ratio is None else f"{r.ratio:.3g}"] for r in rows],
+    )

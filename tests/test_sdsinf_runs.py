@@ -580,6 +580,8 @@ def _fetch_and_compare(runs: SdsinfRuns, run_id: str, out: Path, categories: int
     columns = json.loads(compared.stdout)["columns"]
     assert [c["column"] for c in columns] == METRICS_COLUMNS
     assert all(c["ratio"] == pytest.approx(1.0) for c in columns if c["ratio"] is not None)
+    piped = cli(home, "sdsinf", "compare", run_id, "--with", str(out / f"master_metrics_{config}.csv"))
+    assert {line.split("\t")[0] for line in piped.stdout.splitlines()[1:]} == set(METRICS_COLUMNS)  # none cut
     broken = cli(home, "sdsinf", "compare", run_id, "--with", str(out / "categories.tsv"))
     assert broken.returncode == 2 and "not a metrics file" in broken.stderr
 
