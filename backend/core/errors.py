@@ -10,9 +10,14 @@ class SkydeckError(Exception):
 
 
 class ConfigError(SkydeckError):
-    """A profile, preset or option is wrong."""
+    """A profile, preset or option is wrong. `field`, when known, is the dotted path of the value
+    (config.lr_sigma): front ends mark that field rather than parse the message."""
 
     exit_code = 2
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class NotFoundError(SkydeckError):

@@ -143,6 +143,7 @@ def compose_job(
         if exc.field == "scene" and "required" in exc.message:
             raise ConfigError(
                 "scene: this preset names no scene; give one (a pushed scene's name, an s3:// URI in the data "
-                "bucket or a path under /data/): --scene on the command line, the scene field in the console"
+                "bucket or a path under /data/): --scene on the command line, the scene field in the console",
+                field="scene",
             ) from None
-        raise ConfigError(f"{exc.field}: {exc.message}") from None
+        raise ConfigError(f"{exc.field}: {exc.message}", field=exc.field) from None

@@ -132,8 +132,7 @@ class ComposerScreen(DeckScreen):
             self.spec = None
             message = str(exc)
             error.update(f"[red]{message}[/red]")
-            field = message.split(":", 1)[0]
-            key = field.removeprefix("config.").split("[", 1)[0]
+            key = (exc.field or "").removeprefix("config.").split("[", 1)[0]
             for inp in self.query("Input.cfg").results(Input):
                 if inp.id == f"cfg-{key}":
                     inp.add_class("invalid")
