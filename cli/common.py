@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from backend.core.context import Context
-from backend.core.errors import ConfigError
+if TYPE_CHECKING:
+    from backend.core.context import Context
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
@@ -26,6 +25,8 @@ YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confir
 def print_table(headers: list[str], rows: list[list[str]]) -> None:
     """A table on a terminal; tab-separated lines, never cut, when piped."""
     if out.is_terminal:
+        from rich.table import Table
+
         table = Table(box=None)
         widest = max((len(r[0]) for r in rows), default=0)
         for i, header in enumerate(headers):
@@ -41,6 +42,8 @@ def print_table(headers: list[str], rows: list[list[str]]) -> None:
 
 
 def context(profile: str | None) -> Context:
+    from backend.core.context import Context
+
     return Context.create(profile)
 
 
@@ -52,6 +55,8 @@ def confirm(question: str, yes: bool) -> None:
     if yes:
         return
     if not sys.stdin.isatty():
+        from backend.core.errors import ConfigError
+
         raise ConfigError(f"{question} - refusing without a terminal to ask on; pass --yes to confirm")
     if not typer.confirm(question, default=False):
         raise typer.Exit(1)

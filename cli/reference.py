@@ -49,7 +49,7 @@ def _options(title: str, command: Any, out: list[str], text: str) -> None:
 
 
 def render() -> str:
-    from cli.main import app
+    from cli.app import app
 
     root = typer.main.get_command(app)
     out = [HEADER]

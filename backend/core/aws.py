@@ -73,6 +73,11 @@ class Clients:
                 self._cache[service] = self._session.client(service, endpoint_url=self.endpoint, config=_retry_config())
             return self._cache[service]
 
+    def deferred(self, service: str) -> Any:
+        """A client made on its first use: a command that may not need it (`jobs list` never sends to the
+        queue) does not pay the ~20 ms a client takes to build."""
+        return _Deferred(self, service)
+
     def env(self) -> dict[str, str]:
         """Environment for a child process (executor, handler) that should reach the same cloud."""
         env = {"AWS_DEFAULT_REGION": self.profile.region, "AWS_REGION": self.profile.region}
@@ -85,3 +90,12 @@ class Clients:
         elif self.profile.aws_profile:
             env["AWS_PROFILE"] = self.profile.aws_profile
         return env
+
+
+class _Deferred:
+    def __init__(self, clients: Clients, service: str) -> None:
+        self._clients = clients
+        self._service = service
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._clients.client(self._service), name)

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from backend.core.errors import ConfigError, NotFoundError
 from backend.core.paths import Home, presets_dir
 from lambda_src.jobs.schema import JobSpec, JobValidationError, parse_job
@@ -42,6 +40,8 @@ class Preset:
 
 
 def _load(path: Path, builtin: bool) -> Preset:
+    import yaml  # here, not at the top: the CLI imports KINDS for its --help
+
     try:
         doc = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
@@ -107,6 +107,8 @@ def parse_value(raw: str) -> Any:
         return json.loads(text)
     except ValueError:
         pass
+    import yaml
+
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:

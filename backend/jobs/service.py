@@ -25,7 +25,7 @@ class Jobs:
         out = self.ctx.stacks.outputs("infra")
         return JobStore(
             ddb=self.ctx.clients.client("dynamodb"),
-            sqs=self.ctx.clients.client("sqs"),
+            sqs=self.ctx.clients.deferred("sqs"),
             table=out["TableName"],
             queue_url=out["QueueUrl"],
         )
