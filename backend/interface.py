@@ -15,6 +15,7 @@ from typing import Any
 from backend.core.context import Context
 from backend.core.errors import ConfigError, NotFoundError, SkydeckError
 from backend.core.humanize import age
+from backend.core.humanize import phases as phase_line
 from backend.core.logs import Follower, LogSource
 from backend.core.presets import Preset
 from backend.core.profiles import Profile
@@ -28,7 +29,7 @@ from lambda_src.sdsinf.contracts import LiveMetric, RunSummary
 __all__ = [
     "ORDER", "STACKS", "STATES", "TERMINAL_STATES", "VARIANTS", "Backend", "BatchPlan", "ConfigError", "Follower",
     "Fleet", "Host", "Job", "JobPage", "JobSpec", "LiveMetric", "LogSource", "NotFoundError", "Preset", "Profile",
-    "RunPlan", "RunSummary", "SkydeckError", "MonitorSnapshot", "StackEvent", "StackInfo", "age",
+    "RunPlan", "RunSummary", "SkydeckError", "MonitorSnapshot", "StackEvent", "StackInfo", "age", "phase_line",
 ]  # fmt: skip
 
 
@@ -93,6 +94,12 @@ class Job:
     def iteration(self) -> int | None:
         value = self.progress.get("iteration")
         return int(value) if isinstance(value, int | float) else None
+
+    @property
+    def phases(self) -> dict[str, float]:
+        """Seconds per phase (queued, load, train, evaluate, render, upload) of a job that ended."""
+        value = self.result.get("phases_s")
+        return {k: float(v) for k, v in value.items() if isinstance(v, int | float)} if isinstance(value, dict) else {}
 
     @property
     def notes(self) -> list[str]:

@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 
 from backend.core.errors import ConfigError
-from backend.core.humanize import age
+from backend.core.humanize import age, phases
 from cli.choices import Engine, value
 from cli.common import JsonOpt, ProfileOpt, YesOpt, confirm, context, err, out, print_json, print_table
 
@@ -167,9 +167,11 @@ def jobs_show(job_id: str, json_out: JsonOpt = False, profile: ProfileOpt = None
         if job.get(section):
             out.print(f"{section}:")
             for k, v in job[section].items():
-                if k in ("history", "notes"):
+                if k in ("history", "notes", "phases_s"):
                     continue
                 out.print(f"  {k:<22} {v}")
+    if isinstance((job.get("result") or {}).get("phases_s"), dict):
+        out.print(f"{'phases':<10} {phases(job['result']['phases_s'])}")
     for note in (job.get("result") or {}).get("notes", []):
         out.print(f"note: {note}")
     if (job.get("result") or {}).get("artifacts"):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from gpu_executor.phases import PhaseClock
 from lambda_src.jobs.schema import JobSpec
 
 
@@ -37,6 +38,7 @@ class RunContext:
     storage: Storage | None = None  # where scenes come from and results go (see gpu_executor.storage)
     notes: list[str] = field(default_factory=list)
     checkpoint: Path | None = None  # a validation-only job: evaluate this ckpt.npz, train nothing
+    phases: PhaseClock = field(default_factory=PhaseClock)  # seconds per phase, in the result as phases_s
 
     def check(self) -> None:
         """Call between steps: raises StopRequested when the engine must stop now."""

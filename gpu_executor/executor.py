@@ -254,9 +254,13 @@ class Executor:
             storage=self.storage,
         )
         started = time.time()
+        # queued: from submission to this claim (the record's clocks; a retry counts its earlier attempts)
+        claimed = float(job.get("started_at") or started)
+        ctx.phases.add("queued", claimed - float(job.get("created_at") or claimed))
         try:
             if spec.checkpoint is not None:
-                ctx.checkpoint = self._checkpoint(spec.checkpoint, ctx)
+                with ctx.phases.phase("load"):
+                    ctx.checkpoint = self._checkpoint(spec.checkpoint, ctx)
             engine, note = choose(self.engines, wanted)
             if note:
                 ctx.notes.append(note)
@@ -266,12 +270,14 @@ class Executor:
             result = dict(engine.run(ctx) or {})
             result.setdefault("engine", engine.name)
             result.setdefault("elapsed_s", round(time.time() - started, 3))
+            result["phases_s"] = ctx.phases.as_dict()
             if ctx.notes:
                 result["notes"] = ctx.notes
             return "SUCCEEDED", result, None
         except StopRequested as stop:
             if stop.reason == "cancelled":
-                return "CANCELLED", {"elapsed_s": round(time.time() - started, 3)}, "cancelled by operator"
+                elapsed = {"elapsed_s": round(time.time() - started, 3), "phases_s": ctx.phases.as_dict()}
+                return "CANCELLED", elapsed, "cancelled by operator"
             return "released", None, None
         except EngineError as exc:
             return "FAILED", None, str(exc)

@@ -88,7 +88,8 @@ class Svox2Engine:
     def run(self, ctx: RunContext) -> dict[str, Any]:
         storage = ctx.storage or LocalStorage(ctx.workdir / "published")
         try:
-            data_dir = storage.fetch_scene(ctx.spec.scene)
+            with ctx.phases.phase("load"):
+                data_dir = storage.fetch_scene(ctx.spec.scene)
         except StorageError as exc:
             raise EngineError(str(exc)) from None
         if ctx.checkpoint is not None:  # the original's validation command: render_imgs.py only
@@ -106,7 +107,8 @@ class Svox2Engine:
         cmd = self.command(data_dir, train_dir, config_path)
         tail: deque[str] = deque(maxlen=20)
         progress: dict[str, Any] = {}
-        with subprocess.Popen(
+        # opt.py reads the scene itself: its loading counts as training here
+        with ctx.phases.phase("train"), subprocess.Popen(
             cmd,
             cwd=self.home / "opt",
             env=self.environment(ctx.spec.gpu),
@@ -141,9 +143,10 @@ class Svox2Engine:
             config_path = ctx.workdir / "config.json"
             config_path.write_text(self.config_json(ctx.spec.config))
             cmd += ["-c", str(config_path)]
-        evaluated = subprocess.run(
-            cmd, cwd=self.home / "opt", env=self.environment(ctx.spec.gpu), capture_output=True, text=True
-        )
+        with ctx.phases.phase("evaluate"):  # render_imgs.py renders and scores in one pass
+            evaluated = subprocess.run(
+                cmd, cwd=self.home / "opt", env=self.environment(ctx.spec.gpu), capture_output=True, text=True
+            )
         metrics = parse_averages(evaluated.stdout)
         if evaluated.returncode != 0 or not metrics:
             raise EngineError(
@@ -153,7 +156,8 @@ class Svox2Engine:
             )
         (out / "metrics.json").write_text(json.dumps(metrics))
         try:
-            uri = storage.publish(ctx.job_id, out)
+            with ctx.phases.phase("upload"):
+                uri = storage.publish(ctx.job_id, out)
         except StorageError as exc:
             raise EngineError(str(exc)) from None
         return {**progress, **metrics, "artifacts": uri}

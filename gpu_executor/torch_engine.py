@@ -39,17 +39,18 @@ class TorchEngine:
             raise EngineError(str(exc)) from None
         cfg = TrainConfig.from_options(ctx.spec.full_config())
         storage = ctx.storage or LocalStorage(ctx.workdir / "published")
-        try:
-            scene_dir = storage.fetch_scene(ctx.spec.scene)
-        except StorageError as exc:
-            raise EngineError(str(exc)) from None
-        downscale = round(1 / cfg.scale) if cfg.scale else 1
-        try:
-            train = load_split(scene_dir, "train", downscale, cfg.white_bkgd, cfg.scene_scale, limit=cfg.n_train)
-            held = "test" if (Path(scene_dir) / "transforms_test.json").exists() else "val"
-            test = load_split(scene_dir, held, downscale, cfg.white_bkgd, cfg.scene_scale)
-        except DatasetError as exc:
-            raise EngineError(f"dataset refused: {exc}") from None
+        with ctx.phases.phase("load"):
+            try:
+                scene_dir = storage.fetch_scene(ctx.spec.scene)
+            except StorageError as exc:
+                raise EngineError(str(exc)) from None
+            downscale = round(1 / cfg.scale) if cfg.scale else 1
+            try:
+                train = load_split(scene_dir, "train", downscale, cfg.white_bkgd, cfg.scene_scale, limit=cfg.n_train)
+                held = "test" if (Path(scene_dir) / "transforms_test.json").exists() else "val"
+                test = load_split(scene_dir, held, downscale, cfg.white_bkgd, cfg.scene_scale)
+            except DatasetError as exc:
+                raise EngineError(f"dataset refused: {exc}") from None
         ctx.report({"iteration": 0, "n_iters": cfg.n_iters, "stage": "loaded", "train_views": len(train)})
         budget = max(30.0, ctx.spec.resources.max_runtime_s - RESULTS_MARGIN_S)
         started = time.monotonic()
@@ -64,7 +65,8 @@ class TorchEngine:
 
         trainer.on_progress = progress
         try:
-            grid = trainer.run()
+            with ctx.phases.phase("train"):
+                grid = trainer.run()
         except ValueError as exc:
             raise EngineError(str(exc)) from None
         train_s = time.monotonic() - started
@@ -83,9 +85,10 @@ class TorchEngine:
         }
         ctx.report({**last, "stage": "writing results"})
         out = ctx.workdir / "results"
-        metrics = write_results(grid, test, cfg.render_options(), out, summary)
+        metrics = write_results(grid, test, cfg.render_options(), out, summary, ctx.phases)
         try:
-            uri = storage.publish(ctx.job_id, out)
+            with ctx.phases.phase("upload"):
+                uri = storage.publish(ctx.job_id, out)
         except StorageError as exc:
             raise EngineError(str(exc)) from None
         lpips: dict[str, Any] = {}
@@ -120,21 +123,24 @@ class TorchEngine:
         cfg = TrainConfig.from_options(ctx.spec.full_config())
         storage = ctx.storage or LocalStorage(ctx.workdir / "published")
         try:
-            scene_dir = storage.fetch_scene(ctx.spec.scene)
-            grid = VoxelGrid.load(ctx.checkpoint)
-            downscale = round(1 / cfg.scale) if cfg.scale else 1
-            held = "test" if (Path(scene_dir) / "transforms_test.json").exists() else "val"
-            test = load_split(scene_dir, held, downscale, cfg.white_bkgd, cfg.scene_scale)
+            with ctx.phases.phase("load"):
+                scene_dir = storage.fetch_scene(ctx.spec.scene)
+                grid = VoxelGrid.load(ctx.checkpoint)
+                downscale = round(1 / cfg.scale) if cfg.scale else 1
+                held = "test" if (Path(scene_dir) / "transforms_test.json").exists() else "val"
+                test = load_split(scene_dir, held, downscale, cfg.white_bkgd, cfg.scene_scale)
         except (StorageError, DatasetError, ValueError, OSError) as exc:
             raise EngineError(f"validation refused: {exc}") from None
         ctx.report({"stage": "evaluating", "test_views": len(test)})
         out = ctx.workdir / "results"
         out.mkdir(parents=True, exist_ok=True)
-        metrics = evaluate(grid, test, cfg.render_options(), out, with_lpips=True, limit=None)
+        with ctx.phases.phase("evaluate"):
+            metrics = evaluate(grid, test, cfg.render_options(), out, with_lpips=True, limit=None)
         doc = {"engine": self.name, "scene": ctx.spec.scene, "checkpoint": ctx.spec.checkpoint, **metrics}
         (out / "metrics.json").write_text(json.dumps(doc, indent=2))
         try:
-            uri = storage.publish(ctx.job_id, out)
+            with ctx.phases.phase("upload"):
+                uri = storage.publish(ctx.job_id, out)
         except StorageError as exc:
             raise EngineError(str(exc)) from None
         found: dict[str, Any] = {"psnr": round(metrics["psnr"], 3), "ssim": round(metrics["ssim"], 4)}

@@ -304,3 +304,21 @@ def test_a_job_that_would_train_for_hours_on_this_cpu_is_refused_unless_forced(c
     assert quick.returncode == 0, quick.stderr
     forced = run(home, "jobs", "submit", "--preset", "syn", "--scene", "demo", "--no-check", "--force")
     assert forced.returncode == 0, forced.stderr
+
+
+def test_jobs_show_says_where_a_finished_jobs_time_went(cloud_home: Home) -> None:
+    from backend.core.context import Context
+
+    home = cloud_home.root
+    sub = run(home, "jobs", "submit", "--preset", "syn-cpu-quick", "--scene", "lego", "--no-check", "--json")
+    job_id = json.loads(sub.stdout)["job_id"]
+    store = Context.create(None, cloud_home).jobs.store
+    store.claim(job_id, "laptop")
+    phases = {"queued": 1.5, "load": 0.42, "train": 181.0, "evaluate": 12.34, "render": 3.0, "upload": 0.5}
+    store.finish(job_id, "laptop", "SUCCEEDED", result={"psnr": 31.2, "phases_s": phases})
+    shown = run(home, "jobs", "show", job_id[:8])
+    assert shown.returncode == 0, shown.stderr
+    line = next(ln for ln in shown.stdout.splitlines() if ln.startswith("phases"))
+    said = line.split(None, 1)[1]
+    assert said == "queued 1.50s · load 0.42s · train 3m 01s · evaluate 12.3s · render 3.00s · upload 0.50s"
+    assert "phases_s" not in shown.stdout

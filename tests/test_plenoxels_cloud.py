@@ -79,6 +79,11 @@ def test_a_pushed_scene_trains_to_succeeded_with_results_in_the_bucket(train_ctx
     assert result["artifacts"] == f"s3://{train_ctx.scenes.bucket}/results/{job_id}/"
     psnrs = [p["psnr"] for p in seen if "psnr" in p]
     assert psnrs, "the job item never carried a held-out PSNR while it ran"
+    # where the time went, phase by phase, in the order they ran; together no more than the whole job
+    phases = result["phases_s"]
+    assert list(phases) == ["queued", "load", "train", "evaluate", "render", "upload"]
+    assert all(v >= 0 for v in phases.values()) and phases["train"] > 0
+    assert sum(v for k, v in phases.items() if k != "queued") <= result["elapsed_s"] + 0.05
     names = {o["name"] for o in train_ctx.scenes.results(job_id)}
     assert {"ckpt.npz", "metrics.json", "turntable.gif", "test/r_0.png", "preview.png"} <= names
     log = train_ctx.scenes.read_result(job_id, "job.log").decode()

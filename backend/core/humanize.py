@@ -15,3 +15,20 @@ def age(ts: Any, now: float | None = None) -> str:
         if secs >= size:
             return f"{secs // size}{unit}"
     return f"{secs}s"
+
+
+def phases(seconds: dict[str, Any]) -> str:
+    """A job's phases_s on one line, in the order they ran: 'queued 2.1s · load 0.8s · train 3m 1s'."""
+    return " · ".join(f"{name} {duration(value)}" for name, value in seconds.items() if isinstance(value, int | float))
+
+
+def duration(seconds: float) -> str:
+    """'0.42s', '12.3s', '3m 01s', '1h 02m'."""
+    if seconds < 10:
+        return f"{seconds:.2f}s"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    return f"{minutes // 60}h {minutes % 60:02d}m"

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from gpu_executor.phases import PhaseClock
 from gpu_executor.plenoxels.cameras import orbit, pixel_rays
 from gpu_executor.plenoxels.dataset import Split
 from gpu_executor.plenoxels.grid import VoxelGrid
@@ -69,12 +70,20 @@ def turntable(grid: VoxelGrid, test: Split, opts: RenderOptions, path: Path, fra
 
 
 def write_results(
-    grid: VoxelGrid, test: Split, opts: RenderOptions, out: Path, summary: dict[str, Any]
+    grid: VoxelGrid,
+    test: Split,
+    opts: RenderOptions,
+    out: Path,
+    summary: dict[str, Any],
+    phases: PhaseClock | None = None,
 ) -> dict[str, Any]:
+    clock = phases or PhaseClock()
     out.mkdir(parents=True, exist_ok=True)
-    grid.save(out / "ckpt.npz")
-    metrics = evaluate(grid, test, opts, out, with_lpips=True)
-    turntable(grid, test, opts, out / "turntable.gif")
+    with clock.phase("evaluate"):
+        grid.save(out / "ckpt.npz")
+        metrics = evaluate(grid, test, opts, out, with_lpips=True)
+    with clock.phase("render"):
+        turntable(grid, test, opts, out / "turntable.gif")
     doc = {**summary, **metrics, "grid": {"reso": list(grid.reso), "voxels": grid.n_voxels, "sh_dim": grid.basis_dim}}
     (out / "metrics.json").write_text(json.dumps(doc, indent=2))
     return doc

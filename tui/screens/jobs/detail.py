@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
-from backend.interface import Job, age
+from backend.interface import Job, age, phase_line
 from tui.messages import JobCancelled, JobLoaded, WorkFailed
 from tui.screens.base import DeckScreen
 from tui.screens.jobs.cancel import cancelled_note, confirm_cancel
@@ -115,8 +115,10 @@ class JobDetailScreen(DeckScreen):
                 lines += [
                     f"  {k:<24} {escape(json.dumps(v) if isinstance(v, dict | list) else str(v))}"
                     for k, v in values.items()
-                    if k not in ("history", "notes")
+                    if k not in ("history", "notes", "phases_s")
                 ]
+        if job.phases:
+            lines.append(f"\n[b]phases[/b]  {escape(phase_line(job.phases))}")
         lines += [f"[yellow]note[/yellow]  {escape(n)}" for n in job.notes]
         self.query_one("#job-detail", Static).update("\n".join(lines))
 
