@@ -345,3 +345,52 @@ def test_run_ids_sort_in_the_order_runs_started_within_one_second() -> None:
         time.sleep(0.003)
     assert sorted(made) == made and len(set(made)) == 20
     assert all(len(i.split("-")[2]) == 6 for i in made)
+
+
+def _original_ids(bfr: int, nlevels: int, total: int) -> dict[int, list[int]]:
+    """The original's numbering, restated from its coordinator and worker: the coordinator (id -1)
+    gives child i p_js = total / bfr; a worker at `level` takes id = p_id + p_iter * p_js + 1; above the
+    penultimate level it passes p_js = ceil((p_js - 1) / bfr) on, at it its leaves get id + i + 1."""
+    import math
+
+    kids: dict[int, list[int]] = {-1: []}
+
+    def worker(p_id: int, p_iter: int, p_js: float, level: int) -> int:
+        me = int(p_id + p_iter * p_js + 1)
+        kids[me] = []
+        if nlevels - level > 1:
+            js = math.ceil((p_js - 1) / bfr)
+            kids[me] = [worker(me, i, js, level + 1) for i in range(bfr)]
+        elif nlevels - level == 1:
+            kids[me] = [me + i + 1 for i in range(bfr)]
+            for leaf in kids[me]:
+                kids[leaf] = []
+        return me
+
+    if nlevels == 1:
+        kids[-1] = list(range(bfr))
+        kids.update({i: [] for i in range(bfr)})
+    else:
+        kids[-1] = [worker(-1, i, total / bfr, 1) for i in range(bfr)]
+    return kids
+
+
+@pytest.mark.parametrize(("bfr", "nlevels"), [(2, 2), (8, 1), (2, 3), (3, 2), (2, 1)])
+def test_workers_are_started_in_the_originals_pre_order_numbering(bfr: int, nlevels: int) -> None:
+    from lambda_src.sdsinf.distributed import COORDINATOR, children
+    from lambda_src.sdsinf.payload import tree_size
+
+    total = tree_size(bfr, nlevels)
+    expected = _original_ids(bfr, nlevels, total)
+    got = {k: children(k, bfr, nlevels, total) for k in [COORDINATOR, *range(total)]}
+    assert got == expected
+    if (bfr, nlevels) == (2, 2):
+        assert got[COORDINATOR] == [0, 3] and got[0] == [1, 2] and got[3] == [4, 5]
+
+
+def test_a_run_smaller_than_its_tree_still_starts_every_worker_once() -> None:
+    from lambda_src.sdsinf.distributed import COORDINATOR, children
+
+    for bfr, nlevels, total in [(2, 2, 5), (2, 3, 9), (3, 2, 7), (4, 2, 6)]:
+        started = [c for k in [COORDINATOR, *range(total)] for c in children(k, bfr, nlevels, total)]
+        assert sorted(started) == list(range(total)), (bfr, nlevels, total)

@@ -1,7 +1,8 @@
 """The distributed worker shared by the Object and Queue variants; only the transport differs.
 
-The coordinator starts the workers asynchronously as a tree (`bfr` children a node; roots are
-workers 0..bfr-1, the children of worker k are (k+1)*bfr .. (k+1)*bfr+bfr-1). Worker k owns a block
+The coordinator starts the workers asynchronously as the original's tree: `bfr` children a node,
+`nlevels` deep, numbered in pre-order (bfr 2, nlevels 2: the coordinator starts 0 and 3, 0 starts 1
+and 2, 3 starts 4 and 5), as the original's p_id + p_iter * p_js + 1 numbers them. Worker k owns a block
 of neurons (the 1-D row partition of the original). Per layer it sends every worker that needs
 some of its neurons exactly those rows (a block with no nonzero is "empty": the transport marks it
 instead of carrying it where it can), receives the rows it needs, and computes its output neurons.
@@ -27,7 +28,7 @@ from lambda_src.sdsinf.direct import event_from_payload, is_original_payload
 from lambda_src.sdsinf.metrics import columns_for, to_csv
 from lambda_src.sdsinf.model import CAP
 from lambda_src.sdsinf.partition_files import load_part
-from lambda_src.sdsinf.payload import PayloadError
+from lambda_src.sdsinf.payload import PayloadError, tree_depth
 
 
 @lru_cache(maxsize=1)
@@ -97,8 +98,42 @@ class Transport(Protocol):
         ...
 
 
-def children(k: int, bfr: int, total: int) -> list[int]:
-    return [c for c in range((k + 1) * bfr, (k + 1) * bfr + bfr) if c < total]
+COORDINATOR = -1  # the original's coordinator id
+
+
+def children(k: int, bfr: int, nlevels: int, total: int) -> list[int]:
+    """The workers that worker k (or the coordinator, COORDINATOR) starts."""
+    return list(_tree(bfr, nlevels, total).get(k, ()))
+
+
+@lru_cache(maxsize=16)
+def _tree(bfr: int, nlevels: int, total: int) -> dict[int, tuple[int, ...]]:
+    """Each node's children in the original's pre-order numbering: a node takes the next number, then
+    its subtree takes the numbers after it. Numbers from `total` on are not started; their subtrees
+    would be numbered higher still, so the run's workers stay one connected tree."""
+    kids: dict[int, list[int]] = {COORDINATOR: []}
+    following = 0
+
+    def visit(parent: int, level: int) -> None:  # recursion only nlevels deep
+        nonlocal following
+        for _ in range(bfr):
+            if following >= total:
+                return
+            me = following
+            following += 1
+            kids[parent].append(me)
+            kids[me] = []
+            if level < nlevels:
+                visit(me, level + 1)
+
+    visit(COORDINATOR, 1)
+    return {k: tuple(v) for k, v in kids.items()}
+
+
+def _shape(ip: dict[str, Any]) -> tuple[int, int, int]:
+    """(bfr, nlevels, total_nworkers) of a run's tree; nlevels at least as deep as the workers need."""
+    total, bfr = int(ip["total_nworkers"]), max(1, int(ip.get("bfr", 1)))
+    return bfr, max(int(ip.get("nlevels") or 1), tree_depth(bfr, total)), total
 
 
 def coordinate(event: dict[str, Any], variant: str) -> dict[str, Any]:
@@ -110,9 +145,7 @@ def coordinate(event: dict[str, Any], variant: str) -> dict[str, Any]:
             event = event_from_payload(event, variant)
         except PayloadError as exc:
             return {"error": str(exc)}
-    ip = event["invoc_params"]
-    total, bfr = int(ip["total_nworkers"]), max(1, int(ip.get("bfr", 1)))
-    roots = list(range(min(bfr, total)))
+    roots = children(COORDINATOR, *_shape(event["invoc_params"]))
     for k in roots:
         invoke(event["worker_function"], {**event, "worker_id": k})
     return {"run_id": event["run_id"], "started": roots, "metrics": event["metrics"]}
@@ -121,9 +154,8 @@ def coordinate(event: dict[str, Any], variant: str) -> dict[str, Any]:
 def run_worker(event: dict[str, Any], transport: Transport) -> dict[str, Any]:
     handler_started = time.perf_counter()  # the original's lambda_handler_start_time: children included
     k = int(event["worker_id"])
-    ip = event["invoc_params"]
-    total, bfr = int(ip["total_nworkers"]), max(1, int(ip.get("bfr", 1)))
-    for c in children(k, bfr, total):  # pass the start down the tree first: the others must not wait
+    bfr, nlevels, total = _shape(event["invoc_params"])
+    for c in children(k, bfr, nlevels, total):  # pass the start down the tree first: the others must not wait
         invoke(event["worker_function"], {**event, "worker_id": c})
     out_bucket, prefix = event["metrics"]["bucket"], event["metrics"]["prefix"].rstrip("/")
     started = time.time()
