@@ -619,9 +619,26 @@ def test_invoking_the_deployed_function_with_an_original_payload_starts_the_run(
         run_id = _wait_for_a_new_run(runs, before)
     else:
         answer = json.loads(lam.invoke(FunctionName=function, Payload=json.dumps(doc).encode())["Payload"].read())
-        assert "error" not in answer, answer
-        run_id = answer["run_id"]
+        # the original coordinator's answer: {"statusCode": 200, "body": "{\"message\": ...}"}
+        assert answer["statusCode"] == 200, answer
+        body = json.loads(answer["body"])
+        assert body["message"] == "Coordinator returning!"
+        run_id = body["run_id"]
     summary = runs.follow(run_id, timeout_s=180)
+    # the original's own files, where metrics_loc points (its bucket is not this stack's: the same keys in
+    # the metrics bucket): one row, no header, led by expt_id; each worker's layer rows under EXPT_ID/
+    loc = doc["data_params"]["metrics_loc"]
+    s3 = runs.ctx.clients.client("s3")
+    master = s3.get_object(Bucket=out["MetricsBucket"], Key=f"{loc['subfolder']}/{loc['filename']}")["Body"].read()
+    rows = master.decode().splitlines()
+    config = loc["filename"].split("_", 1)[1].removesuffix(".csv")
+    assert len(rows) == 1 and rows[0].split(",")[:2] == [str(loc["expt_id"]), config]
+    workers = 1 if variant == "serial" else 2
+    assert rows[0].split(",")[2:5] == (["1", "1", "1"] if variant == "serial" else ["2", "1", "2"])
+    for k in range(workers):
+        key = f"{loc['subfolder']}/{loc['expt_id']}/W{k}_LS.csv"
+        layer_rows = s3.get_object(Bucket=out["MetricsBucket"], Key=key)["Body"].read().decode().splitlines()
+        assert len(layer_rows) == 5 * 2 and all(r.startswith(f"{loc['expt_id']},{config},{k},") for r in layer_rows)
     assert summary.config == doc["data_params"]["metrics_loc"]["filename"].split("_", 1)[1].removesuffix(".csv")
     assert summary.matches_truth is True and summary.categories == info["categories"] and summary.inputs == 200
     metrics = runs.show(run_id)["metrics"]
@@ -637,11 +654,21 @@ def test_invoking_the_deployed_function_with_an_original_payload_starts_the_run(
         assert not sqs.list_queues(QueueNamePrefix=prefix).get("QueueUrls"), "worker 0 leaves no queues behind"
     if variant == "object":  # a payload for another variant, or for data never uploaded, starts nothing
         queue_doc = json.loads(original.read_text().replace("_object", "_queue"))
-        answer = json.loads(lam.invoke(FunctionName=function, Payload=json.dumps(queue_doc).encode())["Payload"].read())
-        assert "names a queue run" in answer["error"] and "invoke the queue function" in answer["error"]
+
+        def refusal(payload: dict) -> str:
+            sent = json.dumps(payload).encode()
+            answer = json.loads(lam.invoke(FunctionName=function, Payload=sent)["Payload"].read())
+            assert answer["statusCode"] == 400, answer
+            return json.loads(answer["body"])["message"]
+
+        said = refusal(queue_doc)
+        assert "names a queue run" in said and "invoke the queue function" in said
+        escaping = json.loads(json.dumps(doc))
+        escaping["data_params"]["metrics_loc"]["subfolder"] = "expts/../../elsewhere"
+        assert "data_params.metrics_loc.subfolder" in refusal(escaping)
         doc["data_params"]["weights_loc"]["subfolder"] = "expts/1024/never_uploaded"
-        answer = json.loads(lam.invoke(FunctionName=function, Payload=json.dumps(doc).encode())["Payload"].read())
-        assert "no dataset of that name is uploaded" in answer["error"] and "--name never_uploaded" in answer["error"]
+        said = refusal(doc)
+        assert "no dataset of that name is uploaded" in said and "--name never_uploaded" in said
 
 
 def _run_ids(runs: SdsinfRuns) -> set[str]:

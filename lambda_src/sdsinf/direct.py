@@ -22,6 +22,7 @@ from typing import Any
 
 import boto3
 
+from lambda_src.sdsinf.original_files import metrics_loc
 from lambda_src.sdsinf.partition_files import prepare
 from lambda_src.sdsinf.payload import PayloadError, parse_payload
 from lambda_src.sdsinf.run_queues import make_queues, queue_prefix
@@ -79,13 +80,14 @@ def event_from_payload(doc: Any, variant: str, env: Mapping[str, str] | None = N
             f"payload: data_params.metrics_loc.filename names a {payload.variant} run ({payload.config}); "
             f"invoke the {payload.variant} function with it, not the {variant} one"
         )
-    session = boto3.session.Session()
-    s3 = session.client("s3")
     weights, inference, metrics = (
         env["SDSINF_WEIGHTS_BUCKET"],
         env["SDSINF_INFERENCE_BUCKET"],
         env["SDSINF_METRICS_BUCKET"],
     )
+    loc = metrics_loc(doc, metrics)
+    session = boto3.session.Session()
+    s3 = session.client("s3")
     data = payload.dataset_hint
     if not object_exists(s3, weights, f"{data}/network.npz"):
         raise PayloadError(
@@ -103,6 +105,7 @@ def event_from_payload(doc: Any, variant: str, env: Mapping[str, str] | None = N
         invoc_params={"bfr": payload.bfr, "nlevels": payload.nlevels, "total_nworkers": payload.total_nworkers},
     )  # fmt: skip
     event["started_by"] = "payload"
+    event["metrics_loc"] = loc.to_dict()
     if variant in ("object", "queue"):
         event.update(worker_function=env["SDSINF_WORKER_FUNCTION"], poll_timeout_s=POLL_TIMEOUT_S)
         buckets = {"weights": weights, "inputs": inference, "connectivity": env["SDSINF_CONNECTIVITY_BUCKET"]}

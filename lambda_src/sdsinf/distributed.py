@@ -27,6 +27,7 @@ from lambda_src.sdsinf.diagnosis import WorkerFailure, explain, last_layers
 from lambda_src.sdsinf.direct import event_from_payload, is_original_payload
 from lambda_src.sdsinf.metrics import columns_for, to_csv
 from lambda_src.sdsinf.model import CAP
+from lambda_src.sdsinf.original_files import MetricsLoc, coordinator_answer, write_layerstats, write_master
 from lambda_src.sdsinf.partition_files import load_part
 from lambda_src.sdsinf.payload import PayloadError, tree_depth
 
@@ -140,14 +141,17 @@ def coordinate(event: dict[str, Any], variant: str) -> dict[str, Any]:
     """Start a run's tree. Invoked with one of the original's payloads (as the original's README does),
     it first turns the payload into a run (lambda_src.sdsinf.direct); a broken payload is answered
     with the field at fault, and nothing starts."""
-    if is_original_payload(event):
+    from_payload = is_original_payload(event)
+    if from_payload:
         try:
             event = event_from_payload(event, variant)
         except PayloadError as exc:
-            return {"error": str(exc)}
+            return coordinator_answer("", None, error=str(exc))
     roots = children(COORDINATOR, *_shape(event["invoc_params"]))
     for k in roots:
         invoke(event["worker_function"], {**event, "worker_id": k})
+    if from_payload:  # answered as the original's coordinator answers its caller
+        return coordinator_answer(event["run_id"], MetricsLoc.from_dict(event["metrics_loc"]))
     return {"run_id": event["run_id"], "started": roots, "metrics": event["metrics"]}
 
 
@@ -323,6 +327,8 @@ def _work(
     alive = np.concatenate(alive_rows) if alive_rows else np.zeros(0, dtype=np.int64)
     _, layer_columns = columns_for(event.get("variant", "object"))
     put(out_bucket, f"{prefix}/layerstats-worker-{k:04d}.csv", to_csv(layer_columns, stats))
+    if event.get("metrics_loc"):
+        write_layerstats(put, MetricsLoc.from_dict(event["metrics_loc"]), k, layer_columns, stats)
     done = {
         "worker": k, "alive": alive.tolist(), "n_data": n_data, "batch_size": batch_size, "batches": batches,
         "neurons": part.neurons, "layers": part.depth,
@@ -434,6 +440,8 @@ def gather(event: dict[str, Any], total: int, out_bucket: str, prefix: str, star
     )
     metric_columns, _ = columns_for(event.get("variant", "object"))
     put(out_bucket, f"{prefix}/metrics.csv", to_csv(metric_columns, [totals]))
+    if event.get("metrics_loc"):
+        write_master(put, MetricsLoc.from_dict(event["metrics_loc"]), metric_columns, totals)
     put(out_bucket, f"{prefix}/categories.tsv", "".join(f"{c}\n" for c in cats))
     n_data = parts[0]["n_data"]
     summary.update(

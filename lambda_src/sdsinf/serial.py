@@ -25,6 +25,7 @@ from lambda_src.sdsinf.direct import event_from_payload, is_original_payload
 from lambda_src.sdsinf.kernel import LiveRows, settle_points, transposed
 from lambda_src.sdsinf.metrics import S3_LAYERSTATS_COLUMNS, S3_METRICS_COLUMNS, to_csv
 from lambda_src.sdsinf.npz_codec import unpack_matrix, unpack_network
+from lambda_src.sdsinf.original_files import MetricsLoc, coordinator_answer, write_layerstats, write_master
 from lambda_src.sdsinf.payload import PayloadError
 
 
@@ -57,7 +58,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         try:
             event = event_from_payload(event, "serial")
         except PayloadError as exc:
-            return {"error": str(exc)}
+            return coordinator_answer("", None, error=str(exc))
     started = time.time()
     run_id, config = event["run_id"], event["config"]
     mp = event["model_params"]
@@ -132,6 +133,10 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     }
     _put(out_bucket, f"{prefix}/metrics.csv", to_csv(S3_METRICS_COLUMNS, [totals]))
     _put(out_bucket, f"{prefix}/layerstats-worker-0000.csv", to_csv(S3_LAYERSTATS_COLUMNS, layerstats))
+    if event.get("metrics_loc"):  # started from an original payload: its files where it points
+        loc = MetricsLoc.from_dict(event["metrics_loc"])
+        write_master(_put, loc, S3_METRICS_COLUMNS, totals)
+        write_layerstats(_put, loc, 0, S3_LAYERSTATS_COLUMNS, layerstats)
     _put(out_bucket, f"{prefix}/categories.tsv", "".join(f"{c}\n" for c in cats))
     summary = RunSummary(
         run_id=run_id,
