@@ -294,7 +294,8 @@ def test_one_local_cloud_per_home_and_a_killed_ones_workers_do_not_linger(tmp_pa
         )  # fmt: skip
         assert second.returncode == 3 and f"pid {pid}" in second.stderr
         assert control.status(home).state["pid"] == pid
-        deadline = time.time() + 30
+        Context.create(None, home).stacks.deploy("infra")  # the workers start once there is a queue to serve
+        deadline = time.time() + 60
         while time.time() < deadline and len(_group_members(pgid)) < 2:
             time.sleep(0.2)  # the executor worker starts beside the server
         workers = [p for p in _group_members(pgid) if p != pid]
@@ -452,3 +453,34 @@ def test_a_connection_that_never_finishes_its_headers_is_closed(cloud: Context) 
                 pass  # an error answer may come first; then the server closes
         finally:
             conn.close()
+
+
+def test_the_local_clouds_executors_run_the_hosts_entry_point_once_infra_is_deployed(tmp_path: Path) -> None:
+    """The local cloud starts `python -m gpu_executor`, as a fleet host's unit does, with the infra stack's
+    queue, table and bucket; none starts before there is a stack to serve, and a job trains to the end."""
+    from backend.localcloud.instance import _group_members
+    from gpu_executor.plenoxels.scene import make_scene
+    from lambda_src.jobs.schema import parse_job
+
+    home = Home(tmp_path / "h")
+    up = control.up(home, workers=1)
+    try:
+        pid, pgid = up.state["pid"], up.state["pgid"]
+        time.sleep(4)  # longer than the pool's wait between looks at the stacks
+        assert [p for p in _group_members(pgid) if p != pid] == [], "an executor started with no infra stack"
+        ctx = Context.create(None, home)
+        ctx.stacks.deploy("infra")
+        make_scene("tiny", tmp_path / "scene", size=32, views=12, test_views=2)
+        ctx.scenes.push(tmp_path / "scene", "tiny")
+        config = {"reso": "[[32, 32, 32]]", "n_iters": 60, "batch_size": 1000, "lambda_tv": 0.0, "lambda_tv_sh": 0.0}
+        job_id = ctx.jobs.store.submit(parse_job({"scene": "tiny", "engine": "torch", "config": config}))["job_id"]
+        deadline = time.time() + 600
+        while time.time() < deadline and ctx.jobs.store.get(job_id)["state"] in ("QUEUED", "RUNNING"):
+            time.sleep(1)
+        job = ctx.jobs.store.get(job_id)
+        assert job["state"] == "SUCCEEDED", job.get("error")
+        workers = [p for p in _group_members(pgid) if p != pid]
+        cmdlines = [Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0") for p in workers]
+        assert cmdlines and all(b"gpu_executor" in c for c in cmdlines), cmdlines
+    finally:
+        control.down(home)

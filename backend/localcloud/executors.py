@@ -1,7 +1,8 @@
-"""The local cloud's executor workers: N `skydeck executor run` processes kept alive beside it,
-so that a job submitted on a laptop trains on that laptop. They wait (quietly retrying) until the
-infra stack is deployed, are restarted if they die, and get SIGTERM - which hands a running job
-back to the queue - when the local cloud stops. Logs: $SKYDECK_HOME/logs/executor/local-N.log."""
+"""The local cloud's executor workers: N `python -m gpu_executor` processes kept alive beside it -
+the entry point a fleet host's service runs - so that a job submitted on a laptop trains on that
+laptop. They start once the infra stack is deployed (given its queue, table and bucket, as a host's
+unit gives them), are restarted if they die, and get SIGTERM - which hands a running job back to the
+queue - when the local cloud stops. Logs: $SKYDECK_HOME/logs/executor/local-N.log."""
 
 from __future__ import annotations
 
@@ -15,6 +16,32 @@ from pathlib import Path
 
 log = logging.getLogger("skydeck.localcloud.executors")
 RESTART_DELAY_S = 10.0
+WAIT_FOR_STACK_S = 3.0
+
+
+def executor_settings(home_root: Path) -> dict[str, str] | None:
+    """What `python -m gpu_executor` reads from its environment to serve this local cloud's jobs queue
+    (QUEUE_URL, TABLE, BUCKET, the endpoint and credentials, its work folder); None while the infra
+    stack is not deployed or its outputs cannot be read."""
+    from backend.core.context import Context
+    from backend.core.errors import SkydeckError
+    from backend.core.paths import Home
+
+    try:
+        ctx = Context.create("local", Home(home_root))
+        out = ctx.stacks.outputs("infra")
+        return {
+            **ctx.clients.env(),
+            "QUEUE_URL": out["QueueUrl"],
+            "TABLE": out["TableName"],
+            "BUCKET": out["Bucket"],
+            "SKYDECK_WORKDIR": str(ctx.home.cache_dir / "executor"),  # made private (0700) by the executor
+        }
+    except SkydeckError:
+        return None
+    except Exception as exc:  # noqa: BLE001 - the cloud is starting or stopping: try again shortly
+        log.debug("executor settings not readable yet: %s", exc)
+        return None
 
 
 class ExecutorPool:
@@ -32,9 +59,9 @@ class ExecutorPool:
             self.logs_dir.mkdir(parents=True, exist_ok=True)
             self.thread.start()
 
-    def _spawn(self, slot: int) -> subprocess.Popen[bytes]:
-        cmd = [sys.executable, "-m", "cli", "executor", "run", "--wait", "5"]
-        env = {**os.environ, "SKYDECK_HOME": str(self.home_root), "SKYDECK_PROFILE": "local"}
+    def _spawn(self, slot: int, settings: dict[str, str]) -> subprocess.Popen[bytes]:
+        cmd = [sys.executable, "-m", "gpu_executor", "--wait", "5"]
+        env = {**os.environ, **settings, "SKYDECK_HOME": str(self.home_root), "SKYDECK_PROFILE": "local"}
         with open(self.logs_dir / f"local-{slot + 1}.log", "ab") as out:
             return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env)
 
@@ -50,7 +77,11 @@ class ExecutorPool:
                     self.procs[slot] = None
                     continue
                 if now >= self.next_start[slot]:
-                    self.procs[slot] = self._spawn(slot)
+                    settings = executor_settings(self.home_root)
+                    if settings is None:  # no infra stack yet: look again in a moment
+                        self.next_start = [now + WAIT_FOR_STACK_S] * self.count
+                        break
+                    self.procs[slot] = self._spawn(slot, settings)
 
     def stop(self, timeout_s: float = 15.0) -> None:
         self.stopped.set()

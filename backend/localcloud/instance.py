@@ -21,7 +21,7 @@ from typing import IO
 
 # Command lines of the processes a local cloud starts: itself, executor workers, Lambda workers,
 # the SDS-Inf server baseline.
-_OURS = ("backend.localcloud", "cli executor", "lambda_bootstrap", "lambda_src.sdsinf")
+_OURS = ("backend.localcloud", "-m gpu_executor", "lambda_bootstrap", "lambda_src.sdsinf")
 
 
 class AlreadyRunning(RuntimeError):
