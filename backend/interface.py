@@ -14,8 +14,7 @@ from typing import Any
 
 from backend.core.context import Context
 from backend.core.errors import ConfigError, NotFoundError, SkydeckError
-from backend.core.humanize import age
-from backend.core.humanize import phases as phase_line
+from backend.core.humanize import age, duration
 from backend.core.logs import Follower, LogSource
 from backend.core.presets import Preset
 from backend.core.profiles import Profile
@@ -29,7 +28,7 @@ from lambda_src.sdsinf.contracts import LiveMetric, RunSummary
 __all__ = [
     "ORDER", "STACKS", "STATES", "TERMINAL_STATES", "VARIANTS", "Backend", "BatchPlan", "ConfigError", "Follower",
     "Fleet", "Host", "Job", "JobPage", "JobSpec", "LiveMetric", "LogSource", "NotFoundError", "Preset", "Profile",
-    "RunPlan", "RunSummary", "SkydeckError", "MonitorSnapshot", "StackEvent", "StackInfo", "age", "phase_line",
+    "RunPlan", "RunSummary", "SkydeckError", "MonitorSnapshot", "StackEvent", "StackInfo", "age", "duration",
 ]  # fmt: skip
 
 

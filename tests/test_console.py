@@ -12,7 +12,7 @@ from backend.core.context import Context
 from backend.core.profiles import Profile
 from backend.interface import Backend
 from lambda_src.jobs.schema import parse_job
-from tests.console_pilot import settle
+from tests.console_pilot import settle, wait_until
 from tui.app import SkydeckApp
 
 SIZE = (120, 40)
@@ -588,3 +588,39 @@ async def test_launching_from_the_sdsinf_form_gives_the_screen_its_keys_back(clo
         await pilot.press("c")  # the screen's compare key, not a letter in the data field
         await settle(app, pilot)
         assert screen.query_one("#sds-data", TextInput).value == before
+
+
+@pytest.mark.parametrize("size", [(80, 24), (140, 45)], ids=["80x24", "140x45"])
+async def test_a_jobs_detail_shows_whole_ids_and_names_beside_its_preview(cloud: Context, tmp_path, size) -> None:  # noqa: ANN001
+    import io
+
+    from PIL import Image
+
+    from gpu_executor.storage import S3Storage
+    from tui.screens.jobs.detail import JobDetailScreen
+
+    store = cloud.jobs.store
+    spec = parse_job({"name": "fits", "scene": "demo", "engine": "torch", "preset": "syn-cpu-quick"})
+    job_id = store.submit(spec)["job_id"]
+    store.claim(job_id, "tui-worker")
+    phases = {"queued": 0.5, "load": 0.8, "train": 137.6, "evaluate": 1.7, "render": 5.0, "upload": 0.3}
+    store.finish(job_id, "tui-worker", "SUCCEEDED", result={"psnr": 35.35, "phases_s": phases})
+    png = io.BytesIO()
+    Image.new("RGB", (128, 128), (30, 90, 200)).save(png, format="PNG")
+    S3Storage(cloud.clients.client("s3"), cloud.scenes.bucket, tmp_path).put(job_id, "preview.png", png.getvalue())
+    app = SkydeckApp(backend=Backend(cloud), mode="jobs")
+    async with app.run_test(size=size) as pilot:
+        await settle(app, pilot)
+        app.push_screen(JobDetailScreen(job_id))
+        await settle(app, pilot)
+        preview = app.screen.query_one("#job-preview", Static)
+        await wait_until(pilot, lambda: "▀" in str(preview.render()), "the preview")
+        detail = app.screen.query_one("#job-detail", Static)
+        text = str(detail.render())
+        assert job_id in text.replace("\n", " ").split() or job_id in text.splitlines()[0], text
+        lines = text.splitlines()
+        assert any(line.split() == ["preset", "syn-cpu-quick"] for line in lines), text
+        assert any(line.split() == ["train", "2m", "18s"] for line in lines), text
+        # no line of the details is wrapped: every one fits the widget's width
+        assert detail.content_region.width >= max(len(line) for line in lines), (detail.content_region, text)
+        assert detail.content_region.width >= 60

@@ -8,19 +8,21 @@ from typing import Any
 
 from rich.markup import escape
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
-from backend.interface import Job, age, phase_line
+from backend.interface import Job, age, duration
 from tui.messages import JobCancelled, JobLoaded, WorkFailed
 from tui.screens.base import DeckScreen
 from tui.screens.jobs.cancel import cancelled_note, confirm_cancel
 from tui.screens.jobs.style import STATE_STYLE
 from tui.widgets.form import Form
 from tui.widgets.preview import decode, half_blocks
+
+NARROW_DETAIL = 130  # columns: under this the preview (up to 66 wide) goes below the details
 
 
 class JobDetailScreen(DeckScreen):
@@ -48,8 +50,15 @@ class JobDetailScreen(DeckScreen):
         yield from self.compose_footer()
 
     def on_mount(self) -> None:
+        self._fit(self.app.size.width)
         self.load()
         self.set_interval(1.0, self.load)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit(event.size.width)
+
+    def _fit(self, width: int) -> None:
+        self.query_one("#job-detail-body").set_class(width < NARROW_DETAIL, "narrow")
 
     @work(thread=True, exclusive=True, group="job-detail")
     def load(self) -> None:
@@ -117,8 +126,9 @@ class JobDetailScreen(DeckScreen):
                     for k, v in values.items()
                     if k not in ("history", "notes", "phases_s")
                 ]
-        if job.phases:
-            lines.append(f"\n[b]phases[/b]  {escape(phase_line(job.phases))}")
+        if job.phases:  # one a line: the whole set is wider than 80 columns
+            lines.append("\n[b]phases[/b]")
+            lines += [f"  {name:<24} {duration(seconds)}" for name, seconds in job.phases.items()]
         lines += [f"[yellow]note[/yellow]  {escape(n)}" for n in job.notes]
         self.query_one("#job-detail", Static).update("\n".join(lines))
 
