@@ -46,6 +46,11 @@ class LoadPlan:
     seed: int = 0
 
 
+
+def _pct(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100)[q - 1] if len(values) >= 2 else (values or [0.0])[0]
+
+
 @dataclass
 class LoadReport:
     plan: LoadPlan
@@ -69,9 +74,12 @@ class LoadReport:
     def clean(self) -> bool:
         return not (self.lost or self.duplicated or self.stuck or self.failed or self.executors_exited_on_their_own)
 
+    def percentile(self, q: int) -> float:
+        """The API latency's q-th percentile, in ms."""
+        return _pct(self.api_ms, q)
+
     def lines(self) -> list[str]:
-        def pct(values: list[float], q: float) -> float:
-            return statistics.quantiles(values, n=100)[q - 1] if len(values) >= 2 else (values or [0.0])[0]
+        pct = _pct
 
         p = self.plan
         return [
