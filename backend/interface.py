@@ -286,11 +286,13 @@ class Backend:
 
         return plan_from_preset(self.ctx.home, preset, **choices)
 
-    def plan_payload(self, path: Path, data: str | None = None, variant: str | None = None) -> RunPlan:
+    def plan_payload(
+        self, path: Path, data: str | None = None, variant: str | None = None, wire: str | None = None
+    ) -> RunPlan:
         """One of the original's payload files as a run (see backend/sdsinf/payload.py)."""
         from backend.sdsinf.runs import plan_from_payload
 
-        return plan_from_payload(path, data=data, variant=variant)
+        return plan_from_payload(path, data=data, variant=variant, wire=wire)
 
     def start_run(self, plan: RunPlan) -> dict[str, Any]:
         from backend.sdsinf.runs import SdsinfRuns

@@ -7,11 +7,12 @@ from enum import Enum
 
 from backend.core.presets import KINDS
 from lambda_src.jobs.schema import ENGINES
-from lambda_src.sdsinf.names import PARTITIONS, VARIANTS
+from lambda_src.sdsinf.names import PARTITIONS, VARIANTS, WIRES
 
 Engine = Enum("Engine", {e: e for e in ENGINES}, type=str)  # type: ignore[misc]
 Variant = Enum("Variant", {v: v for v in VARIANTS}, type=str)  # type: ignore[misc]
 Partition = Enum("Partition", {p: p for p in PARTITIONS}, type=str)  # type: ignore[misc]
+Wire = Enum("Wire", {w: w for w in WIRES}, type=str)  # type: ignore[misc]
 ServerMode = Enum("ServerMode", {"job": "job", "service": "service"}, type=str)  # type: ignore[misc]
 PresetKind = Enum("PresetKind", {k: k for k in KINDS}, type=str)  # type: ignore[misc]
 

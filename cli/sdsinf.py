@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from backend.core.errors import ConfigError
-from cli.choices import Partition, ServerMode, Variant, value
+from cli.choices import Partition, ServerMode, Variant, Wire, value
 from cli.common import JsonOpt, ProfileOpt, YesOpt, confirm, context, err, out, print_json, print_table
 
 app = typer.Typer(no_args_is_help=True, help="SDS-Inf: sparse DNN inference (Graph Challenge networks).")
@@ -247,6 +247,10 @@ def sdsinf_run(
     server: Annotated[
         ServerMode, typer.Option(help="server variant: job (one run per instance/process) or service (always-on)")
     ] = ServerMode.job,
+    wire: Annotated[
+        Wire | None,
+        typer.Option(help="How blocks travel: original (zlib COO chunks cut by nonzeros, as published) or npz"),
+    ] = None,
     json_out: JsonOpt = False,
     profile: ProfileOpt = None,
 ) -> None:
@@ -257,7 +261,7 @@ def sdsinf_run(
     if (preset is None) == (payload is None):
         raise ConfigError("give a PRESET or --payload FILE (one of them)")
     plan = (
-        backend.plan_payload(payload, data=data, variant=value(variant))
+        backend.plan_payload(payload, data=data, variant=value(variant), wire=value(wire))
         if payload
         else backend.plan_run(
             preset or "",
@@ -270,6 +274,7 @@ def sdsinf_run(
             num_data=num_data,
             bfr=bfr,
             nlevels=levels,
+            wire=value(wire),
         )
     )
 

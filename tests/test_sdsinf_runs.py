@@ -203,7 +203,10 @@ def test_component_partition_sends_fewer_rows_and_gives_the_same_answer(runs: Sd
 def test_queue_blocks_are_chunked_under_the_message_limit_and_reassembled(runs: SdsinfRuns) -> None:
     import os
 
-    from lambda_src.sdsinf.queue_variant import PART_BYTES, QueueTransport
+    import numpy as np
+
+    from lambda_src.sdsinf.queue_variant import QueueTransport
+    from lambda_src.sdsinf.wire import MAX_MESSAGE_CHARS, Codec
 
     runs.ctx.stacks.deploy("sdsinf")
     run_id = f"chunk-{os.urandom(3).hex()}"
@@ -213,16 +216,25 @@ def test_queue_blocks_are_chunked_under_the_message_limit_and_reassembled(runs: 
     os.environ.update(env)
     try:
         sender, receiver = QueueTransport(event, 0), QueueTransport(event, 1)
-        body = os.urandom(PART_BYTES * 2 + 1000)  # three parts
-        sizes = sender.send(layer=3, dst=1, body=body, empty=False)
-        assert len(sizes) == 3 and max(sizes) < 256 * 1024
+        rng = np.random.default_rng(5)
+        # incompressible values: 70,000 nonzeros make two chunks of the original's 40,000 cap, each then
+        # split under 99% of 256 KiB
+        block = ((rng.random((1000, 100)) < 0.7) * rng.random((1000, 100)) * 32).astype(np.float32)
+        messages = Codec("queue").encode(np.arange(100), block, layer=3)
+        sizes = sender.send(layer=3, dst=1, messages=messages, empty=False)
+        assert len(sizes) >= 3 and max(sizes) <= MAX_MESSAGE_CHARS
         assert sender.publish_calls == 0  # held until the layer's sends are done, as the original batches
         sender.flush()
-        # two full parts never share a batch; the short third rides with the second
-        assert sender.publish_calls == 2 and max(sender.publish_sizes) < 256 * 1024
-        assert receiver.receive(layer=3, senders=[0], timeout_s=10) == [body]
-        assert receiver.received_messages == 3
-        assert sender.send(layer=5, dst=1, body=b"unused", empty=True) == []  # a mark, not a message
+        # a batch holds what fits under 99% of 256 KiB
+        assert sender.publish_calls >= 2 and max(sender.publish_sizes) <= MAX_MESSAGE_CHARS
+        got = receiver.receive(layer=3, senders=[0], timeout_s=10)
+        assert got == [messages]
+        coo = Codec("queue").decode(got[0], neurons=100, batch=1000)
+        full = np.zeros((1000, 100), dtype=np.float32)
+        full[coo.cols, coo.rows] = coo.values
+        assert np.array_equal(full, block)
+        assert receiver.received_messages == len(messages)
+        assert sender.send(layer=5, dst=1, messages=[], empty=True) == []  # a mark, not a message
         assert receiver.receive(layer=5, senders=[0], timeout_s=10) == []
         assert sender.table_writes == 1 and receiver.table_reads >= 1
         from lambda_src.sdsinf.distributed import Stalled

@@ -45,13 +45,16 @@ def _check_shape(neurons: int, layers: int) -> None:
         raise ConfigError(f"--layers must be between 1 and 1920, not {layers}")
 
 
-def generate(out: Path, neurons: int, layers: int, inputs: int, seed: int = 0) -> dict[str, object]:
-    """A RadiX-Net style network and inputs in the Graph Challenge layout, with the truth file."""
+def generate(
+    out: Path, neurons: int, layers: int, inputs: int, seed: int = 0, density: tuple[float, float] | None = None
+) -> dict[str, object]:
+    """A RadiX-Net style network and inputs in the Graph Challenge layout, with the truth file; `density`
+    is the range of the inputs' nonzero fractions (lambda_src.sdsinf.model.generate_inputs)."""
     _check_shape(neurons, layers)
     if inputs < 1:
         raise ConfigError(f"--inputs must be at least 1, not {inputs}")
     net = radixnet(neurons, layers, seed=seed)
-    y = generate_inputs(neurons, inputs, seed=seed + 1)
+    y = generate_inputs(neurons, inputs, seed=seed + 1, density=density)
     truth = categories(reference(y, net.layers, net.bias))
     gc.write_dataset(out, net, y, truth)
     return {"out": str(out), "neurons": neurons, "layers": layers, "inputs": inputs, "categories": int(truth.size)}

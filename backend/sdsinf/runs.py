@@ -50,10 +50,11 @@ class RunPlan:
     nlevels: int | None = None  # its depth (the original's nlevels)
     neurons: int | None = None  # the model a payload expects (its numNeurons, numLayers): checked
     layers: int | None = None  # against the uploaded dataset's before the run starts
+    wire: str = "original"  # how blocks travel (lambda_src.sdsinf.wire): the original's, or npz
 
 
 def plan_from_payload(
-    path: Path, data: str | None = None, variant: str | None = None, server_mode: str = "job"
+    path: Path, data: str | None = None, variant: str | None = None, server_mode: str = "job", wire: str | None = None
 ) -> RunPlan:
     """An original payload file as a run: its config name, workers, fan-out, numData and batch size;
     the model and inputs from an uploaded dataset (by default named as the payload's weights folder)."""
@@ -72,6 +73,7 @@ def plan_from_payload(
         nlevels=payload.nlevels,
         neurons=payload.neurons,
         layers=payload.layers,
+        wire=wire or "original",
     )
 
 
@@ -87,6 +89,7 @@ def plan_from_preset(
     num_data: int | None = None,
     bfr: int | None = None,
     nlevels: int | None = None,
+    wire: str | None = None,
 ) -> RunPlan:
     """The one place a preset becomes a run: each choice left as None takes the preset's value
     (`num_data`, `bfr` and `nlevels` are the original payload's numData and invocation tree)."""
@@ -109,6 +112,7 @@ def plan_from_preset(
         # the preset's tree is shaped for its own worker count: other workers, a flat tree unless asked
         bfr=bfr or (_optional_int(values, "bfr", chosen.name) if same_workers else None),
         nlevels=nlevels or (_optional_int(values, "nlevels", chosen.name) if same_workers else None),
+        wire=wire or str(values.get("wire", "original")),
     )
 
 
@@ -182,14 +186,18 @@ class SdsinfRuns:
         num_data: int | None = None,
         nlevels: int | None = None,
         expect: tuple[int | None, int | None] = (None, None),
+        wire: str = "original",
     ) -> dict[str, Any]:
         """Start a run. `expect` is the (neurons, layers) a payload names: refused when the dataset differs."""
+        from lambda_src.sdsinf.names import WIRES
         from lambda_src.sdsinf.partition import PARTITIONS
 
         if partition not in PARTITIONS:
             raise ConfigError(f"--partition must be one of {', '.join(PARTITIONS)}, not {partition!r}")
         if variant not in VARIANTS:
             raise ConfigError(f"--variant {variant}: this build runs {', '.join(VARIANTS)}")
+        if wire not in WIRES:
+            raise ConfigError(f"--wire must be one of {', '.join(WIRES)}, not {wire!r}")
         if variant in ("serial", "server"):
             workers, bfr, nlevels = 1, None, None  # one worker: no tree to shape
         if not 1 <= workers <= 256:
@@ -220,6 +228,7 @@ class SdsinfRuns:
         prefix = event["metrics"]["prefix"]
         event["variant"] = variant
         event["workers"] = workers
+        event["wire"] = wire
         # recorded before anything is made for it (its parts, its queues): a run cut off from here on is
         # listed, and found orphaned, failed and cleaned up by `sdsinf runs`
         self.s3.put_object(Bucket=out["MetricsBucket"], Key=f"{prefix}/request.json", Body=json.dumps(event))
@@ -275,6 +284,7 @@ class SdsinfRuns:
             num_data=plan.num_data,
             nlevels=plan.nlevels,
             expect=(plan.neurons, plan.layers),
+            wire=plan.wire,
         )
 
     def transport(self, variant: str, run_id: str, workers: int) -> dict[str, Any]:

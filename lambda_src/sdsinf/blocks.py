@@ -1,4 +1,5 @@
-"""The binary format of activation blocks sent between workers: compressed npz of a sparse block.
+"""skydeck's own block format, the `--wire npz` option (lambda_src.sdsinf.wire): compressed npz of a
+sparse block.
 
 Received data is only ever parsed with `numpy.load(..., allow_pickle=False)`: never pickle, never eval.
 """
@@ -9,8 +10,6 @@ import io
 
 import numpy as np
 import scipy.sparse as sp
-
-MAX_MESSAGE_BYTES = 256 * 1024  # SNS/SQS limit; the Queue variant chunks under it
 
 
 def encode(neuron_ids: np.ndarray, block: np.ndarray) -> bytes:
@@ -35,6 +34,3 @@ def decode(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
         m = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=shape)
         return z["ids"].astype(np.int64), m.toarray().astype(np.float32)
 
-
-def chunks(blob: bytes, limit: int = MAX_MESSAGE_BYTES) -> list[bytes]:
-    return [blob[i : i + limit] for i in range(0, len(blob), limit)] or [b""]

@@ -21,7 +21,6 @@ from typing import Any, Protocol
 import boto3
 import numpy as np
 
-from lambda_src.sdsinf import blocks
 from lambda_src.sdsinf.contracts import LiveMetric, RunSummary
 from lambda_src.sdsinf.diagnosis import WorkerFailure, explain, last_layers
 from lambda_src.sdsinf.direct import event_from_payload, is_original_payload
@@ -30,6 +29,7 @@ from lambda_src.sdsinf.model import CAP
 from lambda_src.sdsinf.original_files import MetricsLoc, coordinator_answer, write_layerstats, write_master
 from lambda_src.sdsinf.partition_files import load_part
 from lambda_src.sdsinf.payload import PayloadError, tree_depth
+from lambda_src.sdsinf.wire import codec_for
 
 
 @lru_cache(maxsize=1)
@@ -81,12 +81,14 @@ class Transport(Protocol):
     table_writes: int
     unique_table_reads: int
 
-    def send(self, layer: int, dst: int, body: bytes, empty: bool) -> list[int]:
-        """Deliver one block to worker dst; returns the sizes of the messages it took (none if marked)."""
+    def send(self, layer: int, dst: int, messages: list[str], empty: bool) -> list[int]:
+        """Deliver one block, as its messages (lambda_src.sdsinf.wire), to worker dst; returns the sizes
+        of the messages it took (none if marked)."""
         ...
 
-    def receive(self, layer: int, senders: list[int], timeout_s: float) -> list[bytes]:
-        """The non-empty blocks every sender sent this worker for `layer`; raises Stalled on timeout."""
+    def receive(self, layer: int, senders: list[int], timeout_s: float) -> list[list[str]]:
+        """The messages of each non-empty block sent this worker for `layer`, a list a sender; raises
+        Stalled on timeout."""
         ...
 
     def flush(self) -> None:
@@ -204,6 +206,7 @@ def _work(
     timeout = float(event.get("poll_timeout_s", 60))
     # this worker's own files of the dataset's per-worker set (lambda_src.sdsinf.partition_files)
     part = load_part(get, event["parts"], k)
+    codec = codec_for(event, event.get("variant", "object"))
     # the original's inf_batch_start_time: taken once, before its Phase-1 scan of sources and targets, and
     # never reset; each batch's end adds the time since then (so a second batch counts the first again)
     batch_clock = time.perf_counter()
@@ -247,11 +250,11 @@ def _work(
                 block_nnz = int(row_nnz.sum())
                 nnz_sent += block_nnz
                 totals["max_row_nnz"] = max(totals["max_row_nnz"], int(row_nnz.max(initial=0)))
-                body = blocks.encode(rows, values)
+                messages = codec.encode(rows, values, layer)
                 totals["compress"] += time.perf_counter() - t
                 t = time.perf_counter()
                 null_sent += int(block_nnz == 0)
-                sizes += transport.send(step, dst, body, empty=block_nnz == 0)
+                sizes += transport.send(step, dst, messages, empty=block_nnz == 0)
                 totals["comm"] += time.perf_counter() - t
                 targets += 1
             t = time.perf_counter()
@@ -264,11 +267,13 @@ def _work(
             got = transport.receive(step, senders, timeout) if senders else []
             totals["comm"] += time.perf_counter() - t
             null_seen = 0
-            for blob in got:
-                ids, block = blocks.decode(blob)
-                null_seen += int(not block.any())
-                full[:, ids] = block
-            read_sizes = [len(b) for b in got]
+            t = time.perf_counter()
+            for messages in got:  # the original counts decompression as compression time too
+                coo = codec.decode(messages, part.neurons, held.shape[0])
+                null_seen += int(not coo.values.any())
+                full[coo.cols, coo.rows] = coo.values
+            totals["compress"] += time.perf_counter() - t
+            read_sizes = [sum(len(m) for m in messages) for messages in got]
             # messages as they travelled (a transport that splits blocks counts its parts)
             totals["received"] = transport.received_messages
             totals["bytes_received"] = transport.received_bytes
@@ -289,7 +294,7 @@ def _work(
             stats.append(
                 {
                     # as the original counts them: publish calls (SNS batches) and messages *sent* by this
-                    # worker; a message is one chunk of a block here, so the CHUNK_* columns equal MSG_*
+                    # worker; a message is one chunk of a block (lambda_src.sdsinf.wire), so CHUNK_* equal MSG_*
                     "CONFIG": event["config"], "WORKER_ID": k, "LAYER": layer,
                     "PUBLISH_NUM": transport.publish_calls - publish_before, **_sizes("PUBLISH", publishes),
                     "MSG_NUM": len(sizes), **_sizes("MSG", sizes),

@@ -3,3 +3,4 @@ checks and the workers all read them here."""
 
 VARIANTS = ("queue", "object", "serial", "server")  # a config name ends with one of these
 PARTITIONS = ("row", "component", "greedy")
+WIRES = ("original", "npz")  # how blocks travel (lambda_src.sdsinf.wire); npz is skydeck's own, an option

@@ -1,6 +1,7 @@
 """The Object variant: workers exchange partial activations through the intermediate S3 buckets.
 
-Per layer a sender writes one object per receiver, `RUN/lLLLL/toDDDD/fromSSSS.npz`, into the
+Per layer a sender writes one object per receiver, `RUN/lLLLL/toDDDD/fromSSSS.dat` (the block in the
+original's wire form, lambda_src.sdsinf.wire: one zlib-compressed float64 COO, as text), into the
 receiver's shard bucket (receiver id mod Shards, as the original; lambda_src.sdsinf.shards). An
 empty block is still written: it is the "nothing for you" mark. A receiver polls its own inbox
 prefix in its own shard until every expected sender has written. At the end of a batch every
@@ -35,14 +36,15 @@ class ObjectTransport:
     def _base(self, layer: int) -> str:
         return f"{self.run_id}/l{layer:04d}"
 
-    def send(self, layer: int, dst: int, body: bytes, empty: bool) -> list[int]:
+    def send(self, layer: int, dst: int, messages: list[str], empty: bool) -> list[int]:
         shard = self.buckets[shard_of(dst, len(self.buckets))]
-        put(shard, f"{self._base(layer)}/to{dst:04d}/from{self.k:04d}.npz", body)
+        body = "".join(messages).encode("ascii")  # one message a block on this variant
+        put(shard, f"{self._base(layer)}/to{dst:04d}/from{self.k:04d}.dat", body)
         self.publish_calls += 1
         return [len(body)]
 
-    def receive(self, layer: int, senders: list[int], timeout_s: float) -> list[bytes]:
-        names = {f"from{s:04d}.npz" for s in senders}
+    def receive(self, layer: int, senders: list[int], timeout_s: float) -> list[list[str]]:
+        names = {f"from{s:04d}.dat" for s in senders}
         prefix = f"{self._base(layer)}/to{self.k:04d}/"
         deadline = time.time() + timeout_s
         found: dict[str, bytes] = {}
@@ -56,9 +58,9 @@ class ObjectTransport:
             if len(found) == len(names):
                 self.received_messages += len(found)
                 self.received_bytes += sum(len(b) for b in found.values())
-                return [found[n] for n in sorted(found)]
+                return [[found[n].decode("ascii")] for n in sorted(found)]
             if time.time() > deadline:
-                missing = sorted(int(n.removeprefix("from").removesuffix(".npz")) for n in names - set(found))
+                missing = sorted(int(n.removeprefix("from").removesuffix(".dat")) for n in names - set(found))
                 raise Stalled.waiting(self.k, timeout_s, f"at layer {layer}", layer, missing)
             time.sleep(0.05)
 

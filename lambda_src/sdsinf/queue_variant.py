@@ -4,29 +4,28 @@ Each worker has its own queue, subscribed to every data topic of the stack with 
 on the message attributes `run` and `target`, so a worker only ever receives its own run's blocks
 (a worker publishes to data topic K mod Shards, as the original; lambda_src.sdsinf.shards), and to
 the coordination topic for the run's batch-end messages. A rerun gets fresh queues and a fresh
-run id: it never sees a failed run's messages. A block is
-base64 in the message body, split into parts under the 256 KiB limit and published up to ten
-entries per PublishBatch call. A block with no nonzero is not sent at all: the sender adds itself
-to the run's empty-targets item in DynamoDB (`RUN#LAYER#TARGET`), and a receiver waiting for a
-sender looks there. Receivers long-poll; after `poll_timeout_s` without what they need they fail
-the run, naming the layer and the senders they waited for. Received data is only ever parsed by
-`blocks.decode` (numpy, no pickle).
+run id: it never sees a failed run's messages. A block travels as the original's messages
+(lambda_src.sdsinf.wire: zlib-compressed COO chunks cut by nonzero count), published as the original
+publishes them: up to ten a PublishBatch call, under 99% of 256 KiB. A block with no nonzero is not
+sent at all: the sender adds itself to the run's empty-targets item in DynamoDB
+(`RUN#LAYER#TARGET`), and a receiver waiting for a sender looks there. Receivers long-poll; after
+`poll_timeout_s` without what they need they fail the run, naming the layer and the senders they
+waited for. Received data is only ever parsed by `wire.unpack` (a literal parse and a bounded
+inflate: no eval, no pickle).
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from typing import Any
 
 from lambda_src.sdsinf.distributed import Stalled, coordinate, run_worker, session
 from lambda_src.sdsinf.shards import shard_of
+from lambda_src.sdsinf.wire import MAX_MESSAGE_CHARS
 
-# base64 grows a part by 4/3; attributes and the envelope need room too.
-PART_BYTES = 180 * 1024
 BATCH_ENTRIES = 10
-BATCH_BYTES = 250 * 1024
+BATCH_BYTES = MAX_MESSAGE_CHARS  # the original's MAX_ALLOWED_BATCH_MESSAGE_SIZE: 99% of 256 KiB
 EMPTY_MARK_TTL_S = 24 * 3600
 
 
@@ -57,13 +56,13 @@ class QueueTransport:
         self.received_bytes = 0
         self._pending: list[tuple[str, dict[str, Any]]] = []
         self._marked: set[tuple[int, int]] = set()
-        # (layer, sender) -> {part: bytes} and the part count; later layers can arrive early.
-        self.parts: dict[tuple[int, int], dict[int, bytes]] = {}
+        # (layer, sender) -> {part: text} and the part count; later layers can arrive early.
+        self.parts: dict[tuple[int, int], dict[int, str]] = {}
         self.expected: dict[tuple[int, int], int] = {}
         self.batch_ends: dict[int, set[int]] = {}  # batch -> workers whose batch-end message came
 
     # -- sending -------------------------------------------------------------------------------------
-    def send(self, layer: int, dst: int, body: bytes, empty: bool) -> list[int]:
+    def send(self, layer: int, dst: int, messages: list[str], empty: bool) -> list[int]:
         if empty:
             self.ddb.update_item(
                 TableName=self.table,
@@ -76,30 +75,29 @@ class QueueTransport:
             )
             self.table_writes += 1
             return []
-        pieces = [body[i : i + PART_BYTES] for i in range(0, len(body), PART_BYTES)]
         entries = []
-        for part, piece in enumerate(pieces):
-            text = base64.b64encode(piece).decode("ascii")
+        for part, text in enumerate(messages):
             attrs = {
                 "run": _attr(self.run_id),
                 "target": _attr(dst),
                 "layer": _attr(layer, number=True),
                 "sender": _attr(self.k, number=True),
                 "part": _attr(part, number=True),
-                "parts": _attr(len(pieces), number=True),
+                "parts": _attr(len(messages), number=True),
             }
             entries.append((text, attrs))
         # held until the layer's last block is sent (flush): a publish batch carries messages for
-        # several targets, as the original's does (up to 10 messages, under the 256 KB limit)
+        # several targets, as the original's does (up to 10 messages, under 99% of 256 KiB)
         self._pending += [(text, attrs) for text, attrs in entries]
         return [len(e[0]) for e in entries]
 
     def flush(self) -> None:
-        """Publish every message held since the last flush, in batches of up to 10 under 256 KB."""
+        """Publish every message held since the last flush, as the original batches them: a batch is
+        sent when it holds 10 messages or the next would bring it to 99% of 256 KiB."""
         batch: list[dict[str, Any]] = []
         size = 0
         for text, attrs in self._pending:
-            if batch and (len(batch) == BATCH_ENTRIES or size + len(text) > BATCH_BYTES):
+            if batch and (len(batch) == BATCH_ENTRIES or size + len(text) >= BATCH_BYTES):
                 self._publish(batch)
                 batch, size = [], 0
             batch.append({"Id": str(len(batch)), "Message": text, "MessageAttributes": attrs})
@@ -119,7 +117,7 @@ class QueueTransport:
             )
 
     # -- receiving -----------------------------------------------------------------------------------
-    def receive(self, layer: int, senders: list[int], timeout_s: float) -> list[bytes]:
+    def receive(self, layer: int, senders: list[int], timeout_s: float) -> list[list[str]]:
         deadline = time.time() + timeout_s
         empty: set[int] = set()
         while True:
@@ -161,11 +159,11 @@ class QueueTransport:
         key = (layer, sender)
         return key in self.expected and len(self.parts.get(key, {})) == self.expected[key]
 
-    def _take(self, layer: int, sender: int) -> bytes:
+    def _take(self, layer: int, sender: int) -> list[str]:
         key = (layer, sender)
         got = self.parts.pop(key)
         self.expected.pop(key)
-        return b"".join(got[i] for i in range(len(got)))
+        return [got[i] for i in range(len(got))]
 
     def _poll(self, wait_s: int, counted: bool = True) -> None:
         resp = self.sqs.receive_message(
@@ -183,7 +181,7 @@ class QueueTransport:
             key = (int(a["layer"]), int(a["sender"]))
             self.received_messages += 1
             self.received_bytes += len(m["Body"])
-            self.parts.setdefault(key, {})[int(a["part"])] = base64.b64decode(m["Body"])
+            self.parts.setdefault(key, {})[int(a["part"])] = m["Body"]
             self.expected[key] = int(a["parts"])
         if messages:
             entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]

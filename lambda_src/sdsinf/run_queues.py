@@ -9,6 +9,7 @@ nobody follows).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -63,5 +64,7 @@ def remove_queues(sqs: Any, sns: Any, topics: list[str], prefix: str) -> int:
                     sns.unsubscribe(SubscriptionArn=sub["SubscriptionArn"])
     urls = sqs.list_queues(QueueNamePrefix=prefix).get("QueueUrls", [])
     for url in urls:
-        sqs.delete_queue(QueueUrl=url)
+        # removed meanwhile by the other party that may remove them (the follower or worker 0): done
+        with contextlib.suppress(sqs.exceptions.QueueDoesNotExist):
+            sqs.delete_queue(QueueUrl=url)
     return len(urls)

@@ -1,0 +1,215 @@
+"""The original's wire: how a block of activations travels between workers, and how it is cut.
+
+A block is the rows (neurons) that one worker sends another for a layer, over the batch's inputs.
+As the original's queue and object workers encode it (`csr_to_bytes_string_new`, `send_row_extractor`):
+
+- a chunk is the COO of some of those rows, as one float array of shape (3, nnz): values, then the
+  neuron (row) ids, then the input (column) indices; float32 on the Queue variant, float64 on the
+  Object variant (its `np.zeros` default);
+- the array's bytes are compressed with zlib at level 3, and the message is the Python text form of
+  that byte string (`str(bytes)`, "b'x^...'"); sizes are the text's UTF-8 length;
+- on the Queue variant a block's rows, largest first, are packed into chunks of at most
+  MAX_NNZ_PER_MESSAGE nonzeros (40,000, from layer 25 of a batch 120,000, from layer 35 180,000); a row
+  over the cap travels alone; a chunk whose text is over 99% of 256 KiB is split by taking its largest
+  rows until they hold half its nonzeros. The Object variant writes a whole block as one file.
+
+Received text is never `eval`ed, as the original does: it is parsed by `ast.literal_eval`, which
+takes nothing but a literal, must give bytes, and is inflated with a bound set by the receiver.
+"""
+
+from __future__ import annotations
+
+import ast
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from lambda_src.sdsinf.names import WIRES
+
+MAX_BATCH_MESSAGE_BYTES = 262144
+MAX_MESSAGE_CHARS = int(MAX_BATCH_MESSAGE_BYTES * 0.99)  # the original's MAX_ALLOWED_BATCH_MESSAGE_SIZE
+COMPRESSION_LEVEL = 3
+
+
+class WireError(ValueError):
+    """A received message that is not a block in the original's wire form."""
+
+
+def nnz_cap(layer: int) -> int:
+    """The original's MAX_NNZ_PER_MESSAGE at `layer` of a batch (it is set again at layer 0 of each)."""
+    return 40_000 if layer < 25 else 120_000 if layer < 35 else 180_000
+
+
+@dataclass(frozen=True)
+class Coo:
+    """Nonzeros of a block: `rows` are neuron ids, `cols` input indices within the batch."""
+
+    values: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+
+    @classmethod
+    def of(cls, neuron_ids: np.ndarray, block: np.ndarray) -> Coo:
+        """From a dense (batch x rows) block whose columns are the neurons `neuron_ids`, in the original's
+        order: row by row (in the order given), each row's inputs ascending."""
+        r, c = np.nonzero(block.T)
+        return cls(block.T[r, c], np.asarray(neuron_ids)[r], c)
+
+
+def pack(coo: Coo, dtype: type = np.float32) -> str:
+    """One message: the (3, nnz) array, zlib level 3, as Python writes the bytes (`str(bytes)`)."""
+    n = coo.values.size
+    arr = np.zeros((3, max(n, 1)), dtype=dtype)  # no nonzero: the original's (3, 1) zeros
+    if n:
+        arr[0], arr[1], arr[2] = coo.values, coo.rows, coo.cols
+    return str(zlib.compress(arr.tobytes(), COMPRESSION_LEVEL))
+
+
+def unpack(text: str, neurons: int, batch: int, dtype: type = np.float32) -> Coo:
+    """A message back into nonzeros; refuses anything but a bounded block of this batch's shape."""
+    if not (text.startswith(("b'", 'b"')) and len(text) <= 4 * MAX_BATCH_MESSAGE_BYTES):
+        raise WireError("a block message is a Python bytes literal of under 1 MiB")
+    try:
+        blob = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
+        raise WireError(f"a block message did not parse as a bytes literal: {exc}") from None
+    if not isinstance(blob, bytes):
+        raise WireError("a block message is a bytes literal")
+    item = np.dtype(dtype).itemsize
+    limit = 3 * item * max(neurons * batch, 1)
+    inflate = zlib.decompressobj()
+    try:
+        raw = inflate.decompress(blob, limit + 1)
+    except zlib.error as exc:
+        raise WireError(f"a block message did not inflate: {exc}") from None
+    if len(raw) > limit or inflate.unconsumed_tail or len(raw) % (3 * item):
+        raise WireError(f"a block message inflates to {len(raw)} bytes: not a block of {neurons} x {batch}")
+    arr = np.frombuffer(raw, dtype=dtype).reshape(3, -1)
+    rows, cols = arr[1].astype(np.int64), arr[2].astype(np.int64)
+    if rows.size and (rows.min() < 0 or rows.max() >= neurons or cols.min() < 0 or cols.max() >= batch):
+        raise WireError(f"a block message names a neuron or an input outside {neurons} x {batch}")
+    return Coo(arr[0].astype(np.float32), rows, cols)
+
+
+def chunk_rows(row_nnz: Sequence[int], cap: int) -> list[list[int]]:
+    """The original's chunks of a block: indices into its rows, each chunk at most `cap` nonzeros.
+    Rows are taken largest first (ties in their given order); each pass over the rows left fills one
+    chunk with every row that still fits; a row over `cap` alone makes a chunk. Rows without a nonzero
+    are not sent."""
+    order = sorted((i for i, n in enumerate(row_nnz) if n > 0), key=lambda i: -row_nnz[i])
+    if sum(row_nnz[i] for i in order) <= cap:
+        return [order] if order else []
+    chunks: list[list[int]] = []
+    left = order
+    while left:
+        chunk: list[int] = []
+        total = 0
+        for i in left:
+            if row_nnz[i] > cap:
+                if not chunk:
+                    chunk.append(i)
+                break
+            if total + row_nnz[i] <= cap:
+                chunk.append(i)
+                total += row_nnz[i]
+        taken = set(chunk)
+        left = [i for i in left if i not in taken]
+        chunks.append(chunk)
+    return chunks
+
+
+def encode_queue(neuron_ids: np.ndarray, block: np.ndarray, layer: int) -> list[str]:
+    """A block's messages on the Queue variant, as the original cuts them (float32 chunks)."""
+    block_t = block.T  # (rows x batch): the original's H rows
+    row_nnz = np.count_nonzero(block_t, axis=1)
+    messages: list[str] = []
+    for chunk in chunk_rows(row_nnz.tolist(), nnz_cap(layer)):
+        messages += _fit(neuron_ids, block_t, chunk, [int(row_nnz[i]) for i in chunk])
+    return messages
+
+
+def _fit(neuron_ids: np.ndarray, block_t: np.ndarray, chunk: list[int], nnz: list[int]) -> list[str]:
+    """A chunk's text, split as the original's send_row_chunker_wrapper splits one that is too long:
+    its largest rows, until they hold half its nonzeros, go in a message of their own. That message is
+    split again if it is too long itself (the original sent it as it was, and SNS refused it)."""
+    text = _chunk_text(neuron_ids, block_t, chunk)
+    out: list[str] = []
+    half = sum(nnz) / 2
+    rows, counts = list(chunk), list(nnz)
+    while len(text) > MAX_MESSAGE_CHARS:
+        if len(rows) == 1:
+            raise WireError(f"one neuron's row of {counts[0]} nonzeros is over the message limit")
+        taken, held = 0, 0
+        while held < half and len(rows) - taken > 1:
+            held += counts[taken]
+            taken += 1
+        out += _fit(neuron_ids, block_t, rows[:taken], counts[:taken])
+        rows, counts = rows[taken:], counts[taken:]
+        text = _chunk_text(neuron_ids, block_t, rows)
+    out.append(text)
+    return out
+
+
+def _chunk_text(neuron_ids: np.ndarray, block_t: np.ndarray, rows: list[int]) -> str:
+    sub = block_t[rows]
+    r, c = np.nonzero(sub)
+    return pack(Coo(sub[r, c], np.asarray(neuron_ids)[np.asarray(rows, dtype=np.int64)[r]], c))
+
+
+def encode_object(neuron_ids: np.ndarray, block: np.ndarray) -> str:
+    """A block's file on the Object variant: the whole block, float64, rows largest first."""
+    block_t = block.T
+    row_nnz = np.count_nonzero(block_t, axis=1)
+    order = sorted(np.flatnonzero(row_nnz).tolist(), key=lambda i: -row_nnz[i])
+    sub = block_t[order]
+    r, c = np.nonzero(sub)
+    return pack(Coo(sub[r, c], np.asarray(neuron_ids)[np.asarray(order, dtype=np.int64)[r]], c), np.float64)
+
+
+NPZ_PART_BYTES = 180 * 1024  # npz wire: base64 grows a part by 4/3; attributes and the envelope need room too
+
+
+@dataclass(frozen=True)
+class Codec:
+    """How one run's blocks become message texts and back: the variant's original wire by default,
+    or skydeck's npz (compressed npz, base64, cut at 180 KiB) when the run asks for it."""
+
+    variant: str
+    wire: str = "original"
+
+    def encode(self, neuron_ids: np.ndarray, block: np.ndarray, layer: int) -> list[str]:
+        if self.wire == "npz":
+            import base64
+
+            from lambda_src.sdsinf import blocks
+
+            blob = blocks.encode(neuron_ids, block)
+            cut = NPZ_PART_BYTES if self.variant == "queue" else max(len(blob), 1)
+            return [base64.b64encode(blob[i : i + cut]).decode("ascii") for i in range(0, max(len(blob), 1), cut)]
+        if self.variant == "queue":
+            return encode_queue(neuron_ids, block, layer)
+        return [encode_object(neuron_ids, block)]
+
+    def decode(self, messages: Sequence[str], neurons: int, batch: int) -> Coo:
+        """One sender's block from all its messages (a block may come in several)."""
+        if self.wire == "npz":
+            import base64
+
+            from lambda_src.sdsinf import blocks
+
+            ids, block = blocks.decode(b"".join(base64.b64decode(m) for m in messages))
+            return Coo.of(ids, block)
+        dtype = np.float32 if self.variant == "queue" else np.float64
+        parts = [unpack(m, neurons, batch, dtype) for m in messages]
+        if len(parts) == 1:
+            return parts[0]
+        return Coo(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("values", "rows", "cols")))
+
+
+def codec_for(event: dict, variant: str) -> Codec:
+    wire = str(event.get("wire") or "original")
+    if wire not in WIRES:
+        raise WireError(f"wire must be one of {', '.join(WIRES)}, not {wire!r}")
+    return Codec(variant, wire)

@@ -1,0 +1,128 @@
+"""The original's wire, pinned against the original's code restated here (SDS-Inf-Code's queue and
+object workers: send_row_extractor, send_row_chunker_wrapper, csr_to_bytes_string_new,
+bytes_string_to_csr_new)."""
+
+from __future__ import annotations
+
+import zlib
+from operator import itemgetter
+
+import numpy as np
+import pytest
+
+from lambda_src.sdsinf import wire
+
+
+def original_chunks(row_nnz: dict[int, int], cap: int) -> list[list[int]]:
+    """send_row_extractor's chunking, as the original writes it: rows sorted by nonzeros, descending;
+    one chunk if the total fits; else passes that each fill one chunk."""
+    selector = {r: n for r, n in sorted(row_nnz.items(), key=itemgetter(1), reverse=True) if n}
+    if sum(selector.values()) <= cap:
+        return [list(selector)]
+    chunks, left = [], dict(selector)
+    while left:
+        chunk: dict[int, int] = {}
+        total = 0
+        for row, n in left.items():
+            if n > cap:
+                chunk[row] = n
+                total += n
+                break
+            elif total + n <= cap and n > 0:
+                chunk[row] = n
+                total += n
+        chunks.append(list(chunk))
+        for row in chunk:
+            del left[row]
+    return chunks
+
+
+def original_message(values: list[float], rows: list[int], cols: list[int], dtype: type = np.float32) -> str:
+    """csr_to_bytes_string_new: a (3, nnz) array of values, rows and columns, zlib level 3, str()."""
+    output_np = np.zeros((3, len(values)), dtype=dtype)
+    output_np[0, :], output_np[1, :], output_np[2, :] = values, rows, cols
+    return str(zlib.compress(output_np, level=3))
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("cap", [50, 400, 40_000])
+def test_chunks_are_cut_by_nonzero_count_as_the_original_cuts_them(seed: int, cap: int) -> None:
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(0, 120, size=int(rng.integers(1, 60))).tolist()
+    counts[0] = 0  # a row with no nonzero is not sent
+    if seed % 2:
+        counts[-1] = cap + 7  # a row over the cap travels alone
+    ours = [[i for i in chunk] for chunk in wire.chunk_rows(counts, cap)]
+    assert ours == original_chunks(dict(enumerate(counts)), cap)
+    assert all(sum(counts[i] for i in chunk) <= cap or len(chunk) == 1 for chunk in ours)
+
+
+def test_the_nonzero_cap_follows_the_layer_as_the_originals_does() -> None:
+    """MAX_NNZ_PER_MESSAGE: 40,000 at layer 0 of each batch, 120,000 from layer 25, 180,000 from 35."""
+    assert [wire.nnz_cap(layer) for layer in (0, 24, 25, 34, 35, 119)] == [
+        40_000, 40_000, 120_000, 120_000, 180_000, 180_000
+    ]  # fmt: skip
+
+
+def test_a_message_is_the_originals_text_byte_for_byte_and_parses_back() -> None:
+    block = np.zeros((5, 3), dtype=np.float32)  # 5 inputs, 3 neurons (ids 7, 2, 9)
+    block[0, 0], block[4, 0], block[1, 1], block[2, 1], block[3, 1] = 32.0, 1.5, 0.25, 8.0, 32.0
+    ids = np.array([7, 2, 9])
+    [text] = wire.encode_queue(ids, block, layer=0)
+    # rows largest first: neuron 2 (3 nonzeros), then neuron 7 (2); neuron 9 has none and is not sent
+    assert text == original_message([0.25, 8.0, 32.0, 32.0, 1.5], [2, 2, 2, 7, 7], [1, 2, 3, 0, 4])
+    coo = wire.unpack(text, neurons=10, batch=5)
+    full = np.zeros((5, 10), dtype=np.float32)
+    full[coo.cols, coo.rows] = coo.values
+    assert np.array_equal(full[:, ids], block)
+
+
+def test_an_object_file_is_the_whole_block_in_float64_as_the_object_worker_writes_it() -> None:
+    block = np.zeros((4, 2), dtype=np.float32)
+    block[1, 0], block[2, 1], block[3, 1] = 3.0, 32.0, 0.5
+    text = wire.encode_object(np.array([5, 6]), block)
+    assert text == original_message([32.0, 0.5, 3.0], [6, 6, 5], [2, 3, 1], dtype=np.float64)
+    empty = wire.encode_object(np.array([5, 6]), np.zeros((4, 2), dtype=np.float32))
+    assert empty == original_message([0.0], [0], [0], dtype=np.float64)  # the original's zero CSR
+    assert wire.Codec("object").decode([text], neurons=8, batch=4).values.tolist() == [32.0, 0.5, 3.0]
+
+
+def test_every_message_fits_sns_and_a_block_comes_back_whole() -> None:
+    rng = np.random.default_rng(3)
+    # incompressible values: chunks of 40,000 nonzeros are over 256 KiB and must be split again
+    block = ((rng.random((3000, 100)) < 0.4) * rng.random((3000, 100)) * 32).astype(np.float32)
+    ids = np.arange(100) * 4 + 1
+    messages = wire.encode_queue(ids, block, layer=3)
+    assert len(messages) > 1
+    assert max(len(m) for m in messages) <= wire.MAX_MESSAGE_CHARS
+    coo = wire.Codec("queue").decode(messages, neurons=400, batch=3000)
+    full = np.zeros((3000, 400), dtype=np.float32)
+    full[coo.cols, coo.rows] = coo.values
+    assert np.array_equal(full[:, ids], block)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "__import__('os').system('true')",  # the original evals this; skydeck never runs received text
+        "b'' + b''",  # an expression, not a literal
+        "'not bytes'",
+        str(zlib.compress(b"\x00" * 12 * 10_000)),  # inflates past a 10 x 10 block: refused, not allocated
+        str(zlib.compress(np.array([[1.0], [99.0], [0.0]], dtype=np.float32).tobytes())),  # neuron 99 of 10
+        str(b"not zlib"),
+    ],
+)
+def test_a_received_message_that_is_not_a_block_is_refused_without_running_it(text: str) -> None:
+    with pytest.raises(wire.WireError):
+        wire.unpack(text, neurons=10, batch=10)
+
+
+def test_the_npz_wire_stays_an_option_and_round_trips() -> None:
+    block = np.zeros((6, 3), dtype=np.float32)
+    block[2, 1], block[5, 2] = 4.0, 32.0
+    codec = wire.codec_for({"wire": "npz"}, "queue")
+    coo = codec.decode(codec.encode(np.array([1, 4, 8]), block, 0), neurons=9, batch=6)
+    got = zip(coo.rows.tolist(), coo.cols.tolist(), coo.values.tolist(), strict=True)
+    assert sorted(got) == [(4, 2, 4.0), (8, 5, 32.0)]
+    with pytest.raises(wire.WireError, match="original, npz"):
+        wire.codec_for({"wire": "json"}, "queue")
