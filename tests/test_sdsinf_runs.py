@@ -15,6 +15,30 @@ from lambda_src.sdsinf.metrics import S3_LAYERSTATS_COLUMNS, S3_METRICS_COLUMNS,
 from lambda_src.sdsinf.npz_codec import unpack_matrix
 from lambda_src.sdsinf.partition_files import load_part
 from lambda_src.sdsinf.shards import Shards
+from lambda_src.sdsinf.wire import MAX_MESSAGE_CHARS
+
+
+def assert_per_input_results_are_the_originals(runs: SdsinfRuns, run_id: str, data: Path, layers: int, n: int) -> None:
+    """results.csv against the original's per-input results restated: `H.argmax(axis=0)` and `H.max(axis=0)`
+    of the final activations (the lowest neuron among equal maxima; neuron 0 and 0.0 for a dead input).
+    Sums in another order differ in the last float bits, so where several neurons are within them of the
+    maximum, any of them is the argmax."""
+    import numpy as np
+
+    from backend.sdsinf.data import load_dataset
+    from lambda_src.sdsinf.kernel import reference
+
+    net, y, _ = load_dataset(data, 1024, layers)
+    h = reference(y[:n], net.layers, net.bias).toarray().T  # the original's H: neurons x inputs
+    rows = from_csv(runs._get(runs.out["MetricsBucket"], f"runs/{run_id}/results.csv").decode())
+    assert [int(r["SAMPLE"]) for r in rows] == list(range(n))
+    top = h.max(axis=0)
+    named = [h[int(r["MAX_ROW"]), i] for i, r in enumerate(rows)]
+    assert named == pytest.approx(top.tolist(), abs=1e-4)
+    assert [float(r["MAX_VAL"]) for r in rows] == pytest.approx(top.tolist(), abs=1e-4)
+    dead = np.flatnonzero(top == 0)
+    assert [int(rows[i]["MAX_ROW"]) for i in dead] == [0] * dead.size
+    assert any(float(r["MAX_VAL"]) > 0 for r in rows) and any(float(r["MAX_VAL"]) == 0 for r in rows)
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +70,7 @@ def test_serial_run_streams_metrics_and_writes_the_original_files(runs: SdsinfRu
     assert list(stats[0]) == S3_LAYERSTATS_COLUMNS and len(stats) == 24
     assert started["run_id"] in [r.run_id for r in runs.runs()]
     assert runs.show(started["run_id"][:-2])["run_id"] == started["run_id"]  # a unique prefix is enough
+    assert_per_input_results_are_the_originals(runs, started["run_id"], tmp_path / "gc", 12, 150)
 
 
 def test_an_original_payload_runs_as_it_is_with_its_numdata_and_batches(runs: SdsinfRuns, tmp_path: Path) -> None:
@@ -161,6 +186,9 @@ def test_queue_variant_exchanges_blocks_through_sns_and_sqs(runs: SdsinfRuns, tm
         assert int(metrics["METRIC_PUBLISH_CALLS"]) > 0 and int(metrics["METRIC_NUM_MESSAGES_RECEIVED"]) > 0
         assert int(metrics["METRIC_RECEIVE_POLL_CALLS"]) > 0
         assert max(m.bytes_sent for m in seen) > 0
+    # every message in the original's wire form fits one SNS message
+    assert max(float(r["MSG_MAX_SIZE"]) for r in rows) <= MAX_MESSAGE_CHARS
+    assert_per_input_results_are_the_originals(runs, started["run_id"], tmp_path / "gc", 6, 60)
     # the run's queues and subscriptions are gone once it ended
     assert sqs.list_queues(QueueNamePrefix=prefix).get("QueueUrls", []) == []
     sns = runs.ctx.clients.client("sns")

@@ -29,6 +29,8 @@ from lambda_src.sdsinf.model import CAP
 from lambda_src.sdsinf.original_files import MetricsLoc, coordinator_answer, write_layerstats, write_master
 from lambda_src.sdsinf.partition_files import load_part
 from lambda_src.sdsinf.payload import PayloadError, tree_depth
+from lambda_src.sdsinf.sample_results import Maxima, collate, log_block
+from lambda_src.sdsinf.sample_results import to_csv as to_results_csv
 from lambda_src.sdsinf.wire import codec_for
 
 
@@ -220,6 +222,8 @@ def _work(
     position = np.full(part.neurons, -1, dtype=np.int64)
     batch_size = max(1, min(int(event.get("model_params", {}).get("batchSize", n_data) or n_data), n_data))
     alive_rows: list[np.ndarray] = []
+    maxima: list[Maxima] = []  # per input: the original's argmax neuron and maximum over this worker's
+    final_neurons = np.flatnonzero(part.owners[-1] == k)
     runtime_s: float | None = None
     batches = 0
     for b0 in range(0, n_data, batch_size):
@@ -320,6 +324,7 @@ def _work(
             )  # fmt: skip
             put(out_bucket, metric.key(prefix), metric.to_json())
         alive_rows.append(b0 + np.flatnonzero(held.any(axis=1)))
+        maxima.append(Maxima.of_block(held, final_neurons))
         totals["batch_s"] += time.perf_counter() - batch_clock  # METRIC_ELAPSED_TIME_BATCH, as the original
         if b1 == n_data:
             # METRIC_LAMBDA_RUNTIME as the original takes it: from the handler's start to the last batch's
@@ -340,6 +345,7 @@ def _work(
         "edges": part.edges, "publish_calls": transport.publish_calls, "polls": transport.poll_calls,
         "table_reads": transport.table_reads, "table_writes": transport.table_writes,
         "unique_table_reads": transport.unique_table_reads,
+        "max_rows": Maxima.joined(maxima).rows.tolist(), "max_vals": Maxima.joined(maxima).vals.tolist(),
         **totals,
     }  # fmt: skip
     done["runtime_s"] = runtime_s if runtime_s is not None else time.perf_counter() - handler_started
@@ -448,6 +454,9 @@ def gather(event: dict[str, Any], total: int, out_bucket: str, prefix: str, star
     if event.get("metrics_loc"):
         write_master(put, MetricsLoc.from_dict(event["metrics_loc"]), metric_columns, totals)
     put(out_bucket, f"{prefix}/categories.tsv", "".join(f"{c}\n" for c in cats))
+    results = collate([Maxima(np.asarray(p["max_rows"]), np.asarray(p["max_vals"], dtype=np.float32)) for p in parts])
+    put(out_bucket, f"{prefix}/results.csv", to_results_csv(results))
+    print(log_block(results), flush=True)  # worker 0's log, as the original's
     n_data = parts[0]["n_data"]
     summary.update(
         state="SUCCEEDED",

@@ -27,6 +27,8 @@ from lambda_src.sdsinf.metrics import S3_LAYERSTATS_COLUMNS, S3_METRICS_COLUMNS,
 from lambda_src.sdsinf.npz_codec import unpack_matrix, unpack_network
 from lambda_src.sdsinf.original_files import MetricsLoc, coordinator_answer, write_layerstats, write_master
 from lambda_src.sdsinf.payload import PayloadError
+from lambda_src.sdsinf.sample_results import Maxima, collate, log_block
+from lambda_src.sdsinf.sample_results import to_csv as to_results_csv
 
 
 @lru_cache(maxsize=1)
@@ -71,6 +73,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     wts = transposed(net.layers)
     settle = settle_points(wts, net.bias)
     found: list[np.ndarray] = []
+    maxima: list[Maxima] = []
     layerstats: list[dict[str, Any]] = []
     compute_s = 0.0
     max_row_nnz = 0
@@ -97,6 +100,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
             )  # fmt: skip
             _put(out_bucket, metric.key(prefix), metric.to_json())
         found.append(live.alive())
+        maxima.append(Maxima.of_live(min(b0 + batch, n_data) - b0, b0, live.ids, live.yt, live.settled))
     cats = np.sort(np.concatenate(found)) + 1 if found else np.empty(0, dtype=np.int64)
     truth_ok = None
     if event.get("truth"):
@@ -138,6 +142,9 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         write_master(_put, loc, S3_METRICS_COLUMNS, totals)
         write_layerstats(_put, loc, 0, S3_LAYERSTATS_COLUMNS, layerstats)
     _put(out_bucket, f"{prefix}/categories.tsv", "".join(f"{c}\n" for c in cats))
+    results = collate([Maxima.joined(maxima)])  # one worker: the original's worker 0 collates itself
+    _put(out_bucket, f"{prefix}/results.csv", to_results_csv(results))
+    print(log_block(results), flush=True)
     summary = RunSummary(
         run_id=run_id,
         config=config,
