@@ -93,9 +93,10 @@ def run(wire: str, inputs: int, layers: int, workers: int) -> dict[str, float]:
             runs.upload(Path(tmp) / "gc", 1024, layers, "c1")
             t = time.perf_counter()
             started = runs.start(
-                "c1", "queue", workers=workers, config=f"c1_1024n_{workers}w_{inputs}bs_queue", wire=wire
+                "c1", "queue", workers=workers, config=f"c1_1024n_{workers}w_{inputs}bs_queue", wire=wire,
+                poll_timeout_s=600,  # 8 workers share 2 cores here: a layer can take minutes
             )
-            summary = runs.follow(started["run_id"], timeout_s=7200)
+            summary = runs.follow(started["run_id"], timeout_s=7200, idle_timeout_s=1800)
             wall = time.perf_counter() - t
             shown = runs.show(started["run_id"])["metrics"]
             metrics = {k: float(v) for k, v in shown.items() if k.startswith("METRIC")}

@@ -9,9 +9,9 @@ run id: it never sees a failed run's messages. A block travels as the original's
 publishes them: up to ten a PublishBatch call, under 99% of 256 KiB. A block with no nonzero is not
 sent at all: the sender adds itself to the run's empty-targets item in DynamoDB
 (`RUN#LAYER#TARGET`), and a receiver waiting for a sender looks there. Receivers long-poll; after
-`poll_timeout_s` without what they need they fail the run, naming the layer and the senders they
-waited for. Received data is only ever parsed by `wire.unpack` (a literal parse and a bounded
-inflate: no eval, no pickle).
+`poll_timeout_s` without a message (the original's POLL_TIMEOUT_DURATION) they fail the run, naming
+the layer and the senders they waited for. Received data is only ever parsed by `wire.unpack` (a
+literal parse and a bounded inflate: no eval, no pickle).
 """
 
 from __future__ import annotations
@@ -123,7 +123,9 @@ class QueueTransport:
         while True:
             waiting = [s for s in senders if s not in empty and not self._complete(layer, s)]
             if waiting:
-                self._poll(wait_s=1 if len(waiting) < len(senders) else 2)
+                if self._poll(wait_s=1 if len(waiting) < len(senders) else 2):
+                    # as the original's POLL_TIMEOUT_DURATION: the time allowed is time without a message
+                    deadline = time.time() + timeout_s
                 waiting = [s for s in waiting if not self._complete(layer, s)]
             if waiting:
                 empty |= self._empty_marks(layer)
@@ -165,12 +167,14 @@ class QueueTransport:
         self.expected.pop(key)
         return [got[i] for i in range(len(got))]
 
-    def _poll(self, wait_s: int, counted: bool = True) -> None:
+    def _poll(self, wait_s: int, counted: bool = True) -> int:
+        """One receive; returns how many of this run's messages it took."""
         resp = self.sqs.receive_message(
             QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_s, MessageAttributeNames=["All"]
         )
         self.poll_calls += 1 if counted else 0
         messages = resp.get("Messages", [])
+        taken = 0
         for m in messages:
             a = {k: v["StringValue"] for k, v in m.get("MessageAttributes", {}).items()}
             if a.get("run") == self.run_id and a.get("coordinationFlag") == "1":
@@ -183,9 +187,11 @@ class QueueTransport:
             self.received_bytes += len(m["Body"])
             self.parts.setdefault(key, {})[int(a["part"])] = m["Body"]
             self.expected[key] = int(a["parts"])
+            taken += 1
         if messages:
             entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
             self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
+        return taken
 
     def _empty_marks(self, layer: int) -> set[int]:
         item = self.ddb.get_item(
