@@ -115,3 +115,49 @@ async def test_the_sdsinf_form_shows_whole_labels_and_preset_names(cloud_home, s
             assert label.content_region.width >= len(text.strip()), (text, label.content_region)
         launch = screen.query_one("#sds-launch")
         assert launch.region.right <= size[0] and launch.region.height >= 1
+        # a data name is longer than a number: the presets' own fit whole in the data field
+        data_names = [str(p.values.get("data", "")) for p in app.backend.presets("sdsinf")]
+        data = screen.query_one("#sds-data")
+        assert data.content_region.width > max(len(n) for n in data_names), (data.content_region, data_names)
+        # once loaded, the presets are the only choices: no "loading presets" left behind
+        assert select._options == screen._preset_options, select._options
+
+
+async def test_the_composer_and_the_batch_dialog_fit_80x24_and_show_the_focused_field(cloud_home) -> None:  # noqa: ANN001
+    from textual.widgets import Input, Label
+
+    app = _app(cloud_home, "jobs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(pilot)
+        await pilot.press("n")
+        await _settle(pilot)
+        screen = app.screen
+        for label in screen.query("#composer-form Label").results(Label):
+            text = str(label.render()).strip()
+            lines = label.content_region.height
+            # whole: on one line, or wrapped onto more (never cut at the form's edge)
+            assert label.content_region.width >= len(text) or lines > 1, (text, label.content_region)
+        focused = app.focused
+        assert isinstance(focused, Input) and focused.id == "scene"
+        other = screen.query_one("#name", Input)
+        assert focused.styles.background != other.styles.background  # the field with focus is marked
+        await pilot.press("escape")
+        await _settle(pilot)
+        await pilot.press("b")
+        await _settle(pilot)
+        box = app.screen.query_one("#batch")
+        assert box.region.x >= 0 and box.region.right <= 80, box.region
+
+
+async def test_long_log_lines_wrap_instead_of_being_cut(tmp_path) -> None:  # noqa: ANN001
+    from textual.widgets import RichLog
+
+    app = _logs_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(pilot)
+        log = app.screen.query_one("#log", RichLog)
+        log.clear()
+        log.write("x" * 150 + " END")
+        await pilot.pause()
+        text = "".join(strip.text for strip in log.lines)
+        assert "END" in text and len(log.lines) >= 2

@@ -51,7 +51,7 @@ class ComposerScreen(DeckScreen):
                     allow_blank=False,
                     id="preset",
                 )
-                yield Label("scene (name, s3:// URI or absolute path)")
+                yield Label("scene: a name, s3:// URI or /path")
                 yield Input(placeholder="e.g. lego", id="scene", compact=True)
                 yield Label("name (optional)")
                 yield Input(placeholder="defaults to the scene's name", id="name", compact=True)
@@ -64,8 +64,8 @@ class ComposerScreen(DeckScreen):
                 )
                 yield Static("config (svox2 options)", classes="section-title")
                 yield Vertical(id="config-fields")
-                yield Label("more options, as key=value separated by spaces")
-                yield Input(placeholder="e.g. n_iters=20000 lambda_sparsity=1e-11", id="extra", compact=True)
+                yield Label("more options: key=value key=value")
+                yield Input(placeholder="e.g. n_iters=2000 lambda_tv=1e-5", id="extra", compact=True)
                 yield Button("Submit (ctrl+s)", id="submit", variant="primary")
             with Vertical(id="composer-side"):
                 yield Static("", id="composer-error")
@@ -93,8 +93,10 @@ class ComposerScreen(DeckScreen):
         fields = []
         for key, value in (preset.values.get("config") or {}).items():
             text = json.dumps(value) if not isinstance(value, str) else value
+            # svox2 takes some options as JSON text (opt.py's --reso is a str, read with json.loads)
+            label = f"{key} (JSON text, as svox2 takes it)" if isinstance(value, str) and text[:1] in "[{" else key
             fields += [
-                Label(key, classes="field-label"),
+                Label(label, classes="field-label"),
                 Input(value=text, id=f"cfg-{key}", classes="cfg", compact=True),
             ]
         await box.mount_all(fields)

@@ -25,7 +25,7 @@ class LogsScreen(DeckScreen):
     def compose(self) -> ComposeResult:
         yield from self.compose_frame()
         yield Select([], prompt="log source", id="log-source", allow_blank=True)
-        yield RichLog(id="log", max_lines=5000, wrap=False, markup=False, auto_scroll=True)
+        yield RichLog(id="log", max_lines=5000, wrap=True, markup=False, auto_scroll=True)
         yield from self.compose_footer()
 
     def on_mount(self) -> None:

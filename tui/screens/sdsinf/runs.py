@@ -27,7 +27,8 @@ from tui.screens.base import DeckScreen
 from tui.widgets.form import Form
 from tui.widgets.tables import sync_rows
 
-MIN_FIELD_WIDTH = 12  # the longest label ("batch size") and a few digits
+MIN_FIELD_WIDTH = 11  # the longest label ("batch size") and one column to spare
+FORM_CHROME = 9  # the form's padding (2) and the gutters between its 8 columns (7)
 LAUNCH_WIDTH = 18
 MIN_PRESET_WIDTH = 16
 SELECT_CHROME = 4  # the compact select's padding and arrow
@@ -71,11 +72,12 @@ class SdsinfScreen(DeckScreen):
         else two rows of four; on a short terminal the communication/computation plots give their rows
         to the runs table."""
         preset_width = self._preset_width()
-        wide = width >= preset_width + 6 * MIN_FIELD_WIDTH + LAUNCH_WIDTH
+        # the data field takes two shares: a data name ("radixnet-1024n-120l") is longer than a number
+        wide = width >= preset_width + 7 * MIN_FIELD_WIDTH + LAUNCH_WIDTH + FORM_CHROME
         form = self.query_one("#sdsinf-form", Grid)
         form.set_class(not wide, "-narrow")
         form.styles.grid_size_columns = 8 if wide else 4
-        rest = f"1fr 1fr 1fr 1fr 1fr 1fr {LAUNCH_WIDTH}" if wide else "1fr 1fr 1fr"
+        rest = f"1fr 1fr 2fr 1fr 1fr 1fr {LAUNCH_WIDTH}" if wide else "1fr 1fr 2fr"
         form.styles.grid_columns = f"{preset_width} {rest}"
         form.styles.height = 2 if wide else 4
         self.set_class(height < SHORT_HEIGHT, "-short")
@@ -147,13 +149,18 @@ class SdsinfScreen(DeckScreen):
             return
         self.post_message(PresetsLoaded(names))
 
-    def on_presets_loaded(self, message: PresetsLoaded) -> None:
+    async def on_presets_loaded(self, message: PresetsLoaded) -> None:
         names = message.names
-        select = self.query_one("#sds-preset", Select)
         self._preset_options = [(n, n) for n in names]
-        select.set_options(self._preset_options)
         if names:
-            select.value = names[0]
+            # a select made without a blank: the "loading presets" placeholder is not left as a choice
+            old = self.query_one("#sds-preset", Select)
+            field = old.parent
+            await old.remove()
+            if field is not None:
+                await field.mount(
+                    Select(self._preset_options, value=names[0], allow_blank=False, id="sds-preset", compact=True)
+                )
         self._fit(self.size.width, self.size.height)
 
     def action_make_data(self) -> None:
