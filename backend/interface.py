@@ -202,10 +202,14 @@ class Backend:
             self.ctx.scenes.check_exists(spec.scene)
         return Job.from_record(self.ctx.jobs.submit(spec, laptop_guard=not force))
 
-    def job_log(self, job_id: str) -> str | None:
-        """The job's own log, or None while there is none."""
+    def job_log(self, job_id: str, tail_bytes: int | None = None) -> str | None:
+        """The job's own log, or None while there is none; with `tail_bytes`, its last whole lines
+        within that many bytes."""
         try:
-            return self.ctx.scenes.read_result(job_id, "job.log").decode(errors="replace")
+            raw = self.ctx.scenes.read_result(job_id, "job.log", tail=tail_bytes)
+            if tail_bytes and len(raw) >= tail_bytes:
+                raw = raw.split(b"\n", 1)[-1]  # the first line was cut by the range
+            return raw.decode(errors="replace")
         except (NotFoundError, SkydeckError):
             return None
         except Exception:  # noqa: BLE001 - a missing object reads as "no log yet"

@@ -221,6 +221,26 @@ async def test_job_detail_shows_the_latest_render_in_the_terminal(cloud: Context
         assert "31.5" in details and "history" not in details  # the long progress history is not dumped
         log = str(app.screen.query_one("#job-log", Static).render())
         assert "claimed by w" in log and "SUCCEEDED" in log
+        # a finished job does not change: once its last log and preview are read, the screen stops
+        # asking for it every second (it cost a request and a repaint each time)
+        screen = app.screen
+        await wait_until(pilot, lambda: screen._poll is None, "the finished job's detail to stop polling")
+
+
+async def test_a_followed_log_is_read_by_its_tail_in_whole_lines(cloud: Context, tmp_path) -> None:  # noqa: ANN001
+    from gpu_executor.storage import S3Storage
+
+    store = cloud.jobs.store
+    job_id = store.submit(parse_job({"name": "log-tail", "scene": "demo", "engine": "torch"}))["job_id"]
+    storage = S3Storage(cloud.clients.client("s3"), cloud.scenes.bucket, tmp_path)
+    storage.put(job_id, "job.log", "".join(f"line {i:06d}\n" for i in range(100_000)).encode())  # 1.2 MB
+    backend = Backend(cloud)
+    tail = backend.job_log(job_id, tail_bytes=1000)
+    assert tail is not None and len(tail) <= 1000
+    assert tail.endswith("line 099999\n") and tail.startswith("line ")  # no line cut in half
+    assert backend.job_log(job_id).startswith("line 000000\n")
+    storage.put(job_id, "job.log", b"")
+    assert backend.job_log(job_id, tail_bytes=1000) == ""
 
 
 async def test_batch_submit_checks_the_file_then_submits_all(cloud: Context, tmp_path) -> None:  # noqa: ANN001

@@ -148,11 +148,18 @@ class Scenes:
             on_file(obj["name"])
         return written
 
-    def read_result(self, job_id: str, name: str) -> bytes:
+    def read_result(self, job_id: str, name: str, tail: int | None = None) -> bytes:
+        """A result file, or with `tail` only its last `tail` bytes (a log followed every second)."""
+        extra = {"Range": f"bytes=-{tail}"} if tail else {}
         try:
-            return self.s3.get_object(Bucket=self.bucket, Key=f"{RESULTS_PREFIX}{job_id}/{name}")["Body"].read()
+            key = f"{RESULTS_PREFIX}{job_id}/{name}"
+            return self.s3.get_object(Bucket=self.bucket, Key=key, **extra)["Body"].read()
         except self.s3.exceptions.NoSuchKey:
             raise NotFoundError(f"job {job_id} has no {name}") from None
+        except self.s3.exceptions.ClientError as exc:
+            if tail and exc.response.get("Error", {}).get("Code") == "InvalidRange":
+                return b""  # an empty file has no last bytes
+            raise
 
     def _keys(self, bucket: str, prefix: str) -> list[str]:
         return [obj["Key"] for obj in self._objects(bucket, prefix)]

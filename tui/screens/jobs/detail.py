@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from tui.widgets.form import Form
 from tui.widgets.preview import decode, half_blocks
 
 NARROW_DETAIL = 130  # columns: under this the preview (up to 66 wide) goes below the details
+PREVIEW_EVERY_S = 5.0  # a running job's preview is read and drawn again at most this often
+LOG_TAIL_BYTES = 16 * 1024  # the last lines shown need no more of a log that may be megabytes
 
 
 class JobDetailScreen(DeckScreen):
@@ -38,7 +41,11 @@ class JobDetailScreen(DeckScreen):
         self.job_id = job_id
         self.job: Job | None = None
         self._preview_mark: tuple[Any, str] | None = None
+        self._preview_at = 0.0
         self._log_done = False
+        self._shown = ""
+        self._poll: Any = None
+        self._ended_loads = 0
 
     def compose(self) -> ComposeResult:
         yield from self.compose_frame()
@@ -52,7 +59,7 @@ class JobDetailScreen(DeckScreen):
     def on_mount(self) -> None:
         self._fit(self.app.size.width)
         self.load()
-        self.set_interval(1.0, self.load)
+        self._poll = self.set_interval(1.0, self.load)
 
     def on_resize(self, event: events.Resize) -> None:
         self._fit(event.size.width)
@@ -69,9 +76,11 @@ class JobDetailScreen(DeckScreen):
             self.post_message(WorkFailed("load job", str(exc)))
             return
         # the log is followed while the job runs; the preview is fetched when the job moved on
-        log = None if job.state == "QUEUED" or self._log_done else backend.job_log(self.job_id)
+        log = None if job.state == "QUEUED" or self._log_done else backend.job_log(self.job_id, LOG_TAIL_BYTES)
         mark = (job.iteration, job.state)
-        wants_preview = job.state in ("RUNNING", "SUCCEEDED") and mark != self._preview_mark
+        # every iteration moves the mark: while running, the image is read and decoded every few seconds
+        due = job.state != "RUNNING" or time.monotonic() - self._preview_at >= PREVIEW_EVERY_S
+        wants_preview = job.state in ("RUNNING", "SUCCEEDED") and mark != self._preview_mark and due
         preview = backend.job_preview(self.job_id) if wants_preview else None
         self.post_message(JobLoaded(job, log, preview))
 
@@ -81,6 +90,12 @@ class JobDetailScreen(DeckScreen):
         self.show(job)
         if ended_now:
             self.refresh_bindings()
+        self._ended_loads += int(job.ended)
+        if self._ended_loads >= 2 and self._poll is not None:
+            # an ended job does not change: its final log and preview were read after it ended, so
+            # polling stops (a cancel or a fetch from here loads it again)
+            self._poll.stop()
+            self._poll = None
         if message.log is not None:
             self._log_done = job.ended
             tail = "\n".join(escape(line) for line in message.log.splitlines()[-12:])
@@ -91,6 +106,7 @@ class JobDetailScreen(DeckScreen):
             except Exception:  # noqa: BLE001 - an unreadable preview: the details stand alone
                 return
             self._preview_mark = (job.iteration, job.state)
+            self._preview_at = time.monotonic()
             psnr = job.psnr
             caption = Text("held-out view" + ("" if psnr is None else f", PSNR {psnr:.2f} dB"))
             self.query_one("#job-preview", Static).update(half_blocks(image) + caption)
@@ -130,7 +146,10 @@ class JobDetailScreen(DeckScreen):
             lines.append("\n[b]phases[/b]")
             lines += [f"  {name:<24} {duration(seconds)}" for name, seconds in job.phases.items()]
         lines += [f"[yellow]note[/yellow]  {escape(n)}" for n in job.notes]
-        self.query_one("#job-detail", Static).update("\n".join(lines))
+        text = "\n".join(lines)
+        if text != self._shown:  # an unchanged detail is not laid out and painted again every second
+            self._shown = text
+            self.query_one("#job-detail", Static).update(text)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel" and (self.job is None or self.job.ended):
