@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -39,6 +43,25 @@ def print_table(headers: list[str], rows: list[list[str]]) -> None:
     sys.stdout.write("\t".join(headers) + "\n")
     for row in rows:
         sys.stdout.write("\t".join(row) + "\n")
+
+
+@contextmanager
+def ctrl_c_stops() -> Iterator[threading.Event]:
+    """For a command that follows something until Ctrl-C: the first Ctrl-C sets the event, which the
+    command checks between polls and then exits 130 with its word; a KeyboardInterrupt raised at any
+    byte code (inside a client call that holds a lock, say) could leave the process unable to exit.
+    A second Ctrl-C interrupts at once, as usual."""
+    stop = threading.Event()
+
+    def first(signum: int, frame: Any) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, first)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def context(profile: str | None) -> Context:

@@ -14,7 +14,7 @@ from rich.markup import escape
 from backend.core.errors import ConfigError
 from backend.core.humanize import age, phases
 from cli.choices import Engine, value
-from cli.common import JsonOpt, ProfileOpt, YesOpt, confirm, context, err, out, print_json, print_table
+from cli.common import JsonOpt, ProfileOpt, YesOpt, confirm, context, ctrl_c_stops, err, out, print_json, print_table
 
 app = typer.Typer(no_args_is_help=True, help="Plenoxels training jobs.")
 
@@ -227,8 +227,8 @@ def jobs_logs(
     ctx = context(profile)
     job_id = ctx.jobs.resolve(job_id)
     printed = 0
-    try:
-        while True:
+    with ctrl_c_stops() as stop:
+        while not stop.is_set():
             # the executor publishes the log's last line before it records the outcome, so once the
             # job has ended, one more read has everything
             ended = ctx.jobs.get(job_id)["state"] in TERMINAL_STATES
@@ -243,10 +243,9 @@ def jobs_logs(
                 if not lines:
                     err.print(f"job {job_id} has no log yet (it appears once an executor claims it)")
                 return
-            time.sleep(interval)
-    except KeyboardInterrupt:
-        err.print(f"stopped following: job {job_id} runs on (skydeck jobs logs {job_id} -f to follow again)")
-        raise typer.Exit(130) from None
+            stop.wait(interval)
+    err.print(f"stopped following: job {job_id} runs on (skydeck jobs logs {job_id} -f to follow again)")
+    raise typer.Exit(130)
 
 
 @app.command("cancel")
@@ -275,8 +274,10 @@ def jobs_watch(
     if job_id:
         job_id = jobs.resolve(job_id)
     last: Any = None
-    try:
-        for snapshot in jobs.watch(job_id, interval_s=interval):
+    with ctrl_c_stops() as stop:
+        for snapshot in jobs.watch(job_id, interval_s=interval, stop=stop):
+            if stop.is_set():
+                break
             last = snapshot
             if json_out:
                 sys.stdout.write(json.dumps(snapshot, default=str) + "\n")
@@ -289,10 +290,10 @@ def jobs_watch(
                 for job in snapshot:
                     counts[job["state"]] = counts.get(job["state"], 0) + 1
                 out.print(f"{time.strftime('%H:%M:%S')}  " + "  ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-    except KeyboardInterrupt:
+    if stop.is_set():
         what = f"job {job_id} runs on" if job_id else "the jobs run on"
         err.print(f"stopped watching: {what} (skydeck jobs watch{' ' + job_id if job_id else ''} to watch again)")
-        raise typer.Exit(130) from None
+        raise typer.Exit(130)
     if job_id and last and last["state"] in ("FAILED", "CANCELLED"):
         if not json_out:
             err.print(f"job {job_id} ended {last['state']}" + (f": {last.get('error')}" if last.get("error") else ""))

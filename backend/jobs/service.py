@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -140,8 +141,15 @@ class Jobs:
         except StateConflict as exc:
             raise SkydeckError(str(exc)) from None
 
-    def watch(self, job_id: str | None = None, interval_s: float = 1.0, until_done: bool = True) -> Iterator[Any]:
-        """Yield a job (or the newest page of jobs) whenever it changes; stops when the job ends."""
+    def watch(
+        self,
+        job_id: str | None = None,
+        interval_s: float = 1.0,
+        until_done: bool = True,
+        stop: threading.Event | None = None,
+    ) -> Iterator[Any]:
+        """Yield a job (or the newest page of jobs) whenever it changes; stops when the job ends, or
+        within a poll once `stop` is set."""
         last: Any = None
         while True:
             current: Any = self.get(job_id) if job_id else self.list(limit=50)["items"]
@@ -150,7 +158,10 @@ class Jobs:
                 last = current
             if job_id and until_done and current["state"] in TERMINAL_STATES:
                 return
-            time.sleep(interval_s)
+            if stop is None:
+                time.sleep(interval_s)
+            elif stop.wait(interval_s):
+                return
 
     def queue_depth(self) -> dict[str, int]:
         out = self.ctx.stacks.outputs("infra")
