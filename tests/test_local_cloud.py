@@ -484,3 +484,13 @@ def test_the_local_clouds_executors_run_the_hosts_entry_point_once_infra_is_depl
         assert cmdlines and all(b"gpu_executor" in c for c in cmdlines), cmdlines
     finally:
         control.down(home)
+
+
+def test_local_executors_keep_lpips_weights_in_the_skydeck_home(cloud_home: Home) -> None:
+    """LPIPS's VGG weights are fetched once, where lpips and torchvision are installed: into the skydeck
+    home, not a per-user cache the executors' work folder would not find again."""
+    from backend.localcloud.executors import executor_settings
+
+    Context.create(None, cloud_home).stacks.deploy("infra")
+    settings = executor_settings(cloud_home.root)
+    assert settings is not None and settings["TORCH_HOME"] == str(cloud_home.cache_dir / "torch")

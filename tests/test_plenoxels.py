@@ -357,6 +357,8 @@ def test_short_training_run_beats_the_untrained_model_by_far(tiny_scene: Path, t
     assert_svox2_loads(published / "ckpt.npz")
     # LPIPS needs the lpips package and its VGG weights: absent here, so no number, and the reason instead
     assert "lpips" not in result and "lpips" in result["lpips_unavailable"]
+    # the reason names the fix: the two packages from PyTorch's CPU index, matched to the pinned torch
+    assert "pip install lpips==0.1.4 torchvision==0.28.0" in result["lpips_unavailable"]
     assert any(n.startswith("no LPIPS for this job") for n in ctx.notes)
     metrics = json.loads((published / "metrics.json").read_text())
     assert metrics["grid"]["reso"] == [32, 32, 32] and metrics["ssim"] > 0.5 and metrics["train_s"] > 0

@@ -36,6 +36,8 @@ def executor_settings(home_root: Path) -> dict[str, str] | None:
             "TABLE": out["TableName"],
             "BUCKET": out["Bucket"],
             "SKYDECK_WORKDIR": str(ctx.home.cache_dir / "executor"),  # made private (0700) by the executor
+            # LPIPS's VGG weights, fetched once (where lpips and torchvision are installed) and kept
+            "TORCH_HOME": str(ctx.home.cache_dir / "torch"),
         }
     except SkydeckError:
         return None

@@ -2,6 +2,9 @@
 
 Its weights are not something skydeck can ship: where the package or its VGG weights are missing,
 the metric is absent and the reason is recorded instead - a job never reports a made-up number.
+The reason names the fix. On a laptop that is the two packages from PyTorch's CPU index (ENABLE);
+the VGG weights then come from download.pytorch.org on the first scored job, into TORCH_HOME (the
+local cloud's executors keep them in the skydeck home, so once).
 """
 
 from __future__ import annotations
@@ -11,6 +14,11 @@ from collections.abc import Callable
 import numpy as np
 
 Scorer = Callable[[np.ndarray, np.ndarray], float]
+# torchvision's CPU build for the pinned torch 2.13.0; lpips 0.1.4 is the version hosts pin
+ENABLE = (
+    "pip install lpips==0.1.4 torchvision==0.28.0 --extra-index-url https://download.pytorch.org/whl/cpu "
+    "into the executor's environment"
+)
 
 
 def lpips_scorer() -> tuple[Scorer | None, str]:
@@ -18,12 +26,16 @@ def lpips_scorer() -> tuple[Scorer | None, str]:
     try:
         import lpips  # type: ignore[import-not-found]
         import torch
-    except ImportError:
-        return None, "the lpips package is not installed on this host (pip install lpips, as svox2's hosts have)"
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) or "lpips"
+        return None, f"{missing} is not installed where this executor runs; to score LPIPS: {ENABLE}"
     try:
         net = lpips.LPIPS(net="vgg", verbose=False).eval()
     except Exception as exc:  # noqa: BLE001 - typically no VGG weights and no way to download them
-        return None, f"lpips could not load its VGG weights here ({type(exc).__name__}: {exc})"
+        return None, (
+            f"lpips could not load its VGG weights ({type(exc).__name__}: {exc}); they are fetched once from "
+            "download.pytorch.org into TORCH_HOME: run one job where that address is reachable"
+        )
 
     def score(rendered: np.ndarray, truth: np.ndarray) -> float:
         def as_tensor(image: np.ndarray) -> torch.Tensor:
