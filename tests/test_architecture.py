@@ -1,0 +1,29 @@
+"""docs/architecture.md is kept true: the import contracts and typed contracts it names are the code's."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = (ROOT / "docs" / "architecture.md").read_text()
+
+
+def test_the_import_contracts_named_are_the_ones_lint_imports_checks() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    enforced = {c["name"] for c in config["tool"]["importlinter"]["contracts"]}
+    section = PAGE.split("## What may import what", 1)[1].split("\n## ", 1)[0]
+    named = {m.rstrip(".") for m in re.findall(r"^- \*\*(.+?)\*\*", section, flags=re.M)}
+    assert named == enforced
+
+
+def test_every_typed_contract_named_is_a_dataclass_where_the_page_says() -> None:
+    section = PAGE.split("## Typed contracts", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \| `([\w/]+)\.py` \|", section, flags=re.M)
+    assert len(rows) >= 8
+    for name, path in rows:
+        module = importlib.import_module(path.replace("/", "."))
+        assert dataclasses.is_dataclass(getattr(module, name)), (name, path)
