@@ -129,58 +129,38 @@ def command_wall(neurons: int, layers: int, inputs: int) -> None:
 def cloud_split(inputs: int, layers: int, worker_counts: tuple[int, ...] = (1, 2, 4, 8)) -> None:
     """Wall time and the communication / computation split per variant and worker count, on a
     throwaway local cloud (everything on this machine: the split shows the protocol's cost)."""
-    import os
-    import tempfile
-    from pathlib import Path
+    from sdsinf_cloud import uploaded_cloud
 
-    from backend.core.context import Context
-    from backend.core.paths import Home
-    from backend.localcloud import control
-    from backend.sdsinf.data import generate
-    from backend.sdsinf.runs import SdsinfRuns
-
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["SKYDECK_HOME"] = tmp
-        home = Home.from_env()
-        control.up(home, workers=0)
-        try:
-            ctx = Context.create(None, home)
-            ctx.stacks.deploy("infra")
-            ctx.stacks.deploy("sdsinf")
-            runs = SdsinfRuns(ctx)
-            generate(Path(tmp) / "gc", 1024, layers, inputs, seed=3)
-            runs.upload(Path(tmp) / "gc", 1024, layers, "bench")
-            print(f"\nlocal cloud, 1024 neurons x {layers} layers, {inputs} inputs (2 cores: all workers share them)")
-            header = f"{'variant':<8}{'partition':>10}{'workers':>8}{'wall s':>9}{'comm s':>9}{'comp s':>9}"
-            print(header + f"{'msgs':>7}{'MB sent':>9}  truth")
-            combos = [("serial", "row")] + [(v, p) for v in ("queue", "object") for p in ("row", "component")]
-            for variant, partition in combos:
-                for workers in worker_counts:
-                    if variant == "serial" and workers > 1:
-                        continue  # Serial is one worker
-                    if partition == "component" and workers == 1:
-                        continue  # one worker sends nothing either way
-                    started = runs.start(
-                        "bench", variant, workers=workers, config=f"bench_{variant}_{workers}w", partition=partition
-                    )
-                    summary = runs.follow(started["run_id"], timeout_s=900)
-                    metrics = runs.show(started["run_id"])["metrics"]
-                    # Queue rows count messages; Object and Serial rows (the original's S3 schema) files
-                    count, size = (
-                        ("METRIC_NUM_MESSAGES_SENT", "METRIC_SIZE_MESSAGES_SENT")
-                        if variant == "queue"
-                        else ("METRIC_S3_NUM_WRITES", "METRIC_S3_WRITE_SIZE")
-                    )
-                    print(
-                        f"{variant:<8}{partition:>10}{workers:>8}{float(summary.runtime_s):>9.1f}"
-                        f"{float(metrics['METRIC_ELAPSED_TIME_COMMUNICATION']):>9.2f}"
-                        f"{float(metrics['METRIC_ELAPSED_TIME_COMPUTATION']):>9.2f}"
-                        f"{int(float(metrics[count])):>7}"
-                        f"{int(float(metrics[size])) / 1e6:>9.2f}  {summary.matches_truth}",
-                        flush=True,
-                    )
-        finally:
-            control.down(home)
+    with uploaded_cloud("bench", layers, inputs, seed=3) as runs:
+        print(f"\nlocal cloud, 1024 neurons x {layers} layers, {inputs} inputs (2 cores: all workers share them)")
+        header = f"{'variant':<8}{'partition':>10}{'workers':>8}{'wall s':>9}{'comm s':>9}{'comp s':>9}"
+        print(header + f"{'msgs':>7}{'MB sent':>9}  truth")
+        combos = [("serial", "row")] + [(v, p) for v in ("queue", "object") for p in ("row", "component")]
+        for variant, partition in combos:
+            for workers in worker_counts:
+                if variant == "serial" and workers > 1:
+                    continue  # Serial is one worker
+                if partition == "component" and workers == 1:
+                    continue  # one worker sends nothing either way
+                started = runs.start(
+                    "bench", variant, workers=workers, config=f"bench_{variant}_{workers}w", partition=partition
+                )
+                summary = runs.follow(started["run_id"], timeout_s=900)
+                metrics = runs.show(started["run_id"])["metrics"]
+                # Queue rows count messages; Object and Serial rows (the original's S3 schema) files
+                count, size = (
+                    ("METRIC_NUM_MESSAGES_SENT", "METRIC_SIZE_MESSAGES_SENT")
+                    if variant == "queue"
+                    else ("METRIC_S3_NUM_WRITES", "METRIC_S3_WRITE_SIZE")
+                )
+                print(
+                    f"{variant:<8}{partition:>10}{workers:>8}{float(summary.runtime_s):>9.1f}"
+                    f"{float(metrics['METRIC_ELAPSED_TIME_COMMUNICATION']):>9.2f}"
+                    f"{float(metrics['METRIC_ELAPSED_TIME_COMPUTATION']):>9.2f}"
+                    f"{int(float(metrics[count])):>7}"
+                    f"{int(float(metrics[size])) / 1e6:>9.2f}  {summary.matches_truth}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -16,13 +16,11 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # skydeck; this folder is on the path already
 
 # SDS-Inf-Code resources/master_metrics_c1_1024n_8w_10000bs_queue.csv, and the sums over its
 # master_layerstats_c1_1024n_8w_10000bs_queue.csv (NNZ_SENT, ROWS_SENT, CHUNKS_SENT)
@@ -56,13 +54,13 @@ def main() -> int:
     wires = args.wires.split(",")
     results = {w: run(w, args.inputs, args.layers, args.workers) for w in wires}
     print(f"\nc1: {args.workers} workers, Queue, 1024 x {args.layers}, {args.inputs} inputs, one batch")
-    header = f"{'column':<34}{'published':>13}" + "".join(f"{w:>13}{'ratio':>7}" for w in wires)
+    header = f"{'column':<34}{'published':>15}" + "".join(f"{w:>15}{'ratio':>7}" for w in wires)
     print(header)
     for column in COLUMNS:
-        line = f"{column:<34}{_fmt(published[column]):>13}"
+        line = f"{column:<34}{_fmt(published[column]):>15}"
         for w in wires:
             ours = results[w][column]
-            line += f"{_fmt(ours):>13}{ours / published[column]:>7.2f}"
+            line += f"{_fmt(ours):>15}{ours / published[column]:>7.2f}"
         print(line)
     for w in wires:
         print(f"wire {w}: wall {results[w]['wall_s']:.0f} s, truth {results[w]['truth']}")
@@ -74,44 +72,28 @@ def _fmt(x: float) -> str:
 
 
 def run(wire: str, inputs: int, layers: int, workers: int) -> dict[str, float]:
-    from backend.core.context import Context
-    from backend.core.paths import Home
-    from backend.localcloud import control
-    from backend.sdsinf.data import generate
-    from backend.sdsinf.runs import SdsinfRuns
+    from sdsinf_cloud import uploaded_cloud
 
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["SKYDECK_HOME"] = tmp
-        home = Home.from_env()
-        control.up(home, workers=0)
-        try:
-            ctx = Context.create(None, home)
-            ctx.stacks.deploy("infra")
-            ctx.stacks.deploy("sdsinf")
-            runs = SdsinfRuns(ctx)
-            generate(Path(tmp) / "gc", 1024, layers, inputs, seed=0, density=DENSITY)
-            runs.upload(Path(tmp) / "gc", 1024, layers, "c1")
-            t = time.perf_counter()
-            started = runs.start(
-                "c1", "queue", workers=workers, config=f"c1_1024n_{workers}w_{inputs}bs_queue", wire=wire,
-                poll_timeout_s=600,  # 8 workers share 2 cores here: a layer can take minutes
-            )
-            summary = runs.follow(started["run_id"], timeout_s=7200, idle_timeout_s=1800)
-            wall = time.perf_counter() - t
-            shown = runs.show(started["run_id"])["metrics"]
-            metrics = {k: float(v) for k, v in shown.items() if k.startswith("METRIC")}
-            bucket = runs.out["MetricsBucket"]
-            for column in ("CHUNKS_SENT", "NNZ_SENT", "ROWS_SENT"):
-                metrics[column] = 0.0
-            for k in range(workers):
-                body = runs._get(bucket, f"{started['prefix']}/layerstats-worker-{k:04d}.csv").decode()
-                for row in csv.DictReader(io.StringIO(body)):
-                    for column in ("CHUNKS_SENT", "NNZ_SENT", "ROWS_SENT"):
-                        metrics[column] += float(row[column])
-            print(f"wire {wire}: {summary.state} in {wall:.0f} s", flush=True)
-            return {**metrics, "wall_s": wall, "truth": summary.matches_truth}
-        finally:
-            control.down(home)
+    with uploaded_cloud("c1", layers, inputs, seed=0, density=DENSITY) as runs:
+        t = time.perf_counter()
+        started = runs.start(
+            "c1", "queue", workers=workers, config=f"c1_1024n_{workers}w_{inputs}bs_queue", wire=wire,
+            poll_timeout_s=600,  # 8 workers share 2 cores here: a layer can take minutes
+        )
+        summary = runs.follow(started["run_id"], timeout_s=7200, idle_timeout_s=1800)
+        wall = time.perf_counter() - t
+        shown = runs.show(started["run_id"])["metrics"]
+        metrics = {k: float(v) for k, v in shown.items() if k.startswith("METRIC")}
+        bucket = runs.out["MetricsBucket"]
+        for column in ("CHUNKS_SENT", "NNZ_SENT", "ROWS_SENT"):
+            metrics[column] = 0.0
+        for k in range(workers):
+            body = runs._get(bucket, f"{started['prefix']}/layerstats-worker-{k:04d}.csv").decode()
+            for row in csv.DictReader(io.StringIO(body)):
+                for column in ("CHUNKS_SENT", "NNZ_SENT", "ROWS_SENT"):
+                    metrics[column] += float(row[column])
+        print(f"wire {wire}: {summary.state} in {wall:.0f} s", flush=True)
+        return {**metrics, "wall_s": wall, "truth": summary.matches_truth}
 
 
 if __name__ == "__main__":
