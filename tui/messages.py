@@ -8,18 +8,28 @@ from typing import Any
 
 from textual.message import Message
 
-from backend.interface import Job, JobPage, LiveMetric, MonitorSnapshot, RunSummary
+from backend.interface import Job, JobPage, LiveMetric, MonitorSnapshot, RunSummary, StackEvent, StackInfo
 
 
 @dataclass
 class StacksLoaded(Message):
-    stacks: list[dict[str, Any]]
+    stacks: list[StackRow]
+
+
+@dataclass(frozen=True)
+class StackRow:
+    """A stack as the Stacks screen shows it: the backend's StackInfo, what the stack holds, and the
+    fleet's hosts as lines for the side panel."""
+
+    info: StackInfo
+    what: str
+    hosts: tuple[str, ...] = ()
 
 
 @dataclass
 class StackEventArrived(Message):
     stack: str
-    event: dict[str, Any]
+    event: StackEvent
 
 
 @dataclass

@@ -13,7 +13,7 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, RichLog, Static
 
 from backend.interface import ORDER, STACKS
-from tui.messages import StackActionDone, StackEventArrived, StacksLoaded, WorkFailed
+from tui.messages import StackActionDone, StackEventArrived, StackRow, StacksLoaded, WorkFailed
 from tui.screens.base import DeckScreen
 from tui.widgets.confirm import Confirm
 
@@ -38,7 +38,7 @@ class StacksScreen(DeckScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.stacks: list[dict[str, Any]] = []
+        self.stacks: list[StackRow] = []
         self.busy = False
 
     def compose(self) -> ComposeResult:
@@ -62,11 +62,14 @@ class StacksScreen(DeckScreen):
     @work(thread=True, exclusive=True, group="stacks-load")
     def load(self) -> None:
         try:
-            infos = self.deck.backend.stacks()
-            rows = [{**i.to_dict(), "what": STACKS[i.short].describe} for i in infos]
-            for row in rows:
-                if row["stack"] == "fleet" and row["status"] not in ("NOT_DEPLOYED", "DELETE_COMPLETE"):
-                    row["hosts"] = self._fleet_hosts()
+            rows = [
+                StackRow(
+                    info,
+                    STACKS[info.short].describe,
+                    tuple(self._fleet_hosts()) if info.short == "fleet" and info.deployed else (),
+                )
+                for info in self.deck.backend.stacks()
+            ]
             self.post_message(StacksLoaded(rows))
         except Exception as exc:  # noqa: BLE001 - shown to the operator
             self.post_message(WorkFailed("load stacks", str(exc)))
@@ -99,10 +102,11 @@ class StacksScreen(DeckScreen):
         table = self.query_one("#stacks-table", DataTable)
         keep = table.cursor_row
         table.clear()
-        for s in self.stacks:
-            if self.filter_text and self.filter_text not in f"{s['stack']} {s['status']}".lower():
+        for row in self.stacks:
+            s = row.info
+            if self.filter_text and self.filter_text not in f"{s.short} {s.status}".lower():
                 continue
-            table.add_row(s["stack"], s["name"], _status(s["status"]), key=s["stack"])
+            table.add_row(s.short, s.name, _status(s.status), key=s.short)
         if table.row_count:
             table.move_cursor(row=min(keep, table.row_count - 1))
         self._show_outputs()
@@ -114,12 +118,12 @@ class StacksScreen(DeckScreen):
     def _highlighted(self) -> None:
         self._show_outputs()
 
-    def _selected(self) -> dict[str, Any] | None:
+    def _selected(self) -> StackRow | None:
         table = self.query_one("#stacks-table", DataTable)
         if not table.row_count:
             return None
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return next((s for s in self.stacks if s["stack"] == key), None)
+        return next((row for row in self.stacks if row.info.short == key), None)
 
     def _show_outputs(self) -> None:
         chosen = self._selected()
@@ -127,18 +131,19 @@ class StacksScreen(DeckScreen):
         if not chosen:
             box.update("")
             return
-        lines = [f"[b]{chosen['name']}[/b]  {_status(chosen['status'])}", chosen["what"]]
-        if chosen.get("reason"):
-            lines.append(f"[red]{chosen['reason']}[/red]")
-        lines += [f"{k}: {v}" for k, v in chosen["outputs"].items()] or ["(no outputs)"]
-        lines += chosen.get("hosts", [])
+        info = chosen.info
+        lines = [f"[b]{info.name}[/b]  {_status(info.status)}", chosen.what]
+        if info.reason:
+            lines.append(f"[red]{info.reason}[/red]")
+        lines += [f"{k}: {v}" for k, v in info.outputs.items()] or ["(no outputs)"]
+        lines += chosen.hosts
         box.update("\n".join(lines))
 
     # -- actions -------------------------------------------------------------------------------
     def action_deploy(self) -> None:
         chosen = self._selected()
         if chosen:
-            self._confirm_deploy([chosen["stack"]])
+            self._confirm_deploy([chosen.info.short])
 
     def action_deploy_all(self) -> None:
         self._confirm_deploy(list(ORDER))
@@ -162,8 +167,9 @@ class StacksScreen(DeckScreen):
         chosen = self._selected()
         if not chosen:
             return
-        if chosen["status"] in ("NOT_DEPLOYED", "DELETE_COMPLETE"):
-            self.notify(f"{chosen['stack']} is not deployed", severity="warning")
+        info = chosen.info
+        if not info.deployed:
+            self.notify(f"{info.short} is not deployed", severity="warning")
             return
         if self.busy:
             self.notify("a stack operation is already running", severity="warning")
@@ -171,10 +177,10 @@ class StacksScreen(DeckScreen):
 
         def go(yes: bool | None) -> None:
             if yes:
-                self.run_stack_action("delete", [chosen["stack"]])
+                self.run_stack_action("delete", [info.short])
 
         self.app.push_screen(
-            Confirm(f"Delete stack {chosen['name']}?", f"This destroys: {WHAT_IS_DESTROYED[chosen['stack']]}."), go
+            Confirm(f"Delete stack {info.name}?", f"This destroys: {WHAT_IS_DESTROYED[info.short]}."), go
         )
 
     @work(thread=True, exclusive=True, group="stacks-change")
@@ -185,7 +191,7 @@ class StacksScreen(DeckScreen):
             for name in names:
 
                 def sink(event: Any, name: str = name) -> None:
-                    self.post_message(StackEventArrived(name, event.to_dict()))
+                    self.post_message(StackEventArrived(name, event))
 
                 try:
                     if action == "deploy":
@@ -202,10 +208,10 @@ class StacksScreen(DeckScreen):
 
     def on_stack_event_arrived(self, message: StackEventArrived) -> None:
         e = message.event
-        stamp = time.strftime("%H:%M:%S", time.localtime(e["timestamp"]))
-        reason = f"  [red]{e['reason']}[/red]" if e["reason"] and "FAILED" in e["status"] else ""
+        stamp = time.strftime("%H:%M:%S", time.localtime(e.timestamp))
+        reason = f"  [red]{e.reason}[/red]" if e.reason and "FAILED" in e.status else ""
         self.query_one("#stack-events", RichLog).write(
-            f"{stamp}  {e['logical_id']:<26} {e['resource_type']:<36} {_status(e['status'])}{reason}"
+            f"{stamp}  {e.logical_id:<26} {e.resource_type:<36} {_status(e.status)}{reason}"
         )
 
     def on_stack_action_done(self, message: StackActionDone) -> None:
