@@ -20,7 +20,7 @@ from typing import Any
 
 from gpu_executor.engines import EngineError, RunContext, StopRequested
 from gpu_executor.storage import LocalStorage, StorageError
-from lambda_src.jobs.svox2_options import ENGINE_PATHS
+from lambda_src.jobs.svox2_options import ENGINE_PATHS, RENDER_ONLY
 
 DEFAULT_HOME = Path("/data/svox2")
 _TRAIN_LINE = re.compile(r"epoch (\d+) psnr=([0-9.]+)")
@@ -75,8 +75,9 @@ class Svox2Engine:
     @staticmethod
     def config_json(config: dict[str, Any]) -> str:
         """The job's options as svox2's -c file: the same keys, `reso` as the string svox2 parses, but
-        never the loader's paths, which this engine sets on the command line for each run."""
-        kept = {k: v for k, v in config.items() if k not in ENGINE_PATHS}
+        never the loader's paths, which this engine sets on the command line for each run, nor
+        render_imgs.py's own options (opt.py would refuse them)."""
+        kept = {k: v for k, v in config.items() if k not in ENGINE_PATHS and k not in RENDER_ONLY}
         return json.dumps(kept, indent=2, sort_keys=True)
 
     def environment(self, gpu: str | None) -> dict[str, str]:
@@ -137,7 +138,7 @@ class Svox2Engine:
     ) -> dict[str, Any]:
         ctx.report({**progress, "stage": "evaluating (render_imgs.py)"})
         out.mkdir(parents=True, exist_ok=True)
-        cmd = self.eval_command(ckpt, data_dir)
+        cmd = self.eval_command(ckpt, data_dir, ctx.spec.config.get("n_eval"))
         if ctx.spec.validation_only and ctx.spec.config:
             # render_imgs.py merges a config file as opt.py does (dataset and render options)
             config_path = ctx.workdir / "config.json"
@@ -162,9 +163,10 @@ class Svox2Engine:
             raise EngineError(str(exc)) from None
         return {**progress, **metrics, "artifacts": uri}
 
-    def eval_command(self, ckpt: Path, data_dir: Path) -> list[str]:
-        """The original's validation command: render_imgs.py CKPT DATA_DIR."""
-        return [self.python, "-u", str(self.home / "opt" / "render_imgs.py"), str(ckpt), str(data_dir)]
+    def eval_command(self, ckpt: Path, data_dir: Path, n_eval: int | None = None) -> list[str]:
+        """The original's validation command: render_imgs.py CKPT DATA_DIR (with the job's --n_eval)."""
+        cmd = [self.python, "-u", str(self.home / "opt" / "render_imgs.py"), str(ckpt), str(data_dir)]
+        return cmd + (["--n_eval", str(n_eval)] if n_eval is not None else [])
 
 
 def parse_averages(stdout: str) -> dict[str, float]:

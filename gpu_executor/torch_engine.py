@@ -85,7 +85,7 @@ class TorchEngine:
         }
         ctx.report({**last, "stage": "writing results"})
         out = ctx.workdir / "results"
-        metrics = write_results(grid, test, cfg.render_options(), out, summary, ctx.phases)
+        metrics = write_results(grid, test, cfg.render_options(), out, summary, ctx.phases, n_eval=cfg.n_eval)
         try:
             with ctx.phases.phase("upload"):
                 uri = storage.publish(ctx.job_id, out)
@@ -135,7 +135,7 @@ class TorchEngine:
         out = ctx.workdir / "results"
         out.mkdir(parents=True, exist_ok=True)
         with ctx.phases.phase("evaluate"):
-            metrics = evaluate(grid, test, cfg.render_options(), out, with_lpips=True, limit=None)
+            metrics = evaluate(grid, test, cfg.render_options(), out, with_lpips=True, n_eval=cfg.n_eval)
         doc = {"engine": self.name, "scene": ctx.spec.scene, "checkpoint": ctx.spec.checkpoint, **metrics}
         (out / "metrics.json").write_text(json.dumps(doc, indent=2))
         try:

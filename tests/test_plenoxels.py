@@ -306,6 +306,11 @@ def test_svox2_evaluation_runs_render_imgs_as_the_original_and_reads_its_average
     assert engine.eval_command(Path("/w/svox2/ckpt.npz"), Path("/data/drums")) == [
         "/venv/bin/python", "-u", "/data/svox2/opt/render_imgs.py", "/w/svox2/ckpt.npz", "/data/drums",
     ]  # fmt: skip
+    # render_imgs.py's --n_eval goes on its command line, never into opt.py's config file (opt.py
+    # refuses a key it does not know)
+    assert engine.eval_command(Path("/w/c.npz"), Path("/d"), 20)[-2:] == ["--n_eval", "20"]
+    spec = parse_job({"scene": "/data/drums", "config": {"n_eval": 20, "lr_sigma": 10.0}})
+    assert json.loads(engine.config_json(spec.config)) == {"lr_sigma": 10.0}
     out = "rendering 200 views\n100%|####| 200/200\nAVERAGES\nPSNR: 31.25\nSSIM: 0.953\nLPIPS: 0.048\n"
     assert parse_averages(out) == {"psnr": 31.25, "ssim": 0.953, "lpips": 0.048}
     assert parse_averages("PSNR: 20\n") == {}  # only what follows AVERAGES counts, as in the original
@@ -499,6 +504,24 @@ def test_a_job_is_scored_on_every_test_view_as_render_imgs_scores_it(tmp_path: P
     test = load_split(tmp_path / "s", "test")
     scored = evaluate(VoxelGrid.dense((8, 8, 8), 1, 0.1), test, RenderOptions())
     assert scored["test_views"] == 30 == len(test)  # it stopped at 25 before
+
+
+@pytest.mark.parametrize(
+    ("n_eval", "views"), [(7, list(range(0, 30, 4))), (30, list(range(30))), (100000, list(range(30)))]
+)
+def test_n_eval_picks_test_views_at_render_imgs_interval(tmp_path: Path, n_eval: int, views: list[int]) -> None:
+    """render_imgs.py: img_eval_interval = max(n_images // n_eval, 1); for img_id in range(0, n_images,
+    img_eval_interval) (so 30 views with --n_eval 7 score views 0, 4, ..., 28: eight of them)."""
+    from gpu_executor.plenoxels.results import evaluate
+
+    make_scene("many", tmp_path / "s", size=16, views=2, test_views=30)
+    test = load_split(tmp_path / "s", "test")
+    scored = evaluate(VoxelGrid.dense((8, 8, 8), 1, 0.1), test, RenderOptions(), tmp_path / "out", n_eval=n_eval)
+    assert scored["test_views"] == len(views)
+    assert sorted(int(p.stem.removeprefix("r_")) for p in (tmp_path / "out" / "test").glob("r_*.png")) == views
+    assert TrainConfig.from_options(parse_job({"scene": "x", "config": {"n_eval": 7}}).full_config()).n_eval == 7
+    with pytest.raises(JobValidationError, match="n_eval"):
+        parse_job({"scene": "x", "config": {"n_eval": 0}})
 
 
 def test_a_checkpoint_with_a_background_model_is_refused_not_rendered_without_it(tmp_path: Path) -> None:

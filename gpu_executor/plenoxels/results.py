@@ -32,16 +32,19 @@ def evaluate(
     out: Path | None = None,
     with_lpips: bool = False,
     limit: int | None = None,
+    n_eval: int | None = None,
 ) -> dict[str, Any]:
-    """Mean PSNR and SSIM (and LPIPS, asked for and possible here) over every test view, as svox2's
-    render_imgs.py scores them (or the first `limit`, for a quick look); writes the renders as
-    test/r_N.png when `out` is given. `test_views` says how many were scored."""
+    """Mean PSNR and SSIM (and LPIPS, asked for and possible here) over the test views as svox2's
+    render_imgs.py picks them: every view, or with `n_eval` every (views // n_eval)-th from the first
+    (so at least n_eval of them, "at most evals every image"); or the first `limit`, for a quick look.
+    Writes the renders as test/r_N.png when `out` is given. `test_views` says how many were scored."""
     occ = Occupancy(grid)
     psnrs, ssims, lpipses = [], [], []
     scorer, why_not = lpips_scorer() if with_lpips else (None, "")
     if out is not None:
         (out / "test").mkdir(parents=True, exist_ok=True)
-    for i in range(len(test) if limit is None else min(len(test), limit)):
+    every = max(len(test) // n_eval, 1) if n_eval else 1  # render_imgs.py's img_eval_interval
+    for i in range(0, len(test) if limit is None else min(len(test), limit), every):
         image = render_image(grid, test.rays(i), (test.height, test.width), opts, occ)
         psnrs.append(psnr(float(np.mean((image - test.images[i]) ** 2))))
         ssims.append(ssim(image, test.images[i]))
@@ -76,12 +79,13 @@ def write_results(
     out: Path,
     summary: dict[str, Any],
     phases: PhaseClock | None = None,
+    n_eval: int | None = None,
 ) -> dict[str, Any]:
     clock = phases or PhaseClock()
     out.mkdir(parents=True, exist_ok=True)
     with clock.phase("evaluate"):
         grid.save(out / "ckpt.npz")
-        metrics = evaluate(grid, test, opts, out, with_lpips=True)
+        metrics = evaluate(grid, test, opts, out, with_lpips=True, n_eval=n_eval)
     with clock.phase("render"):
         turntable(grid, test, opts, out / "turntable.gif")
     doc = {**summary, **metrics, "grid": {"reso": list(grid.reso), "voxels": grid.n_voxels, "sh_dim": grid.basis_dim}}

@@ -31,6 +31,7 @@ TRAINER_FIELDS = frozenset(
         "lr_sigma_final",
         "max_grid_elements",
         "n_iters",
+        "n_eval",
         "n_train",
         "near_clip",
         "nosphereinit",

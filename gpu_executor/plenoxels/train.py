@@ -86,6 +86,7 @@ class TrainConfig:
     scene_scale: float | None = svox2_default("scene_scale")
     scale: float | None = svox2_default("scale")
     n_train: int | None = svox2_default("n_train")
+    n_eval: int = svox2_default("n_eval")  # render_imgs.py's: test views scored, at an equal interval
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> TrainConfig:

@@ -48,7 +48,7 @@ GPU_RE = re.compile(r"^[0-9A-Fa-f:.,]{1,32}$")
 _NON_NEGATIVE_PREFIXES = ("lr_", "lambda_", "n_", "tv_", "weight_", "density_", "background_", "rms_")
 _POSITIVE = {
     "upsamp_every", "n_iters", "batch_size", "epoch_size", "step_size", "sh_dim", "basis_reso", "print_every",
-    "save_every", "eval_every",
+    "save_every", "eval_every", "n_eval",
 }  # fmt: skip
 
 

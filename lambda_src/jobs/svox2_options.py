@@ -23,6 +23,9 @@ class Option:
 
 # The loader's own paths: the engine sets them for every run (see ENGINE_PATHS' use in the engines).
 ENGINE_PATHS = ("data_dir", "config", "train_dir")
+# render_imgs.py's own options, taken by a job for its evaluation: never written to opt.py's config file
+# (opt.py refuses a key it does not know), passed to render_imgs.py on its command line.
+RENDER_ONLY = ("n_eval",)
 # Keys that steer only svox2's logging, checkpoints and tuning runs, never the model it trains.
 LOGGING_ONLY = (
     "print_every", "save_every", "eval_every", "log_mse_image", "log_depth_map", "log_depth_map_use_thresh",
@@ -31,6 +34,8 @@ LOGGING_ONLY = (
 
 OPTIONS: dict[str, Option] = {
     "data_dir": Option("data_dir", str, None),
+    # render_imgs.py: "images to evaluate (equal interval), at most evals every image"
+    "n_eval": Option("n_eval", int, 100000),
     "config": Option("config", str, None),
     "train_dir": Option("train_dir", str, "ckpt"),
     "perm": Option("perm", bool, False),
