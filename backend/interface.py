@@ -189,11 +189,13 @@ class Backend:
         return Job.from_record(self.ctx.jobs.cancel(job_id))
 
     def compose_job(self, preset: Preset | None, scene: str | None, overrides: list[str]) -> JobSpec:
-        """A job from a preset (its config replaced by the overrides given) - raises ConfigError."""
-        from backend.core.presets import compose_job
+        """A job from a preset and `key=value` overrides on top of its values, as `skydeck jobs submit
+        --preset` makes it (backend.core.presets.job_from_preset) - raises ConfigError."""
+        from backend.core.presets import compose_job, job_from_preset
 
-        values = {**(preset.values if preset else {}), "config": {}}
-        return compose_job(values, scene=scene, overrides=overrides, preset_name=preset.name if preset else None)
+        if preset is None:
+            return compose_job({}, scene=scene, overrides=overrides)
+        return job_from_preset(preset, scene=scene, overrides=overrides)
 
     def submit_job(self, spec: JobSpec, check_scene: bool = True, force: bool = False) -> Job:
         """Queue a job; a pushed scene that is not in the data bucket is refused first (NotFoundError), and

@@ -60,7 +60,7 @@ def jobs_submit(
 ) -> None:
     """Validate and queue a job from a file or a preset. On the local cloud, a job estimated to train for
     more than 2 hours on its CPU is refused unless --force."""
-    from backend.core.presets import compose_job, get_preset
+    from backend.core.presets import get_preset, job_from_preset
     from lambda_src.jobs.schema import JobValidationError, parse_body
 
     ctx = context(profile)
@@ -78,10 +78,7 @@ def jobs_submit(
         except JobValidationError as exc:
             raise ConfigError(f"{file}: {exc.field}: {exc.message}") from None
     else:
-        chosen = get_preset(ctx.home, preset or "")
-        if chosen.kind != "plenoxels":
-            raise ConfigError(f"preset {chosen.name} is a {chosen.kind} preset, not a training job")
-        spec = compose_job(chosen.values, scene=scene, overrides=set_, preset_name=chosen.name)
+        spec = job_from_preset(get_preset(ctx.home, preset or ""), scene=scene, overrides=set_)
     if not no_check:
         ctx.scenes.check_exists(spec.scene, skip_hint="; --no-check queues the job anyway")
     record = ctx.jobs.submit(spec, key=idempotency_key, laptop_guard=not force)

@@ -159,3 +159,23 @@ def test_the_cpu_estimate_puts_the_presets_where_they_train(tmp_path) -> None:  
     assert 60 <= seconds("syn-cpu-quick") <= 300  # "about two minutes", as its description says
     assert seconds("syn-cpu") < LAPTOP_LIMIT_S < seconds("syn")
     assert seconds("syn") > 10 * 3600  # svox2's syn config: 512^3, 128,000 iterations
+
+
+def test_a_preset_becomes_the_same_job_from_the_cli_and_from_the_console(tmp_path: Path) -> None:
+    """One place makes a job of a preset: the composer sends every field of its form, the CLI only
+    what --set changes, and both give the same job."""
+    from backend.core.context import Context
+    from backend.core.presets import job_from_preset
+    from backend.interface import Backend
+
+    home = Home(tmp_path / "h").ensure()
+    preset = get_preset(home, "syn-cpu-quick")
+    cli_job = job_from_preset(preset, scene="demo", overrides=["lr_sigma=12.5"])
+    form = [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in preset.values["config"].items()]
+    form = [s for s in form if not s.startswith("lr_sigma=")] + ["lr_sigma=12.5", f"engine={preset.values['engine']}"]
+    console_job = Backend(Context.create("local", home)).compose_job(preset, "demo", form)
+    assert console_job.to_dict() == cli_job.to_dict()
+    assert console_job.config["lr_sigma"] == 12.5 and console_job.config["n_iters"] == 1200
+    with pytest.raises(ConfigError, match="is a sdsinf preset, not a training job") as refused:
+        job_from_preset(get_preset(home, "c1_1024n_8w_10000bs_queue"), scene="demo")
+    assert refused.value.field == "preset"

@@ -118,6 +118,14 @@ def parse_value(raw: str) -> Any:
 _TOP_LEVEL = {"name", "scene", "engine", "gpu"}
 
 
+def job_from_preset(preset: Preset, scene: str | None = None, overrides: list[str] | None = None) -> JobSpec:
+    """The one place a preset becomes a training job, for the CLI and the console alike: the preset's
+    values, its config with the overrides on top, and the scene."""
+    if preset.kind != "plenoxels":
+        raise ConfigError(f"preset {preset.name} is a {preset.kind} preset, not a training job", field="preset")
+    return compose_job(preset.values, scene=scene, overrides=overrides, preset_name=preset.name)
+
+
 def compose_job(
     values: dict[str, Any], scene: str | None = None, overrides: list[str] | None = None, preset_name: str | None = None
 ) -> JobSpec:
