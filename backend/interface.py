@@ -20,7 +20,7 @@ from backend.core.presets import Preset
 from backend.core.profiles import Profile
 from backend.fleet.hosts import Fleet, Host
 from backend.jobs.batch import BatchPlan
-from backend.sdsinf.runs import VARIANTS, RunPlan
+from backend.sdsinf.runs import VARIANTS, RunLaunch, RunPlan
 from backend.stacks.service import ORDER, STACKS, StackEvent, StackInfo
 from lambda_src.jobs.schema import STATES, TERMINAL_STATES, JobSpec
 from lambda_src.sdsinf.contracts import LiveMetric, RunSummary
@@ -28,7 +28,8 @@ from lambda_src.sdsinf.contracts import LiveMetric, RunSummary
 __all__ = [
     "ORDER", "STACKS", "STATES", "TERMINAL_STATES", "VARIANTS", "Backend", "BatchPlan", "ConfigError", "Follower",
     "Fleet", "Host", "Job", "JobPage", "JobSpec", "LiveMetric", "LogSource", "NotFoundError", "Preset", "Profile",
-    "RunPlan", "RunSummary", "SkydeckError", "MonitorSnapshot", "StackEvent", "StackInfo", "age", "duration",
+    "RunLaunch", "RunPlan", "RunSummary", "SkydeckError", "MonitorSnapshot", "StackEvent", "StackInfo", "age",
+    "duration",
 ]  # fmt: skip
 
 
@@ -300,7 +301,7 @@ class Backend:
 
         return plan_from_payload(path, data=data, variant=variant, wire=wire)
 
-    def start_run(self, plan: RunPlan) -> dict[str, Any]:
+    def start_run(self, plan: RunPlan) -> RunLaunch:
         from backend.sdsinf.runs import SdsinfRuns
 
         return SdsinfRuns(self.ctx).start_plan(plan)

@@ -293,10 +293,10 @@ def sdsinf_run(
     for _ in range(repeat):
         started = backend.start_run(plan)
         if json_out:
-            sys.stdout.write(json.dumps({"event": "started", **started}) + "\n")
+            sys.stdout.write(json.dumps({"event": "started", **started.to_dict()}) + "\n")
         else:
-            err.print(f"run {started['run_id']} ({started['variant']}, data {started['data']}) started")
-        summary = backend.follow_run(started["run_id"], show)
+            err.print(f"run {started.run_id} ({started.variant}, data {started.data}) started")
+        summary = backend.follow_run(started.run_id, show)
         summaries.append(summary)
         if json_out:
             sys.stdout.write(json.dumps({"event": "summary", **summary.to_dict()}) + "\n")

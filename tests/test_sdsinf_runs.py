@@ -85,10 +85,13 @@ def test_an_original_payload_runs_as_it_is_with_its_numdata_and_batches(runs: Sd
     payload.write_text(json.dumps(doc))
     plan = plan_from_payload(payload, data="small")  # the dataset the first test uploaded
     assert (plan.variant, plan.workers, plan.num_data, plan.batch) == ("serial", 1, 100, 50)
-    started = runs.start_plan(plan)
-    summary = runs.follow(started["run_id"], timeout_s=120)
+    started = runs.start_plan(plan)  # typed: what `sdsinf run --json` prints as its "started" event
+    assert (started.variant, started.data, started.workers) == ("serial", "small", 1)
+    assert started.to_dict() == {"run_id": started.run_id, "variant": "serial", "data": "small",
+                                 "prefix": f"runs/{started.run_id}", "workers": 1}  # fmt: skip
+    summary = runs.follow(started.run_id, timeout_s=120)
     assert summary.config == "b1_1024n_1w_10000bs_serial" and summary.inputs == 100
-    metrics = runs.show(started["run_id"])["metrics"]
+    metrics = runs.show(started.run_id)["metrics"]
     assert metrics["NUM_DATA"] == "100" and metrics["NUM_BATCHES"] == "2" and metrics["BATCH_SIZE"] == "50"
 
 
@@ -551,18 +554,18 @@ def test_the_original_payload_with_two_batches_and_a_two_level_tree(
     assert (plan.workers, plan.bfr, plan.nlevels, plan.batch, plan.num_data) == (6, 2, 2, 300, 600)
     seen: list[LiveMetric] = []
     started = runs.start_plan(plan)
-    summary = runs.follow(started["run_id"], on_metric=seen.append, timeout_s=300)
+    summary = runs.follow(started.run_id, on_metric=seen.append, timeout_s=300)
     assert summary.matches_truth is True and summary.categories == info["categories"] and summary.inputs == 600
     assert {m.worker for m in seen} == set(range(6)) and {m.batch for m in seen} == {1, 2}
     assert len(seen) == 6 * 2 * 8  # every worker, every batch, every layer
-    metrics = runs.show(started["run_id"])["metrics"]
+    metrics = runs.show(started.run_id)["metrics"]
     assert (metrics["NUM_BATCHES"], metrics["BATCH_SIZE"], metrics["NUM_DATA"]) == ("2", "300", "600")
     assert (metrics["BFR"], metrics["NLEVELS"], metrics["TOTAL_NWORKERS"]) == ("2", "2", "6")
     bucket = runs.out["MetricsBucket"]
     rows = [
         row
         for k in range(6)
-        for row in from_csv(runs._get(bucket, f"runs/{started['run_id']}/layerstats-worker-{k:04d}.csv").decode())
+        for row in from_csv(runs._get(bucket, f"runs/{started.run_id}/layerstats-worker-{k:04d}.csv").decode())
     ]
     assert len(rows) == 6 * 2 * 8
     sent, received, batch_time, written = (
@@ -590,7 +593,7 @@ def test_the_original_payload_with_two_batches_and_a_two_level_tree(
         most = int(float(metrics["METRIC_MAX_BATCH_MSG_SIZE"]))
         assert 0 < most <= 256 * 1024 and most == max(int(float(r["PUBLISH_MAX_SIZE"])) for r in rows)
         assert int(metrics["METRIC_DYNAMODB_UNIQUE_ITEMS_READ"]) <= int(metrics["METRIC_DYNAMODB_TOTAL_ITEMS_READ"])
-        _fetch_and_compare(runs, started["run_id"], tmp_path / "fetched", info["categories"])
+        _fetch_and_compare(runs, started.run_id, tmp_path / "fetched", info["categories"])
     doc["invoc_params"].update(total_nworkers=5)
     payload.write_text(json.dumps(doc))
     from backend.core.errors import ConfigError

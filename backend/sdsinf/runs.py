@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +51,29 @@ class RunPlan:
     neurons: int | None = None  # the model a payload expects (its numNeurons, numLayers): checked
     layers: int | None = None  # against the uploaded dataset's before the run starts
     wire: str = "original"  # how blocks travel (lambda_src.sdsinf.wire): the original's, or npz
+
+
+@dataclass(frozen=True)
+class RunLaunch:
+    """What starting a run answers: its id, how it runs and where its files go. `server` is "service"
+    for a run queued to the always-on server; `instance_id` the EC2 host a server run got."""
+
+    run_id: str
+    variant: str
+    data: str
+    prefix: str
+    workers: int
+    server: str | None = None
+    instance_id: str | None = None
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RunLaunch:
+        return cls(**{k: raw[k] for k in ("run_id", "variant", "data", "prefix", "workers")},
+                   server=raw.get("server"), instance_id=raw.get("instance_id"))  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form `sdsinf run --json` prints: optional keys only when they are set."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 def plan_from_payload(
@@ -271,8 +294,8 @@ class SdsinfRuns:
             )
         return {"run_id": run_id, "variant": variant, "data": data_name, "prefix": prefix, "workers": workers, **extra}
 
-    def start_plan(self, plan: RunPlan) -> dict[str, Any]:
-        return self.start(
+    def start_plan(self, plan: RunPlan) -> RunLaunch:
+        return RunLaunch.from_dict(self.start(
             plan.data,
             plan.variant,
             plan.batch,
@@ -285,7 +308,7 @@ class SdsinfRuns:
             nlevels=plan.nlevels,
             expect=(plan.neurons, plan.layers),
             wire=plan.wire,
-        )
+        ))
 
     def transport(self, variant: str, run_id: str, workers: int) -> dict[str, Any]:
         """A distributed run's event entry for its transport: the shard buckets (Object), or the run's

@@ -333,8 +333,8 @@ class SdsinfScreen(DeckScreen):
                 preset_name, variant=variant, workers=workers, data=data, batch=batch, bfr=bfr, nlevels=nlevels
             )
             started = backend.start_run(plan)
-            self.post_message(RunStarted(started["run_id"], started["variant"]))
-            summary = backend.follow_run(started["run_id"], lambda m: self.post_message(RunMetric(m)))
+            self.post_message(RunStarted(started.run_id, started.variant))
+            summary = backend.follow_run(started.run_id, lambda m: self.post_message(RunMetric(m)))
         except Exception as exc:  # noqa: BLE001 - the operator reads it in the status line
             self.post_message(WorkFailed("run", str(exc)))
             return
