@@ -161,3 +161,19 @@ async def test_long_log_lines_wrap_instead_of_being_cut(tmp_path) -> None:  # no
         await pilot.pause()
         text = "".join(strip.text for strip in log.lines)
         assert "END" in text and len(log.lines) >= 2
+
+
+async def test_stack_events_show_their_whole_status_at_80_columns(cloud_home) -> None:  # noqa: ANN001
+    from textual.widgets import RichLog
+
+    from backend.interface import StackEvent
+    from tui.messages import StackEventArrived
+
+    app = _app(cloud_home, "stacks")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(pilot)
+        event = StackEvent(0.0, "SerialAsyncConfig", "AWS::Lambda::EventInvokeConfig", "CREATE_COMPLETE", "")
+        app.screen.on_stack_event_arrived(StackEventArrived("sdsinf", event))
+        await pilot.pause()
+        log = app.screen.query_one("#stack-events", RichLog)
+        assert "CREATE_COMPLETE" in "".join(strip.text for strip in log.lines)  # wrapped, not cut at the edge

@@ -47,7 +47,7 @@ class StacksScreen(DeckScreen):
             yield DataTable(id="stacks-table", cursor_type="row", zebra_stripes=True)
             yield Static("", id="stack-outputs")
         yield Static("events", classes="section-title")
-        yield RichLog(id="stack-events", max_lines=2000, markup=True, wrap=False)
+        yield RichLog(id="stack-events", max_lines=2000, markup=True, wrap=True)
         yield from self.compose_footer()
 
     def on_mount(self) -> None:
