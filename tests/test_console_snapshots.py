@@ -161,6 +161,7 @@ async def test_long_log_lines_wrap_instead_of_being_cut(tmp_path) -> None:  # no
         await pilot.pause()
         text = "".join(strip.text for strip in log.lines)
         assert "END" in text and len(log.lines) >= 2
+        assert max(strip.cell_length for strip in log.lines) <= log.scrollable_content_region.width
 
 
 async def test_stack_events_show_their_whole_status_at_80_columns(cloud_home) -> None:  # noqa: ANN001
@@ -176,4 +177,6 @@ async def test_stack_events_show_their_whole_status_at_80_columns(cloud_home) ->
         app.screen.on_stack_event_arrived(StackEventArrived("sdsinf", event))
         await pilot.pause()
         log = app.screen.query_one("#stack-events", RichLog)
-        assert "CREATE_COMPLETE" in "".join(strip.text for strip in log.lines)  # wrapped, not cut at the edge
+        assert "CREATE_COMPLETE" in "".join(strip.text for strip in log.lines)
+        # wrapped to the log's width: nothing runs past its right edge (80 columns showed "CR")
+        assert max(strip.cell_length for strip in log.lines) <= log.scrollable_content_region.width
