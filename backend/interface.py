@@ -14,7 +14,7 @@ from typing import Any
 
 from backend.core.context import Context
 from backend.core.errors import ConfigError, NotFoundError, SkydeckError
-from backend.core.humanize import age, duration
+from backend.core.humanize import age, duration, size
 from backend.core.logs import Follower, LogSource
 from backend.core.presets import Preset
 from backend.core.profiles import Profile
@@ -29,7 +29,7 @@ __all__ = [
     "ORDER", "STACKS", "STATES", "TERMINAL_STATES", "VARIANTS", "Backend", "BatchPlan", "ConfigError", "Follower",
     "Fleet", "Host", "Job", "JobPage", "JobSpec", "LiveMetric", "LogSource", "NotFoundError", "Preset", "Profile",
     "RunLaunch", "RunPlan", "RunSummary", "SkydeckError", "MonitorSnapshot", "StackEvent", "StackInfo", "age",
-    "duration",
+    "duration", "size",
 ]  # fmt: skip
 
 

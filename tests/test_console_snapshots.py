@@ -180,3 +180,24 @@ async def test_stack_events_show_their_whole_status_at_80_columns(cloud_home) ->
         assert "CREATE_COMPLETE" in "".join(strip.text for strip in log.lines)
         # wrapped to the log's width: nothing runs past its right edge (80 columns showed "CR")
         assert max(strip.cell_length for strip in log.lines) <= log.scrollable_content_region.width
+
+
+async def test_the_sdsinf_live_view_fits_80_columns(cloud_home) -> None:  # noqa: ANN001
+    """A worker's row (nine columns, a billion bytes) and the plot's title stay inside 80 columns."""
+    from textual.widgets import DataTable, Static
+
+    from backend.interface import LiveMetric
+    from tui.messages import RunMetric
+
+    app = _app(cloud_home, "sdsinf")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(pilot)
+        metric = LiveMetric(worker=7, batch=1, layer=119, layers=120, duration_s=1.234, nnz=1_048_576,
+                            rows_active=10_000, messages_sent=13_361, bytes_sent=1_281_614_968,
+                            messages_received=13_361, bytes_received=1_281_614_968)  # fmt: skip
+        app.screen.on_run_metric(RunMetric(metric))
+        await pilot.pause()
+        table = app.screen.query_one("#sds-workers", DataTable)
+        assert table.virtual_size.width <= table.scrollable_content_region.width, table.virtual_size
+        title = app.screen.query_one("#sds-plot-title", Static)
+        assert len(str(title.render())) <= title.content_region.width, str(title.render())

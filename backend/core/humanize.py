@@ -22,6 +22,15 @@ def phases(seconds: dict[str, Any]) -> str:
     return " · ".join(f"{name} {duration(value)}" for name, value in seconds.items() if isinstance(value, int | float))
 
 
+def size(count: float) -> str:
+    """Bytes in at most 7 columns: '812 B', '12.3 kB', '104.1 MB', '1.28 GB' (powers of 1000)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= scale:
+            value = count / scale
+            return f"{value:.2f} {unit}" if value < 10 and unit == "GB" else f"{value:.1f} {unit}"
+    return f"{int(count)} B"
+
+
 def duration(seconds: float) -> str:
     """'0.42s', '12.3s', '3m 01s', '1h 02m'."""
     if seconds < 10:

@@ -13,7 +13,7 @@ from textual.events import Resize
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Label, Select, Sparkline, Static
 
-from backend.interface import VARIANTS, LiveMetric, RunSummary
+from backend.interface import VARIANTS, LiveMetric, RunSummary, size
 from tui.messages import (
     PresetsLoaded,
     RunCompared,
@@ -116,7 +116,7 @@ class SdsinfScreen(DeckScreen):
         self._fit(self.size.width, self.size.height)
         if self.deck.read_only:
             self.query_one("#sds-launch", Button).disabled = True
-        title = "per layer, as layers finish (slowest worker): duration ms"
+        title = "duration ms a layer, as layers finish (slowest worker)"
         await self.query_one("#sds-body", Vertical).mount_all(
             [
                 DataTable(id="sds-workers", cursor_type="row"),
@@ -132,7 +132,8 @@ class SdsinfScreen(DeckScreen):
             ]
         )
         self.query_one("#sds-workers", DataTable).add_columns(
-            "worker", "batch", "layer", "rows active", "nnz", "msgs sent", "bytes sent", "msgs recv", "last ms"
+            # short headers: the nine columns fit 80 (messages and bytes sent out, messages received)
+            "worker", "batch", "layer", "rows", "nnz", "msgs out", "bytes out", "msgs in", "last ms"
         )
         self.query_one("#sds-runs", DataTable).add_columns(
             "run", "config", "variant", "inputs", "categories", "truth", "billion edges/s", "runtime s"
@@ -356,8 +357,7 @@ class SdsinfScreen(DeckScreen):
         self.query_one("#sds-comp", Sparkline).data = [v[2] for v in ordered]
         total = sum(v[0] for v in ordered) or 1.0
         self.query_one("#sds-plot-title", Static).update(
-            f"per layer, as layers finish (slowest worker): duration ms; communication "
-            f"{100 * sum(v[1] for v in ordered) / total:.0f}% of it"
+            f"duration ms a layer (slowest worker); communication {100 * sum(v[1] for v in ordered) / total:.0f}% of it"
         )
         rows = [
             (
@@ -369,7 +369,7 @@ class SdsinfScreen(DeckScreen):
                     str(v.rows_active),
                     str(v.nnz),
                     str(v.messages_sent),
-                    str(v.bytes_sent),
+                    size(v.bytes_sent),
                     str(v.messages_received),
                     f"{v.duration_s * 1000:.1f}",
                 ),
