@@ -84,6 +84,8 @@ def test_an_object_file_is_the_whole_block_in_float64_as_the_object_worker_write
     assert text == original_message([32.0, 0.5, 3.0], [6, 6, 5], [2, 3, 1], dtype=np.float64)
     empty = wire.encode_object(np.array([5, 6]), np.zeros((4, 2), dtype=np.float32))
     assert empty == original_message([0.0], [0], [0], dtype=np.float64)  # the original's zero CSR
+    # ... which carries nothing: read back it must not set neuron 0 of input 0 (the receiver's own, maybe)
+    assert wire.Codec("object").decode([empty], neurons=8, batch=4).values.size == 0
     assert wire.Codec("object").decode([text], neurons=8, batch=4).values.tolist() == [32.0, 0.5, 3.0]
 
 

@@ -87,6 +87,9 @@ def unpack(text: str, neurons: int, batch: int, dtype: type = np.float32) -> Coo
     if len(raw) > limit or inflate.unconsumed_tail or len(raw) % (3 * item):
         raise WireError(f"a block message inflates to {len(raw)} bytes: not a block of {neurons} x {batch}")
     arr = np.frombuffer(raw, dtype=dtype).reshape(3, -1)
+    # explicit zeros carry nothing (the original's eliminate_zeros before it multiplies): an empty
+    # block's (3, 1) zeros must not be written over neuron 0 of input 0 by whoever receives it
+    arr = arr[:, arr[0] != 0]
     rows, cols = arr[1].astype(np.int64), arr[2].astype(np.int64)
     if rows.size and (rows.min() < 0 or rows.max() >= neurons or cols.min() < 0 or cols.max() >= batch):
         raise WireError(f"a block message names a neuron or an input outside {neurons} x {batch}")
