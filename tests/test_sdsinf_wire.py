@@ -89,6 +89,18 @@ def test_an_object_file_is_the_whole_block_in_float64_as_the_object_worker_write
     assert wire.Codec("object").decode([text], neurons=8, batch=4).values.tolist() == [32.0, 0.5, 3.0]
 
 
+def test_an_object_file_of_a_big_block_is_read_back_whatever_its_size() -> None:
+    """An Object file is a whole block, bounded by the block's shape, not by SNS's 256 KiB."""
+    rng = np.random.default_rng(4)
+    block = ((rng.random((3000, 100)) < 0.4) * rng.random((3000, 100)) * 32).astype(np.float32)
+    text = wire.encode_object(np.arange(100), block)
+    assert len(text) > 1024 * 1024
+    coo = wire.Codec("object").decode([text], neurons=100, batch=3000)
+    full = np.zeros((3000, 100), dtype=np.float32)
+    full[coo.cols, coo.rows] = coo.values
+    assert np.array_equal(full, block)
+
+
 def test_every_message_fits_sns_and_a_block_comes_back_whole() -> None:
     rng = np.random.default_rng(3)
     # incompressible values: chunks of 40,000 nonzeros are over 256 KiB and must be split again

@@ -69,16 +69,18 @@ def pack(coo: Coo, dtype: type = np.float32) -> str:
 
 def unpack(text: str, neurons: int, batch: int, dtype: type = np.float32) -> Coo:
     """A message back into nonzeros; refuses anything but a bounded block of this batch's shape."""
-    if not (text.startswith(("b'", 'b"')) and len(text) <= 4 * MAX_BATCH_MESSAGE_BYTES):
-        raise WireError("a block message is a Python bytes literal of under 1 MiB")
+    item = np.dtype(dtype).itemsize
+    limit = 3 * item * max(neurons * batch, 1)
+    # the longest text a block of this shape can be: zlib's worst case, each byte written as \xNN
+    longest = 4 * (limit + limit // 1000 + 64) + 3
+    if not (text.startswith(("b'", 'b"')) and len(text) <= longest):
+        raise WireError(f"a block message is a Python bytes literal of at most {longest} characters here")
     try:
         blob = ast.literal_eval(text)
     except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
         raise WireError(f"a block message did not parse as a bytes literal: {exc}") from None
     if not isinstance(blob, bytes):
         raise WireError("a block message is a bytes literal")
-    item = np.dtype(dtype).itemsize
-    limit = 3 * item * max(neurons * batch, 1)
     inflate = zlib.decompressobj()
     try:
         raw = inflate.decompress(blob, limit + 1)
