@@ -276,6 +276,12 @@ def serve(front: ApiFront, port: int = 0) -> ThreadingHTTPServer:
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _do
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server = _FrontServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     return server
+
+
+class _FrontServer(ThreadingHTTPServer):
+    # socketserver's default backlog is 5: a burst of new connections beyond it has its SYNs dropped,
+    # and each such client waits out TCP's 1 s retransmit before it is even accepted
+    request_queue_size = 128
