@@ -81,5 +81,13 @@ def confirm(question: str, yes: bool) -> None:
         from backend.core.errors import ConfigError
 
         raise ConfigError(f"{question} - refusing without a terminal to ask on; pass --yes to confirm")
-    if not typer.confirm(question, default=False):
+    try:
+        confirmed = typer.confirm(question, default=False)
+    except typer.Abort as exc:
+        # click turns Ctrl-C at a prompt into "Aborted!" and exit 1; here it is what Ctrl-C is
+        # everywhere else, 130 with a word (end of input stays a plain no)
+        interrupted = isinstance(exc.__context__, KeyboardInterrupt)
+        err.print("\nnot confirmed: nothing was changed")
+        raise typer.Exit(130 if interrupted else 1) from None
+    if not confirmed:
         raise typer.Exit(1)

@@ -179,3 +179,42 @@ def test_a_preset_becomes_the_same_job_from_the_cli_and_from_the_console(tmp_pat
     with pytest.raises(ConfigError, match="is a sdsinf preset, not a training job") as refused:
         job_from_preset(get_preset(home, "c1_1024n_8w_10000bs_queue"), scene="demo")
     assert refused.value.field == "preset"
+
+
+def test_ctrl_c_at_a_confirmation_is_exit_130_and_changes_nothing(tmp_path: Path) -> None:
+    import pty
+    import select
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    home = tmp_path / "home"
+    env = {**os.environ, "SKYDECK_HOME": str(home), "COLUMNS": "200"}
+    source = tmp_path / "environment.sh"
+    source.write_text(ORIGINAL_ENVIRONMENT)
+    command = [sys.executable, "-m", "cli", "profiles", "import", str(source), "--name", "plx"]
+    assert subprocess.run(command, env=env, capture_output=True, timeout=60).returncode == 0
+    before = (home / "profiles.yaml").read_bytes()
+    source.write_text(ORIGINAL_ENVIRONMENT.replace("g5.xlarge", "g4dn.xlarge"))
+    parent, child = pty.openpty()  # the question is only asked on a terminal
+    proc = subprocess.Popen(command, stdin=child, stdout=child, stderr=child, env=env, start_new_session=True)
+    os.close(child)
+    seen, deadline = b"", time.time() + 60
+    try:
+        while b"replace the profile" not in seen and time.time() < deadline:
+            if select.select([parent], [], [], 1.0)[0]:
+                seen += os.read(parent, 4096)
+        assert b"replace the profile" in seen, seen
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+        while select.select([parent], [], [], 0.5)[0]:
+            try:
+                seen += os.read(parent, 4096)
+            except OSError:  # the terminal closed with the process
+                break
+    finally:
+        proc.kill()
+        os.close(parent)
+    assert b"nothing was changed" in seen and b"Aborted!" not in seen and b"Traceback" not in seen
+    assert (home / "profiles.yaml").read_bytes() == before
