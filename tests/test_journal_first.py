@@ -93,3 +93,22 @@ def test_a_journal_held_open_elsewhere_is_named_as_in_use_not_damaged(tmp_path: 
             Journal(path)
     finally:
         other.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "action", "journaled"),
+    [
+        (b"Action=SendMessage&QueueUrl=http%3A%2F%2Fx&MessageBody=hi", "SendMessage", False),  # kept as a row
+        (b"Version=2010-03-31&TopicArn=arn%3Aaws&Action=PublishBatch&Entry.1.Message=%5Bb%27%5Cx00%27%5D",
+         "PublishBatch", False),
+        (b"MessageBody=Action%3DDeleteQueue&Action=ReceiveMessage", "ReceiveMessage", False),  # a value never counts
+        (b"Action=CreateQueue&QueueName=work", "CreateQueue", True),
+        (b"QueueUrl=x", "Post", True),
+    ],
+)  # fmt: skip
+def test_a_form_request_is_told_by_its_action_field_alone(body: bytes, action: str, journaled: bool) -> None:
+    from backend.localcloud.journal import is_journaled, request_action
+
+    headers = {"content-type": "application/x-www-form-urlencoded; charset=utf-8"}
+    assert request_action("POST", "/", headers, body) == action
+    assert is_journaled("POST", "/", headers, body) is journaled
