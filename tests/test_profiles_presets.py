@@ -198,7 +198,12 @@ def test_ctrl_c_at_a_confirmation_is_exit_130_and_changes_nothing(tmp_path: Path
     before = (home / "profiles.yaml").read_bytes()
     source.write_text(ORIGINAL_ENVIRONMENT.replace("g5.xlarge", "g4dn.xlarge"))
     parent, child = pty.openpty()  # the question is only asked on a terminal
-    proc = subprocess.Popen(command, stdin=child, stdout=child, stderr=child, env=env, start_new_session=True)
+    # Ctrl-C as a terminal sends it, whatever this test run inherited: a run started in the background
+    # of a shell ignores SIGINT, and so would the command (Python keeps an ignored SIGINT ignored)
+    proc = subprocess.Popen(
+        command, stdin=child, stdout=child, stderr=child, env=env, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
     os.close(child)
     seen, deadline = b"", time.time() + 60
     try:
