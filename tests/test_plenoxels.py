@@ -524,14 +524,151 @@ def test_n_eval_picks_test_views_at_render_imgs_interval(tmp_path: Path, n_eval:
         parse_job({"scene": "x", "config": {"n_eval": 0}})
 
 
-def test_a_checkpoint_with_a_background_model_is_refused_not_rendered_without_it(tmp_path: Path) -> None:
+def _msi_reference(links, data, og, dn, delta_scale, reso, log_transmit, step, stop, brightness) -> list[float]:
+    """One ray through svox2's render_background_forward, restated line by line in scalars (the kernel
+    works in float32 per ray; this in float64), for the vectorised renderer to be checked against."""
+    import math
+
+    if log_transmit < -25.0:  # render_background_image_kernel returns before the ray is traced
+        return [0.0, 0.0, 0.0]
+    bg_reso, nlayers = links.shape[1], data.shape[1]
+    origin = [(og[j] + 0.5) * (2.0 / reso[j]) - 1.0 for j in range(3)]  # ray_find_bounds_bg
+    direction = [dn[j] * (2.0 / reso[j]) for j in range(3)]
+    inorm = 1.0 / math.sqrt(sum(v * v for v in direction))
+    world_step = delta_scale * inorm
+    direction = [v * inorm for v in direction]
+    q2a = 2 * sum(v * v for v in direction)  # ConcentricSpheresIntersector
+    qb = 2 * sum(a * b for a, b in zip(origin, direction, strict=True))
+    f = qb * qb - 2 * q2a * sum(v * v for v in origin)
+    cross = [origin[1] * direction[2] - origin[2] * direction[1], origin[2] * direction[0] - origin[0] * direction[2],
+             origin[0] * direction[1] - origin[1] * direction[0]]  # fmt: skip
+    inner = max(math.sqrt(sum(v * v for v in cross)) + 1e-3, 1.0)
+    invr_last = 1.0 / inner
+    n_steps = int(nlayers / step) + 2
+    out = [0.0, 0.0, 0.0]
+
+    def one(cell, pos, ch):  # trilerp_bg_one
+        def read(u0, u1):
+            link = int(links[u0, u1])
+            if link < 0:
+                return 0.0
+            a, b = float(data[link, cell[2], ch]), float(data[link, cell[2] + 1, ch])
+            return a + pos[2] * (b - a)
+
+        ny = cell[1] + 1 if cell[1] < bg_reso - 1 else 0
+        nx = cell[0] + 1 if cell[0] < 2 * bg_reso - 1 else 0
+        ix0 = read(cell[0], cell[1]) + pos[1] * (read(cell[0], ny) - read(cell[0], cell[1]))
+        ix1 = read(nx, cell[1]) + pos[1] * (read(nx, ny) - read(nx, cell[1]))
+        return ix0 + pos[0] * (ix1 - ix0)
+
+    for i in range(n_steps):
+        r = n_steps / (n_steps - i - 0.5)
+        det = f + 2 * q2a * r * r
+        if r < inner or det < 0:
+            continue
+        t = (-qb + math.sqrt(det)) / q2a
+        p = [origin[j] + t * direction[j] for j in range(3)]
+        invr_mid = 1.0 / math.sqrt(sum(v * v for v in p))
+        p = [v * invr_mid for v in p]
+        lat, lon = math.asin(max(-1.0, min(1.0, p[1]))), math.atan2(p[0], p[2])  # _unitvec2equirect
+        pos = [bg_reso * 2 * (0.5 + lon * 0.5 / math.pi), bg_reso * (0.5 - lat / math.pi),
+               min(max((1.0 - invr_mid) * nlayers - 0.5, 0.0), nlayers - 1)]  # fmt: skip
+        cell = [int(v) for v in pos]
+        cell = [min(cell[0], bg_reso * 2 - 1), min(cell[1], bg_reso - 1), min(cell[2], nlayers - 2)]
+        pos = [pos[j] - cell[j] for j in range(3)]
+        sigma = one(cell, pos, 3)
+        if sigma > 0:
+            pcnt = (invr_last - invr_mid) * world_step * sigma
+            weight = math.exp(log_transmit) * (1 - math.exp(-pcnt))
+            log_transmit -= pcnt
+            for c in range(3):
+                out[c] += weight * max(one(cell, pos, c) * 0.28209479177387814 + 0.5, 0.0)
+            if math.exp(log_transmit) < stop:
+                break
+        invr_last = invr_mid
+    return [v + math.exp(log_transmit) * brightness for v in out]
+
+
+def _background_model(seed: int, bg_reso: int = 6, nlayers: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    links = np.arange(2 * bg_reso * bg_reso, dtype=np.int32).reshape(2 * bg_reso, bg_reso)
+    links[rng.random(links.shape) < 0.2] = -1  # columns sparsify_background emptied
+    data = np.concatenate(
+        [rng.normal(0, 1, (links.size, nlayers, 3)), rng.uniform(-0.5, 3.0, (links.size, nlayers, 1))], -1
+    ).astype(np.float32)
+    return links, data
+
+
+@pytest.mark.parametrize("position", [(2.0, 1.0, 1.2), (0.0, -2.5, 0.3), (0.2, 0.1, 0.0)])
+def test_the_background_model_renders_as_svox2s_kernel(position) -> None:
+    from gpu_executor.plenoxels.background import MsiBackground
+    from gpu_executor.plenoxels.render import _ray_setup
+
+    links, data = _background_model(1)
+    grid = _blob_grid(12)
+    grid.background = MsiBackground.from_arrays(links, data)
+    opts = RenderOptions(step_size=0.5, stop_thresh=0.05, background=0.8)
+    origins, dirs = _rays(10, position)
+    without = VoxelGrid(grid.reso, grid.radius, grid.center, grid.lut, grid.data, grid.basis_dim)
+    behind = render(grid, origins, dirs, opts) - render(without, origins, dirs, RenderOptions(step_size=0.5,
+                    stop_thresh=0.05, background=0.0))  # fmt: skip
+    # the grid's own transmittance per ray, as the cuvol kernel leaves it (-1e3 once stopped)
+    black = RenderOptions(step_size=0.5, stop_thresh=0.0, background=1.0)
+    transmittance = (render_dense(without, origins, dirs, black) - render_dense(without, origins, dirs,
+                     RenderOptions(step_size=0.5, stop_thresh=0.0, background=0.0)))[:, 0]  # fmt: skip
+    og, dn, delta_scale = _ray_setup(grid, origins, dirs)
+    stopped = 0
+    for k in range(origins.shape[0]):
+        lt = float(torch.log(transmittance[k].clamp_min(1e-30)))
+        if transmittance[k] < opts.stop_thresh:
+            lt, stopped = -1e3, stopped + 1
+        expected = _msi_reference(links, data, og[k].double().tolist(), dn[k].double().tolist(),
+                                  float(delta_scale[k]), grid.reso, lt, 0.5, 0.05, 0.8)  # fmt: skip
+        assert np.allclose(behind[k].tolist(), expected, atol=2e-4), (k, behind[k], expected)
+    assert 0 < stopped < origins.shape[0] or position == (0.2, 0.1, 0.0)  # both kinds of ray were seen
+
+
+def test_an_opaque_background_shows_its_colour_and_an_empty_one_the_brightness() -> None:
+    from gpu_executor.plenoxels.background import SH_C0, MsiBackground
+
+    links = np.arange(2 * 4 * 4, dtype=np.int32).reshape(8, 4)
+    data = np.zeros((32, 3, 4), np.float32)
+    data[..., :3] = (np.array([0.9, 0.1, 0.4]) - 0.5) / SH_C0  # colour (0.9, 0.1, 0.4) once rendered
+    data[..., 3] = 1e4
+    grid = VoxelGrid.dense((8, 8, 8), 1, 0.0)
+    origins, dirs = _rays(6, (0.0, 0.3, 3.0))
+    grid.background = MsiBackground.from_arrays(links, data)
+    opaque = render(grid, origins, dirs, RenderOptions(background=1.0))
+    assert torch.allclose(opaque, torch.tensor([0.9, 0.1, 0.4]).expand_as(opaque), atol=1e-3)
+    links[:] = -1  # every column emptied: the brightness shows through, as with no model
+    grid.background = MsiBackground.from_arrays(links, data)
+    assert torch.allclose(render(grid, origins, dirs, RenderOptions(background=0.7)), torch.full((36, 3), 0.7))
+
+
+def test_a_checkpoint_with_a_background_model_loads_renders_and_saves_it(tmp_path: Path) -> None:
+    from gpu_executor.plenoxels.results import evaluate
+
     grid = VoxelGrid.dense((8, 8, 8), 1, 0.1)
     grid.save(tmp_path / "plain.npz")
     with np.load(tmp_path / "plain.npz") as z:
         keys = dict(z)
     # what svox2 saves for a tnt/custom run: the multi-sphere background beside the grid
-    np.savez(tmp_path / "bg.npz", **keys, background_links=np.zeros((4, 8), np.int32),
-             background_data=np.zeros((32, 64, 4), np.float16))  # fmt: skip
-    assert VoxelGrid.load(tmp_path / "plain.npz").n_voxels == grid.n_voxels
-    with pytest.raises(ValueError, match="background model.*svox2 engine"):
-        VoxelGrid.load(tmp_path / "bg.npz")
+    links, data = _background_model(2, bg_reso=4, nlayers=8)
+    np.savez(tmp_path / "bg.npz", **keys, background_links=links, background_data=data)
+    loaded = VoxelGrid.load(tmp_path / "bg.npz")
+    assert loaded.background is not None and loaded.background.nlayers == 8 and loaded.background.reso == 4
+    assert VoxelGrid.load(tmp_path / "plain.npz").background is None
+    origins, dirs = _rays(6)
+    assert not torch.allclose(
+        render(loaded, origins, dirs, RenderOptions()), render(grid, origins, dirs, RenderOptions())
+    )
+    loaded.save(tmp_path / "again.npz")
+    with np.load(tmp_path / "again.npz") as z:
+        assert np.array_equal(z["background_links"], links) and np.array_equal(z["background_data"], data)
+        assert z["background_links"].dtype == np.int32 and z["background_data"].dtype == np.float32
+    make_scene("bg", tmp_path / "s", size=16, views=1, test_views=2)
+    scored = evaluate(loaded, load_split(tmp_path / "s", "test"), RenderOptions(), tmp_path / "out")
+    assert scored["test_views"] == 2 and np.isfinite(scored["psnr"])
+    np.savez(tmp_path / "broken.npz", **keys, background_links=links[:3], background_data=data)
+    with pytest.raises(ValueError, match=r"background_links must be \[2 \* reso, reso\]"):
+        VoxelGrid.load(tmp_path / "broken.npz")

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from gpu_executor.plenoxels.background import MsiBackground
+
 
 @dataclass
 class VoxelGrid:
@@ -25,6 +27,7 @@ class VoxelGrid:
     lut: torch.Tensor  # [X*Y*Z] int64 row per voxel; empty voxels point at the zero row (index n)
     data: torch.Tensor  # [n + 1, 1 + 3 * basis_dim]
     basis_dim: int
+    background: MsiBackground | None = None  # svox2's background model, from a tnt/custom checkpoint
 
     # -- construction ----------------------------------------------------------------------------
     @classmethod
@@ -131,6 +134,14 @@ class VoxelGrid:
             density_data=self.data[:n, :1].detach().cpu().numpy().astype(np.float32),
             sh_data=self.data[:n, 1:].detach().cpu().numpy().astype(np.float16),
             basis_type=np.int64(1),  # svox2's BASIS_TYPE_SH
+            **(
+                {
+                    "background_links": self.background.links.to(torch.int32).cpu().numpy(),
+                    "background_data": self.background.data.detach().cpu().numpy().astype(np.float32),
+                }
+                if self.background is not None
+                else {}
+            ),
         )
 
     @classmethod
@@ -141,13 +152,11 @@ class VoxelGrid:
                 raise ValueError(f"{path}: not an svox2 checkpoint (missing {', '.join(sorted(missing))})")
             if "basis_type" in z.files and int(z["basis_type"]) != 1:
                 raise ValueError(f"{path}: basis_type {int(z['basis_type'])} is not SH; only SH grids are supported")
+            background = None
             if "background_data" in z.files and z["background_data"].size > 0:
-                # rendering it without its background would score a different picture than svox2 does
-                raise ValueError(
-                    f"{path}: this checkpoint has svox2's background model (background_data, "
-                    f"{tuple(z['background_data'].shape)}), which the torch engine does not render; "
-                    "evaluate it with the svox2 engine (a GPU host)"
-                )
+                if "background_links" not in z.files:
+                    raise ValueError(f"{path}: background_data without background_links is not an svox2 checkpoint")
+                background = MsiBackground.from_arrays(z["background_links"], z["background_data"], str(path))
             links = torch.from_numpy(z["links"].astype(np.int64))
             density = torch.from_numpy(z["density_data"].astype(np.float32))
             sh = torch.from_numpy(z["sh_data"].astype(np.float32))
@@ -163,7 +172,7 @@ class VoxelGrid:
         lut = links.reshape(-1)
         lut = torch.where(lut >= 0, lut, torch.full_like(lut, n))
         data = torch.cat([torch.cat([density, sh], 1), torch.zeros(1, 1 + sh.shape[1], device="cpu")])
-        return cls(tuple(links.shape), radius.reshape(3), center.reshape(3), lut, data, sh.shape[1] // 3)
+        return cls(tuple(links.shape), radius.reshape(3), center.reshape(3), lut, data, sh.shape[1] // 3, background)
 
 
 def corner_weights(reso: tuple[int, int, int], g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

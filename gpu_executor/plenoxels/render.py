@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
+from gpu_executor.plenoxels.background import STOPPED_LOG_TRANSMIT, render_background
 from gpu_executor.plenoxels.grid import VoxelGrid, corner_weights
 from gpu_executor.plenoxels.sh import eval_sh_bases
 
@@ -223,15 +224,24 @@ def render(
     excl, total = _segment_exclusive_cumsum(x, ray, b)
     weight = torch.exp(-excl) * (1.0 - torch.exp(-x))
     colour = torch.zeros(b, 3, dtype=rgb.dtype).index_add(0, ray, weight[:, None] * rgb)
-    return colour + _background(total, opts)
+    return colour + _background(grid, origins, dirs, total, opts)
 
 
-def _background(total: torch.Tensor, opts: RenderOptions) -> torch.Tensor:
+def _background(
+    grid: VoxelGrid, origins: torch.Tensor, dirs: torch.Tensor, total: torch.Tensor, opts: RenderOptions
+) -> torch.Tensor:
     """What shows behind each ray: svox2's cuvol kernel stops a ray once its transmittance falls below
     stop_thresh and then adds no background at all (log_transmit = -1e3); the others get
-    transmittance x background_brightness."""
-    transmittance = torch.exp(-total)
-    transmittance = torch.where(transmittance < opts.stop_thresh, torch.zeros_like(transmittance), transmittance)
+    transmittance x background_brightness, or, with a background model, the model first."""
+    stopped = torch.exp(-total) < opts.stop_thresh
+    if grid.background is not None:
+        og, dn, delta_scale = _ray_setup(grid, origins, dirs)
+        log_transmit = torch.where(stopped, torch.full_like(total, STOPPED_LOG_TRANSMIT), -total)
+        return render_background(
+            grid.background, grid.reso, og, dn, delta_scale, log_transmit,
+            opts.step_size, opts.stop_thresh, opts.background,
+        )  # fmt: skip
+    transmittance = torch.where(stopped, torch.zeros_like(total), torch.exp(-total))
     return transmittance[:, None] * float(opts.background)
 
 
@@ -272,4 +282,4 @@ def render_dense(
     trans = torch.exp(-(torch.cumsum(x, 1) - x))
     weight = trans * (1.0 - torch.exp(-x))
     colour = (weight[..., None] * rgb).sum(1)
-    return colour + _background(x.sum(1), opts)
+    return colour + _background(grid, origins, dirs, x.sum(1), opts)
