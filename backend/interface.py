@@ -20,10 +20,11 @@ from backend.core.presets import Preset
 from backend.core.profiles import Profile
 from backend.fleet.hosts import Fleet, Host
 from backend.jobs.batch import BatchPlan
-from backend.sdsinf.runs import VARIANTS, RunLaunch, RunPlan
+from backend.sdsinf.plans import RunLaunch, RunPlan
 from backend.stacks.service import ORDER, STACKS, StackEvent, StackInfo
 from lambda_src.jobs.schema import STATES, TERMINAL_STATES, JobSpec
 from lambda_src.sdsinf.contracts import LiveMetric, RunSummary
+from lambda_src.sdsinf.names import VARIANTS
 
 __all__ = [
     "ORDER", "STACKS", "STATES", "TERMINAL_STATES", "VARIANTS", "Backend", "BatchPlan", "ConfigError", "Follower",

@@ -19,19 +19,18 @@ from cli.common import JsonOpt, ProfileOpt, YesOpt, confirm, context, ctrl_c_sto
 app = typer.Typer(no_args_is_help=True, help="Plenoxels training jobs.")
 
 
-def _job_row(job: dict[str, Any]) -> list[str]:
-    progress = job.get("progress") or {}
-    result = job.get("result") or {}
-    psnr = result.get("psnr", progress.get("psnr"))
-    it = progress.get("iteration")
+def _job_row(record: dict[str, Any]) -> list[str]:
+    from backend.interface import Job  # what a row shows is what the console shows: one reading of a record
+
+    job = Job.from_record(record)
     return [
-        job["job_id"],
-        job.get("state", "?"),
-        job.get("name", ""),
-        job.get("engine", ""),
-        f"{it}" if it is not None else "-",
-        f"{psnr:.2f}" if isinstance(psnr, int | float) else "-",
-        age(job.get("created_at")),
+        job.job_id,
+        job.state,
+        job.name,
+        job.engine,
+        f"{job.iteration}" if job.iteration is not None else "-",
+        f"{job.psnr:.2f}" if job.psnr is not None else "-",
+        age(job.created_at),
     ]
 
 

@@ -27,3 +27,18 @@ def test_every_typed_contract_named_is_a_dataclass_where_the_page_says() -> None
     for name, path in rows:
         module = importlib.import_module(path.replace("/", "."))
         assert dataclasses.is_dataclass(getattr(module, name)), (name, path)
+
+
+def test_the_interface_is_cheap_to_import() -> None:
+    """The CLI answers in tenths of a second: the one door must not load the SDS-Inf start path's numpy
+    and scipy, boto3, or an engine's torch before a command needs them."""
+    import subprocess
+    import sys
+
+    code = "import sys, backend.interface; print(' '.join(sorted(sys.modules)))"
+    loaded = set(
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+        ).stdout.split()
+    )
+    assert not loaded & {"numpy", "scipy", "boto3", "torch", "textual", "backend.sdsinf.runs"}

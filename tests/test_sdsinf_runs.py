@@ -246,7 +246,7 @@ def test_queue_blocks_are_chunked_under_the_message_limit_and_reassembled(runs: 
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        sender, receiver = QueueTransport(event, 0), QueueTransport(event, 1)
+        sender, receiver = QueueTransport(event["queue"], run_id, 0), QueueTransport(event["queue"], run_id, 1)
         rng = np.random.default_rng(5)
         # incompressible values: 70,000 nonzeros make two chunks of the original's 40,000 cap, each then
         # split under 99% of 256 KiB
@@ -275,10 +275,7 @@ def test_queue_blocks_are_chunked_under_the_message_limit_and_reassembled(runs: 
         # as the original: worker K publishes to data topic K mod 10; every run queue listens to all ten
         shards = Shards.from_outputs(runs.out)
         assert sender.topic == shards.topics[0] and receiver.topic == shards.topics[1]
-        assert (
-            QueueTransport({**event, "queue": {**event["queue"], "queue_urls": [""] * 14}}, 13).topic
-            == (shards.topics[3])
-        )
+        assert QueueTransport({**event["queue"], "queue_urls": [""] * 14}, run_id, 13).topic == (shards.topics[3])
         sns = runs.ctx.clients.client("sns")
         for topic in [*shards.topics, shards.coordination_topic]:
             endpoints = [x["Endpoint"] for x in sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]]

@@ -134,9 +134,9 @@ def test_a_received_message_that_is_not_a_block_is_refused_without_running_it(te
 def test_the_npz_wire_stays_an_option_and_round_trips() -> None:
     block = np.zeros((6, 3), dtype=np.float32)
     block[2, 1], block[5, 2] = 4.0, 32.0
-    codec = wire.codec_for({"wire": "npz"}, "queue")
+    codec = wire.codec_for("npz", "queue")
     coo = codec.decode(codec.encode(np.array([1, 4, 8]), block, 0), neurons=9, batch=6)
     got = zip(coo.rows.tolist(), coo.cols.tolist(), coo.values.tolist(), strict=True)
     assert sorted(got) == [(4, 2, 4.0), (8, 5, 32.0)]
     with pytest.raises(wire.WireError, match="original, npz"):
-        wire.codec_for({"wire": "json"}, "queue")
+        wire.codec_for("json", "queue")

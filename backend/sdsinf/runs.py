@@ -5,18 +5,19 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from backend.core.errors import ConfigError, NotFoundError, SkydeckError
 from backend.sdsinf.costs import estimate_cost
+from backend.sdsinf.plans import RunLaunch, RunPlan
 from backend.sdsinf.run_queues import RunQueues
 from backend.sdsinf.server_host import ServerHost
 from lambda_src.keys import check_name
-from lambda_src.sdsinf.contracts import LiveMetric, RunSummary
+from lambda_src.sdsinf.contracts import LiveMetric, RunRequest, RunSummary
 from lambda_src.sdsinf.diagnosis import WorkerFailure, explain, last_layers
-from lambda_src.sdsinf.direct import new_run_id, run_event
+from lambda_src.sdsinf.direct import new_run_id, run_request
 from lambda_src.sdsinf.metrics import from_csv
 from lambda_src.sdsinf.names import VARIANTS
 from lambda_src.sdsinf.npz_codec import pack_matrix, pack_network
@@ -34,46 +35,17 @@ ORPHANED_AFTER_S = 900.0  # an unfinished run that wrote nothing for this long w
 SUMMARY_GRACE_S = 15.0  # after a failure report, how long worker 0 has to write the run's summary
 
 
-@dataclass(frozen=True)
-class RunPlan:
-    """One run, decided: a preset's values with the operator's choices on top."""
-
-    preset: str
-    data: str
-    variant: str
-    workers: int
-    batch: int | None = None
-    partition: str = "row"
-    server_mode: str = "job"
-    num_data: int | None = None  # how many of the inputs to infer (the original's numData)
-    bfr: int | None = None  # the invocation tree's fan-out (the original's bfr)
-    nlevels: int | None = None  # its depth (the original's nlevels)
-    neurons: int | None = None  # the model a payload expects (its numNeurons, numLayers): checked
-    layers: int | None = None  # against the uploaded dataset's before the run starts
-    wire: str = "original"  # how blocks travel (lambda_src.sdsinf.wire): the original's, or npz
-
-
-@dataclass(frozen=True)
-class RunLaunch:
-    """What starting a run answers: its id, how it runs and where its files go. `server` is "service"
-    for a run queued to the always-on server; `instance_id` the EC2 host a server run got."""
-
-    run_id: str
-    variant: str
-    data: str
-    prefix: str
-    workers: int
-    server: str | None = None
-    instance_id: str | None = None
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> RunLaunch:
-        return cls(**{k: raw[k] for k in ("run_id", "variant", "data", "prefix", "workers")},
-                   server=raw.get("server"), instance_id=raw.get("instance_id"))  # fmt: skip
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form `sdsinf run --json` prints: optional keys only when they are set."""
-        return {k: v for k, v in asdict(self).items() if v is not None}
+def _stored_request(run_id: str, body: bytes | None) -> RunRequest:
+    """A run's request.json as its request, read for what it says (an older or partial one included);
+    one that is missing or unreadable stands for a run known by its id alone."""
+    core = {"run_id": run_id, "config": "", "model": {}, "inputs": {}, "metrics": {"prefix": f"runs/{run_id}"}}
+    try:
+        raw = json.loads(body) if body else None
+        if isinstance(raw, dict):
+            return RunRequest.from_event({**core, **raw})
+    except (ValueError, TypeError):
+        pass
+    return RunRequest.from_event(core)
 
 
 def plan_from_payload(
@@ -240,7 +212,7 @@ class SdsinfRuns:
             raise NotFoundError(f"no uploaded model named {data_name!r}; upload one: {hint}")
         self._check_shape(data_name, *expect)
         run_id = new_run_id()
-        event = run_event(
+        request = run_request(
             run_id, config or f"{data_name}_{variant}", data_name,
             out["WeightsBucket"], out["InferenceBucket"], out["MetricsBucket"],
             has_truth=object_exists(self.s3, out["InferenceBucket"], f"{data_name}/truth.tsv"),
@@ -248,27 +220,26 @@ class SdsinfRuns:
             invoc_params={"bfr": fan_out, "nlevels": depth, "total_nworkers": workers},
             partition=partition,
         )  # fmt: skip
-        prefix = event["metrics"]["prefix"]
-        event["variant"] = variant
-        event["workers"] = workers
-        event["wire"] = wire
+        request = replace(request, variant=variant, workers=workers, wire=wire)
+        prefix = request.prefix
         # recorded before anything is made for it (its parts, its queues): a run cut off from here on is
         # listed, and found orphaned, failed and cleaned up by `sdsinf runs`
-        self.s3.put_object(Bucket=out["MetricsBucket"], Key=f"{prefix}/request.json", Body=json.dumps(event))
+        self.s3.put_object(Bucket=out["MetricsBucket"], Key=f"{prefix}/request.json", Body=request.to_json())
         function = out["SerialFunction"]
         if variant in ("object", "queue"):
             if "Shards" not in out:  # checked before anything is made for the run
                 raise ConfigError(
                     "the deployed sdsinf stack predates sharded topics and buckets: skydeck stacks deploy sdsinf"
                 )
-            event["parts"] = self.parts(data_name, partition, workers)
             function = out[f"{variant.capitalize()}CoordinatorFunction"]
-            event.update(
+            request = replace(
+                request,
+                parts=self.parts(data_name, partition, workers),
                 worker_function=out[f"{variant.capitalize()}WorkerFunction"],
                 poll_timeout_s=poll_timeout_s,
                 **self.transport(variant, run_id, workers),
             )
-        self.s3.put_object(Bucket=out["MetricsBucket"], Key=f"{prefix}/request.json", Body=json.dumps(event))
+        self.s3.put_object(Bucket=out["MetricsBucket"], Key=f"{prefix}/request.json", Body=request.to_json())
         extra: dict[str, Any] = {}
         if server_mode not in ("job", "service"):
             raise ConfigError(f"--server must be job or service, not {server_mode!r}")
@@ -290,25 +261,27 @@ class SdsinfRuns:
             )
         else:
             self.ctx.clients.client("lambda").invoke(
-                FunctionName=function, InvocationType="Event", Payload=json.dumps(event).encode()
+                FunctionName=function, InvocationType="Event", Payload=request.to_json().encode()
             )
         return {"run_id": run_id, "variant": variant, "data": data_name, "prefix": prefix, "workers": workers, **extra}
 
     def start_plan(self, plan: RunPlan) -> RunLaunch:
-        return RunLaunch.from_dict(self.start(
-            plan.data,
-            plan.variant,
-            plan.batch,
-            config=plan.preset,
-            workers=plan.workers,
-            partition=plan.partition,
-            server_mode=plan.server_mode,
-            bfr=plan.bfr,
-            num_data=plan.num_data,
-            nlevels=plan.nlevels,
-            expect=(plan.neurons, plan.layers),
-            wire=plan.wire,
-        ))
+        return RunLaunch.from_dict(
+            self.start(
+                plan.data,
+                plan.variant,
+                plan.batch,
+                config=plan.preset,
+                workers=plan.workers,
+                partition=plan.partition,
+                server_mode=plan.server_mode,
+                bfr=plan.bfr,
+                num_data=plan.num_data,
+                nlevels=plan.nlevels,
+                expect=(plan.neurons, plan.layers),
+                wire=plan.wire,
+            )
+        )
 
     def transport(self, variant: str, run_id: str, workers: int) -> dict[str, Any]:
         """A distributed run's event entry for its transport: the shard buckets (Object), or the run's
@@ -342,8 +315,8 @@ class SdsinfRuns:
         """Stream each worker's per-layer metrics as they land; return the summary at the end.
         A run that stops producing metrics for `idle_timeout_s` fails instead of hanging."""
         bucket, prefix = self.out["MetricsBucket"], f"runs/{run_id}"
-        request = json.loads(self._maybe(bucket, f"{prefix}/request.json") or b"{}")
-        total = int((request.get("invoc_params") or {}).get("total_nworkers", 1))
+        request = _stored_request(run_id, self._maybe(bucket, f"{prefix}/request.json"))
+        total = int(request.invoc_params.get("total_nworkers", 1))
         seen: set[str] = set()
         started = last_progress = time.time()
         first_failure: float | None = None
@@ -414,8 +387,7 @@ class SdsinfRuns:
         for run_id, key in requests.items():
             if run_id in ended:
                 continue
-            event = json.loads(self._get(bucket, key))
-            found.append(self._unfinished(run_id, event, last_write[run_id]))
+            found.append(self._unfinished(run_id, _stored_request(run_id, self._get(bucket, key)), last_write[run_id]))
         return sorted(found, key=lambda r: r.run_id, reverse=True)
 
     def _check_shape(self, data_name: str, neurons: int | None, layers: int | None) -> None:
@@ -436,27 +408,27 @@ class SdsinfRuns:
                     "--data NAME, or use a payload made for this one"
                 )
 
-    def _record_failure(self, run_id: str, event: dict[str, Any], error: str) -> None:
+    def _record_failure(self, run_id: str, request: RunRequest, error: str) -> None:
         """The run's summary, FAILED with what the client found, when no worker lived to write one:
         `runs` and `show` then say why instead of RUNNING."""
         bucket, key = self.out["MetricsBucket"], f"runs/{run_id}/summary.json"
         if self._maybe(bucket, key) is not None:
             return
-        run = self._unfinished_summary(run_id, event)
+        run = self._unfinished_summary(run_id, request)
         failed = RunSummary(**{**run.to_dict(), "state": "FAILED", "error": error})
         self.s3.put_object(Bucket=bucket, Key=key, Body=failed.to_json().encode())
 
     @staticmethod
-    def _unfinished_summary(run_id: str, event: dict[str, Any]) -> RunSummary:
-        variant = str(event.get("variant") or ("queue" if "queue" in event else "serial"))
+    def _unfinished_summary(run_id: str, request: RunRequest) -> RunSummary:
+        variant = request.variant or ("queue" if request.queue is not None else "serial")
         return RunSummary(
-            run_id=run_id, config=str(event.get("config", "")), variant=variant, state="RUNNING",
-            workers=int(event.get("workers") or (event.get("invoc_params") or {}).get("total_nworkers") or 1),
-            partition=str(event.get("partition", "row")),
+            run_id=run_id, config=request.config, variant=variant, state="RUNNING",
+            workers=int(request.workers or request.invoc_params.get("total_nworkers") or 1),
+            partition=request.partition,
         )  # fmt: skip
 
-    def _unfinished(self, run_id: str, event: dict[str, Any], last_write: float) -> RunSummary:
-        run = self._unfinished_summary(run_id, event)
+    def _unfinished(self, run_id: str, request: RunRequest, last_write: float) -> RunSummary:
+        run = self._unfinished_summary(run_id, request)
         variant = run.variant
         silent = time.time() - last_write
         if silent < self.orphaned_after_s:

@@ -89,3 +89,81 @@ class RunSummary:
     def from_dict(cls, raw: dict[str, Any]) -> RunSummary:
         known, extra = _known(cls, raw)
         return cls(**known, extra=extra)
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """The event every SDS-Inf function takes: made once where a run starts (`skydeck sdsinf run`, or an
+    original payload sent to a deployed coordinator), then handed down the invocation tree to each
+    worker with its `worker_id`. `request.json` under the run's prefix is the same object.
+
+    `model`, `inputs` and `truth` are {bucket, key}; `metrics` is {bucket, prefix}. `parts`, `queue`
+    and `intermediate` belong to the distributed variants, `metrics_loc` to a run started from a
+    payload. Keys left unset are absent on the wire (`truth` is there as null when no truth was
+    uploaded), and keys this version does not know are kept.
+    """
+
+    run_id: str
+    config: str
+    model: dict[str, str]
+    inputs: dict[str, str]
+    metrics: dict[str, str]
+    truth: dict[str, str] | None = None
+    partition: str = "row"
+    model_params: dict[str, int] = field(default_factory=dict)  # the original's numData, batchSize
+    invoc_params: dict[str, int] = field(default_factory=dict)  # the original's bfr, nlevels, total_nworkers
+    variant: str | None = None
+    workers: int | None = None
+    wire: str | None = None  # how blocks travel (lambda_src.sdsinf.wire); None: the original's
+    parts: dict[str, Any] | None = None
+    worker_function: str | None = None
+    poll_timeout_s: float | None = None
+    queue: dict[str, Any] | None = None
+    intermediate: dict[str, Any] | None = None
+    metrics_loc: dict[str, Any] | None = None
+    started_by: str | None = None
+    worker_id: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def metrics_bucket(self) -> str:
+        return self.metrics["bucket"]
+
+    @property
+    def prefix(self) -> str:
+        """Where the run's files go in the metrics bucket, without a trailing slash."""
+        return self.metrics["prefix"].rstrip("/")
+
+    @property
+    def poll_timeout(self) -> float:
+        return float(self.poll_timeout_s if self.poll_timeout_s is not None else 60.0)
+
+    @property
+    def worker(self) -> int:
+        """The id of the worker this request was handed to (a coordinator's own request has none)."""
+        if self.worker_id is None:
+            raise ValueError("this run request was not handed to a worker: it carries no worker_id")
+        return self.worker_id
+
+    def for_worker(self, worker_id: int) -> RunRequest:
+        return replace(self, worker_id=worker_id)
+
+    def with_variant(self, variant: str) -> RunRequest:
+        return replace(self, variant=variant)
+
+    def to_event(self) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if k != "extra" and (v is not None or k == "truth")}
+        return {**self.extra, **out}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_event())
+
+    @classmethod
+    def from_event(cls, raw: dict[str, Any]) -> RunRequest:
+        known, extra = _known(cls, raw)
+        missing = {"run_id", "config", "model", "inputs", "metrics"} - set(known)
+        if missing:
+            raise ValueError(f"not an SDS-Inf run request: {', '.join(sorted(missing))} missing")
+        if known.get("worker_id") is not None:
+            known["worker_id"] = int(known["worker_id"])
+        return cls(**known, extra=extra)

@@ -13,15 +13,16 @@ here and removed by worker 0 at the end.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import boto3
 
+from lambda_src.sdsinf.contracts import RunRequest
 from lambda_src.sdsinf.original_files import metrics_loc
 from lambda_src.sdsinf.partition_files import prepare
 from lambda_src.sdsinf.payload import PayloadError, parse_payload
@@ -44,7 +45,7 @@ def new_run_id() -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-{millis:03x}{uuid.uuid4().hex[:3]}"
 
 
-def run_event(
+def run_request(
     run_id: str,
     config: str,
     data: str,
@@ -55,24 +56,24 @@ def run_event(
     model_params: dict[str, int],
     invoc_params: dict[str, int],
     partition: str = "row",
-) -> dict[str, Any]:
-    """What every variant's event holds, however the run was started (`skydeck sdsinf run` or a payload
-    sent to a deployed function): the uploaded dataset `data`, where the run writes, its shape."""
-    return {
-        "run_id": run_id,
-        "config": config,
-        "model": {"bucket": weights, "key": f"{data}/network.npz"},
-        "inputs": {"bucket": inference, "key": f"{data}/inputs.npz"},
-        "truth": {"bucket": inference, "key": f"{data}/truth.tsv"} if has_truth else None,
-        "metrics": {"bucket": metrics, "prefix": f"runs/{run_id}"},
-        "partition": partition,
-        "model_params": model_params,
-        "invoc_params": invoc_params,
-    }
+) -> RunRequest:
+    """What every variant's request holds, however the run was started (`skydeck sdsinf run` or a
+    payload sent to a deployed function): the uploaded dataset `data`, where the run writes, its shape."""
+    return RunRequest(
+        run_id=run_id,
+        config=config,
+        model={"bucket": weights, "key": f"{data}/network.npz"},
+        inputs={"bucket": inference, "key": f"{data}/inputs.npz"},
+        truth={"bucket": inference, "key": f"{data}/truth.tsv"} if has_truth else None,
+        metrics={"bucket": metrics, "prefix": f"runs/{run_id}"},
+        partition=partition,
+        model_params=model_params,
+        invoc_params=invoc_params,
+    )
 
 
-def event_from_payload(doc: Any, variant: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The run event skydeck's workers take, from an original payload; raises PayloadError naming the field."""
+def request_from_payload(doc: Any, variant: str, env: Mapping[str, str] | None = None) -> RunRequest:
+    """The run request skydeck's workers take, from an original payload; raises PayloadError naming the field."""
     env = os.environ if env is None else env
     payload = parse_payload(doc)
     if payload.variant != variant:
@@ -95,7 +96,7 @@ def event_from_payload(doc: Any, variant: str, env: Mapping[str, str] | None = N
             f"dataset of that name is uploaded; upload one: skydeck sdsinf data upload --data DIR --name {data}"
         )
     run_id = new_run_id()
-    event = run_event(
+    request = run_request(
         run_id, payload.config, data, weights, inference, metrics,
         has_truth=object_exists(s3, inference, f"{data}/truth.tsv"),
         model_params={
@@ -104,14 +105,15 @@ def event_from_payload(doc: Any, variant: str, env: Mapping[str, str] | None = N
         },
         invoc_params={"bfr": payload.bfr, "nlevels": payload.nlevels, "total_nworkers": payload.total_nworkers},
     )  # fmt: skip
-    event["started_by"] = "payload"
-    event["metrics_loc"] = loc.to_dict()
+    more: dict[str, Any] = {"started_by": "payload", "metrics_loc": loc.to_dict()}
     if variant in ("object", "queue"):
-        event.update(worker_function=env["SDSINF_WORKER_FUNCTION"], poll_timeout_s=POLL_TIMEOUT_S)
         buckets = {"weights": weights, "inputs": inference, "connectivity": env["SDSINF_CONNECTIVITY_BUCKET"]}
-        event["parts"] = prepare(s3, buckets, data, "row", payload.total_nworkers)
+        more.update(
+            worker_function=env["SDSINF_WORKER_FUNCTION"], poll_timeout_s=POLL_TIMEOUT_S,
+            parts=prepare(s3, buckets, data, "row", payload.total_nworkers),
+        )  # fmt: skip
     if variant == "object":
-        event["intermediate"] = Shards.from_env(env).intermediate()
+        more["intermediate"] = Shards.from_env(env).intermediate()
     if variant == "queue":
         shards = Shards.from_env(env)
         run_prefix = queue_prefix(env["SDSINF_QUEUE_PREFIX"], run_id)
@@ -120,11 +122,12 @@ def event_from_payload(doc: Any, variant: str, env: Mapping[str, str] | None = N
             run_prefix, run_id, payload.total_nworkers,
         )  # fmt: skip
         # nobody follows a run started this way: worker 0 removes its queues when it ends
-        event["queue"] = {**shards.queue(env["SDSINF_EMPTY_TABLE"], urls), "remove_prefix": run_prefix}
+        more["queue"] = {**shards.queue(env["SDSINF_EMPTY_TABLE"], urls), "remove_prefix": run_prefix}
+    request = replace(request, **more)
     s3.put_object(
         Bucket=metrics,
-        Key=f"{event['metrics']['prefix']}/request.json",
-        Body=json.dumps(event),
+        Key=f"{request.prefix}/request.json",
+        Body=request.to_json(),
         ServerSideEncryption="AES256",
     )
-    return event
+    return request

@@ -21,9 +21,9 @@ from typing import Any, Protocol
 import boto3
 import numpy as np
 
-from lambda_src.sdsinf.contracts import LiveMetric, RunSummary
+from lambda_src.sdsinf.contracts import LiveMetric, RunRequest, RunSummary
 from lambda_src.sdsinf.diagnosis import WorkerFailure, explain, last_layers
-from lambda_src.sdsinf.direct import event_from_payload, is_original_payload
+from lambda_src.sdsinf.direct import is_original_payload, request_from_payload
 from lambda_src.sdsinf.metrics import columns_for, to_csv
 from lambda_src.sdsinf.model import CAP
 from lambda_src.sdsinf.original_files import MetricsLoc, coordinator_answer, write_layerstats, write_master
@@ -148,27 +148,29 @@ def coordinate(event: dict[str, Any], variant: str) -> dict[str, Any]:
     from_payload = is_original_payload(event)
     if from_payload:
         try:
-            event = event_from_payload(event, variant)
+            request = request_from_payload(event, variant)
         except PayloadError as exc:
             return coordinator_answer("", None, error=str(exc))
-    roots = children(COORDINATOR, *_shape(event["invoc_params"]))
+    else:
+        request = RunRequest.from_event(event)
+    roots = children(COORDINATOR, *_shape(request.invoc_params))
     for k in roots:
-        invoke(event["worker_function"], {**event, "worker_id": k})
-    if from_payload:  # answered as the original's coordinator answers its caller
-        return coordinator_answer(event["run_id"], MetricsLoc.from_dict(event["metrics_loc"]))
-    return {"run_id": event["run_id"], "started": roots, "metrics": event["metrics"]}
+        invoke(str(request.worker_function), request.for_worker(k).to_event())
+    if from_payload and request.metrics_loc:  # answered as the original's coordinator answers its caller
+        return coordinator_answer(request.run_id, MetricsLoc.from_dict(request.metrics_loc))
+    return {"run_id": request.run_id, "started": roots, "metrics": request.metrics}
 
 
-def run_worker(event: dict[str, Any], transport: Transport) -> dict[str, Any]:
+def run_worker(request: RunRequest, transport: Transport) -> dict[str, Any]:
     handler_started = time.perf_counter()  # the original's lambda_handler_start_time: children included
-    k = int(event["worker_id"])
-    bfr, nlevels, total = _shape(event["invoc_params"])
+    k = request.worker
+    bfr, nlevels, total = _shape(request.invoc_params)
     for c in children(k, bfr, nlevels, total):  # pass the start down the tree first: the others must not wait
-        invoke(event["worker_function"], {**event, "worker_id": c})
-    out_bucket, prefix = event["metrics"]["bucket"], event["metrics"]["prefix"].rstrip("/")
+        invoke(str(request.worker_function), request.for_worker(c).to_event())
+    out_bucket, prefix = request.metrics_bucket, request.prefix
     started = time.time()
     try:
-        result = _work(event, k, total, transport, out_bucket, prefix, handler_started)
+        result = _work(request, k, total, transport, out_bucket, prefix, handler_started)
     except Stalled as exc:
         failure = {"worker": k, "layer": exc.layer, "reason": str(exc), "waited_for": exc.waited_for}
         put(out_bucket, f"{prefix}/workers/failed-{k:04d}.json", json.dumps(failure))
@@ -179,15 +181,15 @@ def run_worker(event: dict[str, Any], transport: Transport) -> dict[str, Any]:
         raise
     if k == 0:
         try:
-            gather(event, total, out_bucket, prefix, started)
+            gather(request, total, out_bucket, prefix, started)
         finally:
-            _remove_own_queues(event)
+            _remove_own_queues(request)
     return result
 
 
-def _remove_own_queues(event: dict[str, Any]) -> None:
+def _remove_own_queues(request: RunRequest) -> None:
     """A Queue run started from a payload has nobody following it to remove its queues: worker 0 does."""
-    q = event.get("queue") or {}
+    q = request.queue or {}
     if q.get("remove_prefix"):
         from lambda_src.sdsinf.run_queues import remove_queues
 
@@ -196,7 +198,7 @@ def _remove_own_queues(event: dict[str, Any]) -> None:
 
 
 def _work(
-    event: dict[str, Any],
+    request: RunRequest,
     k: int,
     total: int,
     transport: Transport,
@@ -205,14 +207,14 @@ def _work(
     handler_started: float | None = None,
 ) -> dict[str, Any]:
     handler_started = time.perf_counter() if handler_started is None else handler_started
-    timeout = float(event.get("poll_timeout_s", 60))
+    timeout = request.poll_timeout
     # this worker's own files of the dataset's per-worker set (lambda_src.sdsinf.partition_files)
-    part = load_part(get, event["parts"], k)
-    codec = codec_for(event, event.get("variant", "object"))
+    part = load_part(get, request.parts or {}, k)
+    codec = codec_for(request.wire, request.variant or "object")
     # the original's inf_batch_start_time: taken once, before its Phase-1 scan of sources and targets, and
     # never reset; each batch's end adds the time since then (so a second batch counts the first again)
     batch_clock = time.perf_counter()
-    n_data = min(int(event.get("model_params", {}).get("numData", part.inputs.shape[0])), part.inputs.shape[0])
+    n_data = min(int(request.model_params.get("numData", part.inputs.shape[0])), part.inputs.shape[0])
     layer_plans = part.plans
     mine_at = [np.flatnonzero(o == k) for o in part.owners]
     mine_of = part.columns  # the columns of W this worker computes, per layer
@@ -220,7 +222,7 @@ def _work(
     totals: dict[str, Any] = dict(sent=0, bytes_sent=0, received=0, bytes_received=0, comm=0.0, comp=0.0,
                                   compress=0.0, max_msg=0, batch_s=0.0, max_row_nnz=0, max_batch_msg=0)  # fmt: skip
     position = np.full(part.neurons, -1, dtype=np.int64)
-    batch_size = max(1, min(int(event.get("model_params", {}).get("batchSize", n_data) or n_data), n_data))
+    batch_size = max(1, min(int(request.model_params.get("batchSize", n_data) or n_data), n_data))
     alive_rows: list[np.ndarray] = []
     maxima: list[Maxima] = []  # per input: the original's argmax neuron and maximum over this worker's
     final_neurons = np.flatnonzero(part.owners[-1] == k)
@@ -299,7 +301,7 @@ def _work(
                 {
                     # as the original counts them: publish calls (SNS batches) and messages *sent* by this
                     # worker; a message is one chunk of a block (lambda_src.sdsinf.wire), so CHUNK_* equal MSG_*
-                    "CONFIG": event["config"], "WORKER_ID": k, "LAYER": layer,
+                    "CONFIG": request.config, "WORKER_ID": k, "LAYER": layer,
                     "PUBLISH_NUM": transport.publish_calls - publish_before, **_sizes("PUBLISH", publishes),
                     "MSG_NUM": len(sizes), **_sizes("MSG", sizes),
                     "LS_NUM_TARGETS": targets, "NNZ": nnz_in,
@@ -335,10 +337,10 @@ def _work(
             # its counted listings go to the batch's last layer, the original's current layer then
             stats[-1]["NUM_FOLDER_SCANS"] += transport.end_batch(batches, total, timeout)
     alive = np.concatenate(alive_rows) if alive_rows else np.zeros(0, dtype=np.int64)
-    _, layer_columns = columns_for(event.get("variant", "object"))
+    _, layer_columns = columns_for(request.variant or "object")
     put(out_bucket, f"{prefix}/layerstats-worker-{k:04d}.csv", to_csv(layer_columns, stats))
-    if event.get("metrics_loc"):
-        write_layerstats(put, MetricsLoc.from_dict(event["metrics_loc"]), k, layer_columns, stats)
+    if request.metrics_loc:
+        write_layerstats(put, MetricsLoc.from_dict(request.metrics_loc), k, layer_columns, stats)
     done = {
         "worker": k, "alive": alive.tolist(), "n_data": n_data, "batch_size": batch_size, "batches": batches,
         "neurons": part.neurons, "layers": part.depth,
@@ -363,8 +365,8 @@ def _sizes(name: str, sizes: list[int]) -> dict[str, float]:
     }
 
 
-def gather(event: dict[str, Any], total: int, out_bucket: str, prefix: str, started: float) -> None:
-    timeout = float(event.get("poll_timeout_s", 60)) * 2
+def gather(request: RunRequest, total: int, out_bucket: str, prefix: str, started: float) -> None:
+    timeout = request.poll_timeout * 2
     deadline = time.time() + timeout
     grace = min(5.0, timeout / 4)
     first_failure: float | None = None
@@ -382,10 +384,10 @@ def gather(event: dict[str, Any], total: int, out_bucket: str, prefix: str, star
             break
         time.sleep(0.1)
     summary: dict[str, Any] = {
-        "run_id": event["run_id"],
-        "config": event["config"],
-        "variant": event.get("variant", "object"),
-        "partition": event.get("partition", "row"),
+        "run_id": request.run_id,
+        "config": request.config,
+        "variant": request.variant or "object",
+        "partition": request.partition,
         "workers": total,
         "runtime_s": time.time() - started,
     }
@@ -403,13 +405,13 @@ def gather(event: dict[str, Any], total: int, out_bucket: str, prefix: str, star
     alive = sorted(set().union(*[set(p["alive"]) for p in parts]))
     cats = np.asarray(alive, dtype=np.int64) + 1
     truth_ok = None
-    if event.get("truth"):
-        truth = np.asarray([int(x) for x in get(event["truth"]["bucket"], event["truth"]["key"]).decode().split()])
+    if request.truth:
+        truth = np.asarray([int(x) for x in get(request.truth["bucket"], request.truth["key"]).decode().split()])
         truth_ok = bool(np.array_equal(np.sort(truth[truth <= parts[0]["n_data"]]), cats))
     comp = max(p["comp"] for p in parts)
-    ip = event["invoc_params"]
+    ip = request.invoc_params
     totals = {
-        "CONFIG": event["config"],
+        "CONFIG": request.config,
         "BFR": ip.get("bfr", 1),
         "NLEVELS": ip.get("nlevels", 1),
         "TOTAL_NWORKERS": total,
@@ -449,10 +451,10 @@ def gather(event: dict[str, Any], total: int, out_bucket: str, prefix: str, star
             "METRIC_MAX_FILE_SIZE": totals["METRIC_MAX_MESSAGE_SIZE"],
         }
     )
-    metric_columns, _ = columns_for(event.get("variant", "object"))
+    metric_columns, _ = columns_for(request.variant or "object")
     put(out_bucket, f"{prefix}/metrics.csv", to_csv(metric_columns, [totals]))
-    if event.get("metrics_loc"):
-        write_master(put, MetricsLoc.from_dict(event["metrics_loc"]), metric_columns, totals)
+    if request.metrics_loc:
+        write_master(put, MetricsLoc.from_dict(request.metrics_loc), metric_columns, totals)
     put(out_bucket, f"{prefix}/categories.tsv", "".join(f"{c}\n" for c in cats))
     results = collate([Maxima(np.asarray(p["max_rows"]), np.asarray(p["max_vals"], dtype=np.float32)) for p in parts])
     put(out_bucket, f"{prefix}/results.csv", to_results_csv(results))

@@ -14,17 +14,17 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from lambda_src.sdsinf.contracts import RunRequest
 from lambda_src.sdsinf.distributed import Stalled, coordinate, get, put, run_worker, s3
 from lambda_src.sdsinf.shards import shard_of
 
 
 class ObjectTransport:
-    def __init__(self, event: dict[str, Any], k: int) -> None:
-        where = event["intermediate"]
+    def __init__(self, where: dict[str, Any], run_id: str, k: int) -> None:
         self.base = where["bucket"]
         self.buckets: list[str] = where["buckets"]
         self.bucket = self.buckets[shard_of(k, len(self.buckets))]  # this worker's inbox shard
-        self.run_id = event["run_id"]
+        self.run_id = run_id
         self.k = k
         self.publish_calls = 0
         self.poll_calls = 0
@@ -93,4 +93,5 @@ def coordinator(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 
 
 def worker(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    return run_worker({**event, "variant": "object"}, ObjectTransport(event, int(event["worker_id"])))
+    request = RunRequest.from_event(event).with_variant("object")
+    return run_worker(request, ObjectTransport(request.intermediate or {}, request.run_id, request.worker))

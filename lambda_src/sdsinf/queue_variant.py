@@ -20,6 +20,7 @@ import json
 import time
 from typing import Any
 
+from lambda_src.sdsinf.contracts import RunRequest
 from lambda_src.sdsinf.distributed import Stalled, coordinate, run_worker, session
 from lambda_src.sdsinf.shards import shard_of
 from lambda_src.sdsinf.wire import MAX_MESSAGE_CHARS
@@ -34,14 +35,13 @@ def _attr(value: str | int, number: bool = False) -> dict[str, str]:
 
 
 class QueueTransport:
-    def __init__(self, event: dict[str, Any], k: int) -> None:
-        q = event["queue"]
+    def __init__(self, q: dict[str, Any], run_id: str, k: int) -> None:
         # as the original: a worker publishes its blocks to data topic (its id mod the shard count)
         self.topic = q["topic_arns"][shard_of(k, len(q["topic_arns"]))]
         self.coordination_topic = q["coordination_topic_arn"]
         self.queue_url = q["queue_urls"][k]
         self.table = q["table"]
-        self.run_id = event["run_id"]
+        self.run_id = run_id
         self.k = k
         self.sns = session().client("sns")
         self.sqs = session().client("sqs")
@@ -211,4 +211,5 @@ def coordinator(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 
 
 def worker(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    return run_worker({**event, "variant": "queue"}, QueueTransport(event, int(event["worker_id"])))
+    request = RunRequest.from_event(event).with_variant("queue")
+    return run_worker(request, QueueTransport(request.queue or {}, request.run_id, request.worker))

@@ -20,8 +20,8 @@ from typing import Any
 import boto3
 import numpy as np
 
-from lambda_src.sdsinf.contracts import LiveMetric, RunSummary
-from lambda_src.sdsinf.direct import event_from_payload, is_original_payload
+from lambda_src.sdsinf.contracts import LiveMetric, RunRequest, RunSummary
+from lambda_src.sdsinf.direct import is_original_payload, request_from_payload
 from lambda_src.sdsinf.kernel import LiveRows, settle_points, transposed
 from lambda_src.sdsinf.metrics import S3_LAYERSTATS_COLUMNS, S3_METRICS_COLUMNS, to_csv
 from lambda_src.sdsinf.npz_codec import unpack_matrix, unpack_network
@@ -58,16 +58,23 @@ def _put(bucket: str, key: str, body: str | bytes) -> None:
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     if is_original_payload(event):  # invoked the original's way, with its payload file
         try:
-            event = event_from_payload(event, "serial")
+            request = request_from_payload(event, "serial")
         except PayloadError as exc:
             return coordinator_answer("", None, error=str(exc))
+    else:
+        request = RunRequest.from_event(event)
+    return run(request)
+
+
+def run(request: RunRequest) -> dict[str, Any]:
+    """One run on one process (the Serial function, or the Server baseline)."""
     started = time.time()
-    run_id, config = event["run_id"], event["config"]
-    mp = event["model_params"]
-    out_bucket, prefix = event["metrics"]["bucket"], event["metrics"]["prefix"].rstrip("/")
+    run_id, config = request.run_id, request.config
+    mp = request.model_params
+    out_bucket, prefix = request.metrics_bucket, request.prefix
     reads = _Reads()
-    net = unpack_network(reads.get(event["model"]))
-    y_all = unpack_matrix(reads.get(event["inputs"]))
+    net = unpack_network(reads.get(request.model))
+    y_all = unpack_matrix(reads.get(request.inputs))
     n_data = min(int(mp.get("numData", y_all.shape[0])), y_all.shape[0])
     batch = max(1, int(mp.get("batchSize", n_data)))
     wts = transposed(net.layers)
@@ -103,12 +110,12 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         maxima.append(Maxima.of_live(min(b0 + batch, n_data) - b0, b0, live.ids, live.yt, live.settled))
     cats = np.sort(np.concatenate(found)) + 1 if found else np.empty(0, dtype=np.int64)
     truth_ok = None
-    if event.get("truth"):
-        truth = np.asarray([int(x) for x in reads.get(event["truth"]).decode().split()], dtype=np.int64)
+    if request.truth:
+        truth = np.asarray([int(x) for x in reads.get(request.truth).decode().split()], dtype=np.int64)
         truth = truth[truth <= n_data]
         truth_ok = bool(np.array_equal(np.sort(truth), cats))
     runtime = time.time() - started
-    ip = event.get("invoc_params", {})
+    ip = request.invoc_params
     totals = {
         "CONFIG": config,
         "BFR": ip.get("bfr", 1),
@@ -137,8 +144,8 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     }
     _put(out_bucket, f"{prefix}/metrics.csv", to_csv(S3_METRICS_COLUMNS, [totals]))
     _put(out_bucket, f"{prefix}/layerstats-worker-0000.csv", to_csv(S3_LAYERSTATS_COLUMNS, layerstats))
-    if event.get("metrics_loc"):  # started from an original payload: its files where it points
-        loc = MetricsLoc.from_dict(event["metrics_loc"])
+    if request.metrics_loc:  # started from an original payload: its files where it points
+        loc = MetricsLoc.from_dict(request.metrics_loc)
         write_master(_put, loc, S3_METRICS_COLUMNS, totals)
         write_layerstats(_put, loc, 0, S3_LAYERSTATS_COLUMNS, layerstats)
     _put(out_bucket, f"{prefix}/categories.tsv", "".join(f"{c}\n" for c in cats))
@@ -148,7 +155,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     summary = RunSummary(
         run_id=run_id,
         config=config,
-        variant=event.get("variant", "serial"),
+        variant=request.variant or "serial",
         workers=1,
         inputs=n_data,
         categories=int(cats.size),

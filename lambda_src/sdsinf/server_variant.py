@@ -21,6 +21,7 @@ from typing import Any
 import boto3
 
 from lambda_src.sdsinf import serial
+from lambda_src.sdsinf.contracts import RunRequest
 
 VISIBILITY_S = 900  # a run longer than this would be delivered again: the same as Lambda's limit
 
@@ -30,7 +31,7 @@ def run_request(s3: Any, uri: str) -> dict[str, Any]:
         raise ValueError(f"{uri!r} is not an s3://bucket/key URI")
     bucket, key = uri[5:].split("/", 1)
     event = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-    return serial.handler({**event, "variant": "server"})
+    return serial.run(RunRequest.from_event(event).with_variant("server"))
 
 
 def serve(queue_url: str, stop: threading.Event, wait_s: int = 20) -> int:

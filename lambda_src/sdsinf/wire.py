@@ -213,8 +213,9 @@ class Codec:
         return Coo(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("values", "rows", "cols")))
 
 
-def codec_for(event: dict, variant: str) -> Codec:
-    wire = str(event.get("wire") or "original")
+def codec_for(wire: str | None, variant: str) -> Codec:
+    """The codec a run's request names (`wire`; unset: the original's)."""
+    wire = wire or "original"
     if wire not in WIRES:
         raise WireError(f"wire must be one of {', '.join(WIRES)}, not {wire!r}")
     return Codec(variant, wire)
