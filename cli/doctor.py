@@ -10,7 +10,7 @@ from cli.common import JsonOpt, ProfileOpt, context, out, print_json
 
 def doctor(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
     """Check a profile: credentials, region, reachability, stacks. Says what to fix."""
-    from backend.core.doctor import run_checks
+    from backend.doctor import run_checks
 
     checks = run_checks(context(profile))
     if json_out:

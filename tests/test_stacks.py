@@ -90,7 +90,7 @@ def test_fleet_stack_deploys_with_its_scaling_group(fresh: Context) -> None:
 def test_numpy_layer_is_assembled_from_wheels_deterministically_and_publishes(cloud, tmp_path) -> None:  # noqa: ANN001
     import zipfile
 
-    from backend.core.lambda_layers import assemble_layer, publish_layer
+    from backend.stacks.lambda_layers import assemble_layer, publish_layer
 
     wheels = tmp_path / "wheels"
     wheels.mkdir()

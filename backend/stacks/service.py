@@ -18,8 +18,8 @@ from botocore.exceptions import ClientError
 
 from backend.core.aws import Clients
 from backend.core.errors import ConfigError, NotFoundError, SkydeckError
-from backend.core.packaging import executor_package, lambda_package, upload
 from backend.core.paths import stacks_dir
+from backend.stacks.packaging import executor_package, lambda_package, upload
 
 POLL_S = 0.5
 TIMEOUT_S = 3600.0
@@ -319,7 +319,7 @@ class Stacks:
 
     def numpy_layer(self, on_event: EventSink | None = None) -> str:
         """Build (or reuse) the numpy/scipy layer and publish it; the SDS-Inf functions need it on AWS."""
-        from backend.core.lambda_layers import build_layer, publish_layer
+        from backend.stacks.lambda_layers import build_layer, publish_layer
 
         zip_path = build_layer(self.clients.home.cache_dir / "layers")
         bucket = self.outputs("infra")["Bucket"]
