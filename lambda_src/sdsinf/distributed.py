@@ -170,7 +170,7 @@ def run_worker(request: RunRequest, transport: Transport) -> dict[str, Any]:
     out_bucket, prefix = request.metrics_bucket, request.prefix
     started = time.time()
     try:
-        result = _work(request, k, total, transport, out_bucket, prefix, handler_started)
+        result = _work(request, total, transport, handler_started)
     except Stalled as exc:
         failure = {"worker": k, "layer": exc.layer, "reason": str(exc), "waited_for": exc.waited_for}
         put(out_bucket, f"{prefix}/workers/failed-{k:04d}.json", json.dumps(failure))
@@ -181,7 +181,7 @@ def run_worker(request: RunRequest, transport: Transport) -> dict[str, Any]:
         raise
     if k == 0:
         try:
-            gather(request, total, out_bucket, prefix, started)
+            gather(request, total, started)
         finally:
             _remove_own_queues(request)
     return result
@@ -197,16 +197,8 @@ def _remove_own_queues(request: RunRequest) -> None:
         remove_queues(session().client("sqs"), session().client("sns"), topics, q["remove_prefix"])
 
 
-def _work(
-    request: RunRequest,
-    k: int,
-    total: int,
-    transport: Transport,
-    out_bucket: str,
-    prefix: str,
-    handler_started: float | None = None,
-) -> dict[str, Any]:
-    handler_started = time.perf_counter() if handler_started is None else handler_started
+def _work(request: RunRequest, total: int, transport: Transport, handler_started: float) -> dict[str, Any]:
+    k, out_bucket, prefix = request.worker, request.metrics_bucket, request.prefix
     timeout = request.poll_timeout
     # this worker's own files of the dataset's per-worker set (lambda_src.sdsinf.partition_files)
     part = load_part(get, request.parts or {}, k)
@@ -365,7 +357,8 @@ def _sizes(name: str, sizes: list[int]) -> dict[str, float]:
     }
 
 
-def gather(request: RunRequest, total: int, out_bucket: str, prefix: str, started: float) -> None:
+def gather(request: RunRequest, total: int, started: float) -> None:
+    out_bucket, prefix = request.metrics_bucket, request.prefix
     timeout = request.poll_timeout * 2
     deadline = time.time() + timeout
     grace = min(5.0, timeout / 4)
