@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli.common import JsonOpt, ProfileOpt, context, out, print_json
+from cli.common import JsonOpt, ProfileOpt, backend, out, print_json
 
 app = typer.Typer(no_args_is_help=True, help="The jobs API.")
 
@@ -12,9 +12,7 @@ app = typer.Typer(no_args_is_help=True, help="The jobs API.")
 @app.command("url")
 def api_url(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
     """The jobs API URL and how to authenticate (so the original curl commands work)."""
-    from backend.jobs.api_endpoint import api_endpoint
-
-    info = api_endpoint(context(profile))
+    info = backend(profile).api_endpoint()
     if json_out:
         print_json(info)
         return

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from backend import __version__
 from cli import api, batch, console, data, doctor, executor, fleet, jobs, local, presets, profiles, sdsinf, stacks
 
 app = typer.Typer(
@@ -28,7 +27,9 @@ app.command("console")(console.console)
 
 def _print_version(value: bool) -> None:
     if value:
-        print(f"skydeck {__version__}")
+        from cli.main import version
+
+        print(f"skydeck {version()}")
         raise typer.Exit(0)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from cli.common import JsonOpt, ProfileOpt, context, out, print_json
+from cli.common import JsonOpt, ProfileOpt, backend, out, print_json
 
 app = typer.Typer(no_args_is_help=True, help="Batch launches: a preset x scenes x a grid of overrides.")
 
@@ -25,11 +25,9 @@ def batch_run(
     profile: ProfileOpt = None,
 ) -> None:
     """Submit one job per combination, all or none; combinations that succeeded (or are queued/running) are skipped."""
-    from backend.jobs.batch import load_plan, run
-
-    ctx = context(profile)
-    plan = load_plan(file, ctx)
-    rows = run(ctx, plan, dry_run=dry_run)
+    door = backend(profile)
+    plan = door.load_batch(file)
+    rows = door.run_batch(plan, dry_run=dry_run)
     if json_out:
         print_json({"batch": plan.name, "preset": plan.preset, "dry_run": dry_run, "jobs": rows})
         return
@@ -50,11 +48,9 @@ def batch_status(
     profile: ProfileOpt = None,
 ) -> None:
     """The batch's jobs as one leaderboard, best held-out PSNR first."""
-    from backend.jobs.batch import leaderboard, load_plan
-
-    ctx = context(profile)
-    plan = load_plan(file, ctx)
-    rows = leaderboard(ctx, plan)
+    door = backend(profile)
+    plan = door.load_batch(file)
+    rows = door.batch_leaderboard(plan)
     if json_out:
         print_json({"batch": plan.name, "preset": plan.preset, "jobs": rows})
         return

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 from enum import Enum
 
-from backend.core.presets import KINDS
-from lambda_src.jobs.schema import ENGINES
-from lambda_src.sdsinf.names import PARTITIONS, VARIANTS, WIRES
+from backend.interface import ENGINES, PARTITIONS, PRESET_KINDS, VARIANTS, WIRES
 
 Engine = Enum("Engine", {e: e for e in ENGINES}, type=str)  # type: ignore[misc]
 Variant = Enum("Variant", {v: v for v in VARIANTS}, type=str)  # type: ignore[misc]
 Partition = Enum("Partition", {p: p for p in PARTITIONS}, type=str)  # type: ignore[misc]
 Wire = Enum("Wire", {w: w for w in WIRES}, type=str)  # type: ignore[misc]
 ServerMode = Enum("ServerMode", {"job": "job", "service": "service"}, type=str)  # type: ignore[misc]
-PresetKind = Enum("PresetKind", {k: k for k in KINDS}, type=str)  # type: ignore[misc]
+PresetKind = Enum("PresetKind", {k: k for k in PRESET_KINDS}, type=str)  # type: ignore[misc]
 
 
 def value(choice: Enum | None) -> str | None:

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
-    from backend.core.context import Context
+    from backend.interface import Backend
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
@@ -64,10 +64,11 @@ def ctrl_c_stops() -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, previous)
 
 
-def context(profile: str | None) -> Context:
-    from backend.core.context import Context
+def backend(profile: str | None) -> Backend:
+    """The typed backend for the profile (default: $SKYDECK_PROFILE, else local): every command's one door."""
+    from backend.interface import Backend
 
-    return Context.create(profile)
+    return Backend.open(profile)
 
 
 def print_json(data: Any) -> None:
@@ -78,7 +79,7 @@ def confirm(question: str, yes: bool) -> None:
     if yes:
         return
     if not sys.stdin.isatty():
-        from backend.core.errors import ConfigError
+        from backend.interface import ConfigError
 
         raise ConfigError(f"{question} - refusing without a terminal to ask on; pass --yes to confirm")
     try:

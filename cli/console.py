@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import ProfileOpt, context, err
+from cli.common import ProfileOpt, backend, err
 
 SCREENS = ("stacks", "jobs", "monitor", "sdsinf", "logs")
 
@@ -22,22 +22,19 @@ def console(
     profile: ProfileOpt = None,
 ) -> None:
     """Open the operator console (starts the local cloud when the local profile is used)."""
-    from backend.core.errors import ConfigError
-    from backend.interface import Backend
+    from backend.interface import ConfigError
 
     if screen is not None and screen not in SCREENS:
         raise ConfigError(f"--screen {screen!r}: choose one of {', '.join(SCREENS)}")
-    backend = Backend(context(profile))
-    backend.ensure_local_cloud()
+    door = backend(profile)
+    door.ensure_local_cloud()
     from tui.app import SkydeckApp
 
-    SkydeckApp(backend=backend, read_only=read_only, mode=screen).run()
-    if not backend.profile.is_local:
+    SkydeckApp(backend=door, read_only=read_only, mode=screen).run()
+    if not door.profile.is_local:
         return
     if stop_cloud:
-        from backend.localcloud import control
-
-        control.down(backend.ctx.home)
+        door.stop_local_cloud()
         err.print("local cloud stopped (its state is kept for the next start)")
     else:
         err.print("the local cloud keeps running (executors go on training); stop it with: skydeck local down")

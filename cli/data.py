@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import JsonOpt, ProfileOpt, context, err, out, print_json
+from cli.common import JsonOpt, ProfileOpt, backend, err, out, print_json
 
 app = typer.Typer(no_args_is_help=True, help="Plenoxels scenes: make a synthetic one, push one to the data bucket.")
 
@@ -22,7 +22,7 @@ def data_make_scene(
     json_out: JsonOpt = False,
 ) -> None:
     """Render a small synthetic scene with exact held-out views, in the NeRF-synthetic layout."""
-    from gpu_executor.plenoxels.scene import make_scene
+    from backend.interface import make_scene
 
     if not json_out:
         err.print(f"rendering {views} + {test_views} + {max(1, test_views // 2)} views at {size}x{size} ...")
@@ -44,13 +44,13 @@ def data_push(
     """Check a scene and upload it to the data bucket as scenes/NAME/."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    ctx = context(profile)
+    door = backend(profile)
     if json_out or not err.is_terminal:
-        result = ctx.scenes.push(directory, name)
+        result = door.push_scene(directory, name)
     else:
         with Progress(TextColumn("uploading"), BarColumn(), MofNCompleteColumn(), console=err, transient=True) as bar:
             task = bar.add_task("push", total=None)
-            result = ctx.scenes.push(
+            result = door.push_scene(
                 directory,
                 name,
                 on_file=lambda _: bar.advance(task),
@@ -66,7 +66,7 @@ def data_push(
 @app.command("list")
 def data_list(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
     """Scenes in the data bucket."""
-    scenes = context(profile).scenes.list()
+    scenes = backend(profile).scenes()
     if json_out:
         print_json(scenes)
         return

@@ -5,14 +5,12 @@ from __future__ import annotations
 import typer
 from rich.markup import escape
 
-from cli.common import JsonOpt, ProfileOpt, context, out, print_json
+from cli.common import JsonOpt, ProfileOpt, backend, out, print_json
 
 
 def doctor(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
     """Check a profile: credentials, region, reachability, stacks. Says what to fix."""
-    from backend.doctor import run_checks
-
-    checks = run_checks(context(profile))
+    checks = backend(profile).doctor()
     if json_out:
         print_json([c.to_dict() for c in checks])
     else:

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
-from cli.common import JsonOpt, ProfileOpt, YesOpt, confirm, err, out, print_json, print_table
+from cli.common import JsonOpt, ProfileOpt, YesOpt, backend, confirm, err, out, print_json, print_table
+
+if TYPE_CHECKING:
+    from backend.interface import Fleet
 
 app = typer.Typer(no_args_is_help=True, help="The fleet's GPU hosts: boot state, heartbeat, job; boot logs.")
 
 
-def _backend(profile: str | None):  # noqa: ANN202
-    from backend.interface import Backend
-
-    return Backend.open(profile)
-
-
-def _explain(fleet) -> None:  # noqa: ANN001
+def _explain(fleet: Fleet) -> None:
     stopped = fleet.stopped_by
     if stopped is not None:
         err.print(
@@ -30,7 +29,7 @@ def _explain(fleet) -> None:  # noqa: ANN001
 def fleet_hosts(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
     """Each instance of the fleet (and each boot record of one that is gone): AMI, type, boot state and the
     step that failed, the executor's last heartbeat and the job it holds."""
-    fleet = _backend(profile).fleet_hosts()
+    fleet = backend(profile).fleet_hosts()
     if json_out:
         print_json(fleet.to_dict())
         return
@@ -56,7 +55,7 @@ def fleet_hosts(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
 @app.command("logs")
 def fleet_logs(instance: str, profile: ProfileOpt = None) -> None:
     """Print a host's boot log (the tail the set-up uploaded)."""
-    out.out(_backend(profile).fleet_boot_log(instance), end="", highlight=False)
+    out.out(backend(profile).fleet_boot_log(instance), end="", highlight=False)
 
 
 @app.command("resume")
@@ -66,9 +65,9 @@ def fleet_resume(
     profile: ProfileOpt = None,
 ) -> None:
     """Give the group back its stack's MinSize/MaxSize after a failed boot stopped it."""
-    backend = _backend(profile)
+    door = backend(profile)
     confirm("start the fleet's group again (instances cost money while they run)?", yes)
-    fleet = backend.resume_fleet()
+    fleet = door.resume_fleet()
     if json_out:
         print_json(fleet.to_dict())
         return

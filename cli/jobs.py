@@ -6,23 +6,24 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
-from backend.core.errors import ConfigError
-from backend.core.humanize import age, phases
 from cli.choices import Engine, value
-from cli.common import JsonOpt, ProfileOpt, YesOpt, confirm, context, ctrl_c_stops, err, out, print_json, print_table
+from cli.common import JsonOpt, ProfileOpt, YesOpt, backend, confirm, ctrl_c_stops, err, out, print_json, print_table
+
+if TYPE_CHECKING:
+    from backend.interface import Job
 
 app = typer.Typer(no_args_is_help=True, help="Plenoxels training jobs.")
 
 
-def _job_row(record: dict[str, Any]) -> list[str]:
-    from backend.interface import Job  # what a row shows is what the console shows: one reading of a record
+def _job_row(job: Job) -> list[str]:
+    """What a row shows is what the console shows: the interface's one reading of a record."""
+    from backend.interface import age
 
-    job = Job.from_record(record)
     return [
         job.job_id,
         job.state,
@@ -59,34 +60,30 @@ def jobs_submit(
 ) -> None:
     """Validate and queue a job from a file or a preset. On the local cloud, a job estimated to train for
     more than 2 hours on its CPU is refused unless --force."""
-    from backend.core.presets import get_preset, job_from_preset
-    from lambda_src.jobs.schema import JobValidationError, parse_body
+    from backend.interface import ConfigError, read_job_file
 
-    ctx = context(profile)
+    door = backend(profile)
     if (file is None) == (preset is None):
         raise ConfigError("give either a job FILE or --preset NAME (not both)")
     if file is not None:
         if set_ or scene:
             raise ConfigError("--set and --scene go with --preset; edit the file instead")
-        try:
-            raw = file.read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"cannot read {file}: {exc.strerror}") from None
-        try:
-            spec = parse_body(raw)
-        except JobValidationError as exc:
-            raise ConfigError(f"{file}: {exc.field}: {exc.message}") from None
+        spec = read_job_file(file)
     else:
-        spec = job_from_preset(get_preset(ctx.home, preset or ""), scene=scene, overrides=set_)
-    if not no_check:
-        ctx.scenes.check_exists(spec.scene, skip_hint="; --no-check queues the job anyway")
-    record = ctx.jobs.submit(spec, key=idempotency_key, laptop_guard=not force)
+        spec = door.compose_job(door.preset(preset or ""), scene=scene, overrides=set_ or [])
+    job = door.submit_job(
+        spec,
+        check_scene=not no_check,
+        force=force,
+        key=idempotency_key,
+        scene_hint="; --no-check queues the job anyway",
+    )
     if json_out:
-        print_json(record)
-    elif record.get("replayed"):
-        out.print(f"already queued as {record['job_id']} ({record.get('state')}): nothing new was made")
+        print_json(job.to_dict())
+    elif job.replayed:
+        out.print(f"already queued as {job.job_id} ({job.state}): nothing new was made")
     else:
-        out.print(f"queued {record['job_id']}  ({spec.name}, scene {spec.scene}, engine {spec.engine})")
+        out.print(f"queued {job.job_id}  ({spec.name}, scene {spec.scene}, engine {spec.engine})")
 
 
 @app.command("validate")
@@ -99,27 +96,13 @@ def jobs_validate(
 ) -> None:
     """Queue a validation-only job: the checkpoint of a finished job rendered at every test view of the
     scene, with PSNR, SSIM and LPIPS, as svox2's render_imgs.py does (the original's validation job)."""
-    from lambda_src.jobs.schema import parse_job
-
-    ctx = context(profile)
-    job_id = ctx.jobs.resolve(job_id)
-    trained = ctx.jobs.get(job_id)
-    if trained.get("state") != "SUCCEEDED" or trained.get("checkpoint"):
-        raise ConfigError(f"job {job_id} is {trained.get('state')}: only a succeeded training job has a checkpoint")
-    spec = parse_job(
-        {
-            "name": f"validate-{trained.get('name', 'job')}"[:64],
-            "scene": scene or trained["scene"],
-            "checkpoint": job_id,
-            "engine": value(engine),
-        }
-    )
-    ctx.scenes.check_exists(spec.scene, skip_hint="")
-    record = ctx.jobs.submit(spec)
+    door = backend(profile)
+    spec = door.validation_job(job_id, scene=scene, engine=value(engine) or "auto")
+    job = door.submit_job(spec)
     if json_out:
-        print_json(record)
+        print_json(job.to_dict())
     else:
-        out.print(f"queued {record['job_id']}  (validates {job_id} on {spec.scene}, engine {spec.engine})")
+        out.print(f"queued {job.job_id}  (validates {spec.checkpoint} on {spec.scene}, engine {spec.engine})")
 
 
 @app.command("list")
@@ -137,21 +120,22 @@ def jobs_list(
     profile: ProfileOpt = None,
 ) -> None:
     """Jobs, newest first."""
-    page = context(profile).jobs.list(state=state, limit=limit, next_token=next_token)
+    page = backend(profile).jobs(state=state, limit=limit, next_token=next_token)
     if json_out:
-        print_json(page)
+        print_json({"items": [j.to_dict() for j in page.items], "next_token": page.next_token})
         return
-    print_table(["job id", "state", "name", "engine", "iter", "psnr", "age"], [_job_row(j) for j in page["items"]])
-    if page["next_token"]:
-        out.print(f"more: --next-token {page['next_token']}")
+    print_table(["job id", "state", "name", "engine", "iter", "psnr", "age"], [_job_row(j) for j in page.items])
+    if page.next_token:
+        out.print(f"more: --next-token {page.next_token}")
 
 
 @app.command("show")
 def jobs_show(job_id: str, json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
     """One job (any unique prefix of its id): its document, state, progress and result."""
-    jobs = context(profile).jobs
-    job_id = jobs.resolve(job_id)
-    job = jobs.get(job_id)
+    from backend.interface import age, phases
+
+    door = backend(profile)
+    job = door.job(door.resolve_job(job_id)).to_dict()
     if json_out:
         print_json(job)
         return
@@ -188,14 +172,14 @@ def jobs_fetch(
 ) -> None:
     """Download a job's results (ckpt.npz, test renders, turntable.gif, metrics.json). Files already in
     --out are not replaced without --overwrite."""
-    ctx = context(profile)
-    job_id = ctx.jobs.resolve(job_id)  # a clear "no such job" before looking in the bucket
-    progress = (lambda n: None) if json_out else (lambda n: err.print(f"  {n}"))
-    files = ctx.scenes.fetch(job_id, out_dir, on_file=progress, overwrite=overwrite)
-    from backend.core.errors import NotFoundError
+    from backend.interface import NotFoundError
 
+    door = backend(profile)
+    job_id = door.resolve_job(job_id)  # a clear "no such job" before looking in the bucket
+    progress = (lambda n: None) if json_out else (lambda n: err.print(f"  {n}"))
+    files = door.fetch_results(job_id, out_dir, on_file=progress, overwrite=overwrite)
     try:
-        state = ctx.jobs.get(job_id).get("state")
+        state: str | None = door.job(job_id).state
     except NotFoundError:  # results can outlive the job's record (or be put there by hand)
         state = None
     if json_out:
@@ -217,21 +201,15 @@ def jobs_logs(
     profile: ProfileOpt = None,
 ) -> None:
     """A job's own log: claim, engine, progress, outcome (published while it runs)."""
-    from backend.core.errors import NotFoundError
-    from lambda_src.jobs.schema import TERMINAL_STATES
-
-    ctx = context(profile)
-    job_id = ctx.jobs.resolve(job_id)
+    door = backend(profile)
+    job_id = door.resolve_job(job_id)
     printed = 0
     with ctrl_c_stops() as stop:
         while not stop.is_set():
             # the executor publishes the log's last line before it records the outcome, so once the
             # job has ended, one more read has everything
-            ended = ctx.jobs.get(job_id)["state"] in TERMINAL_STATES
-            try:
-                lines = ctx.scenes.read_result(job_id, "job.log").decode(errors="replace").splitlines()
-            except NotFoundError:
-                lines = []
+            ended = door.job(job_id).ended
+            lines = (door.job_log(job_id, strict=True) or "").splitlines()
             for line in lines[printed:]:
                 out.print(escape(line))
             printed = max(printed, len(lines))
@@ -247,15 +225,15 @@ def jobs_logs(
 @app.command("cancel")
 def jobs_cancel(job_id: str, yes: YesOpt = False, json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
     """Cancel a queued job, or ask a running one to stop."""
-    ctx = context(profile)
-    job_id = ctx.jobs.resolve(job_id)
-    job = ctx.jobs.get(job_id)
-    confirm(f"cancel job {job_id} ({job.get('name')}, {job['state']})?", yes)
-    job = ctx.jobs.cancel(job_id)
+    door = backend(profile)
+    job_id = door.resolve_job(job_id)
+    job = door.job(job_id)
+    confirm(f"cancel job {job_id} ({job.name or None}, {job.state})?", yes)
+    job = door.cancel_job(job_id)
     if json_out:
-        print_json(job)
+        print_json(job.to_dict())
     else:
-        out.print(f"{job_id}: {'CANCELLED' if job['state'] == 'CANCELLED' else 'stop requested'}")
+        out.print(f"{job_id}: {'CANCELLED' if job.state == 'CANCELLED' else 'stop requested'}")
 
 
 @app.command("watch")
@@ -266,33 +244,34 @@ def jobs_watch(
     profile: ProfileOpt = None,
 ) -> None:
     """Follow a job until it ends (or the job list until interrupted). Exits 1 if the job failed or was cancelled."""
-    jobs = context(profile).jobs
+    door = backend(profile)
     if job_id:
-        job_id = jobs.resolve(job_id)
+        job_id = door.resolve_job(job_id)
     last: Any = None
     with ctrl_c_stops() as stop:
-        for snapshot in jobs.watch(job_id, interval_s=interval, stop=stop):
+        for snapshot in door.watch_jobs(job_id, interval_s=interval, stop=stop):
             if stop.is_set():
                 break
             last = snapshot
             if json_out:
-                sys.stdout.write(json.dumps(snapshot, default=str) + "\n")
+                doc = [j.to_dict() for j in snapshot] if isinstance(snapshot, list) else snapshot.to_dict()
+                sys.stdout.write(json.dumps(doc, default=str) + "\n")
                 sys.stdout.flush()
-            elif job_id:
+            elif not isinstance(snapshot, list):
                 row = _job_row(snapshot)
                 out.print(f"{time.strftime('%H:%M:%S')}  {row[1]:<10} iter {row[4]:<8} psnr {row[5]}")
             else:
                 counts: dict[str, int] = {}
                 for job in snapshot:
-                    counts[job["state"]] = counts.get(job["state"], 0) + 1
+                    counts[job.state] = counts.get(job.state, 0) + 1
                 out.print(f"{time.strftime('%H:%M:%S')}  " + "  ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     if stop.is_set():
         what = f"job {job_id} runs on" if job_id else "the jobs run on"
         err.print(f"stopped watching: {what} (skydeck jobs watch{' ' + job_id if job_id else ''} to watch again)")
         raise typer.Exit(130)
-    if job_id and last and last["state"] in ("FAILED", "CANCELLED"):
+    if job_id and last and last.state in ("FAILED", "CANCELLED"):
         if not json_out:
-            err.print(f"job {job_id} ended {last['state']}" + (f": {last.get('error')}" if last.get("error") else ""))
+            err.print(f"job {job_id} ended {last.state}" + (f": {last.error}" if last.error else ""))
         raise typer.Exit(1)
 
 
@@ -307,7 +286,7 @@ def jobs_reconcile(
     profile: ProfileOpt = None,
 ) -> None:
     """Repair lost messages and jobs whose executor died (executors also do this every minute)."""
-    done = context(profile).jobs.store.reconcile(queued_after, heartbeat_after, max_attempts)
+    done = backend(profile).reconcile_jobs(queued_after, heartbeat_after, max_attempts)
     if json_out:
         print_json(done)
         return

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import typer
@@ -24,11 +23,10 @@ def local_up(
     json_out: JsonOpt = False,
 ) -> None:
     """Start the local cloud (idempotent). State survives down/up and crashes."""
-    from backend.core.paths import Home
-    from backend.localcloud import control
+    from backend.interface import LocalCloud
 
-    home = Home.from_env()
-    was = control.status(home)
+    cloud = LocalCloud()
+    was = cloud.status()
     if not json_out and not was.running:
         err.print("starting the local cloud ...")
     if was.running and workers is not None and was.state.get("executor_workers") != workers:
@@ -38,16 +36,15 @@ def local_up(
     shown: list[str] = []
 
     def replay_progress() -> None:
-        try:
-            doc = json.loads(home.local_replay_progress.read_text())
-        except (OSError, ValueError):
+        progress = cloud.replay_progress()
+        if progress is None:
             return
-        line = f"replaying the journal: {doc['replayed']}/{doc['total']} recorded changes"
+        line = f"replaying the journal: {progress[0]}/{progress[1]} recorded changes"
         if not json_out and (not shown or shown[-1] != line):
             err.print(line)
             shown.append(line)
 
-    status = control.up(home, on_wait=replay_progress, workers=workers)
+    status = cloud.up(on_wait=replay_progress, workers=workers)
     if json_out:
         print_json(status.to_dict())
         return
@@ -70,10 +67,9 @@ def local_up(
 @app.command("down")
 def local_down(json_out: JsonOpt = False) -> None:
     """Stop the local cloud. Its state is kept for the next `local up`."""
-    from backend.core.paths import Home
-    from backend.localcloud import control
+    from backend.interface import LocalCloud
 
-    stopped = control.down(Home.from_env())
+    stopped = LocalCloud().down()
     if json_out:
         print_json({"stopped": stopped})
     else:
@@ -83,12 +79,11 @@ def local_down(json_out: JsonOpt = False) -> None:
 @app.command("repair")
 def local_repair(yes: YesOpt = False, json_out: JsonOpt = False) -> None:
     """Keep what a damaged journal still holds, set the file aside, and start the journal afresh."""
-    from backend.core.paths import Home
-    from backend.localcloud.repair import repair
+    from backend.interface import LocalCloud
 
-    home = Home.from_env()
-    confirm(f"Set {home.local_journal} aside and keep what can still be read from it?", yes)
-    report = repair(home)
+    cloud = LocalCloud()
+    confirm(f"Set {cloud.journal} aside and keep what can still be read from it?", yes)
+    report = cloud.repair()
     if json_out:
         print_json(report.to_dict())
         return
@@ -102,10 +97,9 @@ def local_repair(yes: YesOpt = False, json_out: JsonOpt = False) -> None:
 @app.command("status")
 def local_status(json_out: JsonOpt = False) -> None:
     """Show whether the local cloud runs, and each part's pid and URL."""
-    from backend.core.paths import Home
-    from backend.localcloud import control
+    from backend.interface import LocalCloud
 
-    status = control.status(Home.from_env())
+    status = LocalCloud().status()
     if json_out:
         print_json(status.to_dict())
         return

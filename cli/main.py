@@ -15,14 +15,24 @@ import os
 import sys
 
 
-def _profile_is_local() -> bool:
-    from backend.core.errors import SkydeckError
+def version() -> str:
+    """The installed distribution's version (what pip shows), read without importing the backend."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
 
     try:
-        from backend.core.paths import Home
-        from backend.core.profiles import get_profile
+        return installed("skydeck")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        from backend.interface import __version__
 
-        return get_profile(Home.from_env(), os.environ.get("SKYDECK_PROFILE")).is_local
+        return __version__
+
+
+def _profile_is_local() -> bool:
+    from backend.interface import Backend, SkydeckError
+
+    try:
+        return Backend.open(os.environ.get("SKYDECK_PROFILE")).profile.is_local
     except SkydeckError:
         return False
 
@@ -56,9 +66,7 @@ def _botocore_error(exc: BaseException) -> int | None:
 
 def main() -> None:
     if sys.argv[1:] in (["--version"], ["-V"]):
-        from backend import __version__
-
-        print(f"skydeck {__version__}")
+        print(f"skydeck {version()}")
         return
     try:
         from cli.app import app
@@ -69,7 +77,7 @@ def main() -> None:
     except Exception as exc:
         from rich.markup import escape
 
-        from backend.core.errors import SkydeckError
+        from backend.interface import SkydeckError
         from cli.common import err
 
         if isinstance(exc, SkydeckError):

@@ -18,10 +18,9 @@ def presets_list(
     json_out: JsonOpt = False,
 ) -> None:
     """Built-in and user presets (user presets override built-ins of the same name)."""
-    from backend.core.paths import Home
-    from backend.core.presets import list_presets
+    from backend.interface import list_presets
 
-    presets = list_presets(Home.from_env(), value(kind))
+    presets = list_presets(value(kind))
     if json_out:
         print_json([p.to_dict() for p in presets])
         return
@@ -36,10 +35,9 @@ def presets_show(name: str, json_out: JsonOpt = False) -> None:
     """One preset's values."""
     import yaml
 
-    from backend.core.paths import Home
-    from backend.core.presets import get_preset
+    from backend.interface import get_preset
 
-    preset = get_preset(Home.from_env(), name)
+    preset = get_preset(name)
     if json_out:
         print_json(preset.to_dict())
         return

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from backend.core.errors import ConfigError
 from cli.common import JsonOpt, YesOpt, confirm, err, out, print_json, print_table
 
 app = typer.Typer(no_args_is_help=True, help="Profiles: the local cloud, or an AWS account and region.")
@@ -16,10 +15,9 @@ app = typer.Typer(no_args_is_help=True, help="Profiles: the local cloud, or an A
 @app.command("list")
 def profiles_list(json_out: JsonOpt = False) -> None:
     """Every profile: kind, region, AWS CLI profile and stack prefix."""
-    from backend.core.paths import Home
-    from backend.core.profiles import load_profiles
+    from backend.interface import list_profiles
 
-    profiles = load_profiles(Home.from_env())
+    profiles = list_profiles()
     rows = [
         {
             "name": p.name,
@@ -28,7 +26,7 @@ def profiles_list(json_out: JsonOpt = False) -> None:
             "aws_profile": p.aws_profile or "",
             "stack_prefix": p.stack_prefix,
         }
-        for p in profiles.values()
+        for p in profiles
     ]
     if json_out:
         print_json(rows)
@@ -47,34 +45,17 @@ def profiles_import(
     profile, stack prefix and the fleet's image, instance type, VPC, subnets, SSH key and CIDR."""
     import yaml
 
-    from backend.core.environment_import import profile_from_environment, read_environment
-    from backend.core.paths import Home
-    from backend.core.profiles import LOCAL, parse_profile
+    from backend.interface import import_profile
 
-    if name == LOCAL or not name.replace("-", "").replace("_", "").isalnum():
-        raise ConfigError(f"--name {name!r}: use letters, digits, '-' and '_' (and not {LOCAL!r})")
-    imported = profile_from_environment(read_environment(file))
-    parse_profile(name, imported.settings)  # the same checks as loading it later: refuse now, not then
-    path = Home.from_env().profiles_file
-    doc = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
-    if not isinstance(doc, dict) or not isinstance(doc.setdefault("profiles", {}), dict):
-        raise ConfigError(f"{path}: expected a top-level 'profiles:' mapping; fix it first")
-    if name in doc["profiles"]:
-        confirm(f"replace the profile {name!r} in {path}?", yes)
-    doc["profiles"][name] = imported.settings
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".yaml.tmp")
-    tmp.write_text(yaml.safe_dump(doc, sort_keys=False))
-    tmp.replace(path)  # a crash never leaves half a profiles file
-    answer = {"profile": name, "file": str(path), "settings": imported.settings, "ignored": imported.ignored,
-              "placeholders": imported.placeholders}  # fmt: skip
+    answer = import_profile(file, name, confirm_replace=lambda question: confirm(question, yes))
+    path, settings = answer["file"], answer["settings"]
     if json_out:
         print_json(answer)
         return
     out.print(f"profile {name} written to {path}")
-    out.print(yaml.safe_dump({name: imported.settings}, sort_keys=False).rstrip())
-    for key, why in imported.ignored.items():
+    out.print(yaml.safe_dump({name: settings}, sort_keys=False).rstrip())
+    for key, why in answer["ignored"].items():
         err.print(f"ignored {key}: {why}")
-    for key in imported.placeholders:
+    for key in answer["placeholders"]:
         err.print(f"[yellow]{key} still holds the template's placeholder; set it in {path} or the file[/yellow]")
     out.print(f"use it with: skydeck --profile {name} stacks list")

@@ -12,9 +12,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from backend.core.errors import ConfigError
 from cli.choices import Partition, ServerMode, Variant, Wire, value
-from cli.common import JsonOpt, ProfileOpt, YesOpt, confirm, context, err, out, print_json, print_table
+from cli.common import JsonOpt, ProfileOpt, YesOpt, backend, confirm, err, out, print_json, print_table
 
 app = typer.Typer(no_args_is_help=True, help="SDS-Inf: sparse DNN inference (Graph Challenge networks).")
 data_app = typer.Typer(no_args_is_help=True, help="Graph Challenge data: generate, import, upload.")
@@ -33,9 +32,9 @@ def sdsinf_generate(
     json_out: JsonOpt = False,
 ) -> None:
     """A RadiX-Net style network and inputs, with the truth categories (no download needed)."""
-    from backend.sdsinf.data import generate
+    from backend.interface import generate_sdsinf
 
-    info = generate(out, neurons, layers, inputs, seed)
+    info = generate_sdsinf(out, neurons, layers, inputs, seed)
     if json_out:
         print_json(info)
     else:
@@ -55,10 +54,9 @@ def sdsinf_infer(
 ) -> None:
     """Run inference on this machine; check against the truth file when there is one. The parsed files
     are kept in SKYDECK_HOME/cache/sdsinf under a digest of their contents, so a second run starts at once."""
-    from backend.core.paths import Home
-    from backend.sdsinf.data import infer_dir
+    from backend.interface import infer_sdsinf
 
-    result = infer_dir(data, neurons, layers, cache=Home.from_env().cache_dir / "sdsinf")
+    result = infer_sdsinf(data, neurons, layers)
     if out_file is not None:
         out_file.write_text("".join(f"{c}\n" for c in result.categories))
     if json_out:
@@ -91,13 +89,11 @@ def sdsinf_import(
     profile: ProfileOpt = None,
 ) -> None:
     """Unpack and validate an official Graph Challenge download (and upload it with --name)."""
-    from backend.sdsinf.importer import import_download
+    from backend.interface import import_sdsinf
 
-    info = import_download(src, out_dir, neurons)
+    info = import_sdsinf(src, out_dir, neurons)
     if name:
-        from backend.sdsinf.runs import SdsinfRuns
-
-        info["uploaded"] = SdsinfRuns(context(profile)).upload(out_dir, neurons, int(info["layers"]), name)
+        info["uploaded"] = backend(profile).upload_sdsinf(out_dir, neurons, int(info["layers"]), name)
     if json_out:
         print_json(info)
         return
@@ -124,9 +120,7 @@ def _server_status_line(status: dict[str, Any]) -> str:
 @server_app.command("up")
 def sdsinf_server_up(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
     """Start the always-on server (a local process on the local cloud, an EC2 instance on AWS)."""
-    from backend.sdsinf.runs import SdsinfRuns
-
-    status = SdsinfRuns(context(profile)).server.up()
+    status = backend(profile).sdsinf_server("up")
     print_json(status) if json_out else out.print(
         _server_status_line(status) + "; run with: --variant server --server service"
     )
@@ -135,13 +129,11 @@ def sdsinf_server_up(json_out: JsonOpt = False, profile: ProfileOpt = None) -> N
 @server_app.command("down")
 def sdsinf_server_down(yes: YesOpt = False, json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
     """Stop the always-on server (it finishes the run in hand; EC2 instances are terminated)."""
-    from backend.sdsinf.runs import SdsinfRuns
-
-    runs = SdsinfRuns(context(profile))
-    status = runs.server.status()
+    door = backend(profile)
+    status = door.sdsinf_server("status")
     if status["running"]:
         confirm(f"stop the always-on SDS-Inf server ({status['where']})?", yes)
-    status = runs.server.down()
+    status = door.sdsinf_server("down")
     if json_out:
         print_json(status)
     else:
@@ -151,9 +143,7 @@ def sdsinf_server_down(yes: YesOpt = False, json_out: JsonOpt = False, profile: 
 @server_app.command("status")
 def sdsinf_server_status(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
     """Whether the always-on server runs, and where."""
-    from backend.sdsinf.runs import SdsinfRuns
-
-    status = SdsinfRuns(context(profile)).server.status()
+    status = backend(profile).sdsinf_server("status")
     if json_out:
         print_json(status)
     else:
@@ -169,8 +159,7 @@ def sdsinf_partition(
     json_out: JsonOpt = False,
 ) -> None:
     """Rows and bytes sent between workers per layer: the 1-D row partition beside the others."""
-    from backend.sdsinf.data import partition_report
-    from lambda_src.sdsinf.partition import PARTITIONS
+    from backend.interface import PARTITIONS, partition_report
 
     report = partition_report(data, neurons, layers, workers)
     if json_out:
@@ -204,9 +193,7 @@ def sdsinf_upload(
     profile: ProfileOpt = None,
 ) -> None:
     """Convert a Graph Challenge directory and upload it to the sdsinf stack's buckets."""
-    from backend.sdsinf.runs import SdsinfRuns
-
-    info = SdsinfRuns(context(profile)).upload(data, neurons, layers, name)
+    info = backend(profile).upload_sdsinf(data, neurons, layers, name)
     if json_out:
         print_json(info)
     else:
@@ -255,15 +242,15 @@ def sdsinf_run(
     profile: ProfileOpt = None,
 ) -> None:
     """Launch a run and stream each worker's per-layer metrics until it ends."""
-    from backend.interface import Backend, LiveMetric
+    from backend.interface import ConfigError, LiveMetric
 
-    backend = Backend(context(profile))
+    door = backend(profile)
     if (preset is None) == (payload is None):
         raise ConfigError("give a PRESET or --payload FILE (one of them)")
     plan = (
-        backend.plan_payload(payload, data=data, variant=value(variant), wire=value(wire))
+        door.plan_payload(payload, data=data, variant=value(variant), wire=value(wire))
         if payload
-        else backend.plan_run(
+        else door.plan_run(
             preset or "",
             variant=value(variant),
             workers=workers,
@@ -291,12 +278,12 @@ def sdsinf_run(
     check = {None: "no truth to check", True: "categories match the truth", False: "categories DIFFER from the truth"}
     summaries = []
     for _ in range(repeat):
-        started = backend.start_run(plan)
+        started = door.start_run(plan)
         if json_out:
             sys.stdout.write(json.dumps({"event": "started", **started.to_dict()}) + "\n")
         else:
             err.print(f"run {started.run_id} ({started.variant}, data {started.data}) started")
-        summary = backend.follow_run(started.run_id, show)
+        summary = door.follow_run(started.run_id, show)
         summaries.append(summary)
         if json_out:
             sys.stdout.write(json.dumps({"event": "summary", **summary.to_dict()}) + "\n")
@@ -309,9 +296,9 @@ def sdsinf_run(
                 f"{check[summary.matches_truth]}"
             )
     if repeat > 1:
-        from backend.sdsinf.costs import median_summary
+        from backend.interface import median_of
 
-        med = median_summary([s.to_dict() for s in summaries])
+        med = median_of([s.to_dict() for s in summaries])
         if json_out:
             sys.stdout.write(json.dumps({"event": "median", **med}) + "\n")
         else:
@@ -327,9 +314,7 @@ def sdsinf_run(
 def sdsinf_runs(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
     """Runs, newest first: finished, failed, and running (a run cut off is found here, failed and its
     queues removed)."""
-    from backend.sdsinf.runs import SdsinfRuns
-
-    runs = SdsinfRuns(context(profile)).runs()
+    runs = backend(profile).runs()
     if json_out:
         print_json([r.to_dict() for r in runs])
         return
@@ -346,9 +331,7 @@ def sdsinf_runs(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
 @app.command("show")
 def sdsinf_show(run_id: str, json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
     """One run's summary, its metrics file and what it wrote."""
-    from backend.sdsinf.runs import SdsinfRuns
-
-    info = SdsinfRuns(context(profile)).show(run_id)
+    info = backend(profile).run_details(run_id)
     if json_out:
         print_json(info)
         return
@@ -397,19 +380,9 @@ def sdsinf_fetch(
 ) -> None:
     """A run's files: metrics, every worker's layerstats, categories, summary and request, plus the
     original's master_metrics_CONFIG.csv and master_layerstats_CONFIG.csv of the same run."""
-    from backend.sdsinf.results import fetch, fetch_repeats, repeats_of
-    from backend.sdsinf.runs import SdsinfRuns
-
-    runs = SdsinfRuns(context(profile))
-    run_id = runs.resolve(run_id)
-    bucket = runs.out["MetricsBucket"]
-    if repeat > 1:
-        run_ids = repeats_of(runs.runs(), run_id, repeat)
-        written = fetch_repeats(runs.s3, bucket, run_ids, out_dir)
-    else:
-        run_ids, written = [run_id], fetch(runs.s3, bucket, run_id, out_dir)
+    run_ids, written = backend(profile).fetch_run(run_id, out_dir, repeat)
     if json_out:
-        print_json({"run_id": run_id, "runs": run_ids, "files": [str(p) for p in written]})
+        print_json({"run_id": run_ids[0], "runs": run_ids, "files": [str(p) for p in written]})
         return
     for path in written:
         out.print(str(path))
@@ -425,10 +398,7 @@ def sdsinf_compare(
     profile: ProfileOpt = None,
 ) -> None:
     """This run's metrics beside a published run's, column by column, with the ratio (ours / theirs)."""
-    from backend.sdsinf.results import compare_run
-    from backend.sdsinf.runs import SdsinfRuns
-
-    full_id, rows = compare_run(SdsinfRuns(context(profile)), run_id, with_)
+    full_id, rows = backend(profile).compare_run(run_id, with_)
     if json_out:
         print_json({"run_id": full_id, "with": str(with_), "columns": [r.to_dict() for r in rows]})
         return

@@ -11,19 +11,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from backend.core.errors import ConfigError, SkydeckError
-from cli.common import JsonOpt, ProfileOpt, YesOpt, confirm, context, err, out, print_json
+from cli.common import JsonOpt, ProfileOpt, YesOpt, backend, confirm, err, out, print_json
 
 app = typer.Typer(no_args_is_help=True, help="Deploy, inspect and delete the CloudFormation stacks.")
-
-
-def _stack_names(name: str) -> list[str]:
-    from backend.stacks.service import ORDER, stack_def
-
-    if name == "all":
-        return list(ORDER)
-    stack_def(name)
-    return [name]
 
 
 def _print_event(e: Any) -> None:
@@ -50,8 +40,10 @@ def stacks_deploy(
     profile: ProfileOpt = None,
 ) -> None:
     """Create or update stacks through change sets: each one is shown, then run (asking first on AWS)."""
-    ctx = context(profile)
-    names = _stack_names(name)
+    from backend.interface import ConfigError, stack_shorts
+
+    door = backend(profile)
+    names = stack_shorts(name)
     params: dict[str, str] = {}
     for item in param or []:
         if "=" not in item:
@@ -63,13 +55,13 @@ def stacks_deploy(
     results = []
     for short in names:
         if not json_out:
-            err.print(f"planning {ctx.profile.stack_name(short)} ...")
-        plan = ctx.stacks.plan(short, params, on_event=None if json_out else _print_event)
+            err.print(f"planning {door.profile.stack_name(short)} ...")
+        plan = door.plan_stack(short, params, on_event=None if json_out else _print_event)
         changes = [c.to_dict() for c in plan.changes]
         if not json_out:
             _print_changes(plan)
         if plan.change_set is None or no_execute:
-            info = ctx.stacks.describe(short)
+            info = door.stack(short)
             results.append({**info.to_dict(), "changes": changes, "change_set": plan.change_set, "executed": False})
             if not json_out:
                 out.print(
@@ -78,11 +70,11 @@ def stacks_deploy(
                     f"(run it: skydeck stacks deploy {short}{_param_args(params)})"
                 )  # fmt: skip
             continue
-        if not ctx.profile.is_local:
-            where = f"AWS ({ctx.profile.region}); this creates or changes billable resources"
+        if not door.profile.is_local:
+            where = f"AWS ({door.profile.region}); this creates or changes billable resources"
             confirm(f"run these {len(changes)} change(s) to {plan.name} on {where}?", yes)
         try:
-            info = ctx.stacks.execute(plan, on_event=None if json_out else _print_event)
+            info = door.execute_stack(plan, on_event=None if json_out else _print_event)
         except KeyboardInterrupt:
             err.print(
                 f"interrupted: the {plan.change_type.lower()} of {plan.name} goes on without you; "
@@ -115,7 +107,7 @@ def _print_changes(plan: Any) -> None:
 @app.command("list")
 def stacks_list(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
     """Every skydeck stack with its status."""
-    infos = context(profile).stacks.list()
+    infos = backend(profile).stacks()
     if json_out:
         print_json([i.to_dict() for i in infos])
         return
@@ -128,7 +120,7 @@ def stacks_list(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
 @app.command("describe")
 def stacks_describe(name: str, json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
     """Status, parameters and outputs of one stack."""
-    info = context(profile).stacks.describe(name)
+    info = backend(profile).stack(name)
     if json_out:
         print_json(info.to_dict())
         return
@@ -148,10 +140,10 @@ def stacks_events(
     profile: ProfileOpt = None,
 ) -> None:
     """A stack's events, oldest first."""
-    stacks = context(profile).stacks
+    door = backend(profile)
     seen: set[tuple[float, str, str]] = set()
     while True:
-        for e in stacks.events(name):
+        for e in door.stack_events(name):
             key = (e.timestamp, e.logical_id, e.status)
             if key in seen:
                 continue
@@ -169,19 +161,21 @@ def stacks_events(
 @app.command("delete")
 def stacks_delete(name: str, yes: YesOpt = False, json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
     """Delete a stack (asks first). The data bucket and the jobs table are retained."""
-    ctx = context(profile)
-    names = list(reversed(_stack_names(name)))
-    deployed = [n for n in names if ctx.stacks.describe(n).deployed]
+    from backend.interface import SkydeckError, stack_shorts
+
+    door = backend(profile)
+    names = list(reversed(stack_shorts(name)))
+    deployed = [n for n in names if door.stack(n).deployed]
     if not deployed:
         raise SkydeckError(f"nothing to delete: {name} is not deployed")
     confirm(
-        f"delete {', '.join(ctx.profile.stack_name(n) for n in deployed)} ({ctx.profile.name})? "
+        f"delete {', '.join(door.profile.stack_name(n) for n in deployed)} ({door.profile.name})? "
         "Its resources are destroyed (the data bucket and jobs table are kept).",
         yes,
     )
     results = []
     for short in deployed:
-        info = ctx.stacks.delete(short, on_event=None if json_out else _print_event)
+        info = door.delete_stack(short, on_event=None if json_out else _print_event)
         results.append(info.to_dict())
         if not json_out:
             out.print(f"{info.name}: {info.status}")

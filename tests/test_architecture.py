@@ -42,3 +42,37 @@ def test_the_interface_is_cheap_to_import() -> None:
         ).stdout.split()
     )
     assert not loaded & {"numpy", "scipy", "boto3", "torch", "textual", "backend.sdsinf.runs"}
+
+
+def _graph():  # noqa: ANN202
+    import grimp
+
+    return grimp.build_graph("cli", "tui", "backend", "gpu_executor", "lambda_src")
+
+
+def test_nothing_outside_the_backend_imports_it_but_through_the_interface() -> None:
+    """What the one-door contract means, asked of the import graph directly: every import of a backend
+    module from cli, tui or the shipped code lands in backend.interface."""
+    graph = _graph()
+    outside = [m for m in graph.modules if not (m == "backend" or m.startswith("backend."))]
+    reached = {
+        (importer, imported)
+        for importer in outside
+        for imported in graph.find_modules_directly_imported_by(importer)
+        if imported == "backend" or imported.startswith("backend.")
+    }
+    assert reached, "the front ends import nothing of the backend: the graph was not built"
+    stray = sorted((a, b) for a, b in reached if not (b == "backend.interface" or b.startswith("backend.interface.")))
+    assert stray == []
+
+
+def test_the_one_door_contract_protects_every_backend_package_but_the_interface() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    door = next(c for c in config["tool"]["importlinter"]["contracts"] if c["name"].startswith("One door"))
+    children = {
+        p.stem if p.is_file() else p.name
+        for p in (ROOT / "backend").iterdir()
+        if (p.is_dir() and (p / "__init__.py").exists()) or (p.suffix == ".py" and p.stem != "__init__")
+    }
+    assert {f"backend.{c}" for c in children - {"interface"}} == set(door["protected_modules"])
+    assert door["allowed_importers"] == ["backend"]

@@ -8,7 +8,16 @@ from typing import Any
 
 from textual.message import Message
 
-from backend.interface import Job, JobPage, LiveMetric, MonitorSnapshot, RunSummary, StackEvent, StackInfo
+from backend.interface import (
+    ColumnComparison,
+    Job,
+    JobPage,
+    LiveMetric,
+    MonitorSnapshot,
+    RunSummary,
+    StackEvent,
+    StackInfo,
+)
 
 
 @dataclass
@@ -139,4 +148,4 @@ class DataDone(Message):
 class RunCompared(Message):
     run_id: str
     published: str
-    columns: list[dict[str, Any]]
+    columns: list[ColumnComparison]

@@ -15,7 +15,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -110,3 +112,24 @@ def get_profile(home: Home, name: str | None) -> Profile:
             raise ConfigError(f"--region {override!r}: expected an AWS region such as us-west-2")
         profile = dataclasses.replace(profile, region=override)
     return profile
+
+
+def save_profile(home: Home, name: str, settings: dict[str, Any], confirm_replace: Callable[[str], None]) -> Path:
+    """Write one AWS profile into profiles.yaml, checked as loading it will check it; a profile of that
+    name is replaced only once `confirm_replace(question)` returns (it raises to refuse). Answers the
+    file's path. The file is replaced whole, so a crash never leaves half of it."""
+    if name == LOCAL or not name.replace("-", "").replace("_", "").isalnum():
+        raise ConfigError(f"--name {name!r}: use letters, digits, '-' and '_' (and not {LOCAL!r})")
+    parse_profile(name, settings)  # the same checks as loading it later: refuse now, not then
+    path = home.profiles_file
+    doc = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
+    if not isinstance(doc, dict) or not isinstance(doc.setdefault("profiles", {}), dict):
+        raise ConfigError(f"{path}: expected a top-level 'profiles:' mapping; fix it first")
+    if name in doc["profiles"]:
+        confirm_replace(f"replace the profile {name!r} in {path}?")
+    doc["profiles"][name] = settings
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".yaml.tmp")
+    tmp.write_text(yaml.safe_dump(doc, sort_keys=False))
+    tmp.replace(path)
+    return path

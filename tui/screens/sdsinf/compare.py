@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -10,11 +10,14 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
+if TYPE_CHECKING:
+    from backend.interface import ColumnComparison
+
 
 class ComparisonScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q", "dismiss", "Close", id="compare.dismiss")]
 
-    def __init__(self, run_id: str, published: str, columns: list[dict[str, Any]]) -> None:
+    def __init__(self, run_id: str, published: str, columns: list[ColumnComparison]) -> None:
         super().__init__()
         self.run_id, self.published, self.columns = run_id, published, columns
 
@@ -27,8 +30,8 @@ class ComparisonScreen(ModalScreen[None]):
         table = self.query_one(DataTable)
         table.add_columns("column", "this run", "published", "ratio")
         for c in self.columns:
-            ratio = "" if c["ratio"] is None else f"{c['ratio']:.3g}"
-            table.add_row(c["column"], _short(c["ours"]), _short(c["theirs"]), ratio)
+            ratio = "" if c.ratio is None else f"{c.ratio:.3g}"
+            table.add_row(c.column, _short(c.ours), _short(c.theirs), ratio)
         table.focus()
 
     def action_dismiss(self) -> None:  # type: ignore[override]

@@ -1,0 +1,109 @@
+"""What the backend answers about jobs, as the front ends read it: one reading of a jobs-table record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lambda_src.jobs.schema import TERMINAL_STATES
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training job as the jobs table holds it."""
+
+    job_id: str
+    state: str
+    name: str = ""
+    scene: str = ""
+    engine: str = ""
+    preset: str | None = None
+    worker: str | None = None
+    attempts: int = 0
+    error: str | None = None
+    note: str | None = None
+    created_at: float | None = None
+    cancel_requested: bool = False
+    progress: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    resources: dict[str, Any] = field(default_factory=dict)
+    checkpoint: str | None = None  # a validation job's: the training job whose checkpoint it scores
+    replayed: bool = False  # a submit answered with the job an earlier one made under the same key
+    record: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Job:
+        created = record.get("created_at")
+        return cls(
+            job_id=record["job_id"],
+            state=record.get("state", "?"),
+            name=record.get("name") or "",
+            scene=record.get("scene") or "",
+            engine=record.get("engine") or "",
+            preset=record.get("preset"),
+            worker=record.get("worker"),
+            attempts=int(record.get("attempts") or 0),
+            error=record.get("error"),
+            note=record.get("note"),
+            created_at=float(created) if created is not None else None,
+            cancel_requested=bool(record.get("cancel_requested")),
+            # a job that ended is past every stage: its last one ("writing results") is history
+            progress={
+                k: v
+                for k, v in (record.get("progress") or {}).items()
+                if not (k == "stage" and record.get("state") in TERMINAL_STATES)
+            },
+            result=dict(record.get("result") or {}),
+            config=dict(record.get("config") or {}),
+            resources=dict(record.get("resources") or {}),
+            checkpoint=record.get("checkpoint") or None,
+            replayed=bool(record.get("replayed")),
+            record=dict(record),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The jobs table's record as it was read: what `--json` prints and scripts rely on."""
+        return dict(self.record)
+
+    @property
+    def ended(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    @property
+    def psnr(self) -> float | None:
+        value = self.result.get("psnr", self.progress.get("psnr"))
+        return float(value) if isinstance(value, int | float) else None
+
+    @property
+    def iteration(self) -> int | None:
+        value = self.progress.get("iteration")
+        return int(value) if isinstance(value, int | float) else None
+
+    @property
+    def phases(self) -> dict[str, float]:
+        """Seconds per phase (queued, load, train, evaluate, render, upload) of a job that ended."""
+        value = self.result.get("phases_s")
+        return {k: float(v) for k, v in value.items() if isinstance(v, int | float)} if isinstance(value, dict) else {}
+
+    @property
+    def notes(self) -> list[str]:
+        return [str(n) for n in self.result.get("notes", [])]
+
+
+@dataclass(frozen=True)
+class JobPage:
+    items: list[Job]
+    next_token: str | None = None
+
+
+@dataclass(frozen=True)
+class MonitorSnapshot:
+    """The jobs queue's depth, jobs per state and the newest jobs, at one moment."""
+
+    at: float
+    queue_visible: int
+    queue_in_flight: int
+    dead_letter: int
+    per_state: dict[str, int]
+    recent: list[Job]
