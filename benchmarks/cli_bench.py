@@ -47,7 +47,7 @@ def main() -> int:
         ctx = Context.create(None, home)
         ctx.stacks.deploy("infra")
         store = ctx.jobs.store
-        ids = [store.submit(parse_job({"scene": "lego", "name": f"bench-{i}"}))["job_id"] for i in range(100)]
+        ids = [store.submit(parse_job({"scene": "lego", "name": f"bench-{i}"})).job_id for i in range(100)]
         ctx.stacks.deploy("sdsinf")
         from backend.sdsinf.data import generate
         from backend.sdsinf.runs import SdsinfRuns

@@ -153,7 +153,7 @@ async def detail_cpu(ctx: Context, state: str, seconds: float = 10.0) -> float:
     from tui.app import SkydeckApp
     from tui.screens.jobs.detail import JobDetailScreen
 
-    job_id = next(j["job_id"] for j in ctx.jobs.list(limit=100)["items"] if j["state"] == state)
+    job_id = next(j.job_id for j in ctx.jobs.list(limit=100).items if j.state == state)
     log = "".join(f"iter {i:>6}  loss 0.{i % 997:03d}  psnr 2{i % 10}.{i % 97:02d} dB\n" for i in range(40_000))
     ctx.scenes.s3.put_object(Bucket=ctx.scenes.bucket, Key=f"{RESULTS_PREFIX}{job_id}/job.log", Body=log.encode())
     app = SkydeckApp(backend=Backend(ctx), mode="jobs")

@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -76,9 +77,9 @@ async def tour(home, out: Path, size: tuple[int, int]) -> list[tuple[str, float]
             return False
         return True
 
-    def jobs(state: str | None = None) -> list[dict]:
-        items = [j for j in ctx.jobs.list(limit=20)["items"] if j.get("scene") == "demo"]
-        return [j for j in items if state is None or j["state"] == state]
+    def jobs(state: str | None = None) -> list[Any]:
+        items = [j for j in ctx.jobs.list(limit=20).items if j.scene == "demo"]
+        return [j for j in items if state is None or j.state == state]
 
     def uploaded() -> bool:
         listing = ctx.clients.client("s3").list_objects_v2(
@@ -113,7 +114,7 @@ async def tour(home, out: Path, size: tuple[int, int]) -> list[tuple[str, float]
         await step("(the executor trains it)", [], lambda: bool(jobs("SUCCEEDED") or jobs("FAILED")), 1800)
         job = jobs()[0]
         await step("r, enter: open the job", ["r", "enter"], screen_is("JobDetailScreen"), 30)
-        fetched = Path(os.getcwd()) / "results" / job["job_id"]
+        fetched = Path(os.getcwd()) / "results" / job.job_id
         await step("f, ctrl+s: fetch its results", ["f", "ctrl+s"], lambda: (fetched / "ckpt.npz").exists(), 120)
         await step("escape, 4: SDS-Inf", ["escape", "4"], screen_is("SdsinfScreen"), 30)
         await step("u, ctrl+s: generate a network and upload it", ["u", "ctrl+s"], uploaded, 600)
@@ -121,8 +122,8 @@ async def tour(home, out: Path, size: tuple[int, int]) -> list[tuple[str, float]
         await step("ctrl+r: run the first preset on it", ["ctrl+r"],
                    lambda: len(app.screen.runs) > runs_before, 900)  # type: ignore[attr-defined]  # fmt: skip
         await step("5: Logs", ["5"], screen_is("LogsScreen"), 30)
-    if job["state"] != "SUCCEEDED":
-        print(f"the job ended {job['state']}", file=sys.stderr)
+    if job.state != "SUCCEEDED":
+        print(f"the job ended {job.state}", file=sys.stderr)
     return steps
 
 

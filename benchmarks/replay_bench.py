@@ -42,7 +42,7 @@ def main() -> int:
         ctx.stacks.deploy("infra")
         store = ctx.jobs.store
         s3 = ctx.clients.client("s3")
-        job_id = store.submit(parse_job({"scene": "lego"}))["job_id"]
+        job_id = store.submit(parse_job({"scene": "lego"})).job_id
         store.claim(job_id, "bench")
         t = time.perf_counter()
         for i in range(args.heartbeats):

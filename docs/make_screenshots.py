@@ -43,8 +43,8 @@ def main() -> None:
             ctx.stacks.deploy(short)
         for scene, lr in (("lego", 30), ("drums", 10), ("chair", 30), ("ficus", 3), ("hotdog", 30)):
             ctx.jobs.submit(parse_job({"scene": scene, "config": {"lr_sigma": lr}}))
-        job = ctx.jobs.list(limit=1)["items"][0]
-        ctx.jobs.cancel(job["job_id"])
+        job = ctx.jobs.list(limit=1).items[0]
+        ctx.jobs.cancel(job.job_id)
         from backend.sdsinf.data import generate
         from backend.sdsinf.runs import SdsinfRuns
 

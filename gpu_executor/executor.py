@@ -33,7 +33,8 @@ from gpu_executor.joblog import JobLog
 from gpu_executor.scale_in import ScaleInProtection
 from gpu_executor.storage import LocalStorage, StorageError
 from lambda_src.jobs.job_table import JobStore, StateConflict
-from lambda_src.jobs.schema import JobValidationError, original_experiment, parse_job
+from lambda_src.jobs.record import JobRecord
+from lambda_src.jobs.schema import JobValidationError, original_experiment
 
 log = logging.getLogger("skydeck.executor")
 
@@ -172,9 +173,9 @@ class Executor:
             job = self.store.get(job_id)
         except KeyError:
             return self._poison(handle, f"job {job_id} is not in the table")
-        if job["state"] != "QUEUED":
+        if job.state != "QUEUED":
             self._delete(handle)  # a second delivery of a job that already ran or is running
-            log.info(json.dumps({"event": "duplicate_delivery", "job_id": job_id, "state": job["state"]}))
+            log.info(json.dumps({"event": "duplicate_delivery", "job_id": job_id, "state": job.state}))
             return "duplicate"
         claimed = self.store.claim(job_id, self.worker_id)
         if claimed is None:
@@ -183,11 +184,11 @@ class Executor:
         self.processed += 1
         return self._run_claimed(claimed, handle)
 
-    def _run_claimed(self, job: dict[str, Any], handle: str) -> str:
-        job_id = job["job_id"]
+    def _run_claimed(self, job: JobRecord, handle: str) -> str:
+        job_id = job.job_id
         joblog = JobLog(job_id, self.storage)
-        joblog.continue_earlier(int(job.get("attempts") or 1))
-        joblog.write(f"claimed by {self.worker_id} (attempt {job.get('attempts', 1)})")
+        joblog.continue_earlier(job.attempts or 1)
+        joblog.write(f"claimed by {self.worker_id} (attempt {job.attempts or 1})")
         state = _Live(joblog)
         if self.protection is not None:
             self.protection.hold()  # the group must not take this instance while the job runs
@@ -201,8 +202,8 @@ class Executor:
             if self.beacon is not None:
                 self.beacon.beat(None, force=True)
 
-    def _run_and_record(self, job: dict[str, Any], handle: str, joblog: JobLog, state: _Live) -> str:
-        job_id = job["job_id"]
+    def _run_and_record(self, job: JobRecord, handle: str, joblog: JobLog, state: _Live) -> str:
+        job_id = job.job_id
         beat = threading.Thread(target=self._heartbeat, args=(job_id, handle, state), daemon=True)
         beat.start()
         try:
@@ -231,22 +232,16 @@ class Executor:
         log.info(json.dumps({"event": "job_ended", "job_id": job_id, "outcome": outcome, "error": error}))
         return outcome.lower()
 
-    def _execute(self, job: dict[str, Any], state: _Live) -> tuple[str, dict[str, Any] | None, str | None]:
+    def _execute(self, job: JobRecord, state: _Live) -> tuple[str, dict[str, Any] | None, str | None]:
         try:
-            spec = parse_job(
-                {
-                    k: job[k]
-                    for k in ("name", "scene", "engine", "config", "resources", "gpu", "preset", "checkpoint")
-                    if k in job and job[k] is not None
-                }
-            )
+            spec = job.spec()
         except JobValidationError as exc:
             return "FAILED", None, f"the stored job is not valid: {exc}"
         wanted = self.config.engine if self.config.engine != "auto" else spec.engine
-        workdir = self.config.workdir / job["job_id"]
+        workdir = self.config.workdir / job.job_id
         workdir.mkdir(parents=True, exist_ok=True)
         ctx = RunContext(
-            job_id=job["job_id"],
+            job_id=job.job_id,
             spec=spec,
             workdir=workdir,
             report=state.set_progress,
@@ -255,8 +250,8 @@ class Executor:
         )
         started = time.time()
         # queued: from submission to this claim (the record's clocks; a retry counts its earlier attempts)
-        claimed = float(job.get("started_at") or started)
-        ctx.phases.add("queued", claimed - float(job.get("created_at") or claimed))
+        claimed = float(job.started_at or started)
+        ctx.phases.add("queued", claimed - float(job.created_at or claimed))
         try:
             if spec.checkpoint is not None:
                 with ctx.phases.phase("load"):
@@ -282,7 +277,7 @@ class Executor:
         except EngineError as exc:
             return "FAILED", None, str(exc)
         except Exception as exc:  # noqa: BLE001 - an engine bug fails the job, never the executor
-            log.exception("engine crashed on %s", job["job_id"])
+            log.exception("engine crashed on %s", job.job_id)
             return "FAILED", None, f"engine crashed: {type(exc).__name__}: {exc}"
 
     def _checkpoint(self, ref: str, ctx: RunContext) -> Path:
@@ -324,7 +319,7 @@ class Executor:
             if now - last_progress >= self.config.progress_every_s:
                 try:
                     item = self.store.heartbeat(job_id, self.worker_id, state.progress)
-                    if item.get("cancel_requested"):
+                    if item.cancel_requested:
                         state.cancelled.set()
                 except StateConflict:
                     state.cancelled.set()  # someone else owns it now: stop working on it

@@ -159,7 +159,7 @@ def test_fetching_a_running_job_says_the_files_are_only_those_so_far(cloud: Cont
     from lambda_src.jobs.schema import parse_job
 
     store = cloud.jobs.store
-    job = store.submit(parse_job({"scene": "lego"}))["job_id"]
+    job = store.submit(parse_job({"scene": "lego"})).job_id
     store.claim(job, "w-running")
     _put(cloud, f"results/{job}/job.log", b"claimed by w-running\n")
     fetched = run(cloud.home.root, "jobs", "fetch", job, "--out", str(tmp_path / "early"))

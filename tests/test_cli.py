@@ -115,12 +115,12 @@ def test_jobs_watch_follows_a_job_until_it_ends(cloud_home: Home) -> None:
     job = ctx.jobs.submit(parse_job({"name": "watched", "scene": "lego"}))
     env = {**os.environ, "SKYDECK_HOME": str(cloud_home.root)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "jobs", "watch", job["job_id"], "--json", "--interval", "0.2"],
+        [sys.executable, "-m", "cli", "jobs", "watch", job.job_id, "--json", "--interval", "0.2"],
         stdout=subprocess.PIPE,
         text=True,
         env=env,
     )
-    threading.Timer(1.5, lambda: ctx.jobs.cancel(job["job_id"])).start()
+    threading.Timer(1.5, lambda: ctx.jobs.cancel(job.job_id)).start()
     out, _ = proc.communicate(timeout=60)
     states = [json.loads(line)["state"] for line in out.splitlines()]
     assert states[0] == "QUEUED" and states[-1] == "CANCELLED"
@@ -159,7 +159,7 @@ def test_short_ids_work_everywhere_and_an_ambiguous_one_names_the_candidates(clo
     home = cloud_home.root
     store = Context.create(None, cloud_home).jobs.store
     spec = parse_job({"name": "short", "scene": "lego"})
-    first = store.submit(spec, job_id="abcd1234-0000-4000-8000-000000000001")["job_id"]
+    first = store.submit(spec, job_id="abcd1234-0000-4000-8000-000000000001").job_id
     store.submit(spec, job_id="abcd1299-0000-4000-8000-000000000002")
     shown = run(home, "jobs", "show", "abcd1234", "--json")
     assert shown.returncode == 0 and json.loads(shown.stdout)["job_id"] == first

@@ -91,9 +91,9 @@ async def test_compose_submit_and_see_the_job_listed(cloud: Context, tmp_path: P
         await settle(app, pilot)
         listed = [r for r in rows(app, "#jobs-table") if r[2] == scene]
         assert listed and "QUEUED" in listed[0][1]
-    job = next(j for j in cloud.jobs.list(limit=1000)["items"] if j["name"] == scene)
+    job = next(j for j in cloud.jobs.list(limit=1000).items if j.name == scene)
     # on the local cloud the composer starts from the CPU preset (syn would train for hours here)
-    assert job["config"]["lr_sigma"] == 12.5 and job["preset"] == "syn-cpu-quick"
+    assert job.config["lr_sigma"] == 12.5 and job.preset == "syn-cpu-quick"
 
 
 async def test_monitor_shows_queue_depth_change(cloud: Context) -> None:
@@ -117,13 +117,13 @@ async def test_read_only_mode_changes_nothing(cloud: Context) -> None:
         assert "READ-ONLY" in app.sub_title
         table = app.screen.query_one("#jobs-table", DataTable)
         keys = [k.value for k in table.rows]
-        table.move_cursor(row=keys.index(job["job_id"]))
+        table.move_cursor(row=keys.index(job.job_id))
         await pilot.press("c", "y", "n", "y")
         await settle(app, pilot)
         assert len(app.screen_stack) == 1  # neither the confirm nor the composer opened
         await pilot.press("1", "d", "y", "x", "y", "a", "y")
         await settle(app, pilot)
-    assert cloud.jobs.get(job["job_id"])["state"] == "QUEUED"
+    assert cloud.jobs.get(job.job_id).state == "QUEUED"
     assert cloud.stacks.describe("api").status == "CREATE_COMPLETE"
 
 
@@ -200,7 +200,7 @@ async def test_job_detail_shows_the_latest_render_in_the_terminal(cloud: Context
     from tui.screens.jobs.detail import JobDetailScreen
 
     store = cloud.jobs.store
-    job_id = store.submit(parse_job({"name": "preview-check", "scene": "demo", "engine": "torch"}))["job_id"]
+    job_id = store.submit(parse_job({"name": "preview-check", "scene": "demo", "engine": "torch"})).job_id
     store.claim(job_id, "tui-worker")
     store.finish(job_id, "tui-worker", "SUCCEEDED", result={"psnr": 31.5, "history": [{"psnr": 1.0}] * 50})
     png = io.BytesIO()
@@ -231,7 +231,7 @@ async def test_a_followed_log_is_read_by_its_tail_in_whole_lines(cloud: Context,
     from gpu_executor.storage import S3Storage
 
     store = cloud.jobs.store
-    job_id = store.submit(parse_job({"name": "log-tail", "scene": "demo", "engine": "torch"}))["job_id"]
+    job_id = store.submit(parse_job({"name": "log-tail", "scene": "demo", "engine": "torch"})).job_id
     storage = S3Storage(cloud.clients.client("s3"), cloud.scenes.bucket, tmp_path)
     storage.put(job_id, "job.log", "".join(f"line {i:06d}\n" for i in range(100_000)).encode())  # 1.2 MB
     backend = Backend(cloud)
@@ -265,11 +265,11 @@ async def test_batch_submit_checks_the_file_then_submits_all(cloud: Context, tmp
         await pilot.press("enter")
         await settle(app, pilot)
         assert "would submit 2" in str(app.screen.query_one("#batch-plan", Static).render())
-        assert not [j for j in cloud.jobs.list(limit=1000)["items"] if j["scene"] == scene]
+        assert not [j for j in cloud.jobs.list(limit=1000).items if j.scene == scene]
         await pilot.press("ctrl+s")
         await settle(app, pilot)
         assert "submitted 2" in str(app.screen.query_one("#batch-plan", Static).render())
-    assert len([j for j in cloud.jobs.list(limit=1000)["items"] if j["scene"] == scene]) == 2
+    assert len([j for j in cloud.jobs.list(limit=1000).items if j.scene == scene]) == 2
 
 
 async def test_key_bar_lists_the_screens_bindings_and_a_click_runs_one(cloud: Context) -> None:
@@ -291,7 +291,7 @@ async def test_key_bar_lists_the_screens_bindings_and_a_click_runs_one(cloud: Co
 
 async def test_a_job_that_ends_is_announced_on_any_screen(cloud: Context) -> None:
     store = cloud.jobs.store
-    job_id = store.submit(parse_job({"name": "announce-me", "scene": "lego"}))["job_id"]
+    job_id = store.submit(parse_job({"name": "announce-me", "scene": "lego"})).job_id
     app = SkydeckApp(backend=Backend(cloud), mode="stacks")
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
@@ -309,7 +309,7 @@ async def test_help_names_keys_as_typed_and_a_finished_job_offers_no_cancel(clou
     from lambda_src.jobs.schema import parse_job
 
     store = cloud.jobs.store
-    job_id = store.submit(parse_job({"name": "ended-job", "scene": "lego"}))["job_id"]
+    job_id = store.submit(parse_job({"name": "ended-job", "scene": "lego"})).job_id
     store.claim(job_id, "w")
     store.finish(job_id, "w", "SUCCEEDED", result={"psnr": 30.0})
     app = SkydeckApp(backend=Backend(cloud), mode="jobs")
@@ -456,7 +456,7 @@ async def test_the_tour_needs_no_terminal_scene_data_and_results_from_the_consol
         assert cloud.scenes.exists(name)
         # a finished job's results, fetched from its detail screen
         store = cloud.jobs.store
-        job_id = store.submit(parse_job({"name": name, "scene": name}))["job_id"]
+        job_id = store.submit(parse_job({"name": name, "scene": name})).job_id
         store.claim(job_id, "w")
         store.finish(job_id, "w", "SUCCEEDED", result={"psnr": 30.0})
         cloud.clients.client("s3").put_object(
@@ -529,8 +529,8 @@ async def test_the_readme_tour_inside_the_console(fresh: Context, tmp_path: Path
         await pilot.pause()
         await pilot.press("ctrl+s")
         await settle(app, pilot)
-        job = next(j for j in fresh.jobs.list(limit=10)["items"] if j["scene"] == "tour")
-        assert job["config"]["n_eval"] == 4
+        job = next(j for j in fresh.jobs.list(limit=10).items if j.scene == "tour")
+        assert job.config["n_eval"] == 4
         # a laptop's executor (what `local up` runs) takes it
         executor = Executor(
             fresh.jobs.store, builtin_engines(), ExecutorConfig(wait_s=1), storage=fresh.scenes.storage(tmp_path / "c")
@@ -548,7 +548,7 @@ async def test_the_readme_tour_inside_the_console(fresh: Context, tmp_path: Path
                 break
             await pilot.pause(0.2)
         worker.join(timeout=max(1.0, deadline - time.monotonic()))
-        assert app.screen.job.state == "SUCCEEDED" and app.screen.job_id == job["job_id"]
+        assert app.screen.job.state == "SUCCEEDED" and app.screen.job_id == job.job_id
         await pilot.press("f")  # fetch its results
         await pilot.pause()
         app.screen.query_one("#form-dir", TextInput).value = str(tmp_path / "results")
@@ -627,7 +627,7 @@ async def test_a_jobs_detail_shows_whole_ids_and_names_beside_its_preview(cloud:
 
     store = cloud.jobs.store
     spec = parse_job({"name": "fits", "scene": "demo", "engine": "torch", "preset": "syn-cpu-quick"})
-    job_id = store.submit(spec)["job_id"]
+    job_id = store.submit(spec).job_id
     store.claim(job_id, "tui-worker")
     phases = {"queued": 0.5, "load": 0.8, "train": 137.6, "evaluate": 1.7, "render": 5.0, "upload": 0.3}
     store.finish(job_id, "tui-worker", "SUCCEEDED", result={"psnr": 35.35, "phases_s": phases})

@@ -60,7 +60,7 @@ def _depth(store: JobStore, url: str | None = None) -> int:
 
 
 def _submit(store: JobStore, **doc: object) -> str:
-    return store.submit(parse_job({"scene": "lego", **doc}))["job_id"]
+    return store.submit(parse_job({"scene": "lego", **doc})).job_id
 
 
 def test_a_job_runs_to_succeeded_with_its_result(store: JobStore) -> None:
@@ -68,10 +68,10 @@ def test_a_job_runs_to_succeeded_with_its_result(store: JobStore) -> None:
     job_id = _submit(store)
     assert _executor(store, engine).poll_once()
     job = store.get(job_id)
-    assert job["state"] == "SUCCEEDED"
-    assert job["result"]["psnr"] == 30.5 and job["result"]["engine"] == "scripted"
-    assert "engine auto -> scripted" in job["result"]["notes"][0]
-    assert job["attempts"] == 1 and job["worker"] == "w1"
+    assert job.state == "SUCCEEDED"
+    assert job.result["psnr"] == 30.5 and job.result["engine"] == "scripted"
+    assert "engine auto -> scripted" in job.result["notes"][0]
+    assert job.attempts == 1 and job.worker == "w1"
     assert _depth(store) == 0
 
 
@@ -102,13 +102,13 @@ def test_cancel_stops_a_running_job(store: JobStore) -> None:
     ex = _executor(store, engine)
     runner = threading.Thread(target=ex.poll_once)
     runner.start()
-    _wait_for(lambda: store.get(job_id)["state"] == "RUNNING")
-    _wait_for(lambda: (store.get(job_id).get("progress") or {}).get("iteration", 0) >= 2)
-    assert store.cancel(job_id)["cancel_requested"] is True
+    _wait_for(lambda: store.get(job_id).state == "RUNNING")
+    _wait_for(lambda: (store.get(job_id).progress or {}).get("iteration", 0) >= 2)
+    assert store.cancel(job_id).cancel_requested is True
     runner.join(timeout=10)
     job = store.get(job_id)
-    assert job["state"] == "CANCELLED" and job["error"] == "cancelled by operator"
-    assert job["progress"]["iteration"] < 100
+    assert job.state == "CANCELLED" and job.error == "cancelled by operator"
+    assert job.progress["iteration"] < 100
     assert _depth(store) == 0
 
 
@@ -118,15 +118,15 @@ def test_a_stopping_executor_hands_the_job_back(store: JobStore) -> None:
     ex = _executor(store, engine)
     runner = threading.Thread(target=ex.poll_once)
     runner.start()
-    _wait_for(lambda: store.get(job_id)["state"] == "RUNNING")
+    _wait_for(lambda: store.get(job_id).state == "RUNNING")
     ex.stopping.set()  # what SIGTERM does
     runner.join(timeout=10)
     job = store.get(job_id)
-    assert job["state"] == "QUEUED" and "re-queued" in job["note"]
+    assert job.state == "QUEUED" and "re-queued" in job.note
     assert _depth(store) == 1  # sent again for the next executor
     follower = _executor(store, ScriptedEngine(), worker="w2")
     assert follower.poll_once()
-    assert store.get(job_id)["state"] == "SUCCEEDED" and store.get(job_id)["attempts"] == 2
+    assert store.get(job_id).state == "SUCCEEDED" and store.get(job_id).attempts == 2
 
 
 def test_visibility_is_extended_while_a_long_job_runs(store: JobStore) -> None:
@@ -135,27 +135,27 @@ def test_visibility_is_extended_while_a_long_job_runs(store: JobStore) -> None:
     ex = _executor(store, engine, visibility_s=1)
     runner = threading.Thread(target=ex.poll_once)
     runner.start()
-    _wait_for(lambda: store.get(job_id)["state"] == "RUNNING")
+    _wait_for(lambda: store.get(job_id).state == "RUNNING")
     stolen = []
     deadline = time.time() + 2.5
     while time.time() < deadline:  # well past the 1 s visibility: nobody else may receive it
         stolen += store.sqs.receive_message(QueueUrl=store.queue_url, WaitTimeSeconds=1).get("Messages", [])
     runner.join(timeout=10)
     assert stolen == []
-    assert store.get(job_id)["state"] == "SUCCEEDED" and engine.runs == [job_id]
+    assert store.get(job_id).state == "SUCCEEDED" and engine.runs == [job_id]
 
 
 def test_engine_errors_and_crashes_fail_the_job_not_the_executor(store: JobStore) -> None:
     bad = _submit(store)
     _executor(store, ScriptedEngine(fail="dataset has no transforms_train.json")).poll_once()
-    assert store.get(bad)["state"] == "FAILED"
-    assert store.get(bad)["error"] == "dataset has no transforms_train.json"
+    assert store.get(bad).state == "FAILED"
+    assert store.get(bad).error == "dataset has no transforms_train.json"
     crash = _submit(store)
     _executor(store, ScriptedEngine(crash=True)).poll_once()
-    assert "engine crashed: ZeroDivisionError" in store.get(crash)["error"]
+    assert "engine crashed: ZeroDivisionError" in store.get(crash).error
     missing = _submit(store, engine="svox2")
     _executor(store, ScriptedEngine()).poll_once()
-    assert "engine 'svox2' is not installed" in store.get(missing)["error"]
+    assert "engine 'svox2' is not installed" in store.get(missing).error
 
 
 def test_poison_messages_end_in_the_dead_letter_queue(exec_ctx: Context, store: JobStore) -> None:
@@ -187,12 +187,12 @@ def test_reconcile_requeues_a_job_whose_executor_died_and_resends_a_lost_message
     time.sleep(0.2)
     done = store.reconcile(queued_stale_s=0, heartbeat_stale_s=0.1)
     assert done["requeued"] == [dead] and lost in done["resent"]
-    assert store.get(dead)["state"] == "QUEUED" and "dead-host lost" in store.get(dead)["note"]
+    assert store.get(dead).state == "QUEUED" and "dead-host lost" in store.get(dead).note
     ex = _executor(store, ScriptedEngine(), worker="w3")
     while ex.poll_once():
         pass
-    assert store.get(dead)["state"] == store.get(lost)["state"] == "SUCCEEDED"
-    assert store.get(dead)["attempts"] == 2
+    assert store.get(dead).state == store.get(lost).state == "SUCCEEDED"
+    assert store.get(dead).attempts == 2
 
 
 def test_at_start_an_executor_sends_an_unsent_job_and_takes_back_one_a_dead_local_executor_held(
@@ -213,12 +213,12 @@ def test_at_start_an_executor_sends_an_unsent_job_and_takes_back_one_a_dead_loca
     runner = threading.Thread(target=ex.run, daemon=True)
     runner.start()
     deadline = time.monotonic() + 120
-    while {store.get(unsent)["state"], store.get(held)["state"]} != {"SUCCEEDED"} and time.monotonic() < deadline:
+    while {store.get(unsent).state, store.get(held).state} != {"SUCCEEDED"} and time.monotonic() < deadline:
         time.sleep(0.5)
     ex.stopping.set()
     runner.join(60)
-    assert store.get(unsent)["state"] == "SUCCEEDED"
-    assert store.get(held)["state"] == "SUCCEEDED" and store.get(held)["attempts"] == 2
+    assert store.get(unsent).state == "SUCCEEDED"
+    assert store.get(held).state == "SUCCEEDED" and store.get(held).attempts == 2
 
 
 def test_reconcile_resends_a_lost_message_while_other_jobs_run_and_wait(store: JobStore) -> None:
@@ -242,7 +242,7 @@ def test_reconcile_fails_a_job_that_keeps_losing_its_executor(store: JobStore) -
     time.sleep(0.2)
     assert store.reconcile(heartbeat_stale_s=0.1, max_attempts=1)["failed"] == [job_id]
     job = store.get(job_id)
-    assert job["state"] == "FAILED" and "after 1 attempts" in job["error"]
+    assert job.state == "FAILED" and "after 1 attempts" in job.error
 
 
 def test_an_executor_started_before_the_stacks_waits_for_them_without_an_error(tmp_path: Path) -> None:
@@ -301,7 +301,7 @@ def test_the_executor_survives_a_local_cloud_restart_under_a_running_job(tmp_pat
         ctx = Context.create(None, home)
         ctx.stacks.deploy("infra")
         store = ctx.jobs.store
-        first = store.submit(parse_job({"scene": "lego"}))["job_id"]
+        first = store.submit(parse_job({"scene": "lego"})).job_id
         engine = GatedEngine()
         config = ExecutorConfig(wait_s=1, progress_every_s=0.2, extend_every_s=0.5, reconcile_every_s=3600)
         executor = Executor(store, {engine.name: engine}, config, worker_id="survivor")
@@ -321,14 +321,14 @@ def test_the_executor_survives_a_local_cloud_restart_under_a_running_job(tmp_pat
         control.up(home, workers=0)  # receipt handles from before the restart are void now
         engine.gate.set()
         deadline = time.time() + 60
-        while time.time() < deadline and store.get(first)["state"] != "SUCCEEDED":
+        while time.time() < deadline and store.get(first).state != "SUCCEEDED":
             time.sleep(0.2)
-        assert store.get(first)["state"] == "SUCCEEDED"
-        second = store.submit(parse_job({"scene": "lego"}))["job_id"]
-        while time.time() < deadline and store.get(second)["state"] != "SUCCEEDED":
+        assert store.get(first).state == "SUCCEEDED"
+        second = store.submit(parse_job({"scene": "lego"})).job_id
+        while time.time() < deadline and store.get(second).state != "SUCCEEDED":
             time.sleep(0.2)
         assert not died, f"the executor exited: {died[0]!r}"
-        assert store.get(second)["state"] == "SUCCEEDED", "the executor stopped serving after the restart"
+        assert store.get(second).state == "SUCCEEDED", "the executor stopped serving after the restart"
         executor.stopping.set()
         thread.join(timeout=30)
     finally:
@@ -344,7 +344,7 @@ def test_a_job_run_again_keeps_the_log_of_its_earlier_attempt(store: JobStore, t
     first = Executor(store, {"scripted": ScriptedEngine(steps=100, step_s=0.05)}, config, "w1", storage)
     runner = threading.Thread(target=first.poll_once)
     runner.start()
-    _wait_for(lambda: store.get(job_id)["state"] == "RUNNING")
+    _wait_for(lambda: store.get(job_id).state == "RUNNING")
     first.stopping.set()  # handed back to the queue
     runner.join(timeout=10)
     second = Executor(store, {"scripted": ScriptedEngine()}, config, "w2", storage)
@@ -389,7 +389,7 @@ def test_an_instance_running_a_job_is_protected_from_scale_in_until_it_ends(
     )
     protection = ScaleInProtection.from_environment(autoscaling)
     assert protection is not None and protection.group == "protect-test-executors"
-    job_id = store.submit(parse_job({"scene": "lego"}))["job_id"]
+    job_id = store.submit(parse_job({"scene": "lego"})).job_id
     engine = GatedEngine()
     executor = Executor(
         store, {engine.name: engine}, ExecutorConfig(wait_s=1), worker_id="fleet-1", protection=protection
@@ -401,7 +401,7 @@ def test_an_instance_running_a_job_is_protected_from_scale_in_until_it_ends(
     assert protected(), "a busy instance must be protected from scale-in"
     engine.gate.set()
     thread.join(timeout=60)
-    assert store.get(job_id)["state"] == "SUCCEEDED"
+    assert store.get(job_id).state == "SUCCEEDED"
     assert not protected(), "an idle instance must be free to go again"
     monkeypatch.setenv("SKYDECK_INSTANCE_ID", "i-0000000000000dead")
     assert ScaleInProtection.from_environment(autoscaling) is None  # in no group: off, with a warning

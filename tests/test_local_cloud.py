@@ -58,7 +58,7 @@ def test_state_survives_down_up_and_kill_9(tmp_path: Path) -> None:
         def everything_is_there() -> None:
             c = Context.create(None, home)
             assert {i.short: i.status for i in c.stacks.list()}["api"] == "CREATE_COMPLETE"
-            assert c.jobs.get(job_id)["state"] == "QUEUED"
+            assert c.jobs.get(job_id).state == "QUEUED"
             assert c.jobs.queue_depth()["queue_visible"] == 1
             body = c.clients.client("s3").get_object(Bucket=bucket, Key="data/scene.txt")["Body"].read()
             assert body == b"kept"
@@ -243,7 +243,7 @@ def test_workers_run_in_parallel_processes(tmp_path: Path) -> None:
 def test_job_store_validates_before_anything_is_written(cloud: Context) -> None:
     spec = parse_job({"scene": "lego", "config": {"lr_sigma": 10}})
     record = cloud.jobs.submit(spec)
-    assert cloud.jobs.get(record["job_id"])["config"] == {"lr_sigma": 10.0}
+    assert cloud.jobs.get(record.job_id).config == {"lr_sigma": 10.0}
     with pytest.raises(Exception, match="no job"):
         cloud.jobs.get("missing")
 
@@ -269,12 +269,12 @@ def test_read_cache_never_keeps_an_answer_that_raced_a_write() -> None:
 def test_queries_see_writes_at_once_through_the_cache(cloud) -> None:  # noqa: ANN001
     from lambda_src.jobs.schema import parse_job
 
-    before = cloud.jobs.list(state="QUEUED", limit=1000)["items"]
-    again = cloud.jobs.list(state="QUEUED", limit=1000)["items"]  # answered from the cache
-    assert [j["job_id"] for j in before] == [j["job_id"] for j in again]
-    job_id = cloud.jobs.submit(parse_job({"scene": "cache-check"}))["job_id"]
-    after = cloud.jobs.list(state="QUEUED", limit=1000)["items"]
-    assert job_id in [j["job_id"] for j in after]
+    before = cloud.jobs.list(state="QUEUED", limit=1000).items
+    again = cloud.jobs.list(state="QUEUED", limit=1000).items  # answered from the cache
+    assert [j.job_id for j in before] == [j.job_id for j in again]
+    job_id = cloud.jobs.submit(parse_job({"scene": "cache-check"})).job_id
+    after = cloud.jobs.list(state="QUEUED", limit=1000).items
+    assert job_id in [j.job_id for j in after]
 
 
 def test_one_local_cloud_per_home_and_a_killed_ones_workers_do_not_linger(tmp_path: Path) -> None:
@@ -473,12 +473,12 @@ def test_the_local_clouds_executors_run_the_hosts_entry_point_once_infra_is_depl
         make_scene("tiny", tmp_path / "scene", size=32, views=12, test_views=2)
         ctx.scenes.push(tmp_path / "scene", "tiny")
         config = {"reso": "[[32, 32, 32]]", "n_iters": 60, "batch_size": 1000, "lambda_tv": 0.0, "lambda_tv_sh": 0.0}
-        job_id = ctx.jobs.store.submit(parse_job({"scene": "tiny", "engine": "torch", "config": config}))["job_id"]
+        job_id = ctx.jobs.store.submit(parse_job({"scene": "tiny", "engine": "torch", "config": config})).job_id
         deadline = time.time() + 600
-        while time.time() < deadline and ctx.jobs.store.get(job_id)["state"] in ("QUEUED", "RUNNING"):
+        while time.time() < deadline and ctx.jobs.store.get(job_id).state in ("QUEUED", "RUNNING"):
             time.sleep(1)
         job = ctx.jobs.store.get(job_id)
-        assert job["state"] == "SUCCEEDED", job.get("error")
+        assert job.state == "SUCCEEDED", job.error
         workers = [p for p in _group_members(pgid) if p != pid]
         cmdlines = [Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0") for p in workers]
         assert cmdlines and all(b"gpu_executor" in c for c in cmdlines), cmdlines

@@ -36,11 +36,11 @@ def test_a_finished_job_with_a_multipart_checkpoint_survives_a_restart(tmp_path:
         ctx.scenes.push(tmp_path / "scene", "demo")
         config = {"reso": "[[96, 96, 96]]", "n_iters": 2, "batch_size": 500, "lambda_tv": 0.0, "lambda_tv_sh": 0.0}
         store = ctx.jobs.store
-        job_id = store.submit(parse_job({"scene": "demo", "engine": "torch", "config": config}))["job_id"]
+        job_id = store.submit(parse_job({"scene": "demo", "engine": "torch", "config": config})).job_id
         Executor(
             store, builtin_engines(), ExecutorConfig(wait_s=1), storage=ctx.scenes.storage(tmp_path / "cache")
         ).run(once=True)
-        assert store.get(job_id)["state"] == "SUCCEEDED"
+        assert store.get(job_id).state == "SUCCEEDED"
         ckpt = next(o for o in ctx.scenes.results(job_id) if o["name"] == "ckpt.npz")
         assert ckpt["size"] > MULTIPART_THRESHOLD, "the checkpoint must go up as a multipart upload"
 

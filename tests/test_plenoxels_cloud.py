@@ -54,13 +54,13 @@ def test_a_pushed_scene_trains_to_succeeded_with_results_in_the_bucket(train_ctx
         "lambda_tv": 0.0, "lambda_tv_sh": 0.0,
     }  # fmt: skip
     store = train_ctx.jobs.store
-    job_id = store.submit(parse_job({"scene": "tiny", "engine": "torch", "config": config}))["job_id"]
+    job_id = store.submit(parse_job({"scene": "tiny", "engine": "torch", "config": config})).job_id
     seen: list[dict] = []
     real_heartbeat = store.heartbeat
 
     def recording_heartbeat(job, worker, progress=None):  # noqa: ANN001, ANN202 - records what the table got
         item = real_heartbeat(job, worker, progress)
-        seen.append(item.get("progress") or {})
+        seen.append(item.progress or {})
         return item
 
     store.heartbeat = recording_heartbeat  # type: ignore[method-assign]
@@ -73,8 +73,8 @@ def test_a_pushed_scene_trains_to_succeeded_with_results_in_the_bucket(train_ctx
     )
     executor.run(once=True)
     job = store.get(job_id)
-    assert job["state"] == "SUCCEEDED", job.get("error")
-    result = job["result"]
+    assert job.state == "SUCCEEDED", job.error
+    result = job.result
     assert result["engine"] == "torch" and result["psnr"] > 20
     assert result["artifacts"] == f"s3://{train_ctx.scenes.bucket}/results/{job_id}/"
     psnrs = [p["psnr"] for p in seen if "psnr" in p]
@@ -98,12 +98,12 @@ def test_a_pushed_scene_trains_to_succeeded_with_results_in_the_bucket(train_ctx
 
 def test_missing_scene_fails_the_job_with_the_push_command(train_ctx: Context, tmp_path: Path) -> None:
     store = train_ctx.jobs.store
-    job_id = store.submit(parse_job({"scene": "nosuchscene", "engine": "torch"}))["job_id"]
+    job_id = store.submit(parse_job({"scene": "nosuchscene", "engine": "torch"})).job_id
     executor = Executor(store, builtin_engines(), ExecutorConfig(wait_s=1), storage=train_ctx.scenes.storage(tmp_path))
     executor.run(once=True)
     job = store.get(job_id)
-    assert job["state"] == "FAILED"
-    assert "skydeck data push DIR --name nosuchscene" in job["error"]
+    assert job.state == "FAILED"
+    assert "skydeck data push DIR --name nosuchscene" in job.error
     log = train_ctx.scenes.read_result(job_id, "job.log").decode()
     assert "FAILED: scene 'nosuchscene'" in log
 
@@ -114,8 +114,8 @@ def test_the_seed_drums_body_becomes_a_job_the_torch_engine_takes_here(cloud: Co
     status, created = http("POST", url, body, headers)
     assert status == 200
     job = cloud.jobs.get(created["job_id"])
-    assert job["scene"] == "/data/nerf_synthetic/drums" and job["engine"] == "auto"
-    engine, note = choose(builtin_engines(), job["engine"])
+    assert job.scene == "/data/nerf_synthetic/drums" and job.engine == "auto"
+    engine, note = choose(builtin_engines(), job.engine)
     assert engine.name == "torch"
     assert "svox2" in note and ("GPU" in note or "CUDA" in note)
 
@@ -157,7 +157,7 @@ def test_jobs_logs_prints_a_jobs_own_log(cloud_home: Home, tmp_path: Path) -> No
 
     ctx = Context.create(None, cloud_home)
     store = ctx.jobs.store
-    job_id = store.submit(parse_job({"scene": "logcheck", "engine": "torch"}))["job_id"]
+    job_id = store.submit(parse_job({"scene": "logcheck", "engine": "torch"})).job_id
     none_yet = run(cloud_home.root, "jobs", "logs", job_id)
     assert none_yet.returncode == 0 and "no log yet" in none_yet.stderr
     store.claim(job_id, "w")
@@ -183,9 +183,9 @@ def test_a_validation_only_job_evaluates_a_trained_checkpoint(train_ctx: Context
         storage=train_ctx.scenes.storage(tmp_path / "cache"),
     )  # fmt: skip
     executor.run(once=True)
-    assert store.get(trained["job_id"])["state"] == "SUCCEEDED"
+    assert store.get(trained.job_id).state == "SUCCEEDED"
     # by job id, through the API's own form
-    by_id = store.submit(parse_job({"scene": "valtiny", "checkpoint": trained["job_id"], "engine": "torch"}))
+    by_id = store.submit(parse_job({"scene": "valtiny", "checkpoint": trained.job_id, "engine": "torch"}))
     # as the original's client sent it: its checkpoint path names the experiment, trained here as a job
     train_ctx.stacks.deploy("api")
     url, headers = api(train_ctx)
@@ -197,19 +197,19 @@ def test_a_validation_only_job_evaluates_a_trained_checkpoint(train_ctx: Context
     assert status == 200 and answer["command"] == original["command"], answer
     for _ in range(2):
         executor.run(once=True)
-    for job_id in (by_id["job_id"], answer["job_id"]):
+    for job_id in (by_id.job_id, answer["job_id"]):
         job = store.get(job_id)
-        assert job["state"] == "SUCCEEDED", job.get("error")
-        result = job["result"]
+        assert job.state == "SUCCEEDED", job.error
+        result = job.result
         assert result["test_views"] == 4 and 0 < result["ssim"] <= 1 and result["psnr"] > 10, result
         assert "iterations" not in result, "a validation-only job trains nothing"
         assert "lpips" in result or result["lpips_unavailable"], result
         assert result["artifacts"].endswith(f"/results/{job_id}/")
     from_original = store.get(answer["job_id"])
-    assert from_original["name"] == "val-exp".join(["validate-", ""]) and from_original["checkpoint"].endswith(
+    assert from_original.name == "val-exp".join(["validate-", ""]) and from_original.checkpoint.endswith(
         "$val-exp/ckpt.npz"
     )
-    assert any(trained["job_id"] in n for n in from_original["result"]["notes"])
+    assert any(trained.job_id in n for n in from_original.result["notes"])
     # GET at the stage root lists it with the original's validation command
     status, listing = http("GET", url + "?limit=1000", None, headers)
     listed = next(j for j in listing if j["job_id"] == answer["job_id"])
@@ -217,8 +217,8 @@ def test_a_validation_only_job_evaluates_a_trained_checkpoint(train_ctx: Context
     # a checkpoint that names nothing fails the job with the reason, not the executor
     missing = store.submit(parse_job({"scene": "valtiny", "checkpoint": "/data/svox2/opt/ckpt/never-trained"}))
     executor.run(once=True)
-    job = store.get(missing["job_id"])
-    assert job["state"] == "FAILED" and "no succeeded job is named 'never-trained'" in job["error"]
+    job = store.get(missing.job_id)
+    assert job.state == "FAILED" and "no succeeded job is named 'never-trained'" in job.error
 
 
 def test_a_data_dir_missing_on_a_fresh_host_is_read_from_the_buckets_data_prefix(

@@ -128,7 +128,7 @@ class Backend:
     # -- jobs ----------------------------------------------------------------------------------------
     def jobs(self, state: str | None = None, limit: int = 50, next_token: str | None = None) -> JobPage:
         page = self.ctx.jobs.list(state=state, limit=limit, next_token=next_token)
-        return JobPage([Job.from_record(r) for r in page["items"]], page.get("next_token"))
+        return JobPage([Job.from_record(r) for r in page.items], page.next_token)
 
     def resolve_job(self, job_id: str) -> str:
         """A full job id from any unique prefix of one (at least 4 characters)."""

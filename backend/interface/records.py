@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from lambda_src.jobs.record import JobRecord
 from lambda_src.jobs.schema import TERMINAL_STATES
 
 
@@ -30,41 +32,39 @@ class Job:
     resources: dict[str, Any] = field(default_factory=dict)
     checkpoint: str | None = None  # a validation job's: the training job whose checkpoint it scores
     replayed: bool = False  # a submit answered with the job an earlier one made under the same key
-    record: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    record: JobRecord | None = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Job:
-        created = record.get("created_at")
+    def from_record(cls, record: JobRecord | Mapping[str, Any]) -> Job:
+        """The front ends' reading of a jobs-table record (or of its item form)."""
+        if not isinstance(record, JobRecord):
+            record = JobRecord.from_item(record)
         return cls(
-            job_id=record["job_id"],
-            state=record.get("state", "?"),
-            name=record.get("name") or "",
-            scene=record.get("scene") or "",
-            engine=record.get("engine") or "",
-            preset=record.get("preset"),
-            worker=record.get("worker"),
-            attempts=int(record.get("attempts") or 0),
-            error=record.get("error"),
-            note=record.get("note"),
-            created_at=float(created) if created is not None else None,
-            cancel_requested=bool(record.get("cancel_requested")),
+            job_id=record.job_id,
+            state=record.state,
+            name=record.name or "",
+            scene=record.scene or "",
+            engine=record.engine or "",
+            preset=record.preset,
+            worker=record.worker,
+            attempts=int(record.attempts or 0),
+            error=record.error,
+            note=record.note,
+            created_at=float(record.created_at) if record.created_at is not None else None,
+            cancel_requested=bool(record.cancel_requested),
             # a job that ended is past every stage: its last one ("writing results") is history
-            progress={
-                k: v
-                for k, v in (record.get("progress") or {}).items()
-                if not (k == "stage" and record.get("state") in TERMINAL_STATES)
-            },
-            result=dict(record.get("result") or {}),
-            config=dict(record.get("config") or {}),
-            resources=dict(record.get("resources") or {}),
-            checkpoint=record.get("checkpoint") or None,
-            replayed=bool(record.get("replayed")),
-            record=dict(record),
+            progress={k: v for k, v in (record.progress or {}).items() if not (k == "stage" and record.ended)},
+            result=dict(record.result or {}),
+            config=dict(record.config or {}),
+            resources=dict(record.resources or {}),
+            checkpoint=record.checkpoint or None,
+            replayed=bool(record.replayed),
+            record=record,
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The jobs table's record as it was read: what `--json` prints and scripts rely on."""
-        return dict(self.record)
+        """The jobs table's item as it was read: what `--json` prints and scripts rely on."""
+        return self.record.to_item() if self.record is not None else {"job_id": self.job_id, "state": self.state}
 
     @property
     def ended(self) -> bool:

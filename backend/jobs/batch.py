@@ -29,6 +29,7 @@ import yaml
 
 from backend.core.errors import ConfigError
 from backend.core.presets import compose_job, get_preset
+from lambda_src.jobs.record import JobRecord
 from lambda_src.jobs.schema import JobSpec
 
 if TYPE_CHECKING:
@@ -45,12 +46,12 @@ class Combination:
     overrides: dict[str, Any]
     spec: JobSpec
     name: str
-    existing: dict[str, Any] | None = None
+    existing: JobRecord | None = None
 
     @property
     def action(self) -> str:
-        if self.existing and self.existing["state"] in _DONE_OR_BUSY:
-            return f"skip ({self.existing['state'].lower()})"
+        if self.existing and self.existing.state in _DONE_OR_BUSY:
+            return f"skip ({self.existing.state.lower()})"
         return "submit"
 
 
@@ -134,11 +135,11 @@ def attach_existing(ctx: Context, plan: BatchPlan) -> None:
     token = None
     while True:
         page = ctx.jobs.list(limit=1000, next_token=token)
-        for job in page["items"]:
-            combo = wanted.get(job.get("name", ""))
+        for job in page.items:
+            combo = wanted.get(job.name or "")
             if combo is not None and combo.existing is None:  # newest first: keep the first seen
                 combo.existing = job
-        token = page.get("next_token")
+        token = page.next_token
         if not token:
             return
 
@@ -154,9 +155,9 @@ def run(ctx: Context, plan: BatchPlan, dry_run: bool = False) -> list[dict[str, 
     rows = []
     for combo in plan.combinations:
         action = combo.action
-        job_id = combo.existing["job_id"] if combo.existing else None
+        job_id = combo.existing.job_id if combo.existing else None
         if action == "submit" and not dry_run:
-            job_id = ctx.jobs.submit(combo.spec)["job_id"]
+            job_id = ctx.jobs.submit(combo.spec).job_id
         rows.append(
             {"name": combo.name, "scene": combo.scene, "overrides": combo.overrides, "action": action, "job_id": job_id}
         )
@@ -167,16 +168,17 @@ def leaderboard(ctx: Context, plan: BatchPlan) -> list[dict[str, Any]]:
     attach_existing(ctx, plan)
     rows = []
     for combo in plan.combinations:
-        job = combo.existing or {}
-        result, progress = job.get("result") or {}, job.get("progress") or {}
+        job = combo.existing
+        result = (job.result if job else None) or {}
+        progress = (job.progress if job else None) or {}
         psnr = result.get("psnr", progress.get("psnr"))
         rows.append(
             {
                 "name": combo.name,
                 "scene": combo.scene,
                 "overrides": combo.overrides,
-                "job_id": job.get("job_id"),
-                "state": job.get("state", "NOT SUBMITTED"),
+                "job_id": job.job_id if job else None,
+                "state": job.state if job else "NOT SUBMITTED",
                 "psnr": psnr,
                 "ssim": result.get("ssim"),
                 "train_s": result.get("train_s"),

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lambda_src.jobs.job_table import BY_STATE_INDEX
+from lambda_src.jobs.record import JobRecord
 from lambda_src.jobs.schema import STATES
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ class Snapshot:
     queue_in_flight: int
     dead_letter: int
     per_state: dict[str, int]
-    recent: list[dict[str, Any]] = field(default_factory=list)
+    recent: list[JobRecord] = field(default_factory=list)
 
 
 def count_by_state(ctx: Context) -> dict[str, int]:
@@ -58,5 +59,5 @@ def snapshot(ctx: Context, recent: int = 50, counts: dict[str, int] | None = Non
         queue_in_flight=depth["queue_in_flight"],
         dead_letter=depth["dead_letter_visible"] + depth["dead_letter_in_flight"],
         per_state=counts if counts is not None else count_by_state(ctx),
-        recent=ctx.jobs.list(limit=recent)["items"],
+        recent=ctx.jobs.list(limit=recent).items,
     )

@@ -7,11 +7,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from backend.core.errors import ConfigError, NotFoundError, SkydeckError, Unreachable
 from lambda_src.jobs.job_table import JobNotFound, JobStore, StateConflict
-from lambda_src.jobs.schema import STATES, TERMINAL_STATES, JobSpec
+from lambda_src.jobs.record import JobRecord, JobRecordPage
+from lambda_src.jobs.schema import STATES, JobSpec
 
 if TYPE_CHECKING:
     from backend.core.context import Context
@@ -64,7 +65,7 @@ class Jobs:
 
     def submit(
         self, spec: JobSpec, key: str | None = None, tries: int = 2, laptop_guard: bool = False
-    ) -> dict[str, Any]:
+    ) -> JobRecord:
         """One idempotent operation: the job's id is chosen here (or given, as `key`) and sent with every
         try, so a retry after a dropped connection or a lost answer finds the job it made instead of
         making a second; a job still QUEUED is sent again by that retry."""
@@ -94,7 +95,7 @@ class Jobs:
                 time.sleep(min(2.0**attempt, 5.0))
         raise AssertionError("unreachable")
 
-    def list(self, state: str | None = None, limit: int = 50, next_token: str | None = None) -> dict[str, Any]:
+    def list(self, state: str | None = None, limit: int = 50, next_token: str | None = None) -> JobRecordPage:
         if state is not None:
             if state.upper() not in STATES:
                 raise ConfigError(f"--state {state!r}: use one of {', '.join(s.lower() for s in STATES)}")
@@ -127,13 +128,13 @@ class Jobs:
             raise ConfigError(f"job id {job_id!r} is ambiguous: {len(found)} jobs start with it ({shown})")
         return found[0]
 
-    def get(self, job_id: str) -> dict[str, Any]:
+    def get(self, job_id: str) -> JobRecord:
         try:
             return self.store.get(job_id)
         except JobNotFound as exc:
             raise NotFoundError(str(exc)) from None
 
-    def cancel(self, job_id: str) -> dict[str, Any]:
+    def cancel(self, job_id: str) -> JobRecord:
         try:
             return self.store.cancel(job_id)
         except JobNotFound as exc:
@@ -147,16 +148,16 @@ class Jobs:
         interval_s: float = 1.0,
         until_done: bool = True,
         stop: threading.Event | None = None,
-    ) -> Iterator[Any]:
+    ) -> Iterator[JobRecord | list[JobRecord]]:
         """Yield a job (or the newest page of jobs) whenever it changes; stops when the job ends, or
         within a poll once `stop` is set."""
-        last: Any = None
+        last: JobRecord | list[JobRecord] | None = None
         while True:
-            current: Any = self.get(job_id) if job_id else self.list(limit=50)["items"]
+            current: JobRecord | list[JobRecord] = self.get(job_id) if job_id else self.list(limit=50).items
             if current != last:
                 yield current
                 last = current
-            if job_id and until_done and current["state"] in TERMINAL_STATES:
+            if job_id and until_done and isinstance(current, JobRecord) and current.ended:
                 return
             if stop is None:
                 time.sleep(interval_s)

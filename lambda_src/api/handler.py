@@ -37,6 +37,7 @@ from typing import Any
 import boto3
 
 from lambda_src.jobs.job_table import IdempotencyConflict, JobNotFound, JobStore, StateConflict
+from lambda_src.jobs.record import JobRecord
 from lambda_src.jobs.schema import EVAL_COMMAND, LAUNCH_COMMAND, JobValidationError, parse_body
 
 log = logging.getLogger("skydeck.api")
@@ -85,9 +86,9 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         if resource == "/jobs" and method == "GET":
             return _list(event.get("queryStringParameters") or {}, original=False)
         if job_id and method == "GET":
-            return _response(200, _store().get(job_id))
+            return _response(200, _store().get(job_id).to_item())
         if job_id and method == "DELETE":
-            return _response(200, _store().cancel(job_id))
+            return _response(200, _store().cancel(job_id).to_item())
         return _error(405, "method", f"{method} is not supported on {resource}")
     except JobValidationError as exc:
         return _response(400, exc.to_dict())
@@ -99,28 +100,23 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         return _error(409, "Idempotency-Key", str(exc))
 
 
-def original_command(record: dict[str, Any]) -> list[str]:
+def original_command(record: JobRecord) -> list[str]:
     """The command the original would have queued for this job (training or validation)."""
-    if record.get("checkpoint"):
-        return ["python", EVAL_COMMAND, str(record["checkpoint"]), str(record.get("scene", ""))]
-    return [
-        LAUNCH_COMMAND,
-        str(record.get("name", "")),
-        str(record.get("gpu") or "0"),
-        str(record.get("scene", "")),
-        "-c",
-    ]
+    if record.checkpoint:
+        return ["python", EVAL_COMMAND, record.checkpoint, record.scene or ""]
+    return [LAUNCH_COMMAND, record.name or "", record.gpu or "0", record.scene or "", "-c"]
 
 
-def original_item(record: dict[str, Any]) -> dict[str, Any]:
+def original_item(record: JobRecord) -> dict[str, Any]:
     """A job as the original's GET listed it: command and config as JSON text, metrics as text;
     skydeck's own fields ride along (extra keys never break the original's clients)."""
-    sent = record.get("sent") or {}
-    item = {k: v for k, v in record.items() if k not in ("command", "config", "sent", *ORIGINAL_METRICS)}
+    sent = record.sent or {}
+    skipped = ("command", "config", "sent", *ORIGINAL_METRICS)
+    item = {k: v for k, v in record.to_item().items() if k not in skipped}
     # the command and config as the client sent them, as the original stored them (json.dumps of each)
     item["command"] = json.dumps(sent["command"] if "command" in sent else original_command(record))
-    item["config"] = json.dumps(sent["config"] if "config" in sent else record.get("config") or {})
-    result = record.get("result") or {}
+    item["config"] = json.dumps(sent.get("config", record.config or {}))
+    result = record.result or {}
     for metric in ORIGINAL_METRICS:
         if result.get(metric) is not None:
             # the original's executor kept what followed "PSNR:" in render_imgs.py's `print('PSNR:', x)`:
@@ -145,12 +141,12 @@ def _submit(event: dict[str, Any], original: bool) -> dict[str, Any]:
     sent_command = isinstance(raw, dict) and "command" in raw
     sent = {"command": raw["command"], "config": raw.get("config", {})} if sent_command else None
     record = _store().submit(spec, job_id=_idempotent_job_id(event), sent=sent)
-    log.info(json.dumps({"event": "job_submitted", "job_id": record["job_id"], "name": spec.name}))
+    log.info(json.dumps({"event": "job_submitted", "job_id": record.job_id, "name": spec.name}))
     command = raw["command"] if sent_command else original_command(record)
     config = raw.get("config", {}) if sent_command else spec.config
     if original:  # the original answered 200 with what it queued and the new id
-        return _response(200, {"command": command, "config": config, "job_id": record["job_id"]})
-    answer = {"job_id": record["job_id"], "state": record["state"], "job": spec.to_dict()}
+        return _response(200, {"command": command, "config": config, "job_id": record.job_id})
+    answer = {"job_id": record.job_id, "state": record.state, "job": spec.to_dict()}
     if sent_command:
         answer.update(command=command, config=config)
     return _response(201, answer)
@@ -159,12 +155,12 @@ def _submit(event: dict[str, Any], original: bool) -> dict[str, Any]:
 def _everything() -> dict[str, Any]:
     """Every job, newest first, as the original's table scan listed them; paged (X-Next-Token) only
     past ROOT_SCAN_MAX, where one answer could no longer hold them."""
-    items: list[dict[str, Any]] = []
+    items: list[JobRecord] = []
     token = None
     while len(items) < ROOT_SCAN_MAX:
         page = _store().list(limit=min(1000, ROOT_SCAN_MAX - len(items)), next_token=token)
-        items += page["items"]
-        token = page["next_token"]
+        items += page.items
+        token = page.next_token
         if not token:
             break
     more = {"X-Next-Token": token} if token else {}
@@ -205,6 +201,6 @@ def _list(query: dict[str, str], original: bool) -> dict[str, Any]:
         field = "state" if "state" in str(exc) else "next_token"
         return _error(400, field, str(exc))
     if not original:
-        return _response(200, page)
-    more = {"X-Next-Token": page["next_token"]} if page["next_token"] else {}
-    return _response(200, [original_item(r) for r in page["items"]], more)
+        return _response(200, page.to_dict())
+    more = {"X-Next-Token": page.next_token} if page.next_token else {}
+    return _response(200, [original_item(r) for r in page.items], more)

@@ -14,7 +14,7 @@ import base64
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -22,6 +22,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from lambda_src.jobs.record import JobRecord, JobRecordPage
 from lambda_src.jobs.schema import STATES, TERMINAL_STATES, JobSpec
 
 _SER = TypeSerializer()
@@ -122,7 +123,7 @@ class JobStore:
     queue_url: str
 
     # -- writes --------------------------------------------------------------------------------
-    def submit(self, spec: JobSpec, job_id: str | None = None, sent: dict[str, Any] | None = None) -> dict[str, Any]:
+    def submit(self, spec: JobSpec, job_id: str | None = None, sent: dict[str, Any] | None = None) -> JobRecord:
         """Record the job as QUEUED, then send its id. A failed send is repaired by the reconciler.
         `sent` keeps the original's `command` and `config` as the client sent them (the original's GET
         answers them as stored)."""
@@ -148,25 +149,26 @@ class JobStore:
                 raise
             return self._resubmitted(spec, job_id)
         self.enqueue(record["job_id"])
-        return record
+        return JobRecord.from_item(record)
 
-    def _resubmitted(self, spec: JobSpec, job_id: str) -> dict[str, Any]:
+    def _resubmitted(self, spec: JobSpec, job_id: str) -> JobRecord:
         """The same submit again (a client retrying after a lost answer): the job it made, not a new one.
         Its message may be what was lost, so a job still QUEUED is sent again (a job delivered twice runs
         once)."""
         existing = self.get(job_id)
+        stored = existing.to_item()
         wanted = {k: v for k, v in spec.to_dict().items() if v is not None}
-        if any(existing.get(k) != v for k, v in wanted.items()):
+        if any(stored.get(k) != v for k, v in wanted.items()):
             raise IdempotencyConflict(job_id)
-        if existing.get("state") == "QUEUED":
+        if existing.state == "QUEUED":
             self.enqueue(job_id)
-        return {**existing, "replayed": True}
+        return existing.as_replayed()
 
     def enqueue(self, job_id: str) -> str:
         resp = self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps({"job_id": job_id}))
         return resp["MessageId"]
 
-    def claim(self, job_id: str, worker: str) -> dict[str, Any] | None:
+    def claim(self, job_id: str, worker: str) -> JobRecord | None:
         """QUEUED -> RUNNING for this worker; None if someone else has it or it is no longer queued."""
         now = time.time()
         try:
@@ -191,9 +193,9 @@ class JobStore:
             if _is_conditional(exc):
                 return None
             raise
-        return from_dynamo_item(resp["Attributes"])
+        return JobRecord.from_item(from_dynamo_item(resp["Attributes"]))
 
-    def heartbeat(self, job_id: str, worker: str, progress: dict[str, Any] | None = None) -> dict[str, Any]:
+    def heartbeat(self, job_id: str, worker: str, progress: dict[str, Any] | None = None) -> JobRecord:
         """Refresh the heartbeat (and progress) of a job this worker runs; returns the item."""
         now = time.time()
         expr = "SET heartbeat_at = :now, updated_at = :now"
@@ -215,7 +217,7 @@ class JobStore:
             if _is_conditional(exc):
                 raise StateConflict(f"job {job_id} is no longer running on {worker}") from None
             raise
-        return from_dynamo_item(resp["Attributes"])
+        return JobRecord.from_item(from_dynamo_item(resp["Attributes"]))
 
     def finish(
         self,
@@ -283,14 +285,14 @@ class JobStore:
             raise
         return True
 
-    def cancel(self, job_id: str) -> dict[str, Any]:
+    def cancel(self, job_id: str) -> JobRecord:
         """QUEUED jobs are cancelled at once; RUNNING ones are asked to stop (the executor obeys)."""
         job = self.get(job_id)
-        if job["state"] in TERMINAL_STATES:
-            raise StateConflict(f"job {job_id} already ended ({job['state']}); nothing to cancel")
+        if job.ended:
+            raise StateConflict(f"job {job_id} already ended ({job.state}); nothing to cancel")
         now = to_dynamo(time.time())
         try:
-            if job["state"] == "QUEUED":
+            if job.state == "QUEUED":
                 self.ddb.update_item(
                     TableName=self.table,
                     Key={"job_id": {"S": job_id}},
@@ -335,21 +337,21 @@ class JobStore:
         done: dict[str, list[str]] = {"requeued": [], "failed": [], "resent": []}
         waiting = self._visible_messages()  # before this pass adds messages of its own
         for job in self.iter_all(state="RUNNING"):
-            beat = float(job.get("heartbeat_at") or job.get("started_at") or 0)
-            gone = worker_gone is not None and worker_gone(str(job.get("worker") or ""))
+            beat = float(job.heartbeat_at or job.started_at or 0)
+            gone = worker_gone is not None and worker_gone(job.worker or "")
             if now - beat < heartbeat_stale_s and not gone:
                 continue
-            give_up = int(job.get("attempts") or 0) >= max_attempts
+            give_up = (job.attempts or 0) >= max_attempts
             target = "FAILED" if give_up else "QUEUED"
             why = (
-                f"executor {job.get('worker')} is gone (its process ended)"
+                f"executor {job.worker} is gone (its process ended)"
                 if gone
-                else f"executor {job.get('worker')} lost: no heartbeat for {now - beat:.0f}s"
+                else f"executor {job.worker} lost: no heartbeat for {now - beat:.0f}s"
             )
             try:
                 self.ddb.update_item(
                     TableName=self.table,
-                    Key={"job_id": {"S": job["job_id"]}},
+                    Key={"job_id": {"S": job.job_id}},
                     UpdateExpression="SET #s = :t, updated_at = :now, note = :why"
                     + (", finished_at = :now, #e = :why" if give_up else "")
                     + " REMOVE worker",
@@ -358,9 +360,9 @@ class JobStore:
                     ExpressionAttributeValues={
                         ":t": {"S": target},
                         ":run": {"S": "RUNNING"},
-                        ":beat": to_dynamo(job.get("heartbeat_at")),
+                        ":beat": to_dynamo(job.heartbeat_at),
                         ":now": to_dynamo(now),
-                        ":why": {"S": why + (f" after {job.get('attempts')} attempts" if give_up else "")},
+                        ":why": {"S": why + (f" after {job.attempts} attempts" if give_up else "")},
                     },
                 )
             except ClientError as exc:
@@ -368,10 +370,10 @@ class JobStore:
                     continue  # it came back to life, or another reconciler got there first
                 raise
             if give_up:
-                done["failed"].append(job["job_id"])
+                done["failed"].append(job.job_id)
             else:
-                self.enqueue(job["job_id"])
-                done["requeued"].append(job["job_id"])
+                self.enqueue(job.job_id)
+                done["requeued"].append(job.job_id)
         # a job last touched before the cut-off was made before it too: count those first (cheap, on the
         # index), and read them only when the queue holds fewer messages than that, so a deep backlog is
         # not read in full on every pass
@@ -381,21 +383,21 @@ class JobStore:
         stale = [
             job
             for job in self.iter_all(state="QUEUED")
-            if job["job_id"] not in done["requeued"] and float(job.get("updated_at") or 0) <= cutoff
+            if job.job_id not in done["requeued"] and float(job.updated_at or 0) <= cutoff
         ]
-        stale.sort(key=lambda job: float(job.get("created_at") or 0))
+        stale.sort(key=lambda job: float(job.created_at or 0))
         if len(stale) > waiting:
             for job in stale[: len(stale) - waiting]:
                 try:
                     self.ddb.update_item(
                         TableName=self.table,
-                        Key={"job_id": {"S": job["job_id"]}},
+                        Key={"job_id": {"S": job.job_id}},
                         UpdateExpression="SET updated_at = :now",
                         ConditionExpression="#s = :queued AND updated_at = :seen",
                         ExpressionAttributeNames={"#s": "state"},
                         ExpressionAttributeValues={
                             ":queued": {"S": "QUEUED"},
-                            ":seen": to_dynamo(job.get("updated_at")),
+                            ":seen": to_dynamo(job.updated_at),
                             ":now": to_dynamo(now),
                         },
                     )
@@ -403,8 +405,8 @@ class JobStore:
                     if _is_conditional(exc):
                         continue
                     raise
-                self.enqueue(job["job_id"])
-                done["resent"].append(job["job_id"])
+                self.enqueue(job.job_id)
+                done["resent"].append(job.job_id)
         return done
 
     def _visible_messages(self) -> int:
@@ -414,11 +416,11 @@ class JobStore:
         return int(attrs.get("ApproximateNumberOfMessages", 0))
 
     # -- reads ---------------------------------------------------------------------------------
-    def get(self, job_id: str) -> dict[str, Any]:
+    def get(self, job_id: str) -> JobRecord:
         resp = self.ddb.get_item(TableName=self.table, Key={"job_id": {"S": job_id}}, ConsistentRead=True)
         if "Item" not in resp:
             raise JobNotFound(job_id)
-        return from_dynamo_item(resp["Item"])
+        return JobRecord.from_item(from_dynamo_item(resp["Item"]))
 
     def newest_succeeded(self, name: str, look_back: int = 5000) -> str | None:
         """The id of the newest SUCCEEDED job called `name` among the newest `look_back` jobs."""
@@ -443,8 +445,8 @@ class JobStore:
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
         return None
 
-    def list(self, state: str | None = None, limit: int = 50, next_token: str | None = None) -> dict[str, Any]:
-        """Newest first; `next_token` pages on. Returns {"items": [...], "next_token": str | None}."""
+    def list(self, state: str | None = None, limit: int = 50, next_token: str | None = None) -> JobRecordPage:
+        """Newest first; `next_token` pages on (its `to_dict` is GET /jobs's answer)."""
         if state is not None and state not in STATES:
             raise ValueError(f"state must be one of {', '.join(STATES)}, not {state!r}")
         limit = max(1, min(int(limit), 1000))
@@ -476,10 +478,10 @@ class JobStore:
             if start and exc.response.get("Error", {}).get("Code") == "ValidationException":
                 raise ValueError("next_token does not fit this listing; drop it to start from the first page") from None
             raise
-        return {
-            "items": [from_dynamo_item(i) for i in resp.get("Items", [])],
-            "next_token": encode_token(resp.get("LastEvaluatedKey")),
-        }
+        return JobRecordPage(
+            [JobRecord.from_item(from_dynamo_item(i)) for i in resp.get("Items", [])],
+            encode_token(resp.get("LastEvaluatedKey")),
+        )
 
     def _count_queued_before(self, cutoff: float) -> int:
         kwargs: dict[str, Any] = {
@@ -498,12 +500,12 @@ class JobStore:
                 return total
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
-    def iter_all(self, state: str | None = None, page: int = 500) -> Any:
+    def iter_all(self, state: str | None = None, page: int = 500) -> Iterator[JobRecord]:
         token = None
         while True:
             resp = self.list(state=state, limit=page, next_token=token)
-            yield from resp["items"]
-            token = resp["next_token"]
+            yield from resp.items
+            token = resp.next_token
             if not token:
                 return
 

@@ -1,0 +1,92 @@
+"""The jobs table's item as a dataclass, at every end that touches it.
+
+The API handler and the backend write it (a submit), the executor moves it on (claim, heartbeat,
+finish, release), and all of them read it as attributes. Its item form (`to_item`) is what the table
+holds, what `GET /jobs/{id}` answers and what `skydeck jobs show --json` prints: a key that was never
+written is absent (never null), and a key this version does not know is kept as read, so a record
+written by a newer executor passes through unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from lambda_src.jobs.schema import TERMINAL_STATES, JobSpec, parse_job
+
+SPEC_KEYS = ("name", "scene", "engine", "config", "resources", "gpu", "preset", "checkpoint")
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    job_id: str
+    state: str  # QUEUED, RUNNING, SUCCEEDED, FAILED or CANCELLED (schema.STATES)
+    kind: str | None = None  # always "job": the by_created index's partition key
+    created_at: float | None = None
+    updated_at: float | None = None
+    attempts: int | None = None  # claims so far; a job handed back and claimed again counts each
+    # the job as it was submitted: JobSpec's fields (`spec()` reads them back)
+    name: str | None = None
+    scene: str | None = None
+    engine: str | None = None
+    config: dict[str, Any] | None = None
+    resources: dict[str, Any] | None = None
+    gpu: str | None = None
+    preset: str | None = None
+    checkpoint: str | None = None
+    sent: dict[str, Any] | None = None  # the original's command and config, as a client sent them
+    # the run, as the executor records it
+    worker: str | None = None
+    started_at: float | None = None
+    heartbeat_at: float | None = None
+    finished_at: float | None = None
+    progress: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    note: str | None = None  # why it was handed back or re-queued
+    cancel_requested: bool | None = None
+    replayed: bool | None = None  # never stored: a submit answered with the job the same key made before
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> JobRecord:
+        """A record from its item form (plain values, as `from_dynamo_item` or JSON gives them)."""
+        missing = [k for k in ("job_id", "state") if not isinstance(item.get(k), str)]
+        if missing:
+            raise ValueError(f"a jobs-table item needs {' and '.join(missing)} as text; it has {sorted(item)}")
+        known = _FIELDS & item.keys()
+        return cls(**{k: item[k] for k in known}, extra={k: v for k, v in item.items() if k not in _FIELDS})
+
+    def to_item(self) -> dict[str, Any]:
+        """The item form: every field that is set, then the keys kept as read."""
+        doc = {name: getattr(self, name) for name in _ORDER if getattr(self, name) is not None}
+        doc.update(self.extra)
+        return doc
+
+    @property
+    def ended(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    def spec(self) -> JobSpec:
+        """The job as submitted, checked again (JobValidationError if the stored one is not valid)."""
+        doc = self.to_item()
+        return parse_job({k: doc[k] for k in SPEC_KEYS if k in doc})
+
+    def as_replayed(self) -> JobRecord:
+        return replace(self, replayed=True)
+
+
+_ORDER = tuple(f.name for f in fields(JobRecord) if f.name != "extra")
+_FIELDS = frozenset(_ORDER)
+
+
+@dataclass(frozen=True)
+class JobRecordPage:
+    """A page of records, newest first; `next_token` pages on (None: the last page)."""
+
+    items: list[JobRecord]
+    next_token: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"items": [r.to_item() for r in self.items], "next_token": self.next_token}

@@ -1,0 +1,79 @@
+"""The jobs table's item as a dataclass: its item form is the table's, key for key, at every end."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lambda_src.jobs.job_table import from_dynamo_item, to_dynamo
+from lambda_src.jobs.record import JobRecord, JobRecordPage
+from lambda_src.jobs.schema import JobValidationError, parse_job
+
+# a finished job as the executor leaves it, with the original's sent command and a key this version
+# does not know (a newer executor's)
+FINISHED = {
+    "sent": {"command": ["launch_training_job.sh", "lego", "0", "lego", "-c"], "config": {"lr_sigma": 30}},
+    "job_id": "3f1c9f1e-2a0b-4c55-9a43-1d2f3e4a5b6c",
+    "kind": "job",
+    "state": "SUCCEEDED",
+    "created_at": 1764800000.25,
+    "updated_at": 1764800190.5,
+    "attempts": 2,
+    "name": "lego",
+    "scene": "lego",
+    "engine": "torch",
+    "config": {"lr_sigma": 30.0, "reso": "[[128, 128, 128]]"},
+    "resources": {"gpus": 1, "timeout_minutes": 120},
+    "worker": "i-0abc:1234",
+    "started_at": 1764800010.0,
+    "heartbeat_at": 1764800180.75,
+    "finished_at": 1764800190.5,
+    "progress": {"iteration": 12800, "psnr": 31.2, "stage": "writing results"},
+    "result": {"psnr": 31.4, "ssim": 0.95, "phases_s": {"train": 150.5}},
+    "note": "executor i-0old lost: no heartbeat for 301s",
+    "gpu_memory_peak_mb": 10240,
+}
+
+
+def test_a_record_reads_as_attributes_and_writes_back_the_same_item() -> None:
+    record = JobRecord.from_item(FINISHED)
+    assert record.state == "SUCCEEDED" and record.attempts == 2 and record.worker == "i-0abc:1234"
+    assert record.result == {"psnr": 31.4, "ssim": 0.95, "phases_s": {"train": 150.5}}
+    assert record.extra == {"gpu_memory_peak_mb": 10240}  # kept as read, never dropped
+    assert record.ended and record.cancel_requested is None and record.error is None
+    assert record.to_item() == FINISHED
+    # and through DynamoDB's form, as the table stores it
+    stored = {k: to_dynamo(v) for k, v in record.to_item().items()}
+    assert JobRecord.from_item(from_dynamo_item(stored)) == record
+
+
+def test_unset_keys_stay_absent_and_a_replayed_answer_says_so() -> None:
+    queued = {"job_id": "a" * 8, "kind": "job", "state": "QUEUED", "created_at": 1.0, "updated_at": 1.0,
+              "attempts": 0, "name": "n", "scene": "s", "engine": "auto", "config": {}, "resources": {}}  # fmt: skip
+    record = JobRecord.from_item(queued)
+    item = record.to_item()
+    assert item == queued and "worker" not in item and "error" not in item and json.loads(json.dumps(item)) == item
+    assert record.as_replayed().to_item() == {**queued, "replayed": True}
+    assert not record.ended
+
+
+def test_the_spec_is_read_back_as_it_was_submitted() -> None:
+    spec = parse_job({"name": "val", "scene": "lego", "checkpoint": FINISHED["job_id"], "engine": "torch"})
+    item = {"job_id": "b" * 8, "state": "QUEUED", **{k: v for k, v in spec.to_dict().items() if v is not None}}
+    assert JobRecord.from_item(item).spec() == spec
+    broken = JobRecord.from_item({**item, "config": {"lr_sigma": "fast"}})
+    with pytest.raises(JobValidationError, match="lr_sigma"):
+        broken.spec()
+
+
+def test_an_item_without_its_key_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="job_id"):
+        JobRecord.from_item({"state": "QUEUED"})
+    with pytest.raises(ValueError, match="state"):
+        JobRecord.from_item({"job_id": "x", "state": None})
+
+
+def test_a_page_keeps_the_api_answer_shape() -> None:
+    page = JobRecordPage([JobRecord.from_item(FINISHED)], "tok")
+    assert page.to_dict() == {"items": [FINISHED], "next_token": "tok"}
