@@ -224,11 +224,12 @@ class Backend:
         return f"scene {name}: {result.files} files ({result.bytes / 1e6:.1f} MB) in {result.uri}"
 
     def fetch_results(
-        self, job_id: str, directory: Path, on_file: Callable[[str], None] | None = None, overwrite: bool = False
+        self, job_id: str, directory: Path, on_file: Callable[[str], None] | None = None, overwrite: bool = True
     ) -> list[Path]:
         """A job's results (checkpoint, renders, turntable.gif, metrics.json, its log) copied into
-        `directory`; files already there are refused unless `overwrite`."""
-        return self.ctx.scenes.fetch(job_id, directory, on_file=on_file, overwrite=overwrite)
+        `directory`, `on_file` told each name; with `overwrite` False, files already there are refused
+        (ConfigError) before anything is written."""
+        return self.ctx.scenes.fetch(job_id, directory, on_file=on_file or (lambda _: None), overwrite=overwrite)
 
     # -- scenes --------------------------------------------------------------------------------------
     def scenes(self) -> list[dict[str, Any]]:
