@@ -303,7 +303,7 @@ def main() -> int:
         print(f"boot: {served.host.record.get('state')} (rc {served.host.returncode})")
         job = served.job
         if job is not None:
-            print(f"job {job.job_id}: {job.state} psnr {(job.result or {}).get('psnr')}")
+            print(f"job {job.job_id}: {job.state} psnr {job.result.psnr if job.result else None}")
         print(f"in {time.monotonic() - started:.0f} s")
         listing = fleet_hosts(home)
         print(textwrap.indent(listing.stdout + listing.stderr, "  "))

@@ -430,9 +430,9 @@ def test_a_finished_job_shows_no_stage_and_the_stack_panel_names_what_a_stack_ho
     from backend.interface import Job
 
     record = {"job_id": "j", "state": "SUCCEEDED", "progress": {"iteration": 9, "stage": "writing results"}}
-    assert Job.from_record(record).progress == {"iteration": 9}
+    assert Job.from_record(record).progress.to_dict() == {"iteration": 9}
     running = {**record, "state": "RUNNING"}
-    assert Job.from_record(running).progress["stage"] == "writing results"
+    assert Job.from_record(running).progress.stage == "writing results"
 
 
 async def test_the_tour_needs_no_terminal_scene_data_and_results_from_the_console(

@@ -19,6 +19,7 @@ from backend.core.profiles import Profile
 from backend.localcloud import control
 from gpu_executor.executor import Executor, ExecutorConfig
 from lambda_src.jobs.job_table import JobStore
+from lambda_src.jobs.record import JobProgress
 from lambda_src.jobs.schema import parse_job
 from tests.engines import ScriptedEngine
 
@@ -69,8 +70,8 @@ def test_a_job_runs_to_succeeded_with_its_result(store: JobStore) -> None:
     assert _executor(store, engine).poll_once()
     job = store.get(job_id)
     assert job.state == "SUCCEEDED"
-    assert job.result["psnr"] == 30.5 and job.result["engine"] == "scripted"
-    assert "engine auto -> scripted" in job.result["notes"][0]
+    assert job.result.psnr == 30.5 and job.result.engine == "scripted"
+    assert "engine auto -> scripted" in job.result.notes[0]
     assert job.attempts == 1 and job.worker == "w1"
     assert _depth(store) == 0
 
@@ -103,12 +104,12 @@ def test_cancel_stops_a_running_job(store: JobStore) -> None:
     runner = threading.Thread(target=ex.poll_once)
     runner.start()
     _wait_for(lambda: store.get(job_id).state == "RUNNING")
-    _wait_for(lambda: (store.get(job_id).progress or {}).get("iteration", 0) >= 2)
+    _wait_for(lambda: ((store.get(job_id).progress or JobProgress()).iteration or 0) >= 2)
     assert store.cancel(job_id).cancel_requested is True
     runner.join(timeout=10)
     job = store.get(job_id)
     assert job.state == "CANCELLED" and job.error == "cancelled by operator"
-    assert job.progress["iteration"] < 100
+    assert job.progress.iteration < 100
     assert _depth(store) == 0
 
 

@@ -73,7 +73,7 @@ def test_a_rehearsed_host_boots_ok_serves_a_job_and_is_listed(
     check = record["steps"][0]["detail"]
     assert "no GPU" in check and "svox2 not built, torch engine" in check and record["engine"] == "torch"
     assert served.job is not None and served.job.state == "SUCCEEDED", served.job and served.job.error
-    assert served.job.result["engine"] == "torch"
+    assert served.job.result.engine == "torch"
     # the executor ran from the environment the set-up made, on the stand-in AMI's torch
     venv = served.host.sandbox / "opt" / "skydeck" / "venv"
     pth = next(venv.glob("lib/python*/site-packages/skydeck-ami-packages.pth"))

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from lambda_src.jobs.job_table import from_dynamo_item, to_dynamo
-from lambda_src.jobs.record import JobRecord, JobRecordPage
+from lambda_src.jobs.record import JobProgress, JobRecord, JobRecordPage, JobResult
 from lambda_src.jobs.schema import JobValidationError, parse_job
 
 # a finished job as the executor leaves it, with the original's sent command and a key this version
@@ -39,7 +39,8 @@ FINISHED = {
 def test_a_record_reads_as_attributes_and_writes_back_the_same_item() -> None:
     record = JobRecord.from_item(FINISHED)
     assert record.state == "SUCCEEDED" and record.attempts == 2 and record.worker == "i-0abc:1234"
-    assert record.result == {"psnr": 31.4, "ssim": 0.95, "phases_s": {"train": 150.5}}
+    assert record.result == JobResult(psnr=31.4, ssim=0.95, phases_s={"train": 150.5})
+    assert record.progress is not None and record.progress.iteration == 12800 and record.progress.stage
     assert record.extra == {"gpu_memory_peak_mb": 10240}  # kept as read, never dropped
     assert record.ended and record.cancel_requested is None and record.error is None
     assert record.to_item() == FINISHED
@@ -77,3 +78,16 @@ def test_an_item_without_its_key_is_refused_by_name() -> None:
 def test_a_page_keeps_the_api_answer_shape() -> None:
     page = JobRecordPage([JobRecord.from_item(FINISHED)], "tok")
     assert page.to_dict() == {"items": [FINISHED], "next_token": "tok"}
+
+
+def test_progress_and_result_are_typed_and_keep_what_an_engine_adds() -> None:
+    # svox2's engine reports epoch and batch; a later engine may report a key this version lacks
+    reported = {"epoch": 3, "psnr_train": 24.5, "batch": 120, "batches": 400, "gpu_util": 0.93}
+    progress = JobProgress.from_dict(reported)
+    assert progress.epoch == 3 and progress.batches == 400 and progress.iteration is None
+    assert progress.extra == {"gpu_util": 0.93} and progress.to_dict() == reported
+    finished = {"engine": "svox2", "psnr": 30.1, "ssim": 0.94, "lpips": 0.05, "phases_s": {"train": 3.5},
+                "notes": ["n"], "artifacts": "s3://b/results/j/", "epoch": 9}  # fmt: skip
+    result = JobResult.from_dict(finished)
+    assert (result.engine, result.lpips, result.notes, result.extra) == ("svox2", 0.05, ["n"], {"epoch": 9})
+    assert result.to_dict() == finished

@@ -60,7 +60,7 @@ def test_a_long_history_of_heartbeats_and_log_uploads_compacts_to_what_exists(
         assert second["replayed"] == first["compacted"]["after"]
         ctx = Context.create(None, home)
         job = ctx.jobs.get(job_id)
-        assert job.state == "RUNNING" and job.progress["iteration"] == 299
+        assert job.state == "RUNNING" and job.progress.iteration == 299
         log = ctx.scenes.read_result(job_id, "job.log").decode()
         assert log.startswith("line 290") and log.count("\n") == 291
     finally:

@@ -60,7 +60,7 @@ def test_a_pushed_scene_trains_to_succeeded_with_results_in_the_bucket(train_ctx
 
     def recording_heartbeat(job, worker, progress=None):  # noqa: ANN001, ANN202 - records what the table got
         item = real_heartbeat(job, worker, progress)
-        seen.append(item.progress or {})
+        seen.append(item.progress.to_dict() if item.progress else {})
         return item
 
     store.heartbeat = recording_heartbeat  # type: ignore[method-assign]
@@ -74,7 +74,7 @@ def test_a_pushed_scene_trains_to_succeeded_with_results_in_the_bucket(train_ctx
     executor.run(once=True)
     job = store.get(job_id)
     assert job.state == "SUCCEEDED", job.error
-    result = job.result
+    result = job.result.to_dict()
     assert result["engine"] == "torch" and result["psnr"] > 20
     assert result["artifacts"] == f"s3://{train_ctx.scenes.bucket}/results/{job_id}/"
     psnrs = [p["psnr"] for p in seen if "psnr" in p]
@@ -200,7 +200,7 @@ def test_a_validation_only_job_evaluates_a_trained_checkpoint(train_ctx: Context
     for job_id in (by_id.job_id, answer["job_id"]):
         job = store.get(job_id)
         assert job.state == "SUCCEEDED", job.error
-        result = job.result
+        result = job.result.to_dict()
         assert result["test_views"] == 4 and 0 < result["ssim"] <= 1 and result["psnr"] > 10, result
         assert "iterations" not in result, "a validation-only job trains nothing"
         assert "lpips" in result or result["lpips_unavailable"], result
@@ -209,7 +209,7 @@ def test_a_validation_only_job_evaluates_a_trained_checkpoint(train_ctx: Context
     assert from_original.name == "val-exp".join(["validate-", ""]) and from_original.checkpoint.endswith(
         "$val-exp/ckpt.npz"
     )
-    assert any(trained.job_id in n for n in from_original.result["notes"])
+    assert any(trained.job_id in n for n in from_original.result.notes)
     # GET at the stage root lists it with the original's validation command
     status, listing = http("GET", url + "?limit=1000", None, headers)
     listed = next(j for j in listing if j["job_id"] == answer["job_id"])

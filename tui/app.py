@@ -99,7 +99,7 @@ class SkydeckApp(App[None]):
     def on_job_ended(self, message: JobEnded) -> None:
         job = message.job
         name = f"{job.job_id[:8]} {job.name}".strip()
-        psnr = job.result.get("psnr")
+        psnr = job.result.psnr
         if job.state == "SUCCEEDED":
             self.notify(f"job {name} succeeded" + (f": PSNR {psnr:.2f} dB" if isinstance(psnr, int | float) else ""))
         elif job.state == "FAILED":

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from lambda_src.jobs.record import JobRecord
+from lambda_src.jobs.record import JobProgress, JobRecord, JobResult
 from lambda_src.jobs.schema import TERMINAL_STATES
 
 
@@ -26,8 +26,8 @@ class Job:
     note: str | None = None
     created_at: float | None = None
     cancel_requested: bool = False
-    progress: dict[str, Any] = field(default_factory=dict)
-    result: dict[str, Any] = field(default_factory=dict)
+    progress: JobProgress = field(default_factory=JobProgress)
+    result: JobResult = field(default_factory=JobResult)
     config: dict[str, Any] = field(default_factory=dict)
     resources: dict[str, Any] = field(default_factory=dict)
     checkpoint: str | None = None  # a validation job's: the training job whose checkpoint it scores
@@ -39,6 +39,8 @@ class Job:
         """The front ends' reading of a jobs-table record (or of its item form)."""
         if not isinstance(record, JobRecord):
             record = JobRecord.from_item(record)
+        # a job that ended is past every stage: its last one ("writing results") is history
+        progress = record.progress or JobProgress()
         return cls(
             job_id=record.job_id,
             state=record.state,
@@ -52,9 +54,8 @@ class Job:
             note=record.note,
             created_at=float(record.created_at) if record.created_at is not None else None,
             cancel_requested=bool(record.cancel_requested),
-            # a job that ended is past every stage: its last one ("writing results") is history
-            progress={k: v for k, v in (record.progress or {}).items() if not (k == "stage" and record.ended)},
-            result=dict(record.result or {}),
+            progress=replace(progress, stage=None) if record.ended else progress,
+            result=record.result or JobResult(),
             config=dict(record.config or {}),
             resources=dict(record.resources or {}),
             checkpoint=record.checkpoint or None,
@@ -72,23 +73,23 @@ class Job:
 
     @property
     def psnr(self) -> float | None:
-        value = self.result.get("psnr", self.progress.get("psnr"))
+        value = self.result.psnr if self.result.psnr is not None else self.progress.psnr
         return float(value) if isinstance(value, int | float) else None
 
     @property
     def iteration(self) -> int | None:
-        value = self.progress.get("iteration")
+        value = self.progress.iteration
         return int(value) if isinstance(value, int | float) else None
 
     @property
     def phases(self) -> dict[str, float]:
         """Seconds per phase (queued, load, train, evaluate, render, upload) of a job that ended."""
-        value = self.result.get("phases_s")
+        value = self.result.phases_s
         return {k: float(v) for k, v in value.items() if isinstance(v, int | float)} if isinstance(value, dict) else {}
 
     @property
     def notes(self) -> list[str]:
-        return [str(n) for n in self.result.get("notes", [])]
+        return [str(n) for n in self.result.notes or []]
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ import yaml
 
 from backend.core.errors import ConfigError
 from backend.core.presets import compose_job, get_preset
-from lambda_src.jobs.record import JobRecord
+from lambda_src.jobs.record import JobProgress, JobRecord, JobResult
 from lambda_src.jobs.schema import JobSpec
 
 if TYPE_CHECKING:
@@ -169,9 +169,9 @@ def leaderboard(ctx: Context, plan: BatchPlan) -> list[dict[str, Any]]:
     rows = []
     for combo in plan.combinations:
         job = combo.existing
-        result = (job.result if job else None) or {}
-        progress = (job.progress if job else None) or {}
-        psnr = result.get("psnr", progress.get("psnr"))
+        result = (job.result if job else None) or JobResult()
+        progress = (job.progress if job else None) or JobProgress()
+        psnr = result.psnr if result.psnr is not None else progress.psnr
         rows.append(
             {
                 "name": combo.name,
@@ -180,8 +180,8 @@ def leaderboard(ctx: Context, plan: BatchPlan) -> list[dict[str, Any]]:
                 "job_id": job.job_id if job else None,
                 "state": job.state if job else "NOT SUBMITTED",
                 "psnr": psnr,
-                "ssim": result.get("ssim"),
-                "train_s": result.get("train_s"),
+                "ssim": result.ssim,
+                "train_s": result.train_s,
             }
         )
     rows.sort(key=lambda r: (r["psnr"] is None, -(r["psnr"] or 0.0)))

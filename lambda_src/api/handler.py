@@ -116,7 +116,7 @@ def original_item(record: JobRecord) -> dict[str, Any]:
     # the command and config as the client sent them, as the original stored them (json.dumps of each)
     item["command"] = json.dumps(sent["command"] if "command" in sent else original_command(record))
     item["config"] = json.dumps(sent.get("config", record.config or {}))
-    result = record.result or {}
+    result = record.result.to_dict() if record.result else {}
     for metric in ORIGINAL_METRICS:
         if result.get(metric) is not None:
             # the original's executor kept what followed "PSNR:" in render_imgs.py's `print('PSNR:', x)`:

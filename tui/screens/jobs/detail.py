@@ -134,7 +134,8 @@ class JobDetailScreen(DeckScreen):
                 lines.append(f"{key:<9} {escape(str(value))}")
         lines.append(f"created   {age(job.created_at)} ago")
         for section in ("progress", "result", "config", "resources"):
-            values: dict[str, Any] = getattr(job, section)
+            section_value = getattr(job, section)
+            values: dict[str, Any] = section_value if isinstance(section_value, dict) else section_value.to_dict()
             if values:
                 lines.append(f"\n[b]{section}[/b]")
                 lines += [
