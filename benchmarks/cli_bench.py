@@ -50,12 +50,13 @@ def main() -> int:
         ids = [store.submit(parse_job({"scene": "lego", "name": f"bench-{i}"})).job_id for i in range(100)]
         ctx.stacks.deploy("sdsinf")
         from backend.sdsinf.data import generate
+        from backend.sdsinf.plans import RunPlan
         from backend.sdsinf.runs import SdsinfRuns
 
         runs = SdsinfRuns(ctx)
         generate(home.root / "gc", 1024, 4, 20, seed=1)
         runs.upload(home.root / "gc", 1024, 4, "bench")
-        runs.follow(runs.start("bench", "serial")["run_id"], timeout_s=300)
+        runs.follow(runs.start(RunPlan("", "bench", "serial", 1)).run_id, timeout_s=300)
         cases = {
             "--version": ["--version"],
             "jobs list --help": ["jobs", "list", "--help"],

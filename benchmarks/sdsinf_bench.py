@@ -131,6 +131,8 @@ def cloud_split(inputs: int, layers: int, worker_counts: tuple[int, ...] = (1, 2
     throwaway local cloud (everything on this machine: the split shows the protocol's cost)."""
     from sdsinf_cloud import uploaded_cloud
 
+    from backend.sdsinf.plans import RunPlan
+
     with uploaded_cloud("bench", layers, inputs, seed=3) as runs:
         print(f"\nlocal cloud, 1024 neurons x {layers} layers, {inputs} inputs (2 cores: all workers share them)")
         header = f"{'variant':<8}{'partition':>10}{'workers':>8}{'wall s':>9}{'comm s':>9}{'comp s':>9}"
@@ -142,11 +144,10 @@ def cloud_split(inputs: int, layers: int, worker_counts: tuple[int, ...] = (1, 2
                     continue  # Serial is one worker
                 if partition == "component" and workers == 1:
                     continue  # one worker sends nothing either way
-                started = runs.start(
-                    "bench", variant, workers=workers, config=f"bench_{variant}_{workers}w", partition=partition
-                )
-                summary = runs.follow(started["run_id"], timeout_s=900)
-                metrics = runs.show(started["run_id"])["metrics"]
+                plan = RunPlan(f"bench_{variant}_{workers}w", "bench", variant, workers, partition=partition)
+                started = runs.start(plan)
+                summary = runs.follow(started.run_id, timeout_s=900)
+                metrics = runs.show(started.run_id)["metrics"]
                 # Queue rows count messages; Object and Serial rows (the original's S3 schema) files
                 count, size = (
                     ("METRIC_NUM_MESSAGES_SENT", "METRIC_SIZE_MESSAGES_SENT")

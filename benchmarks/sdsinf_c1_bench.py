@@ -74,21 +74,24 @@ def _fmt(x: float) -> str:
 def run(wire: str, inputs: int, layers: int, workers: int) -> dict[str, float]:
     from sdsinf_cloud import uploaded_cloud
 
+    from backend.sdsinf.plans import RunPlan
+
     with uploaded_cloud("c1", layers, inputs, seed=0, density=DENSITY) as runs:
         t = time.perf_counter()
-        started = runs.start(
-            "c1", "queue", workers=workers, config=f"c1_1024n_{workers}w_{inputs}bs_queue", wire=wire,
+        plan = RunPlan(
+            f"c1_1024n_{workers}w_{inputs}bs_queue", "c1", "queue", workers, wire=wire,
             poll_timeout_s=600,  # 8 workers share 2 cores here: a layer can take minutes
-        )
-        summary = runs.follow(started["run_id"], timeout_s=7200, idle_timeout_s=1800)
+        )  # fmt: skip
+        started = runs.start(plan)
+        summary = runs.follow(started.run_id, timeout_s=7200, idle_timeout_s=1800)
         wall = time.perf_counter() - t
-        shown = runs.show(started["run_id"])["metrics"]
+        shown = runs.show(started.run_id)["metrics"]
         metrics = {k: float(v) for k, v in shown.items() if k.startswith("METRIC")}
         bucket = runs.out["MetricsBucket"]
         for column in ("CHUNKS_SENT", "NNZ_SENT", "ROWS_SENT"):
             metrics[column] = 0.0
         for k in range(workers):
-            body = runs._get(bucket, f"{started['prefix']}/layerstats-worker-{k:04d}.csv").decode()
+            body = runs._get(bucket, f"{started.prefix}/layerstats-worker-{k:04d}.csv").decode()
             for row in csv.DictReader(io.StringIO(body)):
                 for column in ("CHUNKS_SENT", "NNZ_SENT", "ROWS_SENT"):
                     metrics[column] += float(row[column])

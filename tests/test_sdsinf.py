@@ -242,9 +242,9 @@ PAYLOADS = sorted((Path(__file__).parent / "fixtures" / "sdsinf_payloads").glob(
 
 @pytest.mark.parametrize("path", PAYLOADS, ids=lambda p: p.stem)
 def test_each_original_payload_is_read_as_the_original_reads_it(path: Path) -> None:
-    from backend.sdsinf.payload import load_payload
+    from backend.sdsinf.runs import read_payload
 
-    payload = load_payload(path)
+    payload = read_payload(path)
     variant = path.stem.rsplit("_", 1)[-1]
     assert payload.variant == variant and payload.config.endswith(f"_{variant}")
     assert payload.config == path.stem.replace("_payload", "")  # 1_CONFIG.csv's CONFIG
@@ -263,14 +263,14 @@ def test_each_original_payload_is_read_as_the_original_reads_it(path: Path) -> N
 )
 def test_a_broken_payload_is_refused_naming_the_field(tmp_path: Path, change, words: str) -> None:  # noqa: ANN001
     from backend.core.errors import ConfigError
-    from backend.sdsinf.payload import load_payload
+    from backend.sdsinf.runs import read_payload
 
     doc = json.loads(next(p for p in PAYLOADS if p.stem.endswith("queue")).read_text())
     change(doc)
     path = tmp_path / "p.json"
     path.write_text(json.dumps(doc))
     with pytest.raises(ConfigError, match=words):
-        load_payload(path)
+        read_payload(path)
 
 
 def test_a_failed_runs_explanation_names_the_cause_before_its_echoes() -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from backend.core.context import Context
 from backend.core.errors import ConfigError, NotFoundError, SkydeckError
 from backend.sdsinf.data import generate
+from backend.sdsinf.plans import RunPlan
 from backend.sdsinf.runs import SdsinfRuns
 from lambda_src.sdsinf.contracts import LiveMetric
 from lambda_src.sdsinf.metrics import S3_LAYERSTATS_COLUMNS, S3_METRICS_COLUMNS, from_csv
@@ -16,6 +18,11 @@ from lambda_src.sdsinf.npz_codec import unpack_matrix
 from lambda_src.sdsinf.partition_files import load_part
 from lambda_src.sdsinf.shards import Shards
 from lambda_src.sdsinf.wire import MAX_MESSAGE_CHARS
+
+
+def _plan(data: str, variant: str, config: str = "", workers: int = 1, **choices: Any) -> RunPlan:
+    """A run decided here rather than by a preset: the dataset, the variant and any other choice."""
+    return RunPlan(preset=config, data=data, variant=variant, workers=workers, **choices)
 
 
 def assert_per_input_results_are_the_originals(runs: SdsinfRuns, run_id: str, data: Path, layers: int, n: int) -> None:
@@ -51,13 +58,13 @@ def runs(cloud_home) -> SdsinfRuns:  # noqa: ANN001
 def test_serial_run_streams_metrics_and_writes_the_original_files(runs: SdsinfRuns, tmp_path: Path) -> None:
     info = generate(tmp_path / "gc", 1024, 12, 150, seed=7)
     runs.upload(tmp_path / "gc", 1024, 12, "small")
-    started = runs.start("small", "serial", batch=100, config="t_1024n_1w_100bs_serial")
+    started = runs.start(_plan("small", "serial", batch=100, config="t_1024n_1w_100bs_serial"))
     seen: list[LiveMetric] = []
-    summary = runs.follow(started["run_id"], on_metric=seen.append, timeout_s=120)
+    summary = runs.follow(started.run_id, on_metric=seen.append, timeout_s=120)
     assert summary.matches_truth is True and summary.categories == info["categories"]
     assert len(seen) == 12 * 2  # every layer of both batches, as it happened
     assert {m.layer for m in seen} == set(range(12)) and {m.batch for m in seen} == {1, 2}
-    shown = runs.show(started["run_id"])
+    shown = runs.show(started.run_id)
     assert {"metrics.csv", "layerstats-worker-0000.csv", "categories.tsv", "summary.json"} <= set(shown["files"])
     # the original Serial worker's S3 schema: the model and inputs (and truth) read, nothing written
     assert list(shown["metrics"]) == S3_METRICS_COLUMNS
@@ -66,11 +73,11 @@ def test_serial_run_streams_metrics_and_writes_the_original_files(runs: SdsinfRu
     assert (metrics["METRIC_S3_NUM_READS"], metrics["METRIC_S3_NUM_WRITES"]) == ("3", "0")
     assert 0 < int(float(metrics["METRIC_MAX_ROW_NNZ"])) <= 100
     bucket = runs.out["MetricsBucket"]
-    stats = from_csv(runs._get(bucket, f"runs/{started['run_id']}/layerstats-worker-0000.csv").decode())
+    stats = from_csv(runs._get(bucket, f"runs/{started.run_id}/layerstats-worker-0000.csv").decode())
     assert list(stats[0]) == S3_LAYERSTATS_COLUMNS and len(stats) == 24
-    assert started["run_id"] in [r.run_id for r in runs.runs()]
-    assert runs.show(started["run_id"][:-2])["run_id"] == started["run_id"]  # a unique prefix is enough
-    assert_per_input_results_are_the_originals(runs, started["run_id"], tmp_path / "gc", 12, 150)
+    assert started.run_id in [r.run_id for r in runs.runs()]
+    assert runs.show(started.run_id[:-2])["run_id"] == started.run_id  # a unique prefix is enough
+    assert_per_input_results_are_the_originals(runs, started.run_id, tmp_path / "gc", 12, 150)
 
 
 def test_an_original_payload_runs_as_it_is_with_its_numdata_and_batches(runs: SdsinfRuns, tmp_path: Path) -> None:
@@ -85,7 +92,7 @@ def test_an_original_payload_runs_as_it_is_with_its_numdata_and_batches(runs: Sd
     payload.write_text(json.dumps(doc))
     plan = plan_from_payload(payload, data="small")  # the dataset the first test uploaded
     assert (plan.variant, plan.workers, plan.num_data, plan.batch) == ("serial", 1, 100, 50)
-    started = runs.start_plan(plan)  # typed: what `sdsinf run --json` prints as its "started" event
+    started = runs.start(plan)  # typed: what `sdsinf run --json` prints as its "started" event
     assert (started.variant, started.data, started.workers) == ("serial", "small", 1)
     assert started.to_dict() == {"run_id": started.run_id, "variant": "serial", "data": "small",
                                  "prefix": f"runs/{started.run_id}", "workers": 1}  # fmt: skip
@@ -99,16 +106,16 @@ def test_a_run_that_crashes_fails_in_bounded_time(runs: SdsinfRuns) -> None:
     out = runs.out
     runs.s3.put_object(Bucket=out["WeightsBucket"], Key="broken/network.npz", Body=b"not an npz")
     runs.s3.put_object(Bucket=out["InferenceBucket"], Key="broken/inputs.npz", Body=b"nor this")
-    started = runs.start("broken", "serial")
+    started = runs.start(_plan("broken", "serial"))
     with pytest.raises(SkydeckError, match="made no progress"):
-        runs.follow(started["run_id"], idle_timeout_s=3)
+        runs.follow(started.run_id, idle_timeout_s=3)
 
 
 def test_unknown_data_and_variants_are_refused(runs: SdsinfRuns) -> None:
     with pytest.raises(NotFoundError, match="sdsinf data upload"):
-        runs.start("nothing-here", "serial")
+        runs.start(_plan("nothing-here", "serial"))
     with pytest.raises(Exception, match="this build runs queue, object, serial, server"):
-        runs.start("small", "carrier-pigeon")
+        runs.start(_plan("small", "carrier-pigeon"))
 
 
 @pytest.mark.parametrize("workers", [1, 3])
@@ -116,12 +123,12 @@ def test_object_variant_exchanges_partials_through_s3(runs: SdsinfRuns, tmp_path
     runs.ctx.stacks.deploy("sdsinf")  # picks up the object functions if the stack predates them
     info = generate(tmp_path / "gc", 1024, 6, 60, seed=11)
     runs.upload(tmp_path / "gc", 1024, 6, f"obj{workers}")
-    started = runs.start(f"obj{workers}", "object", workers=workers, config=f"t_1024n_{workers}w_object")
+    started = runs.start(_plan(f"obj{workers}", "object", workers=workers, config=f"t_1024n_{workers}w_object"))
     seen: list[LiveMetric] = []
-    summary = runs.follow(started["run_id"], on_metric=seen.append, timeout_s=180)
+    summary = runs.follow(started.run_id, on_metric=seen.append, timeout_s=180)
     assert summary.matches_truth is True and summary.categories == info["categories"]
     assert {m.worker for m in seen} == set(range(workers)) and len(seen) == workers * 6
-    shown = runs.show(started["run_id"])
+    shown = runs.show(started.run_id)
     metrics = shown["metrics"]
     assert list(metrics) == S3_METRICS_COLUMNS  # the original Object worker's schema: files, not messages
     if workers > 1:
@@ -132,7 +139,7 @@ def test_object_variant_exchanges_partials_through_s3(runs: SdsinfRuns, tmp_path
             r
             for k in range(workers)
             for r in from_csv(
-                runs._get(runs.out["MetricsBucket"], f"runs/{started['run_id']}/layerstats-worker-{k:04d}.csv").decode()
+                runs._get(runs.out["MetricsBucket"], f"runs/{started.run_id}/layerstats-worker-{k:04d}.csv").decode()
             )
         ]
         assert list(rows[0]) == S3_LAYERSTATS_COLUMNS
@@ -145,7 +152,7 @@ def test_object_variant_exchanges_partials_through_s3(runs: SdsinfRuns, tmp_path
         # marked the end of the batch in the base bucket
         shards = Shards.from_outputs(runs.out)
         assert shards.count == 10
-        run_id = started["run_id"]
+        run_id = started.run_id
         for k in range(10):
             keys = list(runs._keys(shards.buckets[k], f"{run_id}/"))
             if k < workers:
@@ -162,22 +169,22 @@ def test_queue_variant_exchanges_blocks_through_sns_and_sqs(runs: SdsinfRuns, tm
     runs.ctx.stacks.deploy("sdsinf")  # picks up the queue functions if the stack predates them
     info = generate(tmp_path / "gc", 1024, 6, 60, seed=14)
     runs.upload(tmp_path / "gc", 1024, 6, f"q{workers}")
-    started = runs.start(f"q{workers}", "queue", workers=workers, config=f"t_1024n_{workers}w_queue")
+    started = runs.start(_plan(f"q{workers}", "queue", workers=workers, config=f"t_1024n_{workers}w_queue"))
     sqs = runs.ctx.clients.client("sqs")
-    prefix = runs.queues.prefix(started["run_id"])
+    prefix = runs.queue_prefix(started.run_id)
     assert len(sqs.list_queues(QueueNamePrefix=prefix).get("QueueUrls", [])) == workers
     seen: list[LiveMetric] = []
-    summary = runs.follow(started["run_id"], on_metric=seen.append, timeout_s=180)
+    summary = runs.follow(started.run_id, on_metric=seen.append, timeout_s=180)
     assert summary.variant == "queue" and summary.matches_truth is True
     assert summary.categories == info["categories"]
     assert {m.worker for m in seen} == set(range(workers)) and len(seen) == workers * 6
-    metrics = runs.show(started["run_id"])["metrics"]
+    metrics = runs.show(started.run_id)["metrics"]
     # the per-layer rows add up to the run's row, as in the original (its sums over workers)
     bucket = runs.out["MetricsBucket"]
     rows = [
         row
         for k in range(workers)
-        for row in from_csv(runs._get(bucket, f"runs/{started['run_id']}/layerstats-worker-{k:04d}.csv").decode())
+        for row in from_csv(runs._get(bucket, f"runs/{started.run_id}/layerstats-worker-{k:04d}.csv").decode())
     ]
     # the original's span: from before its Phase-1 scan to the batch's end, so it holds every layer
     assert float(metrics["METRIC_ELAPSED_TIME_BATCH"]) >= sum(float(r["LAYER_DURATION"]) for r in rows)
@@ -191,7 +198,7 @@ def test_queue_variant_exchanges_blocks_through_sns_and_sqs(runs: SdsinfRuns, tm
         assert max(m.bytes_sent for m in seen) > 0
     # every message in the original's wire form fits one SNS message
     assert max(float(r["MSG_MAX_SIZE"]) for r in rows) <= MAX_MESSAGE_CHARS
-    assert_per_input_results_are_the_originals(runs, started["run_id"], tmp_path / "gc", 6, 60)
+    assert_per_input_results_are_the_originals(runs, started.run_id, tmp_path / "gc", 6, 60)
     # the run's queues and subscriptions are gone once it ended
     assert sqs.list_queues(QueueNamePrefix=prefix).get("QueueUrls", []) == []
     sns = runs.ctx.clients.client("sns")
@@ -205,11 +212,11 @@ def test_component_partition_sends_fewer_rows_and_gives_the_same_answer(runs: Sd
     runs.upload(tmp_path / "gc", 1024, 6, "part")
     sent = {}
     for partition in ("row", "component"):
-        started = runs.start("part", "queue", workers=4, config=f"t_{partition}", partition=partition)
-        summary = runs.follow(started["run_id"], timeout_s=180)
+        started = runs.start(_plan("part", "queue", workers=4, config=f"t_{partition}", partition=partition))
+        summary = runs.follow(started.run_id, timeout_s=180)
         assert summary.matches_truth is True and summary.categories == info["categories"]
         assert summary.partition == partition
-        sent[partition] = int(runs.show(started["run_id"])["metrics"]["METRIC_SIZE_MESSAGES_SENT"])
+        sent[partition] = int(runs.show(started.run_id)["metrics"]["METRIC_SIZE_MESSAGES_SENT"])
     assert sent["component"] < sent["row"] / 2
     # each partition's per-worker files were made once and kept beside the dataset for reuse: a
     # connectivity file per set, and per worker its own slice of the weights and of the inputs
@@ -228,7 +235,7 @@ def test_component_partition_sends_fewer_rows_and_gives_the_same_answer(runs: Sd
         )
         assert sum(m.inputs.shape[1] for m in mine) == 1024 and {m.inputs.shape[0] for m in mine} == {60}
     with pytest.raises(Exception, match="--partition must be one of row, component, greedy"):
-        runs.start("part", "queue", workers=2, partition="random")
+        runs.start(_plan("part", "queue", workers=2, partition="random"))
 
 
 def test_queue_blocks_are_chunked_under_the_message_limit_and_reassembled(runs: SdsinfRuns) -> None:
@@ -279,7 +286,7 @@ def test_queue_blocks_are_chunked_under_the_message_limit_and_reassembled(runs: 
         sns = runs.ctx.clients.client("sns")
         for topic in [*shards.topics, shards.coordination_topic]:
             endpoints = [x["Endpoint"] for x in sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]]
-            assert len([e for e in endpoints if runs.queues.prefix(run_id) in e]) == 2, topic
+            assert len([e for e in endpoints if runs.queue_prefix(run_id) in e]) == 2, topic
         # the batch end: each says so on the coordination topic and returns once both have
         from concurrent.futures import ThreadPoolExecutor
 
@@ -293,7 +300,7 @@ def test_queue_blocks_are_chunked_under_the_message_limit_and_reassembled(runs: 
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        runs.queues.cleanup(run_id)
+        runs.cleanup_queues(run_id)
 
 
 def test_a_worker_that_never_starts_fails_the_object_run_naming_it(runs: SdsinfRuns, tmp_path: Path) -> None:
@@ -303,8 +310,8 @@ def test_a_worker_that_never_starts_fails_the_object_run_naming_it(runs: SdsinfR
 def test_server_baseline_runs_as_a_local_process(runs: SdsinfRuns, tmp_path: Path) -> None:
     info = generate(tmp_path / "gc", 1024, 8, 80, seed=13)
     runs.upload(tmp_path / "gc", 1024, 8, "srv")
-    started = runs.start("srv", "server", config="t_server")
-    summary = runs.follow(started["run_id"], timeout_s=120)
+    started = runs.start(_plan("srv", "server", config="t_server"))
+    summary = runs.follow(started.run_id, timeout_s=120)
     assert summary.variant == "server" and summary.matches_truth is True
     assert summary.categories == info["categories"]
 
@@ -391,7 +398,7 @@ def test_a_queue_worker_that_never_starts_fails_the_run_in_bounded_time(runs: Sd
     runs.ctx.stacks.deploy("sdsinf")
     run_id = _run_with_a_missing_worker(runs, tmp_path, "q-fault", seed=16, variant="queue")
     sqs = runs.ctx.clients.client("sqs")
-    assert sqs.list_queues(QueueNamePrefix=runs.queues.prefix(run_id)).get("QueueUrls", []) == []
+    assert sqs.list_queues(QueueNamePrefix=runs.queue_prefix(run_id)).get("QueueUrls", []) == []
 
 
 def _run_with_a_missing_worker(
@@ -445,10 +452,10 @@ def test_always_on_server_takes_runs_from_its_queue_until_stopped(runs: SdsinfRu
         status = runs.server.up()
         assert status["running"] and status["where"] == "local process"
         assert runs.server.up()["pid"] == status["pid"]  # idempotent
-        first = runs.start("svc", "server", config="t_svc_1", server_mode="service")
-        second = runs.start("svc", "server", config="t_svc_2", server_mode="service")
+        first = runs.start(_plan("svc", "server", config="t_svc_1", server_mode="service"))
+        second = runs.start(_plan("svc", "server", config="t_svc_2", server_mode="service"))
         for started in (first, second):  # one process, two runs, in order
-            summary = runs.follow(started["run_id"], timeout_s=120)
+            summary = runs.follow(started.run_id, timeout_s=120)
             assert summary.variant == "server" and summary.categories == info["categories"]
     finally:
         stopped = runs.server.down()
@@ -525,7 +532,7 @@ def test_a_worker_killed_mid_run_is_named_and_the_run_fails_in_bounded_time(
         assert "FAILED" in shown.stdout and f"worker {victim:04d} stopped" in shown.stdout, shown.stdout
         assert "NoSuchKey" not in shown.stdout + shown.stderr
     if variant == "queue":
-        runs.queues.cleanup(run_id)
+        runs.cleanup_queues(run_id)
 
 
 @pytest.mark.parametrize("variant", ["queue", "object"])
@@ -550,7 +557,7 @@ def test_the_original_payload_with_two_batches_and_a_two_level_tree(
     plan = plan_from_payload(payload, data="tree600")
     assert (plan.workers, plan.bfr, plan.nlevels, plan.batch, plan.num_data) == (6, 2, 2, 300, 600)
     seen: list[LiveMetric] = []
-    started = runs.start_plan(plan)
+    started = runs.start(plan)
     summary = runs.follow(started.run_id, on_metric=seen.append, timeout_s=300)
     assert summary.matches_truth is True and summary.categories == info["categories"] and summary.inputs == 600
     assert {m.worker for m in seen} == set(range(6)) and {m.batch for m in seen} == {1, 2}
@@ -687,7 +694,7 @@ def test_invoking_the_deployed_function_with_an_original_payload_starts_the_run(
         import time
 
         sqs = runs.ctx.clients.client("sqs")
-        prefix = runs.queues.prefix(run_id)
+        prefix = runs.queue_prefix(run_id)
         deadline = time.time() + 20
         while sqs.list_queues(QueueNamePrefix=prefix).get("QueueUrls") and time.time() < deadline:
             time.sleep(0.5)
@@ -744,9 +751,9 @@ def test_bfr_levels_and_num_data_come_from_the_preset_or_the_command_line(runs: 
     assert (plan.workers, plan.bfr, plan.nlevels) == (6, 2, None)
     assert plan_from_preset(home, "c1_1024n_8w_10000bs_queue", workers=4).bfr is None
     with pytest.raises(ConfigError, match=r"--levels 3: with --bfr 2, 6 worker\(s\) make a tree of 2 level"):
-        runs.start("tree-cli", "queue", workers=6, bfr=2, nlevels=3)
+        runs.start(_plan("tree-cli", "queue", workers=6, bfr=2, nlevels=3))
     with pytest.raises(ConfigError, match=r"--bfr must be between 1 and the worker count \(4\), not 8"):
-        runs.start("tree-cli", "queue", workers=4, bfr=8)
+        runs.start(_plan("tree-cli", "queue", workers=4, bfr=8))
     info = generate(tmp_path / "gc", 1024, 4, 150, seed=51)
     runs.upload(tmp_path / "gc", 1024, 4, "tree-cli")
     ran = cli(
@@ -782,7 +789,7 @@ def test_a_stack_deployed_before_the_shards_is_named_with_the_fix_and_nothing_is
     sqs = runs.ctx.clients.client("sqs")
     before = sqs.list_queues().get("QueueUrls", [])
     with pytest.raises(ConfigError, match="predates sharded topics and buckets: skydeck stacks deploy sdsinf"):
-        runs.start("old-stack", "queue", workers=2)
+        runs.start(_plan("old-stack", "queue", workers=2))
     assert sqs.list_queues().get("QueueUrls", []) == before
 
 
@@ -796,9 +803,9 @@ def test_a_run_cut_off_after_it_started_is_listed_then_failed_and_its_queues_rem
     bucket = runs.out["MetricsBucket"]
     event = {"run_id": run_id, "config": "c1_cut_off_queue", "variant": "queue", "workers": 2, "partition": "row"}
     runs.s3.put_object(Bucket=bucket, Key=f"runs/{run_id}/request.json", Body=jsonlib.dumps(event).encode())
-    runs.queues.make(run_id, 2)
+    runs._make_queues(run_id, 2)
     sqs = runs.ctx.clients.client("sqs")
-    prefix = runs.queues.prefix(run_id)
+    prefix = runs.queue_prefix(run_id)
     assert len(sqs.list_queues(QueueNamePrefix=prefix).get("QueueUrls", [])) == 2
     listed = {r.run_id: r for r in runs.runs()}
     assert listed[run_id].state == "RUNNING"
@@ -842,4 +849,4 @@ def test_shapes_that_do_not_match_are_refused_naming_the_fix(runs: SdsinfRuns, t
     plan = plan_from_payload(payload, data="sixlayers")
     assert plan.layers not in (None, 6)
     with pytest.raises(ConfigError, match=rf"numLayers is {plan.layers}, but dataset 'sixlayers' has 6"):
-        runs.start_plan(plan)
+        runs.start(plan)

@@ -333,13 +333,14 @@ class Backend:
     def plan_payload(
         self, path: Path, data: str | None = None, variant: str | None = None, wire: str | None = None
     ) -> RunPlan:
-        """One of the original's payload files as a run (see backend/sdsinf/payload.py)."""
+        """One of the original's payload files as a run (read as a deployed coordinator reads it:
+        lambda_src/sdsinf/payload.py)."""
         from backend.sdsinf.runs import plan_from_payload
 
         return plan_from_payload(path, data=data, variant=variant, wire=wire)
 
     def start_run(self, plan: RunPlan) -> RunLaunch:
-        return self._runs().start_plan(plan)
+        return self._runs().start(plan)
 
     def follow_run(self, run_id: str, on_metric: Callable[[LiveMetric], None]) -> RunSummary:
         return self._runs().follow(run_id, on_metric)

@@ -27,6 +27,7 @@ class RunPlan:
     neurons: int | None = None  # the model a payload expects (its numNeurons, numLayers): checked
     layers: int | None = None  # against the uploaded dataset's before the run starts
     wire: str = "original"  # how blocks travel (lambda_src.sdsinf.wire): the original's, or npz
+    poll_timeout_s: float = 60.0  # a Queue receiver gives up after this long without a message
 
 
 @dataclass(frozen=True)
@@ -41,11 +42,6 @@ class RunLaunch:
     workers: int
     server: str | None = None
     instance_id: str | None = None
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> RunLaunch:
-        return cls(**{k: raw[k] for k in ("run_id", "variant", "data", "prefix", "workers")},
-                   server=raw.get("server"), instance_id=raw.get("instance_id"))  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form `sdsinf run --json` prints: optional keys only when they are set."""

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from backend.core.errors import ConfigError, NotFoundError, SkydeckError
 from backend.sdsinf.costs import estimate_cost
 from backend.sdsinf.plans import RunLaunch, RunPlan
-from backend.sdsinf.run_queues import RunQueues
 from backend.sdsinf.server_host import ServerHost
 from lambda_src.keys import check_name
 from lambda_src.sdsinf.contracts import LiveMetric, RunRequest, RunSummary
@@ -21,7 +20,8 @@ from lambda_src.sdsinf.direct import new_run_id, run_request
 from lambda_src.sdsinf.metrics import from_csv
 from lambda_src.sdsinf.names import VARIANTS
 from lambda_src.sdsinf.npz_codec import pack_matrix, pack_network
-from lambda_src.sdsinf.payload import tree_depth
+from lambda_src.sdsinf.payload import OriginalPayload, PayloadError, parse_payload, tree_depth
+from lambda_src.sdsinf.run_queues import make_queues, queue_prefix, remove_queues
 from lambda_src.sdsinf.shards import Shards
 from lambda_src.sdsinf.stored import object_exists
 
@@ -48,14 +48,26 @@ def _stored_request(run_id: str, body: bytes | None) -> RunRequest:
     return RunRequest.from_event(core)
 
 
+def read_payload(path: Path) -> OriginalPayload:
+    """One of the original's payload files, read by the code the deployed coordinators read it with."""
+    try:
+        doc = json.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"--payload {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ConfigError(f"--payload {path}: not valid JSON ({exc})") from None
+    try:
+        return parse_payload(doc)
+    except PayloadError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def plan_from_payload(
     path: Path, data: str | None = None, variant: str | None = None, server_mode: str = "job", wire: str | None = None
 ) -> RunPlan:
     """An original payload file as a run: its config name, workers, fan-out, numData and batch size;
     the model and inputs from an uploaded dataset (by default named as the payload's weights folder)."""
-    from backend.sdsinf.payload import load_payload
-
-    payload = load_payload(path)
+    payload = read_payload(path)
     return RunPlan(
         preset=payload.config,
         data=data or payload.dataset_hint,
@@ -121,20 +133,38 @@ def _optional_int(values: dict[str, Any], key: str, preset: str) -> int | None:
 
 
 class SdsinfRuns:
-    """Upload data, start runs and follow them; the Queue variant's queues and the Server's hosts
-    are their own objects (`queues`, `server`)."""
+    """Upload data, start runs and follow them, and clear a Queue run's queues when it ends; the
+    Server baseline's hosts are their own object (`server`)."""
 
     orphaned_after_s = ORPHANED_AFTER_S
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.s3 = ctx.clients.client("s3")
-        self.queues = RunQueues(ctx)
         self.server = ServerHost(ctx)
 
     @property
     def out(self) -> dict[str, str]:
         return self.ctx.stacks.outputs("sdsinf")
+
+    # -- the Queue variant's per-run queues (lambda_src.sdsinf.run_queues makes and removes them) ----
+    def queue_prefix(self, run_id: str) -> str:
+        return queue_prefix(self.out["QueuePrefix"], run_id)
+
+    def _make_queues(self, run_id: str, workers: int) -> list[str]:
+        shards = Shards.from_outputs(self.out)
+        sqs, sns = self.ctx.clients.client("sqs"), self.ctx.clients.client("sns")
+        prefix = self.queue_prefix(run_id)
+        return make_queues(sqs, sns, shards.topics, shards.coordination_topic, prefix, run_id, workers)
+
+    def cleanup_queues(self, run_id: str) -> int:
+        """Remove a Queue run's subscriptions and queues (after it ends, either way). Returns queues removed."""
+        out = self.out
+        if "Shards" not in out:
+            return 0
+        shards = Shards.from_outputs(out)
+        sqs, sns = self.ctx.clients.client("sqs"), self.ctx.clients.client("sns")
+        return remove_queues(sqs, sns, [*shards.topics, shards.coordination_topic], self.queue_prefix(run_id))
 
     def upload(self, data: Path, neurons: int, layers: int, name: str) -> dict[str, Any]:
         """Convert a Graph Challenge directory to npz and put it in the stack's buckets under `name`."""
@@ -167,23 +197,13 @@ class SdsinfRuns:
             "truth": truth is not None,
         }
 
-    def start(
-        self,
-        data_name: str,
-        variant: str,
-        batch: int | None = None,
-        config: str | None = None,
-        workers: int = 1,
-        bfr: int | None = None,
-        poll_timeout_s: float = 60.0,
-        partition: str = "row",
-        server_mode: str = "job",
-        num_data: int | None = None,
-        nlevels: int | None = None,
-        expect: tuple[int | None, int | None] = (None, None),
-        wire: str = "original",
-    ) -> dict[str, Any]:
-        """Start a run. `expect` is the (neurons, layers) a payload names: refused when the dataset differs."""
+    def start(self, plan: RunPlan) -> RunLaunch:
+        """Start the run a plan decides - the one way in: a preset or an original payload becomes a
+        RunPlan first (plan_from_preset, plan_from_payload). A plan naming a model shape (a payload's
+        numNeurons and numLayers) is refused when the uploaded dataset differs."""
+        data_name, variant, batch, workers = plan.data, plan.variant, plan.batch, plan.workers
+        config, partition, server_mode, wire = plan.preset or None, plan.partition, plan.server_mode, plan.wire
+        bfr, nlevels, num_data, expect = plan.bfr, plan.nlevels, plan.num_data, (plan.neurons, plan.layers)
         from lambda_src.sdsinf.names import WIRES
         from lambda_src.sdsinf.partition import PARTITIONS
 
@@ -236,7 +256,7 @@ class SdsinfRuns:
                 request,
                 parts=self.parts(data_name, partition, workers),
                 worker_function=out[f"{variant.capitalize()}WorkerFunction"],
-                poll_timeout_s=poll_timeout_s,
+                poll_timeout_s=plan.poll_timeout_s,
                 **self.transport(variant, run_id, workers),
             )
         self.s3.put_object(Bucket=out["MetricsBucket"], Key=f"{prefix}/request.json", Body=request.to_json())
@@ -263,25 +283,7 @@ class SdsinfRuns:
             self.ctx.clients.client("lambda").invoke(
                 FunctionName=function, InvocationType="Event", Payload=request.to_json().encode()
             )
-        return {"run_id": run_id, "variant": variant, "data": data_name, "prefix": prefix, "workers": workers, **extra}
-
-    def start_plan(self, plan: RunPlan) -> RunLaunch:
-        return RunLaunch.from_dict(
-            self.start(
-                plan.data,
-                plan.variant,
-                plan.batch,
-                config=plan.preset,
-                workers=plan.workers,
-                partition=plan.partition,
-                server_mode=plan.server_mode,
-                bfr=plan.bfr,
-                num_data=plan.num_data,
-                nlevels=plan.nlevels,
-                expect=(plan.neurons, plan.layers),
-                wire=plan.wire,
-            )
-        )
+        return RunLaunch(run_id, variant, data_name, prefix, workers, **extra)
 
     def transport(self, variant: str, run_id: str, workers: int) -> dict[str, Any]:
         """A distributed run's event entry for its transport: the shard buckets (Object), or the run's
@@ -290,7 +292,7 @@ class SdsinfRuns:
         shards = Shards.from_outputs(out)
         if variant == "object":
             return {"intermediate": shards.intermediate()}
-        return {"queue": shards.queue(out["EmptyTargetsTable"], self.queues.make(run_id, workers))}
+        return {"queue": shards.queue(out["EmptyTargetsTable"], self._make_queues(run_id, workers))}
 
     def parts(self, data_name: str, partition: str, workers: int) -> dict[str, Any]:
         """The dataset cut into one set of files per worker for this partition and worker count (each
@@ -344,7 +346,7 @@ class SdsinfRuns:
                 drain()  # metrics written between the listing and the summary still count
                 result = RunSummary.from_dict(json.loads(summary))
                 if result.variant == "queue":
-                    self.queues.cleanup(run_id)
+                    self.cleanup_queues(run_id)
                 if result.failed:
                     raise SkydeckError(f"run {run_id} failed: {result.error}")
                 return result.with_extra(**estimate_cost(result.to_dict()))
@@ -354,12 +356,12 @@ class SdsinfRuns:
             if quiet and any("/failed-" in k for k in self._keys(bucket, f"{prefix}/workers/")):
                 first_failure = now
             if first_failure is not None and now - first_failure > SUMMARY_GRACE_S:
-                self.queues.cleanup(run_id)
+                self.cleanup_queues(run_id)
                 error = diagnosis()
                 self._record_failure(run_id, request, error)
                 raise SkydeckError(f"run {run_id} failed: {error}")
             if now - started > timeout_s or now - last_progress > idle_timeout_s:
-                self.queues.cleanup(run_id)
+                self.cleanup_queues(run_id)
                 error = f"made no progress for {now - last_progress:.0f}s: {diagnosis()}"
                 self._record_failure(run_id, request, error)
                 raise SkydeckError(f"run {run_id} {error}; see the function's log: skydeck console -> Logs")
@@ -442,7 +444,7 @@ class SdsinfRuns:
             )}
         )  # fmt: skip
         if variant == "queue":
-            self.queues.cleanup(run_id)
+            self.cleanup_queues(run_id)
         self.s3.put_object(
             Bucket=self.out["MetricsBucket"], Key=f"runs/{run_id}/summary.json", Body=failed.to_json().encode()
         )
