@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from backend.core.context import Context
+    from backend.context import Context
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from backend.core.context import Context
+from backend.context import Context
 from backend.core.paths import Home
 from backend.localcloud import control
 from lambda_src.jobs.schema import parse_job

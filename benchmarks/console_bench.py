@@ -18,7 +18,7 @@ import time
 import uuid
 from pathlib import Path
 
-from backend.core.context import Context
+from backend.context import Context
 from backend.core.paths import Home
 from backend.localcloud import control
 from lambda_src.jobs.job_table import to_dynamo

@@ -57,7 +57,7 @@ def main() -> int:
 
 
 async def tour(home, out: Path, size: tuple[int, int]) -> list[tuple[str, float]]:  # noqa: ANN001
-    from backend.core.context import Context
+    from backend.context import Context
     from backend.core.errors import SkydeckError
     from backend.interface import Backend
     from tui.app import SkydeckApp

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from backend.core.context import Context  # noqa: E402
+from backend.context import Context  # noqa: E402
 from backend.core.paths import Home  # noqa: E402
 from backend.localcloud import control  # noqa: E402
 from lambda_src.jobs.schema import parse_job  # noqa: E402

@@ -16,7 +16,7 @@ def uploaded_cloud(
     name: str, layers: int, inputs: int, seed: int, density: tuple[float, float] | None = None
 ) -> Iterator[Any]:
     """Yields SdsinfRuns on a fresh local cloud (its home a temporary folder) holding dataset `name`."""
-    from backend.core.context import Context
+    from backend.context import Context
     from backend.core.paths import Home
     from backend.localcloud import control
     from backend.sdsinf.data import generate

@@ -9,7 +9,7 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from backend.core.context import Context
+from backend.context import Context
 from backend.core.paths import Home
 from backend.interface import Backend
 from backend.localcloud import control

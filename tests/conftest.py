@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.core.context import Context
+from backend.context import Context
 from backend.core.paths import Home
 from backend.localcloud import control
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from backend.core.context import Context
+from backend.context import Context
 from backend.core.paths import Home
 from backend.localcloud import control
 

@@ -32,8 +32,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from backend.context import Context
 from backend.core.aws import local_credentials, local_endpoint
-from backend.core.context import Context
 from backend.core.paths import Home
 from lambda_src.jobs.record import JobRecord
 

@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from backend.core.context import Context
+from backend.context import Context
 from backend.jobs.api_endpoint import api_endpoint
 
 

@@ -191,7 +191,7 @@ def _submit(url: str, headers: dict[str, str], tag: str, deadline: float) -> tup
 
 
 def _api(home: Home) -> tuple[str, dict[str, str]]:
-    from backend.core.context import Context
+    from backend.context import Context
     from backend.jobs.api_endpoint import api_endpoint
 
     info = api_endpoint(Context.create(None, home))
@@ -199,7 +199,7 @@ def _api(home: Home) -> tuple[str, dict[str, str]]:
 
 
 def _items(home: Home) -> list[dict[str, Any]]:
-    from backend.core.context import Context
+    from backend.context import Context
 
     ctx = Context.create(None, home)
     ddb = ctx.clients.client("dynamodb")
@@ -221,7 +221,7 @@ def _restart_cloud(home: Home) -> float:
 
 def run(home: Home, plan: LoadPlan, say: Any = print) -> LoadReport:
     """The workload on a fresh home: set up, load and break it, drain, and count."""
-    from backend.core.context import Context
+    from backend.context import Context
 
     rng = random.Random(plan.seed)
     report = LoadReport(plan)
@@ -335,7 +335,7 @@ class _FastEngine:
 
 
 def _serve(home_dir: str, name: str, step_s: float) -> None:
-    from backend.core.context import Context
+    from backend.context import Context
     from gpu_executor.executor import Executor, ExecutorConfig
 
     home = Home(Path(home_dir))

@@ -10,7 +10,7 @@ from urllib.parse import quote
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backend.core.context import Context
+from backend.context import Context
 from tests.fuzz_jobs import bodies
 from tests.helpers import api, http
 

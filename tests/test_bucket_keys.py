@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.core.context import Context
+from backend.context import Context
 from backend.core.errors import ConfigError, SkydeckError
 from gpu_executor.host.datasets import copy as copy_datasets
 from gpu_executor.storage import StorageError

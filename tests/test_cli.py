@@ -108,7 +108,7 @@ def test_presets_commands_and_user_override(tmp_path: Path) -> None:
 def test_jobs_watch_follows_a_job_until_it_ends(cloud_home: Home) -> None:
     import threading
 
-    from backend.core.context import Context
+    from backend.context import Context
     from lambda_src.jobs.schema import parse_job
 
     ctx = Context.create(None, cloud_home)
@@ -153,7 +153,7 @@ def test_the_root_profile_option_reaches_every_command(tmp_path: Path) -> None:
 
 
 def test_short_ids_work_everywhere_and_an_ambiguous_one_names_the_candidates(cloud_home: Home) -> None:
-    from backend.core.context import Context
+    from backend.context import Context
     from lambda_src.jobs.schema import parse_job
 
     home = cloud_home.root
@@ -307,7 +307,7 @@ def test_a_job_that_would_train_for_hours_on_this_cpu_is_refused_unless_forced(c
 
 
 def test_jobs_show_says_where_a_finished_jobs_time_went(cloud_home: Home) -> None:
-    from backend.core.context import Context
+    from backend.context import Context
 
     home = cloud_home.root
     sub = run(home, "jobs", "submit", "--preset", "syn-cpu-quick", "--scene", "lego", "--no-check", "--json")

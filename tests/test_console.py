@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input, Static
 
-from backend.core.context import Context
+from backend.context import Context
 from backend.core.profiles import Profile
 from backend.interface import Backend
 from lambda_src.jobs.schema import parse_job

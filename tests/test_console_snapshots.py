@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from backend.core.context import Context
+from backend.context import Context
 from backend.core.profiles import Profile
 from backend.interface import Backend
 from tests.console_pilot import settle, wait_until

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from backend.core.context import Context
+from backend.context import Context
 from tests.conftest import SEED_JOBS
 from tests.helpers import api, http, http_full, written
 

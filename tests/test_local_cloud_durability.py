@@ -30,7 +30,7 @@ def test_compaction_after_replay_keeps_the_state_exactly(tmp_path: Path, monkeyp
 def test_a_long_history_of_heartbeats_and_log_uploads_compacts_to_what_exists(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from backend.core.context import Context
+    from backend.context import Context
     from backend.core.paths import Home
     from backend.localcloud import control
     from lambda_src.jobs.schema import parse_job
@@ -68,7 +68,7 @@ def test_a_long_history_of_heartbeats_and_log_uploads_compacts_to_what_exists(
 
 
 def test_a_clean_stop_leaves_a_compacted_journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from backend.core.context import Context
+    from backend.context import Context
     from backend.core.paths import Home
     from backend.localcloud import control
     from backend.localcloud.journal import Journal

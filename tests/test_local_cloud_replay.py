@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from backend.core.context import Context
+from backend.context import Context
 from backend.core.errors import SkydeckError
 from backend.core.paths import Home
 from backend.localcloud import control

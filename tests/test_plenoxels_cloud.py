@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.core.context import Context
+from backend.context import Context
 from backend.core.paths import Home
 from backend.core.profiles import Profile
 from gpu_executor.engines import builtin_engines, choose

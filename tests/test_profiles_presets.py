@@ -164,7 +164,7 @@ def test_the_cpu_estimate_puts_the_presets_where_they_train(tmp_path) -> None:  
 def test_a_preset_becomes_the_same_job_from_the_cli_and_from_the_console(tmp_path: Path) -> None:
     """One place makes a job of a preset: the composer sends every field of its form, the CLI only
     what --set changes, and both give the same job."""
-    from backend.core.context import Context
+    from backend.context import Context
     from backend.core.presets import job_from_preset
     from backend.interface import Backend
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from backend.core.context import Context
+from backend.context import Context
 from backend.core.errors import ConfigError, NotFoundError, SkydeckError
 from backend.sdsinf.data import generate
 from backend.sdsinf.plans import RunPlan

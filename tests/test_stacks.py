@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from backend.core.context import Context
+from backend.context import Context
 from backend.core.errors import ConfigError, NotFoundError
 from backend.core.profiles import Profile
 from backend.stacks.service import StackEvent, StackFailed, outcome

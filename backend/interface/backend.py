@@ -18,7 +18,7 @@ from backend.core.logs import Follower, LogSource
 from backend.interface.records import Job, JobPage, MonitorSnapshot
 
 if TYPE_CHECKING:
-    from backend.core.context import Context
+    from backend.context import Context
     from backend.core.presets import Preset
     from backend.core.profiles import Profile
     from backend.doctor import Check
@@ -40,7 +40,7 @@ class Backend:
 
     @classmethod
     def open(cls, profile: str | None = None, home: Path | None = None) -> Backend:
-        from backend.core.context import Context
+        from backend.context import Context
         from backend.core.paths import Home
 
         return cls(Context.create(profile, Home(home) if home else None))

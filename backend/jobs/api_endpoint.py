@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from backend.core.errors import LocalCloudDown
 
 if TYPE_CHECKING:
-    from backend.core.context import Context
+    from backend.context import Context
 
 
 def api_endpoint(ctx: Context) -> dict[str, Any]:

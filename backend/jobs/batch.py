@@ -33,7 +33,7 @@ from lambda_src.jobs.record import JobProgress, JobRecord, JobResult
 from lambda_src.jobs.schema import JobSpec
 
 if TYPE_CHECKING:
-    from backend.core.context import Context
+    from backend.context import Context
 
 MAX_JOBS = 1000
 _ALLOWED = {"name", "preset", "scenes", "grid", "list", "engine", "description"}

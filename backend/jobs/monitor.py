@@ -11,7 +11,7 @@ from lambda_src.jobs.record import JobRecord
 from lambda_src.jobs.schema import STATES
 
 if TYPE_CHECKING:
-    from backend.core.context import Context
+    from backend.context import Context
 
 
 @dataclass(frozen=True)

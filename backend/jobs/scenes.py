@@ -14,7 +14,7 @@ from gpu_executor.storage import RESULTS_PREFIX, SCENE_MANIFEST, SCENES_PREFIX, 
 from lambda_src.keys import UnsafeKey, check_name, local_path
 
 if TYPE_CHECKING:
-    from backend.core.context import Context
+    from backend.context import Context
 
 
 @dataclass(frozen=True)

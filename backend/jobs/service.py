@@ -15,7 +15,7 @@ from lambda_src.jobs.record import JobRecord, JobRecordPage
 from lambda_src.jobs.schema import STATES, JobSpec
 
 if TYPE_CHECKING:
-    from backend.core.context import Context
+    from backend.context import Context
 
 
 class Jobs:

@@ -23,7 +23,7 @@ def executor_settings(home_root: Path) -> dict[str, str] | None:
     """What `python -m gpu_executor` reads from its environment to serve this local cloud's jobs queue
     (QUEUE_URL, TABLE, BUCKET, the endpoint and credentials, its work folder); None while the infra
     stack is not deployed or its outputs cannot be read."""
-    from backend.core.context import Context
+    from backend.context import Context
     from backend.core.errors import SkydeckError
     from backend.core.paths import Home
 

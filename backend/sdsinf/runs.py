@@ -26,7 +26,7 @@ from lambda_src.sdsinf.shards import Shards
 from lambda_src.sdsinf.stored import object_exists
 
 if TYPE_CHECKING:
-    from backend.core.context import Context
+    from backend.context import Context
     from backend.core.paths import Home
 
 RUN_TIMEOUT_S = 1800.0

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from backend.core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from backend.core.context import Context
+    from backend.context import Context
 
 
 class ServerHost:
