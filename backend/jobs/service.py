@@ -63,9 +63,7 @@ class Jobs:
                 "to queue it anyway (nothing was queued)"
             )
 
-    def submit(
-        self, spec: JobSpec, key: str | None = None, tries: int = 2, laptop_guard: bool = False
-    ) -> JobRecord:
+    def submit(self, spec: JobSpec, key: str | None = None, tries: int = 2, laptop_guard: bool = False) -> JobRecord:
         """One idempotent operation: the job's id is chosen here (or given, as `key`) and sent with every
         try, so a retry after a dropped connection or a lost answer finds the job it made instead of
         making a second; a job still QUEUED is sent again by that retry."""
