@@ -51,3 +51,18 @@ def test_a_worker_knows_its_id_only_from_a_request_handed_down_the_tree() -> Non
     assert request.for_worker(5).worker == 5
     with pytest.raises(ValueError, match="carries no worker_id"):
         _ = request.worker
+
+
+def test_a_distributed_request_without_its_worker_function_is_refused_before_any_worker_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lambda_src.sdsinf import distributed
+
+    started: list[str] = []
+    # recorded, not run: the point is that nothing is invoked at all
+    monkeypatch.setattr(distributed, "invoke", lambda function, event: started.append(function))
+    request = _started()
+    assert request.worker_function is None
+    with pytest.raises(ValueError, match="names no worker_function"):
+        distributed.coordinate(request.to_event(), "queue")
+    assert started == []

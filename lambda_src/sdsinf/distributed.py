@@ -141,6 +141,17 @@ def _shape(ip: dict[str, Any]) -> tuple[int, int, int]:
     return bfr, max(int(ip.get("nlevels") or 1), tree_depth(bfr, total)), total
 
 
+def _worker_function(request: RunRequest) -> str:
+    """The function each worker of a distributed run is started as; a request without one is refused
+    before any worker starts (the text "None" would be invoked, and fail far from the cause)."""
+    if not request.worker_function:
+        raise ValueError(
+            f"run {request.run_id}: the request names no worker_function; a distributed run is started by "
+            "skydeck (or a deployed coordinator given a payload), which sets it from the sdsinf stack"
+        )
+    return request.worker_function
+
+
 def coordinate(event: dict[str, Any], variant: str) -> dict[str, Any]:
     """Start a run's tree. Invoked with one of the original's payloads (as the original's README does),
     it first turns the payload into a run (lambda_src.sdsinf.direct); a broken payload is answered
@@ -154,8 +165,9 @@ def coordinate(event: dict[str, Any], variant: str) -> dict[str, Any]:
     else:
         request = RunRequest.from_event(event)
     roots = children(COORDINATOR, *_shape(request.invoc_params))
+    function = _worker_function(request)
     for k in roots:
-        invoke(str(request.worker_function), request.for_worker(k).to_event())
+        invoke(function, request.for_worker(k).to_event())
     if from_payload and request.metrics_loc:  # answered as the original's coordinator answers its caller
         return coordinator_answer(request.run_id, MetricsLoc.from_dict(request.metrics_loc))
     return {"run_id": request.run_id, "started": roots, "metrics": request.metrics}
@@ -166,7 +178,7 @@ def run_worker(request: RunRequest, transport: Transport) -> dict[str, Any]:
     k = request.worker
     bfr, nlevels, total = _shape(request.invoc_params)
     for c in children(k, bfr, nlevels, total):  # pass the start down the tree first: the others must not wait
-        invoke(str(request.worker_function), request.for_worker(c).to_event())
+        invoke(_worker_function(request), request.for_worker(c).to_event())
     out_bucket, prefix = request.metrics_bucket, request.prefix
     started = time.time()
     try:
