@@ -16,16 +16,10 @@ import sys
 
 
 def version() -> str:
-    """The installed distribution's version (what pip shows), read without importing the backend."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as installed
+    """skydeck's version: the door loads its names on first use, so this reads the version alone."""
+    from backend.interface import __version__
 
-    try:
-        return installed("skydeck")
-    except PackageNotFoundError:  # run from a checkout that was never installed
-        from backend.interface import __version__
-
-        return __version__
+    return __version__
 
 
 def _profile_is_local() -> bool:

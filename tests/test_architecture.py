@@ -8,6 +8,8 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = (ROOT / "docs" / "architecture.md").read_text()
 
@@ -35,7 +37,11 @@ def test_the_interface_is_cheap_to_import() -> None:
     import subprocess
     import sys
 
-    code = "import sys, backend.interface; print(' '.join(sorted(sys.modules)))"
+    code = (
+        "import sys, backend.interface as door\n"
+        "for name in door.__all__: getattr(door, name)\n"
+        "print(' '.join(sorted(sys.modules)))"
+    )
     loaded = set(
         subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
@@ -76,3 +82,24 @@ def test_the_one_door_contract_protects_every_backend_package_but_the_interface(
     }
     assert {f"backend.{c}" for c in children - {"interface"}} == set(door["protected_modules"])
     assert door["allowed_importers"] == ["backend"]
+
+
+def test_every_name_the_door_lists_resolves_to_what_its_type_imports_say() -> None:
+    """The door loads its names on first use: each one listed loads, from the module its TYPE_CHECKING
+    import names, and nothing else answers."""
+    import ast
+
+    import backend.interface as door
+
+    tree = ast.parse((ROOT / "backend" / "interface" / "__init__.py").read_text())
+    declared = {
+        (alias.asname or alias.name): (node.module, alias.name)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module and node.module not in ("__future__", "typing")
+        for alias in node.names
+    }
+    assert declared == door._WHERE and set(door.__all__) == set(declared)
+    for name, (module, attr) in declared.items():
+        assert getattr(door, name) is getattr(importlib.import_module(module), attr), name
+    with pytest.raises(AttributeError, match="no attribute 'Context'"):
+        door.Context  # noqa: B018 - the raw context is not handed out
