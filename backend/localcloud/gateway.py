@@ -17,10 +17,15 @@ from moto.awslambda.models import lambda_backends
 from moto.core.models import DEFAULT_ACCOUNT_ID
 
 from backend.core.local_credentials import LocalCredentials
+from backend.localcloud.iam import sts
+from backend.localcloud.iam.authorizer import Authorizer, Refusal
+from backend.localcloud.iam.deploy_check import request_problems
+from backend.localcloud.iam.requests import ApiRequest
+from backend.localcloud.iam.sessions import RoleSessions
 from backend.localcloud.journal import Journal, credential_scope, is_journaled
 from backend.localcloud.lambda_runtime import FunctionSpec, LambdaRuntime, spec_from_moto
 from backend.localcloud.minted_ids import IdMap
-from backend.localcloud.sigv4 import check
+from backend.localcloud.sigv4 import identify
 
 _INVOKE_RE = re.compile(r"^/20\d\d-\d\d-\d\d/functions/(?P<name>[^/]+)/invocations/?$")
 log = logging.getLogger("skydeck.localcloud")
@@ -102,6 +107,8 @@ class Gateway:
         # as the client sent them, which the next replay maps the same way.
         self.ids = IdMap()
         self.credentials: LocalCredentials | None = None  # set once replay is done: then requests must be signed
+        self.sessions = RoleSessions(None)  # the roles' temporary credentials (the server gives it its file)
+        self.authorizer = Authorizer()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
@@ -116,10 +123,38 @@ class Gateway:
         if "CONTENT_TYPE" in environ:
             headers["content-type"] = environ["CONTENT_TYPE"]
         if self.credentials is not None:
-            refusal = "moto's own API is closed on this endpoint" if path.startswith("/moto-api") else None
-            refusal = refusal or check(environ, body, self.credentials)
+            if path.startswith("/moto-api"):
+                return self._refuse(
+                    headers, 403, "SignatureDoesNotMatch", "moto's own API is closed on this endpoint", start_response
+                )
+            session, refusal = identify(environ, body, self.credentials, self.sessions)
             if refusal:
-                return self._refuse(headers, 403, "SignatureDoesNotMatch", refusal, start_response)
+                code = "InvalidClientTokenId" if "security token" in refusal else "SignatureDoesNotMatch"
+                return self._refuse(headers, 403, code, refusal, start_response)
+            scope = credential_scope(headers) or (self.region, "")
+            request = ApiRequest(
+                method, environ.get("RAW_URI") or path, environ.get("QUERY_STRING", ""), headers, body,
+                scope[1], scope[0], DEFAULT_ACCOUNT_ID,
+            )  # fmt: skip
+            if scope[1] == "sts":
+                answer = sts.answer(request, session, self.sessions)
+                if answer is not None:
+                    status, payload = answer
+                    start_response(status, [("Content-Type", "text/xml")])
+                    return [payload]
+            if session is not None:
+                denied = self.authorizer.check(session, request)
+                if denied is not None:
+                    return self._deny(denied, start_response)
+            if scope[1] in ("iam", "cloudformation"):
+                problems = request_problems(scope[1], body, headers.get("content-type", ""))
+                if problems:
+                    message = (
+                        "the local cloud cannot evaluate these policy elements as AWS would, so it refuses "
+                        "them rather than guess: " + "; ".join(problems[:5])
+                    )
+                    return self._refuse(headers, 400, "ValidationError", message, start_response)
+                self.authorizer.invalidate()
         match = _INVOKE_RE.match(path) if method == "POST" else None
         if match:
             return self._invoke(match.group("name"), environ, headers, body, start_response)
@@ -155,6 +190,8 @@ class Gateway:
         finally:
             if mutating:
                 self.reads.invalidate()  # again: a read that ran alongside must not be kept
+                if (credential_scope(headers) or ("", ""))[1] in ("iam", "cloudformation"):
+                    self.authorizer.invalidate()  # a role's policies may have changed
         if seq is None:
             return result
         # the answer is kept with the request when it may carry ids the server minted (replay learns
@@ -191,8 +228,38 @@ class Gateway:
                 f"<Message>{html.escape(message)}</Message></Error>"
             ).encode()
             ctype = "application/xml"
-        reason = {403: "Forbidden", 503: "Service Unavailable"}[status]
+        reason = {400: "Bad Request", 403: "Forbidden", 503: "Service Unavailable"}[status]
         start_response(f"{status} {reason}", [("Content-Type", ctype), ("x-amzn-ErrorType", code)])
+        return [body]
+
+    @staticmethod
+    def _deny(refusal: Refusal, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """An access denial in the shape the service answers it."""
+        code, message = refusal.code, html.escape(refusal.message)
+        if refusal.protocol == "json":
+            body = json.dumps({"__type": code, "message": refusal.message, "Message": refusal.message}).encode()
+            ctype = "application/x-amz-json-1.0"
+        elif refusal.protocol == "ec2":
+            body = (
+                f"<?xml version='1.0' encoding='UTF-8'?><Response><Errors><Error><Code>{code}</Code>"
+                f"<Message>You are not authorized to perform this operation. {message}</Message></Error>"
+                "</Errors><RequestID>local</RequestID></Response>"
+            ).encode()
+            ctype = "text/xml"
+        elif refusal.protocol == "query":
+            body = (
+                "<?xml version='1.0' encoding='UTF-8'?><ErrorResponse><Error><Type>Sender</Type>"
+                f"<Code>{code}</Code><Message>{message}</Message></Error><RequestId>local</RequestId></ErrorResponse>"
+            ).encode()
+            ctype = "text/xml"
+        else:
+            body = (
+                f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code>"
+                f"<Message>{message}</Message></Error>"
+            ).encode()
+            ctype = "application/xml"
+        reason = "Bad Request" if refusal.status == 400 else "Forbidden"
+        start_response(f"{refusal.status} {reason}", [("Content-Type", ctype), ("x-amzn-ErrorType", code)])
         return [body]
 
     def _rewrite_ids(self, environ: dict[str, Any], headers: dict[str, str], body: bytes) -> None:

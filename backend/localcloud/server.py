@@ -32,6 +32,7 @@ from backend.localcloud import cfn_fixes, fast_sqs, moto_speedups, public_parame
 from backend.localcloud.api_front import READ_TIMEOUT_S, ApiFront, TokenFile, serve
 from backend.localcloud.compaction import DEFAULT_COMPACT_AT, CompactionReport, compact
 from backend.localcloud.gateway import Gateway
+from backend.localcloud.iam.sessions import RoleSessions
 from backend.localcloud.instance import AlreadyRunning, ServerLock
 from backend.localcloud.journal import JOURNAL_DAMAGED_EXIT, Journal, JournalDamaged, Recorded
 from backend.localcloud.lambda_runtime import LambdaRuntime
@@ -164,6 +165,7 @@ class LocalCloud:
         }
         self.runtime = LambdaRuntime(self.home.local_dir / "lambda", base_env, self.home.logs_dir / "lambda")
         self.gateway = Gateway(DomainDispatcherApplication(create_backend_app), self.journal, self.runtime, self.region)
+        self.gateway.sessions = RoleSessions(self.home.local_dir / "sessions.json")
 
         t0 = time.time()
         client = Client(self.gateway)

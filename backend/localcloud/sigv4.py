@@ -19,6 +19,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from backend.core.local_credentials import LocalCredentials
+from backend.localcloud.iam.sessions import RoleSession, RoleSessions
 
 _AUTH_RE = re.compile(
     r"^AWS4-HMAC-SHA256\s+Credential=(?P<key>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request,"
@@ -50,6 +51,36 @@ def check(
     """None if the request is signed with `credentials` within the last 15 minutes (either way);
     otherwise why it is refused. An old signed request - a journal record, a captured call - is not
     served again."""
+    return identify(environ, body, credentials, None, now)[1]
+
+
+def identify(
+    environ: dict[str, Any],
+    body: bytes,
+    credentials: LocalCredentials,
+    sessions: RoleSessions | None,
+    now: float | None = None,
+) -> tuple[RoleSession | None, str | None]:
+    """Who signed the request: (None, None) for the operator's own key, (session, None) for a role's
+    temporary credentials, (None, why) when it is refused."""
+    session = None
+    header = environ.get("HTTP_AUTHORIZATION", "")
+    match = _AUTH_RE.match(header.strip()) if header else None
+    if match is not None and sessions is not None and match["key"].startswith("ASIA"):
+        session = sessions.find(match["key"])
+        if session is None:
+            return None, "the security token included in the request is invalid (an unknown or old session key)"
+        if session.expired(now):
+            return None, "the security token included in the request is expired: fetch the role's credentials again"
+        token = environ.get("HTTP_X_AMZ_SECURITY_TOKEN", "")
+        if not hmac.compare_digest(token, session.session_token):
+            return None, "the security token included in the request is invalid"
+        secret = LocalCredentials(session.access_key_id, session.secret_access_key)
+        return session, _verify(environ, body, secret, now)
+    return None, _verify(environ, body, credentials, now)
+
+
+def _verify(environ: dict[str, Any], body: bytes, credentials: LocalCredentials, now: float | None) -> str | None:
     header = environ.get("HTTP_AUTHORIZATION", "")
     if not header:
         return "the request is not signed: sign it with the local credentials (skydeck's clients do)"
