@@ -35,9 +35,31 @@ def _resource_event(
     )
 
 
+def _install_function_layers() -> None:
+    """moto's CloudFormation creates a function without its Layers and EphemeralStorage (an update
+    applies both); the local Lambda runtime needs them, as a handler sees only its layers."""
+    from moto.awslambda.models import LambdaFunction
+
+    original = LambdaFunction.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def create(cls: type[LambdaFunction], resource_name: str, cloudformation_json: dict[str, Any],
+               account_id: str, region_name: str, **kwargs: Any) -> LambdaFunction:  # fmt: skip
+        fn = original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        props = cloudformation_json.get("Properties", {})
+        if props.get("Layers"):
+            fn.layers = fn._get_layers_data(props["Layers"])
+        size = (props.get("EphemeralStorage") or {}).get("Size")
+        if size:
+            fn.ephemeral_storage = int(size)
+        return fn
+
+    LambdaFunction.create_from_cloudformation_json = classmethod(create)  # type: ignore[assignment,method-assign]
+
+
 def install() -> None:
     if _ORIGINAL:
         return
+    _install_function_layers()
     _ORIGINAL["execute"] = CloudFormationBackend.execute_change_set
 
     def execute_change_set(self: CloudFormationBackend, change_set_name: str, stack_name: str | None = None) -> None:

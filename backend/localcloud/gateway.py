@@ -23,6 +23,7 @@ from backend.localcloud.iam.deploy_check import request_problems
 from backend.localcloud.iam.requests import ApiRequest
 from backend.localcloud.iam.sessions import RoleSessions
 from backend.localcloud.journal import Journal, credential_scope, is_journaled
+from backend.localcloud.lambda_limits import ASYNC_PAYLOAD_LIMIT, SYNC_PAYLOAD_LIMIT
 from backend.localcloud.lambda_runtime import FunctionSpec, LambdaRuntime, spec_from_moto
 from backend.localcloud.minted_ids import IdMap
 from backend.localcloud.sigv4 import identify
@@ -254,8 +255,7 @@ class Gateway:
             ctype = "text/xml"
         else:
             body = (
-                f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code>"
-                f"<Message>{message}</Message></Error>"
+                f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code><Message>{message}</Message></Error>"
             ).encode()
             ctype = "application/xml"
         reason = "Bad Request" if refusal.status == 400 else "Forbidden"
@@ -310,7 +310,8 @@ class Gateway:
         qualifier = parse_qs(environ.get("QUERY_STRING", "")).get("Qualifier", [None])[0]
         try:
             spec = function_spec(unquote(name), region_of(headers, self.region), qualifier)
-        except Exception:
+        except Exception as exc:
+            log.debug("function %s not found: %r", unquote(name), exc)
             msg = {"Type": "User", "message": f"Function not found: {unquote(name)}"}
             start_response(
                 "404 Not Found",
@@ -326,6 +327,15 @@ class Gateway:
             )
             return [b'{"Type": "User", "message": "Could not parse request body into json"}']
         kind = headers.get("x-amz-invocation-type", "RequestResponse")
+        limit = ASYNC_PAYLOAD_LIMIT if kind == "Event" else SYNC_PAYLOAD_LIMIT
+        if len(body) > limit:
+            start_response(
+                "413 Request Entity Too Large",
+                [("Content-Type", "application/json"), ("x-amzn-ErrorType", "RequestEntityTooLargeException")],
+            )
+            operation = "InvokeAsync" if kind == "Event" else "Invoke"
+            message = f"{len(body)} byte payload is too large for the {operation} operation (maximum {limit} bytes)"
+            return [json.dumps({"Type": "User", "message": message}).encode()]
         if kind == "Event":
             request_id = self.runtime.invoke_async(spec, event)
             start_response("202 Accepted", [("Content-Type", "application/json"), ("x-amzn-RequestId", request_id)])

@@ -1,7 +1,9 @@
 """A warm Lambda "container" for the local cloud: one process, one function, many invocations.
 
 Run as a script (not imported from skydeck) so the deployed code, not the installed package, is what
-runs. Protocol: the parent writes one JSON line per invocation on stdin; the answer is one JSON line
+runs, under `python -I -S`: its path is the package, then the layers and the runtime's folder that
+follow in argv, as /var/task, /opt/python and /var/runtime are on Lambda.
+Protocol: the parent writes one JSON line per invocation on stdin; the answer is one JSON line
 on a private pipe (fd given in argv). The handler's own prints go to stderr, i.e. the function's log.
 """
 
@@ -16,7 +18,7 @@ def main() -> None:
     code_dir, handler_path, out_fd = sys.argv[1], sys.argv[2], int(sys.argv[3])
     out = os.fdopen(out_fd, "w", buffering=1)
     sys.stdout = sys.stderr
-    sys.path.insert(0, code_dir)
+    sys.path[:0] = [code_dir, *sys.argv[4:]]
     module_name, _, func_name = handler_path.rpartition(".")
     try:
         handler = getattr(importlib.import_module(module_name), func_name)

@@ -22,16 +22,28 @@ import time
 import uuid
 import zipfile
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from backend.localcloud.lambda_limits import RESPONSE_LIMIT, LimitExceeded, Limits, Watch, configuration_problem
+from backend.localcloud.lambda_sandbox import Sandbox
 
 log = logging.getLogger("skydeck.lambda")
 BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
 DEFAULT_MAX_EVENT_AGE_S = 6 * 3600
 DEFAULT_MAX_RETRIES = 2
 RETRY_DELAYS_S = (1.0, 2.0)  # AWS waits ~1 and ~2 minutes; locally the same shape, in seconds
+CREDENTIALS_MARGIN_S = 30 * 60  # a warm worker whose role session ends sooner is replaced
+# what a Lambda process's environment holds besides its function's own variables
+_LAMBDA_ENV = {"LANG": "en_US.UTF-8", "TZ": ":UTC", "PYTHONUNBUFFERED": "1"}
+# settings of the local cloud itself that its handlers read (where host-path scenes may live)
+_PASSED_THROUGH = ("SKYDECK_DATA_ROOT",)
+# the operator's own keys never reach a handler: it runs as its execution role
+_OPERATOR_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+RoleEnv = Callable[[str, str], tuple[dict[str, str], float]]  # (role ARN, function) -> (env, expires at)
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,14 @@ class FunctionSpec:
     max_event_age_s: int = DEFAULT_MAX_EVENT_AGE_S
     max_retries: int = DEFAULT_MAX_RETRIES
     concurrency: int = 64
+    role_arn: str = ""
+    layers: tuple[tuple[str, str, bytes], ...] = ()  # (layer version ARN, code sha256, zip)
+    ephemeral_mb: int = 512
+    runtime: str = ""
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(memory_mb=self.memory_mb, tmp_mb=self.ephemeral_mb, timeout_s=float(self.timeout_s))
 
 
 @dataclass
@@ -70,41 +90,58 @@ class InvocationRecord:
 
 
 class _Worker:
-    def __init__(self, spec: FunctionSpec, code_dir: Path, base_env: dict[str, str], log_file: Path) -> None:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        code_dir: Path,
+        sys_path: list[Path],
+        env: dict[str, str],
+        tmp_dir: Path,
+        log_file: Path,
+        expires_at: float,
+    ) -> None:
         read_fd, write_fd = os.pipe()
-        env = {
-            **os.environ,
-            **base_env,
-            **spec.env,
-            "AWS_LAMBDA_FUNCTION_NAME": spec.name,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
-            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(spec.timeout_s),
-            "PYTHONUNBUFFERED": "1",
-        }
-        env.pop("PYTHONPATH", None)
         self._log = open(log_file, "ab")  # noqa: SIM115 - lives as long as the worker
+        # -I -S: no site-packages, no user site, no PYTHON* variables; the path is the bootstrap's argv
         self.proc = subprocess.Popen(
-            [sys.executable, str(BOOTSTRAP), str(code_dir), spec.handler, str(write_fd)],
+            [sys.executable, "-I", "-S", str(BOOTSTRAP), str(code_dir), spec.handler, str(write_fd),
+             *[str(p) for p in sys_path]],
             stdin=subprocess.PIPE,
             stdout=self._log,
             stderr=self._log,
             env=env,
             pass_fds=(write_fd,),
             cwd=str(code_dir),
-        )
+        )  # fmt: skip
         os.close(write_fd)
         self._reader = os.fdopen(read_fd, "rb")
         self.code_sha = spec.code_sha
+        self.tmp_dir = tmp_dir
+        self.expires_at = expires_at
 
-    def call(self, event: Any, request_id: str, timeout_s: float) -> dict[str, Any]:
+    def call(self, event: Any, request_id: str, limits: Limits) -> dict[str, Any]:
+        """One invocation; TimeoutError past the timeout, LimitExceeded past memory or /tmp."""
+        timeout_s = limits.timeout_s
         line = json.dumps({"id": request_id, "event": event, "remaining_ms": int(timeout_s * 1000)}) + "\n"
         assert self.proc.stdin is not None
         self.proc.stdin.write(line.encode())
         self.proc.stdin.flush()
-        ready, _, _ = select.select([self._reader], [], [], timeout_s)
-        if not ready:
-            raise TimeoutError
-        answer = self._reader.readline()
+        watch = Watch(self.proc.pid, self.tmp_dir, limits)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            ready, _, _ = select.select([self._reader], [], [], min(left, watch.interval_s))
+            if ready:
+                break
+            watch.check()  # raises LimitExceeded; the caller stops the process
+        answer = self._reader.readline(RESPONSE_LIMIT + 64 * 1024)
+        if answer and not answer.endswith(b"\n"):
+            raise LimitExceeded(
+                "Function.ResponseSizeTooLarge",
+                f"Response payload size exceeded maximum allowed payload size ({RESPONSE_LIMIT} bytes).",
+            )
         if not answer:
             raise RuntimeError(f"the function's process exited (code {self.proc.poll()})")
         return json.loads(answer)
@@ -126,6 +163,7 @@ class LambdaRuntime:
     base_env: dict[str, str]
     logs_dir: Path
     history: deque[InvocationRecord] = field(default_factory=lambda: deque(maxlen=2000))
+    role_env: RoleEnv | None = None  # the execution role's credentials; None: the base env's keys
 
     def __post_init__(self) -> None:
         self._idle: dict[str, list[_Worker]] = {}
@@ -136,6 +174,8 @@ class LambdaRuntime:
         self._closed = False
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self.sandbox = Sandbox(self.work_dir / "sandbox")
+        self._spawned = 0
 
     # -- public --------------------------------------------------------------------------------
     def invoke(self, spec: FunctionSpec, event: Any) -> Outcome:
@@ -217,7 +257,8 @@ class LambdaRuntime:
                 pool = self._idle.setdefault(spec.name, [])
                 while pool:
                     worker = pool.pop()
-                    if worker.alive() and worker.code_sha == spec.code_sha:
+                    fresh = worker.expires_at - time.time() > CREDENTIALS_MARGIN_S
+                    if worker.alive() and worker.code_sha == spec.code_sha and fresh:
                         self._busy[spec.name] = self._busy.get(spec.name, 0) + 1
                         return worker
                     worker.stop()
@@ -226,11 +267,38 @@ class LambdaRuntime:
                     break
                 self._lock.wait(timeout=1.0)
         try:
-            code_dir = self._code_dir(spec)
-            return _Worker(spec, code_dir, self.base_env, self.logs_dir / f"{spec.name}.log")
+            return self._spawn(spec)
         except Exception:
             self._checkin(spec, None)
             raise
+
+    def _spawn(self, spec: FunctionSpec) -> _Worker:
+        code_dir = self._code_dir(spec)
+        sys_path = [self.sandbox.layer_dir(arn, sha, code) for arn, sha, code in spec.layers]
+        sys_path.append(self.sandbox.runtime_dir())
+        with self._lock:
+            self._spawned += 1
+            tmp_dir = self.sandbox.tmp_dir(f"{spec.name}-{self._spawned}")
+        env = {k: v for k, v in self.base_env.items() if k not in _OPERATOR_KEYS or self.role_env is None}
+        expires_at = time.time() + 365 * 86400
+        if self.role_env is not None:
+            role_env, expires_at = self.role_env(spec.role_arn, spec.name)
+            env.update(role_env)
+        env.update({k: os.environ[k] for k in _PASSED_THROUGH if k in os.environ})
+        env.update(
+            {
+                **_LAMBDA_ENV,
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                **spec.env,
+                "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+                "AWS_LAMBDA_FUNCTION_TIMEOUT": str(spec.timeout_s),
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime or 'python'}",
+                "LAMBDA_TASK_ROOT": str(code_dir),
+                "TMPDIR": str(tmp_dir),
+            }
+        )
+        return _Worker(spec, code_dir, sys_path, env, tmp_dir, self.logs_dir / f"{spec.name}.log", expires_at)
 
     def _checkin(self, spec: FunctionSpec, worker: _Worker | None) -> None:
         with self._lock:
@@ -243,6 +311,10 @@ class LambdaRuntime:
 
     def _run(self, spec: FunctionSpec, event: Any, request_id: str) -> Outcome:
         started = time.time()
+        problem = configuration_problem(spec.memory_mb, spec.timeout_s)
+        if problem:
+            error = {"errorMessage": f"{spec.name}: {problem}", "errorType": "InvalidParameterValueException"}
+            return Outcome(False, error, 0.0, "InvalidParameterValueException")
         try:
             worker = self._checkout(spec)
         except Exception as exc:
@@ -253,7 +325,13 @@ class LambdaRuntime:
                 "Runtime.Init",
             )
         try:
-            answer = worker.call(event, request_id, float(spec.timeout_s))
+            answer = worker.call(event, request_id, spec.limits)
+        except LimitExceeded as exc:
+            worker.stop()
+            self._checkin(spec, None)
+            error = {"errorMessage": f"RequestId: {request_id} Error: {exc.message}", "errorType": exc.error_type}
+            log.warning("%s: %s", spec.name, exc.message)
+            return Outcome(False, error, time.time() - started, exc.error_type)
         except TimeoutError:
             worker.stop()
             self._checkin(spec, None)
@@ -283,6 +361,13 @@ def spec_from_moto(fn: Any, account_id: str, region: str) -> FunctionSpec:
         max_age = int(conf.get("MaximumEventAgeInSeconds", max_age))
         retries = int(conf.get("MaximumRetryAttempts", retries))
     code = getattr(fn, "code_bytes", b"") or b""
+    layers = []
+    backend = lambda_backends_for(account_id, region)
+    for layer in getattr(fn, "layers", []) or []:
+        version = backend.layers_versions_by_arn(layer["Arn"])
+        data = getattr(version, "code_bytes", b"") or b""
+        layers.append((layer["Arn"], hashlib.sha256(data).hexdigest(), data))
+    ephemeral = getattr(fn, "ephemeral_storage", None) or 512
     return FunctionSpec(
         name=fn.function_name,
         arn=fn.function_arn,
@@ -295,4 +380,14 @@ def spec_from_moto(fn: Any, account_id: str, region: str) -> FunctionSpec:
         max_event_age_s=max_age,
         max_retries=retries,
         concurrency=int(fn.reserved_concurrency) if fn.reserved_concurrency not in (None, "") else 64,
+        role_arn=str(getattr(fn, "role", "") or ""),
+        layers=tuple(layers),
+        ephemeral_mb=int(ephemeral),
+        runtime=str(getattr(fn, "run_time", "") or ""),
     )
+
+
+def lambda_backends_for(account_id: str, region: str) -> Any:
+    from moto.awslambda.models import lambda_backends
+
+    return lambda_backends[account_id][region]

@@ -134,6 +134,7 @@ class TimedMotoRequestHandler(MotoRequestHandler):
 
     timeout = READ_TIMEOUT_S
 
+
 class LocalCloud:
     def __init__(self, home: Home, region: str = LOCAL_REGION, workers: int = 0) -> None:
         self.home = home.ensure()
@@ -166,6 +167,7 @@ class LocalCloud:
         self.runtime = LambdaRuntime(self.home.local_dir / "lambda", base_env, self.home.logs_dir / "lambda")
         self.gateway = Gateway(DomainDispatcherApplication(create_backend_app), self.journal, self.runtime, self.region)
         self.gateway.sessions = RoleSessions(self.home.local_dir / "sessions.json")
+        self.runtime.role_env = self._role_env
 
         t0 = time.time()
         client = Client(self.gateway)
@@ -194,9 +196,7 @@ class LocalCloud:
             "127.0.0.1", moto_port, self.gateway, threaded=True, request_handler=TimedMotoRequestHandler
         )
         ensure_token(self.home)
-        self.front = ApiFront(
-            self.runtime, self.region, TokenFile(self.home.local_token_file), credentials=credentials
-        )
+        self.front = ApiFront(self.runtime, self.region, TokenFile(self.home.local_token_file), credentials=credentials)
         self.api_server = serve(self.front, api_port)
         for target in (self.moto_server.serve_forever, self.api_server.serve_forever):
             th = threading.Thread(target=target, daemon=True)
@@ -223,6 +223,11 @@ class LocalCloud:
         tmp.replace(self.home.local_state_file)
         log.info("local cloud ready on %s (api %s), restored %s", endpoint, api_port, stats)
         return state
+
+    def _role_env(self, role_arn: str, function: str) -> tuple[dict[str, str], float]:
+        """A Lambda worker's credentials: a fresh session of its function's execution role."""
+        session = self.gateway.sessions.mint(role_arn, function)
+        return session.env(), session.expires_at
 
     def start_workers(self) -> None:
         """After the state file is written: the workers find the cloud through it."""

@@ -45,9 +45,7 @@ def _signed_at(stamp: str) -> float | None:
         return None
 
 
-def check(
-    environ: dict[str, Any], body: bytes, credentials: LocalCredentials, now: float | None = None
-) -> str | None:
+def check(environ: dict[str, Any], body: bytes, credentials: LocalCredentials, now: float | None = None) -> str | None:
     """None if the request is signed with `credentials` within the last 15 minutes (either way);
     otherwise why it is refused. An old signed request - a journal record, a captured call - is not
     served again."""

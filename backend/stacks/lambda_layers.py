@@ -4,7 +4,9 @@ Lambda's Python runtime has neither numpy nor scipy. `build_layer` asks pip for 
 wheels of the Lambda runtime's Python (never compiling anything), unpacks them under `python/` in
 a zip - the layout Lambda puts on sys.path - and caches the zip by its inputs, so a redeploy reuses
 it. `publish_layer` uploads it to the artifacts bucket and publishes a layer version. On the local
-cloud no layer is needed: the local Lambda runtime runs with this machine's numpy and scipy.
+cloud the layer is a manifest of the same pins, which the local Lambda runtime fills from this
+installation's numpy and scipy (backend/localcloud/lambda_sandbox.py): a handler that imports numpy
+without the layer fails there as it fails on AWS.
 """
 
 from __future__ import annotations

@@ -267,8 +267,10 @@ class Stacks:
                     f"--param {key}: stack {short} has no such parameter; it takes: {', '.join(sorted(allowed))}"
                 )
         merged = {**self.derived_parameters(short), **user}
-        if short == "sdsinf" and not self.clients.profile.is_local and not merged.get("NumpyLayerArn"):
-            merged["NumpyLayerArn"] = self.numpy_layer(on_event)
+        if short == "sdsinf" and not merged.get("NumpyLayerArn"):
+            merged["NumpyLayerArn"] = (
+                self.local_numpy_layer() if self.clients.profile.is_local else self.numpy_layer(on_event)
+            )
         name = self.clients.profile.stack_name(short)
         current = self.describe(short)
         if current.status == "ROLLBACK_COMPLETE":
@@ -325,6 +327,33 @@ class Stacks:
         bucket = self.outputs("infra")["Bucket"]
         name = self.clients.profile.stack_name("sdsinf") + "-numpy-scipy"
         return publish_layer(self.clients.client("lambda"), self.clients.client("s3"), bucket, name, zip_path)
+
+    def local_numpy_layer(self) -> str:
+        """The local cloud's numpy/scipy layer: a manifest of the AWS layer's pins, which the local Lambda
+        runtime fills from this installation (a handler sees numpy only through a layer, as on AWS)."""
+        from backend.localcloud.lambda_sandbox import local_layer_zip
+        from backend.stacks.lambda_layers import PACKAGES, RUNTIME
+
+        import base64
+        import hashlib
+
+        client = self.clients.client("lambda")
+        name = self.clients.profile.stack_name("sdsinf") + "-numpy-scipy"
+        content = local_layer_zip(PACKAGES)
+        sha = base64.b64encode(hashlib.sha256(content).digest()).decode()
+        versions = client.list_layer_versions(LayerName=name).get("LayerVersions", [])
+        for version in sorted(versions, key=lambda v: -int(v["Version"]))[:1]:
+            # the same manifest as the newest version: reuse it, so a redeploy changes nothing
+            found = client.get_layer_version(LayerName=name, VersionNumber=int(version["Version"]))
+            if found.get("Content", {}).get("CodeSha256") == sha:
+                return str(version["LayerVersionArn"])
+        resp = client.publish_layer_version(
+            LayerName=name,
+            Description="numpy and scipy for skydeck's SDS-Inf functions (local: this installation's, same pins)",
+            Content={"ZipFile": content},
+            CompatibleRuntimes=[RUNTIME],
+        )
+        return str(resp["LayerVersionArn"])
 
     def _apply_event_invoke_configs(self, sdef: StackDef, name: str) -> None:
         """moto's CloudFormation skips AWS::Lambda::EventInvokeConfig; apply those settings directly

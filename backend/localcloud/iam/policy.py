@@ -150,9 +150,7 @@ class Policy:
         statements = []
         for i, raw in enumerate(_as_list(document.get("Statement", []))):
             conditions = tuple(
-                (op, key, wanted)
-                for op, block in (raw.get("Condition") or {}).items()
-                for key, wanted in block.items()
+                (op, key, wanted) for op, block in (raw.get("Condition") or {}).items() for key, wanted in block.items()
             )
             statements.append(
                 Statement(

@@ -191,7 +191,7 @@ def _dynamodb(request: ApiRequest, operation: str) -> list[Authorization]:
         needed = []
         items = body.get("TransactItems")
         for item in items if isinstance(items, list) else []:
-            for kind, detail in (item.items() if isinstance(item, dict) else []):
+            for kind, detail in item.items() if isinstance(item, dict) else []:
                 table = detail.get("TableName") if isinstance(detail, dict) else None
                 verb = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "Get": "GetItem"}.get(kind)
                 if verb:

@@ -67,7 +67,9 @@ def answer(request: ApiRequest, session: RoleSession | None, sessions: RoleSessi
     if not name:
         return _error("ValidationError", "RoleSessionName is required")
     if not _role_exists(role_arn):
-        return _error("AccessDenied", f"no role {role_arn!r} in the local cloud: deploy its stack first", "403 Forbidden")
+        return _error(
+            "AccessDenied", f"no role {role_arn!r} in the local cloud: deploy its stack first", "403 Forbidden"
+        )
     try:
         duration = int(form.get("DurationSeconds", "3600"))
     except ValueError:
