@@ -18,19 +18,25 @@ from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger("skydeck.executor.scale_in")
-IMDS = "http://169.254.169.254/latest"
+IMDS = "http://169.254.169.254"
+
+
+def metadata_base() -> str:
+    """Where the metadata service answers: botocore's own setting (a rehearsed host's local IMDS), or EC2's."""
+    return os.environ.get("AWS_EC2_METADATA_SERVICE_ENDPOINT", IMDS).rstrip("/") + "/latest"
 
 
 def instance_id_from_metadata(timeout_s: float = 2.0) -> str | None:
     """This instance's id from the instance metadata service (IMDSv2, which the fleet requires)."""
+    base = metadata_base()
     try:
         token_request = urllib.request.Request(
-            f"{IMDS}/api/token", method="PUT", headers={"X-aws-ec2-metadata-token-ttl-seconds": "300"}
+            f"{base}/api/token", method="PUT", headers={"X-aws-ec2-metadata-token-ttl-seconds": "300"}
         )
         with urllib.request.urlopen(token_request, timeout=timeout_s) as resp:
             token = resp.read().decode()
         id_request = urllib.request.Request(
-            f"{IMDS}/meta-data/instance-id", headers={"X-aws-ec2-metadata-token": token}
+            f"{base}/meta-data/instance-id", headers={"X-aws-ec2-metadata-token": token}
         )
         with urllib.request.urlopen(id_request, timeout=timeout_s) as resp:
             return resp.read().decode().strip() or None

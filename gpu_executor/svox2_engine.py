@@ -109,13 +109,16 @@ class Svox2Engine:
         tail: deque[str] = deque(maxlen=20)
         progress: dict[str, Any] = {}
         # opt.py reads the scene itself: its loading counts as training here
-        with ctx.phases.phase("train"), subprocess.Popen(
-            cmd,
-            cwd=self.home / "opt",
-            env=self.environment(ctx.spec.gpu),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        ) as proc:
+        with (
+            ctx.phases.phase("train"),
+            subprocess.Popen(
+                cmd,
+                cwd=self.home / "opt",
+                env=self.environment(ctx.spec.gpu),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            ) as proc,
+        ):
             try:
                 for line in _lines(proc.stdout):
                     tail.append(line)

@@ -138,9 +138,7 @@ class FleetHosts:
         return found
 
     @staticmethod
-    def _host(
-        s3: Any, bucket: str, iid: str, member: dict[str, Any] | None, described: dict[str, Any] | None
-    ) -> Host:
+    def _host(s3: Any, bucket: str, iid: str, member: dict[str, Any] | None, described: dict[str, Any] | None) -> Host:
         boot = _json(_read(s3, bucket, f"{HOSTS_PREFIX}{iid}/boot.json"))
         beat = _json(_read(s3, bucket, beacon_key(iid)))
         tags = {t["Key"]: t["Value"] for t in (described or {}).get("Tags", [])}
@@ -161,8 +159,7 @@ class FleetHosts:
             python=boot.get("python", ""),
             torch=boot.get("torch", ""),
             steps=[
-                BootStep(s["name"], s["state"], s.get("detail", ""), s.get("seconds"))
-                for s in boot.get("steps", ())
+                BootStep(s["name"], s["state"], s.get("detail", ""), s.get("seconds")) for s in boot.get("steps", ())
             ],
             heartbeat=beat.get("time"),
             job_id=beat.get("job_id"),

@@ -14,15 +14,18 @@ import threading
 import time
 from pathlib import Path
 
+from backend.localcloud.imds import Instance, MetadataService
+
 log = logging.getLogger("skydeck.localcloud.executors")
+FLEET_ROLE = "FLEET_ROLE_ARN"
 RESTART_DELAY_S = 10.0
 WAIT_FOR_STACK_S = 3.0
 
 
 def executor_settings(home_root: Path) -> dict[str, str] | None:
     """What `python -m gpu_executor` reads from its environment to serve this local cloud's jobs queue
-    (QUEUE_URL, TABLE, BUCKET, the endpoint and credentials, its work folder); None while the infra
-    stack is not deployed or its outputs cannot be read."""
+    (QUEUE_URL, TABLE, BUCKET, the endpoint, its work folder, and FLEET_ROLE_ARN: the role it runs
+    as); None while the infra and fleet stacks are not deployed or their outputs cannot be read."""
     from backend.context import Context
     from backend.core.errors import SkydeckError
     from backend.core.paths import Home
@@ -30,8 +33,11 @@ def executor_settings(home_root: Path) -> dict[str, str] | None:
     try:
         ctx = Context.create("local", Home(home_root))
         out = ctx.stacks.outputs("infra")
+        role = ctx.stacks.outputs("fleet")["InstanceRoleArn"]
+        env = {k: v for k, v in ctx.clients.env().items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
         return {
-            **ctx.clients.env(),
+            **env,
+            FLEET_ROLE: role,
             "QUEUE_URL": out["QueueUrl"],
             "TABLE": out["TableName"],
             "BUCKET": out["Bucket"],
@@ -46,8 +52,25 @@ def executor_settings(home_root: Path) -> dict[str, str] | None:
         return None
 
 
+def instance_env(imds_base: str) -> dict[str, str]:
+    """A process that finds its credentials as an EC2 instance does: from the metadata service alone
+    (no keys in its environment, no shared credentials or config file to find them in first)."""
+    return {
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT": imds_base,
+        "AWS_EC2_METADATA_DISABLED": "false",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "SKYDECK_IMDS": imds_base,
+    }
+
+
 class ExecutorPool:
-    def __init__(self, home_root: Path, logs_dir: Path, count: int) -> None:
+    """Executors as fleet hosts: each one is a local instance (`local-N`) of the fleet's instance
+    role, which it gets from the local metadata service, so it may do exactly what a host may."""
+
+    def __init__(self, home_root: Path, logs_dir: Path, count: int, imds: MetadataService, imds_url: str) -> None:
+        self.imds = imds
+        self.imds_url = imds_url
         self.home_root = home_root
         self.logs_dir = logs_dir / "executor"
         self.count = count
@@ -63,7 +86,17 @@ class ExecutorPool:
 
     def _spawn(self, slot: int, settings: dict[str, str]) -> subprocess.Popen[bytes]:
         cmd = [sys.executable, "-m", "gpu_executor", "--wait", "5"]
-        env = {**os.environ, **settings, "SKYDECK_HOME": str(self.home_root), "SKYDECK_PROFILE": "local"}
+        instance_id = f"local-{slot + 1}"
+        region = settings.get("AWS_DEFAULT_REGION", "us-east-1")
+        self.imds.register(Instance(instance_id, "local", "local", settings[FLEET_ROLE], "", region))
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env = {
+            **inherited,
+            **settings,
+            **instance_env(f"{self.imds_url}/{instance_id}"),
+            "SKYDECK_HOME": str(self.home_root),
+            "SKYDECK_PROFILE": "local",
+        }
         with open(self.logs_dir / f"local-{slot + 1}.log", "ab") as out:
             return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env)
 

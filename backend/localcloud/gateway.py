@@ -223,6 +223,13 @@ class Gateway:
         if "json" in headers.get("content-type", "") or headers.get("x-amz-target"):
             body = json.dumps({"__type": code, "message": message}).encode()
             ctype = "application/x-amz-json-1.0"
+        elif "x-www-form-urlencoded" in headers.get("content-type", ""):  # the query protocol's shape
+            body = (
+                "<?xml version='1.0' encoding='UTF-8'?><ErrorResponse><Error><Type>Sender</Type>"
+                f"<Code>{code}</Code><Message>{html.escape(message)}</Message></Error>"
+                "<RequestId>local</RequestId></ErrorResponse>"
+            ).encode()
+            ctype = "text/xml"
         else:
             body = (
                 f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code>"

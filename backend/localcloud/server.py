@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.sqs.models import sqs_backends
 from werkzeug.serving import make_server
@@ -33,6 +34,7 @@ from backend.localcloud.api_front import READ_TIMEOUT_S, ApiFront, TokenFile, se
 from backend.localcloud.compaction import DEFAULT_COMPACT_AT, CompactionReport, compact
 from backend.localcloud.gateway import Gateway
 from backend.localcloud.iam.sessions import RoleSessions
+from backend.localcloud.imds import MetadataService
 from backend.localcloud.instance import AlreadyRunning, ServerLock
 from backend.localcloud.journal import JOURNAL_DAMAGED_EXIT, Journal, JournalDamaged, Recorded
 from backend.localcloud.lambda_runtime import LambdaRuntime
@@ -150,6 +152,7 @@ class LocalCloud:
         ports = _previous_ports(self.home)
         moto_port = free_port(ports.get("moto"))
         api_port = free_port(ports.get("api"))
+        imds_port = free_port(ports.get("imds"))
         endpoint = f"http://127.0.0.1:{moto_port}"
         credentials = LocalCredentials.load_or_create(self.home.local_credentials_file)
         self.journal = Journal(self.home.local_journal)
@@ -168,6 +171,7 @@ class LocalCloud:
         self.gateway = Gateway(DomainDispatcherApplication(create_backend_app), self.journal, self.runtime, self.region)
         self.gateway.sessions = RoleSessions(self.home.local_dir / "sessions.json")
         self.runtime.role_env = self._role_env
+        self.imds = MetadataService(self.gateway.sessions, DEFAULT_ACCOUNT_ID, self.region)
 
         t0 = time.time()
         client = Client(self.gateway)
@@ -198,11 +202,14 @@ class LocalCloud:
         ensure_token(self.home)
         self.front = ApiFront(self.runtime, self.region, TokenFile(self.home.local_token_file), credentials=credentials)
         self.api_server = serve(self.front, api_port)
+        self.imds_url = f"http://127.0.0.1:{self.imds.serve(imds_port)}"
         for target in (self.moto_server.serve_forever, self.api_server.serve_forever):
             th = threading.Thread(target=target, daemon=True)
             th.start()
             self._threads.append(th)
-        (self.home.local_dir / "ports.json").write_text(json.dumps({"moto": moto_port, "api": api_port}))
+        (self.home.local_dir / "ports.json").write_text(
+            json.dumps({"moto": moto_port, "api": api_port, "imds": imds_port})
+        )
         state = {
             "pid": os.getpid(),
             "pgid": os.getpgrp(),
@@ -215,7 +222,9 @@ class LocalCloud:
                 "moto": {"pid": os.getpid(), "url": endpoint},
                 "lambda": {"pid": os.getpid()},
                 "api": {"pid": os.getpid(), "url": f"http://127.0.0.1:{api_port}"},
+                "imds": {"pid": os.getpid(), "url": self.imds_url},
             },
+            "imds": self.imds_url,
             "executor_workers": self.workers,
         }
         tmp = self.home.local_state_file.with_suffix(".tmp")
@@ -233,7 +242,7 @@ class LocalCloud:
         """After the state file is written: the workers find the cloud through it."""
         from backend.localcloud.executors import ExecutorPool
 
-        self.pool = ExecutorPool(self.home.root, self.home.logs_dir, self.workers)
+        self.pool = ExecutorPool(self.home.root, self.home.logs_dir, self.workers, self.imds, self.imds_url)
         self.pool.start()
 
     def compact(self) -> CompactionReport:
@@ -251,6 +260,8 @@ class LocalCloud:
         for server in (getattr(self, "api_server", None), getattr(self, "moto_server", None)):
             if server is not None:
                 server.shutdown()
+        if hasattr(self, "imds"):
+            self.imds.stop()
         if hasattr(self, "runtime"):
             self.runtime.shutdown()
         serving = getattr(self, "moto_server", None) is not None

@@ -331,11 +331,11 @@ class Stacks:
     def local_numpy_layer(self) -> str:
         """The local cloud's numpy/scipy layer: a manifest of the AWS layer's pins, which the local Lambda
         runtime fills from this installation (a handler sees numpy only through a layer, as on AWS)."""
-        from backend.localcloud.lambda_sandbox import local_layer_zip
-        from backend.stacks.lambda_layers import PACKAGES, RUNTIME
-
         import base64
         import hashlib
+
+        from backend.localcloud.lambda_sandbox import local_layer_zip
+        from backend.stacks.lambda_layers import PACKAGES, RUNTIME
 
         client = self.clients.client("lambda")
         name = self.clients.profile.stack_name("sdsinf") + "-numpy-scipy"
