@@ -8,6 +8,7 @@ MaximumEventAgeInSeconds and MaximumRetryAttempts (AWS defaults: 6 h and 2 retri
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -233,6 +234,11 @@ class LambdaRuntime:
     ) -> None:
         status = "ok" if outcome.ok else ("timeout" if outcome.error_type == "Timeout" else "error")
         detail = "" if outcome.ok else json.dumps(outcome.payload)[:500]
+        if not outcome.ok:
+            # in the function's own log too, where an operator is told to look (as CloudWatch has it)
+            line = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {request_id} {kind} failed: {detail}\n"
+            with contextlib.suppress(OSError), open(self.logs_dir / f"{spec.name}.log", "a") as out:
+                out.write(line)
         self.history.append(
             InvocationRecord(spec.name, request_id, kind, status, attempt, started, outcome.duration_s, detail)
         )
