@@ -112,6 +112,12 @@ def local_status(json_out: JsonOpt = False) -> None:
     out.print(f"local cloud: running, {'healthy' if status.healthy else 'NOT answering'}")
     for part, info in status.state.get("parts", {}).items():
         out.print(f"  {part:<8} pid {info.get('pid')}  {info.get('url', '')}")
+    runtime = status.state.get("lambda_runtime") or {}
+    if runtime and not runtime.get("matches", True):
+        out.print(
+            f"[yellow]note:[/] the templates' functions name {', '.join(runtime['templates'])}; the local Lambda "
+            f"runtime runs them with {runtime['local']} (AWS runs the templates' version)"
+        )
     _print_not_restored(status.state.get("restored", {}))
 
 

@@ -16,7 +16,6 @@ one (v1, from PyPI, in .venv-awscli) pointed at the local cloud.
 from __future__ import annotations
 
 import base64
-import http.server
 import json
 import os
 import shutil
@@ -25,16 +24,15 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 from backend.context import Context
-from backend.core.aws import local_credentials, local_endpoint
+from backend.core.aws import local_endpoint
 from backend.core.paths import Home
+from backend.localcloud.executors import instance_env
 from lambda_src.jobs.record import JobRecord
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,42 +125,6 @@ def python37_standin(where: Path) -> Path:
     return python
 
 
-@contextmanager
-def metadata_service(instance_id: str, ami: str, instance_type: str) -> Iterator[str]:
-    """IMDSv2 as the set-up asks it: a token by PUT, then instance-id, ami-id and instance-type."""
-    token = "rehearsal-token"
-    answers = {"instance-id": instance_id, "ami-id": ami, "instance-type": instance_type}
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *_: object) -> None:
-            pass
-
-        def _send(self, code: int, text: str) -> None:
-            body = text.encode()
-            self.send_response(code)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_PUT(self) -> None:  # noqa: N802
-            self._send(200, token) if self.path == "/latest/api/token" else self._send(404, "")
-
-        def do_GET(self) -> None:  # noqa: N802
-            if self.headers.get("X-aws-ec2-metadata-token") != token:
-                self._send(401, "")
-                return
-            key = self.path.removeprefix("/latest/meta-data/")
-            self._send(200, answers[key]) if key in answers else self._send(404, "")
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-
-
 # -- one host --------------------------------------------------------------------------------------
 @dataclass
 class Booted:
@@ -208,22 +170,21 @@ def group_instances(ctx: Context) -> list[dict]:
 
 def boot(ctx: Context, instance_id: str, sandbox: Path, stubs: Path, timeout_s: float = 1200) -> Booted:
     """Run the fleet's user data for `instance_id` under `sandbox`, as cloud-init would on the host."""
-    described = ctx.clients.client("ec2").describe_instances(InstanceIds=[instance_id])
-    instance = described["Reservations"][0]["Instances"][0]
-    creds = local_credentials(ctx.home)
     sandbox.mkdir(parents=True, exist_ok=True)
-    with metadata_service(instance_id, instance["ImageId"], instance["InstanceType"]) as imds:
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SKYDECK_", "VIRTUAL_ENV"))},
-            "PATH": f"{stubs}:{os.environ['PATH']}",
-            "AWS_ACCESS_KEY_ID": creds.access_key_id, "AWS_SECRET_ACCESS_KEY": creds.secret_access_key,
-            "AWS_DEFAULT_REGION": ctx.profile.region, "AWS_ENDPOINT_URL": local_endpoint(ctx.home),
-            "SKYDECK_HOST_ROOT": str(sandbox), "SKYDECK_IMDS": imds, "SKYDECK_REQUIRE_GPU": "0",
-            "HOME": str(sandbox / "root"),
-        }  # fmt: skip
-        done = subprocess.run(
-            ["bash", "-c", user_data(ctx)], env=env, cwd=sandbox, capture_output=True, text=True, timeout=timeout_s
-        )
+    # the host is who the local cloud's metadata service says it is: instance id, AMI, type, and the
+    # fleet's instance role, whose temporary credentials are all it has (no keys in its environment)
+    imds = json.loads(ctx.home.local_state_file.read_text())["imds"] + "/" + instance_id
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SKYDECK_", "VIRTUAL_ENV"))},
+        **instance_env(imds),
+        "PATH": f"{stubs}:{os.environ['PATH']}",
+        "AWS_DEFAULT_REGION": ctx.profile.region, "AWS_ENDPOINT_URL": local_endpoint(ctx.home),
+        "SKYDECK_HOST_ROOT": str(sandbox), "SKYDECK_REQUIRE_GPU": "0",
+        "HOME": str(sandbox / "root"),
+    }  # fmt: skip
+    done = subprocess.run(
+        ["bash", "-c", user_data(ctx)], env=env, cwd=sandbox, capture_output=True, text=True, timeout=timeout_s
+    )
     return Booted(instance_id, sandbox, done.returncode, done.stdout + done.stderr)
 
 

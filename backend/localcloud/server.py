@@ -130,6 +130,19 @@ def _table_items(client: Client, regions: set[str]) -> list[tuple[str, str, list
     return found
 
 
+def lambda_runtime_note() -> dict[str, Any]:
+    """The Python the templates' functions name beside the one the local runtime runs them with."""
+    import re
+
+    from backend.core.paths import stacks_dir
+
+    named: set[str] = set()
+    for template in sorted(stacks_dir().glob("*.yaml")):
+        named.update(re.findall(r"^\s*Runtime:\s*(python[0-9.]+)\s*$", template.read_text(), re.MULTILINE))
+    local = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    return {"local": local, "templates": sorted(named), "matches": named <= {local}}
+
+
 class TimedMotoRequestHandler(MotoRequestHandler):
     """moto's handler with a read timeout from the first byte: a connection that never finishes its
     headers (or its body) is closed after READ_TIMEOUT_S instead of holding a thread for good."""
@@ -226,6 +239,7 @@ class LocalCloud:
             },
             "imds": self.imds_url,
             "executor_workers": self.workers,
+            "lambda_runtime": lambda_runtime_note(),
         }
         tmp = self.home.local_state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=2))
