@@ -102,8 +102,15 @@ class MetadataService:
 
     def instance(self, instance_id: str) -> Instance | None:
         with self._lock:
-            local = self._local.get(instance_id)
-        return local or _moto_instance(instance_id, self.account, self.region)
+            known = self._local.get(instance_id)
+        if known is not None:
+            return known
+        found = _moto_instance(instance_id, self.account, self.region)
+        if found is not None and found.role_arn:
+            # kept: a host whose group was just scaled to zero still runs its last steps (report, tag),
+            # and EC2 answers its metadata until it is really gone
+            self.register(found)
+        return found
 
     def credentials(self, instance: Instance) -> RoleSession:
         with self._lock:
