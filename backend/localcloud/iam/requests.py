@@ -171,7 +171,7 @@ def _queue_arn(request: ApiRequest, queue_url_or_name: str) -> str:
 
 def _sqs(request: ApiRequest, operation: str, queue_url: str, queue_name: str) -> list[Authorization]:
     action = "sqs:" + _SQS_BATCH.get(operation, operation)
-    if operation == "CreateQueue":
+    if operation in ("CreateQueue", "GetQueueUrl"):  # named, not yet addressed by URL
         return [Authorization(action, _queue_arn(request, queue_name))]
     if operation == "ListQueues":
         return [Authorization(action, f"arn:aws:sqs:{request.region}:{request.account}:*")]
