@@ -294,7 +294,9 @@ def test_one_local_cloud_per_home_and_a_killed_ones_workers_do_not_linger(tmp_pa
         )  # fmt: skip
         assert second.returncode == 3 and f"pid {pid}" in second.stderr
         assert control.status(home).state["pid"] == pid
-        Context.create(None, home).stacks.deploy("infra")  # the workers start once there is a queue to serve
+        ctx = Context.create(None, home)
+        ctx.stacks.deploy("infra")  # the workers start once there is a queue to serve
+        ctx.stacks.deploy("fleet")  # and a fleet role to serve it as
         deadline = time.time() + 60
         while time.time() < deadline and len(_group_members(pgid)) < 2:
             time.sleep(0.2)  # the executor worker starts beside the server
