@@ -93,6 +93,37 @@ class ReadCache:
                 self._answers.popitem(last=False)
 
 
+_REASONS = {400: "Bad Request", 403: "Forbidden", 503: "Service Unavailable"}
+
+
+def _error(protocol: str, status: int, code: str, message: str, start_response: Callable[..., Any]) -> list[bytes]:
+    """An error body as each protocol's clients parse it: json, query (SQS, SNS, STS, CloudFormation, IAM,
+    Auto Scaling), ec2, or rest-xml (S3)."""
+    text = html.escape(message)
+    if protocol == "json":
+        body = json.dumps({"__type": code, "message": message}).encode()
+        ctype = "application/x-amz-json-1.0"
+    elif protocol == "query":
+        body = (
+            "<?xml version='1.0' encoding='UTF-8'?><ErrorResponse><Error><Type>Sender</Type>"
+            f"<Code>{code}</Code><Message>{text}</Message></Error><RequestId>local</RequestId></ErrorResponse>"
+        ).encode()
+        ctype = "text/xml"
+    elif protocol == "ec2":
+        body = (
+            f"<?xml version='1.0' encoding='UTF-8'?><Response><Errors><Error><Code>{code}</Code>"
+            f"<Message>{text}</Message></Error></Errors><RequestID>local</RequestID></Response>"
+        ).encode()
+        ctype = "text/xml"
+    else:
+        body = (
+            f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code><Message>{text}</Message></Error>"
+        ).encode()
+        ctype = "application/xml"
+    start_response(f"{status} {_REASONS[status]}", [("Content-Type", ctype), ("x-amzn-ErrorType", code)])
+    return [body]
+
+
 class Gateway:
     """Wraps moto's WSGI app. `recording` is off while the journal is being replayed."""
 
@@ -123,6 +154,7 @@ class Gateway:
         headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
         if "CONTENT_TYPE" in environ:
             headers["content-type"] = environ["CONTENT_TYPE"]
+        region, service = credential_scope(headers) or (self.region, "")
         if self.credentials is not None:
             if path.startswith("/moto-api"):
                 return self._refuse(
@@ -132,12 +164,11 @@ class Gateway:
             if refusal:
                 code = "InvalidClientTokenId" if "security token" in refusal else "SignatureDoesNotMatch"
                 return self._refuse(headers, 403, code, refusal, start_response)
-            scope = credential_scope(headers) or (self.region, "")
             request = ApiRequest(
                 method, environ.get("RAW_URI") or path, environ.get("QUERY_STRING", ""), headers, body,
-                scope[1], scope[0], DEFAULT_ACCOUNT_ID,
+                service, region, DEFAULT_ACCOUNT_ID,
             )  # fmt: skip
-            if scope[1] == "sts":
+            if service == "sts":
                 answer = sts.answer(request, session, self.sessions)
                 if answer is not None:
                     status, payload = answer
@@ -147,15 +178,14 @@ class Gateway:
                 denied = self.authorizer.check(session, request)
                 if denied is not None:
                     return self._deny(denied, start_response)
-            if scope[1] in ("iam", "cloudformation"):
-                problems = request_problems(scope[1], body, headers.get("content-type", ""))
+            if service in ("iam", "cloudformation"):
+                problems = request_problems(service, body, headers.get("content-type", ""))
                 if problems:
                     message = (
                         "the local cloud cannot evaluate these policy elements as AWS would, so it refuses "
                         "them rather than guess: " + "; ".join(problems[:5])
                     )
                     return self._refuse(headers, 400, "ValidationError", message, start_response)
-                self.authorizer.invalidate()
         match = _INVOKE_RE.match(path) if method == "POST" else None
         if match:
             return self._invoke(match.group("name"), environ, headers, body, start_response)
@@ -191,7 +221,7 @@ class Gateway:
         finally:
             if mutating:
                 self.reads.invalidate()  # again: a read that ran alongside must not be kept
-                if (credential_scope(headers) or ("", ""))[1] in ("iam", "cloudformation"):
+                if service in ("iam", "cloudformation"):
                     self.authorizer.invalidate()  # a role's policies may have changed
         if seq is None:
             return result
@@ -219,55 +249,22 @@ class Gateway:
     def _refuse(
         headers: dict[str, str], status: int, code: str, message: str, start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
-        """An AWS-shaped error in the request's own protocol (JSON or XML)."""
+        """An AWS-shaped error in the request's own protocol (JSON, the query protocol's XML, or S3's)."""
         if "json" in headers.get("content-type", "") or headers.get("x-amz-target"):
-            body = json.dumps({"__type": code, "message": message}).encode()
-            ctype = "application/x-amz-json-1.0"
-        elif "x-www-form-urlencoded" in headers.get("content-type", ""):  # the query protocol's shape
-            body = (
-                "<?xml version='1.0' encoding='UTF-8'?><ErrorResponse><Error><Type>Sender</Type>"
-                f"<Code>{code}</Code><Message>{html.escape(message)}</Message></Error>"
-                "<RequestId>local</RequestId></ErrorResponse>"
-            ).encode()
-            ctype = "text/xml"
+            protocol = "json"
+        elif "x-www-form-urlencoded" in headers.get("content-type", ""):
+            protocol = "query"
         else:
-            body = (
-                f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code>"
-                f"<Message>{html.escape(message)}</Message></Error>"
-            ).encode()
-            ctype = "application/xml"
-        reason = {400: "Bad Request", 403: "Forbidden", 503: "Service Unavailable"}[status]
-        start_response(f"{status} {reason}", [("Content-Type", ctype), ("x-amzn-ErrorType", code)])
-        return [body]
+            protocol = "rest-xml"
+        return _error(protocol, status, code, message, start_response)
 
     @staticmethod
     def _deny(refusal: Refusal, start_response: Callable[..., Any]) -> Iterable[bytes]:
         """An access denial in the shape the service answers it."""
-        code, message = refusal.code, html.escape(refusal.message)
-        if refusal.protocol == "json":
-            body = json.dumps({"__type": code, "message": refusal.message, "Message": refusal.message}).encode()
-            ctype = "application/x-amz-json-1.0"
-        elif refusal.protocol == "ec2":
-            body = (
-                f"<?xml version='1.0' encoding='UTF-8'?><Response><Errors><Error><Code>{code}</Code>"
-                f"<Message>You are not authorized to perform this operation. {message}</Message></Error>"
-                "</Errors><RequestID>local</RequestID></Response>"
-            ).encode()
-            ctype = "text/xml"
-        elif refusal.protocol == "query":
-            body = (
-                "<?xml version='1.0' encoding='UTF-8'?><ErrorResponse><Error><Type>Sender</Type>"
-                f"<Code>{code}</Code><Message>{message}</Message></Error><RequestId>local</RequestId></ErrorResponse>"
-            ).encode()
-            ctype = "text/xml"
-        else:
-            body = (
-                f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code><Message>{message}</Message></Error>"
-            ).encode()
-            ctype = "application/xml"
-        reason = "Bad Request" if refusal.status == 400 else "Forbidden"
-        start_response(f"{refusal.status} {reason}", [("Content-Type", ctype), ("x-amzn-ErrorType", code)])
-        return [body]
+        message = refusal.message
+        if refusal.protocol == "ec2":
+            message = f"You are not authorized to perform this operation. {message}"
+        return _error(refusal.protocol, refusal.status, refusal.code, message, start_response)
 
     def _rewrite_ids(self, environ: dict[str, Any], headers: dict[str, str], body: bytes) -> None:
         for key in ("PATH_INFO", "QUERY_STRING", "RAW_URI", "REQUEST_URI", "HTTP_X_AMZ_COPY_SOURCE"):

@@ -48,19 +48,13 @@ def _moto_instance(instance_id: str, account: str, region: str) -> Instance | No
         found = ec2_backends[account][region].get_instance(instance_id)
     except Exception:  # noqa: BLE001 - moto's not-found
         return None
-    profile = getattr(found, "instance_profile", None) or getattr(found, "iam_instance_profile", None) or {}
-    if not profile:
-        profile = _group_profile(account, region, instance_id)
-    profile_arn = str(profile.get("Arn") or "") if isinstance(profile, dict) else str(getattr(profile, "arn", ""))
-    profile_name = str(profile.get("Name") or "") if isinstance(profile, dict) else str(getattr(profile, "name", ""))
-    role_arn = ""
-    iam = iam_backends[account]["aws"]
-    for candidate in iam.instance_profiles.values():
-        if (
-            candidate.arn == profile_arn
-            or candidate.name == profile_name
-            or (profile_arn and profile_arn.endswith("/" + candidate.name))
-        ):
+    # run_instances keeps the IamInstanceProfile it was given ({"Arn": ...} or {"Name": ...}); an Auto
+    # Scaling group's instances have none there, only in the group's launch template
+    profile = found.iam_instance_profile or _group_profile(account, region, instance_id)
+    wanted_arn, wanted_name = str(profile.get("Arn") or ""), str(profile.get("Name") or "")
+    role_arn = profile_arn = ""
+    for candidate in iam_backends[account]["aws"].instance_profiles.values():
+        if candidate.arn == wanted_arn or candidate.name == wanted_name:
             role_arn = candidate.roles[0].arn if candidate.roles else ""
             profile_arn = candidate.arn
             break

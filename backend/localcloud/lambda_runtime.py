@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import logging
 import os
 import select
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
-import zipfile
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.localcloud.lambda_limits import RESPONSE_LIMIT, LimitExceeded, Limits, Watch, configuration_problem
-from backend.localcloud.lambda_sandbox import Sandbox
+from backend.localcloud.lambda_sandbox import Sandbox, extract_zip
 
 log = logging.getLogger("skydeck.lambda")
 BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
@@ -247,14 +244,7 @@ class LambdaRuntime:
         target = self.work_dir / f"{spec.name}-{spec.code_sha[:16]}"
         with self._extract_lock:
             if not target.exists():
-                tmp = Path(tempfile.mkdtemp(dir=self.work_dir, prefix=".extract-"))
-                with zipfile.ZipFile(io.BytesIO(spec.code)) as zf:
-                    for member in zf.infolist():
-                        dest = (tmp / member.filename).resolve()
-                        if not str(dest).startswith(str(tmp.resolve())):
-                            raise ValueError(f"refusing zip member outside the package: {member.filename}")
-                    zf.extractall(tmp)
-                tmp.rename(target)
+                extract_zip(spec.code, target)
         return target
 
     def _checkout(self, spec: FunctionSpec) -> _Worker:
@@ -372,14 +362,14 @@ def spec_from_moto(fn: Any, account_id: str, region: str) -> FunctionSpec:
     for layer in getattr(fn, "layers", []) or []:
         version = backend.layers_versions_by_arn(layer["Arn"])
         data = getattr(version, "code_bytes", b"") or b""
-        layers.append((layer["Arn"], hashlib.sha256(data).hexdigest(), data))
+        layers.append((layer["Arn"], _digest(version, data), data))
     ephemeral = getattr(fn, "ephemeral_storage", None) or 512
     return FunctionSpec(
         name=fn.function_name,
         arn=fn.function_arn,
         handler=fn.handler,
         code=code,
-        code_sha=hashlib.sha256(code).hexdigest(),
+        code_sha=_digest(fn, code),
         timeout_s=int(fn.timeout or 3),
         memory_mb=int(fn.memory_size or 128),
         env={str(k): str(v) for k, v in (fn.environment_vars or {}).items()},
@@ -391,6 +381,12 @@ def spec_from_moto(fn: Any, account_id: str, region: str) -> FunctionSpec:
         ephemeral_mb=int(ephemeral),
         runtime=str(getattr(fn, "run_time", "") or ""),
     )
+
+
+def _digest(holder: Any, code: bytes) -> str:
+    """The hex SHA-256 moto computed when the code arrived (hashing it again on every invoke costs
+    a pass over the whole zip); computed here only where moto has none."""
+    return str(getattr(holder, "code_digest", "") or hashlib.sha256(code).hexdigest())
 
 
 def lambda_backends_for(account_id: str, region: str) -> Any:

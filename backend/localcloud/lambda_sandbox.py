@@ -54,7 +54,9 @@ def _link_into(target: Path, sources: list[Path]) -> None:
             link.symlink_to(source)
 
 
-def _extract(data: bytes, target: Path) -> None:
+def extract_zip(data: bytes, target: Path) -> None:
+    """Unpack a deployment package or layer into `target` (made whole, then renamed into place),
+    refusing any member that would land outside it."""
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".extract-"))
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         for member in zf.infolist():
@@ -121,7 +123,7 @@ class Sandbox:
             if not (target / ".complete").exists():
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if not target.exists():
-                    _extract(code, target)
+                    extract_zip(code, target)
                 manifest = target / LOCAL_LAYER_MANIFEST
                 if manifest.exists():
                     materialize_local_layer(json.loads(manifest.read_text()), target)

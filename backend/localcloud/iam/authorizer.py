@@ -84,14 +84,17 @@ class Authorizer:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._policies: dict[str, list[Policy]] = {}
+        self._generation = 0
 
     def invalidate(self) -> None:
         with self._lock:
+            self._generation += 1
             self._policies.clear()
 
     def policies(self, role_arn: str) -> list[Policy]:
         with self._lock:
             cached = self._policies.get(role_arn)
+            generation = self._generation
         if cached is not None:
             return cached
         try:
@@ -99,7 +102,8 @@ class Authorizer:
         except Exception:  # noqa: BLE001 - the role is gone (its stack deleted): it may do nothing
             found = []
         with self._lock:
-            self._policies[role_arn] = found
+            if generation == self._generation:  # read while IAM changed: used once, not kept
+                self._policies[role_arn] = found
         return found
 
     def check(self, session: RoleSession, request: ApiRequest) -> Refusal | None:
