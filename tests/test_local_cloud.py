@@ -457,9 +457,12 @@ def test_a_connection_that_never_finishes_its_headers_is_closed(cloud: Context) 
             conn.close()
 
 
-def test_the_local_clouds_executors_run_the_hosts_entry_point_once_infra_is_deployed(tmp_path: Path) -> None:
+def test_the_local_clouds_executors_run_the_hosts_entry_point_once_infra_and_fleet_are_deployed(
+    tmp_path: Path,
+) -> None:
     """The local cloud starts `python -m gpu_executor`, as a fleet host's unit does, with the infra stack's
-    queue, table and bucket; none starts before there is a stack to serve, and a job trains to the end."""
+    queue, table and bucket, as the fleet's instance role; none starts before there is a stack to serve
+    and a role to serve it as, and a job trains to the end."""
     from backend.localcloud.instance import _group_members
     from gpu_executor.plenoxels.scene import make_scene
     from lambda_src.jobs.schema import parse_job
@@ -472,6 +475,9 @@ def test_the_local_clouds_executors_run_the_hosts_entry_point_once_infra_is_depl
         assert [p for p in _group_members(pgid) if p != pid] == [], "an executor started with no infra stack"
         ctx = Context.create(None, home)
         ctx.stacks.deploy("infra")
+        time.sleep(4)
+        assert [p for p in _group_members(pgid) if p != pid] == [], "an executor started with no fleet role"
+        ctx.stacks.deploy("fleet")
         make_scene("tiny", tmp_path / "scene", size=32, views=12, test_views=2)
         ctx.scenes.push(tmp_path / "scene", "tiny")
         config = {"reso": "[[32, 32, 32]]", "n_iters": 60, "batch_size": 1000, "lambda_tv": 0.0, "lambda_tv_sh": 0.0}
@@ -493,6 +499,11 @@ def test_local_executors_keep_lpips_weights_in_the_skydeck_home(cloud_home: Home
     home, not a per-user cache the executors' work folder would not find again."""
     from backend.localcloud.executors import executor_settings
 
-    Context.create(None, cloud_home).stacks.deploy("infra")
-    settings = executor_settings(cloud_home.root)
+    ctx = Context.create(None, cloud_home)
+    ctx.stacks.deploy("infra")
+    ctx.stacks.deploy("fleet")  # the executors run as its instance role
+    try:
+        settings = executor_settings(cloud_home.root)
+    finally:
+        ctx.stacks.delete("fleet")  # the session's cloud has infra and api only
     assert settings is not None and settings["TORCH_HOME"] == str(cloud_home.cache_dir / "torch")

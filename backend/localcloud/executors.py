@@ -1,8 +1,9 @@
 """The local cloud's executor workers: N `python -m gpu_executor` processes kept alive beside it -
 the entry point a fleet host's service runs - so that a job submitted on a laptop trains on that
-laptop. They start once the infra stack is deployed (given its queue, table and bucket, as a host's
-unit gives them), are restarted if they die, and get SIGTERM - which hands a running job back to the
-queue - when the local cloud stops. Logs: $SKYDECK_HOME/logs/executor/local-N.log."""
+laptop. They start once the infra and fleet stacks are deployed (given the infra stack's queue, table
+and bucket, as a host's unit gives them, and the fleet's role, as a host's profile gives it), are
+restarted if they die, and get SIGTERM - which hands a running job back to the queue - when the local
+cloud stops. Logs: $SKYDECK_HOME/logs/executor/local-N.log."""
 
 from __future__ import annotations
 
