@@ -71,6 +71,7 @@ def end_to_end(timeout_s: float) -> int:
     skydeck("local", "up")
     try:
         skydeck("stacks", "deploy", "infra", "--yes")
+        skydeck("stacks", "deploy", "fleet", "--yes")  # the local executor runs as its instance role
         skydeck("data", "make-scene", "demo", "--out", str(home / "demo-scene"))
         skydeck("data", "push", str(home / "demo-scene"), "--name", "demo")
         submitted = time.perf_counter()
