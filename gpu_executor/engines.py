@@ -91,7 +91,7 @@ def choose(
         if not ok:
             raise EngineError(f"engine {wanted} is unavailable here: {why}")
         return engine, ""
-    reasons = []
+    reasons: list[str] = []
     for name in preference + tuple(n for n in engines if n not in preference):
         engine = engines.get(name)
         if engine is None:

@@ -211,8 +211,9 @@ class Executor:
         finally:
             state.done.set()
             beat.join(timeout=10)
-        summary = {k: result[k] for k in ("psnr", "ssim", "iterations", "train_s", "artifacts") if k in (result or {})}
-        for note in (result or {}).get("notes", []):
+        ended = result or {}
+        summary = {k: ended[k] for k in ("psnr", "ssim", "iterations", "train_s", "artifacts") if k in ended}
+        for note in ended.get("notes", []):
             joblog.write(f"note: {note}")
         joblog.write(f"{outcome}" + (f": {error}" if error else "") + (f" {summary}" if summary else ""))
         joblog.publish(force=True)

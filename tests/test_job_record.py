@@ -91,3 +91,16 @@ def test_progress_and_result_are_typed_and_keep_what_an_engine_adds() -> None:
     result = JobResult.from_dict(finished)
     assert (result.engine, result.lpips, result.notes, result.extra) == ("svox2", 0.05, ["n"], {"epoch": 9})
     assert result.to_dict() == finished
+
+
+def test_a_diverged_loss_is_stored_as_unknown_and_the_heartbeat_still_writes() -> None:
+    # DynamoDB has no NaN: the serializer used to refuse the whole progress update, so a job whose loss
+    # went NaN stopped reporting (and its heartbeat with it).
+    stored = to_dynamo({"iteration": 40, "loss": float("nan"), "psnr": float("inf"), "lr": 0.5})
+    progress = JobProgress.from_dict(from_dynamo_item({"p": stored})["p"])
+    assert progress.iteration == 40 and progress.loss is None and progress.to_dict() == {"iteration": 40, "lr": 0.5}
+
+
+def test_a_number_dynamodb_answers_as_nan_reads_as_nan_not_a_crash() -> None:
+    item = from_dynamo_item({"x": {"N": "NaN"}, "y": {"N": "3"}, "z": {"N": "2.5"}})
+    assert item["x"] != item["x"] and item["y"] == 3 and item["z"] == 2.5

@@ -269,3 +269,25 @@ def test_the_metadata_service_needs_a_token_and_hands_out_the_instance_role(full
     assert role == _resource(ctx, "fleet", "InstanceRole")
     creds = json.loads(get(f"iam/security-credentials/{role}"))
     assert creds["Code"] == "Success" and creds["AccessKeyId"].startswith("ASIA")
+
+
+def test_a_role_with_an_attached_managed_policy_is_judged_by_its_default_version(full_cloud: Context) -> None:
+    # reading an attached policy used to fail with AttributeError: every call of such a role was a 500
+    iam = _admin(full_cloud).client("iam", endpoint_url=local_endpoint(full_cloud.home))
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}  # fmt: skip
+    arn = iam.create_role(RoleName="attached-probe", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    listing = {"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"}
+    allow = {"Version": "2012-10-17", "Statement": [listing]}
+    policy = iam.create_policy(PolicyName="attached-probe", PolicyDocument=json.dumps(allow))["Policy"]["Arn"]
+    iam.attach_role_policy(RoleName="attached-probe", PolicyArn=policy)
+    creds = _admin(full_cloud).client("sts", endpoint_url=local_endpoint(full_cloud.home)).assume_role(
+        RoleArn=arn, RoleSessionName="test"
+    )["Credentials"]
+    session = boto3.session.Session(
+        aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"], region_name="us-east-1",
+    )  # fmt: skip
+    s3 = session.client("s3", endpoint_url=local_endpoint(full_cloud.home))
+    assert "Buckets" in s3.list_buckets()
+    _denied(lambda: s3.create_bucket(Bucket="attached-probe"), "attached-probe", "s3:CreateBucket")

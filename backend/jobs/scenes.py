@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -115,7 +116,7 @@ class Scenes:
             f"(or make one: skydeck data make-scene NAME --out DIR){skip_hint}"
         )
 
-    def results(self, job_id: str) -> list[dict[str, Any]]:
+    def results(self, job_id: str) -> builtins.list[dict[str, Any]]:
         prefix = f"{RESULTS_PREFIX}{job_id}/"
         return [
             {"key": obj["Key"], "name": obj["Key"][len(prefix) :], "size": obj["Size"]}
@@ -124,7 +125,7 @@ class Scenes:
 
     def fetch(
         self, job_id: str, out: Path, on_file: Callable[[str], None] = lambda _: None, overwrite: bool = True
-    ) -> list[Path]:
+    ) -> builtins.list[Path]:
         objects = self.results(job_id)
         if not objects:
             raise NotFoundError(f"job {job_id} has no results in s3://{self.bucket}/{RESULTS_PREFIX}{job_id}/ (yet)")
@@ -161,7 +162,7 @@ class Scenes:
                 return b""  # an empty file has no last bytes
             raise
 
-    def _keys(self, bucket: str, prefix: str) -> list[str]:
+    def _keys(self, bucket: str, prefix: str) -> builtins.list[str]:
         return [obj["Key"] for obj in self._objects(bucket, prefix)]
 
     def _objects(self, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:

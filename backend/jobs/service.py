@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import threading
 import time
 import uuid
@@ -146,7 +147,7 @@ class Jobs:
         interval_s: float = 1.0,
         until_done: bool = True,
         stop: threading.Event | None = None,
-    ) -> Iterator[JobRecord | list[JobRecord]]:
+    ) -> Iterator[JobRecord | builtins.list[JobRecord]]:
         """Yield a job (or the newest page of jobs) whenever it changes; stops when the job ends, or
         within a poll once `stop` is set."""
         last: JobRecord | list[JobRecord] | None = None

@@ -169,9 +169,9 @@ class Gateway:
                 service, region, DEFAULT_ACCOUNT_ID,
             )  # fmt: skip
             if service == "sts":
-                answer = sts.answer(request, session, self.sessions)
-                if answer is not None:
-                    status, payload = answer
+                sts_answer = sts.answer(request, session, self.sessions)
+                if sts_answer is not None:
+                    status, payload = sts_answer
                     start_response(status, [("Content-Type", "text/xml")])
                     return [payload]
             if session is not None:

@@ -84,7 +84,8 @@ def materialize_local_layer(manifest: dict[str, object], target: Path) -> None:
     """Link the local interpreter's copies of the manifest's distributions under target/python."""
     python_dir = target / "python"
     python_dir.mkdir(parents=True, exist_ok=True)
-    for raw in manifest.get("requirements", []) if isinstance(manifest.get("requirements"), list) else []:
+    requirements = manifest.get("requirements")
+    for raw in requirements if isinstance(requirements, list) else []:
         requirement = Requirement(str(raw))
         try:
             version = importlib.metadata.version(requirement.name)

@@ -96,14 +96,15 @@ def replay(
         if report.replayed % 500 == 0:
             on_progress(report.replayed, total)
         action = request_action(rec.method, rec.path, rec.headers, rec.body)
+        answer: Answer | None = None
         try:
             sent = _rewritten(rec, ids, open_uploads)
-            answer = send(sent)
+            got = send(sent)
         except Exception as exc:  # noqa: BLE001 - one bad record must not keep the cloud down
-            answer = None
             reason = f"{type(exc).__name__}: {exc}"
         else:
-            reason = _reason(answer) if answer.status >= 400 else ""
+            answer = got
+            reason = _reason(got) if got.status >= 400 else ""
         if answer is not None and not reason:
             if rec.response:
                 ids.learn(minted(rec.response, answer.body))

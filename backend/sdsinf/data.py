@@ -89,16 +89,18 @@ def _write_cached(path: Path, net: Network, y: sp.csr_matrix, truth: np.ndarray 
     """The parsed dataset as plain arrays, uncompressed: reading it back is a copy from the page cache
     (zlib would cost more to undo than the TSV digest that finds it)."""
     arrays: dict[str, np.ndarray] = {
-        "neurons": np.int64(net.neurons), "bias": np.float64(net.bias), "depth": np.int64(net.depth),
+        "neurons": np.asarray(net.neurons, np.int64), "bias": np.asarray(net.bias, np.float64),
+        "depth": np.asarray(net.depth, np.int64),
         "y_indptr": y.indptr, "y_indices": y.indices, "y_data": y.data, "y_shape": np.asarray(y.shape),
-        "truth": truth if truth is not None else np.zeros(0, dtype=np.int64), "has_truth": np.bool_(truth is not None),
+        "truth": truth if truth is not None else np.zeros(0, dtype=np.int64),
+        "has_truth": np.asarray(truth is not None),
     }  # fmt: skip
     csr = [sp.csr_matrix(w) for w in net.layers]
     # every layer in three arrays (the zip holds few members: each one read costs a lookup)
     arrays["w_indptr"] = np.stack([w.indptr.astype(np.int64) for w in csr])
     arrays["w_indices"] = np.concatenate([w.indices for w in csr])
     arrays["w_data"] = np.concatenate([w.data.astype(np.float32) for w in csr])
-    np.savez(path, **arrays)
+    np.savez(path, **arrays)  # type: ignore[arg-type]  # numpy's stub reads **kwds as its allow_pickle
 
 
 def _read_cached(path: Path) -> tuple[Network, sp.csr_matrix, np.ndarray | None]:

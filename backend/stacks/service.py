@@ -8,6 +8,7 @@ needs from another (bucket, queue, table, packaged code) are read from those out
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -215,7 +216,7 @@ class Stacks:
                     told = True
             time.sleep(poll_s)
 
-    def events(self, short: str) -> list[StackEvent]:
+    def events(self, short: str) -> builtins.list[StackEvent]:
         name = self.clients.profile.stack_name(short)
         try:
             raw = self.cfn.describe_stack_events(StackName=name)["StackEvents"]
@@ -415,7 +416,9 @@ class Stacks:
                 )
             time.sleep(POLL_S)
 
-    def _emit_new(self, name: str, since: float, seen: set[str], on_event: EventSink | None) -> list[dict[str, Any]]:
+    def _emit_new(
+        self, name: str, since: float, seen: set[str], on_event: EventSink | None
+    ) -> builtins.list[dict[str, Any]]:
         failures: list[dict[str, Any]] = []
         try:
             raw = self.cfn.describe_stack_events(StackName=name)["StackEvents"]
@@ -433,7 +436,7 @@ class Stacks:
         return failures
 
     # -- delete --------------------------------------------------------------------------------
-    def dependents(self, short: str) -> list[str]:
+    def dependents(self, short: str) -> builtins.list[str]:
         return [s for s, d in STACKS.items() if short in d.needs and self.describe(s).deployed]
 
     def delete(self, short: str, on_event: EventSink | None = None, timeout_s: float = TIMEOUT_S) -> StackInfo:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import stat
 import sys
 import tarfile
 import zipfile
 from pathlib import Path
 
-from lambda_src.keys import UnsafeKey, local_path, relative_parts
+from lambda_src.keys import UnsafeKey, local_path
 
 DATA_PREFIX = "data/"
 
@@ -46,38 +47,65 @@ def copy(s3: object, bucket: str, dest: Path, prefix: str = DATA_PREFIX) -> tupl
 
 
 def unpack(dest: Path) -> list[str]:
-    """Unpack the archives at the top of dest (members that would leave it are refused); their names."""
+    """Unpack every archive at the top of `dest`; members already present are left alone. A member that
+    would leave `dest`, or is a link or a device, is skipped and named on stderr: one bad member must not
+    stop a host's boot, and the rest of its archive is still data."""
     unpacked: list[str] = []
     for archive in sorted(dest.glob("*.zip")) + sorted(dest.glob("*.tar.gz")):
         if archive.name.endswith(".zip"):
-            with zipfile.ZipFile(archive) as zf:
-                for member in zf.infolist():
-                    if member.is_dir():
-                        continue
-                    target = local_path(dest, member.filename)
-                    if target.exists():
-                        continue
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    with zf.open(member) as src, open(target, "wb") as out:
-                        shutil.copyfileobj(src, out)
+            _unpack_zip(archive, dest)
         else:
-            with tarfile.open(archive) as tf:
-                for member in tf.getmembers():
-                    if not member.isfile():
-                        continue  # links and devices in an archive are not data
-                    relative_parts(member.name)
-                    target = local_path(dest, member.name)
-                    if target.exists():
-                        continue
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    extracted = tf.extractfile(member)
-                    if extracted is None:
-                        continue
-                    with extracted as src, open(target, "wb") as out:
-                        shutil.copyfileobj(src, out)
+            _unpack_tar(archive, dest)
         unpacked.append(archive.name)
     shutil.rmtree(dest / "__MACOSX", ignore_errors=True)
     return unpacked
+
+
+def _unpack_zip(archive: Path, dest: Path) -> None:
+    with zipfile.ZipFile(archive) as zf:
+        for member in zf.infolist():
+            if member.is_dir():
+                continue
+            kind = stat.S_IFMT(member.external_attr >> 16)  # 0 where the archiver kept no Unix mode
+            if kind not in (0, stat.S_IFREG):
+                _skip(archive, member.filename, "it is a link or a device, not a file")
+                continue
+            target = _target(archive, dest, member.filename)
+            if target is None or target.exists():
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(member) as src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out)
+
+
+def _unpack_tar(archive: Path, dest: Path) -> None:
+    with tarfile.open(archive) as tf:
+        for member in tf.getmembers():
+            if not member.isfile():
+                if not member.isdir():
+                    _skip(archive, member.name, "it is a link or a device, not a file")
+                continue
+            target = _target(archive, dest, member.name)
+            if target is None or target.exists():
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            extracted = tf.extractfile(member)
+            if extracted is None:
+                continue
+            with extracted as src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out)
+
+
+def _target(archive: Path, dest: Path, name: str) -> Path | None:
+    try:
+        return local_path(dest, name)
+    except UnsafeKey as exc:
+        _skip(archive, name, str(exc))
+        return None
+
+
+def _skip(archive: Path, name: str, why: str) -> None:
+    print(f"{archive.name}: skipped {name!r}: {why}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -80,8 +80,8 @@ def _read_image(path: Path, downscale: int) -> np.ndarray:
     if not path.is_file():
         raise DatasetError(f"{path}: missing (named by a frame's file_path)")
     try:
-        with Image.open(path) as im:
-            im = im.convert("RGBA") if im.mode in ("RGBA", "LA", "P", "PA") else im.convert("RGB")
+        with Image.open(path) as opened:
+            im = opened.convert("RGBA") if opened.mode in ("RGBA", "LA", "P", "PA") else opened.convert("RGB")
             if downscale > 1:
                 w, h = im.size
                 if w % downscale or h % downscale:
@@ -108,7 +108,9 @@ def load_split(
     json_path = root / f"transforms_{split}.json"
     doc = _read_json(json_path)
     frames = doc["frames"][:limit] if limit else doc["frames"]
-    images, poses, files = [], [], []
+    images: list[np.ndarray] = []
+    poses: list[np.ndarray] = []
+    files: list[str] = []
     for i, frame in enumerate(frames):
         where = f"{json_path}: frames[{i}]"
         if not isinstance(frame, dict) or not isinstance(frame.get("file_path"), str):

@@ -9,6 +9,7 @@ centres sit at integer coordinates. Internally an empty voxel points at an all-z
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,14 @@ import torch
 import torch.nn.functional as F
 
 from gpu_executor.plenoxels.background import MsiBackground
+
+
+def as_reso(values: Sequence[int]) -> tuple[int, int, int]:
+    """A grid size as three ints: svox2's `reso` entries are [x, y, z]."""
+    if len(values) != 3:
+        raise ValueError(f"a grid size is [x, y, z], not {list(values)}")
+    x, y, z = (int(v) for v in values)
+    return x, y, z
 
 
 @dataclass
@@ -38,7 +47,7 @@ class VoxelGrid:
         data = torch.zeros(n + 1, 1 + 3 * basis_dim)
         data[:n, 0] = init_sigma
         return cls(
-            tuple(reso),
+            as_reso(reso),
             torch.tensor(radius, dtype=torch.float32),
             torch.tensor(center, dtype=torch.float32),
             torch.arange(n, dtype=torch.int64),
@@ -59,7 +68,7 @@ class VoxelGrid:
         values = torch.zeros(mask.numel(), 1 + 3 * basis_dim)
         values[:, 0] = init_sigma
         return cls.from_mask(
-            tuple(reso), mask, values, basis_dim,
+            as_reso(reso), mask, values, basis_dim,
             torch.tensor(radius, dtype=torch.float32), torch.tensor(center, dtype=torch.float32),
         )  # fmt: skip
 
@@ -74,7 +83,7 @@ class VoxelGrid:
         lut[flat] = torch.arange(n, dtype=torch.int64)
         data = torch.zeros(n + 1, values.shape[1])
         data[:n] = values[flat]
-        return cls(tuple(reso), radius.clone(), center.clone(), lut, data, basis_dim)
+        return cls(as_reso(reso), radius.clone(), center.clone(), lut, data, basis_dim)
 
     # -- facts -------------------------------------------------------------------------------------
     @property
@@ -126,23 +135,18 @@ class VoxelGrid:
     def save(self, path: Path) -> None:
         n = self.n_voxels
         links = torch.where(self.lut < n, self.lut, torch.full_like(self.lut, -1)).to(torch.int32)
-        np.savez(
-            path,
-            radius=self.radius.cpu().numpy(),
-            center=self.center.cpu().numpy(),
-            links=links.reshape(self.reso).cpu().numpy(),
-            density_data=self.data[:n, :1].detach().cpu().numpy().astype(np.float32),
-            sh_data=self.data[:n, 1:].detach().cpu().numpy().astype(np.float16),
-            basis_type=np.int64(1),  # svox2's BASIS_TYPE_SH
-            **(
-                {
-                    "background_links": self.background.links.to(torch.int32).cpu().numpy(),
-                    "background_data": self.background.data.detach().cpu().numpy().astype(np.float32),
-                }
-                if self.background is not None
-                else {}
-            ),
-        )
+        arrays: dict[str, np.ndarray] = {
+            "radius": self.radius.cpu().numpy(),
+            "center": self.center.cpu().numpy(),
+            "links": links.reshape(self.reso).cpu().numpy(),
+            "density_data": self.data[:n, :1].detach().cpu().numpy().astype(np.float32),
+            "sh_data": self.data[:n, 1:].detach().cpu().numpy().astype(np.float16),
+            "basis_type": np.asarray(1, dtype=np.int64),  # svox2's BASIS_TYPE_SH
+        }
+        if self.background is not None:
+            arrays["background_links"] = self.background.links.to(torch.int32).cpu().numpy()
+            arrays["background_data"] = self.background.data.detach().cpu().numpy().astype(np.float32)
+        np.savez(path, **arrays)  # type: ignore[arg-type]  # numpy's stub reads **kwds as its allow_pickle
 
     @classmethod
     def load(cls, path: Path) -> VoxelGrid:
@@ -172,7 +176,7 @@ class VoxelGrid:
         lut = links.reshape(-1)
         lut = torch.where(lut >= 0, lut, torch.full_like(lut, n))
         data = torch.cat([torch.cat([density, sh], 1), torch.zeros(1, 1 + sh.shape[1], device="cpu")])
-        return cls(tuple(links.shape), radius.reshape(3), center.reshape(3), lut, data, sh.shape[1] // 3, background)
+        return cls(as_reso(links.shape), radius.reshape(3), center.reshape(3), lut, data, sh.shape[1] // 3, background)
 
 
 def corner_weights(reso: tuple[int, int, int], g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

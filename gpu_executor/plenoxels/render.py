@@ -195,7 +195,7 @@ def _samples(
         excl, _ = _segment_exclusive_cumsum(x, ray, b)
         live &= torch.exp(-excl) > opts.stop_thresh
         keep = live.nonzero()[:, 0]
-    return ray[keep], rows[keep], w[keep], dt, (pos_all[keep] if want_pos else None)
+    return ray[keep], rows[keep], w[keep], dt, (pos_all[keep] if pos_all is not None else None)
 
 
 def render(

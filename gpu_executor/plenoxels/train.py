@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from gpu_executor.plenoxels.dataset import Split
-from gpu_executor.plenoxels.grid import VoxelGrid
+from gpu_executor.plenoxels.grid import VoxelGrid, as_reso
 from gpu_executor.plenoxels.optim import SparseRMSprop, expon_lr
 from gpu_executor.plenoxels.regularizers import random_cells, tv_loss
 from gpu_executor.plenoxels.render import Occupancy, RenderOptions, RenderStats, render, sample_weights
@@ -115,7 +115,7 @@ def reso_schedule(reso: list[list[int]], upsamp_every: int, n_iters: int) -> lis
         start = i * upsamp_every
         if start >= n_iters and i > 0:
             break
-        stages.append((start, tuple(r)))
+        stages.append((start, as_reso(r)))
     return stages
 
 
@@ -245,8 +245,8 @@ class Trainer:
             init = 0.0 if cfg.lr_fg_begin_step > 0 else cfg.init_sigma
             # svox2 starts NeRF data (all this engine reads) inside a sphere unless told not to
             start = VoxelGrid.dense if cfg.nosphereinit else VoxelGrid.sphere
-            self.grid = start(tuple(cfg.reso[0]), cfg.sh_dim, init)
-            self.optim = SparseRMSprop(*self.grid.data.shape, beta=cfg.rms_beta)
+            self.grid = start(as_reso(cfg.reso[0]), cfg.sh_dim, init)
+            self.optim = SparseRMSprop(self.grid.data.shape[0], self.grid.data.shape[1], beta=cfg.rms_beta)
             self.occ = Occupancy(self.grid)
         self.rays_seen = 0
         self.train_seconds = 0.0
@@ -275,6 +275,8 @@ class Trainer:
         data.requires_grad_(False)
         grad = data.grad
         data.grad = None
+        if grad is None:  # nothing in the loss reached the grid (every ray missed it)
+            grad = torch.zeros_like(data)
         with torch.no_grad():
             rows = grad.ne(0).any(1).nonzero()[:, 0]
             if gstep >= cfg.lr_fg_begin_step:
@@ -322,7 +324,7 @@ class Trainer:
         self.grid = VoxelGrid.from_mask(reso, mask, values, old.basis_dim, old.radius, old.center)
         if cfg.upsample_density_add:
             self.grid.data[:-1, 0] += cfg.upsample_density_add
-        self.optim = SparseRMSprop(*self.grid.data.shape, beta=cfg.rms_beta)
+        self.optim = SparseRMSprop(self.grid.data.shape[0], self.grid.data.shape[1], beta=cfg.rms_beta)
         self.occ = Occupancy(self.grid)
         if cfg.tv_early_only > 0:
             self.lambda_tv = self.lambda_tv_sh = 0.0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -57,7 +58,8 @@ def _decimalize(value: Any) -> Any:
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, float):
-        return Decimal(repr(value))
+        # DynamoDB has no NaN or infinity: a diverged loss is stored as unknown, not refused with the heartbeat
+        return Decimal(repr(value)) if math.isfinite(value) else None
     if isinstance(value, dict):
         return {k: _decimalize(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -68,7 +70,8 @@ def _decimalize(value: Any) -> Any:
 def _undecimalize(value: Any) -> Any:
     if isinstance(value, Decimal):
         # DynamoDB keeps numbers as decimal text: no fractional digits means it was an integer.
-        return int(value) if value.as_tuple().exponent >= 0 else float(value)
+        exponent = value.as_tuple().exponent
+        return int(value) if isinstance(exponent, int) and exponent >= 0 else float(value)
     if isinstance(value, dict):
         return {k: _undecimalize(v) for k, v in value.items()}
     if isinstance(value, list | set):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Self
 
 from lambda_src.jobs.schema import TERMINAL_STATES, JobSpec, parse_job
 
@@ -25,9 +25,12 @@ class _Document:
     extra: dict[str, Any]
 
     @classmethod
-    def from_dict(cls, doc: Mapping[str, Any]) -> Any:
+    def from_dict(cls, doc: Mapping[str, Any]) -> Self:
         names = _names(cls)
-        return cls(**{k: doc[k] for k in names & doc.keys()}, extra={k: v for k, v in doc.items() if k not in names})
+        # every subclass is a dataclass with an `extra` field; the base declares no constructor of its own
+        known: dict[str, Any] = {k: doc[k] for k in names & doc.keys()}
+        known["extra"] = {k: v for k, v in doc.items() if k not in names}
+        return cls(**known)
 
     def to_dict(self) -> dict[str, Any]:
         doc = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}  # type: ignore[arg-type]

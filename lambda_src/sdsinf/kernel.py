@@ -35,7 +35,7 @@ def reference(y: sp.csr_matrix, layers: list[sp.csr_matrix], bias: float) -> sp.
 
 def categories(y: sp.csr_matrix | np.ndarray, row_ids: np.ndarray | None = None) -> np.ndarray:
     """1-based ids of the rows with any nonzero."""
-    nonzero = np.diff(y.tocsr().indptr) > 0 if sp.issparse(y) else np.any(y != 0, axis=1)
+    nonzero = np.any(y != 0, axis=1) if isinstance(y, np.ndarray) else np.diff(y.tocsr().indptr) > 0
     alive = np.flatnonzero(nonzero)
     ids = alive if row_ids is None else row_ids[alive]
     return np.sort(ids) + 1
@@ -51,7 +51,7 @@ class LiveRows:
     """
 
     def __init__(self, y: sp.csr_matrix | np.ndarray, ids: np.ndarray | None = None) -> None:
-        dense = y.toarray() if sp.issparse(y) else np.asarray(y)
+        dense = np.asarray(y) if isinstance(y, np.ndarray) else y.toarray()
         ids = np.arange(dense.shape[0]) if ids is None else np.asarray(ids)
         keep = np.any(dense != 0, axis=1)
         self.yt = np.ascontiguousarray(dense[keep].T, dtype=np.float32)

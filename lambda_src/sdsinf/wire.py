@@ -61,7 +61,7 @@ class Coo:
 def pack(coo: Coo, dtype: type = np.float32) -> str:
     """One message: the (3, nnz) array, zlib level 3, as Python writes the bytes (`str(bytes)`)."""
     n = coo.values.size
-    arr = np.zeros((3, max(n, 1)), dtype=dtype)  # no nonzero: the original's (3, 1) zeros
+    arr: np.ndarray = np.zeros((3, max(n, 1)), dtype=dtype)  # no nonzero: the original's (3, 1) zeros
     if n:
         arr[0], arr[1], arr[2] = coo.values, coo.rows, coo.cols
     return str(zlib.compress(arr.tobytes(), COMPRESSION_LEVEL))
@@ -88,7 +88,7 @@ def unpack(text: str, neurons: int, batch: int, dtype: type = np.float32) -> Coo
         raise WireError(f"a block message did not inflate: {exc}") from None
     if len(raw) > limit or inflate.unconsumed_tail or len(raw) % (3 * item):
         raise WireError(f"a block message inflates to {len(raw)} bytes: not a block of {neurons} x {batch}")
-    arr = np.frombuffer(raw, dtype=dtype).reshape(3, -1)
+    arr: np.ndarray = np.frombuffer(raw, dtype=dtype).reshape(3, -1)
     # explicit zeros carry nothing (the original's eliminate_zeros before it multiplies): an empty
     # block's (3, 1) zeros must not be written over neuron 0 of input 0 by whoever receives it
     arr = arr[:, arr[0] != 0]

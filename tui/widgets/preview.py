@@ -12,8 +12,8 @@ from rich.text import Text
 
 def decode(png: bytes, max_width: int = 64) -> np.ndarray:
     """RGB uint8 [H, W, 3], scaled down to at most `max_width` pixels wide (even height)."""
-    with Image.open(io.BytesIO(png)) as im:
-        im = im.convert("RGB")
+    with Image.open(io.BytesIO(png)) as opened:
+        im = opened.convert("RGB")
         if im.width > max_width:
             im = im.resize((max_width, max(2, round(im.height * max_width / im.width))), Image.Resampling.BOX)
         arr = np.asarray(im)

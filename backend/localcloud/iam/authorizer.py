@@ -62,7 +62,10 @@ def role_policies(role_arn: str) -> list[Policy]:
     role = iam_backends[account][partition].get_role(name)
     policies = [Policy.parse(f"{role.name}/{pname}", _document(doc)) for pname, doc in role.policies.items()]
     for managed in role.managed_policies.values():
-        policies.append(Policy.parse(managed.name, _document(managed.document)))
+        # an attached policy's statements are those of its default version
+        default = next((v for v in managed.versions if v.is_default), None)
+        if default is not None:
+            policies.append(Policy.parse(managed.name, _document(default.document)))
     return policies
 
 
