@@ -27,9 +27,9 @@ app.command("console")(console.console)
 
 def _print_version(value: bool) -> None:
     if value:
-        from cli.main import version
+        from backend.interface import __version__
 
-        print(f"skydeck {version()}")
+        print(f"skydeck {__version__}")
         raise typer.Exit(0)
 
 

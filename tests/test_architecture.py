@@ -103,3 +103,31 @@ def test_every_name_the_door_lists_resolves_to_what_its_type_imports_say() -> No
         assert getattr(door, name) is getattr(importlib.import_module(module), attr), name
     with pytest.raises(AttributeError, match="no attribute 'Context'"):
         door.Context  # noqa: B018 - the raw context is not handed out
+
+
+def test_no_import_circle_between_files_of_the_backend_or_the_cli() -> None:
+    # an import made only for a type annotation (under TYPE_CHECKING) is not a circle: it never runs
+    import grimp
+
+    graph = grimp.build_graph("backend", "cli", exclude_type_checking_imports=True)
+    circles = []
+    for module in sorted(graph.modules):
+        for imported in sorted(graph.find_modules_directly_imported_by(module)):
+            if imported.startswith(("backend", "cli")) and graph.chain_exists(importer=imported, imported=module):
+                circles.append(f"{module} -> {imported} -> ... -> {module}")
+    assert not circles, circles
+
+
+def test_every_typed_contract_is_type_checked_strictly() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]
+    strict = {
+        module
+        for override in config["overrides"]
+        if override.get("disallow_untyped_defs") and override.get("disallow_any_generics")
+        for module in override["module"]
+    }
+    section = PAGE.split("## Typed contracts", 1)[1].split("\n## ", 1)[0]
+    defined_in = {path.replace("/", ".") for path in re.findall(r"^\| `\w+` \| `([\w/]+)\.py` \|", section, flags=re.M)}
+    missing = {m for m in defined_in if m not in strict and not any(m.startswith(s[:-1]) for s in strict if s.endswith("*"))}
+    assert not missing, f"typed contracts not checked strictly: {sorted(missing)}"
+    assert set(config["files"]) == {"backend", "cli", "tui", "lambda_src", "gpu_executor"}

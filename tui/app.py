@@ -54,7 +54,7 @@ class SkydeckApp(App[None]):
         if mode:
             if mode not in self.MODES:
                 raise ValueError(f"no screen named {mode!r}; screens: {', '.join(self.MODES)}")
-            self.DEFAULT_MODE = mode  # type: ignore[misc]
+            self.DEFAULT_MODE = mode  # type: ignore[misc]  # textual declares it ClassVar; the console picks its first screen per run
         super().__init__()
         self.backend = backend
         self.read_only = read_only

@@ -22,11 +22,12 @@ if TYPE_CHECKING:
     from backend.core.presets import Preset
     from backend.core.profiles import Profile
     from backend.doctor import Check
-    from backend.fleet.hosts import Fleet
+    from backend.fleet.hosts import Fleet, FleetHosts
     from backend.jobs.batch import BatchPlan
     from backend.jobs.scenes import PushResult
     from backend.sdsinf.plans import RunLaunch, RunPlan
     from backend.sdsinf.results import ColumnComparison
+    from backend.sdsinf.runs import SdsinfRuns
     from backend.stacks.service import Plan, StackEvent, StackInfo
     from lambda_src.jobs.schema import JobSpec
     from lambda_src.sdsinf.contracts import LiveMetric, RunSummary
@@ -109,7 +110,7 @@ class Backend:
         return executor.run(once=once)
 
     # -- fleet hosts ---------------------------------------------------------------------------------
-    def _fleet(self):  # noqa: ANN202
+    def _fleet(self) -> FleetHosts:
         from backend.fleet.hosts import FleetHosts
 
         return FleetHosts(self.ctx.stacks, self.ctx.clients)
@@ -143,7 +144,7 @@ class Backend:
         """The job (or, without one, the newest page of jobs) each time it changes, until the job ends
         or `stop` is set."""
         for snapshot in self.ctx.jobs.watch(job_id, interval_s=interval_s, stop=stop):
-            yield Job.from_record(snapshot) if job_id else [Job.from_record(r) for r in snapshot]
+            yield [Job.from_record(r) for r in snapshot] if isinstance(snapshot, list) else Job.from_record(snapshot)
 
     def reconcile_jobs(
         self, queued_after_s: float, heartbeat_after_s: float, max_attempts: int
@@ -244,9 +245,10 @@ class Backend:
         on_total: Callable[[int], None] | None = None,
     ) -> PushResult:
         """Check a NeRF-synthetic scene directory and upload it as scenes/NAME/."""
-        if on_file is None and on_total is None:
-            return self.ctx.scenes.push(directory, name)
-        return self.ctx.scenes.push(directory, name, on_file=on_file, on_total=on_total)
+        # either callback may be given alone: the one left out must still be callable
+        return self.ctx.scenes.push(
+            directory, name, on_file=on_file or (lambda _: None), on_total=on_total or (lambda _: None)
+        )
 
     def generate_and_upload_sdsinf(
         self, name: str, directory: Path, neurons: int = 1024, layers: int = 120, inputs: int = 1000
@@ -355,7 +357,7 @@ class Backend:
 
         return compare_run(self._runs(), run_id, published)
 
-    def _runs(self):  # noqa: ANN202
+    def _runs(self) -> SdsinfRuns:
         from backend.sdsinf.runs import SdsinfRuns
 
         return SdsinfRuns(self.ctx)

@@ -166,7 +166,7 @@ def run(ctx: Context, plan: BatchPlan, dry_run: bool = False) -> list[dict[str, 
 
 def leaderboard(ctx: Context, plan: BatchPlan) -> list[dict[str, Any]]:
     attach_existing(ctx, plan)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for combo in plan.combinations:
         job = combo.existing
         result = (job.result if job else None) or JobResult()

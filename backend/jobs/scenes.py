@@ -15,7 +15,8 @@ from gpu_executor.storage import RESULTS_PREFIX, SCENE_MANIFEST, SCENES_PREFIX, 
 from lambda_src.keys import UnsafeKey, check_name, local_path
 
 if TYPE_CHECKING:
-    from backend.context import Context
+    from backend.core.aws import Clients
+    from backend.stacks.service import Stacks
 
 
 @dataclass(frozen=True)
@@ -28,16 +29,17 @@ class PushResult:
 
 
 class Scenes:
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
+    def __init__(self, stacks: Stacks, clients: Clients) -> None:
+        self.stacks = stacks
+        self.clients = clients
 
     @property
     def bucket(self) -> str:
-        return self.ctx.stacks.outputs("infra")["Bucket"]
+        return self.stacks.outputs("infra")["Bucket"]
 
     @property
     def s3(self) -> Any:
-        return self.ctx.clients.client("s3")
+        return self.clients.client("s3")
 
     def storage(self, cache: Path) -> S3Storage:
         return S3Storage(self.s3, self.bucket, cache)

@@ -16,19 +16,22 @@ from lambda_src.jobs.record import JobRecord, JobRecordPage
 from lambda_src.jobs.schema import STATES, JobSpec
 
 if TYPE_CHECKING:
-    from backend.context import Context
+    from backend.core.aws import Clients
+    from backend.stacks.service import Stacks
 
 
 class Jobs:
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
+    def __init__(self, stacks: Stacks, clients: Clients, is_local: bool) -> None:
+        self.stacks = stacks
+        self.clients = clients
+        self.is_local = is_local  # the local cloud's executors run the torch engine; a fleet runs either
 
     @cached_property
     def store(self) -> JobStore:
-        out = self.ctx.stacks.outputs("infra")
+        out = self.stacks.outputs("infra")
         return JobStore(
-            ddb=self.ctx.clients.client("dynamodb"),
-            sqs=self.ctx.clients.deferred("sqs"),
+            ddb=self.clients.client("dynamodb"),
+            sqs=self.clients.deferred("sqs"),
             table=out["TableName"],
             queue_url=out["QueueUrl"],
         )
@@ -39,7 +42,7 @@ class Jobs:
         whose executors have no GPU)."""
         from gpu_executor.plenoxels.option_support import UnsupportedOption, check
 
-        if spec.engine == "svox2" or (spec.engine == "auto" and not self.ctx.profile.is_local):
+        if spec.engine == "svox2" or (spec.engine == "auto" and not self.is_local):
             return
         try:
             check(spec.config)
@@ -53,7 +56,7 @@ class Jobs:
         `--force` skips it)."""
         from backend.jobs.estimate import LAPTOP_LIMIT_S, cpu_seconds, humanize
 
-        if spec.engine == "svox2" or not self.ctx.profile.is_local or spec.checkpoint is not None:
+        if spec.engine == "svox2" or not self.is_local or spec.checkpoint is not None:
             return
         seconds = cpu_seconds(spec.config)
         if seconds > LAPTOP_LIMIT_S:
@@ -164,8 +167,8 @@ class Jobs:
                 return
 
     def queue_depth(self) -> dict[str, int]:
-        out = self.ctx.stacks.outputs("infra")
-        sqs = self.ctx.clients.client("sqs")
+        out = self.stacks.outputs("infra")
+        sqs = self.clients.client("sqs")
         depth: dict[str, int] = {}
         for key, url_key in (("queue", "QueueUrl"), ("dead_letter", "DeadLetterQueueUrl")):
             attrs = sqs.get_queue_attributes(

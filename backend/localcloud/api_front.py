@@ -163,9 +163,9 @@ class ApiFront:
         split = urlsplit(raw_path)
         routed = self.route(method, split.path)
         if isinstance(routed[0], int):
-            status, payload = routed  # type: ignore[misc]
+            status, payload = routed
             return status, {"Content-Type": "application/json"}, json.dumps(payload).encode()
-        arn, template, params, stage, base = routed  # type: ignore[misc]
+        arn, template, params, stage, base = routed
         query = dict(parse_qsl(split.query))
         event = {
             "resource": template,

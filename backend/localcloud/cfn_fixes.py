@@ -40,7 +40,7 @@ def _install_function_layers() -> None:
     applies both); the local Lambda runtime needs them, as a handler sees only its layers."""
     from moto.awslambda.models import LambdaFunction
 
-    original = LambdaFunction.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+    original = LambdaFunction.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]  # moto's class, patched in place
 
     def create(cls: type[LambdaFunction], resource_name: str, cloudformation_json: dict[str, Any],
                account_id: str, region_name: str, **kwargs: Any) -> LambdaFunction:  # fmt: skip
@@ -53,7 +53,7 @@ def _install_function_layers() -> None:
             fn.ephemeral_storage = int(size)
         return fn
 
-    LambdaFunction.create_from_cloudformation_json = classmethod(create)  # type: ignore[assignment,method-assign]
+    LambdaFunction.create_from_cloudformation_json = classmethod(create)  # type: ignore[assignment,method-assign]  # moto's class, patched in place
 
 
 def install() -> None:
@@ -116,7 +116,7 @@ def install() -> None:
         stack.status = f"{verb}_COMPLETE"
         change_set.execution_status = "EXECUTE_COMPLETE"
 
-    CloudFormationBackend.execute_change_set = execute_change_set  # type: ignore[method-assign]
+    CloudFormationBackend.execute_change_set = execute_change_set  # type: ignore[method-assign]  # moto's class, patched in place
     _install_vpc_teardown()
     _install_change_diff()
 
@@ -134,7 +134,7 @@ def _install_change_diff() -> None:
         )
         return [cfn_models.Change(action=a, logical_resource_id=n, resource_type=t) for a, n, t in changes]
 
-    ChangeSet.diff = diff  # type: ignore[method-assign]
+    ChangeSet.diff = diff  # type: ignore[method-assign]  # moto's class, patched in place
 
 
 def _install_vpc_teardown() -> None:
@@ -157,7 +157,7 @@ def _install_vpc_teardown() -> None:
             return
         original(self, parsed_resource, resource_json)
 
-    ResourceMap._delete_resource = delete_resource  # type: ignore[method-assign]
+    ResourceMap._delete_resource = delete_resource  # type: ignore[method-assign]  # moto's class, patched in place
 
 
 def _guess_failed(stack: Stack, resources: dict[str, Any]) -> str:

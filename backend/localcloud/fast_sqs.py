@@ -139,11 +139,11 @@ def install(listener: MessageListener | None = None) -> None:
                     queue._messages.remove(message)  # moto's own path added it first: take it back
                 raise
             return message
-        delay = int(delay_seconds) if delay_seconds is not None else int(queue.delay_seconds or 0)
-        if len(message_body) > queue.maximum_message_size:
+        delay = int(delay_seconds) if delay_seconds is not None else _queue_int(queue, "delay_seconds", 0)
+        largest = _queue_int(queue, "maximum_message_size", 262144)
+        if len(message_body) > largest:
             raise InvalidParameterValue(
-                "One or more parameters are invalid. Reason: Message must be shorter than "
-                f"{queue.maximum_message_size} bytes."
+                f"One or more parameters are invalid. Reason: Message must be shorter than {largest} bytes."
             )
         if delay > MAXIMUM_MESSAGE_DELAY:
             raise InvalidParameterValue(
@@ -152,7 +152,7 @@ def install(listener: MessageListener | None = None) -> None:
         message = Message(str(sqs_models.random.uuid4()), message_body, system_attributes)
         if message_attributes:
             message.message_attributes = message_attributes
-        message.sent_timestamp = int(_now_ms())
+        message.sent_timestamp = int(_now_ms())  # type: ignore[assignment]  # moto declares it None
         if delay:
             message.delayed_until = _now_ms() + delay * 1000
         _journaled(sink.on_send, queue, message)  # kept before it can be seen
@@ -176,7 +176,7 @@ def install(listener: MessageListener | None = None) -> None:
         deadline = time.time() + (wait_seconds_timeout or 0)
         index = _handles(queue)
         redrive = queue.redrive_policy if queue.dead_letter_queue is not None else None
-        retention_ms = int(queue.message_retention_period or 345600) * 1000
+        retention_ms = _queue_int(queue, "message_retention_period", 345600) * 1000
         while True:
             result: list[Message] = []
             to_dlq: list[Message] = []
@@ -193,7 +193,8 @@ def install(listener: MessageListener | None = None) -> None:
                         to_dlq.append(message)
                         continue
                     message.mark_received(visibility_timeout=visibility_timeout)
-                    index[message.receipt_handle] = message
+                    if message.receipt_handle is not None:  # mark_received has just set it
+                        index[message.receipt_handle] = message
                     sink.on_receive(queue, message)
                     shown = copy.copy(message)
                     sqs_models._filter_message_attributes(shown, names)
@@ -204,12 +205,14 @@ def install(listener: MessageListener | None = None) -> None:
                     queue._messages.remove(message)
             for message in expired:
                 sink.on_delete(queue, message)
-            for message in to_dlq:
-                queue.dead_letter_queue.add_message(message)
-                sink.on_move(queue, queue.dead_letter_queue, message)
+            dlq = queue.dead_letter_queue
+            if dlq is not None:
+                for message in to_dlq:
+                    dlq.add_message(message)
+                    sink.on_move(queue, dlq, message)
             if result or not wait_seconds_timeout or time.time() >= deadline:
                 return result
-            queue.wait_for_messages(max(0.05, min(1.0, deadline - time.time())))
+            queue.wait_for_messages(max(0.05, min(1.0, deadline - time.time())))  # type: ignore[arg-type]  # a Condition wait: floats are fine
 
     def queue_delete_message(self: Queue, receipt_handle: str) -> None:
         if receipt_handle in self.deleted_messages:
@@ -226,9 +229,10 @@ def install(listener: MessageListener | None = None) -> None:
         with self._messages_lock, contextlib.suppress(ValueError):
             self._messages.remove(message)
         index = _handles(self)
-        for handle in message.all_receipt_handles:
+        handles = [h for h in message.all_receipt_handles if h is not None]
+        for handle in handles:
             index.pop(handle, None)
-        self.deleted_messages.update(message.all_receipt_handles)
+        self.deleted_messages.update(handles)
         self.pending_messages.discard(message)
 
     def change_message_visibility(
@@ -256,17 +260,22 @@ def install(listener: MessageListener | None = None) -> None:
         _handles(queue).clear()
         sink.on_purge(queue)
 
-    Message.visible = property(visible)  # type: ignore[assignment,method-assign]
-    Message.delayed = property(delayed)  # type: ignore[assignment,method-assign]
-    Queue.messages = property(messages)  # type: ignore[assignment,method-assign]
-    Queue.approximate_number_of_messages = property(n_visible)  # type: ignore[assignment,method-assign]
-    Queue.approximate_number_of_messages_delayed = property(n_delayed)  # type: ignore[assignment,method-assign]
-    Queue.approximate_number_of_messages_not_visible = property(n_not_visible)  # type: ignore[assignment,method-assign]
-    Queue.delete_message = queue_delete_message  # type: ignore[method-assign]
-    SQSBackend.send_message = send_message  # type: ignore[method-assign]
-    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
-    SQSBackend.change_message_visibility = change_message_visibility  # type: ignore[method-assign]
-    SQSBackend.purge_queue = purge_queue  # type: ignore[method-assign]
+    Message.visible = property(visible)  # type: ignore[assignment,method-assign]  # moto's class, patched in place
+    Message.delayed = property(delayed)  # type: ignore[assignment,method-assign]  # moto's class, patched in place
+    Queue.messages = property(messages)  # type: ignore[assignment,method-assign]  # moto's class, patched in place
+    Queue.approximate_number_of_messages = property(n_visible)  # type: ignore[assignment,method-assign]  # moto's class, patched in place
+    Queue.approximate_number_of_messages_delayed = property(n_delayed)  # type: ignore[assignment,method-assign]  # moto's class, patched in place
+    Queue.approximate_number_of_messages_not_visible = property(n_not_visible)  # type: ignore[assignment,method-assign]  # moto's class, patched in place
+    Queue.delete_message = queue_delete_message  # type: ignore[method-assign]  # moto's class, patched in place
+    SQSBackend.send_message = send_message  # type: ignore[method-assign]  # moto's class, patched in place
+    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]  # moto's class, patched in place
+    SQSBackend.change_message_visibility = change_message_visibility  # type: ignore[method-assign]  # moto's class, patched in place
+    SQSBackend.purge_queue = purge_queue  # type: ignore[method-assign]  # moto's class, patched in place
+
+
+def _queue_int(queue: Queue, attribute: str, default: int) -> int:
+    """A queue attribute moto sets from the queue's attributes at creation (and so does not declare)."""
+    return int(getattr(queue, attribute, None) or default)
 
 
 def restore_message(
@@ -275,7 +284,7 @@ def restore_message(
     """Put a persisted message back into a queue without telling the listener (it is already stored)."""
     message = Message(message_id, body)
     message.message_attributes = attributes or {}
-    message.sent_timestamp = sent_ms
+    message.sent_timestamp = sent_ms  # type: ignore[assignment]  # moto declares it None
     message.approximate_receive_count = receive_count
     with queue._messages_lock:
         queue._messages.append(message)

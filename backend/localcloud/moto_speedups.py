@@ -22,7 +22,7 @@ def install() -> None:
     def list_of_moto_modules() -> Iterable[str]:
         return modules
 
-    backends.list_of_moto_modules = list_of_moto_modules  # type: ignore[assignment]
+    backends.list_of_moto_modules = list_of_moto_modules
     cached = functools.lru_cache(maxsize=None)(utils.method_names_from_class)
-    responses.method_names_from_class = cached  # type: ignore[assignment]
-    backends._skydeck_cached = True  # type: ignore[attr-defined]
+    responses.method_names_from_class = cached
+    backends._skydeck_cached = True  # type: ignore[attr-defined]  # moto's module, patched in place

@@ -30,7 +30,7 @@ def install() -> None:
         # the dict's own methods: the class's __getitem__/__contains__ would come back here
         if key in PUBLIC and not dict.__contains__(self, key):
             defaultdict.__getitem__(self, key).append(
-                ssm_models.Parameter(
+                ssm_models.Parameter(  # type: ignore[abstract]  # moto builds its own public parameters so
                     account_id=self.account_id,
                     name=key,
                     value=PUBLIC[key],
@@ -38,11 +38,11 @@ def install() -> None:
                     description=None,
                     allowed_pattern=None,
                     keyid=None,
-                    last_modified_date=0,
+                    last_modified_date=0,  # type: ignore[arg-type]  # a number, as in moto's own public list
                     version=1,
                     data_type="aws:ec2:image",
                 )
             )
 
-    ssm_models.ParameterDict._check_loading_status = check_loading_status  # type: ignore[method-assign]
-    ssm_models.ParameterDict._skydeck_public = True  # type: ignore[attr-defined]
+    ssm_models.ParameterDict._check_loading_status = check_loading_status  # type: ignore[method-assign]  # moto's class, patched in place
+    ssm_models.ParameterDict._skydeck_public = True  # type: ignore[attr-defined]  # moto's class, patched in place

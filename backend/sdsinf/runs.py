@@ -268,9 +268,9 @@ class SdsinfRuns:
                 raise ConfigError(
                     "the deployed sdsinf stack has no server-requests queue: skydeck stacks deploy sdsinf"
                 )
-            request = {"request": f"s3://{out['MetricsBucket']}/{prefix}/request.json"}
+            message = {"request": f"s3://{out['MetricsBucket']}/{prefix}/request.json"}
             self.ctx.clients.client("sqs").send_message(
-                QueueUrl=out["ServerRequestsQueueUrl"], MessageBody=json.dumps(request)
+                QueueUrl=out["ServerRequestsQueueUrl"], MessageBody=json.dumps(message)
             )
             extra["server"] = "service"
         elif variant == "server" and self.ctx.profile.is_local:

@@ -159,7 +159,7 @@ def _load_template(body: str) -> dict[str, Any]:
             return loader.construct_scalar(node)
         if isinstance(node, yaml.SequenceNode):
             return loader.construct_sequence(node)
-        return loader.construct_mapping(node)  # type: ignore[arg-type]
+        return loader.construct_mapping(node)  # type: ignore[arg-type]  # yaml's stub wants a MappingNode; the tag handler gets one
 
     _Loader.add_multi_constructor("!", _tag)
     return yaml.load(body, Loader=_Loader)  # noqa: S506 - SafeLoader subclass with CFN tags

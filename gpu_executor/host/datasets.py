@@ -16,17 +16,18 @@ import sys
 import tarfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from lambda_src.keys import UnsafeKey, local_path
 
 DATA_PREFIX = "data/"
 
 
-def copy(s3: object, bucket: str, dest: Path, prefix: str = DATA_PREFIX) -> tuple[int, int, list[str]]:
+def copy(s3: Any, bucket: str, dest: Path, prefix: str = DATA_PREFIX) -> tuple[int, int, list[str]]:
     """(files copied, bytes copied, keys refused)."""
     copied = size = 0
     refused: list[str] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):  # type: ignore[attr-defined]
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
             key = obj["Key"]
             if key.endswith("/"):
@@ -40,7 +41,7 @@ def copy(s3: object, bucket: str, dest: Path, prefix: str = DATA_PREFIX) -> tupl
             if target.is_file() and target.stat().st_size == obj["Size"]:
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file(bucket, key, str(target))  # type: ignore[attr-defined]
+            s3.download_file(bucket, key, str(target))
             copied += 1
             size += obj["Size"]
     return copied, size, refused

@@ -24,7 +24,7 @@ ENABLE = (
 def lpips_scorer() -> tuple[Scorer | None, str]:
     """(score(rendered, truth) for HxWx3 images in [0, 1], "") or (None, why not)."""
     try:
-        import lpips  # type: ignore[import-not-found]
+        import lpips
         import torch
     except ImportError as exc:
         missing = getattr(exc, "name", None) or "lpips"

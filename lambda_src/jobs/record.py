@@ -33,7 +33,7 @@ class _Document:
         return cls(**known)
 
     def to_dict(self) -> dict[str, Any]:
-        doc = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}  # type: ignore[arg-type]
+        doc = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}  # type: ignore[arg-type]  # every subclass is a dataclass; the base is not
         doc = {k: v for k, v in doc.items() if v is not None}
         doc.update(self.extra)
         return doc

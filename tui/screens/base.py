@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from textual._context import active_app
@@ -46,7 +47,7 @@ class DeckScreen(Screen[None]):
 
     @property
     def deck(self) -> SkydeckApp:
-        return self.app  # type: ignore[return-value]
+        return self.app  # type: ignore[return-value]  # the app is the SkydeckApp, which textual types as App
 
     def compose_frame(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -80,13 +81,13 @@ class DeckScreen(Screen[None]):
 
     def palette_commands(self) -> list[tuple[str, str, Callable[[], object]]]:
         """(title, help, callback) for the command palette, from this screen's bindings."""
-        found = []
+        found: list[tuple[str, str, Callable[[], object]]] = []
         for binding in self.BINDINGS:
             if not isinstance(binding, Binding) or not binding.show:
                 continue
             if binding.action in self.MUTATING_ACTIONS and self.deck.read_only:
                 continue
-            found.append((binding.description, f"key {binding.key}", lambda a=binding.action: self.run_action(a)))
+            found.append((binding.description, f"key {binding.key}", partial(self.run_action, binding.action)))
         return found
 
     # -- data tasks (make and push a scene, generate and upload SDS-Inf data, fetch results) --------

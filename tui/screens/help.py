@@ -34,5 +34,5 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="help"):
             yield Static("\n".join(lines))
 
-    def action_dismiss(self) -> None:  # type: ignore[override]
+    def action_dismiss(self) -> None:  # type: ignore[override]  # textual's dismiss is async; these modals close at once
         self.dismiss(None)

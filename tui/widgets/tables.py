@@ -22,7 +22,7 @@ def set_sort(table: DataTable, column: int) -> tuple[int, bool]:
     """Sort by `column`; the same column again reverses the order."""
     current = getattr(table, "sort_by", None)
     reverse = current is not None and current[0] == column and not current[1]
-    table.sort_by = (column, reverse)  # type: ignore[attr-defined]
+    table.sort_by = (column, reverse)  # type: ignore[attr-defined]  # our own attribute on textual's table: the sort the operator chose
     return column, reverse
 
 

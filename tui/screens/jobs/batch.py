@@ -64,7 +64,7 @@ class BatchScreen(ModalScreen[int]):
 
     @work(thread=True, exclusive=True, group="batch")
     def plan(self, path: Path, dry_run: bool) -> None:
-        backend = self.app.backend  # type: ignore[attr-defined]
+        backend = self.app.backend  # type: ignore[attr-defined]  # a modal's app is the SkydeckApp, which textual types as App
         try:
             plan = backend.load_batch(path)
             rows = backend.run_batch(plan, dry_run=dry_run)

@@ -83,8 +83,9 @@ class ComposerScreen(DeckScreen):
         await self._load_preset()
 
     async def _load_preset(self) -> None:
-        name = self.query_one("#preset", Select).value
-        preset = self.presets.get(name)  # type: ignore[arg-type]
+        chosen = self.query_one("#preset", Select).value
+        name = chosen if isinstance(chosen, str) else None
+        preset = self.presets.get(name) if name else None
         if preset is None or name == self.loaded:
             return
         self.loaded = name
@@ -114,7 +115,7 @@ class ComposerScreen(DeckScreen):
         self.validate()
 
     def overrides(self) -> list[str]:
-        sets = [f"{inp.id.removeprefix('cfg-')}={inp.value}" for inp in self.query("Input.cfg").results(Input)]
+        sets = [f"{(inp.id or '').removeprefix('cfg-')}={inp.value}" for inp in self.query("Input.cfg").results(Input)]
         extra = self.query_one("#extra", Input).value.split()
         name = self.query_one("#name", Input).value.strip()
         sets += extra + ([f"name={name}"] if name else [])
@@ -122,7 +123,8 @@ class ComposerScreen(DeckScreen):
         return sets
 
     def validate(self) -> bool:
-        preset = self.presets.get(self.query_one("#preset", Select).value)  # type: ignore[arg-type]
+        chosen = self.query_one("#preset", Select).value
+        preset = self.presets.get(chosen) if isinstance(chosen, str) else None
         for inp in self.query("Input.cfg").results(Input):
             inp.remove_class("invalid")
         error = self.query_one("#composer-error", Static)

@@ -7,6 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import RichLog, Select
 
+from backend.interface import Follower
 from tui.messages import LogLines
 from tui.screens.base import DeckScreen
 
@@ -20,7 +21,7 @@ class LogsScreen(DeckScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.follower = None
+        self.follower: Follower | None = None
 
     def compose(self) -> ComposeResult:
         yield from self.compose_frame()

@@ -29,7 +29,7 @@ class MonitorScreen(DeckScreen):
     def __init__(self) -> None:
         super().__init__()
         self.series: dict[str, deque[float]] = {k: deque(maxlen=HISTORY) for k in SERIES}
-        self.snapshot = None
+        self.snapshot: MonitorSnapshot | None = None
         self.polls = 0
 
     def compose(self) -> ComposeResult:

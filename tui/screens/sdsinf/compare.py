@@ -34,7 +34,7 @@ class ComparisonScreen(ModalScreen[None]):
             table.add_row(c.column, _short(c.ours), _short(c.theirs), ratio)
         table.focus()
 
-    def action_dismiss(self) -> None:  # type: ignore[override]
+    def action_dismiss(self) -> None:  # type: ignore[override]  # textual's dismiss is async; these modals close at once
         self.dismiss(None)
 
 

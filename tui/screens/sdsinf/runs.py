@@ -158,7 +158,7 @@ class SdsinfScreen(DeckScreen):
             old = self.query_one("#sds-preset", Select)
             field = old.parent
             await old.remove()
-            if field is not None:
+            if isinstance(field, Widget):
                 await field.mount(
                     Select(self._preset_options, value=names[0], allow_blank=False, id="sds-preset", compact=True)
                 )
@@ -316,6 +316,9 @@ class SdsinfScreen(DeckScreen):
             raise ValueError(f"{label}: must be {kind}")
         return int(text)
 
+    def _post_metric(self, metric: LiveMetric) -> None:
+        self.post_message(RunMetric(metric))
+
     @work(thread=True, exclusive=True, group="sds-run")
     def run_it(
         self,
@@ -335,7 +338,7 @@ class SdsinfScreen(DeckScreen):
             )
             started = backend.start_run(plan)
             self.post_message(RunStarted(started.run_id, started.variant))
-            summary = backend.follow_run(started.run_id, lambda m: self.post_message(RunMetric(m)))
+            summary = backend.follow_run(started.run_id, self._post_metric)
         except Exception as exc:  # noqa: BLE001 - the operator reads it in the status line
             self.post_message(WorkFailed("run", str(exc)))
             return
