@@ -10,7 +10,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 AWSCLI_VENV ?= .venv-awscli
 AWSCLI_STAMP := $(AWSCLI_VENV)/.installed
 
-.PHONY: setup console test lint bench docs clean rehearse-fleet
+.PHONY: setup console test check lint bench docs clean rehearse-fleet
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,12 +38,22 @@ console: setup
 lint: setup $(CHECKOV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/python -m tests.type_check
 	$(BIN)/cfn-lint stacks/*.yaml
 	# every check passes or is skipped in the template with its reason (Metadata.checkov.skip)
 	$(CHECKOV_VENV)/bin/checkov --directory stacks --framework cloudformation --compact --quiet --skip-download
 
 test: lint $(AWSCLI_STAMP)
 	$(BIN)/pytest
+
+# the inner loop: ruff, the import contracts, the type check and every test not marked slow
+check: setup
+	@start=$$(date +%s); \
+	$(BIN)/ruff check . && \
+	$(BIN)/lint-imports && \
+	$(BIN)/python -m tests.type_check && \
+	$(BIN)/pytest -q -m "not slow"; \
+	status=$$?; echo "make check: $$(( $$(date +%s) - start )) s"; exit $$status
 
 # a fleet host's boot on this machine, against its own local cloud: one that serves a job, one that fails
 rehearse-fleet: setup $(AWSCLI_STAMP)

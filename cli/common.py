@@ -12,12 +12,26 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 if TYPE_CHECKING:
     from backend.interface import Backend
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+
+class SafeConsole(Console):
+    """A rich console for text that may hold the cloud's bytes: markup is off unless a print asks for it
+    (and then the data in it is passed through `markup_safe`), and every control character of a string it
+    renders - a print's text or a table's cell - is shown as its escape (backend.core.text), so no record,
+    log or name can drive the terminal."""
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        from backend.interface import shown
+
+        return super().render_str(shown(text, limit=None, keep_newlines=True), **kwargs)
+
+
+out = SafeConsole(highlight=False, soft_wrap=True, markup=False, emoji=False)
+err = SafeConsole(stderr=True, highlight=False, markup=False, emoji=False)
 
 ProfileOpt = Annotated[
     str | None, typer.Option("--profile", "-p", envvar="SKYDECK_PROFILE", help="Profile to use (default: local).")
@@ -27,7 +41,11 @@ YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confir
 
 
 def print_table(headers: list[str], rows: list[list[str]]) -> None:
-    """A table on a terminal; tab-separated lines, never cut, when piped."""
+    """A table on a terminal; tab-separated lines, never cut, when piped. Every cell is data: its control
+    characters (a tab or a line break included) are shown as escapes, so a row stays one line."""
+    from backend.interface import shown
+
+    rows = [[shown(cell, limit=None) for cell in row] for row in rows]
     if out.is_terminal:
         from rich.table import Table
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import typer
-from rich.markup import escape
 
+from backend.interface import markup_safe
 from cli.common import JsonOpt, ProfileOpt, backend, out, print_json
 
 
@@ -16,8 +16,8 @@ def doctor(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
     else:
         for c in checks:
             mark = "[green]ok[/]  " if c.ok else "[red]FAIL[/]"
-            out.print(f"{mark} {c.name:<22} {escape(c.detail)}")
+            out.print(f"{mark} {c.name:<22} {markup_safe(c.detail)}", markup=True)
             if not c.ok and c.fix:
-                out.print(f"       fix: {escape(c.fix)}")
+                out.print(f"       fix: {c.fix}")
     if not all(c.ok for c in checks):
         raise typer.Exit(1)

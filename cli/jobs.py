@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from cli.choices import Engine, value
 from cli.common import JsonOpt, ProfileOpt, YesOpt, backend, confirm, ctrl_c_stops, err, out, print_json, print_table
@@ -211,7 +210,7 @@ def jobs_logs(
             ended = door.job(job_id).ended
             lines = (door.job_log(job_id, strict=True) or "").splitlines()
             for line in lines[printed:]:
-                out.print(escape(line))
+                out.print(line)
             printed = max(printed, len(lines))
             if not follow or ended:
                 if not lines:

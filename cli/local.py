@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from cli.common import JsonOpt, YesOpt, confirm, err, out, print_json
 
@@ -116,7 +115,8 @@ def local_status(json_out: JsonOpt = False) -> None:
     if runtime and not runtime.get("matches", True):
         out.print(
             f"[yellow]note:[/] the templates' functions name {', '.join(runtime['templates'])}; the local Lambda "
-            f"runtime runs them with {runtime['local']} (AWS runs the templates' version)"
+            f"runtime runs them with {runtime['local']} (AWS runs the templates' version)",
+            markup=True,
         )
     _print_not_restored(status.state.get("restored", {}))
 
@@ -126,8 +126,8 @@ def _print_not_restored(restored: dict[str, Any]) -> None:
     if not failed:
         return
     noun = "recorded change was" if failed == 1 else "recorded changes were"
-    out.print(f"[yellow]{failed} {noun} not restored at start[/] (the rest of the state is back):")
+    out.print(f"[yellow]{failed} {noun} not restored at start[/] (the rest of the state is back):", markup=True)
     for lost in restored.get("not_restored", []):
-        out.print(f"  #{lost['seq']} {lost['action']} {escape(lost['target'])}: {escape(lost['reason'])}")
+        out.print(f"  #{lost['seq']} {lost['action']} {lost['target']}: {lost['reason']}")
     if failed > len(restored.get("not_restored", [])):
         out.print(f"  ... and {failed - len(restored['not_restored'])} more; see the local cloud's log")

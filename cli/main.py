@@ -36,23 +36,23 @@ def _botocore_error(exc: BaseException) -> int | None:
     errors = sys.modules.get("botocore.exceptions")
     if errors is None or not isinstance(exc, errors.BotoCoreError | errors.ClientError):
         return None
-    from rich.markup import escape
-
+    from backend.interface import markup_safe as escape
     from cli.common import err
 
     if isinstance(exc, errors.NoCredentialsError):
         err.print(
-            "[red]error:[/] no AWS credentials for this profile; set aws_profile in profiles.yaml or run aws configure"
+            "[red]error:[/] no AWS credentials for this profile; set aws_profile in profiles.yaml or run aws configure",
+            markup=True,
         )
         return 2
     if isinstance(exc, errors.ClientError):
-        err.print(f"[red]error:[/] AWS refused the call: {escape(str(exc))}")
+        err.print(f"[red]error:[/] AWS refused the call: {escape(str(exc))}", markup=True)
         return 1
     # a connection that failed or broke off: the endpoint is down (or went down partway), exit 4
     unreachable = isinstance(
         exc, errors.EndpointConnectionError | errors.ConnectionClosedError | errors.ConnectTimeoutError
     )
-    err.print(f"[red]error:[/] could not reach AWS: {escape(str(exc))}")
+    err.print(f"[red]error:[/] could not reach AWS: {escape(str(exc))}", markup=True)
     if unreachable and _profile_is_local():
         err.print("the local cloud stopped answering; see: skydeck local status (and start it: skydeck local up)")
     return 4 if unreachable else 1
@@ -69,25 +69,25 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:
-        from rich.markup import escape
-
         from backend.interface import SkydeckError
+        from backend.interface import markup_safe as escape
         from cli.common import err
 
         if isinstance(exc, SkydeckError):
-            err.print(f"[red]error:[/] {escape(str(exc))}")
+            err.print(f"[red]error:[/] {escape(str(exc))}", markup=True)
             sys.exit(exc.exit_code)
         code = _botocore_error(exc)
         if code is not None:
             sys.exit(code)
         if isinstance(exc, OSError):
-            err.print(f"[red]error:[/] {escape(str(exc))}")
+            err.print(f"[red]error:[/] {escape(str(exc))}", markup=True)
             sys.exit(1)
         if os.environ.get("SKYDECK_DEBUG"):
             raise
         err.print(
             f"[red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} "
-            "(run again with --debug for the traceback, and report it)"
+            "(run again with --debug for the traceback, and report it)",
+            markup=True,
         )
         sys.exit(70)
 

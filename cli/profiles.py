@@ -57,5 +57,7 @@ def profiles_import(
     for key, why in answer["ignored"].items():
         err.print(f"ignored {key}: {why}")
     for key in answer["placeholders"]:
-        err.print(f"[yellow]{key} still holds the template's placeholder; set it in {path} or the file[/yellow]")
+        err.print(
+            f"[yellow]{key} still holds the template's placeholder; set it in {path} or the file[/yellow]", markup=True
+        )
     out.print(f"use it with: skydeck --profile {name} stacks list")

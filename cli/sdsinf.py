@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from cli.choices import Partition, ServerMode, Variant, Wire, value
@@ -342,8 +341,8 @@ def sdsinf_show(run_id: str, json_out: JsonOpt = False, profile: ProfileOpt = No
         return
     if info.get("state") == "FAILED":
         out.print(f"{'run_id':<14} {info['run_id']}")
-        out.print(f"{'state':<14} [red]FAILED[/red]")
-        out.print(f"{'error':<14} {escape(info.get('error') or 'no reason recorded')}")
+        out.print(f"{'state':<14} [red]FAILED[/red]", markup=True)
+        out.print(f"{'error':<14} {info.get('error') or 'no reason recorded'}")
         out.print("files: " + ", ".join(info["files"]))
         return
     for key in (

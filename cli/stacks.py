@@ -8,9 +8,9 @@ import time
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
+from backend.interface import markup_safe
 from cli.common import JsonOpt, ProfileOpt, YesOpt, backend, confirm, err, out, print_json
 
 app = typer.Typer(no_args_is_help=True, help="Deploy, inspect and delete the CloudFormation stacks.")
@@ -23,8 +23,11 @@ def _print_event(e: Any) -> None:
         if "FAILED" in e.status or "ROLLBACK" in e.status
         else ("green" if e.status.endswith("COMPLETE") else "yellow")
     )
-    reason = f"  {escape(e.reason)}" if e.reason else ""
-    err.print(f"{stamp}  {e.logical_id:<28} {e.resource_type:<36} [{colour}]{e.status}[/]{reason}")
+    reason = f"  {markup_safe(e.reason)}" if e.reason else ""
+    err.print(
+        f"{stamp}  {markup_safe(e.logical_id):<28} {markup_safe(e.resource_type):<36} [{colour}]{e.status}[/]{reason}",
+        markup=True,
+    )
 
 
 @app.command("deploy")
@@ -101,7 +104,11 @@ def _print_changes(plan: Any) -> None:
     err.print(f"{plan.change_type.lower()} {plan.name}: {len(plan.changes)} change(s)")
     for c in plan.changes:
         replace = "  (replaces it)" if c.replacement == "True" else ""
-        err.print(f"  [{colour.get(c.action, 'white')}]{c.action:<7}[/] {c.logical_id:<30} {c.resource_type}{replace}")
+        err.print(
+            f"  [{colour.get(c.action, 'white')}]{markup_safe(c.action):<7}[/] {markup_safe(c.logical_id):<30} "
+            f"{markup_safe(c.resource_type)}{replace}",
+            markup=True,
+        )
 
 
 @app.command("list")

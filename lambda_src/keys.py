@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 # scenes, datasets, runs, presets and job names: one path part that stays one path part in any key
-NAME_RULE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+NAME_RULE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 NAME_HELP = "1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
 
 

@@ -128,6 +128,8 @@ def test_every_typed_contract_is_type_checked_strictly() -> None:
     }
     section = PAGE.split("## Typed contracts", 1)[1].split("\n## ", 1)[0]
     defined_in = {path.replace("/", ".") for path in re.findall(r"^\| `\w+` \| `([\w/]+)\.py` \|", section, flags=re.M)}
-    missing = {m for m in defined_in if m not in strict and not any(m.startswith(s[:-1]) for s in strict if s.endswith("*"))}
+    missing = {
+        m for m in defined_in if m not in strict and not any(m.startswith(s[:-1]) for s in strict if s.endswith("*"))
+    }
     assert not missing, f"typed contracts not checked strictly: {sorted(missing)}"
     assert set(config["files"]) == {"backend", "cli", "tui", "lambda_src", "gpu_executor"}

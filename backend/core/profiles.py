@@ -27,7 +27,7 @@ from backend.core.paths import Home
 
 LOCAL = "local"
 LOCAL_REGION = "us-east-1"
-_PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{0,20}$")
+_PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{0,20}\Z")
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def parse_profile(name: str, raw: Any) -> Profile:
     # an AWS profile without a region takes the environment's, as the AWS CLI does
     env_region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     region = raw.get("region", LOCAL_REGION if kind == "local" else env_region)
-    if not isinstance(region, str) or not re.match(r"^[a-z]{2}(-[a-z]+)+-\d$", region):
+    if not isinstance(region, str) or not re.match(r"^[a-z]{2}(-[a-z]+)+-\d\Z", region):
         raise ConfigError(f"profile {name!r}: region must be an AWS region such as us-west-2, not {region!r}")
     prefix = raw.get("stack_prefix", "skydeck")
     if not isinstance(prefix, str) or not _PREFIX_RE.match(prefix):
@@ -108,7 +108,7 @@ def get_profile(home: Home, name: str | None) -> Profile:
     if override and override != profile.region:
         if profile.is_local:
             raise ConfigError(f"--region {override}: the local cloud runs in {LOCAL_REGION}; use an AWS profile")
-        if not re.match(r"^[a-z]{2}(-[a-z]+)+-\d$", override):
+        if not re.match(r"^[a-z]{2}(-[a-z]+)+-\d\Z", override):
             raise ConfigError(f"--region {override!r}: expected an AWS region such as us-west-2")
         profile = dataclasses.replace(profile, region=override)
     return profile

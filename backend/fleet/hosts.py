@@ -9,12 +9,17 @@ which stops the group, see gpu_executor/host/setup.sh - is still listed, with it
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from backend.core.errors import NotFoundError, SkydeckError
+from backend.core.errors import ConfigError, NotFoundError, SkydeckError
+from backend.core.text import shown
 from backend.stacks.service import Stacks
 from gpu_executor.host.beacon import HOSTS_PREFIX, beacon_key
+
+# an EC2 instance id, or a local executor's (local-N) on the local cloud
+_INSTANCE_ID = re.compile(r"(i-[0-9a-f]{8,17}|local-[0-9]{1,6})")
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,11 @@ class FleetHosts:
         )  # fmt: skip
 
     def boot_log(self, instance_id: str) -> str:
+        if not _INSTANCE_ID.fullmatch(instance_id):
+            raise ConfigError(
+                f"{shown(instance_id, limit=80)!r} is not an instance id (i-0123456789abcdef0): "
+                "list the hosts with: skydeck fleet hosts"
+            )
         _, bucket, _ = self._deployed()
         text = _read(self.clients.client("s3"), bucket, f"{HOSTS_PREFIX}{instance_id}/boot.log")
         if text is None:
@@ -139,30 +149,35 @@ class FleetHosts:
 
     @staticmethod
     def _host(s3: Any, bucket: str, iid: str, member: dict[str, Any] | None, described: dict[str, Any] | None) -> Host:
-        boot = _json(_read(s3, bucket, f"{HOSTS_PREFIX}{iid}/boot.json"))
-        beat = _json(_read(s3, bucket, beacon_key(iid)))
+        problems: list[str] = []
+        boot = _json(_read(s3, bucket, f"{HOSTS_PREFIX}{iid}/boot.json"), problems)
+        beat = _json(_read(s3, bucket, beacon_key(iid)), [])
         tags = {t["Key"]: t["Value"] for t in (described or {}).get("Tags", [])}
-        state = boot.get("state") or tags.get("skydeck:boot") or "unknown"
-        failed_step = boot.get("step", "") if state == "failed" else ""
+        record = _Record(boot, problems)
+        steps = _steps(boot.get("steps"), problems)
+        state = record.text("state") or tags.get("skydeck:boot") or "unknown"
+        failed_step = record.text("step") if state == "failed" else ""
         if state == "failed" and not failed_step:
             failed_step = tags.get("skydeck:boot-step", "")
+        reason = record.text("reason")
+        if problems:
+            # a record that does not read is shown as such, with what is wrong; the rest of the list still shows
+            state, reason = "malformed", f"{HOSTS_PREFIX}{iid}/boot.json: {'; '.join(problems)}"
         return Host(
             instance_id=iid,
             in_group=member is not None,
             lifecycle=(member or {}).get("LifecycleState", ""),
-            ami=(described or {}).get("ImageId") or boot.get("ami", ""),
-            instance_type=(described or {}).get("InstanceType") or boot.get("instance_type", ""),
+            ami=(described or {}).get("ImageId") or record.text("ami"),
+            instance_type=(described or {}).get("InstanceType") or record.text("instance_type"),
             boot_state=state,
             failed_step=failed_step,
-            reason=boot.get("reason", ""),
-            engine=boot.get("engine", ""),
-            python=boot.get("python", ""),
-            torch=boot.get("torch", ""),
-            steps=[
-                BootStep(s["name"], s["state"], s.get("detail", ""), s.get("seconds")) for s in boot.get("steps", ())
-            ],
-            heartbeat=beat.get("time"),
-            job_id=beat.get("job_id"),
+            reason=reason,
+            engine=record.text("engine"),
+            python=record.text("python"),
+            torch=record.text("torch"),
+            steps=steps,
+            heartbeat=_Record(beat, []).text("time") or None,
+            job_id=_Record(beat, []).text("job_id") or None,
         )
 
 
@@ -173,11 +188,54 @@ def _read(s3: Any, bucket: str, key: str) -> str | None:
         return None
 
 
-def _json(text: str | None) -> dict[str, Any]:
+def _json(text: str | None, problems: list[str]) -> dict[str, Any]:
     if not text:
         return {}
     try:
         value = json.loads(text)
     except ValueError:
+        problems.append("not JSON")
         return {}
-    return value if isinstance(value, dict) else {}
+    if not isinstance(value, dict):
+        problems.append("not a JSON object")
+        return {}
+    return value
+
+
+@dataclass(frozen=True)
+class _Record:
+    """A host's record, read field by field: a value of the wrong type is a problem named, not a crash."""
+
+    doc: dict[str, Any]
+    problems: list[str]
+
+    def text(self, key: str) -> str:
+        value = self.doc.get(key)
+        if value is None or isinstance(value, str):
+            return value or ""
+        self.problems.append(f"{key} is {json.dumps(value)[:40]}, not text")
+        return ""
+
+
+def _steps(raw: Any, problems: list[str]) -> list[BootStep]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        problems.append("steps is not a list")
+        return []
+    steps: list[BootStep] = []
+    for i, step in enumerate(raw):
+        if not isinstance(step, dict) or not all(isinstance(step.get(k), str) for k in ("name", "state")):
+            problems.append(f"steps[{i}] needs a name and a state")
+            continue
+        seconds = step.get("seconds")
+        detail = step.get("detail")
+        steps.append(
+            BootStep(
+                step["name"],
+                step["state"],
+                detail if isinstance(detail, str) else "",
+                seconds if isinstance(seconds, int) and not isinstance(seconds, bool) else None,
+            )
+        )
+    return steps

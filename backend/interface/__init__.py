@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # what each name is, for readers, type checkers and import-li
     from backend.core.presets import KINDS as PRESET_KINDS
     from backend.core.presets import Preset
     from backend.core.profiles import LOCAL, Profile
+    from backend.core.text import markup_safe, shown
     from backend.fleet.hosts import Fleet, Host
     from backend.interface.backend import Backend
     from backend.interface.home import (
@@ -57,6 +58,8 @@ _WHERE: dict[str, tuple[str, str]] = {
     "BatchPlan": ("backend.jobs.batch", "BatchPlan"),
     "ColumnComparison": ("backend.sdsinf.results", "ColumnComparison"),
     "ConfigError": ("backend.core.errors", "ConfigError"),
+    "markup_safe": ("backend.core.text", "markup_safe"),
+    "shown": ("backend.core.text", "shown"),
     "ENGINES": ("lambda_src.jobs.schema", "ENGINES"),
     "Fleet": ("backend.fleet.hosts", "Fleet"),
     "Follower": ("backend.core.logs", "Follower"),
@@ -113,7 +116,7 @@ __all__ = [
     "Profile", "RunLaunch", "RunPlan", "RunSummary", "SkydeckError", "StackEvent", "StackInfo", "Unreachable",
     "__version__", "age", "duration", "generate_sdsinf", "get_preset", "import_profile", "import_sdsinf",
     "infer_sdsinf", "list_presets", "list_profiles", "make_scene", "median_of", "partition_report", "phases",
-    "read_job_file", "size", "stack_shorts",
+    "markup_safe", "read_job_file", "shown", "size", "stack_shorts",
 ]  # fmt: skip
 
 

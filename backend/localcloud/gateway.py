@@ -28,7 +28,7 @@ from backend.localcloud.lambda_runtime import FunctionSpec, LambdaRuntime, spec_
 from backend.localcloud.minted_ids import IdMap
 from backend.localcloud.sigv4 import identify
 
-_INVOKE_RE = re.compile(r"^/20\d\d-\d\d-\d\d/functions/(?P<name>[^/]+)/invocations/?$")
+_INVOKE_RE = re.compile(r"^/20\d\d-\d\d-\d\d/functions/(?P<name>[^/]+)/invocations/?\Z")
 log = logging.getLogger("skydeck.localcloud")
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, quote, quote_plus
 
 # Fields that differ on every answer without naming anything a later request could use.
 _VOLATILE_KEY = re.compile(r"(?i)(requestid|date|time|timestamp|lastmodified|expir|checksum)")
-_ID_LIKE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/+=\-]{7,2047}$")
+_ID_LIKE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/+=\-]{7,2047}\Z")
 _DATE_LIKE = re.compile(r"^\d{4}-\d\d-\d\d")
 _TEXT_TYPES = ("json", "xml", "x-www-form-urlencoded", "text/")
 MAX_REWRITTEN_BODY = 1 << 20

@@ -14,7 +14,7 @@ from backend.sdsinf.costs import estimate_cost
 from backend.sdsinf.plans import RunLaunch, RunPlan
 from backend.sdsinf.server_host import ServerHost
 from lambda_src.keys import check_name
-from lambda_src.sdsinf.contracts import LiveMetric, RunRequest, RunSummary
+from lambda_src.sdsinf.contracts import LiveMetric, MalformedRecord, RunRequest, RunSummary
 from lambda_src.sdsinf.diagnosis import WorkerFailure, explain, last_layers
 from lambda_src.sdsinf.direct import new_run_id, run_request
 from lambda_src.sdsinf.metrics import from_csv
@@ -344,7 +344,10 @@ class SdsinfRuns:
             summary = self._maybe(bucket, f"{prefix}/summary.json")
             if summary is not None:
                 drain()  # metrics written between the listing and the summary still count
-                result = RunSummary.from_dict(json.loads(summary))
+                try:
+                    result = RunSummary.read(summary, f"{prefix}/summary.json")
+                except MalformedRecord as exc:
+                    raise SkydeckError(f"run {run_id} ended with a summary that does not read: {exc}") from None
                 if result.variant == "queue":
                     self.cleanup_queues(run_id)
                 if result.failed:
@@ -384,13 +387,21 @@ class SdsinfRuns:
                     summaries.append(key)
                 elif key == f"runs/{run_id}/request.json":
                     requests[run_id] = key
-        found = [RunSummary.from_dict(json.loads(self._get(bucket, key))) for key in summaries]
+        found = [self._summary(bucket, key) for key in summaries]
         ended = {s.run_id for s in found}
         for run_id, key in requests.items():
             if run_id in ended:
                 continue
             found.append(self._unfinished(run_id, _stored_request(run_id, self._get(bucket, key)), last_write[run_id]))
         return sorted(found, key=lambda r: r.run_id, reverse=True)
+
+    def _summary(self, bucket: str, key: str) -> RunSummary:
+        """A listed run's summary; one that does not read is listed as MALFORMED, with what is wrong, so
+        that the rest of the listing still shows."""
+        try:
+            return RunSummary.read(self._get(bucket, key), key)
+        except MalformedRecord as exc:
+            return RunSummary(run_id=key.split("/", 2)[1], config="?", variant="?", state="MALFORMED", error=str(exc))
 
     def _check_shape(self, data_name: str, neurons: int | None, layers: int | None) -> None:
         """A payload names its model's shape; a dataset of another shape would run and answer for the
@@ -474,9 +485,13 @@ class SdsinfRuns:
             summary = self._maybe(bucket, f"{prefix}/summary.json")
         if summary is None:
             raise NotFoundError(f"no run {run_id!r}; list them with: skydeck sdsinf runs")
+        try:
+            RunSummary.read(summary, f"{prefix}/summary.json")
+        except MalformedRecord as exc:
+            raise SkydeckError(f"run {run_id} cannot be shown: {exc}") from None
         # a failed run has a summary with its error and no metrics file
         raw = self._maybe(bucket, f"{prefix}/metrics.csv")
-        metrics = from_csv(raw.decode()) if raw is not None else []
+        metrics = from_csv(raw.decode("utf-8", "replace")) if raw is not None else []
         return {
             **json.loads(summary),
             "metrics": metrics[0] if metrics else {},

@@ -31,8 +31,8 @@ LAUNCH_COMMAND = f"/data/svox2/opt/{LAUNCH_SCRIPT}"  # where the original's host
 EVAL_SCRIPT = "render_imgs.py"
 EVAL_COMMAND = f"/data/svox2/opt/{EVAL_SCRIPT}"
 ORIGINAL_CKPT_ROOT = "/data/svox2/opt/ckpt/"  # launch_auto.sh trains into ckpt/EXPERIMENT/ckpt.npz
-PYTHONS = re.compile(r"^(/[\w./-]*/)?python(3(\.\d+)?)?$")
-JOB_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+PYTHONS = re.compile(r"^(/[\w./-]*/)?python(3(\.\d+)?)?\Z")
+JOB_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 MAX_BODY_BYTES = 64 * 1024
 MAX_RESO = 2048
 MAX_ITERS = 10_000_000
@@ -41,8 +41,8 @@ SVOX2_MAX_BASIS = 10
 # The numbers a job's record can hold (DynamoDB's: 38 significant digits, 1e-130 to 1e126).
 MIN_NUMBER, MAX_NUMBER = 1e-130, 1e126
 NAME_RE = NAME_RULE  # the one rule for every name that becomes part of a key (lambda_src/keys.py)
-SCENE_RE = re.compile(r"^(s3://[a-z0-9.-]{3,63}/[^\s]*|/[^\s\x00]{0,1023}|[A-Za-z0-9][A-Za-z0-9_.-]{0,63})$")
-GPU_RE = re.compile(r"^[0-9A-Fa-f:.,]{1,32}$")
+SCENE_RE = re.compile(r"^(s3://[a-z0-9.-]{3,63}/[^\s\x00-\x1f\x7f]*|/[^\s\x00-\x1f\x7f]{0,1023}|[A-Za-z0-9][A-Za-z0-9_.-]{0,63})\Z")
+GPU_RE = re.compile(r"^[0-9A-Fa-f:.,]{1,32}\Z")
 
 # Options whose value must not be negative (rates, weights, counts, resolutions).
 _NON_NEGATIVE_PREFIXES = ("lr_", "lambda_", "n_", "tv_", "weight_", "density_", "background_", "rms_")

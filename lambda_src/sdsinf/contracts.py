@@ -13,6 +13,19 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 
+class MalformedRecord(ValueError):
+    """A stored record that does not read as its type: which one and what is wrong with it."""
+
+
+# the JSON types each summary field may hold (an int is a number too)
+_SUMMARY_TYPES: dict[str, tuple[type, ...]] = {
+    "run_id": (str,), "config": (str,), "variant": (str,), "state": (str,), "workers": (int,),
+    "partition": (str,), "inputs": (int,), "categories": (int,), "matches_truth": (bool, type(None)),
+    "compute_s": (int, float), "comm_s": (int, float, type(None)), "runtime_s": (int, float),
+    "edges_per_s": (int, float), "error": (str, type(None)),
+}  # fmt: skip
+
+
 def _known(cls: type, raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     names = {f.name for f in fields(cls)} - {"extra"}
     return {k: v for k, v in raw.items() if k in names}, {k: v for k, v in raw.items() if k not in names}
@@ -89,6 +102,25 @@ class RunSummary:
     def from_dict(cls, raw: dict[str, Any]) -> RunSummary:
         known, extra = _known(cls, raw)
         return cls(**known, extra=extra)
+
+    @classmethod
+    def read(cls, body: bytes | str, where: str) -> RunSummary:
+        """A stored summary, checked: MalformedRecord names `where` and what is wrong (not JSON, a
+        missing key, a value of the wrong type) instead of a KeyError or a TypeError later."""
+        try:
+            raw = json.loads(body)
+        except ValueError as exc:
+            raise MalformedRecord(f"{where}: not JSON ({exc})") from None
+        if not isinstance(raw, dict):
+            raise MalformedRecord(f"{where}: not a JSON object")
+        missing = [k for k in ("run_id", "config", "variant") if k not in raw]
+        if missing:
+            raise MalformedRecord(f"{where}: lacks {', '.join(missing)}")
+        for key, types in _SUMMARY_TYPES.items():
+            value = raw.get(key)
+            if key in raw and (not isinstance(value, types) or (isinstance(value, bool) and bool not in types)):
+                raise MalformedRecord(f"{where}: {key} is {json.dumps(value)[:40]}, not a {types[0].__name__}")
+        return cls.from_dict(raw)
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,10 @@ text is rebuilt only when the visible bindings really changed; a click on a key 
 
 from __future__ import annotations
 
-from rich.markup import escape
 from textual.screen import Screen
 from textual.widgets import Static
+
+from backend.interface import markup_safe
 
 
 class KeyBar(Static):
@@ -64,7 +65,7 @@ class KeyBar(Static):
         if self.app.ENABLE_COMMAND_PALETTE:
             items.append((len("^p Palette"), "[@click=app.command_palette][b]^p[/b] Palette[/]", 3))
         for display, description, enabled, key in entries:
-            label = f"[b]{escape(display)}[/b] {escape(description)}"
+            label = f"[b]{markup_safe(display)}[/b] {markup_safe(description)}"
             markup = f"[@click=app.simulate_key({key!r})]{label}[/]" if enabled else f"[dim]{label}[/dim]"
             priority = 3 if key in ("question_mark", "?", "q") else 1 if key.isdigit() else 2
             items.append((len(display) + 1 + len(description), markup, priority))

@@ -5,14 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, RichLog, Static
 
-from backend.interface import ORDER, STACKS
+from backend.interface import ORDER, STACKS, markup_safe
 from tui.messages import StackActionDone, StackEventArrived, StackRow, StacksLoaded, WorkFailed
 from tui.screens.base import DeckScreen
 from tui.widgets.confirm import Confirm
@@ -79,17 +78,18 @@ class StacksScreen(DeckScreen):
         try:
             fleet = self.deck.backend.fleet_hosts()
         except Exception as exc:  # noqa: BLE001 - the stack list still shows; the panel says why not
-            return [f"[red]hosts: {escape(str(exc))}[/red]"]
+            return [f"[red]hosts: {markup_safe(str(exc))}[/red]"]
         lines = [f"[b]hosts[/b] (desired {fleet.desired}, min {fleet.min_size}, max {fleet.max_size})"]
         for h in fleet.hosts:
-            boot = h.boot_state + (f" at {h.failed_step}" if h.failed_step else "")
+            boot = markup_safe(h.boot_state + (f" at {h.failed_step}" if h.failed_step else ""), limit=80)
             colour = {"ok": "green", "failed": "red"}.get(h.boot_state, "yellow")
             lines.append(
-                f"{h.instance_id} {h.lifecycle or 'gone'} {h.instance_type} [{colour}]{boot}[/{colour}]"
-                f" beat {h.heartbeat or '-'} job {(h.job_id or '-')[:8]}"
+                f"{markup_safe(h.instance_id)} {markup_safe(h.lifecycle or 'gone')} {markup_safe(h.instance_type)} "
+                f"[{colour}]{boot}[/{colour}] beat {markup_safe(h.heartbeat or '-')} "
+                f"job {markup_safe((h.job_id or '-')[:8])}"
             )
             if h.reason:
-                lines.append(f"  [red]{escape(h.reason)}[/red]")
+                lines.append(f"  [red]{markup_safe(h.reason)}[/red]")
         if not fleet.hosts:
             lines.append("no hosts yet: the group starts one when a job is queued")
         stopped = fleet.stopped_by

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -13,6 +12,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from backend.interface import markup_safe
 from tui.messages import BatchPlanned, WorkFailed
 
 
@@ -21,7 +21,7 @@ def _plan_text(rows: list[dict[str, Any]], dry_run: bool) -> str:
     for row in rows:
         overrides = " ".join(f"{k}={v}" for k, v in row["overrides"].items()) or "(preset as is)"
         action = f"would {row['action']}" if dry_run and row["action"] == "submit" else row["action"]
-        lines.append(f"{escape(row['scene']):<16} {escape(overrides):<44} {action}")
+        lines.append(f"{markup_safe(row['scene']):<16} {markup_safe(overrides):<44} {action}")
     submitted = sum(1 for r in rows if r["action"] == "submit")
     verb = "would submit" if dry_run else "submitted"
     lines.append(f"\n{verb} {submitted}, skipped {len(rows) - submitted} of {len(rows)}")
@@ -74,7 +74,7 @@ class BatchScreen(ModalScreen[int]):
         self.post_message(BatchPlanned(path, plan.name, rows, dry_run))
 
     def on_work_failed(self, message: WorkFailed) -> None:
-        self.query_one("#batch-plan", Static).update(f"[red]{escape(message.error)}[/red]")
+        self.query_one("#batch-plan", Static).update(f"[red]{markup_safe(message.error)}[/red]")
 
     def on_batch_planned(self, message: BatchPlanned) -> None:
         self.query_one("#batch-plan", Static).update(_plan_text(message.rows, message.dry_run))

@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, Static
 
-from backend.interface import ConfigError
+from backend.interface import ConfigError, markup_safe
 from tui.messages import JobSubmitted, WorkFailed
 from tui.screens.base import DeckScreen
 
@@ -170,7 +169,7 @@ class ComposerScreen(DeckScreen):
         self.app.pop_screen()
 
     def on_work_failed(self, message: WorkFailed) -> None:
-        self.query_one("#composer-error", Static).update(f"[red]{escape(message.error)}[/red]")
+        self.query_one("#composer-error", Static).update(f"[red]{markup_safe(message.error)}[/red]")
         self.notify(f"{message.what} failed: {message.error}", severity="error")
 
     def action_back(self) -> None:

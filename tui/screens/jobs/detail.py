@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rich.markup import escape
 from rich.text import Text
 from textual import events, work
 from textual.app import ComposeResult
@@ -15,7 +14,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
-from backend.interface import Job, age, duration
+from backend.interface import Job, age, duration, markup_safe
 from tui.messages import JobCancelled, JobLoaded, WorkFailed
 from tui.screens.base import DeckScreen
 from tui.screens.jobs.cancel import cancelled_note, confirm_cancel
@@ -98,7 +97,7 @@ class JobDetailScreen(DeckScreen):
             self._poll = None
         if message.log is not None:
             self._log_done = job.ended
-            tail = "\n".join(escape(line) for line in message.log.splitlines()[-12:])
+            tail = "\n".join(markup_safe(line) for line in message.log.splitlines()[-12:])
             self.query_one("#job-log", Static).update(f"\n[b]log[/b] (last lines)\n{tail}")
         if message.preview is not None:
             try:
@@ -115,7 +114,7 @@ class JobDetailScreen(DeckScreen):
         if message.what == "cancel":
             self.notify(message.error, severity="error")
             return
-        self.query_one("#job-detail", Static).update(f"[red]{escape(message.error)}[/red]")
+        self.query_one("#job-detail", Static).update(f"[red]{markup_safe(message.error)}[/red]")
 
     def on_job_cancelled(self, message: JobCancelled) -> None:
         self.notify(cancelled_note(message.job))
@@ -123,15 +122,15 @@ class JobDetailScreen(DeckScreen):
 
     def show(self, job: Job) -> None:
         self.job = job
-        lines = [f"[b]{escape(job.name)}[/b]  {job.job_id}"]
+        lines = [f"[b]{markup_safe(job.name)}[/b]  {markup_safe(job.job_id)}"]
         lines.append(
-            f"state     [{STATE_STYLE.get(job.state, 'white')}]{job.state}[/]"
+            f"state     [{STATE_STYLE.get(job.state, 'white')}]{markup_safe(job.state)}[/]"
             + ("  (stop requested)" if job.cancel_requested and job.state == "RUNNING" else "")
         )
         for key in ("scene", "engine", "preset", "worker", "attempts", "error", "note"):
             value = getattr(job, key)
             if value not in (None, "", 0):
-                lines.append(f"{key:<9} {escape(str(value))}")
+                lines.append(f"{key:<9} {markup_safe(str(value))}")
         lines.append(f"created   {age(job.created_at)} ago")
         for section in ("progress", "result", "config", "resources"):
             section_value = getattr(job, section)
@@ -139,14 +138,14 @@ class JobDetailScreen(DeckScreen):
             if values:
                 lines.append(f"\n[b]{section}[/b]")
                 lines += [
-                    f"  {k:<24} {escape(json.dumps(v) if isinstance(v, dict | list) else str(v))}"
+                    f"  {markup_safe(k):<24} {markup_safe(json.dumps(v) if isinstance(v, dict | list) else str(v))}"
                     for k, v in values.items()
                     if k not in ("history", "notes", "phases_s")
                 ]
         if job.phases:  # one a line: the whole set is wider than 80 columns
             lines.append("\n[b]phases[/b]")
             lines += [f"  {name:<24} {duration(seconds)}" for name, seconds in job.phases.items()]
-        lines += [f"[yellow]note[/yellow]  {escape(n)}" for n in job.notes]
+        lines += [f"[yellow]note[/yellow]  {markup_safe(n)}" for n in job.notes]
         text = "\n".join(lines)
         if text != self._shown:  # an unchanged detail is not laid out and painted again every second
             self._shown = text

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from backend.interface import STATES, Job
+from backend.interface import STATES, Job, markup_safe
 from tui.messages import JobCancelled, JobsLoaded, WorkFailed
 from tui.screens.base import DeckScreen
 from tui.screens.jobs.cancel import cancelled_note, confirm_cancel
@@ -36,13 +36,13 @@ def when(ts: Any) -> str:
 def job_cells(job: Job) -> tuple[str, ...]:
     psnr, it = job.psnr, job.iteration
     return (
-        job.job_id[:8],
-        f"[{STATE_STYLE.get(job.state, 'white')}]{job.state}[/]",
-        job.name,
-        job.engine,
+        markup_safe(job.job_id[:8]),
+        f"[{STATE_STYLE.get(job.state, 'white')}]{markup_safe(job.state)}[/]",
+        markup_safe(job.name, limit=80),
+        markup_safe(job.engine, limit=40),
         "-" if it is None else str(it),
         "-" if psnr is None else f"{psnr:.2f}",
-        job.scene,
+        markup_safe(job.scene, limit=80),
         when(job.created_at),
     )
 

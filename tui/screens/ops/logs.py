@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import RichLog, Select
 
-from backend.interface import Follower
+from backend.interface import Follower, shown
 from tui.messages import LogLines
 from tui.screens.base import DeckScreen
 
@@ -65,4 +65,4 @@ class LogsScreen(DeckScreen):
         log = self.query_one("#log", RichLog)
         for line in message.lines:
             if not self.filter_text or self.filter_text in line.lower():
-                log.write(line)
+                log.write(shown(line))

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections import deque
 
-from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.widgets import DataTable, Sparkline, Static
 
-from backend.interface import MonitorSnapshot
+from backend.interface import MonitorSnapshot, markup_safe
 from tui.messages import MonitorLoaded, WorkFailed
 from tui.screens.base import DeckScreen
 from tui.screens.jobs.list import job_cells
@@ -67,7 +66,7 @@ class MonitorScreen(DeckScreen):
             self.post_message(WorkFailed("monitor", str(exc)))
 
     def on_work_failed(self, message: WorkFailed) -> None:
-        self.query_one("#per-state", Static).update(f"[red]{escape(message.error)}[/red]")
+        self.query_one("#per-state", Static).update(f"[red]{markup_safe(message.error)}[/red]")
 
     def on_monitor_loaded(self, message: MonitorLoaded) -> None:
         self.show(message.snapshot)

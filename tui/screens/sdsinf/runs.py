@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -13,7 +12,7 @@ from textual.events import Resize
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Label, Select, Sparkline, Static
 
-from backend.interface import VARIANTS, LiveMetric, RunSummary, size
+from backend.interface import VARIANTS, LiveMetric, RunSummary, markup_safe, size
 from tui.messages import (
     PresetsLoaded,
     RunCompared,
@@ -233,7 +232,7 @@ class SdsinfScreen(DeckScreen):
         self._show_runs(message.runs)
 
     def on_work_failed(self, message: WorkFailed) -> None:
-        self._status(f"[red]{message.what}: {escape(message.error)}[/red]")
+        self._status(f"[red]{message.what}: {markup_safe(message.error)}[/red]")
         if message.what == "compare":  # the dialog is gone: say it where the eye is
             self.notify(f"compare: {message.error}", severity="error", timeout=10)
         if message.what == "run":
@@ -248,9 +247,9 @@ class SdsinfScreen(DeckScreen):
             (
                 r.run_id,
                 (
-                    r.run_id,
-                    r.config,
-                    r.variant,
+                    markup_safe(r.run_id, limit=80),
+                    markup_safe(r.config, limit=80),
+                    markup_safe(r.variant, limit=40),
                     str(r.inputs),
                     str(r.categories),
                     truth[r.matches_truth],
