@@ -406,3 +406,24 @@ def test_an_instance_running_a_job_is_protected_from_scale_in_until_it_ends(
     assert not protected(), "an idle instance must be free to go again"
     monkeypatch.setenv("SKYDECK_INSTANCE_ID", "i-0000000000000dead")
     assert ScaleInProtection.from_environment(autoscaling) is None  # in no group: off, with a warning
+
+
+def test_an_ended_job_keeps_no_stale_note_and_lists_its_last_iteration(store: JobStore) -> None:
+    from backend.interface import Job
+
+    # re-queued by a stopping executor, then cancelled while queued: "re-queued" was still its note
+    job_id = _submit(store)
+    assert store.claim(job_id, "w1") is not None
+    assert store.release(job_id, "w1", "executor stopped; job re-queued")
+    assert store.get(job_id).note == "executor stopped; job re-queued"
+    cancelled = store.cancel(job_id)
+    assert cancelled.state == "CANCELLED" and store.get(job_id).note is None
+    # a finished job's last progress may be older than its end: the list showed iteration 123 of 150
+    job_id = _submit(store)
+    store.claim(job_id, "w1")
+    store.release(job_id, "w1", "executor stopped; job re-queued")
+    store.claim(job_id, "w2")
+    store.heartbeat(job_id, "w2", {"iteration": 123, "n_iters": 150})
+    store.finish(job_id, "w2", "SUCCEEDED", result={"iterations": 150, "psnr": 30.0})
+    record = store.get(job_id)
+    assert record.note is None and Job.from_record(record).iteration == 150

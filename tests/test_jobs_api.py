@@ -141,8 +141,12 @@ def test_skydeck_document_form_is_accepted(cloud: Context) -> None:
         (b'{"scene": "lego", "config": {"lr_sigma": 1.2345678901234567e-300}}', "config.lr_sigma"),
         (b'{"scene": "lego", "config": {"seq_id": 1' + b"0" * 40 + b"}}", "config.seq_id"),
         (b'{"scene": "lego", "config": ' + b"[" * 20000 + b"]" * 20000 + b"}", "body"),
+        # svox2 takes reso as a string of JSON: it is parsed again, with the same bound
+        (b'{"scene": "lego", "config": {"reso": "' + b"[" * 3000 + b"]" * 3000 + b'"}}', "config.reso"),
+        (b'{"command": ["/data/svox2/opt/launch_auto.sh", "x", "0", "/data/x", "-c"], "config": {"reso": "'
+         + b"[" * 3000 + b"]" * 3000 + b'"}}', "config.reso"),
     ],
-    ids=["1e200", "5e-324", "1.23e-300", "40-digit-int", "nested-20000"],
+    ids=["1e200", "5e-324", "1.23e-300", "40-digit-int", "nested-20000", "reso-nested-3000", "command-reso-3000"],
 )
 def test_numbers_no_record_can_hold_and_deep_nesting_are_a_4xx_naming_the_field(
     cloud: Context, body: bytes, field: str

@@ -394,3 +394,24 @@ def test_a_run_smaller_than_its_tree_still_starts_every_worker_once() -> None:
     for bfr, nlevels, total in [(2, 2, 5), (2, 3, 9), (3, 2, 7), (4, 2, 6)]:
         started = [c for k in [COORDINATOR, *range(total)] for c in children(k, bfr, nlevels, total)]
         assert sorted(started) == list(range(total)), (bfr, nlevels, total)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("nlevels", 1_000_000), ("bfr", 10**12), ("total_nworkers", 10**12)]
+)
+def test_a_payloads_tree_is_bounded_before_anything_is_computed_from_it(field: str, value: int) -> None:
+    # bfr 2 with nlevels 1,000,000 used to spin: the tree's size was summed before any bound was checked
+    from lambda_src.sdsinf.distributed import _shape
+    from lambda_src.sdsinf.payload import PayloadError, parse_payload
+
+    doc = {
+        "data_params": {"metrics_loc": {"filename": "1_c1_1024n_8w_10000bs_queue.csv"},
+                        "weights_loc": {"subfolder": "neuron1024/c1"}},
+        "model_params": {"numNeurons": 1024, "numLayers": 120, "numData": 100, "batchSize": 100, "numBatches": 1},
+        "invoc_params": {"bfr": 2, "nlevels": 3, "total_nworkers": 14},
+    }  # fmt: skip
+    doc["invoc_params"][field] = value
+    with pytest.raises(PayloadError, match=f"invoc_params.{field}"):
+        parse_payload(doc)
+    with pytest.raises(PayloadError, match=f"invoc_params.{field}"):
+        _shape(doc["invoc_params"])

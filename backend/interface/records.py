@@ -78,6 +78,10 @@ class Job:
 
     @property
     def iteration(self) -> int | None:
+        """The last step: an ended job's result says how many it ran (its last progress may be older)."""
+        ended = self.result.iterations
+        if self.ended and isinstance(ended, int | float) and ended:
+            return int(ended)
         value = self.progress.iteration
         return int(value) if isinstance(value, int | float) else None
 

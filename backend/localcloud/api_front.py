@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import re
 import threading
 import time
@@ -26,6 +27,8 @@ from backend.core.local_credentials import LocalCredentials
 from backend.localcloud import sigv4
 from backend.localcloud.gateway import function_spec
 from backend.localcloud.lambda_runtime import LambdaRuntime
+
+log = logging.getLogger("skydeck.localcloud.api")
 
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
 READ_TIMEOUT_S = 30.0
@@ -203,11 +206,10 @@ class ApiFront:
             self.in_flight.release()
         result = outcome.payload
         if not outcome.ok or not isinstance(result, dict) or "statusCode" not in result:
-            return (
-                502,
-                {"Content-Type": "application/json"},
-                json.dumps({"message": "Internal server error", "detail": result}).encode(),
-            )
+            # API Gateway's own answer, and nothing of the function's error: its type, message and stack
+            # (file paths of this machine) go to the local cloud's log, as they go to CloudWatch on AWS
+            log.warning("the jobs API function failed: %s", json.dumps(result)[:4000])
+            return 502, {"Content-Type": "application/json"}, b'{"message": "Internal server error"}'
         out_headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
         body_out = result.get("body") or ""
         return (

@@ -246,6 +246,7 @@ class JobStore:
         if error is not None:
             expr += ", #e = :e"
             values[":e"] = {"S": error[:4000]}
+        expr += " REMOVE note"  # a note is about the run in progress ("re-queued"): an ended job has none
         names = {"#s": "state"}
         if result is not None:
             names["#r"] = "result"
@@ -299,7 +300,7 @@ class JobStore:
                 self.ddb.update_item(
                     TableName=self.table,
                     Key={"job_id": {"S": job_id}},
-                    UpdateExpression="SET #s = :c, finished_at = :now, updated_at = :now",
+                    UpdateExpression="SET #s = :c, finished_at = :now, updated_at = :now REMOVE note",
                     ConditionExpression="#s = :queued",
                     ExpressionAttributeNames={"#s": "state"},
                     ExpressionAttributeValues={":c": {"S": "CANCELLED"}, ":queued": {"S": "QUEUED"}, ":now": now},

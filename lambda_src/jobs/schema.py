@@ -113,6 +113,34 @@ class JobSpec:
         return merged
 
 
+MAX_DEPTH = 16  # a job is options, a list of grids at most: deeper nesting is never a job
+
+
+def loads_bounded(raw: bytes | str, where: str) -> Any:
+    """JSON text read only after its nesting is checked: a body nested thousands deep would exhaust the
+    parser's recursion (and a RecursionError leaked as a 502). JobValidationError names `where`."""
+    text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    depth = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise JobValidationError(where, f"nests deeper than {MAX_DEPTH} levels: a job is an object of options")
+        elif char in "]}":
+            depth -= 1
+    return json.loads(text)
+
+
 def parse_body(raw: bytes | str) -> JobSpec:
     """Parse and validate an HTTP body (JSON) into a job."""
     size = len(raw.encode() if isinstance(raw, str) else raw)
@@ -121,11 +149,11 @@ def parse_body(raw: bytes | str) -> JobSpec:
     if not size:
         raise JobValidationError("body", "is empty; send a job as JSON")
     try:
-        doc = json.loads(raw)
+        doc = loads_bounded(raw, "body")
     except (ValueError, UnicodeDecodeError) as exc:
+        if isinstance(exc, JobValidationError):
+            raise
         raise JobValidationError("body", f"is not valid JSON ({exc})") from None
-    except RecursionError:
-        raise JobValidationError("body", "nests too deeply; a job is a flat object of options") from None
     return parse_job(doc)
 
 
@@ -317,7 +345,9 @@ def _reso(value: Any, where: str) -> str:
     grids = value
     if isinstance(value, str):
         try:
-            grids = json.loads(value)
+            grids = loads_bounded(value, where)
+        except JobValidationError:
+            raise
         except ValueError:
             raise JobValidationError(where, 'must be a list of [x, y, z] grids, e.g. "[[256, 256, 256]]"') from None
     if not isinstance(grids, list) or not grids:

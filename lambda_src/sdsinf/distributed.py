@@ -28,7 +28,7 @@ from lambda_src.sdsinf.metrics import columns_for, to_csv
 from lambda_src.sdsinf.model import CAP
 from lambda_src.sdsinf.original_files import MetricsLoc, coordinator_answer, write_layerstats, write_master
 from lambda_src.sdsinf.partition_files import load_part
-from lambda_src.sdsinf.payload import PayloadError, tree_depth
+from lambda_src.sdsinf.payload import MAX_WORKERS, PayloadError, tree_depth
 from lambda_src.sdsinf.sample_results import Maxima, collate, log_block
 from lambda_src.sdsinf.sample_results import to_csv as to_results_csv
 from lambda_src.sdsinf.wire import codec_for
@@ -137,8 +137,12 @@ def _tree(bfr: int, nlevels: int, total: int) -> dict[int, tuple[int, ...]]:
 
 def _shape(ip: dict[str, Any]) -> tuple[int, int, int]:
     """(bfr, nlevels, total_nworkers) of a run's tree; nlevels at least as deep as the workers need."""
-    total, bfr = int(ip["total_nworkers"]), max(1, int(ip.get("bfr", 1)))
-    return bfr, max(int(ip.get("nlevels") or 1), tree_depth(bfr, total)), total
+    total, bfr, nlevels = int(ip["total_nworkers"]), max(1, int(ip.get("bfr", 1))), int(ip.get("nlevels") or 1)
+    # checked before anything is computed from them: a tree's size grows as bfr ** nlevels
+    for name, value in (("total_nworkers", total), ("bfr", bfr), ("nlevels", nlevels)):
+        if not 1 <= value <= MAX_WORKERS:
+            raise PayloadError(f"invoc_params.{name} must be from 1 to {MAX_WORKERS}, not {value}")
+    return bfr, max(nlevels, tree_depth(bfr, total)), total
 
 
 def _worker_function(request: RunRequest) -> str:

@@ -15,10 +15,20 @@ from typing import Any
 
 from lambda_src.sdsinf.names import VARIANTS
 
+MAX_WORKERS = 256  # skydeck's bound on one run's workers (the original's largest payload has 64)
 
-def tree_size(bfr: int, nlevels: int) -> int:
-    """Workers in the original's tree: the coordinator starts bfr, each of them bfr more, nlevels deep."""
-    return sum(bfr**level for level in range(1, nlevels + 1))
+
+def tree_size(bfr: int, nlevels: int, cap: int = MAX_WORKERS + 1) -> int:
+    """Workers in the original's tree: the coordinator starts bfr, each of them bfr more, nlevels deep.
+    Counting stops past `cap`: a tree that large is refused whatever its exact size, and counting a
+    deep one in full would take as long as the payload asks."""
+    total, level_size = 0, 1
+    for _ in range(nlevels):
+        level_size *= bfr
+        total += level_size
+        if total > cap:
+            return total
+    return total
 
 
 def tree_depth(bfr: int, workers: int) -> int:
@@ -57,10 +67,10 @@ def _get(doc: Any, path: str) -> Any:
     return value
 
 
-def _int(doc: Any, path: str, lo: int = 1) -> int:
+def _int(doc: Any, path: str, lo: int = 1, hi: int = 10**9) -> int:
     value = _get(doc, path)
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-        raise PayloadError(f"payload: {path} must be a whole number >= {lo}, not {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise PayloadError(f"payload: {path} must be a whole number from {lo} to {hi:,}, not {str(value)[:40]}")
     return value
 
 
@@ -83,9 +93,9 @@ def parse_payload(doc: Any) -> OriginalPayload:
         num_data=_int(doc, "model_params.numData"),
         batch_size=_int(doc, "model_params.batchSize"),
         num_batches=_int(doc, "model_params.numBatches"),
-        bfr=_int(doc, "invoc_params.bfr"),
-        nlevels=_int(doc, "invoc_params.nlevels"),
-        total_nworkers=_int(doc, "invoc_params.total_nworkers"),
+        bfr=_int(doc, "invoc_params.bfr", hi=MAX_WORKERS),
+        nlevels=_int(doc, "invoc_params.nlevels", hi=MAX_WORKERS),
+        total_nworkers=_int(doc, "invoc_params.total_nworkers", hi=MAX_WORKERS),
         dataset_hint=str(subfolder).rstrip("/").rsplit("/", 1)[-1],
     )
     tree = tree_size(payload.bfr, payload.nlevels)
