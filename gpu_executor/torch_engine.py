@@ -10,6 +10,7 @@ from typing import Any
 
 from gpu_executor.engines import EngineError, RunContext
 from gpu_executor.storage import LocalStorage, StorageError
+from lambda_src.jobs.memory import too_large
 
 log = logging.getLogger("skydeck.engine.torch")
 RESULTS_MARGIN_S = 60.0  # of a job's max_runtime_s, kept for writing and uploading its results
@@ -37,6 +38,11 @@ class TorchEngine:
             ctx.notes.extend(option_support.check(ctx.spec.config))
         except option_support.UnsupportedOption as exc:
             raise EngineError(str(exc)) from None
+        # checked before anything is allocated: past this host's memory the kernel would kill the executor,
+        # and the next one to take the job after it
+        too_big = too_large(ctx.spec.full_config())
+        if too_big:
+            raise EngineError(f"refused before training: {too_big}")
         cfg = TrainConfig.from_options(ctx.spec.full_config())
         storage = ctx.storage or LocalStorage(ctx.workdir / "published")
         with ctx.phases.phase("load"):

@@ -322,3 +322,11 @@ def test_jobs_show_says_where_a_finished_jobs_time_went(cloud_home: Home) -> Non
     said = line.split(None, 1)[1]
     assert said == "queued 1.50s · load 0.42s · train 3m 01s · evaluate 12.3s · render 3.00s · upload 0.50s"
     assert "phases_s" not in shown.stdout
+
+
+def test_a_job_past_this_machines_memory_is_refused_at_submit_even_with_force(cloud_home: Home) -> None:
+    done = run(
+        cloud_home.root, "jobs", "submit", "--preset", "syn-cpu-quick", "--scene", "lego", "--no-check", "--force",
+        "--set", "reso=[[2048,2048,2048]]", "--set", "n_iters=1", "--set", "batch_size=1", "--set", "upsamp_every=1",
+    )  # fmt: skip
+    assert done.returncode == 2 and "GiB of memory" in done.stderr and "nothing was queued" in done.stderr

@@ -360,3 +360,15 @@ def test_the_root_get_answers_every_job_with_what_was_sent_and_the_originals_met
         assert by_id[job_id]["config"] == json.dumps(sent["config"])
     done = by_id[made[0]]
     assert (done["psnr"], done["ssim"], done["lpips"]) == (" 31.25", " 0.9512", " 0.0625")
+
+
+def test_a_grid_no_host_could_hold_is_refused_by_the_api(cloud: Context) -> None:
+    url, headers = api(cloud)
+    before = written(cloud)
+    doc = {"scene": "lego", "engine": "torch", "config": {"reso": "[[2048, 2048, 2048]]", "batch_size": 1 << 20}}
+    status, answer = http("POST", url + "jobs", json.dumps(doc).encode(), headers)
+    assert status == 400 and answer["field"] == "config" and "GiB of memory" in answer["message"], answer
+    doc["config"]["batch_size"] = 10**12
+    status, answer = http("POST", url + "jobs", json.dumps(doc).encode(), headers)
+    assert status == 400 and answer["field"] == "config.batch_size", answer
+    assert written(cloud) == before

@@ -672,3 +672,27 @@ def test_a_checkpoint_with_a_background_model_loads_renders_and_saves_it(tmp_pat
     np.savez(tmp_path / "broken.npz", **keys, background_links=links[:3], background_data=data)
     with pytest.raises(ValueError, match=r"background_links must be \[2 \* reso, reso\]"):
         VoxelGrid.load(tmp_path / "broken.npz")
+
+
+def test_a_grid_past_the_hosts_memory_is_refused_before_anything_is_allocated(tmp_path: Path) -> None:
+    # 512^3 was accepted and allocated reso^3 x 28 floats (~15 GB) before any check: the kernel killed
+    # one executor after another, and the job ended "is gone (its process ended)" with no word of memory
+    from lambda_src.jobs.memory import GIB, host_bytes, peak_bytes, too_large
+
+    big = {"reso": "[[2048, 2048, 2048]]", "n_iters": 1, "batch_size": 1, "upsamp_every": 1}
+    assert peak_bytes(big) > host_bytes()
+    spec = parse_job({"scene": "/data/nonexistent/scene", "engine": "torch", "config": big})
+    with pytest.raises(EngineError, match=r"refused before training: training would need about [\d.]+ GiB"):
+        TorchEngine().run(RunContext("j", spec, tmp_path, lambda _: None, lambda: None))
+    why = too_large({"reso": "[[512, 512, 512]]", "batch_size": 1}, limit=3 * GIB)
+    assert why is not None and "more than the 3.0 GiB" in why and "lower reso" in why
+    quick = {"reso": "[[64, 64, 64], [128, 128, 128]]", "batch_size": 5000}
+    assert too_large(quick, limit=4 * GIB) is None  # the CPU presets fit a small laptop
+
+
+def test_every_integer_option_has_a_ceiling_svox2_would_run_with() -> None:
+    with pytest.raises(JobValidationError, match="batch_size"):
+        parse_job({"scene": "lego", "config": {"batch_size": 10**12}})
+    with pytest.raises(JobValidationError, match="n_iters"):
+        parse_job({"scene": "lego", "config": {"n_iters": 10**9}})
+    assert parse_job({"scene": "lego", "config": {"max_grid_elements": 44_000_000}}).config["max_grid_elements"]

@@ -50,6 +50,19 @@ class Jobs:
             where = "the local cloud's executors run the torch engine; " if spec.engine == "auto" else ""
             raise ConfigError(f"{exc} ({where}nothing was queued)") from None
 
+    def check_memory(self, spec: JobSpec) -> None:
+        """A job the torch engine will train (engine torch, or auto on the local cloud) is refused when its
+        peak memory (lambda_src.jobs.memory) exceeds this machine's, on the local cloud, or the largest
+        fleet host's; `--force` does not skip it: the executor would be killed, and the next one after it."""
+        from lambda_src.jobs.memory import MAX_HOST_BYTES, host_bytes, too_large
+
+        if spec.engine == "svox2" or (spec.engine == "auto" and not self.is_local) or spec.checkpoint is not None:
+            return
+        why = too_large(spec.config, host_bytes() if self.is_local else MAX_HOST_BYTES)
+        if why:
+            where = "this machine's local executors" if self.is_local else "the largest fleet host"
+            raise ConfigError(f"{why} ({where}; nothing was queued)")
+
     def check_laptop_time(self, spec: JobSpec) -> None:
         """On the local cloud, a training job estimated to take longer than LAPTOP_LIMIT_S on its CPU is
         refused, naming the estimate and the CPU presets (what the CLI, the console and batch ask for;
@@ -77,6 +90,7 @@ class Jobs:
 
         job_id = check_job_key(key) if key else str(uuid.uuid4())
         self.check_engine(spec)
+        self.check_memory(spec)
         if laptop_guard:
             self.check_laptop_time(spec)
         for attempt in range(tries):

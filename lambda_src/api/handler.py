@@ -37,6 +37,7 @@ from typing import Any
 import boto3
 
 from lambda_src.jobs.job_table import IdempotencyConflict, JobNotFound, JobStore, StateConflict
+from lambda_src.jobs.memory import MAX_HOST_BYTES, too_large
 from lambda_src.jobs.record import JobRecord
 from lambda_src.jobs.schema import EVAL_COMMAND, LAUNCH_COMMAND, JobValidationError, parse_body
 
@@ -132,6 +133,11 @@ def _submit(event: dict[str, Any], original: bool) -> dict[str, Any]:
 
         body = base64.b64decode(body)
     spec = parse_body(body)
+    if spec.engine != "svox2" and spec.checkpoint is None:
+        # a grid no host of the fleet could hold is refused here, not by an executor after it is queued
+        too_big = too_large(spec.config, MAX_HOST_BYTES)
+        if too_big:
+            raise JobValidationError("config", too_big)
     bucket = os.environ.get("DATA_BUCKET")
     for field, value in (("scene", spec.scene), ("checkpoint", spec.checkpoint or "")):
         if bucket and value.startswith("s3://") and value[5:].split("/", 1)[0] != bucket:

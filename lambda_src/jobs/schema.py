@@ -51,6 +51,11 @@ _POSITIVE = {
     "save_every", "eval_every", "n_eval",
 }  # fmt: skip
 
+_INT_CEILINGS = {
+    "batch_size": 1 << 20, "sh_dim": SVOX2_MAX_BASIS, "basis_reso": MAX_RESO, "background_reso": MAX_RESO,
+    "max_grid_elements": MAX_RESO**3,
+}  # fmt: skip
+
 
 class JobValidationError(ValueError):
     """A job document was refused. `field` is the dotted path of the offending value."""
@@ -315,7 +320,8 @@ def validate_option(key: str, value: Any, prefix: str = "config") -> Any:
         return value
     if opt.type is int:
         lo = 1 if key in _POSITIVE else (0 if key.startswith(_NON_NEGATIVE_PREFIXES) else None)
-        hi = MAX_ITERS if key in {"n_iters", "upsamp_every", "epoch_size"} else None
+        # every count has a ceiling svox2 would still run with: rays a step, SH bases, grid sides, steps
+        hi = _INT_CEILINGS.get(key, MAX_ITERS)
         return _int(value, where, lo=lo, hi=hi)
     if opt.type is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
