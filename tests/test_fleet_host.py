@@ -61,13 +61,14 @@ def _pins(*names: str) -> dict[str, str]:
 
 def test_the_ami_comes_from_the_dlami_parameter_or_an_explicit_id_and_the_root_is_xvda() -> None:
     params = _template()["Parameters"]
-    assert params["ImageParameter"]["Type"] == "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>"
+    # a String read by a dynamic reference in the If's branch: never resolved when ImageId is given
+    assert params["ImageParameter"]["Type"] == "String"
     assert params["ImageParameter"]["Default"] == (
         "/aws/service/deeplearning/ami/x86_64/oss-nvidia-driver-gpu-pytorch-2.13-amazon-linux-2023/latest/ami-id"
     )
     assert params["ImageId"]["Default"] == "" and re.fullmatch(params["ImageId"]["AllowedPattern"], "ami-0abc1234")
     data = _template()["Resources"]["LaunchTemplate"]["Properties"]["LaunchTemplateData"]
-    assert data["ImageId"] == ["HasImageId", "ImageId", "ImageParameter"]  # !If [HasImageId, !Ref ImageId, !Ref ...]
+    assert data["ImageId"] == ["HasImageId", "ImageId", "{{resolve:ssm:${ImageParameter}}}"]
     [root] = data["BlockDeviceMappings"]
     assert root["DeviceName"] == "/dev/xvda"
     assert root["Ebs"]["VolumeSize"] == "RootVolumeGiB" and root["Ebs"]["Encrypted"] is True
@@ -126,3 +127,12 @@ def test_ssh_is_off_by_default_and_never_open_to_everyone(cidr: str) -> None:
     assert re.fullmatch(params["SshIngressCidr"]["AllowedPattern"], cidr)
     rules = _template()["Rules"]["NoSshFromEverywhere"]["Assertions"]
     assert "0.0.0.0/0" in str(rules)
+
+
+def test_the_instance_type_is_one_the_ami_supports_and_the_refusal_names_the_families() -> None:
+    rule = _template()["Parameters"]["InstanceType"]
+    for ok in ("g4dn.xlarge", "g5.12xlarge", "g6e.2xlarge", "p4d.24xlarge", "p5.48xlarge", "p6-b200.48xlarge"):
+        assert re.fullmatch(rule["AllowedPattern"], ok), ok
+    for refused in ("t3.micro", "m5.large", "g3.4xlarge", "p3.2xlarge", "g4dn"):
+        assert not re.fullmatch(rule["AllowedPattern"], refused), refused
+    assert "G4dn, G5, G6" in rule["ConstraintDescription"] and "P6-B200" in rule["ConstraintDescription"]

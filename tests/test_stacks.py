@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from typing import Any
 
 import pytest
 
@@ -179,3 +181,25 @@ def test_an_update_preview_names_what_the_parameters_really_change(fresh: Contex
         ("Modify", "ExecutorGroup"), ("Modify", "LaunchTemplate"),
     ]  # fmt: skip
     fresh.stacks.delete("fleet")
+
+
+def test_an_explicit_image_id_never_reads_the_ssm_parameter(fresh: Context) -> None:
+    """With ImageId given, a parameter path AWS has retired must not fail the stack: it is not read."""
+    from backend.localcloud.public_parameters import LOCAL_DLAMI_IMAGE
+
+    fresh.stacks.deploy("infra")
+    ec2 = fresh.clients.client("ec2")
+
+    def image(info: Any) -> str:
+        versions = ec2.describe_launch_template_versions(LaunchTemplateId=info.outputs["LaunchTemplateId"])
+        return str(versions["LaunchTemplateVersions"][-1]["LaunchTemplateData"]["ImageId"])
+
+    gone = "/aws/service/deeplearning/ami/x86_64/retired-amazon-linux-2023/latest/ami-id"
+    info = fresh.stacks.deploy("fleet", {"ImageId": "ami-0123456789abcdef0", "ImageParameter": gone})
+    assert info.status.endswith("_COMPLETE") and image(info) == "ami-0123456789abcdef0"
+    fresh.stacks.delete("fleet")
+    info = fresh.stacks.deploy("fleet")  # no ImageId: the DLAMI's public parameter names the image
+    assert image(info) == LOCAL_DLAMI_IMAGE
+    fresh.stacks.delete("fleet")
+    with pytest.raises(StackFailed, match=r"Unable to fetch parameters \[" + re.escape(gone)):
+        fresh.stacks.deploy("fleet", {"ImageParameter": gone})

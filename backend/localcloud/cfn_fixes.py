@@ -8,6 +8,7 @@ into a FAILED resource event and a ROLLBACK_COMPLETE (or UPDATE_ROLLBACK_COMPLET
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from moto.cloudformation import models as cfn_models
@@ -56,10 +57,41 @@ def _install_function_layers() -> None:
     LambdaFunction.create_from_cloudformation_json = classmethod(create)  # type: ignore[assignment,method-assign]  # moto's class, patched in place
 
 
+_SSM_REFERENCE = re.compile(r"\{\{resolve:ssm:([A-Za-z0-9_./-]+)(?::(\d+))?\}\}")
+
+
+def _install_dynamic_references() -> None:
+    """moto leaves `{{resolve:ssm:NAME}}` in a property as it is; CloudFormation reads the parameter
+    there, after the intrinsic functions, so a reference in an If branch not taken is never read."""
+    from moto.cloudformation import parsing
+    from moto.ssm.models import ssm_backends
+
+    original = parsing.clean_json
+
+    def clean_json(resource_json: Any, resources_map: Any) -> Any:
+        value = original(resource_json, resources_map)
+        if not isinstance(value, str) or "{{resolve:ssm:" not in value:
+            return value
+
+        def read(match: re.Match[str]) -> str:
+            backend = ssm_backends[resources_map._account_id][resources_map._region_name]
+            parameter = backend.get_parameter(match.group(1))
+            if parameter is None:
+                raise cfn_models.ValidationError(
+                    message=f"Unable to fetch parameters [{match.group(1)}] from parameter store for this account."
+                )
+            return str(parameter.value)
+
+        return _SSM_REFERENCE.sub(read, value)
+
+    parsing.clean_json = clean_json
+
+
 def install() -> None:
     if _ORIGINAL:
         return
     _install_function_layers()
+    _install_dynamic_references()
     _ORIGINAL["execute"] = CloudFormationBackend.execute_change_set
 
     def execute_change_set(self: CloudFormationBackend, change_set_name: str, stack_name: str | None = None) -> None:
