@@ -234,6 +234,13 @@ def rehearse_an_old_interpreter(home: Home, work: Path, stubs: Path) -> tuple[Co
     return ctx, boot(ctx, instance["InstanceId"], work / "host-py37", stubs)
 
 
+def remote_record(ctx: Context, instance_id: str) -> dict:
+    """The boot record the host left in the bucket (what `skydeck fleet hosts` reads)."""
+    bucket = ctx.stacks.outputs("infra")["Bucket"]
+    body = ctx.clients.client("s3").get_object(Bucket=bucket, Key=f"fleet/hosts/{instance_id}/boot.json")["Body"]
+    return dict(json.loads(body.read()))
+
+
 def fleet_hosts(home: Home, profile: str | None = None) -> subprocess.CompletedProcess[str]:
     """`skydeck fleet hosts` as an operator runs it."""
     args = [sys.executable, "-m", "cli", "fleet", "hosts"] + (["--profile", profile] if profile else [])
@@ -269,11 +276,12 @@ def main() -> int:
         listing = fleet_hosts(home)
         print(textwrap.indent(listing.stdout + listing.stderr, "  "))
         served.host.stop_service()
-        _, failed = rehearse_an_old_interpreter(home, work, stubs)
+        old_ctx, failed = rehearse_an_old_interpreter(home, work, stubs)
         booted.append(failed)
         print(failed.output[-2000:])
-        record = failed.record
+        record = remote_record(old_ctx, failed.instance_id)  # what the bucket holds once the group has stopped
         print(f"boot: {record.get('state')} at {record.get('step')}: {record.get('reason')}")
+        print(f"group stopped: {record.get('group_stopped', 'no')}; the record in the bucket is the final one")
         listing = fleet_hosts(home, OLD_AMI_PROFILE)
         print(textwrap.indent(listing.stdout + listing.stderr, "  "))
         served_ok = job is not None and job.state == "SUCCEEDED"

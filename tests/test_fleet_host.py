@@ -136,3 +136,56 @@ def test_the_instance_type_is_one_the_ami_supports_and_the_refusal_names_the_fam
     for refused in ("t3.micro", "m5.large", "g3.4xlarge", "p3.2xlarge", "g4dn"):
         assert not re.fullmatch(rule["AllowedPattern"], refused), refused
     assert "G4dn, G5, G6" in rule["ConstraintDescription"] and "P6-B200" in rule["ConstraintDescription"]
+
+
+def _pip_cuda(root: Path) -> tuple[Path, Path]:
+    """The PyTorch environment of a recent DLAMI: nvcc in NVIDIA's wheels (nvidia/cu13), lib but no lib64."""
+    site = root / "opt" / "pytorch" / "lib" / "python3.12" / "site-packages"
+    cu13 = site / "nvidia" / "cu13"
+    for folder in ("bin", "lib", "include", "nvvm"):
+        (cu13 / folder).mkdir(parents=True)
+    (cu13 / "bin" / "nvcc").write_text("#!/bin/sh\necho 'Cuda compilation tools, release 13.0, V13.0.88'\n")
+    (cu13 / "bin" / "nvcc").chmod(0o755)
+    (cu13 / "bin" / "nvcc.profile").write_text("TOP = $(_HERE_)/..\n")
+    (cu13 / "lib" / "libcudadevrt.a").write_bytes(b"!<arch>\n")
+    python = root / "python"
+    python.write_text(f"#!/bin/sh\necho {site}\n")  # all the set-up asks it here: its purelib
+    python.chmod(0o755)
+    return python, cu13
+
+
+def _cuda_sh(python: Path, base: Path, script: str, **env: str) -> subprocess.CompletedProcess[str]:
+    # no /usr/local/cuda: this machine may have one, a recent DLAMI does not
+    clean = {
+        "PATH": "/usr/bin:/bin",
+        "PY": str(python),
+        "BASE": str(base),
+        "SKYDECK_SYSTEM_CUDA": "/nonexistent",
+        **env,
+    }
+    return subprocess.run(
+        ["bash", "-c", f'. "{HOST / "cuda.sh"}"; {script}'], env=clean, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_nvcc_only_in_the_pytorch_environments_wheels_is_found_and_given_a_cuda_home_that_links(tmp_path: Path) -> None:
+    python, cu13 = _pip_cuda(tmp_path)
+    found = _cuda_sh(python, tmp_path / "base", 'n=$(find_nvcc) && echo "$n" && cuda_home "$n"')
+    assert found.returncode == 0, found.stderr
+    nvcc, home = found.stdout.split()
+    assert Path(nvcc) == cu13 / "bin" / "nvcc"
+    home_path = Path(home)
+    # bin linked file by file (nvcc.profile's TOP is then the made home, which has lib64), not as a whole
+    assert not (home_path / "bin").is_symlink() and (home_path / "bin" / "nvcc").is_symlink()
+    assert (home_path / "lib64" / "libcudadevrt.a").resolve() == (cu13 / "lib" / "libcudadevrt.a").resolve()
+    assert (home_path / "nvvm").resolve() == (cu13 / "nvvm").resolve()
+    # $CUDA_HOME comes first, then PATH, then /usr/local/cuda, then the wheels
+    other = tmp_path / "toolkit"
+    (other / "bin").mkdir(parents=True)
+    (other / "bin" / "nvcc").write_text("#!/bin/sh\n")
+    (other / "bin" / "nvcc").chmod(0o755)
+    (other / "lib64").mkdir()
+    first = _cuda_sh(python, tmp_path / "base", 'n=$(find_nvcc) && cuda_home "$n"', CUDA_HOME=str(other))
+    assert first.stdout.strip() == str(other)
+    on_path = _cuda_sh(python, tmp_path / "base", "find_nvcc", PATH=f"{other / 'bin'}:/usr/bin:/bin")
+    assert on_path.stdout.strip() == str(other / "bin" / "nvcc")

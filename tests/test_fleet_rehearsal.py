@@ -104,6 +104,14 @@ def test_an_old_interpreter_fails_at_the_check_installs_nothing_and_stops_its_gr
     group = ctx.stacks.describe("fleet").outputs["AutoScalingGroup"]
     found = ctx.clients.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[group])
     assert found["AutoScalingGroups"][0]["MaxSize"] == 0, "a broken AMI would be replaced in a loop"
+    # the record in the bucket says "failed": it was sent before the group was stopped (which terminates
+    # the host), and again after, with the group's stop noted
+    bucket = ctx.stacks.outputs("infra")["Bucket"]
+    key = f"fleet/hosts/{booted.instance_id}/boot.json"
+    remote = json.loads(ctx.clients.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert remote["state"] == "failed" and remote["step"] == "check" and remote.get("group_stopped") in (True, "true")
+    report = booted.output.index("boot failed at check")
+    assert booted.output.find("could not upload boot.json", report) == -1
     tags = ctx.clients.client("ec2").describe_tags(
         Filters=[{"Name": "resource-id", "Values": [booted.instance_id]}]
     )["Tags"]

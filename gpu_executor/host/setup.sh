@@ -24,6 +24,11 @@
 #   SKYDECK_REQUIRE_GPU  1 (a host without a GPU fails its boot) | 0 (it serves with the torch engine)
 #   SKYDECK_HOST_ROOT    a sandbox root for every path written ("" on a host)
 #   SKYDECK_IMDS         the instance metadata service; SKYDECK_PIP_ARGS extra pip arguments
+#   SKYDECK_REHEARSE_CUDA=1, SKYDECK_CUDA_ARCH, SKYDECK_BUILD_JOBS   a GPU-less rehearsal of the svox2 build:
+#                        CUDA taken as available (said in the log), the arch to build for, ninja's jobs
+#
+# nvcc is looked for in $CUDA_HOME, on PATH, in /usr/local/cuda, then in the PyTorch environment's
+# nvidia/cu*/bin (recent DLAMIs ship CUDA as NVIDIA's pip wheels); boot.json records which, and its version.
 set -uo pipefail
 
 ROOT="${SKYDECK_HOST_ROOT:-}"
@@ -80,13 +85,19 @@ fail() {  # fail STEP REASON: undo what is half-installed, report, stop the grou
   rm -rf "$VENV" "$UNIT" "$TORCH_HOME_DIR" "$SVOX2_DIR" "$BASE/ami-constraints.txt"
   $RECORD step "$step" failed "$reason"
   $RECORD finish failed --step "$step" --reason "$reason"
+  # the record and the tags go out first: desired capacity 0 terminates this very instance, and a report
+  # sent after it would race the shutdown
+  publish
   if [ -n "${SKYDECK_GROUP:-}" ]; then
     # a replacement would fail the same way: stop the group until the operator runs `skydeck fleet resume`
-    aws autoscaling update-auto-scaling-group --region "$REGION" --auto-scaling-group-name "$SKYDECK_GROUP" \
-      --min-size 0 --max-size 0 --desired-capacity 0 && $RECORD note group_stopped true \
-      || echo "could not stop group $SKYDECK_GROUP"
+    if aws autoscaling update-auto-scaling-group --region "$REGION" --auto-scaling-group-name "$SKYDECK_GROUP" \
+      --min-size 0 --max-size 0 --desired-capacity 0; then
+      $RECORD note group_stopped true
+      publish  # best effort: the instance may already be shutting down
+    else
+      echo "could not stop group $SKYDECK_GROUP"
+    fi
   fi
-  publish
   exit 1
 }
 
@@ -107,6 +118,9 @@ run_step() {  # run_step NAME FUNCTION: time it, record it, fail the boot on a n
   fi
 }
 
+# shellcheck source=gpu_executor/host/cuda.sh
+. "$HERE/cuda.sh"
+
 # -- the steps: each prints a one-line detail on stdout, its log on stderr, and exits non-zero to fail --
 
 step_check() {
@@ -123,9 +137,14 @@ step_check() {
   $RECORD note torch "$torch"
   $RECORD note torchvision "$vision"
   torch="$torch $vision"
-  local cuda nvcc_found=0
+  local cuda nvcc_found=0 nvcc
   cuda=$("$PY" -c 'import torch; print(torch.cuda.is_available())' 2>/dev/null || echo False)
-  if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then nvcc_found=1; fi
+  [ "${SKYDECK_REHEARSE_CUDA:-0}" = 1 ] && cuda=True && echo "rehearsal: CUDA taken as available (no GPU here)" >&2
+  if nvcc=$(find_nvcc); then
+    nvcc_found=1
+    $RECORD note nvcc "$nvcc"
+    $RECORD note nvcc_version "$("$nvcc" --version 2>/dev/null | grep -o 'release [0-9.]*' | head -n 1)"
+  fi
   if [ "$cuda" = "True" ] && [ "$nvcc_found" = 1 ]; then
     $RECORD note gpu "$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1 || echo cuda)"
     $RECORD note engine svox2
@@ -207,10 +226,19 @@ step_svox2() {
     git clone --quiet https://github.com/sxyu/svox2.git "$SVOX2_DIR" >&2 || return 1
   fi
   git -C "$SVOX2_DIR" checkout --quiet "$ref" >&2 || return 1
-  # built against the AMI's torch and CUDA: no build isolation, which would fetch another torch
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-build-isolation "$SVOX2_DIR" >&2 || return 1
+  local nvcc home arch
+  nvcc=$($RECORD get nvcc)
+  [ -n "$nvcc" ] || { echo "no nvcc recorded by the check step" >&2; return 1; }
+  home=$(cuda_home "$nvcc") || return 1
+  arch=$(cuda_arch) || { echo "could not read the GPU's compute capability" >&2; return 1; }
+  echo "building with CUDA_HOME=$home, TORCH_CUDA_ARCH_LIST=$arch, ninja from $VENV/bin" >&2
+  # built against the AMI's torch and CUDA: no build isolation, which would fetch another torch; the
+  # venv's bin first on PATH so that torch's builder finds ninja (without it, its slow path)
+  env CUDA_HOME="$home" PATH="$VENV/bin:$home/bin:$PATH" TORCH_CUDA_ARCH_LIST="$arch" \
+    ${SKYDECK_BUILD_JOBS:+MAX_JOBS=$SKYDECK_BUILD_JOBS} "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-build-isolation "$SVOX2_DIR" >&2 \
+    || return 1
   "$VENV/bin/python" -c 'import svox2.csrc' || return 1
-  echo "svox2 $ref built against torch $($RECORD get torch)"
+  echo "svox2 $ref built against torch $($RECORD get torch) with $nvcc (sm $arch)"
 }
 
 step_datasets() {
