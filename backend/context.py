@@ -48,10 +48,10 @@ class Context:
     def jobs(self) -> Jobs:
         from backend.jobs.service import Jobs
 
-        return Jobs(self.stacks, self.clients, self.profile.is_local)
+        return Jobs(self)
 
     @cached_property
     def scenes(self) -> Scenes:
         from backend.jobs.scenes import Scenes
 
-        return Scenes(self.stacks, self.clients)
+        return Scenes(self)

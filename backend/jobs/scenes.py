@@ -16,6 +16,7 @@ from lambda_src.keys import UnsafeKey, check_name, local_path
 
 if TYPE_CHECKING:
     from backend.core.aws import Clients
+    from backend.jobs.service import CloudAccess
     from backend.stacks.service import Stacks
 
 
@@ -29,9 +30,16 @@ class PushResult:
 
 
 class Scenes:
-    def __init__(self, stacks: Stacks, clients: Clients) -> None:
-        self.stacks = stacks
-        self.clients = clients
+    def __init__(self, cloud: CloudAccess) -> None:
+        self.cloud = cloud  # read on first use
+
+    @property
+    def stacks(self) -> Stacks:
+        return self.cloud.stacks
+
+    @property
+    def clients(self) -> Clients:
+        return self.cloud.clients
 
     @property
     def bucket(self) -> str:

@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from backend.core.errors import ConfigError, NotFoundError, SkydeckError, Unreachable
 from lambda_src.jobs.job_table import JobNotFound, JobStore, StateConflict
@@ -17,14 +17,40 @@ from lambda_src.jobs.schema import STATES, JobSpec
 
 if TYPE_CHECKING:
     from backend.core.aws import Clients
+    from backend.core.profiles import Profile
     from backend.stacks.service import Stacks
 
 
+class CloudAccess(Protocol):
+    """What the jobs services use of a command's context (backend.context.Context is one): its stacks,
+    its clients and its profile, each built when first read."""
+
+    @property
+    def stacks(self) -> Stacks: ...
+
+    @property
+    def clients(self) -> Clients: ...
+
+    @property
+    def profile(self) -> Profile: ...
+
+
 class Jobs:
-    def __init__(self, stacks: Stacks, clients: Clients, is_local: bool) -> None:
-        self.stacks = stacks
-        self.clients = clients
-        self.is_local = is_local  # the local cloud's executors run the torch engine; a fleet runs either
+    def __init__(self, cloud: CloudAccess) -> None:
+        self.cloud = cloud  # read on first use: a command refused for its arguments never connects
+
+    @property
+    def stacks(self) -> Stacks:
+        return self.cloud.stacks
+
+    @property
+    def clients(self) -> Clients:
+        return self.cloud.clients
+
+    @property
+    def is_local(self) -> bool:
+        """The local cloud's executors run the torch engine; a fleet runs either."""
+        return self.cloud.profile.is_local
 
     @cached_property
     def store(self) -> JobStore:

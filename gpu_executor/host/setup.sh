@@ -181,8 +181,12 @@ step_venv() {
   local reqs=(-r "$HERE/requirements-executor.txt")
   [ "$($RECORD get engine)" = svox2 ] && reqs+=(-r "$HERE/requirements-svox2.txt")
   # shellcheck disable=SC2086
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check ${SKYDECK_PIP_ARGS:-} \
-    -c "$BASE/ami-constraints.txt" "${reqs[@]}" >&2 || return 1
+  if ! "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check ${SKYDECK_PIP_ARGS:-} \
+    -c "$BASE/ami-constraints.txt" "${reqs[@]}" >&2; then
+    # pip's lines above name the package whose requirement clashes (scipy 1.15.3 needs numpy < 2.5, say)
+    echo "the pins (requirements-*.txt) cannot hold over this AMI's $(tr '\n' ' ' < "$BASE/ami-constraints.txt")on Python $($RECORD get python): see pip's conflict above" >&2
+    return 1
+  fi
   local own
   own=$("$VENV/bin/python" -m pip list --disable-pip-version-check --format=freeze --path "$site" \
     | grep -iE '^(torch|torchvision|numpy|nvidia-[a-z0-9-]+)==' || true)
