@@ -38,11 +38,6 @@ class TorchEngine:
             ctx.notes.extend(option_support.check(ctx.spec.config))
         except option_support.UnsupportedOption as exc:
             raise EngineError(str(exc)) from None
-        # checked before anything is allocated: past this host's memory the kernel would kill the executor,
-        # and the next one to take the job after it
-        too_big = too_large(ctx.spec.full_config())
-        if too_big:
-            raise EngineError(f"refused before training: {too_big}")
         cfg = TrainConfig.from_options(ctx.spec.full_config())
         storage = ctx.storage or LocalStorage(ctx.workdir / "published")
         with ctx.phases.phase("load"):
@@ -57,6 +52,11 @@ class TorchEngine:
                 test = load_split(scene_dir, held, downscale, cfg.white_bkgd, cfg.scene_scale)
             except DatasetError as exc:
                 raise EngineError(f"dataset refused: {exc}") from None
+        # checked before the grid is allocated: past this host's memory the kernel would kill the executor,
+        # and the next one to take the job after it
+        too_big = too_large(ctx.spec.full_config())
+        if too_big:
+            raise EngineError(f"refused before training: {too_big}")
         ctx.report({"iteration": 0, "n_iters": cfg.n_iters, "stage": "loaded", "train_views": len(train)})
         budget = max(30.0, ctx.spec.resources.max_runtime_s - RESULTS_MARGIN_S)
         started = time.monotonic()

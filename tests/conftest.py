@@ -24,6 +24,19 @@ os.environ["SKYDECK_LOCAL_WORKERS"] = "0"
 os.environ["SKYDECK_DATA_ROOT"] = "/data:" + tempfile.gettempdir()
 
 
+# Fixtures that stand up a local cloud: a test that uses one runs end to end through it, and carries the
+# `slow` marker (`make check` leaves those out; `make test` runs everything).
+CLOUD_FIXTURES = frozenset(
+    {"cloud", "cloud_home", "fresh", "exec_ctx", "store", "full_cloud", "hostile", "rehearsal", "served", "failed"}
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if CLOUD_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
     if "cloud" in request.fixturenames or "cloud_home" in request.fixturenames:

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from backend.core.paths import Home
 from tests.conftest import SEED_JOBS
 
@@ -226,6 +228,7 @@ def test_a_submit_with_an_idempotency_key_makes_one_job_however_often_it_is_sent
     assert bad.returncode == 2 and "use a UUID" in bad.stderr
 
 
+@pytest.mark.slow
 def test_a_local_cloud_that_dies_under_a_command_is_exit_4_with_what_to_do(tmp_path: Path) -> None:
     import signal
 

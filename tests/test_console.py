@@ -15,6 +15,8 @@ from lambda_src.jobs.schema import parse_job
 from tests.console_pilot import settle, wait_until
 from tui.app import SkydeckApp
 
+pytestmark = pytest.mark.slow  # end to end through a local cloud of its own
+
 SIZE = (120, 40)
 
 

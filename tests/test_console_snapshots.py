@@ -10,6 +10,8 @@ from backend.interface import Backend
 from tests.console_pilot import settle, wait_until
 from tui.app import SkydeckApp
 
+pytestmark = pytest.mark.slow  # end to end through a local cloud of its own
+
 SIZE = (120, 40)
 
 

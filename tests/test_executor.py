@@ -246,6 +246,7 @@ def test_reconcile_fails_a_job_that_keeps_losing_its_executor(store: JobStore) -
     assert job.state == "FAILED" and "after 1 attempts" in job.error
 
 
+@pytest.mark.slow
 def test_an_executor_started_before_the_stacks_waits_for_them_without_an_error(tmp_path: Path) -> None:
     home = Home(tmp_path / "h")
     control.up(home, workers=0)
@@ -295,6 +296,7 @@ class GatedEngine(ScriptedEngine):
         return super().run(ctx)
 
 
+@pytest.mark.slow
 def test_the_executor_survives_a_local_cloud_restart_under_a_running_job(tmp_path: Path) -> None:
     home = Home(tmp_path / "h")
     control.up(home, workers=0)

@@ -27,7 +27,10 @@ from tests.fleet_rehearsal import (
 )
 from tests.test_cli import run
 
-pytestmark = pytest.mark.skipif(aws_cli() is None, reason="no AWS CLI for the host: `make test` installs one")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(aws_cli() is None, reason="no AWS CLI for the host: `make test` installs one"),
+]
 
 
 @pytest.fixture(scope="module")

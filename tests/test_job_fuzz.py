@@ -3,9 +3,12 @@ field, never another exception. The long form (10,000 cases) is benchmarks/fuzz_
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from tests.fuzz_jobs import bodies, check_body
+
+pytestmark = pytest.mark.slow  # end to end through a local cloud of its own
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

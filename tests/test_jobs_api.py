@@ -294,6 +294,7 @@ def _lose_message(store, job_id: str) -> int:  # noqa: ANN001
     return lost
 
 
+@pytest.mark.slow
 def test_deleting_the_api_token_revokes_it_and_api_url_says_how_to_get_a_new_one(tmp_path) -> None:  # noqa: ANN001
     from backend.core.paths import Home
     from backend.localcloud import control

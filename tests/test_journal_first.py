@@ -14,6 +14,8 @@ from backend.localcloud.gateway import Gateway
 from backend.localcloud.journal import Journal
 from backend.localcloud.lambda_runtime import LambdaRuntime
 
+pytestmark = pytest.mark.slow  # end to end through a local cloud of its own
+
 AUTH = "AWS4-HMAC-SHA256 Credential=k/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=x"
 
 

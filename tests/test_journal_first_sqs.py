@@ -15,6 +15,8 @@ from moto import mock_aws
 
 from backend.localcloud import fast_sqs
 
+pytestmark = pytest.mark.slow  # end to end through a local cloud of its own
+
 
 class Flaky:
     """A journal listener whose disk refuses the writes named in `failing`."""

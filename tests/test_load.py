@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from backend.core.paths import Home
 from backend.localcloud import control
 from tests.load import LoadPlan, run
+
+pytestmark = pytest.mark.slow  # end to end through a local cloud of its own
 
 
 def test_no_job_is_lost_made_twice_or_stuck_while_executors_and_the_cloud_are_killed(tmp_path: Path) -> None:

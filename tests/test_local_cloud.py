@@ -22,6 +22,8 @@ from backend.localcloud.lambda_runtime import FunctionSpec, LambdaRuntime
 from lambda_src.jobs.schema import parse_job
 from tests.helpers import api, http
 
+pytestmark = pytest.mark.slow  # end to end through a local cloud of its own
+
 
 def test_up_is_idempotent_and_status_reports_each_part(tmp_path: Path) -> None:
     home = Home(tmp_path / "h")

@@ -12,6 +12,8 @@ import pytest
 
 from tests.durability import run_sequences
 
+pytestmark = pytest.mark.slow  # end to end through a local cloud of its own
+
 
 def test_random_calls_survive_restarts_and_kill_9(tmp_path: Path) -> None:
     outcome = run_sequences(tmp_path, seeds=[11, 29, 47], length=45, restarts_per_sequence=2)

@@ -21,6 +21,8 @@ from gpu_executor.executor import Executor, ExecutorConfig
 from lambda_src.jobs.schema import parse_job
 from tests.test_cli import run
 
+pytestmark = pytest.mark.slow  # end to end through a local cloud of its own
+
 MULTIPART_THRESHOLD = 8 * 1024 * 1024  # boto3's upload_file default
 
 

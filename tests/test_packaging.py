@@ -10,6 +10,10 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # builds a wheel and installs it in a fresh environment
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

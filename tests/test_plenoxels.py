@@ -182,6 +182,7 @@ def test_reso_schedule_steps_through_grids_every_upsamp_every() -> None:
     assert reso_schedule(reso, 38400, 1000) == [(0, (64, 64, 64))]
 
 
+@pytest.mark.slow
 def test_upsampling_prunes_empty_space_and_keeps_the_picture(tiny_scene: Path) -> None:
     cfg = TrainConfig(
         reso=[[24, 24, 24], [40, 40, 40]], upsamp_every=120, n_iters=121, batch_size=2000, lr_sigma_delay_steps=50,
@@ -330,6 +331,7 @@ def test_svox2_engine_says_why_it_is_unavailable_here() -> None:
 
 
 # -- training end to end -----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_short_training_run_beats_the_untrained_model_by_far(tiny_scene: Path, tmp_path: Path) -> None:
     spec = parse_job(
         {
@@ -681,9 +683,12 @@ def test_a_grid_past_the_hosts_memory_is_refused_before_anything_is_allocated(tm
 
     big = {"reso": "[[2048, 2048, 2048]]", "n_iters": 1, "batch_size": 1, "upsamp_every": 1}
     assert peak_bytes(big) > host_bytes()
-    spec = parse_job({"scene": "/data/nonexistent/scene", "engine": "torch", "config": big})
+    make_scene("tiny", tmp_path / "scene", size=16, views=2, test_views=1)
+    spec = parse_job({"scene": str(tmp_path / "scene"), "engine": "torch", "config": big})
+    reports: list[dict] = []
     with pytest.raises(EngineError, match=r"refused before training: training would need about [\d.]+ GiB"):
-        TorchEngine().run(RunContext("j", spec, tmp_path, lambda _: None, lambda: None))
+        TorchEngine().run(RunContext("j", spec, tmp_path / "work", reports.append, lambda: None))
+    assert reports == []  # nothing was trained: not even the stage after loading was reported
     why = too_large({"reso": "[[512, 512, 512]]", "batch_size": 1}, limit=3 * GIB)
     assert why is not None and "more than the 3.0 GiB" in why and "lower reso" in why
     quick = {"reso": "[[64, 64, 64], [128, 128, 128]]", "batch_size": 5000}

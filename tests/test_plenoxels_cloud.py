@@ -18,6 +18,8 @@ from tests.conftest import SEED_JOBS
 from tests.helpers import api, http
 from tests.test_cli import run
 
+pytestmark = pytest.mark.slow  # end to end through a local cloud of its own
+
 
 @pytest.fixture(scope="module")
 def train_ctx(cloud_home: Home) -> Context:

@@ -73,6 +73,7 @@ def test_saturation_shortcut_only_where_it_is_exact() -> None:
     assert np.allclose(live.rows(live.alive()), reference(y, [weak] * 4, net.bias).toarray())
 
 
+@pytest.mark.slow
 def test_partitions_compute_the_same_answer_and_report_rows_sent() -> None:
     net = radixnet(1024, 5, seed=4)
     y = generate_inputs(1024, 50, seed=5).toarray().T  # neuron-major, as the workers hold it
@@ -129,6 +130,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "cli", "sdsinf", *args], capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("neurons", "layers"), [(1024, 24), (4096, 6)])
 def test_infer_command_gives_exactly_the_truth(tmp_path: Path, neurons: int, layers: int) -> None:
     data = tmp_path / "gc"

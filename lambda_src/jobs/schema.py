@@ -52,7 +52,7 @@ _POSITIVE = {
 }  # fmt: skip
 
 _INT_CEILINGS = {
-    "batch_size": 1 << 20, "sh_dim": SVOX2_MAX_BASIS, "basis_reso": MAX_RESO, "background_reso": MAX_RESO,
+    "batch_size": 1 << 20, "basis_reso": MAX_RESO, "background_reso": MAX_RESO,
     "max_grid_elements": MAX_RESO**3,
 }  # fmt: skip
 
