@@ -34,6 +34,14 @@ def _profile_is_local() -> bool:
 def _botocore_error(exc: BaseException) -> int | None:
     """The exit code for an error botocore raised (printing what it means), or None for any other."""
     errors = sys.modules.get("botocore.exceptions")
+    transfer = sys.modules.get("boto3.exceptions")
+    if transfer is not None and isinstance(exc, transfer.Boto3Error):
+        # an upload or download that failed (S3UploadFailedError): the call's error is in its words
+        from backend.interface import markup_safe as escape
+        from cli.common import err
+
+        err.print(f"[red]error:[/] {escape(str(exc), None, True)}", markup=True)
+        return 1
     if errors is None or not isinstance(exc, errors.BotoCoreError | errors.ClientError):
         return None
     from backend.interface import markup_safe as escape
@@ -46,13 +54,13 @@ def _botocore_error(exc: BaseException) -> int | None:
         )
         return 2
     if isinstance(exc, errors.ClientError):
-        err.print(f"[red]error:[/] AWS refused the call: {escape(str(exc))}", markup=True)
+        err.print(f"[red]error:[/] AWS refused the call: {escape(str(exc), None, True)}", markup=True)
         return 1
     # a connection that failed or broke off: the endpoint is down (or went down partway), exit 4
     unreachable = isinstance(
         exc, errors.EndpointConnectionError | errors.ConnectionClosedError | errors.ConnectTimeoutError
     )
-    err.print(f"[red]error:[/] could not reach AWS: {escape(str(exc))}", markup=True)
+    err.print(f"[red]error:[/] could not reach AWS: {escape(str(exc), None, True)}", markup=True)
     if unreachable and _profile_is_local():
         err.print("the local cloud stopped answering; see: skydeck local status (and start it: skydeck local up)")
     return 4 if unreachable else 1
@@ -74,18 +82,22 @@ def main() -> None:
         from cli.common import err
 
         if isinstance(exc, SkydeckError):
-            err.print(f"[red]error:[/] {escape(str(exc))}", markup=True)
+            err.print(f"[red]error:[/] {escape(str(exc), None, True)}", markup=True)
             sys.exit(exc.exit_code)
         code = _botocore_error(exc)
         if code is not None:
             sys.exit(code)
         if isinstance(exc, OSError):
-            err.print(f"[red]error:[/] {escape(str(exc))}", markup=True)
+            from backend.interface import full_disk, is_full
+
+            where = getattr(exc, "filename", None)
+            said = full_disk(where) if is_full(exc) and where else str(exc)
+            err.print(f"[red]error:[/] {escape(said, None, True)}", markup=True)
             sys.exit(1)
         if os.environ.get("SKYDECK_DEBUG"):
             raise
         err.print(
-            f"[red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} "
+            f"[red]internal error:[/] {type(exc).__name__}: {escape(str(exc), None, True)} "
             "(run again with --debug for the traceback, and report it)",
             markup=True,
         )

@@ -44,6 +44,6 @@ def escape_markup(text: str) -> str:
     return text + "\\" if text.endswith("\\") and not text.endswith("\\\\") else text
 
 
-def markup_safe(value: object, limit: int | None = LIMIT) -> str:
+def markup_safe(value: object, limit: int | None = LIMIT, keep_newlines: bool = False) -> str:
     """`shown(value)`, then escaped for a place where markup is read (a rich print, a Textual Static)."""
-    return escape_markup(shown(value, limit))
+    return escape_markup(shown(value, limit, keep_newlines))

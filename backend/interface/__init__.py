@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what each name is, for readers, type checkers and import-linter alike
     from backend import __version__
+    from backend.core.disk import full_disk, is_full
     from backend.core.errors import ConfigError, NotFoundError, SkydeckError, Unreachable
     from backend.core.humanize import age, duration, phases, size
     from backend.core.logs import Follower, LogSource
@@ -59,6 +60,8 @@ _WHERE: dict[str, tuple[str, str]] = {
     "ColumnComparison": ("backend.sdsinf.results", "ColumnComparison"),
     "ConfigError": ("backend.core.errors", "ConfigError"),
     "markup_safe": ("backend.core.text", "markup_safe"),
+    "full_disk": ("backend.core.disk", "full_disk"),
+    "is_full": ("backend.core.disk", "is_full"),
     "shown": ("backend.core.text", "shown"),
     "ENGINES": ("lambda_src.jobs.schema", "ENGINES"),
     "Fleet": ("backend.fleet.hosts", "Fleet"),
@@ -116,7 +119,7 @@ __all__ = [
     "Profile", "RunLaunch", "RunPlan", "RunSummary", "SkydeckError", "StackEvent", "StackInfo", "Unreachable",
     "__version__", "age", "duration", "generate_sdsinf", "get_preset", "import_profile", "import_sdsinf",
     "infer_sdsinf", "list_presets", "list_profiles", "make_scene", "median_of", "partition_report", "phases",
-    "markup_safe", "read_job_file", "shown", "size", "stack_shorts",
+    "full_disk", "is_full", "markup_safe", "read_job_file", "shown", "size", "stack_shorts",
 ]  # fmt: skip
 
 

@@ -12,6 +12,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from backend.core.disk import full_disk
 from backend.core.errors import ConfigError, SkydeckError
 from backend.core.paths import Home
 from backend.localcloud.instance import holder, stop_leftovers
@@ -131,6 +132,8 @@ def _wait_ready(home: Home, pid: int, on_wait: Any = None, proc: subprocess.Pope
             if proc.returncode == JOURNAL_DAMAGED_EXIT:
                 damaged = [line for line in tail.splitlines() if "is damaged" in line]
                 raise SkydeckError(damaged[-1].split(" ERROR ", 1)[-1] if damaged else "the journal is damaged")
+            if "[Errno 28]" in tail or "database or disk is full" in tail:
+                raise SkydeckError(f"the local cloud could not start: {full_disk(home.root)}")
             raise SkydeckError(f"the local cloud exited during start (code {proc.returncode}). Log tail:\n{tail}")
         current = status(home)
         if current.running and current.healthy:

@@ -25,6 +25,8 @@ from moto.sqs.exceptions import InvalidParameterValue, ReceiptHandleIsInvalid
 from moto.sqs.models import MAXIMUM_MESSAGE_DELAY, Message, Queue, SQSBackend
 from werkzeug.exceptions import ServiceUnavailable
 
+from backend.core.disk import full_disk, is_full
+
 
 class MessageListener(Protocol):
     def on_send(self, queue: Queue, message: Message) -> None: ...
@@ -56,7 +58,9 @@ def _journaled(record: Callable[..., None], *args: Any) -> None:
     try:
         record(*args)
     except sqlite3.Error as exc:
-        raise JournalUnavailable(str(exc)) from None
+        path = getattr(getattr(record, "__self__", None), "path", None)
+        why = f"the disk is full: {full_disk(path)}" if is_full(exc) and path is not None else str(exc)
+        raise JournalUnavailable(why) from None
 
 
 def _now_ms() -> float:

@@ -16,6 +16,7 @@ from typing import Any
 from moto.awslambda.models import lambda_backends
 from moto.core.models import DEFAULT_ACCOUNT_ID
 
+from backend.core.disk import full_disk, is_full
 from backend.core.local_credentials import LocalCredentials
 from backend.localcloud.iam import sts
 from backend.localcloud.iam.authorizer import Authorizer, Refusal
@@ -93,7 +94,7 @@ class ReadCache:
                 self._answers.popitem(last=False)
 
 
-_REASONS = {400: "Bad Request", 403: "Forbidden", 503: "Service Unavailable"}
+_REASONS = {400: "Bad Request", 403: "Forbidden", 503: "Service Unavailable", 507: "Insufficient Storage"}
 
 
 def _error(protocol: str, status: int, code: str, message: str, start_response: Callable[..., Any]) -> list[bytes]:
@@ -208,6 +209,8 @@ class Gateway:
             try:
                 seq = self.journal.begin(method, path, environ.get("QUERY_STRING", ""), headers, body)
             except sqlite3.Error as exc:
+                if is_full(exc):
+                    return self._disk_full(headers, start_response)
                 return self._unavailable(headers, str(exc), start_response)
         if self.recording and len(self.ids):
             self._rewrite_ids(environ, headers, body)
@@ -244,6 +247,11 @@ class Gateway:
     def _unavailable(cls, headers: dict[str, str], why: str, start_response: Callable[..., Any]) -> Iterable[bytes]:
         message = f"the local cloud could not journal this change ({why}); nothing was changed"
         return cls._refuse(headers, 503, "ServiceUnavailable", message, start_response)
+
+    def _disk_full(self, headers: dict[str, str], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """507, which clients do not retry: the disk stays full until someone frees it."""
+        message = f"the local cloud cannot keep this change: {full_disk(self.journal.path)} (nothing was changed)"
+        return self._refuse(headers, 507, "InsufficientStorage", message, start_response)
 
     @staticmethod
     def _refuse(

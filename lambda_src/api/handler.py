@@ -35,6 +35,7 @@ from functools import lru_cache
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 from lambda_src.jobs.job_table import IdempotencyConflict, JobNotFound, JobStore, StateConflict
 from lambda_src.jobs.memory import MAX_HOST_BYTES, too_large
@@ -99,6 +100,14 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         return _error(409, "state", str(exc))
     except IdempotencyConflict as exc:
         return _error(409, "Idempotency-Key", str(exc))
+    except ClientError as exc:
+        # the store could not take the change (its disk is full, or it is busy): say so, as 503
+        error = exc.response.get("Error", {})
+        if error.get("Code") not in ("InsufficientStorage", "ServiceUnavailable", "ThrottlingException"):
+            raise
+        return _response(
+            503, {"message": f"the job could not be recorded: {error.get('Message', '')}"}, {"Retry-After": "5"}
+        )
 
 
 def original_command(record: JobRecord) -> list[str]:
