@@ -61,6 +61,8 @@ def local_up(
         out.print(f"journal compacted: {c['before']} records -> {c['after']} (start-up replays only what exists)")
     if not was.running:
         _print_not_restored(restored)
+    for scene in status.state.get("upgraded", {}).get("scenes", []):
+        out.print(f"upgraded: scene {scene} (pushed by an earlier release) was given its manifest; its files are whole")
 
 
 @app.command("down")

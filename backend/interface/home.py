@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from backend.core.errors import ConfigError
+from backend.core.errors import ConfigError, SkydeckError
 
 if TYPE_CHECKING:
     from backend.core.paths import Home
@@ -87,10 +87,42 @@ class LocalCloud:
         return control.status(self.home)
 
     def up(self, on_wait: Callable[[], None] | None = None, workers: int | None = None) -> Status:
-        """Start it (idempotent), `on_wait` called while it restores its state; answers its status."""
+        """Start it (idempotent), `on_wait` called while it restores its state; answers its status. A start
+        also upgrades what an earlier release left that this one would refuse: its `upgraded` says what."""
         from backend.localcloud import control
 
-        return control.up(self.home, on_wait=on_wait, workers=workers)
+        was_running = control.status(self.home).running
+        status = control.up(self.home, on_wait=on_wait, workers=workers)
+        if not was_running:
+            adopted = self._adopt_scenes()
+            if adopted:
+                status.state["upgraded"] = {"scenes": adopted}
+        return status
+
+    def _adopt_scenes(self) -> list[str]:
+        """Scenes pushed before manifests were written are given one where their files are whole (so
+        that jobs queued for them before an upgrade still run); `profile:scene` for each."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from backend.context import Context
+        from backend.core.profiles import load_profiles
+
+        adopted: list[str] = []
+        for profile in load_profiles(self.home).values():
+            if not profile.is_local:
+                continue
+            ctx = Context(home=self.home, profile=profile)
+            try:
+                if not ctx.stacks.describe("infra").deployed:
+                    continue
+                adopted += [
+                    f"{profile.name}:{s['name']}"
+                    for s in ctx.scenes.list()
+                    if not s["complete"] and ctx.scenes.adopt(s["name"])
+                ]
+            except (SkydeckError, BotoCoreError, ClientError):
+                continue  # the start stands; `data list` still says which scenes are incomplete
+        return adopted
 
     def replay_progress(self) -> tuple[int, int] | None:
         """(recorded changes replayed, of how many) while a start restores the journal, else None."""

@@ -172,6 +172,35 @@ class Scenes:
                 return b""  # an empty file has no last bytes
             raise
 
+    def adopt(self, name: str) -> bool:
+        """Give a scene pushed before manifests were written (an earlier release) its manifest, when its
+        files are whole: every split's transforms file reads, and every frame it names is there. A scene
+        whose files are not whole is left as it is: its push did not finish. True when one was written."""
+        bucket, prefix = self.bucket, f"{SCENES_PREFIX}{name}/"
+        sizes = {obj["Key"][len(prefix) :]: int(obj["Size"]) for obj in self._objects(bucket, prefix)}
+        if not sizes or SCENE_MANIFEST in sizes:
+            return False
+        views: dict[str, int] = {}
+        for split in ("train", "val", "test"):
+            if f"transforms_{split}.json" not in sizes:
+                continue
+            try:
+                body = self.s3.get_object(Bucket=bucket, Key=f"{prefix}transforms_{split}.json")["Body"].read()
+                doc = json.loads(body)
+                frames = [f["file_path"] for f in doc["frames"]]
+            except (ValueError, KeyError, TypeError):
+                return False
+            paths = [p.removeprefix("./") for p in frames if isinstance(p, str)]
+            if len(paths) != len(frames) or not all((p if p.endswith(".png") else p + ".png") in sizes for p in paths):
+                return False
+            views[split] = len(frames)
+        if "train" not in views or not ({"test", "val"} & views.keys()):
+            return False
+        manifest = {"scene": name, "files": sizes, "views": views, "bytes": sum(sizes.values()), "adopted": True}
+        body = json.dumps(manifest).encode()
+        self.s3.put_object(Bucket=bucket, Key=prefix + SCENE_MANIFEST, Body=body, ContentType="application/json")
+        return True
+
     def _keys(self, bucket: str, prefix: str) -> builtins.list[str]:
         return [obj["Key"] for obj in self._objects(bucket, prefix)]
 
