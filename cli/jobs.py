@@ -52,7 +52,12 @@ def jobs_submit(
         ),
     ] = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Queue a job estimated to take hours on the local cloud's CPU anyway.")
+        bool,
+        typer.Option(
+            "--force",
+            help="Queue anyway a job estimated to take hours, or more memory than this machine has, on the local cloud "
+            "(an executor still refuses one its host cannot hold).",
+        ),
     ] = False,
     json_out: JsonOpt = False,
     profile: ProfileOpt = None,

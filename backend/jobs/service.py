@@ -79,7 +79,8 @@ class Jobs:
     def check_memory(self, spec: JobSpec) -> None:
         """A job the torch engine will train (engine torch, or auto on the local cloud) is refused when its
         peak memory (lambda_src.jobs.memory) exceeds this machine's, on the local cloud, or the largest
-        fleet host's; `--force` does not skip it: the executor would be killed, and the next one after it."""
+        fleet host's. `--force` queues it anyway (for a host with more memory than this one, say): the
+        executor that takes it checks again before it allocates, and fails it with the same words."""
         from lambda_src.jobs.memory import MAX_HOST_BYTES, host_bytes, too_large
 
         if spec.engine == "svox2" or (spec.engine == "auto" and not self.is_local) or spec.checkpoint is not None:
@@ -116,8 +117,8 @@ class Jobs:
 
         job_id = check_job_key(key) if key else str(uuid.uuid4())
         self.check_engine(spec)
-        self.check_memory(spec)
         if laptop_guard:
+            self.check_memory(spec)
             self.check_laptop_time(spec)
         for attempt in range(tries):
             try:
