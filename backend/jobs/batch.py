@@ -148,8 +148,8 @@ def run(ctx: Context, plan: BatchPlan, dry_run: bool = False) -> list[dict[str, 
     for combo in plan.combinations:  # all or none: every job the engine would refuse is refused first
         try:
             ctx.jobs.check_engine(combo.spec)
-            ctx.jobs.check_memory(combo.spec)
             ctx.jobs.check_laptop_time(combo.spec)
+            ctx.jobs.check_memory(combo.spec)
         except ConfigError as exc:
             raise ConfigError(f"{combo.name}: {exc}; nothing was submitted") from None
     attach_existing(ctx, plan)

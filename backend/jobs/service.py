@@ -118,8 +118,8 @@ class Jobs:
         job_id = check_job_key(key) if key else str(uuid.uuid4())
         self.check_engine(spec)
         if laptop_guard:
-            self.check_memory(spec)
             self.check_laptop_time(spec)
+            self.check_memory(spec)
         for attempt in range(tries):
             try:
                 return self.store.submit(spec, job_id=job_id)
