@@ -37,4 +37,21 @@ def console(
         door.stop_local_cloud()
         err.print("local cloud stopped (its state is kept for the next start)")
     else:
-        err.print("the local cloud keeps running (executors go on training); stop it with: skydeck local down")
+        err.print(
+            "the local cloud keeps running (executors go on training); stop it with: "
+            f"{_this_command()} local down"
+        )
+
+
+def _this_command() -> str:
+    """How to run skydeck from the shell the console was started in: `skydeck` where that finds this
+    installation, else its path (after `make console`, the project's .venv is not active)."""
+    import os
+    import shutil
+    import sys
+
+    here = os.path.join(os.path.dirname(sys.executable), "skydeck")
+    found = shutil.which("skydeck")
+    if found and os.path.realpath(found) == os.path.realpath(here):
+        return "skydeck"
+    return os.path.relpath(here) if os.path.exists(here) else f"{sys.executable} -m cli"

@@ -232,6 +232,9 @@ def jobs_cancel(job_id: str, yes: YesOpt = False, json_out: JsonOpt = False, pro
     door = backend(profile)
     job_id = door.resolve_job(job_id)
     job = door.job(job_id)
+    if job.ended:  # said before any question: there is nothing to confirm
+        err.print(f"job {job_id} already ended ({job.state}); nothing to cancel")
+        raise typer.Exit(1)
     confirm(f"cancel job {job_id} ({job.name or None}, {job.state})?", yes)
     job = door.cancel_job(job_id)
     if json_out:
@@ -252,6 +255,8 @@ def jobs_watch(
     if job_id:
         job_id = door.resolve_job(job_id)
     last: Any = None
+    said = ""  # a line is printed when what it says changes, not at every poll
+    pace = _Pace()
     with ctrl_c_stops() as stop:
         for snapshot in door.watch_jobs(job_id, interval_s=interval, stop=stop):
             if stop.is_set():
@@ -261,22 +266,53 @@ def jobs_watch(
                 doc = [j.to_dict() for j in snapshot] if isinstance(snapshot, list) else snapshot.to_dict()
                 sys.stdout.write(json.dumps(doc, default=str) + "\n")
                 sys.stdout.flush()
-            elif not isinstance(snapshot, list):
-                row = _job_row(snapshot)
-                out.print(f"{time.strftime('%H:%M:%S')}  {row[1]:<10} iter {row[4]:<8} psnr {row[5]}")
+                continue
+            if not isinstance(snapshot, list):
+                line = _watch_line(snapshot, pace)
             else:
                 counts: dict[str, int] = {}
                 for job in snapshot:
                     counts[job.state] = counts.get(job.state, 0) + 1
-                out.print(f"{time.strftime('%H:%M:%S')}  " + "  ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+                line = "  ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+            if line != said:
+                out.print(f"{time.strftime('%H:%M:%S')}  {line}")
+                said = line
     if stop.is_set():
         what = f"job {job_id} runs on" if job_id else "the jobs run on"
-        err.print(f"stopped watching: {what} (skydeck jobs watch{' ' + job_id if job_id else ''} to watch again)")
+        err.print(f"stopped watching: {what}", soft_wrap=True)
+        err.print(f"watch again with: skydeck jobs watch{' ' + job_id if job_id else ''}", soft_wrap=True)
         raise typer.Exit(130)
     if job_id and last and last.state in ("FAILED", "CANCELLED"):
         if not json_out:
             err.print(f"job {job_id} ended {last.state}" + (f": {last.error}" if last.error else ""))
         raise typer.Exit(1)
+
+
+class _Pace:
+    """Iterations per second seen while watching, for an ETA (from the first two readings on)."""
+
+    def __init__(self) -> None:
+        self.first: tuple[float, int] | None = None
+
+    def eta(self, iteration: int, n_iters: int) -> str:
+        now = time.monotonic()
+        if self.first is None or iteration < self.first[1]:
+            self.first = (now, iteration)
+            return ""
+        seconds, done = now - self.first[0], iteration - self.first[1]
+        if done <= 0 or seconds <= 0:
+            return ""
+        left = (n_iters - iteration) / (done / seconds)
+        return f"  eta {int(left // 60)}m{int(left % 60):02d}s"
+
+
+def _watch_line(job: Job, pace: _Pace) -> str:
+    n_iters = job.progress.n_iters
+    it = job.iteration
+    step = "-" if it is None else (f"{it}/{n_iters}" if n_iters else f"{it}")
+    psnr = f"{job.psnr:.2f}" if job.psnr is not None else "-"
+    eta = pace.eta(it, n_iters) if it is not None and n_iters and job.state == "RUNNING" else ""
+    return f"{job.state:<10} iter {step:<11} psnr {psnr}{eta}"
 
 
 @app.command("reconcile")

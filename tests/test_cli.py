@@ -40,6 +40,8 @@ def test_submit_show_list_cancel_with_json(cloud_home: Home) -> None:
     assert json.loads(done.stdout)["state"] == "CANCELLED"
     again = run(home, "jobs", "cancel", job_id, "--yes")
     assert again.returncode == 1 and "already ended" in again.stderr
+    unasked = run(home, "jobs", "cancel", job_id)  # an ended job: no question first, and no call for --yes
+    assert unasked.returncode == 1 and "already ended" in unasked.stderr and "--yes" not in unasked.stderr
 
 
 def test_seed_file_submits_and_bad_input_names_the_field(cloud_home: Home, tmp_path: Path) -> None:
@@ -334,3 +336,45 @@ def test_a_job_past_this_machines_memory_is_refused_at_submit(cloud_home: Home) 
         "--set", "reso=[[2048,2048,2048]]", "--set", "n_iters=1", "--set", "batch_size=1", "--set", "upsamp_every=1",
     )  # fmt: skip
     assert done.returncode == 2 and "GiB of memory" in done.stderr and "nothing was queued" in done.stderr
+
+
+def test_the_consoles_parting_hint_is_a_command_that_runs_in_the_shell_it_was_started_from(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # after `make console` the project's .venv is not active: "skydeck local down" was not found (exit 127)
+    from cli.console import _this_command
+
+    bin_dir = Path(sys.executable).parent
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    hint = _this_command()
+    assert hint != "skydeck" and Path(hint).resolve() == (bin_dir / "skydeck").resolve()
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    assert _this_command() == "skydeck"
+
+
+def test_jobs_watch_prints_a_line_when_it_changes_with_the_step_of_all_and_an_eta(cloud) -> None:  # noqa: ANN001
+    import time
+
+    from lambda_src.jobs.schema import parse_job
+
+    store = cloud.jobs.store
+    job_id = store.submit(parse_job({"scene": "lego", "engine": "torch", "config": {"n_iters": 100}})).job_id
+    env = {**os.environ, "SKYDECK_HOME": str(cloud.home.root), "COLUMNS": "200"}
+    watch = subprocess.Popen(
+        [sys.executable, "-m", "cli", "jobs", "watch", job_id, "--interval", "0.2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    assert watch.stdout is not None
+    first = watch.stdout.readline()  # the watcher has read the job (QUEUED) before it moves
+    assert "QUEUED" in first, first
+    store.claim(job_id, "w1")
+    for iteration in (10, 10, 10, 20, 20, 40, 40):  # repeated heartbeats with nothing new
+        store.heartbeat(job_id, "w1", {"iteration": iteration, "n_iters": 100})
+        time.sleep(1.0)  # five of the watcher's polls
+    store.finish(job_id, "w1", "SUCCEEDED", result={"iterations": 100, "psnr": 30.0})
+    out, _ = watch.communicate(timeout=120)
+    lines = [line.split("  ", 1)[1] for line in (first + out).splitlines()]
+    assert watch.returncode == 0, out
+    assert len(lines) == len(set(lines)), lines  # once each: `iter 916` used to print three times
+    assert any("iter 10/100" in line for line in lines) and any("eta " in line for line in lines), lines
+    assert lines[-1].startswith("SUCCEEDED") and "iter 100/100" in lines[-1]
