@@ -147,11 +147,22 @@ def jobs_show(job_id: str, json_out: JsonOpt = False, profile: ProfileOpt = None
         if job.get(key) not in (None, ""):
             out.print(f"{key:<10} {job[key]}")
     out.print(f"{'created':<10} {age(job.get('created_at'))} ago")
+    ended = job.get("state") in ("SUCCEEDED", "FAILED", "CANCELLED")
+    titles = {  # progress and result measure different things: each says which
+        "config": "config:",
+        "progress": "progress (the last report while training: a held-out view, a batch's rays):"
+        if ended
+        else "progress:",
+        "result": "result (scored on every test view at the end):",
+    }
+    # said elsewhere: the history is long, the notes follow, a stage is over once the job has ended,
+    # and why there is no LPIPS is one of the notes
+    skipped = {"history", "notes", "phases_s", "lpips_unavailable"} | ({"stage"} if ended else set())
     for section in ("config", "progress", "result"):
         if job.get(section):
-            out.print(f"{section}:")
+            out.print(titles[section])
             for k, v in job[section].items():
-                if k in ("history", "notes", "phases_s"):
+                if k in skipped:
                     continue
                 out.print(f"  {k:<22} {v}")
     if isinstance((job.get("result") or {}).get("phases_s"), dict):

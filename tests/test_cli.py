@@ -24,7 +24,17 @@ def run(home: Path, *args: str, stdin: str | None = None) -> subprocess.Complete
 def test_submit_show_list_cancel_with_json(cloud_home: Home) -> None:
     home = cloud_home.root
     sub = run(
-        home, "jobs", "submit", "--preset", "syn", "--scene", "lego", "--set", "lr_sigma=10", "--no-check", "--force",
+        home,
+        "jobs",
+        "submit",
+        "--preset",
+        "syn",
+        "--scene",
+        "lego",
+        "--set",
+        "lr_sigma=10",
+        "--no-check",
+        "--force",
         "--json",
     )
     assert sub.returncode == 0, sub.stderr
@@ -319,10 +329,19 @@ def test_jobs_show_says_where_a_finished_jobs_time_went(cloud_home: Home) -> Non
     job_id = json.loads(sub.stdout)["job_id"]
     store = Context.create(None, cloud_home).jobs.store
     store.claim(job_id, "laptop")
+    store.heartbeat(job_id, "laptop", {"iteration": 1200, "psnr": 30.1, "stage": "writing results"})
     phases = {"queued": 1.5, "load": 0.42, "train": 181.0, "evaluate": 12.34, "render": 3.0, "upload": 0.5}
-    store.finish(job_id, "laptop", "SUCCEEDED", result={"psnr": 31.2, "phases_s": phases})
+    why = "lpips needs torchvision: pip install lpips==0.1.4 torchvision==0.28.0"
+    result = {"psnr": 31.2, "phases_s": phases, "lpips_unavailable": why, "notes": [f"no LPIPS for this job: {why}"]}
+    store.finish(job_id, "laptop", "SUCCEEDED", result=result)
     shown = run(home, "jobs", "show", job_id[:8])
     assert shown.returncode == 0, shown.stderr
+    # a finished job is not "writing results"; progress and result say what each measured; one LPIPS word
+    assert "writing results" not in shown.stdout and shown.stdout.count(why) == 1
+    assert (
+        "progress (the last report while training" in shown.stdout
+        and "result (scored on every test view" in shown.stdout
+    )
     line = next(ln for ln in shown.stdout.splitlines() if ln.startswith("phases"))
     said = line.split(None, 1)[1]
     assert said == "queued 1.50s · load 0.42s · train 3m 01s · evaluate 12.3s · render 3.00s · upload 0.50s"
