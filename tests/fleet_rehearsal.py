@@ -292,6 +292,18 @@ def main() -> int:
         for each in booted:
             each.stop_service()
         control.down(home)
+        _leave(work)
+
+
+def _leave(work: Path) -> None:
+    """The sandboxes hold two environments and a local cloud's journal (about 230 MB): removed, unless
+    SKYDECK_KEEP_REHEARSAL=1 asks to look at them, and either way said."""
+    held = sum(p.stat().st_size for p in work.rglob("*") if p.is_file() and not p.is_symlink())
+    if os.environ.get("SKYDECK_KEEP_REHEARSAL") == "1":
+        print(f"kept the rehearsal's sandboxes ({held / 1e6:.0f} MB) in {work}")
+        return
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"removed the rehearsal's sandboxes ({held / 1e6:.0f} MB) from {work}; SKYDECK_KEEP_REHEARSAL=1 keeps them")
 
 
 if __name__ == "__main__":
