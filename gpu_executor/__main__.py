@@ -13,7 +13,7 @@ import sys
 
 import boto3
 
-from gpu_executor.engines import builtin_engines
+from gpu_executor.engines import EngineError, builtin_engines, choose
 from gpu_executor.executor import Executor, ExecutorConfig
 from gpu_executor.host.beacon import HostBeacon
 from gpu_executor.scale_in import ScaleInProtection
@@ -38,7 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     storage = S3Storage(session.client("s3"), os.environ.get("BUCKET"), config.workdir / "scenes")
     protection = ScaleInProtection.from_environment(session.client("autoscaling"))
     beacon = HostBeacon.from_environment(session.client("s3"))
-    executor = Executor(store, builtin_engines(), config, storage=storage, protection=protection, beacon=beacon)
+    engines = builtin_engines()
+    if beacon is not None:
+        try:
+            beacon.engine = choose(engines, args.engine)[0].name
+        except EngineError as exc:
+            beacon.engine = f"none ({exc})"
+    executor = Executor(store, engines, config, storage=storage, protection=protection, beacon=beacon)
     executor.install_signal_handlers()
     executor.run(once=args.once)
     return 0

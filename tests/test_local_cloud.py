@@ -6,6 +6,8 @@ import io
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -492,6 +494,22 @@ def test_the_local_clouds_executors_run_the_hosts_entry_point_once_infra_and_fle
         workers = [p for p in _group_members(pgid) if p != pid]
         cmdlines = [Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0") for p in workers]
         assert cmdlines and all(b"gpu_executor" in c for c in cmdlines), cmdlines
+        # `fleet hosts` lists the local executor as what it is: its pid, engine and heartbeat
+        env = {**os.environ, "SKYDECK_HOME": str(home.root)}
+        listed = subprocess.run(
+            [sys.executable, "-m", "cli", "fleet", "hosts", "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        hosts = {h["instance_id"]: h for h in json.loads(listed.stdout)["hosts"]}
+        assert hosts["local-1"]["local"] and hosts["local-1"]["pid"] in workers, hosts
+        assert hosts["local-1"]["engine"] == "torch" and hosts["local-1"]["heartbeat"]
+        resumed = subprocess.run(
+            [sys.executable, "-m", "cli", "fleet", "resume"], capture_output=True, text=True, env=env, timeout=120
+        )  # nothing is stopped: nothing to confirm, no word of cost
+        assert resumed.returncode == 0 and "nothing to resume" in resumed.stdout and "cost" not in resumed.stderr
     finally:
         control.down(home)
 

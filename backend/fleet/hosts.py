@@ -46,9 +46,15 @@ class Host:
     steps: list[BootStep] = field(default_factory=list)
     heartbeat: str | None = None  # the executor's last heartbeat (UTC, ISO 8601)
     job_id: str | None = None
+    pid: int | None = None  # the executor's process (a local cloud's executor: the one to look for here)
+
+    @property
+    def local(self) -> bool:
+        """One of the local cloud's executors (local-N), not an instance."""
+        return self.instance_id.startswith("local-")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "local": self.local}
 
 
 @dataclass(frozen=True)
@@ -155,7 +161,8 @@ class FleetHosts:
         tags = {t["Key"]: t["Value"] for t in (described or {}).get("Tags", [])}
         record = _Record(boot, problems)
         steps = _steps(boot.get("steps"), problems)
-        state = record.text("state") or tags.get("skydeck:boot") or "unknown"
+        local = iid.startswith("local-")  # a local cloud's executor boots nothing
+        state = record.text("state") or tags.get("skydeck:boot") or ("-" if local else "unknown")
         failed_step = record.text("step") if state == "failed" else ""
         if state == "failed" and not failed_step:
             failed_step = tags.get("skydeck:boot-step", "")
@@ -172,12 +179,13 @@ class FleetHosts:
             boot_state=state,
             failed_step=failed_step,
             reason=reason,
-            engine=record.text("engine"),
+            engine=record.text("engine") or _Record(beat, []).text("engine"),
             python=record.text("python"),
             torch=record.text("torch"),
             steps=steps,
             heartbeat=_Record(beat, []).text("time") or None,
             job_id=_Record(beat, []).text("job_id") or None,
+            pid=beat["pid"] if isinstance(beat.get("pid"), int) and not isinstance(beat.get("pid"), bool) else None,
         )
 
 

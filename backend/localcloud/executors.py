@@ -97,6 +97,7 @@ class ExecutorPool:
             **instance_env(f"{self.imds_url}/{instance_id}"),
             "SKYDECK_HOME": str(self.home_root),
             "SKYDECK_PROFILE": "local",
+            "SKYDECK_INSTANCE_ID": instance_id,  # its heartbeat goes where a host's does: `fleet hosts` lists it
         }
         with open(self.logs_dir / f"local-{slot + 1}.log", "ab") as out:
             return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env)

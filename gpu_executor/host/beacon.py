@@ -28,6 +28,7 @@ class HostBeacon:
     s3: Any  # a boto3 S3 client
     bucket: str
     instance_id: str
+    engine: str = ""  # the engine an `auto` job gets on this host
     every_s: float = 60.0
     _last: float = field(default=0.0, init=False)
 
@@ -44,7 +45,7 @@ class HostBeacon:
         self._last = now
         body = {
             "instance_id": self.instance_id, "host": socket.gethostname(), "pid": os.getpid(),
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "job_id": job_id,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "job_id": job_id, "engine": self.engine,
         }  # fmt: skip
         try:
             self.s3.put_object(
