@@ -113,8 +113,9 @@ class S3Storage:
             objects = self._list(self.bucket, prefix)
             if not objects:
                 raise StorageError(
-                    f"scene {scene}: no such directory on this host, nor at s3://{self.bucket}/{prefix} "
-                    f"(copy it there with: aws s3 sync DIR s3://{self.bucket}/{prefix})"
+                    f"scene {scene}: no such directory on this host, nor at s3://{self.bucket}/{prefix}. "
+                    f"A job on a scene of your own: skydeck data push DIR --name NAME, then --scene NAME; "
+                    f"the original's datasets go under s3://{self.bucket}/{DATA_PREFIX} (docs/fleet.md)"
                 ) from None
             return self._download(self.bucket, prefix, objects)
 
