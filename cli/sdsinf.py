@@ -374,16 +374,21 @@ def sdsinf_fetch(
             "inputs (each into OUT/RUN_ID/) and write the master files as the median over the K runs.",
         ),
     ] = 1,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace files of the same name already in --out.")
+    ] = False,
     json_out: JsonOpt = False,
     profile: ProfileOpt = None,
 ) -> None:
     """A run's files: metrics, every worker's layerstats, categories, summary and request, plus the
     original's master_metrics_CONFIG.csv and master_layerstats_CONFIG.csv of the same run."""
-    run_ids, written = backend(profile).fetch_run(run_id, out_dir, repeat)
+    run_ids, written = backend(profile).fetch_run(run_id, out_dir, repeat, overwrite=overwrite)
+    # every path as the operator named --out: relative where --out was
+    shown = [out_dir / p.resolve().relative_to(out_dir.resolve()) for p in written]
     if json_out:
-        print_json({"run_id": run_ids[0], "runs": run_ids, "files": [str(p) for p in written]})
+        print_json({"run_id": run_ids[0], "runs": run_ids, "files": [str(p) for p in shown]})
         return
-    for path in written:
+    for path in shown:
         out.print(str(path))
 
 

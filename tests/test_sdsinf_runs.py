@@ -617,6 +617,10 @@ def _fetch_and_compare(runs: SdsinfRuns, run_id: str, out: Path, categories: int
     home = runs.ctx.home.root
     fetched = cli(home, "sdsinf", "fetch", run_id[:15], "--out", str(out), "--json")
     assert fetched.returncode == 0, fetched.stderr
+    assert all(p.startswith(str(out)) for p in json.loads(fetched.stdout)["files"])  # as --out was named
+    again = cli(home, "sdsinf", "fetch", run_id[:15], "--out", str(out))  # as `jobs fetch`: asks for --overwrite
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+    assert cli(home, "sdsinf", "fetch", run_id[:15], "--out", str(out), "--overwrite").returncode == 0
     names = {Path(p).name for p in json.loads(fetched.stdout)["files"]}
     config = json.loads((out / "summary.json").read_text())["config"]
     assert {"metrics.csv", "categories.tsv", "summary.json", f"master_metrics_{config}.csv"} <= names

@@ -370,7 +370,9 @@ class Backend:
         """One run's summary, metrics and files, as `sdsinf show --json` prints them."""
         return self._runs().show(run_id)
 
-    def fetch_run(self, run_id: str, directory: Path, repeat: int = 1) -> tuple[list[str], list[Path]]:
+    def fetch_run(
+        self, run_id: str, directory: Path, repeat: int = 1, overwrite: bool = True
+    ) -> tuple[list[str], list[Path]]:
         """A run's files (with the original's master files) in `directory`; with `repeat` K, also the
         K-1 finished runs of the same shape before it, the master files then holding the medians.
         Answers (the runs fetched, the files written)."""
@@ -381,8 +383,8 @@ class Backend:
         bucket = runs.out["MetricsBucket"]
         if repeat > 1:
             run_ids = repeats_of(runs.runs(), run_id, repeat)
-            return run_ids, fetch_repeats(runs.s3, bucket, run_ids, directory)
-        return [run_id], fetch(runs.s3, bucket, run_id, directory)
+            return run_ids, fetch_repeats(runs.s3, bucket, run_ids, directory, overwrite)
+        return [run_id], fetch(runs.s3, bucket, run_id, directory, overwrite)
 
     def upload_sdsinf(self, directory: Path, neurons: int, layers: int, name: str) -> dict[str, Any]:
         """A Graph Challenge directory converted and uploaded to the sdsinf stack's buckets as `name`."""

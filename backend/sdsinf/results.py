@@ -31,7 +31,7 @@ class ColumnComparison:
         return {"column": self.column, "ours": self.ours, "theirs": self.theirs, "ratio": self.ratio}
 
 
-def fetch(s3: Any, bucket: str, run_id: str, out: Path) -> list[Path]:
+def fetch(s3: Any, bucket: str, run_id: str, out: Path, overwrite: bool = True) -> list[Path]:
     try:
         check_name("run", run_id)
     except ValueError as exc:
@@ -49,6 +49,13 @@ def fetch(s3: Any, bucket: str, run_id: str, out: Path) -> list[Path]:
         targets = [(key, local_path(out, key, prefix)) for key in sorted(keys) if not key.endswith("/")]
     except UnsafeKey as exc:
         raise SkydeckError(f"run {run_id}: {exc}; nothing was written to {out}") from None
+    there = [t for _, t in targets if t.exists()]
+    if there and not overwrite:  # as `jobs fetch` does: a second fetch into one folder asks first
+        shown = ", ".join(str(t.relative_to(out.resolve())) for t in there[:3]) + (" ..." if len(there) > 3 else "")
+        raise ConfigError(
+            f"--out {out} already holds {len(there)} of this run's files ({shown}); "
+            "pass --overwrite to replace them, or choose another folder"
+        )
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     bodies: dict[str, bytes] = {}
@@ -121,7 +128,7 @@ def repeats_of(summaries: list[Any], run_id: str, count: int) -> list[str]:
     return same[:count]
 
 
-def fetch_repeats(s3: Any, bucket: str, run_ids: list[str], out: Path) -> list[Path]:
+def fetch_repeats(s3: Any, bucket: str, run_ids: list[str], out: Path, overwrite: bool = True) -> list[Path]:
     """Each run's files in OUT/RUN_ID/, and OUT/master_metrics_CONFIG.csv and master_layerstats_CONFIG.csv
     holding the median over the runs of every number (per worker and layer for the layer stats), in the
     original's master form."""
@@ -129,7 +136,7 @@ def fetch_repeats(s3: Any, bucket: str, run_ids: list[str], out: Path) -> list[P
     metrics: list[dict[str, str]] = []
     layers: dict[tuple[str, str], list[dict[str, str]]] = {}
     for run_id in run_ids:
-        written += fetch(s3, bucket, run_id, out / run_id)
+        written += fetch(s3, bucket, run_id, out / run_id, overwrite)
         metrics += from_csv((out / run_id / "metrics.csv").read_text())
         for path in sorted((out / run_id).glob("layerstats-worker-*.csv")):
             for row in from_csv(path.read_text()):
