@@ -345,19 +345,16 @@ def sdsinf_show(run_id: str, json_out: JsonOpt = False, profile: ProfileOpt = No
         out.print(f"{'error':<14} {info.get('error') or 'no reason recorded'}")
         out.print("files: " + ", ".join(info["files"]))
         return
-    for key in (
-        "run_id",
-        "config",
-        "variant",
-        "partition",
-        "workers",
-        "inputs",
-        "categories",
-        "matches_truth",
-        "runtime_s",
-    ):
+    for key in ("run_id", "config", "variant", "partition", "workers", "inputs", "categories", "matches_truth"):
         out.print(f"{key:<14} {info[key]}")
+    out.print(f"{'runtime':<14} {float(info['runtime_s']):.2f} s")
     out.print(f"{'edges/s':<14} {info['edges_per_s'] / 1e9:.2f} billion")
+    metrics = info.get("metrics") or {}
+    if metrics:  # the run's metrics.csv row, in the original's columns
+        out.print("metrics.csv:")
+        width = max(len(k) for k in metrics)
+        for column, value in metrics.items():
+            out.print(f"  {column:<{width}}  {value}")
     out.print("files: " + ", ".join(info["files"]))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -621,6 +622,11 @@ def _fetch_and_compare(runs: SdsinfRuns, run_id: str, out: Path, categories: int
     again = cli(home, "sdsinf", "fetch", run_id[:15], "--out", str(out))  # as `jobs fetch`: asks for --overwrite
     assert again.returncode == 2 and "--overwrite" in again.stderr
     assert cli(home, "sdsinf", "fetch", run_id[:15], "--out", str(out), "--overwrite").returncode == 0
+    # `show` takes the id's unique end too, as job ids are taken, and prints the metrics file's row
+    shown = cli(home, "sdsinf", "show", run_id.rsplit("-", 1)[1])
+    assert shown.returncode == 0 and run_id in shown.stdout, shown.stderr
+    assert "metrics.csv:" in shown.stdout and "METRIC_LAMBDA_RUNTIME" in shown.stdout
+    assert re.search(r"^runtime +\d+\.\d\d s$", shown.stdout, flags=re.M), shown.stdout
     names = {Path(p).name for p in json.loads(fetched.stdout)["files"]}
     config = json.loads((out / "summary.json").read_text())["config"]
     assert {"metrics.csv", "categories.tsv", "summary.json", f"master_metrics_{config}.csv"} <= names

@@ -462,11 +462,19 @@ class SdsinfRuns:
         return failed
 
     def resolve(self, run_id: str) -> str:
-        """A run id from any unique prefix of one (the run's time stamp is enough, usually)."""
+        """A run id from any unique prefix of one (the run's time stamp is enough, usually), or from the
+        unique end of one (its random suffix), as job ids are taken."""
         bucket = self.out["MetricsBucket"]
         resp = self.s3.list_objects_v2(Bucket=bucket, Prefix=f"runs/{run_id}", Delimiter="/")
         found = sorted(p["Prefix"][len("runs/") :].rstrip("/") for p in resp.get("CommonPrefixes", []))
-        if run_id in found or not found:
+        if run_id in found:
+            return run_id
+        if not found and run_id:
+            every: list[str] = []
+            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="runs/", Delimiter="/"):
+                every += [p["Prefix"][len("runs/") :].rstrip("/") for p in page.get("CommonPrefixes", [])]
+            found = sorted(r for r in every if r.endswith(run_id))
+        if not found:
             return run_id
         if len(found) > 1:
             raise ConfigError(
