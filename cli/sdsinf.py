@@ -187,7 +187,9 @@ def sdsinf_upload(
     data: Annotated[Path, typer.Option(help="A Graph Challenge directory.")],
     name: Annotated[str, typer.Option(help="Name to run it by (e.g. radixnet-1024n-120l).")],
     neurons: Annotated[int, typer.Option(help="1024 | 4096 | 16384 | 65536")] = 1024,
-    layers: Annotated[int, typer.Option(help="Network depth.")] = 120,
+    layers: Annotated[
+        int | None, typer.Option(help="Network depth (default: every layer the directory holds).", min=1)
+    ] = None,
     json_out: JsonOpt = False,
     profile: ProfileOpt = None,
 ) -> None:

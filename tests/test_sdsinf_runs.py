@@ -860,3 +860,17 @@ def test_shapes_that_do_not_match_are_refused_naming_the_fix(runs: SdsinfRuns, t
     assert plan.layers not in (None, 6)
     with pytest.raises(ConfigError, match=rf"numLayers is {plan.layers}, but dataset 'sixlayers' has 6"):
         runs.start(plan)
+
+
+def test_data_upload_takes_the_datas_own_depth_unless_told(runs: SdsinfRuns, tmp_path: Path) -> None:
+    # a 6-layer set answered "--layers 120 asked for" when nobody asked: 120 was only the default
+    from tests.test_cli import run as cli
+
+    generate(tmp_path / "gc", 1024, 6, 20, seed=3)
+    home = runs.ctx.home.root
+    done = cli(home, "sdsinf", "data", "upload", "--data", str(tmp_path / "gc"), "--name", "six-deep")
+    assert done.returncode == 0 and "1024 neurons x 6 layers" in done.stdout, done.stderr
+    shallower = cli(home, "sdsinf", "data", "upload", "--data", str(tmp_path / "gc"), "--name", "four", "--layers", "4")
+    assert shallower.returncode == 0 and "x 4 layers" in shallower.stdout, shallower.stderr
+    deeper = cli(home, "sdsinf", "data", "upload", "--data", str(tmp_path / "gc"), "--name", "x", "--layers", "9")
+    assert deeper.returncode != 0 and "--layers 9 asked for" in deeper.stderr and "--layers 6" in deeper.stderr

@@ -386,7 +386,7 @@ class Backend:
             return run_ids, fetch_repeats(runs.s3, bucket, run_ids, directory, overwrite)
         return [run_id], fetch(runs.s3, bucket, run_id, directory, overwrite)
 
-    def upload_sdsinf(self, directory: Path, neurons: int, layers: int, name: str) -> dict[str, Any]:
+    def upload_sdsinf(self, directory: Path, neurons: int, layers: int | None, name: str) -> dict[str, Any]:
         """A Graph Challenge directory converted and uploaded to the sdsinf stack's buckets as `name`."""
         return self._runs().upload(directory, neurons, layers, name)
 

@@ -166,9 +166,16 @@ class SdsinfRuns:
         sqs, sns = self.ctx.clients.client("sqs"), self.ctx.clients.client("sns")
         return remove_queues(sqs, sns, [*shards.topics, shards.coordination_topic], self.queue_prefix(run_id))
 
-    def upload(self, data: Path, neurons: int, layers: int, name: str) -> dict[str, Any]:
-        """Convert a Graph Challenge directory to npz and put it in the stack's buckets under `name`."""
+    def upload(self, data: Path, neurons: int, layers: int | None, name: str) -> dict[str, Any]:
+        """Convert a Graph Challenge directory to npz and put it in the stack's buckets under `name`;
+        `layers` None takes every layer the directory holds (the data says how deep it is)."""
         from backend.sdsinf.data import load_dataset
+        from lambda_src.sdsinf.graphchallenge import layers_present
+
+        if layers is None:
+            layers = layers_present(Path(data), neurons)
+            if not layers:
+                raise ConfigError(f"--data {data}: no neuron{neurons}/n{neurons}-l1.tsv; is --neurons right?")
 
         try:
             check_name("dataset", name)
