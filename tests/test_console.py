@@ -652,3 +652,42 @@ async def test_a_jobs_detail_shows_whole_ids_and_names_beside_its_preview(cloud:
         # no line of the details is wrapped: every one fits the widget's width
         assert detail.content_region.width >= max(len(line) for line in lines), (detail.content_region, text)
         assert detail.content_region.width >= 60
+
+
+async def test_at_80x24_a_finished_jobs_result_is_on_screen_and_the_rest_is_reached_by_keys(cloud: Context) -> None:
+    # the result, the config and the log lay below the fold; PageDown, End and Down changed nothing
+    from tui.screens.jobs.detail import JobDetailScreen
+
+    store = cloud.jobs.store
+    job_id = store.submit(parse_job({"name": "small-screen", "scene": "demo", "engine": "torch"})).job_id
+    store.claim(job_id, "tui-worker")
+    store.heartbeat(job_id, "tui-worker", {"iteration": 1200, "psnr": 34.764, "rays_per_s": 41478.7, "voxels": 194111})
+    notes = [f"note number {i}" for i in range(12)]
+    store.finish(job_id, "tui-worker", "SUCCEEDED", result={"psnr": 35.337, "ssim": 0.9766, "notes": notes})
+    app = SkydeckApp(backend=Backend(cloud), mode="jobs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        app.push_screen(JobDetailScreen(job_id))
+        await settle(app, pilot)
+        screen = app.screen
+        assert "35.337" in _visible_text(app), "the result is not on the first screen"
+        assert "note number 11" not in _visible_text(app)
+        await pilot.press("end")
+        await settle(app, pilot)
+        assert "note number 11" in _visible_text(app), "End did not reach the last of the details"
+        await pilot.press("home")
+        await settle(app, pilot)
+        assert "35.337" in _visible_text(app)
+        await pilot.press("pagedown")
+        await settle(app, pilot)
+        assert "35.337" not in _visible_text(app), "PageDown did not move the details"
+        assert "PgDn/PgUp scroll" in str(screen.query_one("#keybar").render())
+
+
+def _visible_text(app: SkydeckApp) -> str:
+    """What the terminal shows now, as text (the screenshot's characters, without its styles)."""
+    import html
+    import re
+
+    svg = app.export_screenshot()
+    return html.unescape(" ".join(re.findall(r">([^<>]+)</text>", svg))).replace("\xa0", " ")

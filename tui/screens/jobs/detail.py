@@ -32,6 +32,13 @@ class JobDetailScreen(DeckScreen):
         Binding("c", "cancel", "Cancel job", id="job.cancel"),
         Binding("f", "fetch", "Fetch results", id="job.fetch"),
         Binding("escape", "back", "Back", id="job.back"),
+        # the details run past a small terminal's height: these keys scroll them (the key bar says so)
+        Binding("pagedown", "scroll_detail('scroll_page_down')", "PgDn/PgUp scroll", id="job.page_down"),
+        Binding("pageup", "scroll_detail('scroll_page_up')", "Scroll up", show=False, id="job.page_up"),
+        Binding("down", "scroll_detail('scroll_down')", "Down", show=False, id="job.down"),
+        Binding("up", "scroll_detail('scroll_up')", "Up", show=False, id="job.up"),
+        Binding("end", "scroll_detail('scroll_end')", "End", show=False, id="job.end"),
+        Binding("home", "scroll_detail('scroll_home')", "Home", show=False, id="job.home"),
     ]
     MUTATING_ACTIONS = frozenset({"cancel"})
 
@@ -132,7 +139,13 @@ class JobDetailScreen(DeckScreen):
             if value not in (None, "", 0):
                 lines.append(f"{key:<9} {markup_safe(str(value))}")
         lines.append(f"created   {age(job.created_at)} ago")
-        for section in ("progress", "result", "config", "resources"):
+        # a finished job's result comes first: on a small terminal it is what the operator came for
+        order = (
+            ("result", "progress", "config", "resources")
+            if job.ended
+            else ("progress", "result", "config", "resources")
+        )
+        for section in order:
             section_value = getattr(job, section)
             values: dict[str, Any] = section_value if isinstance(section_value, dict) else section_value.to_dict()
             if values:
@@ -150,6 +163,13 @@ class JobDetailScreen(DeckScreen):
         if text != self._shown:  # an unchanged detail is not laid out and painted again every second
             self._shown = text
             self.query_one("#job-detail", Static).update(text)
+
+    def action_scroll_detail(self, how: str) -> None:
+        """Scroll what holds the details: the whole body when narrow (the preview below them), else the
+        details' own column."""
+        body = self.query_one("#job-detail-body")
+        target = body if body.has_class("narrow") else self.query_one("#job-detail-body > VerticalScroll")
+        getattr(target, how)(animate=False)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel" and (self.job is None or self.job.ended):
