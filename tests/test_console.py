@@ -691,3 +691,27 @@ def _visible_text(app: SkydeckApp) -> str:
 
     svg = app.export_screenshot()
     return html.unescape(" ".join(re.findall(r">([^<>]+)</text>", svg))).replace("\xa0", " ")
+
+
+async def test_the_composer_offers_the_pushed_scene_in_its_focused_field(fresh: Context, tmp_path: Path) -> None:
+    # the composer opened on an empty scene field although `demo` had just been pushed
+    from textual.widgets import Input
+
+    from gpu_executor.plenoxels.scene import make_scene
+    from tui.screens.jobs.composer import ComposerScreen
+
+    fresh.stacks.deploy("infra")
+    make_scene("demo", tmp_path / "demo", size=16, views=3, test_views=1)
+    fresh.scenes.push(tmp_path / "demo", "demo")
+    app = SkydeckApp(backend=Backend(fresh), mode="jobs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        app.push_screen(ComposerScreen())
+        await settle(app, pilot)
+        await app.workers.wait_for_complete()
+        await settle(app, pilot)
+        scene = app.screen.query_one("#scene", Input)
+        assert app.focused is scene and scene.value == "demo"
+        other = app.screen.query_one("#name", Input)
+        assert scene.styles.background != other.styles.background  # the focused field is marked
+    fresh.stacks.delete("infra")

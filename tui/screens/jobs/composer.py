@@ -76,6 +76,25 @@ class ComposerScreen(DeckScreen):
         self.query_one("#scene", Input).focus()
         if self.deck.read_only:
             self.query_one("#submit", Button).disabled = True
+        self._offer_scenes()
+
+    @work(thread=True, exclusive=True, group="composer-scenes")
+    def _offer_scenes(self) -> None:
+        """The pushed scenes: the only one fills the empty scene field, several are named in it."""
+        try:
+            names = [s["name"] for s in self.deck.backend.scenes() if s.get("complete")]
+        except Exception:  # noqa: BLE001 - an offer, not a need: the field still takes any scene
+            return
+        self.app.call_from_thread(self._fill_scene, names)
+
+    def _fill_scene(self, names: list[str]) -> None:
+        scene = self.query_one("#scene", Input)
+        if scene.value or not names:
+            return
+        if len(names) == 1:
+            scene.value = names[0]
+        else:
+            scene.placeholder = "pushed: " + ", ".join(names[:4]) + (" ..." if len(names) > 4 else "")
 
     @on(Select.Changed, "#preset")
     async def _preset_changed(self) -> None:
