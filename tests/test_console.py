@@ -715,3 +715,25 @@ async def test_the_composer_offers_the_pushed_scene_in_its_focused_field(fresh: 
         other = app.screen.query_one("#name", Input)
         assert scene.styles.background != other.styles.background  # the focused field is marked
     fresh.stacks.delete("infra")
+
+
+async def test_at_80x24_the_sdsinf_runs_table_shows_its_rows(cloud: Context) -> None:
+    # the plots took the rows: at 80x24 the runs table showed its header alone
+    import json
+
+    cloud.stacks.deploy("sdsinf")
+    metrics = cloud.stacks.outputs("sdsinf")["MetricsBucket"]
+    s3 = cloud.clients.client("s3")
+    ids = [f"20991231-23590{i}-small{i}" for i in range(3)]  # the newest of all, so listed first
+    for run_id in ids:
+        summary = {"run_id": run_id, "config": "c1_1024n_2w_10000bs_queue", "variant": "queue", "workers": 2}
+        s3.put_object(Bucket=metrics, Key=f"runs/{run_id}/summary.json", Body=json.dumps(summary).encode())
+    app = SkydeckApp(backend=Backend(cloud), mode="sdsinf")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await app.workers.wait_for_complete()
+        await settle(app, pilot)
+        table = app.screen.query_one("#sds-runs", DataTable)
+        assert table.region.height >= 4, table.region
+        shown = _visible_text(app)
+        assert all(run_id[:15] in shown for run_id in ids), shown

@@ -284,6 +284,8 @@ class SdsinfScreen(DeckScreen):
             batch = self._count("#sds-batch", "batch size")
             self.workers_seen.clear()
             self.per_layer.clear()
+            # the last run's rows go now, not when the new run's first layer lands (10 s or more later)
+            self.query_one("#sds-workers", DataTable).clear()
             for plot in ("#sds-plot", "#sds-comm", "#sds-comp"):
                 self.query_one(plot, Sparkline).data = []
             workers = self._count("#sds-workers-n", "workers", most=256)
