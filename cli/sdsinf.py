@@ -395,7 +395,12 @@ def sdsinf_fetch(
 def sdsinf_compare(
     run_id: Annotated[str, typer.Argument(help="A run id, or any unique prefix of one.")],
     with_: Annotated[
-        Path, typer.Option("--with", help="A published metrics file, e.g. the original's master_metrics_*.csv.")
+        Path,
+        typer.Option(
+            "--with",
+            help="A metrics file of the original's form (its master_metrics_*.csv), or `published`: the "
+            "original's published c1 run (Queue, 8 workers), which skydeck keeps.",
+        ),
     ],
     json_out: JsonOpt = False,
     profile: ProfileOpt = None,
@@ -407,6 +412,6 @@ def sdsinf_compare(
         return
     # print_table: column names are never cut (three began with the same 21 characters), TSV when piped
     print_table(
-        ["column", "this run", with_.name, "ratio"],
+        ["column", "this run", "published c1" if str(with_) in ("published", "c1") else with_.name, "ratio"],
         [[r.column, r.ours, r.theirs, "" if r.ratio is None else f"{r.ratio:.3g}"] for r in rows],
     )

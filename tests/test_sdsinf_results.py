@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 from lambda_src.sdsinf.sample_results import Maxima, collate, log_block, to_csv
@@ -50,3 +53,17 @@ def test_each_workers_maxima_and_worker_0s_collation_are_the_originals() -> None
     lines = to_csv(got).splitlines()
     assert lines[0] == "SAMPLE,MAX_ROW,MAX_VAL,WORKER_ID" and lines[6] == "5,0,0,0" and len(lines) == inputs + 1
     assert "OVERALL INFERENCE RESULTS" in log_block(got) and "(0, 5)" not in log_block(got)
+
+
+def test_the_published_c1_run_is_kept_and_a_folder_or_a_missing_file_names_the_way_out(tmp_path) -> None:  # noqa: ANN001
+    # the README's compare line named a file no fresh machine has; the console offered `.`, a folder
+    from backend.core.errors import ConfigError
+    from backend.sdsinf.published import C1_QUEUE
+    from backend.sdsinf.results import read_master
+
+    row = read_master(Path("published"))
+    assert row == C1_QUEUE and row["METRIC_ELAPSED_TIME_COMMUNICATION"] == "484.44894"
+    for where in (tmp_path, tmp_path / "master_metrics_nosuch.csv"):
+        with pytest.raises(ConfigError, match="`published`") as refused:
+            read_master(where)
+        assert "--with" not in str(refused.value)  # the console shows it too: no CLI flag in it

@@ -82,16 +82,27 @@ def fetch(s3: Any, bucket: str, run_id: str, out: Path, overwrite: bool = True) 
 
 
 def read_master(path: Path) -> dict[str, str]:
-    """A published master_metrics file: its row, or the median of each numeric column over its rows."""
+    """A published master_metrics file: its row, or the median of each numeric column over its rows.
+    `published` (or `c1`) names the original's published c1 run, kept in skydeck (sdsinf/published.py)."""
+    from backend.sdsinf.published import C1_QUEUE, NAMES
+
+    if str(path) in NAMES and not path.exists():
+        return dict(C1_QUEUE)
+    if path.is_dir():
+        raise ConfigError(
+            f"{path} is a folder: name a master_metrics_*.csv file, or `published` (the original's c1 run)"
+        )
     try:
         rows = from_csv(path.read_text())
     except OSError as exc:
-        raise ConfigError(f"--with {path}: {exc.strerror}") from None
+        raise ConfigError(
+            f"{path}: {exc.strerror}; `published` compares with the original's published c1 run"
+        ) from None
     if not rows:
-        raise ConfigError(f"--with {path}: no rows")
+        raise ConfigError(f"{path}: no rows")
     known = set(METRICS_COLUMNS) | set(S3_METRICS_COLUMNS)
     if not known & set(rows[0]):
-        raise ConfigError(f"--with {path}: not a metrics file (none of the original's columns, e.g. CONFIG)")
+        raise ConfigError(f"{path}: not a metrics file (none of the original's columns, e.g. CONFIG)")
     return rows[0] if len(rows) == 1 else median_row(rows)
 
 

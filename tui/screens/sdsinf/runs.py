@@ -198,7 +198,8 @@ class SdsinfScreen(DeckScreen):
         found = sorted(Path.cwd().glob("master_metrics_*.csv"), key=lambda p: p.stat().st_mtime, reverse=True)
         form = Form(
             f"Compare run {run_id} with a published metrics file",
-            [("path", "published master_metrics_*.csv", str(found[0]) if found else "")],
+            # `published`: the original's c1 run, which skydeck keeps (a file here, if any, comes first)
+            [("path", "master_metrics_*.csv, or published", str(found[0]) if found else "published")],
         )
 
         def go(answers: dict[str, str] | None) -> None:
@@ -219,7 +220,8 @@ class SdsinfScreen(DeckScreen):
     def on_run_compared(self, message: RunCompared) -> None:
         from tui.screens.sdsinf.compare import ComparisonScreen
 
-        self.app.push_screen(ComparisonScreen(message.run_id, Path(message.published).name, message.columns))
+        name = "published c1" if message.published in ("published", "c1") else Path(message.published).name
+        self.app.push_screen(ComparisonScreen(message.run_id, name, message.columns))
 
     @work(thread=True, exclusive=True, group="sds-runs")
     def load_runs(self) -> None:
