@@ -319,14 +319,15 @@ def sdsinf_runs(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
     if json_out:
         print_json([r.to_dict() for r in runs])
         return
+    # the short columns first, the config (a long name) last: at 80 columns the rest stays whole
     rows = [
         [
-            r.run_id, r.state, r.config, r.variant, str(r.inputs), str(r.categories),
-            {None: "-", True: "ok", False: "DIFFERS"}[r.matches_truth], f"{r.runtime_s:.1f}",
+            r.run_id, r.state, r.variant, str(r.workers), str(r.inputs),
+            {None: "-", True: "ok", False: "DIFFERS"}[r.matches_truth], f"{r.runtime_s:.1f}", r.config,
         ]
         for r in runs
     ]  # fmt: skip
-    print_table(["run", "state", "config", "variant", "inputs", "categories", "truth", "runtime s"], rows)
+    print_table(["run", "state", "variant", "workers", "inputs", "truth", "runtime s", "config"], rows)
 
 
 @app.command("show")

@@ -417,3 +417,13 @@ def test_a_payloads_tree_is_bounded_before_anything_is_computed_from_it(field: s
         parse_payload(doc)
     with pytest.raises(PayloadError, match=f"invoc_params.{field}"):
         _shape(doc["invoc_params"])
+
+
+def test_a_presets_run_is_named_by_what_it_really_runs() -> None:
+    # a serial preset run with --variant queue --workers 2 was listed under the serial preset's name
+    from backend.sdsinf.runs import config_for
+
+    assert config_for("b1_1024n_1w_10000bs_serial", "queue", 2, None) == "b1_1024n_2w_10000bs_queue"
+    assert config_for("c1_1024n_8w_10000bs_queue", "object", 4, 500) == "c1_1024n_4w_500bs_object"
+    assert config_for("c1_1024n_8w_10000bs_queue", "queue", 8, None) == "c1_1024n_8w_10000bs_queue"
+    assert config_for("my-own-name", "queue", 2, None) == "my-own-name"

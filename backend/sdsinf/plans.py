@@ -28,6 +28,7 @@ class RunPlan:
     layers: int | None = None  # against the uploaded dataset's before the run starts
     wire: str = "original"  # how blocks travel (lambda_src.sdsinf.wire): the original's, or npz
     poll_timeout_s: float = 60.0  # a Queue receiver gives up after this long without a message
+    from_payload: bool = False  # an original payload's run keeps its payload's config name as it is
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -33,6 +34,21 @@ RUN_TIMEOUT_S = 1800.0
 FAILURE_CHECK_AFTER_S = 3.0  # no new metric for this long: look for workers' failure reports
 ORPHANED_AFTER_S = 900.0  # an unfinished run that wrote nothing for this long was cut off
 SUMMARY_GRACE_S = 15.0  # after a failure report, how long worker 0 has to write the run's summary
+
+
+def config_for(preset: str, variant: str, workers: int, batch: int | None) -> str:
+    """The run's config name, as the original names its runs (c1_1024n_8w_10000bs_queue): a preset's
+    name with the worker count, batch size and variant this run really has, so that a serial preset run
+    as a 2-worker queue run is listed as one."""
+    parts = preset.split("_")
+    for i, part in enumerate(parts):
+        if re.fullmatch(r"\d+w", part):
+            parts[i] = f"{workers}w"
+        elif batch and re.fullmatch(r"\d+bs", part):
+            parts[i] = f"{batch}bs"
+    if parts[-1] in VARIANTS:
+        parts[-1] = variant
+    return "_".join(parts)
 
 
 def _stored_request(run_id: str, body: bytes | None) -> RunRequest:
@@ -81,6 +97,7 @@ def plan_from_payload(
         neurons=payload.neurons,
         layers=payload.layers,
         wire=wire or "original",
+        from_payload=True,
     )
 
 
@@ -240,7 +257,11 @@ class SdsinfRuns:
         self._check_shape(data_name, *expect)
         run_id = new_run_id()
         request = run_request(
-            run_id, config or f"{data_name}_{variant}", data_name,
+            run_id,
+            (config if plan.from_payload else config_for(config, variant, workers, batch))
+            if config
+            else f"{data_name}_{variant}",
+            data_name,
             out["WeightsBucket"], out["InferenceBucket"], out["MetricsBucket"],
             has_truth=object_exists(self.s3, out["InferenceBucket"], f"{data_name}/truth.tsv"),
             model_params={**({"batchSize": batch} if batch else {}), **({"numData": num_data} if num_data else {})},
