@@ -527,3 +527,12 @@ def test_local_executors_keep_lpips_weights_in_the_skydeck_home(cloud_home: Home
     finally:
         ctx.stacks.delete("fleet")  # the session's cloud has infra and api only
     assert settings is not None and settings["TORCH_HOME"] == str(cloud_home.cache_dir / "torch")
+
+
+def test_the_local_clouds_log_says_once_what_it_skips_without_moto_warnings(cloud: Context) -> None:
+    # the Logs screen was mostly moto UserWarnings, each followed by the "skipped ... harmless" line
+    cloud.stacks.deploy("sdsinf")
+    log = (cloud.home.logs_dir / "localcloud.log").read_text()
+    assert "UserWarning" not in log
+    skipped = [line.split(" INFO ", 1)[1] for line in log.splitlines() if "is skipped by the local cloud" in line]
+    assert skipped and len(skipped) == len(set(skipped)), skipped

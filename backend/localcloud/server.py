@@ -17,6 +17,7 @@ import socket
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -334,6 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     home = Home.from_env()
     home.ensure().tighten()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    # moto warns (and logs) for each resource type its CloudFormation does not model; the log line the
+    # filter above turns into "skipped ... harmless" says it once: the warning would say it again
+    warnings.filterwarnings("ignore", message="Tried to parse .* but it's not supported", category=UserWarning)
     for noisy in ("werkzeug", "botocore", "moto"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("moto").addFilter(SkippedResourceNote())
