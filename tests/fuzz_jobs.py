@@ -64,9 +64,27 @@ _jobs = st.fixed_dictionaries(
     {"scene": st.sampled_from(["lego", "demo", "/data/nerf_synthetic/drums", "s3://b/scenes/x"])},
     optional={"config": _typed_configs, "engine": st.sampled_from(["auto", "torch", "svox2", "gpu"])},
 )
+# what a hostile client sends: names with a trailing newline or a control character, numbers no record
+# holds, and nesting thousands deep (in the body, and in svox2's reso string, parsed again)
+_controls = st.sampled_from(["\n", "\r", "\t", "\x1b[2J", "\x1b]0;x\x1b\\", "\x00", "\u202e", "[/]"])
+_hostile_names = st.tuples(st.sampled_from(["lego", "nl", "demo", "0"]), _controls).map(lambda t: t[0] + t[1])
+_deep = st.integers(min_value=17, max_value=3000)
+_hostile = st.one_of(
+    st.tuples(st.sampled_from(["name", "scene", "gpu", "engine", "preset"]), _hostile_names).map(
+        lambda t: json.dumps({"scene": "lego", t[0]: t[1]}).encode()
+    ),
+    _deep.map(lambda n: b'{"scene": "lego", "config": ' + b"[" * n + b"]" * n + b"}"),
+    _deep.map(lambda n: json.dumps({"scene": "lego", "config": {"reso": "[" * n + "]" * n}}).encode()),
+    st.sampled_from(["batch_size", "n_iters", "max_grid_elements", "lr_sigma"]).flatmap(
+        lambda k: st.sampled_from([10**12, 10**40, 1e300, -(10**30)]).map(
+            lambda v: json.dumps({"scene": "lego", "config": {k: v}}).encode()
+        )
+    ),
+)
 bodies = st.one_of(
     _jobs.map(lambda d: json.dumps(d).encode()),
     _documents.map(lambda d: json.dumps(d, allow_nan=True).encode()),
+    _hostile,
     st.binary(max_size=300),
 )
 
