@@ -739,3 +739,27 @@ async def test_at_80x24_the_sdsinf_runs_table_shows_its_rows(cloud: Context) -> 
     for run_id in ids:  # the session's cloud is shared: other tests list its runs
         s3.delete_object(Bucket=metrics, Key=f"runs/{run_id}/summary.json")
     assert all(run_id[:15] in shown for run_id in ids), shown
+
+
+async def test_the_sdsinf_forms_empty_fields_are_valid_and_enter_launches(cloud: Context) -> None:
+    # empty batch size, bfr and levels turned dark red after a Tab with no message; Enter did nothing
+    from textual.widgets import Input
+
+    cloud.stacks.deploy("sdsinf")
+    app = SkydeckApp(backend=Backend(cloud), mode="sdsinf")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await app.workers.wait_for_complete()
+        await settle(app, pilot)
+        batch = app.screen.query_one("#sds-batch", Input)
+        batch.focus()
+        await pilot.press("tab")
+        await settle(app, pilot)
+        assert not batch.has_class("-invalid"), "an empty field (the preset's value) is marked invalid"
+        batch.focus()
+        await pilot.press("enter")
+        await settle(app, pilot)
+        await app.workers.wait_for_complete()
+        await settle(app, pilot)
+        status = str(app.screen.query_one("#sds-status").render())
+        assert status.strip(), "Enter in the form launched nothing"

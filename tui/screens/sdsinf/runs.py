@@ -99,12 +99,20 @@ class SdsinfScreen(DeckScreen):
                 Select([(v, v) for v in VARIANTS], prompt="preset's", allow_blank=True, id="sds-variant", compact=True),
             ),
             # queue and object runs only: serial is one worker, server one host
-            field("workers", Input(id="sds-workers-n", compact=True, type="integer", placeholder="preset's")),
-            field("data", Input(id="sds-data", compact=True, placeholder="preset's")),
-            field("batch size", Input(id="sds-batch", compact=True, type="integer", placeholder="preset's")),
+            field(
+                "workers",
+                Input(id="sds-workers-n", compact=True, valid_empty=True, type="integer", placeholder="preset's"),
+            ),
+            field("data", Input(id="sds-data", compact=True, valid_empty=True, placeholder="preset's")),
+            field(
+                "batch size",
+                Input(id="sds-batch", compact=True, valid_empty=True, type="integer", placeholder="preset's"),
+            ),
             # the original's invocation tree: fan-out and depth (queue and object runs)
-            field("bfr", Input(id="sds-bfr", compact=True, type="integer", placeholder="preset's")),
-            field("levels", Input(id="sds-levels", compact=True, type="integer", placeholder="preset's")),
+            field("bfr", Input(id="sds-bfr", compact=True, valid_empty=True, type="integer", placeholder="preset's")),
+            field(
+                "levels", Input(id="sds-levels", compact=True, valid_empty=True, type="integer", placeholder="preset's")
+            ),
             Vertical(Label(" "), Button("Launch ^r", id="sds-launch", variant="primary", compact=True)),
         ]
 
@@ -132,7 +140,15 @@ class SdsinfScreen(DeckScreen):
         )
         self.query_one("#sds-workers", DataTable).add_columns(
             # short headers: the nine columns fit 80 (messages and bytes sent out, messages received)
-            "worker", "batch", "layer", "rows", "nnz", "msgs out", "bytes out", "msgs in", "last ms"
+            "worker",
+            "batch",
+            "layer",
+            "rows",
+            "nnz",
+            "msgs out",
+            "bytes out",
+            "msgs in",
+            "last ms",
         )
         self.query_one("#sds-runs", DataTable).add_columns(
             "run", "config", "variant", "inputs", "categories", "truth", "billion edges/s", "runtime s"
@@ -346,6 +362,11 @@ class SdsinfScreen(DeckScreen):
             self.post_message(WorkFailed("run", str(exc)))
             return
         self.post_message(RunFinished(summary))
+
+    @on(Input.Submitted, "#sdsinf-form Input")
+    def _launch_on_enter(self) -> None:
+        """Enter in any field of the form launches, as the button does (empty fields take the preset's)."""
+        self.action_launch()
 
     def on_run_started(self, message: RunStarted) -> None:
         self._status(f"run {message.run_id} started ({message.variant})")
