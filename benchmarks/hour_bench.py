@@ -75,9 +75,10 @@ def main() -> int:
                 f"{', compacted ' + str(restored['compacted']) if restored.get('compacted') else ''}; "
                 f"journal {size / 1e6:.1f} MB"
             )
-            print(journal_report(journal))
     finally:
         control.down(home)
+    print("the journal's largest parts (records, bytes, what):")
+    print(journal_report(home.local_journal))
     return 0
 
 
@@ -99,18 +100,20 @@ def _train(ctx: Context, work: Path, jobs: int) -> None:
 
 
 def _sdsinf(ctx: Context, work: Path, runs: int) -> None:
+    from backend.interface import Backend
     from backend.sdsinf.data import generate
     from backend.sdsinf.plans import RunPlan
     from backend.sdsinf.runs import SdsinfRuns
 
     sds = SdsinfRuns(ctx)
+    door = Backend(ctx)  # follows each run as `sdsinf run` and the console do
     generate(work / "gc", 1024, 120, 1000, seed=1)
     sds.upload(work / "gc", 1024, 120, "c1")
     shapes = [("serial", 1), ("queue", 2), ("queue", 4), ("queue", 8), ("object", 2), ("object", 4), ("serial", 1)]
     for variant, workers in (shapes * 2)[:runs]:
         plan = RunPlan(preset="", data="c1", variant=variant, workers=workers, batch=500)
         started = sds.start(plan)
-        sds.follow(started.run_id, timeout_s=900)
+        door.follow_run(started.run_id, lambda _: None)
 
 
 if __name__ == "__main__":

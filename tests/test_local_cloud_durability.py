@@ -93,3 +93,35 @@ def test_a_clean_stop_leaves_a_compacted_journal(tmp_path: Path, monkeypatch: py
         assert s3.get_object(Bucket="overwritten", Key="k")["Body"].read() == b"119"
     finally:
         control.down(home)
+
+
+def test_objects_removed_by_a_batch_delete_leave_the_journal_and_size_alone_triggers_it(tmp_path: Path) -> None:
+    # an hour of SDS-Inf runs: 1,755 records and 144 MB, never compacted (under 5,000 records), and a run's
+    # partials and live files, once removed with DeleteObjects, still replayed at every start
+    from backend.context import Context
+    from backend.core.paths import Home
+    from backend.localcloud import control
+    from backend.localcloud.journal import Journal
+
+    home = Home(tmp_path / "h")
+    control.up(home, workers=0)
+    try:
+        s3 = Context.create(None, home).clients.client("s3")
+        s3.create_bucket(Bucket="partials")
+        body = os.urandom(1024 * 1024)
+        for i in range(40):  # 40 MB in 40 records: past the size at which a journal is compacted
+            s3.put_object(Bucket="partials", Key=f"run-1/part-{i}", Body=body)
+        s3.put_object(Bucket="partials", Key="kept", Body=b"stays")
+        batch = [{"Key": f"run-1/part-{i}"} for i in range(40)]
+        s3.delete_objects(Bucket="partials", Delete={"Objects": batch, "Quiet": True})
+        control.down(home)  # a clean stop compacts
+        journal = Journal(home.local_journal)
+        kept = journal.count()["requests"]
+        journal.close()
+        assert kept <= 4, kept  # the bucket, the kept object and the batch delete
+        restored = control.up(home, workers=0).state["restored"]
+        assert restored["replayed"] == kept
+        s3 = Context.create(None, home).clients.client("s3")
+        assert [o["Key"] for o in s3.list_objects_v2(Bucket="partials").get("Contents", [])] == ["kept"]
+    finally:
+        control.down(home)

@@ -874,3 +874,21 @@ def test_data_upload_takes_the_datas_own_depth_unless_told(runs: SdsinfRuns, tmp
     assert shallower.returncode == 0 and "x 4 layers" in shallower.stdout, shallower.stderr
     deeper = cli(home, "sdsinf", "data", "upload", "--data", str(tmp_path / "gc"), "--name", "x", "--layers", "9")
     assert deeper.returncode != 0 and "--layers 9 asked for" in deeper.stderr and "--layers 6" in deeper.stderr
+
+
+def test_a_run_followed_to_its_end_leaves_no_partials_or_live_files(runs: SdsinfRuns, tmp_path: Path) -> None:
+    # an hour of runs left thousands of them (the local cloud's journal: 9,184 records, 258 MB), every one
+    # replayed at each start, and listed by every `sdsinf runs`
+    from backend.interface import Backend
+
+    generate(tmp_path / "gc", 1024, 6, 60, seed=21)
+    runs.upload(tmp_path / "gc", 1024, 6, "tidy")
+    started = runs.start(_plan("tidy", "object", workers=3, config="t_1024n_3w_object"))
+    seen: list[LiveMetric] = []
+    summary = Backend(runs.ctx).follow_run(started.run_id, seen.append)
+    assert summary.matches_truth is True and len(seen) == 3 * 6  # every layer was streamed first
+    out = runs.out
+    shards = Shards.from_outputs(out)
+    assert not any(list(runs._keys(b, f"{started.run_id}/")) for b in [shards.intermediate_bucket, *shards.buckets])
+    assert not list(runs._keys(out["MetricsBucket"], f"runs/{started.run_id}/live/"))
+    assert runs.show(started.run_id)["metrics"]  # what the run measured stays

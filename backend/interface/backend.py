@@ -345,7 +345,15 @@ class Backend:
         return self._runs().start(plan)
 
     def follow_run(self, run_id: str, on_metric: Callable[[LiveMetric], None]) -> RunSummary:
-        return self._runs().follow(run_id, on_metric)
+        """Stream the run's per-layer metrics to its end; then its transient files (live metrics, Object
+        partials) are removed, ended well or not: they have been read, and left they slow every listing
+        and the local cloud's start."""
+        runs = self._runs()
+        try:
+            return runs.follow(run_id, on_metric)
+        finally:
+            if runs.ended(run_id):
+                runs.cleanup_transients(run_id)
 
     def runs(self) -> list[RunSummary]:
         return self._runs().runs()

@@ -8,7 +8,8 @@ Right after a replay, while nothing else can write, the journal is compacted:
   is replaced by one unconditional PutItem per item that exists now, read from the replayed tables.
   Table creation and updates stay, ahead of them.
 - S3: an object write that a later write or delete of the same key overwrote is dropped, unless
-  that key is ever the source of a copy (its old content may have been copied before it changed).
+  that key is ever the source of a copy (its old content may have been copied before it changed). A
+  batch delete (DeleteObjects) counts as a delete of each key it names.
 
 Everything else (stacks, functions, queues, multipart uploads, ...) is kept as it was.
 """
@@ -19,12 +20,14 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote
+from xml.etree import ElementTree
 
 from backend.localcloud.journal import Journal, Recorded, credential_scope
 
 _DDB_ITEM_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 _DDB_PREFIX = "DynamoDB_20120810."
-DEFAULT_COMPACT_AT = 5000  # records; $SKYDECK_JOURNAL_COMPACT_AT changes it
+DEFAULT_COMPACT_AT = 2000  # records; $SKYDECK_JOURNAL_COMPACT_AT changes it
+COMPACT_AT_BYTES = 32 * 1024 * 1024  # or this much journal, whatever the count
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,18 @@ def _s3_object(rec: Recorded) -> tuple[str, str] | None:
     if len(parts) != 2 or not parts[1]:
         return None
     return parts[0], parts[1]
+
+
+def _batch_deleted(rec: Recorded) -> list[tuple[str, str]]:
+    """(bucket, key) of each object a DeleteObjects (POST /BUCKET?delete) removed; [] for anything else."""
+    if rec.method != "POST" or "delete" not in parse_qs(rec.query, keep_blank_values=True):
+        return []
+    bucket = rec.path.strip("/").split("/", 1)[0]
+    try:
+        root = ElementTree.fromstring(rec.body)
+    except ElementTree.ParseError:
+        return []
+    return [(bucket, el.text or "") for el in root.iter() if el.tag.rsplit("}", 1)[-1] == "Key"]
 
 
 def _copy_source(rec: Recorded) -> tuple[str, str] | None:
@@ -100,6 +115,8 @@ def plan(records: Iterable[Recorded]) -> Plan:
         if obj:
             object_writes.append((rec.seq, obj))
             last_write[obj] = rec.seq
+        for deleted in _batch_deleted(rec):  # a batch delete supersedes the writes before it, as one delete does
+            last_write[deleted] = rec.seq
     found.superseded = {seq for seq, obj in object_writes if last_write[obj] != seq and obj not in copied}
     return found
 

@@ -174,6 +174,30 @@ class SdsinfRuns:
         prefix = self.queue_prefix(run_id)
         return make_queues(sqs, sns, shards.topics, shards.coordination_topic, prefix, run_id, workers)
 
+    def ended(self, run_id: str) -> bool:
+        """Whether the run has its summary (written last, by worker 0 or by a follower that failed it)."""
+        return self._maybe(self.out["MetricsBucket"], f"runs/{run_id}/summary.json") is not None
+
+    def cleanup_transients(self, run_id: str) -> int:
+        """Once a run has ended and been followed: its live per-layer files (the stream is over; the
+        summary, metrics and layer stats hold what they said) and its Object partials (read once, and
+        on AWS expired after a day anyway). Left, they make every later listing - and the local cloud's
+        start-up, which replays each of thousands of small writes - slower for nothing. Returns the
+        objects removed."""
+        out = self.out
+        places = [(out["MetricsBucket"], f"runs/{run_id}/live/")]
+        if "Shards" in out:
+            intermediate = Shards.from_outputs(out).intermediate()
+            places += [(b, f"{run_id}/") for b in [intermediate["bucket"], *intermediate["buckets"]]]
+        removed = 0
+        for bucket, prefix in places:
+            keys = list(self._keys(bucket, prefix))
+            for start in range(0, len(keys), 1000):
+                batch = [{"Key": k} for k in keys[start : start + 1000]]
+                self.s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+                removed += len(batch)
+        return removed
+
     def cleanup_queues(self, run_id: str) -> int:
         """Remove a Queue run's subscriptions and queues (after it ends, either way). Returns queues removed."""
         out = self.out
