@@ -10,7 +10,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 AWSCLI_VENV ?= .venv-awscli
 AWSCLI_STAMP := $(AWSCLI_VENV)/.installed
 
-.PHONY: setup console test check lint bench docs clean rehearse-fleet
+.PHONY: setup console test check lint bench bench-hour docs clean rehearse-fleet
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,10 @@ bench: setup
 	$(BIN)/python benchmarks/load_bench.py
 	$(BIN)/python benchmarks/sdsinf_bench.py
 	$(BIN)/python benchmarks/plenoxels_bench.py
+
+# the first hour's work (stacks, two trainings, seven SDS-Inf runs), then two restarts timed (about 20 min)
+bench-hour: setup
+	$(BIN)/python benchmarks/hour_bench.py
 
 docs: setup
 	$(BIN)/python -m cli.reference docs/cli.md
