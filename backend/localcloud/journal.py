@@ -289,6 +289,10 @@ class Journal:
                 raise
             self._db.execute("COMMIT")
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            if drop:
+                # SQLite keeps a dropped row's pages as free space: the file (and every later start's
+                # reading of it) stays as large as before, so give them back
+                self._db.execute("VACUUM")
 
     def requests(self) -> Iterator[Recorded]:
         """Recorded requests in order, read in batches so that a long journal is never all in memory."""

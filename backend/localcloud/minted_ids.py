@@ -82,6 +82,7 @@ class IdMap:
         self._map: dict[str, str] = {}
         self._pattern: re.Pattern[str] | None = None
         self._forms: dict[str, str] = {}
+        self._pending: set[str] = set()  # forms learned since the pattern was last compiled
 
     def __len__(self) -> int:
         return len(self._map)
@@ -92,25 +93,37 @@ class IdMap:
             return
         self._map.update(fresh)
         # an id appears raw, percent-encoded (paths, query strings) or form-encoded (+ for space)
-        self._forms = {}
-        for old, new in self._map.items():
-            self._forms[old] = new
-            self._forms[quote(old, safe="")] = quote(new, safe="")
-            self._forms[quote_plus(old, safe="")] = quote_plus(new, safe="")
-        keys = sorted(self._forms, key=len, reverse=True)
-        self._pattern = re.compile("|".join(re.escape(k) for k in keys))
+        for old, new in fresh.items():
+            forms = [(old, new), (quote(old, safe=""), quote(new, safe=""))]
+            forms.append((quote_plus(old, safe=""), quote_plus(new, safe="")))
+            for form_old, form_new in forms:
+                self._forms[form_old] = form_new
+                self._pending.add(form_old)
+
+    def _compiled(self, text: str) -> re.Pattern[str] | None:
+        """The pattern of every known form, longest first. Compiling it costs as much as the ids known
+        (an hour's replay learned hundreds, one at a time): it is compiled again only when a text holds
+        an id learned since, never at each learning."""
+        if self._pending and (self._pattern is None or any(form in text for form in self._pending)):
+            keys = sorted(self._forms, key=len, reverse=True)
+            self._pattern = re.compile("|".join(re.escape(k) for k in keys))
+            self._pending.clear()
+        return self._pattern
 
     def known(self, old: str) -> bool:
         return old in self._map
 
     def rewrite_text(self, text: str) -> str:
-        if self._pattern is None or not text:
+        if not self._forms or not text:
             return text
-        return self._pattern.sub(lambda m: self._forms[m.group(0)], text)
+        pattern = self._compiled(text)
+        if pattern is None:
+            return text
+        return pattern.sub(lambda m: self._forms[m.group(0)], text)
 
     def rewrite_body(self, body: bytes, content_type: str) -> bytes:
         """Textual bodies are rewritten; object data (an S3 part, a zip) is never touched."""
-        if self._pattern is None or not body or len(body) > MAX_REWRITTEN_BODY:
+        if not self._forms or not body or len(body) > MAX_REWRITTEN_BODY:
             return body
         if not any(t in content_type for t in _TEXT_TYPES):
             return body
