@@ -7,17 +7,13 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from backend.core.errors import ConfigError, NotFoundError, SkydeckError
+from backend.jobs.service import CloudService
 from gpu_executor.plenoxels.dataset import DatasetError, check_scene
 from gpu_executor.storage import RESULTS_PREFIX, SCENE_MANIFEST, SCENES_PREFIX, S3Storage
 from lambda_src.keys import UnsafeKey, check_name, local_path
-
-if TYPE_CHECKING:
-    from backend.core.aws import Clients
-    from backend.jobs.service import CloudAccess
-    from backend.stacks.service import Stacks
 
 
 @dataclass(frozen=True)
@@ -29,18 +25,7 @@ class PushResult:
     views: dict[str, int]
 
 
-class Scenes:
-    def __init__(self, cloud: CloudAccess) -> None:
-        self.cloud = cloud  # read on first use
-
-    @property
-    def stacks(self) -> Stacks:
-        return self.cloud.stacks
-
-    @property
-    def clients(self) -> Clients:
-        return self.cloud.clients
-
+class Scenes(CloudService):
     @property
     def bucket(self) -> str:
         return self.stacks.outputs("infra")["Bucket"]

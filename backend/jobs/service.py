@@ -35,9 +35,12 @@ class CloudAccess(Protocol):
     def profile(self) -> Profile: ...
 
 
-class Jobs:
+class CloudService:
+    """A service over a command's cloud: its stacks and clients, read on first use, so that a command
+    refused for its arguments never connects."""
+
     def __init__(self, cloud: CloudAccess) -> None:
-        self.cloud = cloud  # read on first use: a command refused for its arguments never connects
+        self.cloud = cloud
 
     @property
     def stacks(self) -> Stacks:
@@ -47,6 +50,8 @@ class Jobs:
     def clients(self) -> Clients:
         return self.cloud.clients
 
+
+class Jobs(CloudService):
     @property
     def is_local(self) -> bool:
         """The local cloud's executors run the torch engine; a fleet runs either."""

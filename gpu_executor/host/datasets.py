@@ -16,7 +16,7 @@ import sys
 import tarfile
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from lambda_src.keys import UnsafeKey, local_path
 
@@ -72,11 +72,9 @@ def _unpack_zip(archive: Path, dest: Path) -> None:
                 _skip(archive, member.filename, "it is a link or a device, not a file")
                 continue
             target = _target(archive, dest, member.filename)
-            if target is None or target.exists():
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(member) as src, open(target, "wb") as out:
-                shutil.copyfileobj(src, out)
+            if target is not None and not target.exists():
+                with zf.open(member) as src:
+                    _write(target, src)
 
 
 def _unpack_tar(archive: Path, dest: Path) -> None:
@@ -87,14 +85,16 @@ def _unpack_tar(archive: Path, dest: Path) -> None:
                     _skip(archive, member.name, "it is a link or a device, not a file")
                 continue
             target = _target(archive, dest, member.name)
-            if target is None or target.exists():
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            extracted = tf.extractfile(member)
-            if extracted is None:
-                continue
-            with extracted as src, open(target, "wb") as out:
-                shutil.copyfileobj(src, out)
+            extracted = tf.extractfile(member) if target is not None and not target.exists() else None
+            if target is not None and extracted is not None:
+                with extracted as src:
+                    _write(target, src)
+
+
+def _write(target: Path, src: IO[bytes]) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "wb") as out:
+        shutil.copyfileobj(src, out)
 
 
 def _target(archive: Path, dest: Path, name: str) -> Path | None:
