@@ -213,15 +213,14 @@ class SdsinfRuns:
         from backend.sdsinf.data import load_dataset
         from lambda_src.sdsinf.graphchallenge import layers_present
 
-        if layers is None:
-            layers = layers_present(Path(data), neurons)
-            if not layers:
-                raise ConfigError(f"--data {data}: no neuron{neurons}/n{neurons}-l1.tsv; is --neurons right?")
-
         try:
             check_name("dataset", name)
         except ValueError as exc:
             raise ConfigError(f"--name: {exc}") from None
+        if layers is None:
+            layers = layers_present(Path(data), neurons)
+            if not layers:
+                raise ConfigError(f"--data {data}: no neuron{neurons}/n{neurons}-l1.tsv; is --neurons right?")
 
         net, y, truth = load_dataset(data, neurons, layers)
         out = self.out
