@@ -192,7 +192,8 @@ async def test_the_sdsinf_live_view_fits_80_columns(cloud_home) -> None:  # noqa
     from tui.messages import RunMetric
 
     app = _app(cloud_home, "sdsinf")
-    async with app.run_test(size=(80, 24)) as pilot:
+    # 80 columns by 40 rows: on a shorter terminal the plot (and its title) give their rows to the runs
+    async with app.run_test(size=(80, 40)) as pilot:
         await _settle(pilot)
         metric = LiveMetric(worker=7, batch=1, layer=119, layers=120, duration_s=1.234, nnz=1_048_576,
                             rows_active=10_000, messages_sent=13_361, bytes_sent=1_281_614_968,
