@@ -14,8 +14,9 @@ import re
 
 LIMIT = 4000  # characters of one value shown before the cut
 # C0 and C1 controls, DEL, and the bidirectional overrides that make text read other than it runs
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_CONTROL_BUT_NEWLINE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_OTHER_CONTROLS = "\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_CONTROL = re.compile(f"[\x00-\x1f{_OTHER_CONTROLS}]")
+_CONTROL_BUT_NEWLINE = re.compile(f"[\x00-\x09\x0b-\x1f{_OTHER_CONTROLS}]")
 _NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 # rich's and Textual's markup: a tag opens with [ and a letter, #, /, @ or ], as rich.markup.escape sees it
 _TAG = re.compile(r"(\\*)(\[[a-zA-Z#/@\]][^\[]*?\])")

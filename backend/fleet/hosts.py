@@ -51,7 +51,7 @@ class Host:
     @property
     def local(self) -> bool:
         """One of the local cloud's executors (local-N), not an instance."""
-        return self.instance_id.startswith("local-")
+        return is_local_executor(self.instance_id)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "local": self.local}
@@ -157,12 +157,12 @@ class FleetHosts:
     def _host(s3: Any, bucket: str, iid: str, member: dict[str, Any] | None, described: dict[str, Any] | None) -> Host:
         problems: list[str] = []
         boot = _json(_read(s3, bucket, f"{HOSTS_PREFIX}{iid}/boot.json"), problems)
-        beat = _json(_read(s3, bucket, beacon_key(iid)), [])
+        beacon = _Record(_json(_read(s3, bucket, beacon_key(iid)), []), [])  # information: never malformed
         tags = {t["Key"]: t["Value"] for t in (described or {}).get("Tags", [])}
         record = _Record(boot, problems)
         steps = _steps(boot.get("steps"), problems)
-        local = iid.startswith("local-")  # a local cloud's executor boots nothing
-        state = record.text("state") or tags.get("skydeck:boot") or ("-" if local else "unknown")
+        # a local cloud's executor boots nothing
+        state = record.text("state") or tags.get("skydeck:boot") or ("-" if is_local_executor(iid) else "unknown")
         failed_step = record.text("step") if state == "failed" else ""
         if state == "failed" and not failed_step:
             failed_step = tags.get("skydeck:boot-step", "")
@@ -179,13 +179,13 @@ class FleetHosts:
             boot_state=state,
             failed_step=failed_step,
             reason=reason,
-            engine=record.text("engine") or _Record(beat, []).text("engine"),
+            engine=record.text("engine") or beacon.text("engine"),
             python=record.text("python"),
             torch=record.text("torch"),
             steps=steps,
-            heartbeat=_Record(beat, []).text("time") or None,
-            job_id=_Record(beat, []).text("job_id") or None,
-            pid=beat["pid"] if isinstance(beat.get("pid"), int) and not isinstance(beat.get("pid"), bool) else None,
+            heartbeat=beacon.text("time") or None,
+            job_id=beacon.text("job_id") or None,
+            pid=_whole(beacon.doc.get("pid")),
         )
 
 
@@ -236,14 +236,20 @@ def _steps(raw: Any, problems: list[str]) -> list[BootStep]:
         if not isinstance(step, dict) or not all(isinstance(step.get(k), str) for k in ("name", "state")):
             problems.append(f"steps[{i}] needs a name and a state")
             continue
-        seconds = step.get("seconds")
         detail = step.get("detail")
         steps.append(
             BootStep(
-                step["name"],
-                step["state"],
-                detail if isinstance(detail, str) else "",
-                seconds if isinstance(seconds, int) and not isinstance(seconds, bool) else None,
+                step["name"], step["state"], detail if isinstance(detail, str) else "", _whole(step.get("seconds"))
             )
         )
     return steps
+
+
+def _whole(value: Any) -> int | None:
+    """A JSON whole number, or None (true and false are not numbers here)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def is_local_executor(instance_id: str) -> bool:
+    """A local cloud's executor (local-N), which boots nothing, not an EC2 instance."""
+    return instance_id.startswith("local-")
