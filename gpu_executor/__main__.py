@@ -13,6 +13,7 @@ import sys
 
 import boto3
 
+from gpu_executor import exits
 from gpu_executor.engines import EngineError, builtin_engines, choose
 from gpu_executor.executor import Executor, ExecutorConfig
 from gpu_executor.host.beacon import HostBeacon
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         except EngineError as exc:
             beacon.engine = f"none ({exc})"
     executor = Executor(store, engines, config, storage=storage, protection=protection, beacon=beacon)
+    exits.note_running(exits.exits_dir(), os.getpid())  # what a supervisor's exit record will name
     executor.install_signal_handlers()
     executor.run(once=args.once)
     return 0

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gpu_executor import exits
 from gpu_executor.engines import Engine, EngineError, RunContext, StopRequested, Storage, choose
 from gpu_executor.host.beacon import HostBeacon
 from gpu_executor.joblog import JobLog
@@ -145,7 +146,9 @@ class Executor:
             self.handle(message)
         return bool(messages)
 
-    def _reconcile(self, queued_stale_s: float | None = None, worker_gone: Callable[[str], bool] | None = None) -> None:
+    def _reconcile(
+        self, queued_stale_s: float | None = None, worker_gone: Callable[[str], str | None] | None = None
+    ) -> None:
         try:
             done = self.store.reconcile(
                 queued_stale_s=self.config.queued_stale_s if queued_stale_s is None else queued_stale_s,
@@ -391,15 +394,18 @@ class _Live:
         return None
 
 
-def _gone_from_this_host(worker: str) -> bool:
-    """Whether `worker` (an executor id, HOST-PID) ran on this host in a process that has ended."""
+def _gone_from_this_host(worker: str) -> str | None:
+    """Why `worker` (an executor id, HOST-PID) is gone, when it ran on this host in a process that has
+    ended: what its supervisor recorded (a kill by the out-of-memory killer says so), or that it ended."""
     host, _, pid = worker.rpartition("-")
     if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
-        return False
+        return None
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
-        return True
+        directory = exits.exits_dir()
+        ended = exits.read(directory, int(pid)) if directory is not None else None
+        return ended.reason() if ended is not None else "is gone (its process ended)"
     except PermissionError:
-        return False  # alive, someone else's
-    return False
+        return None  # alive, someone else's
+    return None

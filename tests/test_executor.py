@@ -429,3 +429,34 @@ def test_an_ended_job_keeps_no_stale_note_and_lists_its_last_iteration(store: Jo
     store.finish(job_id, "w2", "SUCCEEDED", result={"iterations": 150, "psnr": 30.0})
     record = store.get(job_id)
     assert record.note is None and Job.from_record(record).iteration == 150
+
+
+def test_a_job_whose_executor_was_killed_says_so_and_names_memory(
+    store: JobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the kernel's out-of-memory killer sends SIGKILL: the job used to end "is gone (its process ended)"
+    # and nothing said memory. The local cloud's pool records how each executor ended; the next says so.
+    import socket
+
+    from backend.localcloud.executors import ExecutorPool
+    from gpu_executor.executor import _gone_from_this_host
+
+    pool = ExecutorPool(tmp_path, tmp_path / "logs", 0, None, "")  # type: ignore[arg-type]  # reap needs no metadata service
+    monkeypatch.setenv("SKYDECK_EXECUTOR_EXITS", str(pool.exits_dir))
+    victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=60)
+    pool.reap(victim)
+    ended = subprocess.Popen(["true"])  # and one that exited by itself, with no record of how
+    ended.wait()
+    job_id, other = _submit(store), _submit(store)
+    _drain(store, store.queue_url)
+    host = socket.gethostname()
+    assert store.claim(job_id, f"{host}-{victim.pid}") is not None
+    assert store.claim(other, f"{host}-{ended.pid}") is not None
+    done = store.reconcile(queued_stale_s=3600, heartbeat_stale_s=3600, worker_gone=_gone_from_this_host)
+    assert set(done["requeued"]) == {job_id, other}
+    note = store.get(job_id).note
+    assert "was killed by SIGKILL" in note and "out-of-memory killer" in note and "lower reso or batch_size" in note
+    assert store.get(other).note.endswith("is gone (its process ended)")
+    _drain(store, store.queue_url)

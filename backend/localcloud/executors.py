@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from backend.localcloud.imds import Instance, MetadataService
+from gpu_executor import exits
 
 log = logging.getLogger("skydeck.localcloud.executors")
 FLEET_ROLE = "FLEET_ROLE_ARN"
@@ -74,6 +75,7 @@ class ExecutorPool:
         self.imds_url = imds_url
         self.home_root = home_root
         self.logs_dir = logs_dir / "executor"
+        self.exits_dir = self.logs_dir / "exits"  # how each one ended: the next one tells its job's owner
         self.count = count
         self.procs: list[subprocess.Popen[bytes] | None] = [None] * count
         self.next_start = [0.0] * count
@@ -98,6 +100,7 @@ class ExecutorPool:
             "SKYDECK_HOME": str(self.home_root),
             "SKYDECK_PROFILE": "local",
             "SKYDECK_INSTANCE_ID": instance_id,  # its heartbeat goes where a host's does: `fleet hosts` lists it
+            exits.EXITS_ENV: str(self.exits_dir),
         }
         with open(self.logs_dir / f"local-{slot + 1}.log", "ab") as out:
             return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env)
@@ -110,6 +113,7 @@ class ExecutorPool:
                     continue
                 if proc is not None:
                     # it died (it waits for the infra stack by itself): restart it without a log storm
+                    self.reap(proc)
                     self.next_start[slot] = now + RESTART_DELAY_S
                     self.procs[slot] = None
                     continue
@@ -119,6 +123,11 @@ class ExecutorPool:
                         self.next_start = [now + WAIT_FOR_STACK_S] * self.count
                         break
                     self.procs[slot] = self._spawn(slot, settings)
+
+    def reap(self, proc: subprocess.Popen[bytes]) -> None:
+        """Write down how an executor ended, so that the job it held is not only "gone" but "killed"."""
+        if proc.returncode is not None:
+            exits.record(self.exits_dir, exits.Exit.from_returncode(proc.pid, proc.returncode))
 
     def stop(self, timeout_s: float = 15.0) -> None:
         self.stopped.set()

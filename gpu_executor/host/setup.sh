@@ -272,7 +272,9 @@ Environment=SKYDECK_DATA_ROOT=$DATA
 Environment=SKYDECK_SCALE_IN_PROTECTION=1
 Environment=SKYDECK_INSTANCE_ID=$INSTANCE
 Environment=SKYDECK_WORKDIR=$BASE/work
+Environment=SKYDECK_EXECUTOR_EXITS=$BASE/exits
 ExecStart=$VENV/bin/python -m gpu_executor --engine auto
+ExecStopPost=$VENV/bin/python -m gpu_executor.exits systemd
 Restart=always
 RestartSec=5
 KillSignal=SIGTERM

@@ -326,12 +326,13 @@ class JobStore:
         queued_stale_s: float = 600.0,
         heartbeat_stale_s: float = 300.0,
         max_attempts: int = 3,
-        worker_gone: Callable[[str], bool] | None = None,
+        worker_gone: Callable[[str], str | None] | None = None,
     ) -> dict[str, list[str]]:
         """Make a lost message or a dead executor harmless; the table says what should be happening.
 
-        - RUNNING with no heartbeat for `heartbeat_stale_s`, or whose worker `worker_gone` knows is dead:
-          back to QUEUED and re-sent, or FAILED once it has used `max_attempts`.
+        - RUNNING with no heartbeat for `heartbeat_stale_s`, or whose worker `worker_gone` knows is dead
+          (it answers why, in words that follow "executor WORKER"): back to QUEUED and re-sent, or
+          FAILED once it has used `max_attempts`.
         - QUEUED for `queued_stale_s` with fewer messages waiting in the queue than such jobs: that
           many of them (the oldest first) lost their message, and are re-sent. Messages in flight
           belong to running jobs, so they do not hide an orphan. A duplicate is harmless (the claim
@@ -342,14 +343,14 @@ class JobStore:
         waiting = self._visible_messages()  # before this pass adds messages of its own
         for job in self.iter_all(state="RUNNING"):
             beat = float(job.heartbeat_at or job.started_at or 0)
-            gone = worker_gone is not None and worker_gone(job.worker or "")
-            if now - beat < heartbeat_stale_s and not gone:
+            gone = worker_gone(job.worker or "") if worker_gone is not None else None
+            if now - beat < heartbeat_stale_s and gone is None:
                 continue
             give_up = (job.attempts or 0) >= max_attempts
             target = "FAILED" if give_up else "QUEUED"
             why = (
-                f"executor {job.worker} is gone (its process ended)"
-                if gone
+                f"executor {job.worker} {gone}"
+                if gone is not None
                 else f"executor {job.worker} lost: no heartbeat for {now - beat:.0f}s"
             )
             try:
