@@ -189,7 +189,12 @@ class Executor:
 
     def _run_claimed(self, job: JobRecord, handle: str) -> str:
         job_id = job.job_id
-        joblog = JobLog(job_id, self.storage)
+        # the executor's own log follows its job too: it said nothing between start and a job's end
+        joblog = JobLog(
+            job_id,
+            self.storage,
+            echo=lambda line: log.info(json.dumps({"event": "job", "job_id": job_id, "says": line})),
+        )
         joblog.continue_earlier(job.attempts or 1)
         joblog.write(f"claimed by {self.worker_id} (attempt {job.attempts or 1})")
         state = _Live(joblog)

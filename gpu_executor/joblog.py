@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 PROGRESS_KEYS = ("iteration", "n_iters", "loss", "psnr_train", "psnr", "rays_per_s", "reso", "voxels", "stage", "eta_s")
@@ -17,8 +18,11 @@ MAX_LINES = 5000
 
 
 class JobLog:
-    def __init__(self, job_id: str, storage: Any | None, every_s: float = 10.0) -> None:
+    def __init__(
+        self, job_id: str, storage: Any | None, every_s: float = 10.0, echo: Callable[[str], None] | None = None
+    ) -> None:
         self.job_id = job_id
+        self.echo = echo  # each line also goes here (the executor's own log), as it is written
         self.storage = storage
         self.every_s = every_s
         self.lines: list[str] = []
@@ -44,6 +48,8 @@ class JobLog:
             self.lines.append(f"{stamp} {text}")
             if len(self.lines) > MAX_LINES:  # a very long job keeps its start and its latest lines
                 del self.lines[100 : len(self.lines) - MAX_LINES + 100]
+        if self.echo is not None:
+            self.echo(text)
 
     def progress(self, progress: dict[str, Any]) -> None:
         parts = [f"{k}={progress[k]}" for k in PROGRESS_KEYS if k in progress]

@@ -43,7 +43,7 @@ async def test_deploy_and_delete_from_the_stacks_screen_with_confirmation(fresh:
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         assert rows(app, "#stacks-table")[0][:1] == ["infra"]
-        assert "NOT_DEPLOYED" in rows(app, "#stacks-table")[0][2]
+        assert "NOT_DEPLOYED" in rows(app, "#stacks-table")[0][1]
         await pilot.press("d")
         await pilot.press("n")  # declined: nothing happens
         await settle(app, pilot)
@@ -52,7 +52,7 @@ async def test_deploy_and_delete_from_the_stacks_screen_with_confirmation(fresh:
         await pilot.press("y")
         await settle(app, pilot)
         assert fresh.stacks.describe("infra").status == "CREATE_COMPLETE"
-        assert "CREATE_COMPLETE" in rows(app, "#stacks-table")[0][2]
+        assert "CREATE_COMPLETE" in rows(app, "#stacks-table")[0][1]
         events = "\n".join(str(line.text) for line in app.screen.query_one("#stack-events").lines)
         assert "JobsTable" in events and "deploy infra: CREATE_COMPLETE" in events
         await pilot.press("x")
@@ -759,3 +759,24 @@ async def test_the_sdsinf_forms_empty_fields_are_valid_and_enter_launches(cloud:
         await settle(app, pilot)  # again: the first frame starts more work (the form, the lists)
         status = str(app.screen.query_one("#sds-status").render())
         assert status.strip(), "Enter in the form launched nothing"
+
+
+async def test_at_80x24_the_stacks_outputs_show_whole_bucket_names_and_scroll_to_the_last(fresh: Context) -> None:
+    # the outputs panel broke bucket names mid-word even at 120 columns, beside 50 empty ones, and
+    # at 80x24 the outputs below its twelfth line could not be reached
+    from textual.containers import VerticalScroll
+
+    fresh.stacks.deploy("infra")
+    outputs = fresh.stacks.describe("infra").outputs
+    app = SkydeckApp(backend=Backend(fresh), mode="stacks")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        shown = _visible_text(app)
+        assert outputs["Bucket"] in shown and outputs["AccessLogBucket"] in shown
+        box = app.screen.query_one("#stack-outputs-box", VerticalScroll)
+        last = list(outputs)[-1]
+        box.focus()
+        await pilot.press("end")
+        await settle(app, pilot)
+        assert box.scroll_y > 0 and last in _visible_text(app)
+    fresh.stacks.delete("infra")

@@ -166,6 +166,34 @@ async def test_long_log_lines_wrap_instead_of_being_cut(tmp_path) -> None:  # no
         assert max(strip.cell_length for strip in log.lines) <= log.scrollable_content_region.width
 
 
+async def test_e_pauses_the_log_to_read_it_and_follows_the_end_again(tmp_path) -> None:  # noqa: ANN001
+    # "e Follow end" changed nothing visible: the log already stuck to its end, and new lines pulled
+    # an operator reading further up back down
+    from textual.widgets import RichLog, Static
+
+    from tui.messages import LogLines
+
+    app = _logs_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(pilot)
+        screen = app.screen
+        log = screen.query_one("#log", RichLog)
+        screen.on_log_lines(LogLines([f"line {i}" for i in range(100)]))
+        await pilot.pause()
+        assert "following" in str(screen.query_one("#log-state", Static).render())
+        await pilot.press("e")
+        log.scroll_to(y=10, animate=False)
+        await pilot.pause()
+        screen.on_log_lines(LogLines([f"later {i}" for i in range(7)]))
+        await pilot.pause()
+        assert log.scroll_y == 10  # held still while paused
+        assert "paused · 7 new lines below" in str(screen.query_one("#log-state", Static).render())
+        await pilot.press("e")
+        await pilot.pause()
+        assert log.scroll_y == log.max_scroll_y > 10
+        assert "following" in str(screen.query_one("#log-state", Static).render())
+
+
 async def test_stack_events_show_their_whole_status_at_80_columns(cloud_home) -> None:  # noqa: ANN001
     from textual.widgets import RichLog
 

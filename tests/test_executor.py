@@ -460,3 +460,17 @@ def test_a_job_whose_executor_was_killed_says_so_and_names_memory(
     assert "was killed by SIGKILL" in note and "out-of-memory killer" in note and "lower reso or batch_size" in note
     assert store.get(other).note.endswith("is gone (its process ended)")
     _drain(store, store.queue_url)
+
+
+def test_the_executors_own_log_follows_its_job_between_start_and_end(
+    store: JobStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    # the Logs screen showed an executor's log stopping at executor_started while it trained a job
+    job_id = _submit(store)
+    with caplog.at_level("INFO", logger="skydeck.executor"):
+        assert _executor(store, ScriptedEngine()).poll_once()
+    said = [json.loads(r.getMessage()) for r in caplog.records if r.getMessage().startswith("{")]
+    lines = [e["says"] for e in said if e.get("event") == "job" and e.get("job_id") == job_id]
+    assert any(line.startswith("claimed by w1") for line in lines)
+    assert any(line.startswith("progress ") for line in lines)
+    assert lines[-1].startswith("SUCCEEDED")

@@ -8,7 +8,7 @@ from typing import Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, RichLog, Static
 
 from backend.interface import ORDER, STACKS, markup_safe
@@ -44,15 +44,18 @@ class StacksScreen(DeckScreen):
         yield from self.compose_frame()
         with Horizontal(id="stacks-body"):
             yield DataTable(id="stacks-table", cursor_type="row", zebra_stripes=True)
-            yield Static("", id="stack-outputs")
+            # outputs are long (bucket names, ARNs) and many: the panel scrolls (Tab to it, then arrows)
+            with VerticalScroll(id="stack-outputs-box", can_focus=True):
+                yield Static("", id="stack-outputs")
         yield Static("events", classes="section-title")
         yield RichLog(id="stack-events", max_lines=2000, markup=True, wrap=True)
         yield from self.compose_footer()
 
     def on_mount(self) -> None:
         table = self.query_one("#stacks-table", DataTable)
-        # what each stack holds is the side panel's first line: a column of it was cut at 80 columns
-        table.add_columns("stack", "name", "status")
+        # the stack's full name and what it holds are the side panel's first lines: columns of them
+        # were cut at 80 columns, and took the width the outputs' bucket names need
+        table.add_columns("stack", "status")
         self.action_refresh()
 
     def action_refresh(self) -> None:
@@ -106,7 +109,7 @@ class StacksScreen(DeckScreen):
             s = row.info
             if self.filter_text and self.filter_text not in f"{s.short} {s.status}".lower():
                 continue
-            table.add_row(s.short, s.name, _status(s.status), key=s.short)
+            table.add_row(s.short, _status(s.status), key=s.short)
         if table.row_count:
             table.move_cursor(row=min(keep, table.row_count - 1))
         self._show_outputs()
@@ -134,8 +137,9 @@ class StacksScreen(DeckScreen):
         info = chosen.info
         lines = [f"[b]{info.name}[/b]  {_status(info.status)}", chosen.what]
         if info.reason:
-            lines.append(f"[red]{info.reason}[/red]")
-        lines += [f"{k}: {v}" for k, v in info.outputs.items()] or ["(no outputs)"]
+            lines.append(f"[red]{markup_safe(info.reason)}[/red]")
+        # a value on its own line, indented: a bucket name is cut only when the panel is narrower than it
+        lines += [f"[b]{markup_safe(k)}[/b]\n  {markup_safe(v)}" for k, v in info.outputs.items()] or ["(no outputs)"]
         lines += chosen.hosts
         box.update("\n".join(lines))
 
@@ -216,12 +220,12 @@ class StacksScreen(DeckScreen):
 
     def on_stack_action_done(self, message: StackActionDone) -> None:
         log = self.query_one("#stack-events", RichLog)
+        # the events panel says it, in colour: a toast saying it again covered that panel at 80x24
         if message.ok:
             log.write(f"[green]{message.action} {message.stack}: {message.detail}[/green]")
-            self.notify(f"{message.action} {message.stack}: {message.detail}")
         else:
             log.write(f"[red]{message.action} {message.stack} failed: {message.detail}[/red]")
-            self.notify(f"{message.action} {message.stack} failed: {message.detail}", severity="error", timeout=10)
+            self.notify(f"{message.action} {message.stack} failed (see events)", severity="error", timeout=4)
 
     def on_work_failed(self, message: WorkFailed) -> None:
         self.notify(f"{message.what}: {message.error}", severity="error")
