@@ -263,7 +263,7 @@ def jobs_watch(
 ) -> None:
     """Follow a job until it ends (or the job list until interrupted). Exits 1 if the job failed or was cancelled."""
     door = backend(profile)
-    if job_id:
+    if job_id is not None:  # an empty id (an unset $JOB_ID) is refused, not read as "every job"
         job_id = door.resolve_job(job_id)
     last: Any = None
     said = ""  # a line is printed when what it says changes, not at every poll

@@ -119,6 +119,12 @@ def test_presets_commands_and_user_override(tmp_path: Path) -> None:
     assert missing.returncode == 3 and "syn" in missing.stderr
 
 
+def test_jobs_watch_with_an_empty_id_is_refused_not_read_as_every_job(cloud_home: Home) -> None:
+    # `skydeck jobs watch "$JOB_ID"` with JOB_ID unset watched the job list until interrupted
+    done = run(cloud_home.root, "jobs", "watch", "")
+    assert done.returncode == 2 and "too short" in done.stderr
+
+
 def test_jobs_watch_follows_a_job_until_it_ends(cloud_home: Home) -> None:
     import threading
 
