@@ -254,13 +254,27 @@ def test_each_original_payload_is_read_as_the_original_reads_it(path: Path) -> N
     assert payload.total_nworkers == (1 if variant == "serial" else 8)
 
 
+def test_a_payload_infers_batch_size_times_batches_as_the_original_whatever_num_data_says(tmp_path: Path) -> None:
+    # the original's numDataToUse is batchSize x numBatches; skydeck inferred numData and refused a
+    # payload whose batches did not cover it. The original's metrics row still says numData.
+    from backend.sdsinf.runs import plan_from_payload, read_payload
+
+    doc = json.loads(next(p for p in PAYLOADS if p.stem.endswith("queue")).read_text())
+    doc["model_params"].update(numData=10000, batchSize=300, numBatches=2)
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(doc))
+    plan = plan_from_payload(path)
+    assert (plan.num_data, plan.batch) == (600, 300)
+    said = read_payload(path).run_columns()
+    assert (said["NUM_DATA"], said["BATCH_SIZE"], said["NUM_BATCHES"]) == ("10000", "300", "2")
+
+
 @pytest.mark.parametrize(
     "change,words",
     [
         (lambda d: d["model_params"].pop("numData"), "model_params.numData is missing"),
         (lambda d: d["invoc_params"].update(bfr=0), "invoc_params.bfr must be a whole number"),
         (lambda d: d["data_params"]["metrics_loc"].update(filename="1_c1_bogus.csv"), "names no variant"),
-        (lambda d: d["model_params"].update(batchSize=10, numBatches=1), "does not cover numData"),
     ],
 )
 def test_a_broken_payload_is_refused_naming_the_field(tmp_path: Path, change, words: str) -> None:  # noqa: ANN001

@@ -692,10 +692,27 @@ def test_invoking_the_deployed_function_with_an_original_payload_starts_the_run(
     assert len(rows) == 1 and rows[0].split(",")[:2] == [str(loc["expt_id"]), config]
     workers = 1 if variant == "serial" else 2
     assert rows[0].split(",")[2:5] == (["1", "1", "1"] if variant == "serial" else ["2", "1", "2"])
-    for k in range(workers):
-        key = f"{loc['subfolder']}/{loc['expt_id']}/W{k}_LS.csv"
+    from lambda_src.sdsinf.metrics import columns_for, worker_file_columns
+
+    layer_keys = [f"{loc['subfolder']}/{loc['expt_id']}/W{k}_LS.csv" for k in range(workers)]
+    if variant == "serial":  # the original's Serial worker writes no layer file, and 0 for what it did not measure
+        with pytest.raises(s3.exceptions.NoSuchKey):
+            s3.get_object(Bucket=out["MetricsBucket"], Key=layer_keys[0])
+        said = dict(zip(["EXPT_ID", *columns_for("serial")[0]], rows[0].split(","), strict=True))
+        assert said["METRIC_S3_NUM_READS"] == said["METRIC_ELAPSED_TIME_COMMUNICATION"] == "0"
+        assert said["METRIC_MAX_FILE_SIZE"] == said["METRIC_MAX_ROW_NNZ"] == "0"
+        layer_keys = []
+    for k, key in enumerate(layer_keys):
         layer_rows = s3.get_object(Bucket=out["MetricsBucket"], Key=key)["Body"].read().decode().splitlines()
         assert len(layer_rows) == 5 * 2 and all(r.startswith(f"{loc['expt_id']},{config},{k},") for r in layer_rows)
+        # the original's WK_LS.csv: its timer's start and end around the layer's columns
+        columns = ["EXPT_ID", *worker_file_columns(columns_for(variant)[1])]
+        parsed = [dict(zip(columns, r.split(","), strict=True)) for r in layer_rows]
+        assert columns[3:5] == ["LAYER", "LAYER_START_TIME"]
+        assert columns[-2:] == ["LAYER_END_TIME", "LAYER_DURATION"]
+        for row in parsed:
+            start, end, took = (float(row[c]) for c in ("LAYER_START_TIME", "LAYER_END_TIME", "LAYER_DURATION"))
+            assert start <= end and end - start == pytest.approx(took, abs=1e-6)
     assert summary.config == doc["data_params"]["metrics_loc"]["filename"].split("_", 1)[1].removesuffix(".csv")
     assert summary.matches_truth is True and summary.categories == info["categories"] and summary.inputs == 200
     metrics = runs.show(run_id)["metrics"]

@@ -138,5 +138,92 @@ def test_the_npz_wire_stays_an_option_and_round_trips() -> None:
     coo = codec.decode(codec.encode(np.array([1, 4, 8]), block, 0), neurons=9, batch=6)
     got = zip(coo.rows.tolist(), coo.cols.tolist(), coo.values.tolist(), strict=True)
     assert sorted(got) == [(4, 2, 4.0), (8, 5, 32.0)]
-    with pytest.raises(wire.WireError, match="original, npz"):
+    with pytest.raises(wire.WireError, match="original, compact, npz"):
         wire.codec_for("json", "queue")
+
+
+def _original_post_process(z) -> None:  # noqa: ANN001 - a scipy matrix, changed in place as the original's
+    # multiply_post_process (SDS-Inf-Code's queue worker): values change, the stored pattern does not
+    z.data = np.where(z.data != 0, z.data + BIAS, z.data)
+    z.data = np.where(z.data < 0, 0, z.data)
+    z.data = np.where(z.data > 32, 32, z.data)
+
+
+BIAS = -0.3
+
+
+def test_the_original_wire_counts_the_entries_scipy_holds_layer_by_layer() -> None:
+    # the original counted NNZ, each row's nonzeros and NNZ_SENT in SciPy's stored entries, which keep
+    # the entries its ReLU zeroed; skydeck counted true nonzeros: 27,577 against 123,740 on one layer
+    from scipy import sparse
+
+    from lambda_src.sdsinf.distributed import next_layer
+
+    rng = np.random.default_rng(3)
+    neurons, inputs = 64, 200
+    weights = [sparse.random(neurons, neurons, density=0.3, random_state=rng, format="csr", dtype=np.float32)
+               for _ in range(6)]  # fmt: skip
+    for w in weights:
+        w.data[:] = rng.uniform(0.01, 0.2, w.data.size)  # some sums fall below the bias, others survive
+    h0 = sparse.random(inputs, neurons, density=0.2, random_state=rng, format="csr", dtype=np.float32)
+    h0.data[:] = 1.0
+    theirs = h0.copy()
+    held, stored = h0.toarray(), h0.toarray() != 0
+    compact = held.copy()
+    zeroed_but_held = 0
+    for w in weights:
+        theirs = theirs @ w
+        _original_post_process(theirs)
+        held, stored = next_layer(held, w, BIAS, counts_stored=True)
+        compact, compact_nz = next_layer(compact, w, BIAS, counts_stored=False)
+        assert int(np.count_nonzero(stored)) == theirs.getnnz()
+        assert np.array_equal(np.count_nonzero(stored, axis=0), theirs.getnnz(axis=0))  # a neuron's row
+        assert np.allclose(held, theirs.toarray(), atol=1e-5) and np.array_equal(held, compact)  # one answer
+        assert int(np.count_nonzero(compact_nz)) == int(np.count_nonzero(theirs.toarray()))
+        zeroed_but_held += theirs.getnnz() - int(np.count_nonzero(theirs.toarray()))
+    assert np.count_nonzero(held) > 0 and zeroed_but_held > 0  # alive, and the ReLU left stored zeros to count
+
+
+def test_the_original_wire_cuts_chunks_by_stored_entries_and_sends_a_zeroed_chunk_as_zeros() -> None:
+    # four rows of 9,000 inputs fit one 40,000 chunk; a fifth row whose 9,000 entries the ReLU zeroed
+    # is still a row of 9,000 to the original: the block is cut in two, and the second is (3, 1) zeros
+    batch = 9_000
+    block = np.zeros((batch, 5), dtype=np.float32)
+    block[:, :4] = 1.0
+    stored = np.ones_like(block, dtype=bool)
+    ids = np.arange(10, 15)
+    assert len(wire.encode_queue(ids, block, 0)) == 1  # compact: only true nonzeros count
+    messages = wire.encode_queue(ids, block, 0, stored)
+    assert len(messages) == 2
+    assert wire.unpack(messages[1], 16, batch).values.size == 0
+    assert wire.unpack(messages[0], 16, batch).values.size == 4 * batch  # only true nonzeros travel
+
+
+def test_the_original_wire_refuses_a_row_the_original_would_quit_on() -> None:
+    batch = 10_001  # a row of one neuron over 10,001 inputs, in a block that must be cut
+    block = np.ones((batch, 5), dtype=np.float32)
+    with pytest.raises(wire.WireError, match="MAX_NNZ_PER_ROW of 10,000"):
+        wire.encode_queue(np.arange(5), block, 0, block != 0)
+    assert len(wire.encode_queue(np.arange(5), block, 0)) >= 2  # compact has no such limit
+
+
+def test_the_original_object_file_holds_rows_by_ascending_neuron_id() -> None:
+    block = np.zeros((3, 3), dtype=np.float32)
+    block[:, 0] = 1.0  # neuron 30: three inputs
+    block[0, 2] = 2.0  # neuron 10: one
+    ids = np.array([30, 20, 10])
+    rows = wire.unpack(wire.encode_object(ids, block, block != 0), 40, 3, np.float64).rows.tolist()
+    assert rows == [10, 30, 30, 30]
+    compact = wire.unpack(wire.encode_object(ids, block), 40, 3, np.float64).rows.tolist()
+    assert compact == [30, 30, 30, 10]  # compact: largest first
+
+
+def test_an_overflow_part_still_too_long_ends_an_original_run_and_is_split_again_in_compact() -> None:
+    # the original's send_row_chunker_wrapper sends its overflow part as it is, and prepare_message_batches
+    # then quits on it ("BIG MESSAGE - QUITTING"); the docs said it published it and SNS refused it
+    rng = np.random.default_rng(5)
+    block = rng.uniform(0.1, 32.0, size=(8_000, 5)).astype(np.float32)  # incompressible values
+    with pytest.raises(wire.WireError, match="the original's worker quits there"):
+        wire.encode_queue(np.arange(5), block, 0, block != 0)
+    messages = wire.encode_queue(np.arange(5), block, 0)
+    assert all(len(m) <= wire.MAX_MESSAGE_CHARS for m in messages)

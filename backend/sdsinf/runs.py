@@ -81,7 +81,8 @@ def read_payload(path: Path) -> OriginalPayload:
 def plan_from_payload(
     path: Path, data: str | None = None, variant: str | None = None, server_mode: str = "job", wire: str | None = None
 ) -> RunPlan:
-    """An original payload file as a run: its config name, workers, fan-out, numData and batch size;
+    """An original payload file as a run: its config name, workers, fan-out and batches (the original infers
+    batchSize x numBatches inputs);
     the model and inputs from an uploaded dataset (by default named as the payload's weights folder)."""
     payload = read_payload(path)
     return RunPlan(
@@ -89,9 +90,9 @@ def plan_from_payload(
         data=data or payload.dataset_hint,
         variant=variant or payload.variant,
         workers=payload.total_nworkers,
-        batch=payload.batch_size if payload.batch_size < payload.num_data else None,
+        batch=payload.batch_size if payload.batch_size < payload.inputs else None,
         server_mode=server_mode,
-        num_data=payload.num_data,
+        num_data=payload.inputs,  # as the original: batchSize x numBatches, whatever numData says
         bfr=payload.bfr,
         nlevels=payload.nlevels,
         neurons=payload.neurons,

@@ -86,7 +86,7 @@ def request_from_payload(doc: Any, variant: str, env: Mapping[str, str] | None =
         env["SDSINF_INFERENCE_BUCKET"],
         env["SDSINF_METRICS_BUCKET"],
     )
-    loc = metrics_loc(doc, metrics)
+    loc = replace(metrics_loc(doc, metrics), run_columns=payload.run_columns())
     session = boto3.session.Session()
     s3 = session.client("s3")
     data = payload.dataset_hint
@@ -99,9 +99,10 @@ def request_from_payload(doc: Any, variant: str, env: Mapping[str, str] | None =
     request = run_request(
         run_id, payload.config, data, weights, inference, metrics,
         has_truth=object_exists(s3, inference, f"{data}/truth.tsv"),
+        # as the original: batchSize x numBatches inputs, whatever numData says (its metrics row says numData)
         model_params={
-            "numData": payload.num_data,
-            **({"batchSize": payload.batch_size} if payload.batch_size < payload.num_data else {}),
+            "numData": payload.inputs,
+            **({"batchSize": payload.batch_size} if payload.batch_size < payload.inputs else {}),
         },
         invoc_params={"bfr": payload.bfr, "nlevels": payload.nlevels, "total_nworkers": payload.total_nworkers},
     )  # fmt: skip

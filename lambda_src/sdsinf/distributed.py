@@ -24,7 +24,7 @@ import numpy as np
 from lambda_src.sdsinf.contracts import LiveMetric, RunRequest, RunSummary
 from lambda_src.sdsinf.diagnosis import WorkerFailure, explain, last_layers
 from lambda_src.sdsinf.direct import is_original_payload, request_from_payload
-from lambda_src.sdsinf.metrics import columns_for, to_csv
+from lambda_src.sdsinf.metrics import columns_for, to_csv, worker_file_columns
 from lambda_src.sdsinf.model import CAP
 from lambda_src.sdsinf.original_files import MetricsLoc, coordinator_answer, write_layerstats, write_master
 from lambda_src.sdsinf.partition_files import load_part
@@ -213,6 +213,15 @@ def _remove_own_queues(request: RunRequest) -> None:
         remove_queues(session().client("sqs"), session().client("sns"), topics, q["remove_prefix"])
 
 
+def next_layer(full: np.ndarray, weights: Any, bias: float, counts_stored: bool) -> tuple[np.ndarray, np.ndarray]:
+    """One layer: (activations, the entries counted as held). The original holds every nonzero of the
+    product before the bias, the ReLU and the cap (SciPy's product keeps only nonzero sums; its
+    `multiply_post_process` then changes values, never the pattern); `compact` counts true nonzeros."""
+    z = np.asarray(full @ weights, dtype=np.float32)
+    held = np.where(z != 0, np.clip(z + bias, 0.0, CAP), 0.0).astype(np.float32)
+    return held, (z != 0 if counts_stored else held != 0)
+
+
 def _work(request: RunRequest, total: int, transport: Transport, handler_started: float) -> dict[str, Any]:
     k, out_bucket, prefix = request.worker, request.metrics_bucket, request.prefix
     timeout = request.poll_timeout
@@ -240,6 +249,9 @@ def _work(request: RunRequest, total: int, transport: Transport, handler_started
         batches += 1
         b1 = min(b0 + batch_size, n_data)
         held = part.inputs[b0:b1].toarray().astype(np.float32)  # (batch x neurons I hold)
+        # the entries SciPy holds for the original (wire.py): after a layer, every nonzero of the product
+        # before the bias, the ReLU and the cap, so entries those zeroed still count; the inputs' own
+        stored = held != 0
         for layer, plan in enumerate(layer_plans):
             mine = mine_at[layer]
             step = (batches - 1) * part.depth + layer  # every batch's blocks travel apart
@@ -252,7 +264,8 @@ def _work(request: RunRequest, total: int, transport: Transport, handler_started
             polls_before = transport.poll_calls
             nnz_sent = 0
             null_sent = 0
-            nnz_in = int(np.count_nonzero(held))  # the original's NNZ: this layer's input, as it starts
+            nnz_in = int(np.count_nonzero(stored))  # the original's NNZ: this layer's input, as it starts
+            rows_sent = 0
             sizes: list[int] = []
             targets = 0
             for (src, dst), rows in plan.sends.items():
@@ -260,11 +273,14 @@ def _work(request: RunRequest, total: int, transport: Transport, handler_started
                     continue
                 t = time.perf_counter()
                 values = held[:, position[rows]]
-                row_nnz = np.count_nonzero(values, axis=0)  # the original's rows are neurons: inputs using each
+                kept = stored[:, position[rows]]
+                row_nnz = np.count_nonzero(kept, axis=0)  # the original's rows are neurons: inputs using each
                 block_nnz = int(row_nnz.sum())
                 nnz_sent += block_nnz
+                # as the original: rows with an entry, towards a target that gets a message
+                rows_sent += int(np.count_nonzero(row_nnz))
                 totals["max_row_nnz"] = max(totals["max_row_nnz"], int(row_nnz.max(initial=0)))
-                messages = codec.encode(rows, values, layer)
+                messages = codec.encode(rows, values, layer, kept if codec.counts_stored else None)
                 totals["compress"] += time.perf_counter() - t
                 t = time.perf_counter()
                 null_sent += int(block_nnz == 0)
@@ -292,8 +308,7 @@ def _work(request: RunRequest, total: int, transport: Transport, handler_started
             totals["received"] = transport.received_messages
             totals["bytes_received"] = transport.received_bytes
             t = time.perf_counter()
-            z = np.asarray(full @ mine_of[layer], dtype=np.float32)
-            held = np.where(z != 0, np.clip(z + part.bias, 0.0, CAP), 0.0).astype(np.float32)
+            held, stored = next_layer(full, mine_of[layer], part.bias, codec.counts_stored)
             totals["comp"] += time.perf_counter() - t
             totals["sent"] += len(sizes)
             totals["bytes_sent"] += sum(sizes)
@@ -303,7 +318,6 @@ def _work(request: RunRequest, total: int, transport: Transport, handler_started
             rows_active = int(np.count_nonzero(held.any(axis=1)))
             publishes = transport.publish_sizes[publishes_before:]
             totals["max_batch_msg"] = max([totals["max_batch_msg"], *publishes])
-            rows_sent = int(sum(r.size for (s, _), r in plan.sends.items() if s == k))
             per_target = max(targets, 1)  # the original divides by one where there is no target
             stats.append(
                 {
@@ -317,6 +331,7 @@ def _work(request: RunRequest, total: int, transport: Transport, handler_started
                     "NNZ_SENT": nnz_sent, "NNZ_PER_TARGET": nnz_sent / per_target,
                     "ROWS_SENT": rows_sent, "ROWS_PER_TARGET": rows_sent / per_target,
                     "LAYER_DURATION": duration,
+                    "LAYER_START_TIME": t_layer, "LAYER_END_TIME": t_layer + duration,  # the original's timer
                     # the Object variant's names (the original's object worker): files, not messages
                     "FILES_WRITTEN": len(sizes), **_sizes("FILES_WRITTEN", sizes),
                     "FILES_READ": len(got), **_sizes("FILES_READ", read_sizes),
@@ -348,7 +363,8 @@ def _work(request: RunRequest, total: int, transport: Transport, handler_started
     _, layer_columns = columns_for(request.variant or "object")
     put(out_bucket, f"{prefix}/layerstats-worker-{k:04d}.csv", to_csv(layer_columns, stats))
     if request.metrics_loc:
-        write_layerstats(put, MetricsLoc.from_dict(request.metrics_loc), k, layer_columns, stats)
+        loc = MetricsLoc.from_dict(request.metrics_loc)
+        write_layerstats(put, loc, k, worker_file_columns(layer_columns), stats)
     done = {
         "worker": k, "alive": alive.tolist(), "n_data": n_data, "batch_size": batch_size, "batches": batches,
         "neurons": part.neurons, "layers": part.depth,

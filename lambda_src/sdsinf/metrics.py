@@ -111,6 +111,15 @@ S3_LAYERSTATS_COLUMNS = [
 ]
 
 
+def worker_file_columns(layer_columns: list[str]) -> list[str]:
+    """The columns of the original's own per-worker file (`EXPT_ID/WK_LS.csv` at metrics_loc): its
+    LayerStats with LAYER_START_TIME after LAYER and LAYER_END_TIME before LAYER_DURATION (its timer's
+    readings, `timeit.default_timer()`). The published master_layerstats files leave both out."""
+    at = layer_columns.index("LAYER") + 1
+    end = layer_columns.index("LAYER_DURATION")
+    return [*layer_columns[:at], "LAYER_START_TIME", *layer_columns[at:end], "LAYER_END_TIME", *layer_columns[end:]]
+
+
 def columns_for(variant: str) -> tuple[list[str], list[str]]:
     """(metrics columns, layerstats columns) the original writes for this variant."""
     if variant in ("object", "serial"):

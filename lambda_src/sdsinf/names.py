@@ -3,4 +3,6 @@ checks and the workers all read them here."""
 
 VARIANTS = ("queue", "object", "serial", "server")  # a config name ends with one of these
 PARTITIONS = ("row", "component", "greedy")
-WIRES = ("original", "npz")  # how blocks travel (lambda_src.sdsinf.wire); npz is skydeck's own, an option
+# how blocks travel (lambda_src.sdsinf.wire): the original's, counted as it counts (SciPy's stored entries);
+# compact, the same wire counting true nonzeros only; npz, skydeck's own
+WIRES = ("original", "compact", "npz")

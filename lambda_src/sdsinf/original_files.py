@@ -14,6 +14,7 @@ import csv
 import io
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from lambda_src.sdsinf.payload import PayloadError
@@ -28,6 +29,8 @@ class MetricsLoc:
     filename: str
     expt_id: str
     asked_bucket: str  # what the payload named
+    # the metrics row's run columns as the original writes them, from its payload (BFR ... NUM_BATCHES)
+    run_columns: dict[str, str] = dataclass_field(default_factory=dict)
 
     @property
     def master_key(self) -> str:
@@ -47,12 +50,16 @@ class MetricsLoc:
             f"are at the same keys in s3://{self.bucket}/"
         )
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> MetricsLoc:
-        return cls(**{k: str(doc[k]) for k in ("bucket", "subfolder", "filename", "expt_id", "asked_bucket")})
+        columns = doc.get("run_columns") or {}
+        return cls(
+            **{k: str(doc[k]) for k in ("bucket", "subfolder", "filename", "expt_id", "asked_bucket")},
+            run_columns={str(k): str(v) for k, v in columns.items()} if isinstance(columns, dict) else {},
+        )
 
 
 def metrics_loc(doc: Mapping[str, Any], metrics_bucket: str) -> MetricsLoc:
@@ -83,7 +90,10 @@ def _rows(rows: Iterable[list[Any]]) -> str:
 
 
 def write_master(put: Put, loc: MetricsLoc, columns: list[str], totals: Mapping[str, Any]) -> None:
-    put(loc.bucket, loc.master_key, _rows([[loc.expt_id, *(totals.get(c, 0) for c in columns)]]))
+    """The original's one row: its run columns are its payload's values (numData, numBatches as
+    written there, not as run), its metrics what the run measured."""
+    said = {**totals, **loc.run_columns}
+    put(loc.bucket, loc.master_key, _rows([[loc.expt_id, *(said.get(c, 0) for c in columns)]]))
 
 
 def write_layerstats(

@@ -57,6 +57,20 @@ class OriginalPayload:
     total_nworkers: int
     dataset_hint: str  # the weights subfolder's last part, e.g. c1_1024n_8w_10000bs
 
+    @property
+    def inputs(self) -> int:
+        """How many inputs the original infers: batchSize x numBatches (its numDataToUse); numData
+        is only written into its metrics row."""
+        return self.batch_size * self.num_batches
+
+    def run_columns(self) -> dict[str, str]:
+        """The run columns of the original's metrics row, as it writes them: the payload's own values."""
+        return {
+            "BFR": str(self.bfr), "NLEVELS": str(self.nlevels), "TOTAL_NWORKERS": str(self.total_nworkers),
+            "NUM_NEURONS": str(self.neurons), "NUM_LAYERS": str(self.layers), "NUM_DATA": str(self.num_data),
+            "BATCH_SIZE": str(self.batch_size), "NUM_BATCHES": str(self.num_batches),
+        }  # fmt: skip
+
 
 def _get(doc: Any, path: str) -> Any:
     value = doc
@@ -104,10 +118,5 @@ def parse_payload(doc: Any) -> OriginalPayload:
         raise PayloadError(
             f"payload: invoc_params.total_nworkers is {payload.total_nworkers}, but bfr {payload.bfr} and nlevels "
             f"{payload.nlevels} make a tree of {tree} workers"
-        )
-    if payload.batch_size * payload.num_batches < payload.num_data:
-        raise PayloadError(
-            f"payload: model_params.batchSize x numBatches ({payload.batch_size} x {payload.num_batches}) "
-            f"does not cover numData ({payload.num_data})"
         )
     return payload

@@ -13,6 +13,14 @@ As the original's queue and object workers encode it (`csr_to_bytes_string_new`,
   over the cap travels alone; a chunk whose text is over 99% of 256 KiB is split by taking its largest
   rows until they hold half its nonzeros. The Object variant writes a whole block as one file.
 
+What the original counts (`--wire original`): its activations are SciPy sparse matrices, and
+`multiply_post_process` adds the bias, applies the ReLU and the cap to the *stored* entries, so an
+entry the ReLU zeroed stays stored. Every count it takes (NNZ, a row's nonzeros, NNZ_SENT, the chunk
+cuts, the empty-target test, METRIC_MAX_ROW_NNZ, ROWS_SENT) counts stored entries, while the message
+itself carries only true nonzeros (`eliminate_zeros` before it is packed). A chunk whose rows hold
+only stored zeros is sent as the (3, 1) zeros. `--wire compact` is the same wire counting true
+nonzeros only: fewer rows, chunks and messages for the same answer.
+
 Received text is never `eval`ed, as the original does: it is parsed by `ast.literal_eval`, which
 takes nothing but a literal, must give bytes, and is inflated with a bound set by the receiver.
 """
@@ -29,6 +37,7 @@ import numpy as np
 from lambda_src.sdsinf.names import WIRES
 
 MAX_BATCH_MESSAGE_BYTES = 262144
+MAX_NNZ_PER_ROW = 10_000  # the original's: a row over it, in a block cut into chunks, ends the worker
 MAX_MESSAGE_CHARS = int(MAX_BATCH_MESSAGE_BYTES * 0.99)  # the original's MAX_ALLOWED_BATCH_MESSAGE_SIZE
 COMPRESSION_LEVEL = 3
 
@@ -98,14 +107,22 @@ def unpack(text: str, neurons: int, batch: int, dtype: type = np.float32) -> Coo
     return Coo(arr[0].astype(np.float32), rows, cols)
 
 
-def chunk_rows(row_nnz: Sequence[int], cap: int) -> list[list[int]]:
+def chunk_rows(row_nnz: Sequence[int], cap: int, row_limit: int | None = None) -> list[list[int]]:
     """The original's chunks of a block: indices into its rows, each chunk at most `cap` nonzeros.
-    Rows are taken largest first (ties in their given order); each pass over the rows left fills one
-    chunk with every row that still fits; a row over `cap` alone makes a chunk. Rows without a nonzero
-    are not sent."""
+        Rows are taken largest first (ties in their given order); each pass over the rows left fills one
+        chunk with every row that still fits; a row over `cap` alone makes a chunk. Rows without a nonzero
+        are not sent. With `row_limit` (the original's MAX_NNZ_PER_ROW), a block cut into chunks may hold
+    no row over it, as the original's may not."""
     order = sorted((i for i, n in enumerate(row_nnz) if n > 0), key=lambda i: -row_nnz[i])
     if sum(row_nnz[i] for i in order) <= cap:
         return [order] if order else []
+    widest = max(row_nnz[i] for i in order)
+    if row_limit is not None and widest > row_limit:
+        raise WireError(
+            f"a neuron's row holds {widest} entries, more than the original's MAX_NNZ_PER_ROW of "
+            f"{row_limit:,} (its worker quits there): use batches of at most {row_limit:,} inputs, "
+            "or --wire compact"
+        )
     chunks: list[list[int]] = []
     left = order
     while left:
@@ -125,20 +142,25 @@ def chunk_rows(row_nnz: Sequence[int], cap: int) -> list[list[int]]:
     return chunks
 
 
-def encode_queue(neuron_ids: np.ndarray, block: np.ndarray, layer: int) -> list[str]:
-    """A block's messages on the Queue variant, as the original cuts them (float32 chunks)."""
+def encode_queue(neuron_ids: np.ndarray, block: np.ndarray, layer: int, stored: np.ndarray | None = None) -> list[str]:
+    """A block's messages on the Queue variant, as the original cuts them (float32 chunks); with
+    `stored` (the entries SciPy would hold), rows are counted and cut by it, as the original's are."""
     block_t = block.T  # (rows x batch): the original's H rows
-    row_nnz = np.count_nonzero(block_t, axis=1)
+    row_nnz = np.count_nonzero(block_t if stored is None else stored.T, axis=1)
     messages: list[str] = []
-    for chunk in chunk_rows(row_nnz.tolist(), nnz_cap(layer)):
-        messages += _fit(neuron_ids, block_t, chunk, [int(row_nnz[i]) for i in chunk])
+    limit = MAX_NNZ_PER_ROW if stored is not None else None
+    for chunk in chunk_rows(row_nnz.tolist(), nnz_cap(layer), limit):
+        messages += _fit(neuron_ids, block_t, chunk, [int(row_nnz[i]) for i in chunk], strict=stored is not None)
     return messages
 
 
-def _fit(neuron_ids: np.ndarray, block_t: np.ndarray, chunk: list[int], nnz: list[int]) -> list[str]:
+def _fit(
+    neuron_ids: np.ndarray, block_t: np.ndarray, chunk: list[int], nnz: list[int], strict: bool = False
+) -> list[str]:
     """A chunk's text, split as the original's send_row_chunker_wrapper splits one that is too long:
-    its largest rows, until they hold half its nonzeros, go in a message of their own. That message is
-    split again if it is too long itself (the original sent it as it was, and SNS refused it)."""
+    its largest rows, until they hold half its nonzeros, go in a message of their own. `strict` (the
+    original): that message goes as it is, and one over the limit ends the run, as the original's
+    worker quits on it ("BIG MESSAGE - QUITTING"); otherwise it is split again."""
     text = _chunk_text(neuron_ids, block_t, chunk)
     out: list[str] = []
     half = sum(nnz) / 2
@@ -150,7 +172,16 @@ def _fit(neuron_ids: np.ndarray, block_t: np.ndarray, chunk: list[int], nnz: lis
         while held < half and len(rows) - taken > 1:
             held += counts[taken]
             taken += 1
-        out += _fit(neuron_ids, block_t, rows[:taken], counts[:taken])
+        if strict:
+            overflow = _chunk_text(neuron_ids, block_t, rows[:taken])
+            if len(overflow) > MAX_MESSAGE_CHARS:
+                raise WireError(
+                    f"a message of {len(overflow):,} characters is over 99% of 256 KiB: the original's worker "
+                    "quits there; --wire compact splits it again"
+                )
+            out.append(overflow)
+        else:
+            out += _fit(neuron_ids, block_t, rows[:taken], counts[:taken])
         rows, counts = rows[taken:], counts[taken:]
         text = _chunk_text(neuron_ids, block_t, rows)
     out.append(text)
@@ -163,11 +194,17 @@ def _chunk_text(neuron_ids: np.ndarray, block_t: np.ndarray, rows: list[int]) ->
     return pack(Coo(sub[r, c], np.asarray(neuron_ids)[np.asarray(rows, dtype=np.int64)[r]], c))
 
 
-def encode_object(neuron_ids: np.ndarray, block: np.ndarray) -> str:
-    """A block's file on the Object variant: the whole block, float64, rows largest first."""
+def encode_object(neuron_ids: np.ndarray, block: np.ndarray, stored: np.ndarray | None = None) -> str:
+    """A block's file on the Object variant: the whole block, float64. With `stored` (the original's
+    counting), its rows by ascending neuron id, as the original's rebuilt CSR holds them; without,
+    largest first."""
     block_t = block.T
-    row_nnz = np.count_nonzero(block_t, axis=1)
-    order = sorted(np.flatnonzero(row_nnz).tolist(), key=lambda i: -row_nnz[i])
+    if stored is not None:
+        order = np.flatnonzero(np.count_nonzero(stored.T, axis=1)).tolist()
+        order.sort(key=lambda i: int(neuron_ids[i]))
+    else:
+        row_nnz = np.count_nonzero(block_t, axis=1)
+        order = sorted(np.flatnonzero(row_nnz).tolist(), key=lambda i: -row_nnz[i])
     sub = block_t[order]
     r, c = np.nonzero(sub)
     return pack(Coo(sub[r, c], np.asarray(neuron_ids)[np.asarray(order, dtype=np.int64)[r]], c), np.float64)
@@ -178,13 +215,22 @@ NPZ_PART_BYTES = 180 * 1024  # npz wire: base64 grows a part by 4/3; attributes 
 
 @dataclass(frozen=True)
 class Codec:
-    """How one run's blocks become message texts and back: the variant's original wire by default,
-    or skydeck's npz (compressed npz, base64, cut at 180 KiB) when the run asks for it."""
+    """How one run's blocks become message texts and back: the variant's original wire by default
+    (counted as the original counts, in SciPy's stored entries), the same wire counting true
+    nonzeros (`compact`), or skydeck's npz (compressed npz, base64, cut at 180 KiB)."""
 
     variant: str
     wire: str = "original"
 
-    def encode(self, neuron_ids: np.ndarray, block: np.ndarray, layer: int) -> list[str]:
+    @property
+    def counts_stored(self) -> bool:
+        """Whether a worker counts (and cuts by) the entries SciPy would store, as the original does."""
+        return self.wire == "original"
+
+    def encode(
+        self, neuron_ids: np.ndarray, block: np.ndarray, layer: int, stored: np.ndarray | None = None
+    ) -> list[str]:
+        """`stored`: the block's stored entries, given when `counts_stored`."""
         if self.wire == "npz":
             import base64
 
@@ -194,8 +240,8 @@ class Codec:
             cut = NPZ_PART_BYTES if self.variant == "queue" else max(len(blob), 1)
             return [base64.b64encode(blob[i : i + cut]).decode("ascii") for i in range(0, max(len(blob), 1), cut)]
         if self.variant == "queue":
-            return encode_queue(neuron_ids, block, layer)
-        return [encode_object(neuron_ids, block)]
+            return encode_queue(neuron_ids, block, layer, stored)
+        return [encode_object(neuron_ids, block, stored)]
 
     def decode(self, messages: Sequence[str], neurons: int, batch: int) -> Coo:
         """One sender's block from all its messages (a block may come in several)."""
