@@ -10,7 +10,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 AWSCLI_VENV ?= .venv-awscli
 AWSCLI_STAMP := $(AWSCLI_VENV)/.installed
 
-.PHONY: setup console test check lint bench bench-hour docs clean rehearse-fleet
+.PHONY: setup console test check lint bench bench-hour bench-original original docs clean rehearse-fleet
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,17 @@ bench: setup
 # the first hour's work (stacks, two trainings, seven SDS-Inf runs), then two restarts timed (about 20 min)
 bench-hour: setup
 	$(BIN)/python benchmarks/hour_bench.py
+
+# SDS-Inf-Code at the commit of its published resources, in a git-ignored folder (never committed)
+ORIGINAL ?= third_party/SDS-Inf-Code
+ORIGINAL_COMMIT = eee16f97af70d3b78de2773504eb5ff3cb10b05a
+original:
+	test -d $(ORIGINAL)/.git || git clone https://github.com/SDS-Inf/SDS-Inf-Code $(ORIGINAL)
+	git -C $(ORIGINAL) checkout -q $(ORIGINAL_COMMIT)
+
+# the original's Queue worker code beside skydeck's run on one network, column by column (about 10 min)
+bench-original: setup
+	$(BIN)/python benchmarks/sdsinf_vs_original.py --original $(ORIGINAL)
 
 docs: setup
 	$(BIN)/python -m cli.reference docs/cli.md

@@ -1,0 +1,281 @@
+"""SDS-Inf's Queue variant, the original's own code beside skydeck's, on one network and one set of
+inputs, column by column.
+
+    .venv/bin/python benchmarks/sdsinf_vs_original.py [--original third_party/SDS-Inf-Code]
+        [--data DIR] [--neurons 1024] [--layers 120] [--inputs 500] [--workers 8] [--wire original]
+
+The original is a checkout of SDS-Inf/SDS-Inf-Code at the pinned commit (`make original` puts one in
+the git-ignored `third_party/`); nothing is fetched at run time. `--data` takes any Graph Challenge
+directory (`neuron{N}/n{N}-l{k}.tsv`, `sparse-images-{N}.tsv`, the categories file); without it one
+is generated.
+
+The two sides:
+- **skydeck**: a real run on a throwaway local cloud (`skydeck sdsinf run --variant queue --workers
+  K --wire W`), its `layerstats-worker-K.csv` files and `categories.tsv` read back.
+- **the original**: its Queue worker module (`src/sds-inf-queue/sds_inf_queue_worker.py`) imported
+  as it is, and its own functions run for every worker and layer, in one process, on the same
+  partition (the original's 1-D row partition): `multiply_post_process` after each product
+  (`W[layer] * H`, then `W[layer] * recv_csr` for each received block), `send_row_extractor` for each
+  target's rows (with its LayerStats recording rows and nonzeros sent), `bytes_string_to_csr_new` on
+  the receiving side. The parts of its handler that are inline (choosing a target's rows by their
+  stored counts, sorting them, the empty-target test, the SNS publish batches) are restated here
+  line for line. What this does not run: its Lambda invocations, SNS, SQS and DynamoDB (messages go
+  from list to list, received in source order), and its file readers (the weights, inputs and
+  connectivity are built from the same arrays skydeck uploads).
+
+It prints, per column, the sum over workers and layers on both sides, their ratio, and whether it is
+within tolerance (counts 2%, bytes 5%), then the categories of both against the truth; it exits 1
+naming the columns outside tolerance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib.util
+import io
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import scipy.sparse as sp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+PINNED = "eee16f97af70d3b78de2773504eb5ff3cb10b05a"  # SDS-Inf/SDS-Inf-Code, the published resources' commit
+DEFAULT_ORIGINAL = Path(__file__).resolve().parents[1] / "third_party" / "SDS-Inf-Code"
+COUNTS = ["LS_NUM_TARGETS", "NNZ", "NNZ_SENT", "ROWS_SENT", "MSG_NUM", "CHUNKS_SENT", "PUBLISH_NUM", "EMPTY_TARGETS"]
+BYTES = ["MSG_TOTAL_SIZE", "PUBLISH_TOTAL_SIZE"]
+MAXIMA = ["MSG_MAX_SIZE", "MAX_ROW_NNZ"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--original", type=Path, default=DEFAULT_ORIGINAL, help="a checkout of SDS-Inf-Code")
+    parser.add_argument("--data", type=Path, help="a Graph Challenge directory (default: generate one)")
+    parser.add_argument("--neurons", type=int, default=1024)
+    parser.add_argument("--layers", type=int, default=120)
+    parser.add_argument("--inputs", type=int, default=500)
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--wire", default="original", help="skydeck's wire: original (the default) or compact")
+    args = parser.parse_args()
+    module = load_original(args.original)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = args.data or generated(Path(tmp) / "gc", args.neurons, args.layers, args.inputs)
+        from backend.sdsinf.data import load_dataset
+
+        net, inputs, truth = load_dataset(data, args.neurons, args.layers)
+        inputs = inputs[: args.inputs]
+        t = time.perf_counter()
+        theirs, their_categories = run_original(module, net.layers, net.bias, inputs, args.workers)
+        their_s = time.perf_counter() - t
+        print(f"the original's functions: {their_s:.0f} s", flush=True)
+        t = time.perf_counter()
+        ours, our_categories = run_skydeck(
+            Path(tmp), data, args.neurons, args.layers, args.inputs, args.workers, args.wire
+        )
+        print(f"skydeck's run on the local cloud: {time.perf_counter() - t:.0f} s", flush=True)
+    return report(theirs, ours, their_categories, our_categories, truth, args)
+
+
+def load_original(root: Path) -> ModuleType:
+    """The original's Queue worker, imported as it is (its module creates boto3 clients: no call is made)."""
+    path = root / "src" / "sds-inf-queue" / "sds_inf_queue_worker.py"
+    if not path.is_file():
+        raise SystemExit(
+            f"no original at {root}: make original (a checkout of SDS-Inf/SDS-Inf-Code at {PINNED[:7]}), "
+            "or pass --original DIR"
+        )
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=False)
+    if head.returncode == 0 and head.stdout.strip() != PINNED:
+        print(f"warning: {root} is at {head.stdout.strip()[:7]}, not the pinned {PINNED[:7]}", file=sys.stderr)
+    os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
+    spec = importlib.util.spec_from_file_location("sds_inf_queue_worker", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def generated(root: Path, neurons: int, layers: int, inputs: int) -> Path:
+    from backend.sdsinf.data import generate
+
+    generate(root, neurons, layers, inputs, seed=0, density=(0.2, 0.3035))  # as the c1 benchmark's data
+    return root
+
+
+# -- the original ------------------------------------------------------------------------------------
+def run_original(
+    mod: ModuleType, layers: list[sp.csr_matrix], bias: float, inputs: sp.csr_matrix, workers: int
+) -> tuple[dict[str, float], np.ndarray]:
+    from lambda_src.sdsinf.partition import plans, row_partition
+    from lambda_src.sdsinf.wire import nnz_cap
+
+    neurons, batch = layers[0].shape[0], inputs.shape[0]
+    owner = row_partition(neurons, workers)
+    layer_plans = plans(layers, [owner] * (len(layers) + 1))
+    mod.BIAS = bias
+    mod.stats = np.zeros(mod.NUM_METRICS)
+    loc = {"expt_id": 1, "filename": "1_benchmark_queue.csv", "bucket": "-", "subfolder": "-"}
+    stats = [mod.LayerStats(worker_id=k, metrics_loc=loc) for k in range(workers)]
+    # nnp.K: the rows of W^T (output neuron, input neuron) for the neurons worker K computes
+    weights = [[_rows_of(w.T.tocsr(), owner == k) for w in layers] for k in range(workers)]
+    # train.K, then H = infDataCSR.transpose(): the inputs' rows for K's neurons, neuron-major
+    held = [_rows_of(inputs.T.tocsr(), owner == k).T.tocsr().transpose() for k in range(workers)]
+    totals: dict[str, float] = dict.fromkeys(COUNTS + BYTES + MAXIMA, 0.0)
+    for layer, plan in enumerate(layer_plans):
+        mod.MAX_NNZ_PER_MESSAGE = nnz_cap(layer)  # the handler sets it at layers 0, 25 and 35
+        inbox: dict[int, list[tuple[int, list[str]]]] = {k: [] for k in range(workers)}
+        for k in range(workers):
+            h = held[k]
+            counts = h.getnnz(axis=1)
+            targets = sorted(dst for (src, dst) in plan.sends if src == k)
+            stats[k].record_layer_start(layer=layer, targets=len(targets), nnz=h.getnnz())
+            sent: list[str] = []
+            for target in targets:
+                row_dict = {int(r): int(counts[r]) for r in plan.sends[(k, target)]}
+                totals["MAX_ROW_NNZ"] = max(totals["MAX_ROW_NNZ"], max(row_dict.values(), default=0))
+                row_dict = dict(sorted(row_dict.items(), key=lambda item: item[1], reverse=True))
+                row_dict = {r: n for r, n in row_dict.items() if n != 0}
+                if not row_dict:
+                    totals["EMPTY_TARGETS"] += 1  # db_write_norow_targets: one item per empty target
+                    continue
+                messages = mod.send_row_extractor(h, row_dict, stats[k], layer)
+                sent += messages
+                inbox[target].append((k, messages))
+            sizes = [mod.utf8len(m) for m in sent]
+            publishes = _publish_batches(sizes, mod.MAX_ALLOWED_BATCH_MESSAGE_SIZE)
+            totals["LS_NUM_TARGETS"] += len(targets)
+            totals["MSG_NUM"] += len(sizes)
+            totals["CHUNKS_SENT"] += len(sizes)
+            totals["MSG_TOTAL_SIZE"] += sum(sizes)
+            totals["MSG_MAX_SIZE"] = max([totals["MSG_MAX_SIZE"], *sizes])
+            totals["PUBLISH_NUM"] += len(publishes)
+            totals["PUBLISH_TOTAL_SIZE"] += sum(publishes)
+        for k in range(workers):
+            z = weights[k][layer] * held[k]
+            for _source, messages in sorted(inbox[k], key=lambda item: item[0]):
+                for message in messages:
+                    recv_csr = mod.bytes_string_to_csr_new(message, batch, neurons)
+                    recv_csr.eliminate_zeros()
+                    if recv_csr.getnnz() > 0:
+                        z += weights[k][layer] * recv_csr
+            held[k] = mod.multiply_post_process(z)
+    for k in range(workers):
+        totals["NNZ"] += float(stats[k].data[: len(layers), mod.LayerStats.LS_NNZ].sum())
+        totals["NNZ_SENT"] += float(stats[k].data[: len(layers), mod.LayerStats.LS_NNZ_SENT].sum())
+        totals["ROWS_SENT"] += float(stats[k].data[: len(layers), mod.LayerStats.LS_ROWS_SENT].sum())
+    alive = np.zeros(batch, dtype=bool)
+    for h in held:
+        alive |= np.asarray((abs(h) > 0).sum(axis=0)).ravel() > 0
+    return totals, np.flatnonzero(alive) + 1
+
+
+def _rows_of(matrix: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
+    """`matrix` with only the rows `keep` marks (the others empty), as a worker's own file holds it."""
+    return sp.csr_matrix(sp.diags(keep.astype(np.float32)) @ matrix)
+
+
+def _publish_batches(sizes: list[int], limit: int) -> list[int]:
+    """prepare_message_batches' batches, restated: up to 10 messages, sent before one would bring the
+    batch to the limit; their sizes."""
+    batches: list[int] = []
+    count, total = 0, 0
+    for size in sizes:
+        if count == 10 or total + size >= limit:
+            if count >= 1:
+                batches.append(total)
+            count, total = 1, size
+        else:
+            count, total = count + 1, total + size
+    if count > 0:
+        batches.append(total)
+    return batches
+
+
+# -- skydeck -------------------------------------------------------------------------------------------
+def run_skydeck(
+    tmp: Path, data: Path, neurons: int, layers: int, inputs: int, workers: int, wire: str
+) -> tuple[dict[str, float], np.ndarray]:
+    from backend.context import Context
+    from backend.core.paths import Home
+    from backend.localcloud import control
+    from backend.sdsinf.plans import RunPlan
+    from backend.sdsinf.runs import SdsinfRuns
+
+    os.environ["SKYDECK_HOME"] = str(tmp / "home")
+    home = Home.from_env()
+    control.up(home, workers=0)
+    try:
+        ctx = Context.create(None, home)
+        ctx.stacks.deploy("infra")
+        ctx.stacks.deploy("sdsinf")
+        runs = SdsinfRuns(ctx)
+        runs.upload(data, neurons, layers, "beside")
+        plan = RunPlan(
+            f"beside_{neurons}n_{workers}w_{inputs}bs_queue", "beside", "queue", workers, num_data=inputs,
+            wire=wire, poll_timeout_s=600,
+        )  # fmt: skip
+        started = runs.start(plan)
+        summary = runs.follow(started.run_id, timeout_s=7200, idle_timeout_s=1800)
+        if summary.state != "SUCCEEDED":
+            raise SystemExit(f"skydeck's run ended {summary.state}")
+        bucket = runs.out["MetricsBucket"]
+        totals: dict[str, float] = dict.fromkeys(COUNTS + BYTES + MAXIMA, 0.0)
+        for k in range(workers):
+            body = runs._get(bucket, f"{started.prefix}/layerstats-worker-{k:04d}.csv").decode()
+            for row in csv.DictReader(io.StringIO(body)):
+                for column in COUNTS + BYTES:
+                    if column in row:
+                        totals[column] += float(row[column])
+                totals["MSG_MAX_SIZE"] = max(totals["MSG_MAX_SIZE"], float(row["MSG_MAX_SIZE"]))
+        metrics = runs.show(started.run_id)["metrics"]
+        totals["EMPTY_TARGETS"] = float(metrics["METRIC_DYNAMODB_ITEMS_WRITTEN"])
+        totals["MAX_ROW_NNZ"] = float(metrics["METRIC_MAX_ROW_NNZ"])
+        categories = runs._get(bucket, f"{started.prefix}/categories.tsv").decode().split()
+        return totals, np.asarray([int(c) for c in categories], dtype=np.int64)
+    finally:
+        control.down(home)
+
+
+# -- the table ---------------------------------------------------------------------------------------------
+def report(
+    theirs: dict[str, float], ours: dict[str, float], their_cats: np.ndarray, our_cats: np.ndarray,
+    truth: np.ndarray | None, args: argparse.Namespace,
+) -> int:  # fmt: skip
+    print(
+        f"\nQueue, {args.workers} workers, {args.neurons} neurons x {args.layers} layers, {args.inputs} inputs, "
+        f"one batch; skydeck --wire {args.wire}; sums over workers and layers"
+    )
+    print(f"{'column':<22}{'original':>16}{'skydeck':>16}{'ratio':>8}  within")
+    outside: list[str] = []
+    tolerance: Callable[[str], float] = lambda c: 0.02 if c in COUNTS else 0.05  # noqa: E731
+    for column in COUNTS + BYTES + MAXIMA:
+        a, b = theirs[column], ours[column]
+        ratio = b / a if a else (1.0 if b == 0 else float("inf"))
+        ok = abs(ratio - 1.0) <= tolerance(column)
+        if not ok:
+            outside.append(column)
+        print(f"{column:<22}{a:>16,.0f}{b:>16,.0f}{ratio:>8.3f}  {'yes' if ok else 'NO'} (±{tolerance(column):.0%})")
+    same = np.array_equal(np.sort(their_cats), np.sort(our_cats))
+    truthful = truth is not None and np.array_equal(np.sort(truth[truth <= args.inputs]), np.sort(our_cats))
+    print(
+        f"categories: original {their_cats.size}, skydeck {our_cats.size}, identical {same}, "
+        f"equal to the truth {truthful}"
+    )
+    if not same:
+        outside.append("categories")
+    if outside:
+        print(f"outside tolerance: {', '.join(outside)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
