@@ -124,10 +124,11 @@ def run_original(
     mod.stats = np.zeros(mod.NUM_METRICS)
     loc = {"expt_id": 1, "filename": "1_benchmark_queue.csv", "bucket": "-", "subfolder": "-"}
     stats = [mod.LayerStats(worker_id=k, metrics_loc=loc) for k in range(workers)]
-    # nnp.K: the rows of W^T (output neuron, input neuron) for the neurons worker K computes
-    weights = [[_rows_of(w.T.tocsr(), owner == k) for w in layers] for k in range(workers)]
-    # train.K, then H = infDataCSR.transpose(): the inputs' rows for K's neurons, neuron-major
-    held = [_rows_of(inputs.T.tocsr(), owner == k).T.tocsr().transpose() for k in range(workers)]
+    # nnp.K, as readDNNP reads it: (output neuron, input neuron, weight) lines of K's output neurons,
+    # sorted; train.K, as readInferenceData: (input, neuron, value) lines of K's neurons; then, as the
+    # handler does for a batch of all the inputs, H = infDataCSR.transpose()
+    weights = [[_from_lines(w.T, owner == k, (neurons, neurons)) for w in layers] for k in range(workers)]
+    held = [_from_lines(inputs.T, owner == k, (neurons, batch)).T.tocsr().transpose() for k in range(workers)]
     totals: dict[str, float] = dict.fromkeys(COUNTS + BYTES + MAXIMA, 0.0)
     for layer, plan in enumerate(layer_plans):
         mod.MAX_NNZ_PER_MESSAGE = nnz_cap(layer)  # the handler sets it at layers 0, 25 and 35
@@ -160,12 +161,15 @@ def run_original(
             totals["PUBLISH_TOTAL_SIZE"] += sum(publishes)
         for k in range(workers):
             z = weights[k][layer] * held[k]
+            # process_messages: a source's chunks are summed into one matrix as they come (here in the
+            # order sent, sources in id order), then each source's is multiplied in
             for _source, messages in sorted(inbox[k], key=lambda item: item[0]):
-                for message in messages:
-                    recv_csr = mod.bytes_string_to_csr_new(message, batch, neurons)
-                    recv_csr.eliminate_zeros()
-                    if recv_csr.getnnz() > 0:
-                        z += weights[k][layer] * recv_csr
+                recv_csr = mod.bytes_string_to_csr_new(messages[0], batch, neurons)
+                for message in messages[1:]:
+                    recv_csr += mod.bytes_string_to_csr_new(message, batch, neurons)
+                recv_csr.eliminate_zeros()
+                if recv_csr.getnnz() > 0:
+                    z += weights[k][layer] * recv_csr
             held[k] = mod.multiply_post_process(z)
     for k in range(workers):
         totals["NNZ"] += float(stats[k].data[: len(layers), mod.LayerStats.LS_NNZ].sum())
@@ -177,9 +181,14 @@ def run_original(
     return totals, np.flatnonzero(alive) + 1
 
 
-def _rows_of(matrix: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
-    """`matrix` with only the rows `keep` marks (the others empty), as a worker's own file holds it."""
-    return sp.csr_matrix(sp.diags(keep.astype(np.float32)) @ matrix)
+def _from_lines(matrix: sp.spmatrix, keep: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
+    """The rows of `matrix` that `keep` marks, as the original's readers build them from a file of
+    (row, column, value) lines sorted by row, then column: `csr_matrix((vals, (rows, cols)))`."""
+    coo = sp.coo_matrix(matrix)
+    mine = keep[coo.row]
+    rows, cols, vals = coo.row[mine], coo.col[mine], coo.data[mine].astype(np.float32)
+    order = np.lexsort((cols, rows))
+    return sp.csr_matrix((vals[order], (rows[order], cols[order])), shape=shape)
 
 
 def _publish_batches(sizes: list[int], limit: int) -> list[int]:

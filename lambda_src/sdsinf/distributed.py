@@ -26,6 +26,7 @@ from lambda_src.sdsinf.diagnosis import WorkerFailure, explain, last_layers
 from lambda_src.sdsinf.direct import is_original_payload, request_from_payload
 from lambda_src.sdsinf.metrics import columns_for, to_csv, worker_file_columns
 from lambda_src.sdsinf.model import CAP
+from lambda_src.sdsinf.original_compute import OriginalLayers, owned_rows
 from lambda_src.sdsinf.original_files import MetricsLoc, coordinator_answer, write_layerstats, write_master
 from lambda_src.sdsinf.partition_files import load_part
 from lambda_src.sdsinf.payload import MAX_WORKERS, PayloadError, tree_depth
@@ -243,6 +244,10 @@ def _work(request: RunRequest, total: int, transport: Transport, handler_started
     alive_rows: list[np.ndarray] = []
     maxima: list[Maxima] = []  # per input: the original's argmax neuron and maximum over this worker's
     final_neurons = np.flatnonzero(part.owners[-1] == k)
+    # W[layer] as the original's worker holds it (its output neurons' rows), for --wire original
+    weights_k = (
+        [owned_rows(mine_of[i], mine_at[i + 1], part.neurons) for i in range(part.depth)] if codec.counts_stored else []
+    )
     runtime_s: float | None = None
     batches = 0
     for b0 in range(0, n_data, batch_size):
@@ -252,6 +257,12 @@ def _work(request: RunRequest, total: int, transport: Transport, handler_started
         # the entries SciPy holds for the original (wire.py): after a layer, every nonzero of the product
         # before the bias, the ReLU and the cap, so entries those zeroed still count; the inputs' own
         stored = held != 0
+        # --wire original: the layers computed as the original computes them (original_compute)
+        orig = (
+            OriginalLayers.start(part.inputs[b0:b1], mine_at[0], part.neurons, part.bias)
+            if codec.counts_stored
+            else None
+        )
         for layer, plan in enumerate(layer_plans):
             mine = mine_at[layer]
             step = (batches - 1) * part.depth + layer  # every batch's blocks travel apart
@@ -264,7 +275,9 @@ def _work(request: RunRequest, total: int, transport: Transport, handler_started
             polls_before = transport.poll_calls
             nnz_sent = 0
             null_sent = 0
-            nnz_in = int(np.count_nonzero(stored))  # the original's NNZ: this layer's input, as it starts
+            # the original's NNZ: this layer's input, as it starts
+            nnz_in = orig.nnz() if orig is not None else int(np.count_nonzero(stored))
+            counts = orig.row_counts() if orig is not None else None
             rows_sent = 0
             sizes: list[int] = []
             targets = 0
@@ -272,15 +285,20 @@ def _work(request: RunRequest, total: int, transport: Transport, handler_started
                 if src != k:
                     continue
                 t = time.perf_counter()
-                values = held[:, position[rows]]
-                kept = stored[:, position[rows]]
-                row_nnz = np.count_nonzero(kept, axis=0)  # the original's rows are neurons: inputs using each
+                if counts is not None:
+                    row_nnz = counts[rows]
+                else:
+                    values = held[:, position[rows]]
+                    row_nnz = np.count_nonzero(values, axis=0)  # the original's rows are neurons: inputs using each
                 block_nnz = int(row_nnz.sum())
                 nnz_sent += block_nnz
                 # as the original: rows with an entry, towards a target that gets a message
                 rows_sent += int(np.count_nonzero(row_nnz))
                 totals["max_row_nnz"] = max(totals["max_row_nnz"], int(row_nnz.max(initial=0)))
-                messages = codec.encode(rows, values, layer, kept if codec.counts_stored else None)
+                if orig is not None:
+                    messages = codec.encode_rows(orig.rows, rows.tolist(), row_nnz.tolist(), layer)
+                else:
+                    messages = codec.encode(rows, values, layer)
                 totals["compress"] += time.perf_counter() - t
                 t = time.perf_counter()
                 null_sent += int(block_nnz == 0)
@@ -291,24 +309,32 @@ def _work(request: RunRequest, total: int, transport: Transport, handler_started
             transport.flush()  # a transport that batches publishes across targets sends them now
             totals["comm"] += time.perf_counter() - t
             senders = sorted(src for (src, dst) in plan.sends if dst == k)
-            full = np.zeros((held.shape[0], part.neurons), dtype=np.float32)
-            full[:, mine] = held
             t = time.perf_counter()
             got = transport.receive(step, senders, timeout) if senders else []
             totals["comm"] += time.perf_counter() - t
             null_seen = 0
             t = time.perf_counter()
-            for messages in got:  # the original counts decompression as compression time too
-                coo = codec.decode(messages, part.neurons, held.shape[0])
-                null_seen += int(not coo.values.any())
-                full[coo.cols, coo.rows] = coo.values
+            if orig is not None:  # each source's chunks apart: the original adds them up as they come
+                received = [codec.decode_parts(messages, part.neurons, orig.batch) for messages in got]
+                null_seen = sum(int(not any(c.values.any() for c in chunks)) for chunks in received)
+            else:
+                full = np.zeros((held.shape[0], part.neurons), dtype=np.float32)
+                full[:, mine] = held
+                for messages in got:  # the original counts decompression as compression time too
+                    coo = codec.decode(messages, part.neurons, held.shape[0])
+                    null_seen += int(not coo.values.any())
+                    full[coo.cols, coo.rows] = coo.values
             totals["compress"] += time.perf_counter() - t
             read_sizes = [sum(len(m) for m in messages) for messages in got]
             # messages as they travelled (a transport that splits blocks counts its parts)
             totals["received"] = transport.received_messages
             totals["bytes_received"] = transport.received_bytes
             t = time.perf_counter()
-            held, stored = next_layer(full, mine_of[layer], part.bias, codec.counts_stored)
+            if orig is not None:
+                orig.step(weights_k[layer], received)
+                held = orig.held(mine_at[layer + 1])
+            else:
+                held, stored = next_layer(full, mine_of[layer], part.bias, codec.counts_stored)
             totals["comp"] += time.perf_counter() - t
             totals["sent"] += len(sizes)
             totals["bytes_sent"] += sum(sizes)

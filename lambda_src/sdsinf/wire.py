@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import ast
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -149,19 +149,41 @@ def encode_queue(neuron_ids: np.ndarray, block: np.ndarray, layer: int, stored: 
     row_nnz = np.count_nonzero(block_t if stored is None else stored.T, axis=1)
     messages: list[str] = []
     limit = MAX_NNZ_PER_ROW if stored is not None else None
+
+    def text_of(rows: list[int]) -> str:
+        return _chunk_text(neuron_ids, block_t, rows)
+
     for chunk in chunk_rows(row_nnz.tolist(), nnz_cap(layer), limit):
-        messages += _fit(neuron_ids, block_t, chunk, [int(row_nnz[i]) for i in chunk], strict=stored is not None)
+        messages += _fit(text_of, chunk, [int(row_nnz[i]) for i in chunk], strict=stored is not None)
     return messages
 
 
-def _fit(
-    neuron_ids: np.ndarray, block_t: np.ndarray, chunk: list[int], nnz: list[int], strict: bool = False
-) -> list[str]:
+def encode_queue_rows(rows_of: Callable[[list[int]], Coo], ids: list[int], counts: list[int], layer: int) -> list[str]:
+    """A block's messages on the Queue variant from the original's own matrix (original_compute): `ids`
+    the neurons sent to one target, ascending; `counts` their stored entries. Rows are taken with
+    `rows_of` (SciPy's order within a row), counted and cut as the original does."""
+    messages: list[str] = []
+    for chunk in chunk_rows(counts, nnz_cap(layer), MAX_NNZ_PER_ROW):
+        chunk_ids = [ids[i] for i in chunk]
+        messages += _fit(lambda rows: pack(rows_of(rows)), chunk_ids, [counts[i] for i in chunk], strict=True)
+    return messages
+
+
+def encode_object_rows(rows_of: Callable[[list[int]], Coo], ids: list[int], counts: list[int]) -> str:
+    """A block's file on the Object variant from the original's own matrix: the rows with an entry, by
+    ascending neuron id (the original rebuilds a CSR of them), SciPy's order within a row, float64."""
+    kept = [i for i, n in zip(ids, counts, strict=True) if n > 0]
+    if not kept:  # nothing for that target: the original's zero file
+        return pack(Coo(np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)), np.float64)
+    return pack(rows_of(kept), np.float64)
+
+
+def _fit(text_of: Callable[[list[int]], str], chunk: list[int], nnz: list[int], strict: bool = False) -> list[str]:
     """A chunk's text, split as the original's send_row_chunker_wrapper splits one that is too long:
     its largest rows, until they hold half its nonzeros, go in a message of their own. `strict` (the
     original): that message goes as it is, and one over the limit ends the run, as the original's
     worker quits on it ("BIG MESSAGE - QUITTING"); otherwise it is split again."""
-    text = _chunk_text(neuron_ids, block_t, chunk)
+    text = text_of(chunk)
     out: list[str] = []
     half = sum(nnz) / 2
     rows, counts = list(chunk), list(nnz)
@@ -173,7 +195,7 @@ def _fit(
             held += counts[taken]
             taken += 1
         if strict:
-            overflow = _chunk_text(neuron_ids, block_t, rows[:taken])
+            overflow = text_of(rows[:taken])
             if len(overflow) > MAX_MESSAGE_CHARS:
                 raise WireError(
                     f"a message of {len(overflow):,} characters is over 99% of 256 KiB: the original's worker "
@@ -181,9 +203,9 @@ def _fit(
                 )
             out.append(overflow)
         else:
-            out += _fit(neuron_ids, block_t, rows[:taken], counts[:taken])
+            out += _fit(text_of, rows[:taken], counts[:taken])
         rows, counts = rows[taken:], counts[taken:]
-        text = _chunk_text(neuron_ids, block_t, rows)
+        text = text_of(rows)
     out.append(text)
     return out
 
@@ -242,6 +264,19 @@ class Codec:
         if self.variant == "queue":
             return encode_queue(neuron_ids, block, layer, stored)
         return [encode_object(neuron_ids, block, stored)]
+
+    def encode_rows(
+        self, rows_of: Callable[[list[int]], Coo], ids: list[int], counts: list[int], layer: int
+    ) -> list[str]:
+        """The original's messages from its own matrix (lambda_src.sdsinf.original_compute)."""
+        if self.variant == "queue":
+            return encode_queue_rows(rows_of, ids, counts, layer)
+        return [encode_object_rows(rows_of, ids, counts)]
+
+    def decode_parts(self, messages: Sequence[str], neurons: int, batch: int) -> list[Coo]:
+        """One sender's messages, each apart (the original adds a block's chunks up as they come)."""
+        dtype = np.float32 if self.variant == "queue" else np.float64
+        return [unpack(m, neurons, batch, dtype) for m in messages]
 
     def decode(self, messages: Sequence[str], neurons: int, batch: int) -> Coo:
         """One sender's block from all its messages (a block may come in several)."""
