@@ -1,9 +1,11 @@
 """Per-input results, as the original reports them: for each input, the neuron with the largest final
 activation (`max_row`), that activation (`max_val`) and the worker that holds that neuron.
 
-The original's workers (queue, object and serial) take, after a batch's last layer,
-`H.argmax(axis=0)` and `H.max(axis=0)` over their own neurons: the lowest neuron id among equal
-maxima, and neuron 0 with 0.0 for an input with no nonzero left. Worker 0 keeps, per input, the
+The original's Queue and Object workers take, after a batch's last layer, `H.argmax(axis=0)` and
+`H.max(axis=0)` over their own neurons: the lowest neuron id among equal maxima, and neuron 0 with
+0.0 for an input with no nonzero left. Its Serial worker takes only `H.max(axis=0)` and prints the
+maxima (its comment speaks of argmax; its code takes none); skydeck's Serial run reports the neuron
+as the Queue worker would. Worker 0 keeps, per input, the
 first worker whose maximum is strictly larger than what it holds (starting from 0.0), and prints
 the result to its log ("OVERALL INFERENCE RESULTS"). skydeck takes the workers in id order (the
 original in the order their batch-end messages came), prints the same block, and also writes
