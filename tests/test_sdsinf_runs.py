@@ -119,6 +119,40 @@ def test_unknown_data_and_variants_are_refused(runs: SdsinfRuns) -> None:
         runs.start(_plan("small", "carrier-pigeon"))
 
 
+@pytest.mark.parametrize("wire", ["original", "compact"])
+def test_an_object_worker_with_nothing_to_send_writes_the_originals_empty_nul_mark(
+    runs: SdsinfRuns, tmp_path: Path, wire: str
+) -> None:
+    # the original writes an empty-body .nul for "nothing for you", not counted among the layer's files
+    # written and never read; skydeck wrote a (3, 1) .dat of zeros, counted as written and read
+    runs.ctx.stacks.deploy("sdsinf")
+    generate(tmp_path / "gc", 1024, 6, 20, seed=5, density=(0.0, 0.01))  # the inputs die in a layer or two
+    runs.upload(tmp_path / "gc", 1024, 6, f"dying-{wire}")
+    started = runs.start(_plan(f"dying-{wire}", "object", workers=2, config="t_1024n_2w_object", wire=wire))
+    summary = runs.follow(started.run_id, timeout_s=180)
+    assert summary.matches_truth is True
+    rows = [
+        r
+        for k in range(2)
+        for r in from_csv(
+            runs._get(runs.out["MetricsBucket"], f"runs/{started.run_id}/layerstats-worker-{k:04d}.csv").decode()
+        )
+    ]
+    metrics = runs.show(started.run_id)["metrics"]
+    nul_written = sum(int(r["NULL_FILES_WRITTEN"]) for r in rows)
+    files = sum(int(r["FILES_WRITTEN"]) for r in rows)
+    shards = Shards.from_outputs(runs.out)
+    keys = [key for b in shards.buckets[:2] for key in runs._keys(b, f"{started.run_id}/")]
+    if wire == "original":
+        assert nul_written > 0 and nul_written == sum(int(r["NULL_FILES_OBSERVED"]) for r in rows)
+        assert sum(key.endswith(".nul") for key in keys) == nul_written
+        assert int(metrics["METRIC_S3_NUM_READS"]) == files  # a .nul is never read
+        assert int(metrics["METRIC_S3_NUM_WRITES"]) == files + nul_written
+    else:
+        assert not any(key.endswith(".nul") for key in keys) and nul_written > 0
+        assert int(metrics["METRIC_S3_NUM_READS"]) == int(metrics["METRIC_S3_NUM_WRITES"]) == files
+
+
 @pytest.mark.parametrize("workers", [1, 3])
 def test_object_variant_exchanges_partials_through_s3(runs: SdsinfRuns, tmp_path: Path, workers: int) -> None:
     runs.ctx.stacks.deploy("sdsinf")  # picks up the object functions if the stack predates them
@@ -134,8 +168,8 @@ def test_object_variant_exchanges_partials_through_s3(runs: SdsinfRuns, tmp_path
     assert list(metrics) == S3_METRICS_COLUMNS  # the original Object worker's schema: files, not messages
     if workers > 1:
         assert int(metrics["METRIC_S3_NUM_WRITES"]) > 0 and all(m.messages_received > 0 for m in seen)
-        # every file written was read, and the layer rows add up to the run's row
-        assert metrics["METRIC_S3_NUM_WRITES"] == metrics["METRIC_S3_NUM_READS"]
+        # every file written was read (the original's .nul marks are written, never read), and the layer rows
+        # add up to the run's row
         rows = [
             r
             for k in range(workers)
@@ -144,8 +178,11 @@ def test_object_variant_exchanges_partials_through_s3(runs: SdsinfRuns, tmp_path
             )
         ]
         assert list(rows[0]) == S3_LAYERSTATS_COLUMNS
-        assert sum(int(r["FILES_WRITTEN"]) for r in rows) == int(metrics["METRIC_S3_NUM_WRITES"])
-        assert sum(int(r["NUM_FOLDER_SCANS"]) for r in rows) == int(metrics["METRIC_S3_FOLDER_SCANS"])
+        written = sum(int(r["FILES_WRITTEN"]) for r in rows)
+        assert written == int(metrics["METRIC_S3_NUM_READS"])
+        assert written + sum(int(r["NULL_FILES_WRITTEN"]) for r in rows) == int(metrics["METRIC_S3_NUM_WRITES"])
+        # the original compiles its stats before its last batch-end wait: the run's scans leave that wait out
+        assert sum(int(r["NUM_FOLDER_SCANS"]) for r in rows) > int(metrics["METRIC_S3_FOLDER_SCANS"])
         # the batch-end wait lists the base bucket at least once: counted at the last layer, as the original
         last = [r for r in rows if r["LAYER"] == "5"]
         assert len(last) == workers and all(int(r["NUM_FOLDER_SCANS"]) >= 2 for r in last)

@@ -83,6 +83,8 @@ class Transport(Protocol):
     table_reads: int  # empty-target items read, as the original counts them
     table_writes: int
     unique_table_reads: int
+    null_written: int  # Object, --wire original: "nothing for you" files written (the original's .nul)
+    null_observed: int  # ... and seen in the inbox (never read)
 
     def send(self, layer: int, dst: int, messages: list[str], empty: bool) -> list[int]:
         """Deliver one block, as its messages (lambda_src.sdsinf.wire), to worker dst; returns the sizes
@@ -250,6 +252,7 @@ def _work(request: RunRequest, total: int, transport: Transport, handler_started
     )
     runtime_s: float | None = None
     batches = 0
+    uncounted_polls = 0
     for b0 in range(0, n_data, batch_size):
         batches += 1
         b1 = min(b0 + batch_size, n_data)
@@ -273,6 +276,7 @@ def _work(request: RunRequest, total: int, transport: Transport, handler_started
             publish_before = transport.publish_calls
             publishes_before = len(transport.publish_sizes)
             polls_before = transport.poll_calls
+            nulls_before, null_written_before = transport.null_observed, transport.null_written
             nnz_sent = 0
             null_sent = 0
             # the original's NNZ: this layer's input, as it starts
@@ -301,10 +305,12 @@ def _work(request: RunRequest, total: int, transport: Transport, handler_started
                     messages = codec.encode(rows, values, layer)
                 totals["compress"] += time.perf_counter() - t
                 t = time.perf_counter()
-                null_sent += int(block_nnz == 0)
+                null_sent += int(block_nnz == 0) if orig is None else 0
                 sizes += transport.send(step, dst, messages, empty=block_nnz == 0)
                 totals["comm"] += time.perf_counter() - t
                 targets += 1
+            if orig is not None:  # the original's .nul files (Object): not among the files written
+                null_sent = transport.null_written - null_written_before
             t = time.perf_counter()
             transport.flush()  # a transport that batches publishes across targets sends them now
             totals["comm"] += time.perf_counter() - t
@@ -316,7 +322,7 @@ def _work(request: RunRequest, total: int, transport: Transport, handler_started
             t = time.perf_counter()
             if orig is not None:  # each source's chunks apart: the original adds them up as they come
                 received = [codec.decode_parts(messages, part.neurons, orig.batch) for messages in got]
-                null_seen = sum(int(not any(c.values.any() for c in chunks)) for chunks in received)
+                null_seen = transport.null_observed - nulls_before
             else:
                 full = np.zeros((held.shape[0], part.neurons), dtype=np.float32)
                 full[:, mine] = held
@@ -384,7 +390,12 @@ def _work(request: RunRequest, total: int, transport: Transport, handler_started
         if total > 1:
             # the original's batch-end synchronisation, after the batch's time was taken (as there);
             # its counted listings go to the batch's last layer, the original's current layer then
-            stats[-1]["NUM_FOLDER_SCANS"] += transport.end_batch(batches, total, timeout)
+            sync_scans = transport.end_batch(batches, total, timeout)
+            stats[-1]["NUM_FOLDER_SCANS"] += sync_scans
+            if orig is not None and b1 == n_data:
+                # the original's Object worker compiles its stats before its last synchronisation: the
+                # run's METRIC_S3_FOLDER_SCANS leaves those listings out
+                uncounted_polls += sync_scans
     alive = np.concatenate(alive_rows) if alive_rows else np.zeros(0, dtype=np.int64)
     _, layer_columns = columns_for(request.variant or "object")
     put(out_bucket, f"{prefix}/layerstats-worker-{k:04d}.csv", to_csv(layer_columns, stats))
@@ -394,7 +405,8 @@ def _work(request: RunRequest, total: int, transport: Transport, handler_started
     done = {
         "worker": k, "alive": alive.tolist(), "n_data": n_data, "batch_size": batch_size, "batches": batches,
         "neurons": part.neurons, "layers": part.depth,
-        "edges": part.edges, "publish_calls": transport.publish_calls, "polls": transport.poll_calls,
+        "edges": part.edges, "publish_calls": transport.publish_calls,
+        "polls": transport.poll_calls - uncounted_polls, "null_written": transport.null_written,
         "table_reads": transport.table_reads, "table_writes": transport.table_writes,
         "unique_table_reads": transport.unique_table_reads,
         "max_rows": Maxima.joined(maxima).rows.tolist(), "max_vals": Maxima.joined(maxima).vals.tolist(),
@@ -493,7 +505,8 @@ def gather(request: RunRequest, total: int, started: float) -> None:
     totals["METRIC_MAX_BATCH_MSG_SIZE"] = max(p["max_batch_msg"] for p in parts)
     totals.update(
         {
-            "METRIC_S3_NUM_WRITES": totals["METRIC_NUM_MESSAGES_SENT"],
+            # the original counts its .nul files among the writes (never among the files read)
+            "METRIC_S3_NUM_WRITES": totals["METRIC_NUM_MESSAGES_SENT"] + sum(p.get("null_written", 0) for p in parts),
             "METRIC_S3_NUM_READS": totals["METRIC_NUM_MESSAGES_RECEIVED"],
             "METRIC_S3_WRITE_SIZE": totals["METRIC_SIZE_MESSAGES_SENT"],
             "METRIC_S3_READ_SIZE": totals["METRIC_SIZE_MESSAGES_RECEIVED"],

@@ -60,6 +60,7 @@ class QueueTransport:
         self.parts: dict[tuple[int, int], dict[int, str]] = {}
         self.expected: dict[tuple[int, int], int] = {}
         self.batch_ends: dict[int, set[int]] = {}  # batch -> workers whose batch-end message came
+        self.null_written = self.null_observed = 0  # empty targets are marked in the table instead
 
     # -- sending -------------------------------------------------------------------------------------
     def send(self, layer: int, dst: int, messages: list[str], empty: bool) -> list[int]:
