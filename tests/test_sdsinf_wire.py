@@ -227,3 +227,37 @@ def test_an_overflow_part_still_too_long_ends_an_original_run_and_is_split_again
         wire.encode_queue(np.arange(5), block, 0, block != 0)
     messages = wire.encode_queue(np.arange(5), block, 0)
     assert all(len(m) <= wire.MAX_MESSAGE_CHARS for m in messages)
+
+
+def test_a_publish_batch_is_retried_when_throttled_and_its_failed_entries_sent_once_more() -> None:
+    # the original publishes from 4 threads, backs off when SNS throttles it and resends what failed
+    # once; skydeck published once and failed the run on the first refused entry. SNS's throttling and
+    # per-entry failures cannot be made to happen on the local cloud: botocore's Stubber answers here.
+    import boto3
+    from botocore.stub import Stubber
+
+    from lambda_src.sdsinf.queue_variant import QueueTransport
+
+    sns = boto3.client("sns", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    transport = QueueTransport.__new__(QueueTransport)
+    transport.sns, transport.topic = sns, "arn:aws:sns:us-east-1:123456789012:t"
+    transport.publish_calls, transport.publish_sizes = 0, []
+    transport._pending = [(f"m{i}", {}) for i in range(3)]
+    entries = [{"Id": str(i), "Message": f"m{i}", "MessageAttributes": {}} for i in range(3)]
+    with Stubber(sns) as stub:
+        stub.add_client_error("publish_batch", service_error_code="Throttled", http_status_code=400)
+        stub.add_response(
+            "publish_batch",
+            {
+                "Successful": [{"Id": "0"}, {"Id": "2"}],
+                "Failed": [{"Id": "1", "Code": "InternalError", "SenderFault": False}],
+            },
+            {"TopicArn": transport.topic, "PublishBatchRequestEntries": entries},
+        )
+        stub.add_response(
+            "publish_batch", {"Successful": [{"Id": "1"}], "Failed": []},
+            {"TopicArn": transport.topic, "PublishBatchRequestEntries": [entries[1]]},
+        )  # fmt: skip
+        transport.flush()
+        stub.assert_no_pending_responses()
+    assert transport.publish_calls == 2 and transport.publish_sizes == [6]  # as the original counts them

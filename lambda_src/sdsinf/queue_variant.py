@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from lambda_src.sdsinf.contracts import RunRequest
 from lambda_src.sdsinf.distributed import Stalled, coordinate, run_worker, session
@@ -26,6 +29,8 @@ from lambda_src.sdsinf.shards import shard_of
 from lambda_src.sdsinf.wire import MAX_MESSAGE_CHARS
 
 BATCH_ENTRIES = 10
+PUBLISH_THREADS = 4  # the original's SNS_PUBLISH_THREADS
+PUBLISH_RETRIES = 4  # the original's MAX_SNS_PUBLISH_RETRIES: exponential backoff from 0.1 s
 BATCH_BYTES = MAX_MESSAGE_CHARS  # the original's MAX_ALLOWED_BATCH_MESSAGE_SIZE: 99% of 256 KiB
 EMPTY_MARK_TTL_S = 24 * 3600
 
@@ -94,28 +99,55 @@ class QueueTransport:
 
     def flush(self) -> None:
         """Publish every message held since the last flush, as the original batches them: a batch is
-        sent when it holds 10 messages or the next would bring it to 99% of 256 KiB."""
+        sent when it holds 10 messages or the next would bring it to 99% of 256 KiB. The batches go
+        out from PUBLISH_THREADS threads, as the original's do."""
+        batches: list[list[dict[str, Any]]] = []
         batch: list[dict[str, Any]] = []
         size = 0
         for text, attrs in self._pending:
             if batch and (len(batch) == BATCH_ENTRIES or size + len(text) >= BATCH_BYTES):
-                self._publish(batch)
+                batches.append(batch)
                 batch, size = [], 0
             batch.append({"Id": str(len(batch)), "Message": text, "MessageAttributes": attrs})
             size += len(text)
         if batch:
-            self._publish(batch)
+            batches.append(batch)
         self._pending = []
+        if not batches:
+            return
+        with ThreadPoolExecutor(PUBLISH_THREADS) as pool:
+            calls = list(pool.map(self._publish, batches))  # raises the first failure, after all ended
+        self.publish_calls += sum(calls)
+        self.publish_sizes += [sum(len(entry["Message"]) for entry in b) for b in batches]
 
-    def _publish(self, batch: list[dict[str, Any]]) -> None:
-        resp = self.sns.publish_batch(TopicArn=self.topic, PublishBatchRequestEntries=batch)
-        self.publish_calls += 1
-        self.publish_sizes.append(sum(len(entry["Message"]) for entry in batch))
-        if resp.get("Failed"):
-            first = resp["Failed"][0]
+    def _publish(self, batch: list[dict[str, Any]]) -> int:
+        """One batch, as the original's publish_message_batch sends it: a call refused (throttled) is
+        tried again after 0.1, 0.2, 0.4 and 0.8 s; entries SNS failed are sent again once. Returns the
+        calls that SNS took, as the original counts METRIC_PUBLISH_CALLS."""
+        resp = self._publish_call(batch)
+        if not resp.get("Failed"):
+            return 1
+        # the original resends what failed once (its resend took the error text for the message: the
+        # entries themselves are resent here), and gives up if that fails too
+        failed = {f["Id"] for f in resp["Failed"]}
+        again = self._publish_call([entry for entry in batch if entry["Id"] in failed])
+        if again.get("Failed"):
+            first = again["Failed"][0]
             raise RuntimeError(
-                f"SNS refused {len(resp['Failed'])} message(s): {first.get('Code')} {first.get('Message')}"
+                f"SNS refused {len(again['Failed'])} message(s) twice: {first.get('Code')} {first.get('Message')}"
             )
+        return 2
+
+    def _publish_call(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
+        for attempt in range(PUBLISH_RETRIES + 1):
+            try:
+                answer: dict[str, Any] = self.sns.publish_batch(TopicArn=self.topic, PublishBatchRequestEntries=entries)
+                return answer
+            except ClientError:
+                if attempt == PUBLISH_RETRIES:
+                    raise
+                time.sleep(0.1 * 2**attempt)
+        raise AssertionError("unreachable")
 
     # -- receiving -----------------------------------------------------------------------------------
     def receive(self, layer: int, senders: list[int], timeout_s: float) -> list[list[str]]:
