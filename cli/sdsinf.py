@@ -237,7 +237,10 @@ def sdsinf_run(
     ] = ServerMode.job,
     wire: Annotated[
         Wire | None,
-        typer.Option(help="How blocks travel: original (zlib COO chunks cut by nonzeros, as published) or npz"),
+        typer.Option(
+            help="How blocks travel: original (the original's wire, counted and ordered as it does), "
+            "compact (the same wire, true nonzeros in order: fewer bytes) or npz"
+        ),
     ] = None,
     json_out: JsonOpt = False,
     profile: ProfileOpt = None,
