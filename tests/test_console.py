@@ -716,6 +716,14 @@ async def test_the_composer_offers_the_pushed_scene_in_its_focused_field(fresh: 
     fresh.stacks.delete("infra")
 
 
+def _runs_listed(app: SkydeckApp, ids: list[str]) -> bool:
+    tables = app.screen.query("#sds-runs")
+    if not tables:
+        return False
+    listed = " ".join(str(cell) for row in rows(app, "#sds-runs") for cell in row)
+    return all(run_id[:15] in listed for run_id in ids)
+
+
 async def test_at_80x24_the_sdsinf_runs_table_shows_its_rows(cloud: Context) -> None:
     # the plots took the rows: at 80x24 the runs table showed its header alone
     import json
@@ -730,7 +738,10 @@ async def test_at_80x24_the_sdsinf_runs_table_shows_its_rows(cloud: Context) -> 
     app = SkydeckApp(backend=Backend(cloud), mode="sdsinf")
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
-        await settle(app, pilot)  # again: the first frame starts more work (the form, the lists)
+        # the screen mounts its tables a frame after its first paint and fills the runs from a worker:
+        # wait for the rows themselves, however slow the machine
+        await wait_until(pilot, lambda: _runs_listed(app, ids), "the three runs in the runs table", timeout_s=120)
+        await settle(app, pilot)
         table = app.screen.query_one("#sds-runs", DataTable)
         assert table.region.height >= 4, table.region
         shown = _visible_text(app)
