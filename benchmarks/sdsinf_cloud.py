@@ -13,9 +13,16 @@ from typing import Any
 
 @contextmanager
 def uploaded_cloud(
-    name: str, layers: int, inputs: int, seed: int, density: tuple[float, float] | None = None
+    name: str,
+    layers: int,
+    inputs: int,
+    seed: int,
+    density: tuple[float, float] | None = None,
+    data: Path | None = None,
+    neurons: int = 1024,
 ) -> Iterator[Any]:
-    """Yields SdsinfRuns on a fresh local cloud (its home a temporary folder) holding dataset `name`."""
+    """Yields SdsinfRuns on a fresh local cloud (its home a temporary folder) holding dataset `name`:
+    the Graph Challenge directory `data`, or one generated from `inputs`, `seed` and `density`."""
     from backend.context import Context
     from backend.core.paths import Home
     from backend.localcloud import control
@@ -31,8 +38,10 @@ def uploaded_cloud(
             ctx.stacks.deploy("infra")
             ctx.stacks.deploy("sdsinf")
             runs = SdsinfRuns(ctx)
-            generate(Path(tmp) / "gc", 1024, layers, inputs, seed=seed, density=density)
-            runs.upload(Path(tmp) / "gc", 1024, layers, name)
+            if data is None:
+                data = Path(tmp) / "gc"
+                generate(data, neurons, layers, inputs, seed=seed, density=density)
+            runs.upload(data, neurons, layers, name)
             yield runs
         finally:
             control.down(home)

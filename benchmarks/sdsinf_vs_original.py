@@ -77,9 +77,7 @@ def main() -> int:
         their_s = time.perf_counter() - t
         print(f"the original's functions: {their_s:.0f} s", flush=True)
         t = time.perf_counter()
-        ours, our_categories = run_skydeck(
-            Path(tmp), data, args.neurons, args.layers, args.inputs, args.workers, args.wire
-        )
+        ours, our_categories = run_skydeck(data, args.neurons, args.layers, args.inputs, args.workers, args.wire)
         print(f"skydeck's run on the local cloud: {time.perf_counter() - t:.0f} s", flush=True)
     return report(theirs, ours, their_categories, our_categories, truth, args)
 
@@ -210,23 +208,13 @@ def _publish_batches(sizes: list[int], limit: int) -> list[int]:
 
 # -- skydeck -------------------------------------------------------------------------------------------
 def run_skydeck(
-    tmp: Path, data: Path, neurons: int, layers: int, inputs: int, workers: int, wire: str
+    data: Path, neurons: int, layers: int, inputs: int, workers: int, wire: str
 ) -> tuple[dict[str, float], np.ndarray]:
-    from backend.context import Context
-    from backend.core.paths import Home
-    from backend.localcloud import control
-    from backend.sdsinf.plans import RunPlan
-    from backend.sdsinf.runs import SdsinfRuns
+    from sdsinf_cloud import uploaded_cloud
 
-    os.environ["SKYDECK_HOME"] = str(tmp / "home")
-    home = Home.from_env()
-    control.up(home, workers=0)
-    try:
-        ctx = Context.create(None, home)
-        ctx.stacks.deploy("infra")
-        ctx.stacks.deploy("sdsinf")
-        runs = SdsinfRuns(ctx)
-        runs.upload(data, neurons, layers, "beside")
+    from backend.sdsinf.plans import RunPlan
+
+    with uploaded_cloud("beside", layers, inputs, seed=0, data=data, neurons=neurons) as runs:
         plan = RunPlan(
             f"beside_{neurons}n_{workers}w_{inputs}bs_queue", "beside", "queue", workers, num_data=inputs,
             wire=wire, poll_timeout_s=600,
@@ -249,8 +237,6 @@ def run_skydeck(
         totals["MAX_ROW_NNZ"] = float(metrics["METRIC_MAX_ROW_NNZ"])
         categories = runs._get(bucket, f"{started.prefix}/categories.tsv").decode().split()
         return totals, np.asarray([int(c) for c in categories], dtype=np.int64)
-    finally:
-        control.down(home)
 
 
 # -- the table ---------------------------------------------------------------------------------------------

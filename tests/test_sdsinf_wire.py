@@ -158,6 +158,7 @@ def test_the_original_wire_counts_the_entries_scipy_holds_layer_by_layer() -> No
     from scipy import sparse
 
     from lambda_src.sdsinf.distributed import next_layer
+    from lambda_src.sdsinf.original_compute import OriginalLayers
 
     rng = np.random.default_rng(3)
     neurons, inputs = 64, 200
@@ -168,20 +169,37 @@ def test_the_original_wire_counts_the_entries_scipy_holds_layer_by_layer() -> No
     h0 = sparse.random(inputs, neurons, density=0.2, random_state=rng, format="csr", dtype=np.float32)
     h0.data[:] = 1.0
     theirs = h0.copy()
-    held, stored = h0.toarray(), h0.toarray() != 0
-    compact = held.copy()
+    everyone = np.arange(neurons)
+    ours = OriginalLayers.start(h0, everyone, neurons, BIAS)  # one worker holding every neuron
+    compact = h0.toarray()
     zeroed_but_held = 0
     for w in weights:
         theirs = theirs @ w
         _original_post_process(theirs)
-        held, stored = next_layer(held, w, BIAS, counts_stored=True)
-        compact, compact_nz = next_layer(compact, w, BIAS, counts_stored=False)
-        assert int(np.count_nonzero(stored)) == theirs.getnnz()
-        assert np.array_equal(np.count_nonzero(stored, axis=0), theirs.getnnz(axis=0))  # a neuron's row
+        ours.step(sparse.csr_matrix(w.T), [])  # the original's W[layer]: output neurons' rows
+        held = ours.held(everyone)
+        compact = next_layer(compact, w, BIAS)
+        assert ours.nnz() == theirs.getnnz()
+        assert np.array_equal(ours.row_counts(), theirs.getnnz(axis=0))  # a neuron's row
         assert np.allclose(held, theirs.toarray(), atol=1e-5) and np.array_equal(held, compact)  # one answer
-        assert int(np.count_nonzero(compact_nz)) == int(np.count_nonzero(theirs.toarray()))
+        assert int(np.count_nonzero(compact)) == int(np.count_nonzero(theirs.toarray()))
         zeroed_but_held += theirs.getnnz() - int(np.count_nonzero(theirs.toarray()))
     assert np.count_nonzero(held) > 0 and zeroed_but_held > 0  # alive, and the ReLU left stored zeros to count
+
+
+def _held_as_the_original(ids: np.ndarray, block: np.ndarray, stored: np.ndarray) -> tuple:  # noqa: ANN001
+    """A (batch x rows) block as the original's matrix holds it, stored zeros kept: (rows_of, ids, counts)
+    for encode_queue_rows / encode_object_rows."""
+    from scipy import sparse
+
+    from lambda_src.sdsinf.original_compute import OriginalLayers
+
+    cols, rows = np.nonzero(stored)
+    h = sparse.csr_matrix(
+        (block[cols, rows], (np.asarray(ids)[rows], cols)), shape=(int(max(ids)) + 1, block.shape[0])
+    )  # csr_matrix((data, (row, col))) keeps explicit zeros, as the original's product leaves them
+    held = OriginalLayers(h.shape[0], BIAS, h)
+    return held.rows, [int(i) for i in ids], held.row_counts()[ids].tolist()
 
 
 def test_the_original_wire_cuts_chunks_by_stored_entries_and_sends_a_zeroed_chunk_as_zeros() -> None:
@@ -193,7 +211,7 @@ def test_the_original_wire_cuts_chunks_by_stored_entries_and_sends_a_zeroed_chun
     stored = np.ones_like(block, dtype=bool)
     ids = np.arange(10, 15)
     assert len(wire.encode_queue(ids, block, 0)) == 1  # compact: only true nonzeros count
-    messages = wire.encode_queue(ids, block, 0, stored)
+    messages = wire.encode_queue_rows(*_held_as_the_original(ids, block, stored), 0)
     assert len(messages) == 2
     assert wire.unpack(messages[1], 16, batch).values.size == 0
     assert wire.unpack(messages[0], 16, batch).values.size == 4 * batch  # only true nonzeros travel
@@ -203,7 +221,7 @@ def test_the_original_wire_refuses_a_row_the_original_would_quit_on() -> None:
     batch = 10_001  # a row of one neuron over 10,001 inputs, in a block that must be cut
     block = np.ones((batch, 5), dtype=np.float32)
     with pytest.raises(wire.WireError, match="MAX_NNZ_PER_ROW of 10,000"):
-        wire.encode_queue(np.arange(5), block, 0, block != 0)
+        wire.encode_queue_rows(*_held_as_the_original(np.arange(5), block, block != 0), 0)
     assert len(wire.encode_queue(np.arange(5), block, 0)) >= 2  # compact has no such limit
 
 
@@ -212,7 +230,8 @@ def test_the_original_object_file_holds_rows_by_ascending_neuron_id() -> None:
     block[:, 0] = 1.0  # neuron 30: three inputs
     block[0, 2] = 2.0  # neuron 10: one
     ids = np.array([30, 20, 10])
-    rows = wire.unpack(wire.encode_object(ids, block, block != 0), 40, 3, np.float64).rows.tolist()
+    rows_of, row_ids, counts = _held_as_the_original(ids, block, block != 0)
+    rows = wire.unpack(wire.encode_object_rows(rows_of, row_ids, counts), 40, 3, np.float64).rows.tolist()
     assert rows == [10, 30, 30, 30]
     compact = wire.unpack(wire.encode_object(ids, block), 40, 3, np.float64).rows.tolist()
     assert compact == [30, 30, 30, 10]  # compact: largest first
@@ -224,7 +243,7 @@ def test_an_overflow_part_still_too_long_ends_an_original_run_and_is_split_again
     rng = np.random.default_rng(5)
     block = rng.uniform(0.1, 32.0, size=(8_000, 5)).astype(np.float32)  # incompressible values
     with pytest.raises(wire.WireError, match="the original's worker quits there"):
-        wire.encode_queue(np.arange(5), block, 0, block != 0)
+        wire.encode_queue_rows(*_held_as_the_original(np.arange(5), block, block != 0), 0)
     messages = wire.encode_queue(np.arange(5), block, 0)
     assert all(len(m) <= wire.MAX_MESSAGE_CHARS for m in messages)
 

@@ -216,13 +216,11 @@ def _remove_own_queues(request: RunRequest) -> None:
         remove_queues(session().client("sqs"), session().client("sns"), topics, q["remove_prefix"])
 
 
-def next_layer(full: np.ndarray, weights: Any, bias: float, counts_stored: bool) -> tuple[np.ndarray, np.ndarray]:
-    """One layer: (activations, the entries counted as held). The original holds every nonzero of the
-    product before the bias, the ReLU and the cap (SciPy's product keeps only nonzero sums; its
-    `multiply_post_process` then changes values, never the pattern); `compact` counts true nonzeros."""
+def next_layer(full: np.ndarray, weights: Any, bias: float) -> np.ndarray:
+    """One layer of the dense kernel (`--wire compact` and `npz`): the bias on every nonzero of the
+    product, then the ReLU and the cap. `--wire original` takes original_compute's path instead."""
     z = np.asarray(full @ weights, dtype=np.float32)
-    held = np.where(z != 0, np.clip(z + bias, 0.0, CAP), 0.0).astype(np.float32)
-    return held, (z != 0 if counts_stored else held != 0)
+    return np.where(z != 0, np.clip(z + bias, 0.0, CAP), 0.0).astype(np.float32)
 
 
 def _work(request: RunRequest, total: int, transport: Transport, handler_started: float) -> dict[str, Any]:
@@ -258,9 +256,6 @@ def _work(request: RunRequest, total: int, transport: Transport, handler_started
         batches += 1
         b1 = min(b0 + batch_size, n_data)
         held = part.inputs[b0:b1].toarray().astype(np.float32)  # (batch x neurons I hold)
-        # the entries SciPy holds for the original (wire.py): after a layer, every nonzero of the product
-        # before the bias, the ReLU and the cap, so entries those zeroed still count; the inputs' own
-        stored = held != 0
         # --wire original: the layers computed as the original computes them (original_compute)
         orig = (
             OriginalLayers.start(part.inputs[b0:b1], mine_at[0], part.neurons, part.bias)
@@ -281,7 +276,7 @@ def _work(request: RunRequest, total: int, transport: Transport, handler_started
             nnz_sent = 0
             null_sent = 0
             # the original's NNZ: this layer's input, as it starts
-            nnz_in = orig.nnz() if orig is not None else int(np.count_nonzero(stored))
+            nnz_in = orig.nnz() if orig is not None else int(np.count_nonzero(held))
             counts = orig.row_counts() if orig is not None else None
             rows_sent = 0
             sizes: list[int] = []
@@ -306,7 +301,7 @@ def _work(request: RunRequest, total: int, transport: Transport, handler_started
                     messages = codec.encode(rows, values, layer)
                 totals["compress"] += time.perf_counter() - t
                 t = time.perf_counter()
-                null_sent += int(block_nnz == 0) if orig is None else 0
+                null_sent += int(block_nnz == 0)
                 sizes += transport.send(step, dst, messages, empty=block_nnz == 0)
                 totals["comm"] += time.perf_counter() - t
                 targets += 1
@@ -347,7 +342,7 @@ def _work(request: RunRequest, total: int, transport: Transport, handler_started
                 orig.step(weights_k[layer], received)
                 held = orig.held(mine_at[layer + 1])
             else:
-                held, stored = next_layer(full, mine_of[layer], part.bias, codec.counts_stored)
+                held = next_layer(full, mine_of[layer], part.bias)
             totals["comp"] += time.perf_counter() - t
             totals["sent"] += len(sizes)
             totals["bytes_sent"] += sum(sizes)

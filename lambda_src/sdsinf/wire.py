@@ -109,9 +109,9 @@ def unpack(text: str, neurons: int, batch: int, dtype: type = np.float32) -> Coo
 
 def chunk_rows(row_nnz: Sequence[int], cap: int, row_limit: int | None = None) -> list[list[int]]:
     """The original's chunks of a block: indices into its rows, each chunk at most `cap` nonzeros.
-        Rows are taken largest first (ties in their given order); each pass over the rows left fills one
-        chunk with every row that still fits; a row over `cap` alone makes a chunk. Rows without a nonzero
-        are not sent. With `row_limit` (the original's MAX_NNZ_PER_ROW), a block cut into chunks may hold
+    Rows are taken largest first (ties in their given order); each pass over the rows left fills one
+    chunk with every row that still fits; a row over `cap` alone makes a chunk. Rows without a nonzero
+    are not sent. With `row_limit` (the original's MAX_NNZ_PER_ROW), a block cut into chunks may hold
     no row over it, as the original's may not."""
     order = sorted((i for i, n in enumerate(row_nnz) if n > 0), key=lambda i: -row_nnz[i])
     if sum(row_nnz[i] for i in order) <= cap:
@@ -142,19 +142,18 @@ def chunk_rows(row_nnz: Sequence[int], cap: int, row_limit: int | None = None) -
     return chunks
 
 
-def encode_queue(neuron_ids: np.ndarray, block: np.ndarray, layer: int, stored: np.ndarray | None = None) -> list[str]:
-    """A block's messages on the Queue variant, as the original cuts them (float32 chunks); with
-    `stored` (the entries SciPy would hold), rows are counted and cut by it, as the original's are."""
+def encode_queue(neuron_ids: np.ndarray, block: np.ndarray, layer: int) -> list[str]:
+    """A block's messages on the Queue variant, cut as the original cuts them (float32 chunks), counting
+    true nonzeros (`--wire compact`; `--wire original` counts stored entries: encode_queue_rows)."""
     block_t = block.T  # (rows x batch): the original's H rows
-    row_nnz = np.count_nonzero(block_t if stored is None else stored.T, axis=1)
+    row_nnz = np.count_nonzero(block_t, axis=1)
     messages: list[str] = []
-    limit = MAX_NNZ_PER_ROW if stored is not None else None
 
     def text_of(rows: list[int]) -> str:
         return _chunk_text(neuron_ids, block_t, rows)
 
-    for chunk in chunk_rows(row_nnz.tolist(), nnz_cap(layer), limit):
-        messages += _fit(text_of, chunk, [int(row_nnz[i]) for i in chunk], strict=stored is not None)
+    for chunk in chunk_rows(row_nnz.tolist(), nnz_cap(layer)):
+        messages += _fit(text_of, chunk, [int(row_nnz[i]) for i in chunk])
     return messages
 
 
@@ -172,7 +171,7 @@ def encode_queue_rows(rows_of: Callable[[list[int]], Coo], ids: list[int], count
 def encode_object_rows(rows_of: Callable[[list[int]], Coo], ids: list[int], counts: list[int]) -> str:
     """A block's file on the Object variant from the original's own matrix: the rows with an entry, by
     ascending neuron id (the original rebuilds a CSR of them), SciPy's order within a row, float64."""
-    kept = [i for i, n in zip(ids, counts, strict=True) if n > 0]
+    kept = sorted(i for i, n in zip(ids, counts, strict=True) if n > 0)  # the rebuilt CSR's row order
     if not kept:  # nothing for that target: the original's zero file
         return pack(Coo(np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)), np.float64)
     return pack(rows_of(kept), np.float64)
@@ -216,17 +215,12 @@ def _chunk_text(neuron_ids: np.ndarray, block_t: np.ndarray, rows: list[int]) ->
     return pack(Coo(sub[r, c], np.asarray(neuron_ids)[np.asarray(rows, dtype=np.int64)[r]], c))
 
 
-def encode_object(neuron_ids: np.ndarray, block: np.ndarray, stored: np.ndarray | None = None) -> str:
-    """A block's file on the Object variant: the whole block, float64. With `stored` (the original's
-    counting), its rows by ascending neuron id, as the original's rebuilt CSR holds them; without,
-    largest first."""
+def encode_object(neuron_ids: np.ndarray, block: np.ndarray) -> str:
+    """A block's file on the Object variant: the whole block, float64, rows largest first (`--wire
+    compact`; `--wire original` holds them by ascending neuron id: encode_object_rows)."""
     block_t = block.T
-    if stored is not None:
-        order = np.flatnonzero(np.count_nonzero(stored.T, axis=1)).tolist()
-        order.sort(key=lambda i: int(neuron_ids[i]))
-    else:
-        row_nnz = np.count_nonzero(block_t, axis=1)
-        order = sorted(np.flatnonzero(row_nnz).tolist(), key=lambda i: -row_nnz[i])
+    row_nnz = np.count_nonzero(block_t, axis=1)
+    order = sorted(np.flatnonzero(row_nnz).tolist(), key=lambda i: -row_nnz[i])
     sub = block_t[order]
     r, c = np.nonzero(sub)
     return pack(Coo(sub[r, c], np.asarray(neuron_ids)[np.asarray(order, dtype=np.int64)[r]], c), np.float64)
@@ -249,10 +243,8 @@ class Codec:
         """Whether a worker counts (and cuts by) the entries SciPy would store, as the original does."""
         return self.wire == "original"
 
-    def encode(
-        self, neuron_ids: np.ndarray, block: np.ndarray, layer: int, stored: np.ndarray | None = None
-    ) -> list[str]:
-        """`stored`: the block's stored entries, given when `counts_stored`."""
+    def encode(self, neuron_ids: np.ndarray, block: np.ndarray, layer: int) -> list[str]:
+        """A block from the dense kernel (`compact`, `npz`); `original` sends with encode_rows."""
         if self.wire == "npz":
             import base64
 
@@ -262,8 +254,8 @@ class Codec:
             cut = NPZ_PART_BYTES if self.variant == "queue" else max(len(blob), 1)
             return [base64.b64encode(blob[i : i + cut]).decode("ascii") for i in range(0, max(len(blob), 1), cut)]
         if self.variant == "queue":
-            return encode_queue(neuron_ids, block, layer, stored)
-        return [encode_object(neuron_ids, block, stored)]
+            return encode_queue(neuron_ids, block, layer)
+        return [encode_object(neuron_ids, block)]
 
     def encode_rows(
         self, rows_of: Callable[[list[int]], Coo], ids: list[int], counts: list[int], layer: int
