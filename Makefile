@@ -10,7 +10,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 AWSCLI_VENV ?= .venv-awscli
 AWSCLI_STAMP := $(AWSCLI_VENV)/.installed
 
-.PHONY: setup console test check lint bench bench-hour bench-original original docs clean rehearse-fleet
+.PHONY: setup console test check lint bench bench-hour bench-original original docs clean rehearse-fleet rehearse-gpu-build
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,10 @@ check: setup
 # a fleet host's boot on this machine, against its own local cloud: one that serves a job, one that fails
 rehearse-fleet: setup $(AWSCLI_STAMP)
 	$(BIN)/python -m tests.fleet_rehearsal
+
+# svox2 built as a fleet host builds it, nvcc only in NVIDIA's wheels, no GPU (about 20 min and 6 GB; not in make test)
+rehearse-gpu-build: setup
+	$(BIN)/python -m tests.gpu_build_rehearsal
 
 bench: setup
 	$(BIN)/python benchmarks/cli_bench.py

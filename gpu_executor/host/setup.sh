@@ -11,6 +11,8 @@
 #   datasets  s3://BUCKET/data/ to /data with the executor's own boto3 (no AWS CLI needed)
 #   service   the systemd unit, started, and seen running
 #
+# `setup.sh` runs every step, in this order; `setup.sh check venv svox2` runs only those.
+#
 # Each step's outcome goes to $ROOT/opt/skydeck/boot/boot.json, to s3://BUCKET/fleet/hosts/ID/
 # (boot.json and the log's tail) and to the instance's tags (skydeck:boot, skydeck:boot-step).
 # A failed boot removes what it half-installed and stops the group (MinSize = MaxSize = 0), so a broken
@@ -30,6 +32,14 @@
 # nvcc is looked for in $CUDA_HOME, on PATH, in /usr/local/cuda, then in the PyTorch environment's
 # nvidia/cu*/bin (recent DLAMIs ship CUDA as NVIDIA's pip wheels); boot.json records which, and its version.
 set -uo pipefail
+
+ALL_STEPS=(check venv lpips svox2 datasets service)
+for name in "$@"; do
+  case " ${ALL_STEPS[*]} " in
+    *" $name "*) ;;
+    *) echo "unknown step '$name': the steps are ${ALL_STEPS[*]}"; exit 2 ;;
+  esac
+done
 
 ROOT="${SKYDECK_HOST_ROOT:-}"
 PY="${SKYDECK_PYTHON:-/opt/pytorch/bin/python}"
@@ -224,6 +234,7 @@ step_svox2() {
   fi
   local ref="${SKYDECK_SVOX2_REF:?SKYDECK_SVOX2_REF is not set}"
   rm -rf "$SVOX2_DIR"
+  mkdir -p "$(dirname "$SVOX2_DIR")"  # the datasets step, which makes /data, comes later
   if [ -n "${SKYDECK_SVOX2_SOURCE:-}" ]; then
     cp -a "$SKYDECK_SVOX2_SOURCE" "$SVOX2_DIR" || return 1
   else
@@ -291,12 +302,14 @@ UNIT
   echo "skydeck-executor.service running: $VENV/bin/python -m gpu_executor"
 }
 
-run_step check step_check
-run_step venv step_venv
-run_step lpips step_lpips
-run_step svox2 step_svox2
-run_step datasets step_datasets
-run_step service step_service
-$RECORD finish ok
-echo "boot ok: $INSTANCE serves $SKYDECK_QUEUE_URL"
-publish
+if [ $# -eq 0 ]; then
+  for name in "${ALL_STEPS[@]}"; do run_step "$name" "step_$name"; done
+  $RECORD finish ok
+  echo "boot ok: $INSTANCE serves $SKYDECK_QUEUE_URL"
+  publish
+  exit 0
+fi
+# some steps only (a rehearsal, or an operator redoing one): in the order given, each after the steps it
+# reads from boot.json (venv and svox2 read what check found); the boot is not declared finished
+for name in "$@"; do run_step "$name" "step_$name"; done
+echo "steps ok: $*"
