@@ -1,8 +1,13 @@
 """How long a command takes to answer, as a whole process: what an operator (or a script looping over
 commands) waits for. Medians of several runs, each a fresh `python -m cli` process, against a local
-cloud holding 100 jobs and one finished SDS-Inf run.
+cloud holding 100 jobs and one finished SDS-Inf run. Each is also given as a multiple of a bare
+`python -c pass` by the same interpreter, timed in the same run, so that figures from a busy machine
+and a quiet one compare (the target for `jobs list` is at most 15x).
 
-    .venv/bin/python benchmarks/cli_bench.py [--runs 7]
+    .venv/bin/python benchmarks/cli_bench.py [--runs 7] [--before PYTHONPATH]
+
+--before times each command again with PYTHONPATH set to an earlier tree (and, first on it, the
+packages that tree ran with), interleaved with this one's runs, for a before/after in one run.
 """
 
 from __future__ import annotations
@@ -23,21 +28,25 @@ from backend.localcloud import control
 from lambda_src.jobs.schema import parse_job
 
 
-def timed(args: list[str], env: dict[str, str], runs: int) -> tuple[float, float]:
-    """(median, best) wall seconds of `skydeck ARGS` as a fresh process."""
-    times = []
+def timed(args: list[str], envs: list[dict[str, str]], runs: int) -> list[tuple[float, float]]:
+    """(median, best) wall seconds of `skydeck ARGS` as a fresh process, under each environment, their runs
+    taken in turn (ARGS `-c pass`: a bare interpreter)."""
+    times: list[list[float]] = [[] for _ in envs]
+    argv = [sys.executable, "-c", "pass"] if args == ["-c", "pass"] else [sys.executable, "-m", "cli", *args]
     for _ in range(runs):
-        t0 = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, env=env)
-        times.append(time.perf_counter() - t0)
-        if done.returncode != 0:
-            raise SystemExit(f"skydeck {' '.join(args)} failed: {done.stderr[-500:]}")
-    return statistics.median(times), min(times)
+        for env, taken in zip(envs, times, strict=True):
+            t0 = time.perf_counter()
+            done = subprocess.run(argv, capture_output=True, text=True, env=env)
+            taken.append(time.perf_counter() - t0)
+            if done.returncode != 0:
+                raise SystemExit(f"skydeck {' '.join(args)} failed: {done.stderr[-500:]}")
+    return [(statistics.median(taken), min(taken)) for taken in times]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--before", help="PYTHONPATH of an earlier tree to time beside this one")
     args = parser.parse_args()
     home = Home(Path(tempfile.mkdtemp(prefix="skydeck-cli-bench-")))
     env = {**os.environ, "SKYDECK_HOME": str(home.root), "SKYDECK_LOCAL_WORKERS": "0"}
@@ -58,18 +67,25 @@ def main() -> int:
         runs.upload(home.root / "gc", 1024, 4, "bench")
         runs.follow(runs.start(RunPlan("", "bench", "serial", 1)).run_id, timeout_s=300)
         cases = {
+            "python -c pass": ["-c", "pass"],
             "--version": ["--version"],
             "jobs list --help": ["jobs", "list", "--help"],
-            "jobs list (100 jobs)": ["jobs", "list", "--json"],
+            "jobs list (100 jobs)": ["jobs", "list"],
+            "jobs list --json": ["jobs", "list", "--json"],
             "jobs show": ["jobs", "show", ids[0][:8], "--json"],
             "sdsinf runs": ["sdsinf", "runs", "--json"],
         }
-        rows = {name: timed(argv, env, args.runs) for name, argv in cases.items()}
+        envs = [env] + ([{**env, "PYTHONPATH": args.before}] if args.before else [])
+        rows = {}
+        for name, argv in cases.items():
+            for label, figures in zip(("", " (before)"), timed(argv, envs, args.runs), strict=False):
+                rows[name + label] = figures
     finally:
         control.down(home)
-    print(f"{'command':<24} {'median s':>9} {'best s':>8}   ({args.runs} runs each, fresh processes)")
+    bare = rows["python -c pass"][0]
+    print(f"{'command':<24} {'median s':>9} {'best s':>8} {'x pass':>7}   ({args.runs} runs each, fresh processes)")
     for name, (median, best) in rows.items():
-        print(f"{name:<24} {median:>9.3f} {best:>8.3f}")
+        print(f"{name:<24} {median:>9.3f} {best:>8.3f} {median / bare:>6.1f}x")
     print(json.dumps({name: round(m, 3) for name, (m, _) in rows.items()}))
     return 0
 

@@ -66,14 +66,34 @@ def _botocore_error(exc: BaseException) -> int | None:
     return 4 if unreachable else 1
 
 
+def _named(argv: list[str]) -> str | None:
+    """The group or command a command line names past the root's own options, or None where the root must
+    answer itself (no command, --help, completion, an unknown name: it lists them all)."""
+    from cli.app import COMMANDS, GROUPS
+
+    if any(key.startswith("_") and key.endswith("_COMPLETE") for key in os.environ):
+        return None  # shell completion walks the whole tree
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("--profile", "-p", "--region"):
+            i += 2
+        elif arg == "--debug" or arg.startswith(("--profile=", "--region=")):
+            i += 1
+        else:
+            return arg if arg in GROUPS or arg in COMMANDS else None
+    return None
+
+
 def main() -> None:
     if sys.argv[1:] in (["--version"], ["-V"]):
         print(f"skydeck {version()}")
         return
     try:
-        from cli.app import app
+        from cli.app import make_app
 
-        app(prog_name="skydeck")  # click itself exits on usage errors (2), --help and --version (0) and Ctrl-C (1)
+        # click itself exits on usage errors (2), --help and --version (0) and Ctrl-C (1)
+        make_app(_named(sys.argv[1:]))(prog_name="skydeck")
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:

@@ -49,9 +49,9 @@ def _options(title: str, command: Any, out: list[str], text: str) -> None:
 
 
 def render() -> str:
-    from cli.app import app
+    from cli.app import make_app
 
-    root = typer.main.get_command(app)
+    root = typer.main.get_command(make_app())
     out = [HEADER]
     _command("skydeck", root, out)
     return "\n".join(out).rstrip() + "\n"

@@ -104,3 +104,47 @@ def test_a_diverged_loss_is_stored_as_unknown_and_the_heartbeat_still_writes() -
 def test_a_number_dynamodb_answers_as_nan_reads_as_nan_not_a_crash() -> None:
     item = from_dynamo_item({"x": {"N": "NaN"}, "y": {"N": "3"}, "z": {"N": "2.5"}})
     assert item["x"] != item["x"] and item["y"] == 3 and item["z"] == 2.5
+
+
+def test_the_attribute_codec_writes_and_reads_what_boto3s_serializer_does() -> None:
+    # the record's own codec stands in for boto3.dynamodb.types (whose import is all of boto3): what
+    # either writes must be the same item, and read back the same
+    from decimal import Decimal
+    from pathlib import Path
+
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+    from lambda_src.jobs.attribute_values import from_dynamo
+
+    values = [
+        "lego", "", 0, -7, 10**37, 0.5, 1e-07, 3.141592653589793, 9.5e125, 1e-130, True, False, None, b"\x00\xff",
+        [1, "a", [None]], {"reso": "[[128, 128, 128]]", "lr": 0.01, "nested": {"k": [1.5, 2]}}, {"b", "a"},
+    ]  # fmt: skip
+    serializer, deserializer = TypeSerializer(), TypeDeserializer()
+    for value in values:
+        theirs = serializer.serialize(_as_boto3_takes_it(value, Decimal))
+        ours = to_dynamo(value)
+        if "SS" in theirs:  # a set has no order
+            assert sorted(ours["SS"]) == sorted(theirs["SS"])
+            continue
+        assert ours == theirs, value
+        assert from_dynamo(theirs) == from_dynamo(ours)
+        assert deserializer.deserialize(ours) == deserializer.deserialize(theirs)
+    with pytest.raises(ValueError, match="38"):
+        to_dynamo(10**40)
+    with pytest.raises(ValueError, match="outside"):
+        to_dynamo(Decimal("1E+130"))
+    # a float DynamoDB cannot hold is unknown, as NaN is: a diverging loss must not stop the heartbeat
+    assert to_dynamo({"loss": 2.5e300, "tiny": 1e-200}) == {"M": {"loss": {"NULL": True}, "tiny": {"NULL": True}}}
+    with pytest.raises(TypeError, match="PosixPath"):
+        to_dynamo(Path("x"))
+
+
+def _as_boto3_takes_it(value: object, decimal: type) -> object:
+    if isinstance(value, float):
+        return decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _as_boto3_takes_it(v, decimal) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_boto3_takes_it(v, decimal) for v in value]
+    return value

@@ -1,4 +1,5 @@
-"""The one place that makes boto3 clients. The profile decides region, credentials and endpoint."""
+"""The one place that makes AWS clients: botocore's, and boto3's for S3. The profile decides region,
+credentials and endpoint."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def local_credentials(home: Home) -> LocalCredentials:
 
 @dataclass
 class Clients:
-    """boto3 clients for one profile, made on first use and kept (clients are thread-safe)."""
+    """AWS clients for one profile, made on first use and kept (clients are thread-safe)."""
 
     profile: Profile
     home: Home
@@ -49,29 +50,36 @@ class Clients:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        # boto3 takes a sixth of a second to import: commands that never reach AWS (sdsinf infer,
-        # --help) should not pay for it, so it is imported where the first session is made
-        import boto3
+        # boto3 and s3transfer take a sixth of a second to import, and only S3's transfer methods need them:
+        # every other service's client is botocore's own (boto3 adds nothing to a client but S3's), and
+        # commands that never reach AWS (sdsinf infer, --help) import neither
+        import botocore.session
 
         if self.profile.is_local and self.endpoint is None:
             self.endpoint = local_endpoint(self.home)
+        self._core = botocore.session.Session(profile=None if self.profile.is_local else self.profile.aws_profile)
         if self.profile.is_local:
             self._local = local_credentials(self.home)
-            self._session = boto3.session.Session(
-                aws_access_key_id=self._local.access_key_id,
-                aws_secret_access_key=self._local.secret_access_key,
-                region_name=self.profile.region,
-            )
-        else:
-            self._session = boto3.session.Session(
-                profile_name=self.profile.aws_profile, region_name=self.profile.region
-            )
+            self._core.set_credentials(self._local.access_key_id, self._local.secret_access_key)
+        self._core.set_config_variable("region", self.profile.region)
+        self._boto3: Any = None
 
     def client(self, service: str) -> Any:
         with self._lock:
             if service not in self._cache:
-                self._cache[service] = self._session.client(service, endpoint_url=self.endpoint, config=_retry_config())
+                self._cache[service] = self._make(service)
             return self._cache[service]
+
+    def _make(self, service: str) -> Any:
+        if service == "s3":  # upload_file, download_file and the rest are boto3's, injected at creation
+            if self._boto3 is None:
+                import boto3.session
+
+                self._boto3 = boto3.session.Session(botocore_session=self._core, region_name=self.profile.region)
+            return self._boto3.client("s3", endpoint_url=self.endpoint, config=_retry_config())
+        return self._core.create_client(
+            service, region_name=self.profile.region, endpoint_url=self.endpoint, config=_retry_config()
+        )
 
     def deferred(self, service: str) -> Any:
         """A client made on its first use: a command that may not need it (`jobs list` never sends to the

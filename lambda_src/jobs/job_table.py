@@ -12,22 +12,18 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from lambda_src.jobs.attribute_values import from_dynamo_item, to_dynamo
 from lambda_src.jobs.record import JobRecord, JobRecordPage
 from lambda_src.jobs.schema import STATES, TERMINAL_STATES, JobSpec
 
-_SER = TypeSerializer()
-_DESER = TypeDeserializer()
 BY_CREATED_INDEX = "by_created"
 BY_STATE_INDEX = "by_state"
 
@@ -43,40 +39,6 @@ class JobNotFound(KeyError):
 
 class StateConflict(RuntimeError):
     """A conditional write lost: the job was not in the state the caller expected."""
-
-
-def to_dynamo(value: Any) -> Any:
-    """Python value -> DynamoDB attribute value (floats become Decimals, numbers stay numbers)."""
-    return _SER.serialize(_decimalize(value))
-
-
-def from_dynamo_item(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _undecimalize(_DESER.deserialize(v)) for k, v in item.items()}
-
-
-def _decimalize(value: Any) -> Any:
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, float):
-        # DynamoDB has no NaN or infinity: a diverged loss is stored as unknown, not refused with the heartbeat
-        return Decimal(repr(value)) if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _decimalize(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_decimalize(v) for v in value]
-    return value
-
-
-def _undecimalize(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        # DynamoDB keeps numbers as decimal text: no fractional digits means it was an integer.
-        exponent = value.as_tuple().exponent
-        return int(value) if isinstance(exponent, int) and exponent >= 0 else float(value)
-    if isinstance(value, dict):
-        return {k: _undecimalize(v) for k, v in value.items()}
-    if isinstance(value, list | set):
-        return [_undecimalize(v) for v in value]
-    return value
 
 
 def encode_token(key: dict[str, Any] | None) -> str | None:
