@@ -126,6 +126,26 @@ def test_malformed_files_are_named_with_their_line(tmp_path: Path) -> None:
         gc.load_network(tmp_path, 1024, 3)
 
 
+
+def test_layers_parsed_on_several_cores_are_the_one_process_parse_in_order_and_name_a_bad_file(tmp_path: Path) -> None:
+    from backend.sdsinf.parse import load_all
+
+    net = radixnet(1024, 24, seed=0)
+    y = generate_inputs(1024, 30, seed=1)
+    gc.write_dataset(tmp_path, net, y, categories(reference(y, net.layers, net.bias)))
+    one, y1, truth1 = load_all(tmp_path, 1024, 24, processes=1)
+    three, y3, truth3 = load_all(tmp_path, 1024, 24, processes=3)
+    assert len(three.layers) == 24 and three.bias == one.bias
+    for mine, theirs in zip(three.layers, one.layers, strict=True):
+        assert (mine != theirs).nnz == 0
+    assert (y3 != y1).nnz == 0 and np.array_equal(truth3, truth1)
+    # a layer in the last process's run is damaged: its file and line are named, as by one process
+    layer = gc.layer_path(tmp_path, 1024, 20)
+    lines = layer.read_text().splitlines()
+    layer.write_text("\n".join(lines[:2] + ["3\tx\t0.0625"] + lines[3:]) + "\n")
+    with pytest.raises(gc.DataError, match=r"n1024-l20.tsv:3: row and col must be integers"):
+        load_all(tmp_path, 1024, 24, processes=3)
+
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "cli", "sdsinf", *args], capture_output=True, text=True, timeout=300)
 

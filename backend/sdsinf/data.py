@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from backend.core.errors import ConfigError
+from backend.sdsinf.parse import load_all
 from lambda_src.sdsinf import graphchallenge as gc
 from lambda_src.sdsinf.kernel import categories, infer_alive, reference
 from lambda_src.sdsinf.model import BIASES, Network, generate_inputs, radixnet
@@ -72,9 +73,7 @@ def load_dataset(
         key = _known_digest(data, neurons, layers, cache) if cache is not None else None
         if key is not None and cache is not None and (cache / f"{key}.npz").is_file():
             return _read_cached(cache / f"{key}.npz")
-        net = gc.load_network(data, neurons, layers)
-        y = gc.load_inputs(data, neurons)
-        truth = gc.load_truth(data, neurons, layers)
+        net, y, truth = load_all(data, neurons, layers)  # on every core
     except gc.DataError as exc:
         raise ConfigError(str(exc)) from None
     if key is not None and cache is not None:

@@ -100,6 +100,12 @@ def layers_present(root: Path, neurons: int) -> int:
 
 
 def load_network(root: Path, neurons: int, depth: int) -> Network:
+    check_depth(root, neurons, depth)
+    return Network(neurons, load_layers(root, neurons, 1, depth), bias_for(neurons))
+
+
+def check_depth(root: Path, neurons: int, depth: int) -> None:
+    """Refuse a depth the directory does not hold, naming the depth it does."""
     present = layers_present(root, neurons)
     if present < depth:
         hint = f"pass --layers {present}" if present else f"is it a {neurons}-neuron Graph Challenge directory?"
@@ -108,13 +114,17 @@ def load_network(root: Path, neurons: int, depth: int) -> Network:
             if present
             else f"{root}: no neuron{neurons}/n{neurons}-l1.tsv: {hint}"
         )
+
+
+def load_layers(root: Path, neurons: int, first: int, last: int) -> list[sp.csr_matrix]:
+    """Layers first..last (1-based, inclusive), each parsed and its edges counted."""
     layers = []
-    for k in range(1, depth + 1):
+    for k in range(first, last + 1):
         path = layer_path(root, neurons, k)
         layer = _read_triples(path, (neurons, neurons))
         _check_edges(path, layer, neurons)
         layers.append(layer)
-    return Network(neurons, layers, bias_for(neurons))
+    return layers
 
 
 def _check_edges(path: Path, layer: sp.csr_matrix, neurons: int) -> None:
