@@ -14,9 +14,13 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from backend.localcloud.imds import Instance, MetadataService
 from gpu_executor import exits
+
+if TYPE_CHECKING:
+    from backend.context import Context
 
 log = logging.getLogger("skydeck.localcloud.executors")
 FLEET_ROLE = "FLEET_ROLE_ARN"
@@ -24,7 +28,7 @@ RESTART_DELAY_S = 10.0
 WAIT_FOR_STACK_S = 3.0
 
 
-def executor_settings(home_root: Path) -> dict[str, str] | None:
+def executor_settings(home_root: Path, ctx: Context | None = None) -> dict[str, str] | None:
     """What `python -m gpu_executor` reads from its environment to serve this local cloud's jobs queue
     (QUEUE_URL, TABLE, BUCKET, the endpoint, its work folder, and FLEET_ROLE_ARN: the role it runs
     as); None while the infra and fleet stacks are not deployed or their outputs cannot be read."""
@@ -33,7 +37,9 @@ def executor_settings(home_root: Path) -> dict[str, str] | None:
     from backend.core.paths import Home
 
     try:
-        ctx = Context.create("local", Home(home_root))
+        # a caller that asks every few seconds passes its own Context: a new one builds new clients, and
+        # botocore reads its endpoint rules again for each (a twentieth of a second of CPU every time)
+        ctx = ctx or Context.create("local", Home(home_root))
         out = ctx.stacks.outputs("infra")
         role = ctx.stacks.outputs("fleet")["InstanceRoleArn"]
         env = {k: v for k, v in ctx.clients.env().items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
@@ -81,6 +87,20 @@ class ExecutorPool:
         self.next_start = [0.0] * count
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._supervise, name="executor-pool", daemon=True)
+        self._ctx: Context | None = None
+
+    def _context(self) -> Context | None:
+        """One Context for the pool's life, so that its clients are made once (a Context retries making
+        them while the cloud is still starting); None where it cannot be made yet."""
+        if self._ctx is None:
+            from backend.context import Context
+            from backend.core.paths import Home
+
+            try:
+                self._ctx = Context.create("local", Home(self.home_root))
+            except Exception as exc:  # noqa: BLE001 - executor_settings makes its own and says why
+                log.debug("no context for the executor pool yet: %s", exc)
+        return self._ctx
 
     def start(self) -> None:
         if self.count > 0:
@@ -118,7 +138,7 @@ class ExecutorPool:
                     self.procs[slot] = None
                     continue
                 if now >= self.next_start[slot]:
-                    settings = executor_settings(self.home_root)
+                    settings = executor_settings(self.home_root, self._context())
                     if settings is None:  # no infra stack yet: look again in a moment
                         self.next_start = [now + WAIT_FOR_STACK_S] * self.count
                         break
