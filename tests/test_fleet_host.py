@@ -148,6 +148,7 @@ def _pip_cuda(root: Path) -> tuple[Path, Path]:
     (cu13 / "bin" / "nvcc").chmod(0o755)
     (cu13 / "bin" / "nvcc.profile").write_text("TOP = $(_HERE_)/..\n")
     (cu13 / "lib" / "libcudadevrt.a").write_bytes(b"!<arch>\n")
+    (cu13 / "lib" / "libcudart.so.13").write_bytes(b"\x7fELF")  # the runtime's versioned name only, as the wheel has
     python = root / "python"
     python.write_text(f"#!/bin/sh\necho {site}\n")  # all the set-up asks it here: its purelib
     python.chmod(0o755)
@@ -179,6 +180,8 @@ def test_nvcc_only_in_the_pytorch_environments_wheels_is_found_and_given_a_cuda_
     assert not (home_path / "bin").is_symlink() and (home_path / "bin" / "nvcc").is_symlink()
     assert (home_path / "lib64" / "libcudadevrt.a").resolve() == (cu13 / "lib" / "libcudadevrt.a").resolve()
     assert (home_path / "nvvm").resolve() == (cu13 / "nvvm").resolve()
+    # -lcudart finds libcudart.so: the wheel has only libcudart.so.13 (the link failed without it)
+    assert (home_path / "lib64" / "libcudart.so").resolve() == (cu13 / "lib" / "libcudart.so.13").resolve()
     # $CUDA_HOME comes first, then PATH, then /usr/local/cuda, then the wheels
     other = tmp_path / "toolkit"
     (other / "bin").mkdir(parents=True)

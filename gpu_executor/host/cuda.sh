@@ -29,7 +29,16 @@ cuda_home() {  # cuda_home NVCC: a CUDA_HOME that torch's extension builder can 
   for entry in "$top"/*; do
     case "$(basename "$entry")" in
       bin) for f in "$entry"/*; do ln -s "$f" "$home/bin/$(basename "$f")"; done ;;
-      lib) for f in "$entry"/*; do ln -s "$f" "$home/lib64/$(basename "$f")"; done; ln -s "$entry" "$home/lib" ;;
+      lib)
+        for f in "$entry"/*; do ln -s "$f" "$home/lib64/$(basename "$f")"; done
+        # the wheels carry the runtime's versioned names only (libcudart.so.13): the linker's -lcudart wants
+        # the unversioned name a toolkit install adds beside it
+        for f in "$entry"/lib*.so.*; do
+          [ -e "$f" ] || continue
+          dev="$(basename "$f")"; dev="${dev%%.so.*}.so"
+          [ -e "$home/lib64/$dev" ] || ln -s "$f" "$home/lib64/$dev"
+        done
+        ln -s "$entry" "$home/lib" ;;
       *) ln -s "$entry" "$home/$(basename "$entry")" ;;
     esac
   done
