@@ -64,6 +64,17 @@ def test_fast_renderer_matches_dense_reference_in_values_and_gradients(position)
     assert torch.allclose(fast_data.grad, ref_data.grad, atol=1e-6)
 
 
+def test_a_grid_too_large_for_float_cell_indices_renders_the_same_through_integer_indices(monkeypatch) -> None:
+    # past 2^24 cells (a 257^3 grid) the candidates' cell index is computed in integers: the same picture
+    import gpu_executor.plenoxels.render as rendering
+
+    grid = _blob_grid()
+    origins, dirs = _rays()
+    opts = RenderOptions(stop_thresh=0.0, background=1.0)
+    in_float = render(grid, origins, dirs, opts)
+    monkeypatch.setattr(rendering, "FLOAT_EXACT_CELLS", 0)
+    assert torch.equal(render(grid, origins, dirs, opts), in_float)
+
 def _shell_grid(reso: tuple[int, int, int] = (12, 10, 14)) -> VoxelGrid:
     """Density only in the outermost voxel layer: occupied cells touch every face of the grid."""
     torch.manual_seed(1)

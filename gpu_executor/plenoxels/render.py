@@ -24,6 +24,8 @@ from gpu_executor.plenoxels.background import STOPPED_LOG_TRANSMIT, render_backg
 from gpu_executor.plenoxels.grid import VoxelGrid, corner_weights
 from gpu_executor.plenoxels.sh import eval_sh_bases
 
+FLOAT_EXACT_CELLS = 1 << 24  # below this many cells, a float32 holds every cell index exactly
+
 
 @dataclass
 class RenderOptions:
@@ -58,7 +60,10 @@ class _TrilerpGather(torch.autograd.Function):
     def backward(ctx, grad_out: torch.Tensor):
         idx, w = ctx.saved_tensors
         grad = torch.zeros(ctx.rows, grad_out.shape[1], dtype=grad_out.dtype)
-        grad.index_add_(0, idx.reshape(-1), (grad_out[:, None, :] * w[:, :, None]).reshape(-1, grad_out.shape[1]))
+        # corner by corner: one [S, C] product at a time, not an [S, 8, C] temporary (a third less time
+        # at 128^3, where the temporary no longer fits any cache)
+        for k in range(idx.shape[1]):
+            grad.index_add_(0, idx[:, k], grad_out * w[:, k : k + 1])
         return grad, None, None
 
 
@@ -155,6 +160,8 @@ def _samples(
         )
 
     rx, ry, rz = grid.reso
+    cell_hi = torch.tensor([rx - 2, ry - 2, rz - 2], dtype=torch.float32)
+    exact_in_float = (rx - 1) * (ry - 1) * (rz - 1) < FLOAT_EXACT_CELLS
     span = (k1[hit] - k0[hit]).long() + 1
     ray_parts, corner_parts, weight_parts, pos_parts = [], [], [], []
     # Chunks of rays keep the candidate tensor bounded however long the rays are.
@@ -166,15 +173,17 @@ def _samples(
         steps = torch.arange(k_max, dtype=torch.float32)
         t = t_box[sel, None] + (k0[sel, None] + steps[None, :]) * opts.step_size
         valid = steps[None, :] <= (k1[sel] - k0[sel])[:, None]
-        pos = _clamp_to_grid(og[sel, None, :] + t[..., None] * dn[sel, None, :], grid.reso)
-        cell = pos.floor().to(torch.int64)
-        cell[..., 0].clamp_(0, rx - 2)
-        cell[..., 1].clamp_(0, ry - 2)
-        cell[..., 2].clamp_(0, rz - 2)
-        flat = (cell[..., 0] * (ry - 1) + cell[..., 1]) * (rz - 1) + cell[..., 2]
+        pos = og[sel, None, :] + t[..., None] * dn[sel, None, :]
+        # the cell of the clamped position is the clamped cell of the position: candidates skip the clamp,
+        # and only the samples kept are clamped (most candidates fall in empty cells). The cell index is
+        # exact in float32 (under 2^24 cells) and converted once.
+        cell = torch.minimum(pos.floor().clamp_min_(0.0), cell_hi)
+        if not exact_in_float:
+            cell = cell.to(torch.int64)
+        flat = ((cell[..., 0] * (ry - 1) + cell[..., 1]) * (rz - 1) + cell[..., 2]).to(torch.int64)
         keep = valid & occ.bits[flat]
         ri, ki = keep.nonzero(as_tuple=True)
-        p = pos[ri, ki]
+        p = _clamp_to_grid(pos[ri, ki], grid.reso)
         corners, w = corner_weights(grid.reso, p)
         ray_parts.append(sel[ri])
         corner_parts.append(grid.lut[corners])
