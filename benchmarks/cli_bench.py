@@ -86,6 +86,8 @@ def main() -> int:
     print(f"{'command':<24} {'median s':>9} {'best s':>8} {'x pass':>7}   ({args.runs} runs each, fresh processes)")
     for name, (median, best) in rows.items():
         print(f"{name:<24} {median:>9.3f} {best:>8.3f} {median / bare:>6.1f}x")
+    ratio = rows["jobs list (100 jobs)"][0] / bare
+    print(f"jobs list is {ratio:.1f}x a bare interpreter (target <= 15x: {'ok' if ratio <= 15 else 'MISSED'})")
     print(json.dumps({name: round(m, 3) for name, (m, _) in rows.items()}))
     return 0
 

@@ -6,6 +6,10 @@ plain dense reference renderer (their ratio).
 
     .venv/bin/python benchmarks/plenoxels_bench.py [--size 128] [--budget 600]
 
+With --before TREE it compares the renderer of an earlier checkout with this one's, in one run: the
+same trainer takes its steps through either renderer in turn (three steps each, twelve rounds), on the
+64^3 grid and again after the upsampling to 128^3, and prints the median time of a step of each.
+
 With --end-to-end it runs the README's tour instead, as a user does, each step a `skydeck` process:
 `local up` with one executor, `stacks deploy infra`, `data make-scene demo`, `data push`, `jobs submit
 --preset syn-cpu-quick --scene demo`, then waits for the job's end. It prints the wall time from
@@ -29,7 +33,7 @@ import yaml
 from gpu_executor.plenoxels.dataset import load_split
 from gpu_executor.plenoxels.render import Occupancy, render, render_dense
 from gpu_executor.plenoxels.scene import make_scene
-from gpu_executor.plenoxels.train import TrainConfig, Trainer
+from gpu_executor.plenoxels.train import TrainConfig, Trainer, reso_schedule
 
 PRESET = Path(__file__).resolve().parent.parent / "presets" / "plenoxels" / "syn-cpu-quick.yaml"
 
@@ -100,13 +104,66 @@ def end_to_end(timeout_s: float) -> int:
     return 0 if job.get("state") == "SUCCEEDED" else 1
 
 
+def steps_before_and_after(before: Path, size: int, views: int) -> int:
+    """Milliseconds a training step takes through an earlier checkout's renderer and through this one's,
+    interleaved on one trainer (the grid, rays and optimiser are the same for both)."""
+    import importlib.util
+    import statistics
+
+    from gpu_executor.plenoxels import render as now
+    from gpu_executor.plenoxels import train as training
+    from gpu_executor.plenoxels.render import Occupancy, RenderStats
+
+    spec = importlib.util.spec_from_file_location("earlier_render", before / "gpu_executor/plenoxels/render.py")
+    assert spec is not None and spec.loader is not None
+    earlier = importlib.util.module_from_spec(spec)
+    sys.modules["earlier_render"] = earlier  # its dataclasses look their module up
+    spec.loader.exec_module(earlier)
+    with tempfile.TemporaryDirectory() as tmp:
+        make_scene("bench", Path(tmp) / "s", size=size, views=views)
+        train, test = load_split(Path(tmp) / "s", "train"), load_split(Path(tmp) / "s", "test")
+    cfg = TrainConfig.from_options(yaml.safe_load(PRESET.read_text())["values"]["config"])
+    trainer = Trainer(cfg, train, test)
+    step = [0]
+
+    def steps(n: int, renderer) -> float:  # noqa: ANN001 - a render function, this tree's or the earlier one
+        training.render = renderer
+        t = time.perf_counter()
+        for _ in range(n):
+            idx = torch.randint(0, trainer.origins.shape[0], (cfg.batch_size,), generator=trainer.gen)
+            trainer.step(step[0], idx, RenderStats())
+            if step[0] % 8 == 7:
+                trainer.occ = Occupancy(trainer.grid)
+            step[0] += 1
+        return (time.perf_counter() - t) / n
+
+    print(f"renderer of {before} (before) and of this tree (after), {cfg.batch_size} rays a step")
+    stages = dict(reso_schedule(cfg.reso, cfg.upsamp_every, cfg.n_iters))
+    for stage, reso in sorted(stages.items())[:2]:
+        if stage:
+            trainer.upsample(reso)
+        steps(120, now.render)  # the grid trains into its stage before it is timed
+        times: dict[str, list[float]] = {"before": [], "after": []}
+        for _ in range(12):
+            times["before"].append(steps(3, earlier.render))
+            times["after"].append(steps(3, now.render))
+        b, a = statistics.median(times["before"]), statistics.median(times["after"])
+        print(f"  {reso[0]}^3: before {b * 1000:6.1f} ms a step ({cfg.batch_size / b:8,.0f} rays/s), "
+              f"after {a * 1000:6.1f} ms ({cfg.batch_size / a:8,.0f} rays/s): {b / a:.2f}x", flush=True)  # fmt: skip
+    training.render = now.render
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--views", type=int, default=100)
     parser.add_argument("--budget", type=float, default=600.0, help="training wall-time limit in seconds")
     parser.add_argument("--end-to-end", action="store_true", help="the README's tour through the local cloud")
+    parser.add_argument("--before", type=Path, help="an earlier checkout whose renderer to time beside this one")
     args = parser.parse_args()
+    if args.before:
+        return steps_before_and_after(args.before, args.size, args.views)
     if args.end_to_end:
         return end_to_end(timeout_s=max(args.budget, 900.0))
     with tempfile.TemporaryDirectory() as tmp:
