@@ -4,10 +4,11 @@ cloud holding 100 jobs and one finished SDS-Inf run. Each is also given as a mul
 `python -c pass` by the same interpreter, timed in the same run, so that figures from a busy machine
 and a quiet one compare (the target for `jobs list` is at most 15x).
 
-    .venv/bin/python benchmarks/cli_bench.py [--runs 7] [--before PYTHONPATH]
+    .venv/bin/python benchmarks/cli_bench.py [--runs 7] [--before TREE [--before-packages DIR]]
 
---before times each command again with PYTHONPATH set to an earlier tree (and, first on it, the
-packages that tree ran with), interleaved with this one's runs, for a before/after in one run.
+--before times each command again from an earlier checkout (run in that folder, so that its `cli`
+is the one imported), with --before-packages first on PYTHONPATH for packages it ran with (an older
+typer, say), interleaved with this one's runs: a before/after in one run.
 """
 
 from __future__ import annotations
@@ -28,15 +29,15 @@ from backend.localcloud import control
 from lambda_src.jobs.schema import parse_job
 
 
-def timed(args: list[str], envs: list[dict[str, str]], runs: int) -> list[tuple[float, float]]:
+def timed(args: list[str], envs: list[tuple[dict[str, str], str | None]], runs: int) -> list[tuple[float, float]]:
     """(median, best) wall seconds of `skydeck ARGS` as a fresh process, under each environment, their runs
     taken in turn (ARGS `-c pass`: a bare interpreter)."""
     times: list[list[float]] = [[] for _ in envs]
     argv = [sys.executable, "-c", "pass"] if args == ["-c", "pass"] else [sys.executable, "-m", "cli", *args]
     for _ in range(runs):
-        for env, taken in zip(envs, times, strict=True):
+        for (env, cwd), taken in zip(envs, times, strict=True):
             t0 = time.perf_counter()
-            done = subprocess.run(argv, capture_output=True, text=True, env=env)
+            done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd)
             taken.append(time.perf_counter() - t0)
             if done.returncode != 0:
                 raise SystemExit(f"skydeck {' '.join(args)} failed: {done.stderr[-500:]}")
@@ -46,7 +47,8 @@ def timed(args: list[str], envs: list[dict[str, str]], runs: int) -> list[tuple[
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--before", help="PYTHONPATH of an earlier tree to time beside this one")
+    parser.add_argument("--before", help="an earlier checkout to time beside this one")
+    parser.add_argument("--before-packages", help="a folder of packages the earlier checkout ran with")
     args = parser.parse_args()
     home = Home(Path(tempfile.mkdtemp(prefix="skydeck-cli-bench-")))
     env = {**os.environ, "SKYDECK_HOME": str(home.root), "SKYDECK_LOCAL_WORKERS": "0"}
@@ -75,7 +77,10 @@ def main() -> int:
             "jobs show": ["jobs", "show", ids[0][:8], "--json"],
             "sdsinf runs": ["sdsinf", "runs", "--json"],
         }
-        envs = [env] + ([{**env, "PYTHONPATH": args.before}] if args.before else [])
+        envs: list[tuple[dict[str, str], str | None]] = [(env, None)]
+        if args.before:
+            path = os.pathsep.join(p for p in (args.before_packages, args.before) if p)
+            envs.append(({**env, "PYTHONPATH": path}, args.before))
         rows = {}
         for name, argv in cases.items():
             for label, figures in zip(("", " (before)"), timed(argv, envs, args.runs), strict=False):
