@@ -12,8 +12,8 @@ import math
 from decimal import Decimal
 from typing import Any
 
-MAX_DIGITS = 38  # DynamoDB's precision for a number, and its range
-MIN_EXPONENT, MAX_EXPONENT = -130, 125
+MAX_DIGITS = 38  # DynamoDB's precision for a number
+MIN_EXPONENT, MAX_EXPONENT = -130, 125  # and its range: 1E-130 to 9.99...E+125
 
 
 def to_dynamo(value: Any) -> dict[str, Any]:
@@ -70,9 +70,9 @@ def from_dynamo_item(item: dict[str, Any]) -> dict[str, Any]:
 
 def _number(value: int | float | Decimal) -> str | None:
     if isinstance(value, float):
-        # DynamoDB has no NaN or infinity, and no number past 1E+126 or under 1E-130: a diverged loss is
-        # stored as unknown, not refused with the heartbeat that carries it
-        if not math.isfinite(value) or (value and not 1e-130 <= abs(value) < 1e126):
+        # DynamoDB has no NaN or infinity, and no number outside its range: a diverged loss is stored as
+        # unknown, not refused with the heartbeat that carries it
+        if not math.isfinite(value) or (value and not 10.0**MIN_EXPONENT <= abs(value) < 10.0 ** (MAX_EXPONENT + 1)):
             return None
         value = Decimal(repr(value))
     elif isinstance(value, Decimal) and not value.is_finite():
