@@ -134,6 +134,29 @@ def test_sqs_visibility_delete_and_dead_letter(cloud: Context) -> None:
     assert 0.9 <= time.time() - started < 3  # long polling waits, then answers empty
 
 
+def test_a_publish_whose_message_structure_is_not_json_is_sent_as_plain_text(cloud: Context) -> None:
+    """AWS reads MessageStructure only when it is `json`; the original SDS-Inf worker publishes every
+    batch entry with `MessageStructure: 'string'`, which moto alone refuses."""
+    sns, sqs = cloud.clients.client("sns"), cloud.clients.client("sqs")
+    topic = sns.create_topic(Name="t-plain")["TopicArn"]
+    queue = sqs.create_queue(QueueName="t-plain")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sub = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)["SubscriptionArn"]
+    sns.set_subscription_attributes(SubscriptionArn=sub, AttributeName="RawMessageDelivery", AttributeValue="true")
+    entry = {"Id": "10", "Message": "b'x\\x9c{not json}'", "Subject": "for worker 1", "MessageStructure": "string"}
+    answer = sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=[entry])
+    assert answer["Failed"] == [] and len(answer["Successful"]) == 1
+    sns.publish(TopicArn=topic, Message="single", MessageStructure="string")
+    # `json` is still read as AWS reads it: each protocol its own text
+    sns.publish(TopicArn=topic, Message='{"default": "d", "sqs": "for sqs"}', MessageStructure="json")
+    bodies: list[str] = []
+    deadline = time.monotonic() + 30
+    while len(bodies) < 3 and time.monotonic() < deadline:
+        got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        bodies += [m["Body"] for m in got]
+    assert sorted(bodies) == sorted([entry["Message"], "single", "for sqs"])
+
+
 def _zip(source: str) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:

@@ -30,7 +30,7 @@ from werkzeug.test import Client
 from backend.core.local_credentials import LocalCredentials
 from backend.core.paths import Home
 from backend.core.profiles import LOCAL_REGION
-from backend.localcloud import cfn_fixes, fast_sqs, moto_speedups, public_parameters
+from backend.localcloud import cfn_fixes, fast_sqs, moto_speedups, public_parameters, sns_fixes
 from backend.localcloud.api_front import READ_TIMEOUT_S, ApiFront, TokenFile, serve
 from backend.localcloud.compaction import COMPACT_AT_BYTES, DEFAULT_COMPACT_AT, CompactionReport, compact
 from backend.localcloud.gateway import Gateway
@@ -182,6 +182,7 @@ class LocalCloud:
         self.journal = Journal(self.home.local_journal)
         fast_sqs.install(self.journal)
         cfn_fixes.install()
+        sns_fixes.install()
         moto_speedups.install()
         public_parameters.install()
         base_env = {
