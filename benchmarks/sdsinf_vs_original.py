@@ -42,6 +42,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -63,8 +64,20 @@ def main() -> int:
     parser.add_argument("--layers", type=int, default=120)
     parser.add_argument("--inputs", type=int, default=500)
     parser.add_argument("--workers", type=int, default=8)
-    parser.add_argument("--wire", default="original", help="skydeck's wire: original (the default) or compact")
+    parser.add_argument("--bfr", type=int, help="the invocation tree's fan-out (default: the workers, one level)")
+    parser.add_argument("--levels", type=int, default=1, help="the invocation tree's depth (the payload's nlevels)")
+    parser.add_argument(
+        "--in-process", action="store_true",
+        help="run the original's Queue functions in this process instead of deploying it (quicker: no SNS, "
+        "SQS, DynamoDB or timings on its side)",
+    )  # fmt: skip
+    parser.add_argument("--wire", default="original", help="skydeck's wire with --in-process: original or compact")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds each deployed run may take")
     args = parser.parse_args()
+    if args.layers != 120 and not args.in_process:
+        raise SystemExit("--layers: the original's layer files always hold 120 layers (LayerStats.LS_NUM_LAYERS)")
+    if args.wire != "original" and not args.in_process:
+        raise SystemExit("--wire: a payload runs skydeck's original wire; --wire compact needs --in-process")
     module = load_original(args.original)
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data or generated(Path(tmp) / "gc", args.neurons, args.layers, args.inputs)
@@ -72,6 +85,8 @@ def main() -> int:
 
         net, inputs, truth = load_dataset(data, args.neurons, args.layers)
         inputs = inputs[: args.inputs]
+        if not args.in_process:
+            return run_deployed(args, data, net.layers, inputs, truth, Path(tmp))
         t = time.perf_counter()
         theirs, their_categories = run_original(module, net.layers, net.bias, inputs, args.workers)
         their_s = time.perf_counter() - t
@@ -237,6 +252,107 @@ def run_skydeck(
         totals["MAX_ROW_NNZ"] = float(metrics["METRIC_MAX_ROW_NNZ"])
         categories = runs._get(bucket, f"{started.prefix}/categories.tsv").decode().split()
         return totals, np.asarray([int(c) for c in categories], dtype=np.int64)
+
+
+# -- both deployed --------------------------------------------------------------------------------------
+SUBFOLDER = "expts/1024/beside"  # its last part names skydeck's uploaded dataset, as in a published payload
+
+
+def payload(buckets: dict[str, str], config: str, args: argparse.Namespace, inputs: int) -> dict[str, Any]:
+    """The c1 payload's shape (resources/c1_1024n_8w_10000bs_payload_queue.json) for this run."""
+    loc = {part: {"bucket": buckets[part], "subfolder": SUBFOLDER} for part in ("weights", "inference", "connectivity")}
+    return {
+        "data_params": {
+            "weights_loc": loc["weights"], "inf_data_loc": loc["inference"], "connectivity_loc": loc["connectivity"],
+            "metrics_loc": {
+                "bucket": buckets["metrics"], "subfolder": f"sds-inf-queue-expts/1024/{config}",
+                "filename": f"1_{config}.csv", "expt_id": 1,
+            },
+        },
+        "invoc_params": {"bfr": args.bfr or args.workers, "nlevels": args.levels, "total_nworkers": args.workers},
+        "model_params": {
+            "numNeurons": args.neurons, "numLayers": args.layers, "numData": inputs, "batchSize": inputs,
+            "numBatches": 1,
+        },
+    }  # fmt: skip
+
+
+def run_deployed(
+    args: argparse.Namespace, data: Path, layers: list[sp.csr_matrix], inputs: sp.csr_matrix,
+    truth: np.ndarray | None, tmp: Path,
+) -> int:  # fmt: skip
+    """The original's Queue coordinator and worker deployed as Lambda functions beside skydeck's, one
+    payload sent to each, and the files both write at metrics_loc compared."""
+    import original_compare
+    import original_files
+    from original_lambda import OriginalCloud, categories_from_log, invoke_and_collect
+    from sdsinf_cloud import uploaded_cloud
+
+    from backend.stacks.lambda_layers import RUNTIME
+
+    batch = inputs.shape[0]
+    config = f"beside_{args.neurons}n_{args.workers}w_{batch}bs_queue"
+    folders = original_files.write(tmp / "original", layers, inputs, args.workers)
+    with uploaded_cloud("beside", args.layers, batch, seed=0, data=data, neurons=args.neurons) as runs:
+        ctx, clients = runs.ctx, runs.ctx.clients
+        account = clients.client("sts").get_caller_identity()["Account"]
+        cloud = OriginalCloud(clients.client, clients.env(), clients.profile.region, account)
+        deployment = cloud.deploy(args.original, "queue", args.workers, ctx.stacks.local_numpy_layer(), RUNTIME)
+        for change in deployment.changes:
+            print(f"changed in the original: {change.path}: {change.why}")
+        cloud.upload(folders, deployment.buckets, SUBFOLDER)
+        logs = clients.home.logs_dir / "lambda"
+        theirs_payload = payload(deployment.buckets, config, args, batch)
+        t = time.perf_counter()
+        theirs = cloud.run(deployment, theirs_payload, args.timeout, logs / f"{deployment.worker}.log")
+        print(f"the original, deployed: {time.perf_counter() - t:.0f} s", flush=True)
+        out = runs.out
+        ours_buckets = {
+            "weights": out["WeightsBucket"], "inference": out["InferenceBucket"],
+            "connectivity": out["WeightsBucket"], "metrics": out["MetricsBucket"],
+        }  # fmt: skip
+        ours_payload = payload(ours_buckets, config, args, batch)
+        coordinator = out["QueueCoordinatorFunction"]
+        t = time.perf_counter()
+        ours = invoke_and_collect(clients.client, coordinator, ours_payload, args.timeout, logs / f"{coordinator}.log")
+        print(f"skydeck, deployed: {time.perf_counter() - t:.0f} s", flush=True)
+        their_categories, complete = categories_from_log((logs / f"{deployment.worker}.log").read_text())
+        our_categories = _categories_at(runs, ours_payload)
+    keys_theirs, keys_ours = sorted(theirs), sorted(ours)
+    master = original_compare.master_lines(theirs[keys_theirs[-1]], ours[keys_ours[-1]])
+    tree = f"bfr {args.bfr or args.workers}, nlevels {args.levels}"
+    title = f"Queue, {args.workers} workers ({tree}), {args.neurons} x {args.layers}, {batch} inputs, one batch"
+    outside = original_compare.print_table(f"{title}: master_metrics", master)
+    their_files = [theirs[k] for k in _layer_keys(theirs_payload, args.workers)]
+    our_files = [ours[k] for k in _layer_keys(ours_payload, args.workers)]
+    lines, equal, cells = original_compare.layer_lines(their_files, our_files, args.layers)
+    outside += original_compare.print_table(f"{title}: W{{K}}_LS.csv, over every worker and layer", lines)
+    print(f"(worker, layer) rows whose counts are all equal: {equal} of {cells}")
+    truthful = truth is not None and their_categories == sorted(int(c) for c in truth if c <= batch)
+    print(
+        f"categories: original {len(their_categories)}{'' if complete else ' (its log did not print them all)'}, "
+        f"skydeck {len(our_categories)}, identical {their_categories == our_categories}, equal to the truth "
+        f"{truthful}"
+    )
+    if their_categories != our_categories or not complete:
+        outside.append("categories")
+    if outside:
+        print(f"outside tolerance: {', '.join(outside)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _layer_keys(doc: dict[str, Any], workers: int) -> list[str]:
+    loc = doc["data_params"]["metrics_loc"]
+    return [f"{loc['subfolder']}/{loc['expt_id']}/W{k}_LS.csv" for k in range(workers)]
+
+
+def _categories_at(runs: Any, doc: dict[str, Any]) -> list[int]:
+    """skydeck's categories for the run its coordinator started from `doc` (the newest run)."""
+    newest = max(runs.runs(), key=lambda run: run.run_id).run_id
+    runs.follow(newest, timeout_s=600)  # its summary is written after the files at metrics_loc
+    body = runs._get(runs.out["MetricsBucket"], f"runs/{newest}/categories.tsv").decode()
+    return sorted(int(c) for c in body.split())
 
 
 # -- the table ---------------------------------------------------------------------------------------------
