@@ -28,9 +28,10 @@ takes nothing but a literal, must give bytes, and is inflated with a bound set b
 from __future__ import annotations
 
 import ast
+import time
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -51,6 +52,16 @@ def nnz_cap(layer: int) -> int:
     return 40_000 if layer < 25 else 120_000 if layer < 35 else 180_000
 
 
+@dataclass
+class CompressionClock:
+    """Seconds spent in the original's compression span (its METRIC_ELAPSED_TIME_COMPRESSION): on
+    sending, `zlib.compress` and `str()` of the packed array (csr_to_bytes_string_new starts its timer
+    after the array is built); on receiving, the literal's parse, the inflate and the array's view
+    (bytes_string_to_csr_new stops before it builds the matrix)."""
+
+    seconds: float = 0.0
+
+
 @dataclass(frozen=True)
 class Coo:
     """Nonzeros of a block: `rows` are neuron ids, `cols` input indices within the batch."""
@@ -67,17 +78,29 @@ class Coo:
         return cls(block.T[r, c], np.asarray(neuron_ids)[r], c)
 
 
-def pack(coo: Coo, dtype: type = np.float32) -> str:
+def pack(coo: Coo, dtype: type = np.float32, clock: CompressionClock | None = None) -> str:
     """One message: the (3, nnz) array, zlib level 3, as Python writes the bytes (`str(bytes)`)."""
     n = coo.values.size
     arr: np.ndarray = np.zeros((3, max(n, 1)), dtype=dtype)  # no nonzero: the original's (3, 1) zeros
     if n:
         arr[0], arr[1], arr[2] = coo.values, coo.rows, coo.cols
-    return str(zlib.compress(arr.tobytes(), COMPRESSION_LEVEL))
+    started = time.perf_counter()
+    text = str(zlib.compress(arr.tobytes(), COMPRESSION_LEVEL))
+    if clock is not None:
+        clock.seconds += time.perf_counter() - started
+    return text
 
 
-def unpack(text: str, neurons: int, batch: int, dtype: type = np.float32) -> Coo:
+def unpack(text: str, neurons: int, batch: int, dtype: type = np.float32, clock: CompressionClock | None = None) -> Coo:
     """A message back into nonzeros; refuses anything but a bounded block of this batch's shape."""
+    started = time.perf_counter()
+    coo = _unpack(text, neurons, batch, dtype)
+    if clock is not None:
+        clock.seconds += time.perf_counter() - started
+    return coo
+
+
+def _unpack(text: str, neurons: int, batch: int, dtype: type) -> Coo:
     item = np.dtype(dtype).itemsize
     limit = 3 * item * max(neurons * batch, 1)
     # the longest text a block of this shape can be: zlib's worst case, each byte written as \xNN
@@ -157,24 +180,32 @@ def encode_queue(neuron_ids: np.ndarray, block: np.ndarray, layer: int) -> list[
     return messages
 
 
-def encode_queue_rows(rows_of: Callable[[list[int]], Coo], ids: list[int], counts: list[int], layer: int) -> list[str]:
+def encode_queue_rows(
+    rows_of: Callable[[list[int]], Coo], ids: list[int], counts: list[int], layer: int,
+    clock: CompressionClock | None = None,
+) -> list[str]:  # fmt: skip
     """A block's messages on the Queue variant from the original's own matrix (original_compute): `ids`
     the neurons sent to one target, ascending; `counts` their stored entries. Rows are taken with
     `rows_of` (SciPy's order within a row), counted and cut as the original does."""
     messages: list[str] = []
     for chunk in chunk_rows(counts, nnz_cap(layer), MAX_NNZ_PER_ROW):
         chunk_ids = [ids[i] for i in chunk]
-        messages += _fit(lambda rows: pack(rows_of(rows)), chunk_ids, [counts[i] for i in chunk], strict=True)
+        messages += _fit(
+            lambda rows: pack(rows_of(rows), clock=clock), chunk_ids, [counts[i] for i in chunk], strict=True
+        )
     return messages
 
 
-def encode_object_rows(rows_of: Callable[[list[int]], Coo], ids: list[int], counts: list[int]) -> str:
+def encode_object_rows(
+    rows_of: Callable[[list[int]], Coo], ids: list[int], counts: list[int], clock: CompressionClock | None = None
+) -> str:
     """A block's file on the Object variant from the original's own matrix: the rows with an entry, by
     ascending neuron id (the original rebuilds a CSR of them), SciPy's order within a row, float64."""
     kept = sorted(i for i, n in zip(ids, counts, strict=True) if n > 0)  # the rebuilt CSR's row order
     if not kept:  # nothing for that target: the original's zero file
-        return pack(Coo(np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)), np.float64)
-    return pack(rows_of(kept), np.float64)
+        empty = Coo(np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+        return pack(empty, np.float64, clock)
+    return pack(rows_of(kept), np.float64, clock)
 
 
 def _fit(text_of: Callable[[list[int]], str], chunk: list[int], nnz: list[int], strict: bool = False) -> list[str]:
@@ -237,6 +268,7 @@ class Codec:
 
     variant: str
     wire: str = "original"
+    clock: CompressionClock = field(default_factory=CompressionClock, compare=False)
 
     @property
     def counts_stored(self) -> bool:
@@ -262,13 +294,13 @@ class Codec:
     ) -> list[str]:
         """The original's messages from its own matrix (lambda_src.sdsinf.original_compute)."""
         if self.variant == "queue":
-            return encode_queue_rows(rows_of, ids, counts, layer)
-        return [encode_object_rows(rows_of, ids, counts)]
+            return encode_queue_rows(rows_of, ids, counts, layer, self.clock)
+        return [encode_object_rows(rows_of, ids, counts, self.clock)]
 
     def decode_parts(self, messages: Sequence[str], neurons: int, batch: int) -> list[Coo]:
         """One sender's messages, each apart (the original adds a block's chunks up as they come)."""
         dtype = np.float32 if self.variant == "queue" else np.float64
-        return [unpack(m, neurons, batch, dtype) for m in messages]
+        return [unpack(m, neurons, batch, dtype, self.clock) for m in messages]
 
     def decode(self, messages: Sequence[str], neurons: int, batch: int) -> Coo:
         """One sender's block from all its messages (a block may come in several)."""
