@@ -15,28 +15,36 @@ import csv
 import io
 from dataclasses import dataclass
 
-from lambda_src.sdsinf.metrics import LAYERSTATS_COLUMNS, METRICS_COLUMNS, worker_file_columns
+from lambda_src.sdsinf.metrics import columns_for, worker_file_columns
 
-MASTER = ["EXPT_ID", *METRICS_COLUMNS]
-LAYER_FILE = ["EXPT_ID", *worker_file_columns(LAYERSTATS_COLUMNS)]
 MASTER_COUNTS = {
     "METRIC_PUBLISH_CALLS", "METRIC_NUM_MESSAGES_SENT", "METRIC_NUM_MESSAGES_RECEIVED",
     "METRIC_DYNAMODB_ITEMS_WRITTEN", "METRIC_MAX_ROW_NNZ",
+    "METRIC_S3_NUM_WRITES", "METRIC_S3_NUM_READS", "METRIC_S3_FOLDER_SCANS",
 }  # fmt: skip
 MASTER_BYTES = {
     "METRIC_SIZE_MESSAGES_SENT", "METRIC_SIZE_MESSAGES_RECEIVED", "METRIC_MAX_MESSAGE_SIZE",
-    "METRIC_MAX_BATCH_MSG_SIZE",
+    "METRIC_MAX_BATCH_MSG_SIZE", "METRIC_S3_WRITE_SIZE", "METRIC_S3_READ_SIZE", "METRIC_MAX_FILE_SIZE",
 }  # fmt: skip
 MASTER_SHOWN = {
     "METRIC_RECEIVE_POLL_CALLS", "METRIC_DYNAMODB_TOTAL_ITEMS_READ", "METRIC_DYNAMODB_UNIQUE_ITEMS_READ",
-    "METRIC_ELAPSED_TIME_BATCH", "METRIC_ELAPSED_TIME_COMMUNICATION", "METRIC_ELAPSED_TIME_COMPUTATION",
-    "METRIC_ELAPSED_TIME_COMPRESSION", "METRIC_LAMBDA_RUNTIME",
+    "METRIC_ELAPSED_TIME_BATCH", "METRIC_ELAPSED_TIME_TOTAL", "METRIC_ELAPSED_TIME_COMMUNICATION",
+    "METRIC_ELAPSED_TIME_COMPUTATION", "METRIC_ELAPSED_TIME_COMPRESSION", "METRIC_LAMBDA_RUNTIME",
 }  # fmt: skip
 LAYER_COUNTS = {
     "PUBLISH_NUM", "MSG_NUM", "LS_NUM_TARGETS", "NNZ", "CHUNKS_SENT", "CHUNKS_PER_TARGET", "NNZ_SENT",
     "NNZ_PER_TARGET", "ROWS_SENT", "ROWS_PER_TARGET",
+    "FILES_WRITTEN", "FILES_READ", "NULL_FILES_WRITTEN", "NULL_FILES_OBSERVED", "NUM_FOLDER_SCANS", "NUM_TARGETS",
 }  # fmt: skip
 LAYER_SHOWN = {"LAYER_DURATION"}
+
+
+def master_columns(variant: str) -> list[str]:
+    return ["EXPT_ID", *columns_for(variant)[0]]
+
+
+def layer_file_columns(variant: str) -> list[str]:
+    return ["EXPT_ID", *worker_file_columns(columns_for(variant)[1])]
 LAYER_IDENTITY = {"EXPT_ID", "CONFIG", "WORKER_ID", "LAYER"}
 # how a layer column sums over workers and layers: maxima and minima over cells, the rest added
 _LAYER_FOLD = {"MAX": max, "MIN": min}
@@ -65,12 +73,13 @@ def _rows(body: bytes) -> list[list[str]]:
     return [row for row in csv.reader(io.StringIO(body.decode())) if row]
 
 
-def master_lines(original: bytes, skydeck: bytes) -> list[Line]:
+def master_lines(variant: str, original: bytes, skydeck: bytes) -> list[Line]:
+    master = master_columns(variant)
     a, b = _rows(original)[0], _rows(skydeck)[0]
-    if len(a) != len(MASTER) or len(b) != len(MASTER):
-        raise SystemExit(f"a master row has {len(a)} and {len(b)} fields, not the original's {len(MASTER)}")
+    if len(a) != len(master) or len(b) != len(master):
+        raise SystemExit(f"a master row has {len(a)} and {len(b)} fields, not the original's {len(master)}")
     lines = []
-    for i, column in enumerate(MASTER):
+    for i, column in enumerate(master):
         if column in MASTER_COUNTS:
             lines.append(Line(column, float(a[i]), float(b[i]), 0.02))
         elif column in MASTER_BYTES:
@@ -82,19 +91,22 @@ def master_lines(original: bytes, skydeck: bytes) -> list[Line]:
     return lines
 
 
-def layer_lines(original: list[bytes], skydeck: list[bytes], layers: int) -> tuple[list[Line], int, int]:
+def layer_lines(
+    variant: str, original: list[bytes], skydeck: list[bytes], layers: int
+) -> tuple[list[Line], dict[str, int], int]:
     """Each layer column folded over every worker and layer (the first `layers` rows of each file: the
-    original's file always has 120); and how many (worker, layer) cells hold equal counts, of how many."""
+    original's file always has 120); per count column, the (worker, layer) rows where the two differ;
+    and how many rows there are."""
+    columns = layer_file_columns(variant)
+    counted = sorted(LAYER_COUNTS & set(columns))
     cells_a = [row for body in original for row in _rows(body)[:layers]]
     cells_b = [row for body in skydeck for row in _rows(body)[:layers]]
     if len(cells_a) != len(cells_b):
         raise SystemExit(f"the original wrote {len(cells_a)} layer rows and skydeck {len(cells_b)}")
     lines: list[Line] = []
-    equal_cells = 0
-    for ra, rb in zip(cells_a, cells_b, strict=True):
-        if all(float(ra[LAYER_FILE.index(c)]) == float(rb[LAYER_FILE.index(c)]) for c in sorted(LAYER_COUNTS)):
-            equal_cells += 1
-    for i, column in enumerate(LAYER_FILE):
+    pairs = list(zip(cells_a, cells_b, strict=True))
+    differing = {c: sum(float(a[columns.index(c)]) != float(b[columns.index(c)]) for a, b in pairs) for c in counted}
+    for i, column in enumerate(columns):
         if column in ("LAYER_START_TIME", "LAYER_END_TIME"):
             continue  # readings of each worker's own timer: their differences are LAYER_DURATION
         if column in LAYER_IDENTITY:
@@ -109,7 +121,7 @@ def layer_lines(original: list[bytes], skydeck: list[bytes], layers: int) -> tup
         else:
             tolerance = 0.02 if column in LAYER_COUNTS else 0.05
         lines.append(Line(column, a, b, tolerance))
-    return lines, equal_cells, len(cells_a)
+    return lines, {c: n for c, n in differing.items() if n}, len(cells_a)
 
 
 def print_table(title: str, lines: list[Line]) -> list[str]:

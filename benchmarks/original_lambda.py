@@ -48,45 +48,53 @@ TRUST = {
 
 @dataclass(frozen=True)
 class Edit:
-    """One change to one of the original's files: `old` must occur exactly `count` times."""
+    """One change to one of the original's files: `old` must occur exactly `count` times (None: every
+    occurrence, if any)."""
 
     path: str
     old: str
     new: str
-    count: int
+    count: int | None
     why: str
 
 
+SOURCES = {"queue": "sds_inf_queue", "object": "sds_inf_object", "serial": "sds_inf_serial"}
+
+
+def module_paths(variant: str) -> dict[str, str]:
+    """The variant's function modules: its worker, and (Queue, Object) its coordinator."""
+    folder, source = f"src/sds-inf-{variant}", SOURCES[variant]
+    paths = {"worker": f"{folder}/{source}_worker.py"}
+    if variant != "serial":
+        paths["coordinator"] = f"{folder}/{source}_coordinator.py"
+    return paths
+
+
 def edits(variant: str, region: str, worker_arn: str, workers: int) -> list[Edit]:
-    folder = f"src/sds-inf-{variant}"
-    source = {"queue": "sds_inf_queue", "object": "sds_inf_object", "serial": "sds_inf_serial"}[variant]
-    region_old = f"region_name='{ORIGINAL_REGION}'"
-    region_new = f"region_name='{region}'"
-    arn_old, arn_new = 'SPARSE_DNN_WORKER = ""', f'SPARSE_DNN_WORKER = "{worker_arn}"'
+    # the Queue files name eu-west-1 in every client; the Object and Serial files take the function's region
+    region_old, region_new = f"region_name='{ORIGINAL_REGION}'", f"region_name='{region}'"
     why_region = "the README's region: the local cloud's"
-    why_arn = "README step 8: the deployed worker's ARN"
     found: list[Edit] = []
-    for name in (f"{source}_worker.py", f"{source}_coordinator.py"):
-        if variant == "serial" and name.endswith("_coordinator.py"):
-            continue
-        path = f"{folder}/{name}"
-        found.append(Edit(path, region_old, region_new, -1, why_region))
+    for path in module_paths(variant).values():
+        found.append(Edit(path, region_old, region_new, None, why_region))
         if variant != "serial":
-            found.append(Edit(path, arn_old, arn_new, 1, why_arn))
-    found += [
-        Edit("scripts/create_dynamodb_table.py", region_old, region_new, 2, why_region),
-        Edit("scripts/create_pub_sub_resources.py", region_old, region_new, -1, why_region),
-        Edit(
-            "scripts/create_pub_sub_resources.py", "QUEUE_NAME_PREFIX = 'SMPI_WQ_DEMO'",
-            "QUEUE_NAME_PREFIX = '_SMPI_WQ_DEMO'", 1,
-            "the script names queues SMPI_WQ_DEMO{id} and the worker asks for _SMPI_WQ_DEMO{id} "
-            "(QUEUE_NAME_PREFIX differs between the two files): the worker's name is kept",
-        ),
-        Edit(
-            "scripts/create_pub_sub_resources.py", "numWorkers = 65", f"numWorkers = {workers}", 1,
-            "the script's own worker count (65) set to the run's, as a user edits it",
-        ),
-    ]  # fmt: skip
+            arn = f'SPARSE_DNN_WORKER = "{worker_arn}"'
+            found.append(Edit(path, 'SPARSE_DNN_WORKER = ""', arn, 1, "README step 8: the deployed worker's ARN"))
+    if variant == "queue":
+        found += [
+            Edit("scripts/create_dynamodb_table.py", region_old, region_new, 2, why_region),
+            Edit("scripts/create_pub_sub_resources.py", region_old, region_new, None, why_region),
+            Edit(
+                "scripts/create_pub_sub_resources.py", "QUEUE_NAME_PREFIX = 'SMPI_WQ_DEMO'",
+                "QUEUE_NAME_PREFIX = '_SMPI_WQ_DEMO'", 1,
+                "the script names queues SMPI_WQ_DEMO{id} and the worker asks for _SMPI_WQ_DEMO{id} "
+                "(QUEUE_NAME_PREFIX differs between the two files): the worker's name is kept",
+            ),
+            Edit(
+                "scripts/create_pub_sub_resources.py", "numWorkers = 65", f"numWorkers = {workers}", 1,
+                "the script's own worker count (65) set to the run's, as a user edits it",
+            ),
+        ]  # fmt: skip
     return found
 
 
@@ -94,10 +102,9 @@ def edited(root: Path, path: str, changes: list[Edit]) -> str:
     text = (root / path).read_text()
     for change in (c for c in changes if c.path == path):
         seen = text.count(change.old)
-        if seen == 0 or (change.count >= 0 and seen != change.count):
+        if change.count is not None and seen != change.count:
             raise SystemExit(
-                f"{path}: expected {change.count if change.count >= 0 else 'some'} of {change.old!r}, "
-                f"found {seen}: is {root} the pinned checkout?"
+                f"{path}: expected {change.count} of {change.old!r}, found {seen}: is {root} the pinned checkout?"
             )
         text = text.replace(change.old, change.new)
     return text
@@ -185,31 +192,28 @@ class OriginalCloud:
         worker = f"{PREFIX}-{variant}-worker"
         worker_arn = f"arn:aws:lambda:{self.region}:{self.account}:function:{worker}"
         changes = edits(variant, self.region, worker_arn, workers)
+        paths = module_paths(variant)
         worker_role = self.role(f"{PREFIX}-{variant}-worker-role", WORKER_POLICIES, worker_arn)
-        source = {"queue": "sds_inf_queue", "object": "sds_inf_object", "serial": "sds_inf_serial"}[variant]
-        folder = f"src/sds-inf-{variant}"
         # README step 9 deploys the worker, sets the ARN, then deploys again: its ARN is known up front here
-        self.function(
-            worker, f"{source}_worker", edited(root, f"{folder}/{source}_worker.py", changes), worker_role,
-            layer, runtime,
-        )  # fmt: skip
+        module = Path(paths["worker"]).stem
+        self.function(worker, module, edited(root, paths["worker"], changes), worker_role, layer, runtime)
         coordinator = ""
-        if variant != "serial":
+        if "coordinator" in paths:
             coordinator = f"{PREFIX}-{variant}-coordinator"
             role = self.role(f"{PREFIX}-{variant}-coordinator-role", COORDINATOR_POLICIES, worker_arn)
-            self.function(
-                coordinator, f"{source}_coordinator",
-                edited(root, f"{folder}/{source}_coordinator.py", changes), role, layer, runtime,
-            )  # fmt: skip
+            source = edited(root, paths["coordinator"], changes)
+            self.function(coordinator, Path(paths["coordinator"]).stem, source, role, layer, runtime)
         if variant == "queue":
             self.run_script(root, "scripts/create_dynamodb_table.py", changes)
             self.run_script(root, "scripts/create_pub_sub_resources.py", changes)
-        buckets = {}
         s3 = self.client("s3")
-        for part in ("weights", "inference", "connectivity", "metrics"):
-            bucket = f"{PREFIX}-{part}-{self.account}"
+        buckets = {part: f"{PREFIX}-{part}-{self.account}" for part in ("weights", "inference", "connectivity")}
+        buckets["metrics"] = f"{PREFIX}-metrics-{self.account}"
+        # the Object worker's blocks for worker K go to the hidden bucket's "-{K % 10}" (its S3_BUCKET_MODULO)
+        buckets["hidden"] = f"{PREFIX}-hidden-{self.account}"
+        shards = [f"{buckets['hidden']}-{i}" for i in range(10)] if variant == "object" else []
+        for bucket in [*buckets.values(), *shards]:
             s3.create_bucket(Bucket=bucket)
-            buckets[part] = bucket
         return Deployment(variant, coordinator, worker, buckets, changes)
 
     # -- README steps 11-12 -------------------------------------------------------------------------

@@ -64,6 +64,7 @@ def main() -> int:
     parser.add_argument("--layers", type=int, default=120)
     parser.add_argument("--inputs", type=int, default=500)
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--variant", default="queue", choices=["queue", "object", "serial"], help="deployed only")
     parser.add_argument("--bfr", type=int, help="the invocation tree's fan-out (default: the workers, one level)")
     parser.add_argument("--levels", type=int, default=1, help="the invocation tree's depth (the payload's nlevels)")
     parser.add_argument(
@@ -76,6 +77,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.layers != 120 and not args.in_process:
         raise SystemExit("--layers: the original's layer files always hold 120 layers (LayerStats.LS_NUM_LAYERS)")
+    if args.in_process and args.variant != "queue":
+        raise SystemExit("--variant: --in-process runs the original's Queue functions only")
     if args.wire != "original" and not args.in_process:
         raise SystemExit("--wire: a payload runs skydeck's original wire; --wire compact needs --in-process")
     module = load_original(args.original)
@@ -259,13 +262,14 @@ SUBFOLDER = "expts/1024/beside"  # its last part names skydeck's uploaded datase
 
 
 def payload(buckets: dict[str, str], config: str, args: argparse.Namespace, inputs: int) -> dict[str, Any]:
-    """The c1 payload's shape (resources/c1_1024n_8w_10000bs_payload_queue.json) for this run."""
+    """The published payloads' shape (resources/c1_1024n_8w_10000bs_payload_queue.json, _object, and
+    b1_..._serial.json) for this run."""
     loc = {part: {"bucket": buckets[part], "subfolder": SUBFOLDER} for part in ("weights", "inference", "connectivity")}
-    return {
+    doc: dict[str, Any] = {
         "data_params": {
             "weights_loc": loc["weights"], "inf_data_loc": loc["inference"], "connectivity_loc": loc["connectivity"],
             "metrics_loc": {
-                "bucket": buckets["metrics"], "subfolder": f"sds-inf-queue-expts/1024/{config}",
+                "bucket": buckets["metrics"], "subfolder": f"sds-inf-{args.variant}-expts/1024/{config}",
                 "filename": f"1_{config}.csv", "expt_id": 1,
             },
         },
@@ -275,14 +279,19 @@ def payload(buckets: dict[str, str], config: str, args: argparse.Namespace, inpu
             "numBatches": 1,
         },
     }  # fmt: skip
+    if args.variant != "queue":
+        doc["data_params"]["hidden_loc"] = {"bucket": buckets["hidden"], "subfolder": f"{config}/1"}
+    if args.variant == "serial":
+        doc["parent_params"] = {"p_level": 1}
+    return doc
 
 
 def run_deployed(
     args: argparse.Namespace, data: Path, layers: list[sp.csr_matrix], inputs: sp.csr_matrix,
     truth: np.ndarray | None, tmp: Path,
 ) -> int:  # fmt: skip
-    """The original's Queue coordinator and worker deployed as Lambda functions beside skydeck's, one
-    payload sent to each, and the files both write at metrics_loc compared."""
+    """The original's functions deployed as Lambda functions beside skydeck's, one payload sent to each,
+    and the files both write at metrics_loc compared."""
     import original_compare
     import original_files
     from original_lambda import OriginalCloud, categories_from_log, invoke_and_collect
@@ -290,16 +299,18 @@ def run_deployed(
 
     from backend.stacks.lambda_layers import RUNTIME
 
-    batch = inputs.shape[0]
-    config = f"beside_{args.neurons}n_{args.workers}w_{batch}bs_queue"
-    folders = original_files.write(tmp / "original", layers, inputs, args.workers)
+    batch, variant = inputs.shape[0], args.variant
+    workers = 1 if variant == "serial" else args.workers
+    config = f"beside_{args.neurons}n_{workers}w_{batch}bs_{variant}"
+    folders = original_files.write(tmp / "original", layers, inputs, workers)
     with uploaded_cloud("beside", args.layers, batch, seed=0, data=data, neurons=args.neurons) as runs:
         ctx, clients = runs.ctx, runs.ctx.clients
         account = clients.client("sts").get_caller_identity()["Account"]
         cloud = OriginalCloud(clients.client, clients.env(), clients.profile.region, account)
-        deployment = cloud.deploy(args.original, "queue", args.workers, ctx.stacks.local_numpy_layer(), RUNTIME)
+        deployment = cloud.deploy(args.original, variant, workers, ctx.stacks.local_numpy_layer(), RUNTIME)
         for change in deployment.changes:
-            print(f"changed in the original: {change.path}: {change.why}")
+            if change.old in (args.original / change.path).read_text():
+                print(f"changed in the original: {change.path}: {change.why}")
         cloud.upload(folders, deployment.buckets, SUBFOLDER)
         logs = clients.home.logs_dir / "lambda"
         theirs_payload = payload(deployment.buckets, config, args, batch)
@@ -309,25 +320,29 @@ def run_deployed(
         out = runs.out
         ours_buckets = {
             "weights": out["WeightsBucket"], "inference": out["InferenceBucket"],
-            "connectivity": out["WeightsBucket"], "metrics": out["MetricsBucket"],
+            "connectivity": out["WeightsBucket"], "metrics": out["MetricsBucket"], "hidden": out["IntermediateBucket"],
         }  # fmt: skip
         ours_payload = payload(ours_buckets, config, args, batch)
-        coordinator = out["QueueCoordinatorFunction"]
+        function = out[{"queue": "QueueCoordinatorFunction", "object": "ObjectCoordinatorFunction"}.get(
+            variant, "SerialFunction"
+        )]  # fmt: skip
         t = time.perf_counter()
-        ours = invoke_and_collect(clients.client, coordinator, ours_payload, args.timeout, logs / f"{coordinator}.log")
+        ours = invoke_and_collect(clients.client, function, ours_payload, args.timeout, logs / f"{function}.log")
         print(f"skydeck, deployed: {time.perf_counter() - t:.0f} s", flush=True)
         their_categories, complete = categories_from_log((logs / f"{deployment.worker}.log").read_text())
-        our_categories = _categories_at(runs, ours_payload)
-    keys_theirs, keys_ours = sorted(theirs), sorted(ours)
-    master = original_compare.master_lines(theirs[keys_theirs[-1]], ours[keys_ours[-1]])
-    tree = f"bfr {args.bfr or args.workers}, nlevels {args.levels}"
-    title = f"Queue, {args.workers} workers ({tree}), {args.neurons} x {args.layers}, {batch} inputs, one batch"
+        our_categories = _categories_at(runs)
+    master_key = _master_key(theirs_payload)
+    master = original_compare.master_lines(variant, theirs[master_key], ours[_master_key(ours_payload)])
+    tree = f"bfr {args.bfr or workers}, nlevels {args.levels}"
+    title = f"{variant}, {workers} workers ({tree}), {args.neurons} x {args.layers}, {batch} inputs, one batch"
     outside = original_compare.print_table(f"{title}: master_metrics", master)
-    their_files = [theirs[k] for k in _layer_keys(theirs_payload, args.workers)]
-    our_files = [ours[k] for k in _layer_keys(ours_payload, args.workers)]
-    lines, equal, cells = original_compare.layer_lines(their_files, our_files, args.layers)
-    outside += original_compare.print_table(f"{title}: W{{K}}_LS.csv, over every worker and layer", lines)
-    print(f"(worker, layer) rows whose counts are all equal: {equal} of {cells}")
+    if variant != "serial":
+        their_files = [theirs[k] for k in _layer_keys(theirs_payload, workers)]
+        our_files = [ours[k] for k in _layer_keys(ours_payload, workers)]
+        lines, differing, cells = original_compare.layer_lines(variant, their_files, our_files, args.layers)
+        outside += original_compare.print_table(f"{title}: W{{K}}_LS.csv, over every worker and layer", lines)
+        where = ", ".join(f"{column} in {n}" for column, n in differing.items()) or "none"
+        print(f"count columns that differ row by row ({cells} (worker, layer) rows): {where}")
     truthful = truth is not None and their_categories == sorted(int(c) for c in truth if c <= batch)
     print(
         f"categories: original {len(their_categories)}{'' if complete else ' (its log did not print them all)'}, "
@@ -342,13 +357,18 @@ def run_deployed(
     return 0
 
 
+def _master_key(doc: dict[str, Any]) -> str:
+    loc = doc["data_params"]["metrics_loc"]
+    return f"{loc['subfolder']}/{loc['filename']}"
+
+
 def _layer_keys(doc: dict[str, Any], workers: int) -> list[str]:
     loc = doc["data_params"]["metrics_loc"]
     return [f"{loc['subfolder']}/{loc['expt_id']}/W{k}_LS.csv" for k in range(workers)]
 
 
-def _categories_at(runs: Any, doc: dict[str, Any]) -> list[int]:
-    """skydeck's categories for the run its coordinator started from `doc` (the newest run)."""
+def _categories_at(runs: Any) -> list[int]:
+    """skydeck's categories for the run its function started from the payload (the newest run)."""
     newest = max(runs.runs(), key=lambda run: run.run_id).run_id
     runs.follow(newest, timeout_s=600)  # its summary is written after the files at metrics_loc
     body = runs._get(runs.out["MetricsBucket"], f"runs/{newest}/categories.tsv").decode()

@@ -199,13 +199,16 @@ def encode_queue_rows(
 def encode_object_rows(
     rows_of: Callable[[list[int]], Coo], ids: list[int], counts: list[int], clock: CompressionClock | None = None
 ) -> str:
-    """A block's file on the Object variant from the original's own matrix: the rows with an entry, by
-    ascending neuron id (the original rebuilds a CSR of them), SciPy's order within a row, float64."""
-    kept = sorted(i for i, n in zip(ids, counts, strict=True) if n > 0)  # the rebuilt CSR's row order
+    """A block's file on the Object variant from the original's own matrix: the rows with an entry, in
+    the order of the CSR the original rebuilds from them (`csr_matrix((data, (row, col)))` sums
+    duplicates, which sorts): neurons ascending, and each row's inputs ascending; float64."""
+    kept = sorted(i for i, n in zip(ids, counts, strict=True) if n > 0)
     if not kept:  # nothing for that target: the original's zero file
         empty = Coo(np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
         return pack(empty, np.float64, clock)
-    return pack(rows_of(kept), np.float64, clock)
+    coo = rows_of(kept)
+    order = np.lexsort((coo.cols, coo.rows))
+    return pack(Coo(coo.values[order], coo.rows[order], coo.cols[order]), np.float64, clock)
 
 
 def _fit(text_of: Callable[[list[int]], str], chunk: list[int], nnz: list[int], strict: bool = False) -> list[str]:
