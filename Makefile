@@ -85,9 +85,12 @@ original:
 	test -d $(ORIGINAL)/.git || git clone https://github.com/SDS-Inf/SDS-Inf-Code $(ORIGINAL)
 	git -C $(ORIGINAL) checkout -q $(ORIGINAL_COMMIT)
 
-# the original's Queue worker code beside skydeck's run on one network, column by column (about 10 min)
+# the original deployed as Lambda functions on a local cloud beside skydeck's, one payload to each, and
+# the files both write compared column by column: Queue, Object and Serial (about 15 min)
 bench-original: setup
-	$(BIN)/python benchmarks/sdsinf_vs_original.py --original $(ORIGINAL)
+	$(BIN)/python benchmarks/sdsinf_vs_original.py --original $(ORIGINAL) --variant queue
+	$(BIN)/python benchmarks/sdsinf_vs_original.py --original $(ORIGINAL) --variant object
+	$(BIN)/python benchmarks/sdsinf_vs_original.py --original $(ORIGINAL) --variant serial
 
 docs: setup
 	$(BIN)/python -m cli.reference docs/cli.md

@@ -1,31 +1,32 @@
-"""SDS-Inf's Queue variant, the original's own code beside skydeck's, on one network and one set of
-inputs, column by column.
+"""SDS-Inf, the original's own code beside skydeck's, on one network and one set of inputs, column by
+column.
 
     .venv/bin/python benchmarks/sdsinf_vs_original.py [--original third_party/SDS-Inf-Code]
-        [--data DIR] [--neurons 1024] [--layers 120] [--inputs 500] [--workers 8] [--wire original]
+        [--variant queue|object|serial] [--data DIR] [--inputs 500] [--workers 8] [--bfr B --levels L]
+        [--in-process [--wire original|compact]]
 
 The original is a checkout of SDS-Inf/SDS-Inf-Code at the pinned commit (`make original` puts one in
 the git-ignored `third_party/`); nothing is fetched at run time. `--data` takes any Graph Challenge
 directory (`neuron{N}/n{N}-l{k}.tsv`, `sparse-images-{N}.tsv`, the categories file); without it one
 is generated.
 
-The two sides:
-- **skydeck**: a real run on a throwaway local cloud (`skydeck sdsinf run --variant queue --workers
-  K --wire W`), its `layerstats-worker-K.csv` files and `categories.tsv` read back.
-- **the original**: its Queue worker module (`src/sds-inf-queue/sds_inf_queue_worker.py`) imported
-  as it is, and its own functions run for every worker and layer, in one process, on the same
-  partition (the original's 1-D row partition): `multiply_post_process` after each product
-  (`W[layer] * H`, then `W[layer] * recv_csr` for each received block), `send_row_extractor` for each
-  target's rows (with its LayerStats recording rows and nonzeros sent), `bytes_string_to_csr_new` on
-  the receiving side. The parts of its handler that are inline (choosing a target's rows by their
-  stored counts, sorting them, the empty-target test, the SNS publish batches) are restated here
-  line for line. What this does not run: its Lambda invocations, SNS, SQS and DynamoDB (messages go
-  from list to list, received in source order), and its file readers (the weights, inputs and
-  connectivity are built from the same arrays skydeck uploads).
+By default both run deployed, on one throwaway local cloud:
+- **the original**: its coordinator and worker (Serial: its worker) deployed as Lambda functions as
+  its README deploys them (benchmarks/original_lambda.py: roles, its own resource scripts, the
+  worker's ARN, its buckets), the network and inputs uploaded in its files (`nnp.K`, `train.K`,
+  `conn.L`: benchmarks/original_files.py), and a payload in the published payloads' shape invoked;
+- **skydeck**: the sdsinf stack, the same data uploaded as a dataset, and the same payload (its
+  buckets skydeck's) sent to skydeck's coordinator (Serial: its function).
+Both write the original's files at the payload's metrics_loc; the master row and every W{K}_LS.csv
+are compared column by column (benchmarks/original_compare.py: counts within 2%, bytes within 5%,
+times and the counts that follow them printed), and the categories each found against the truth
+(the original's from its workers' printed maxima, skydeck's from its categories.tsv). It exits 1
+naming every column outside tolerance.
 
-It prints, per column, the sum over workers and layers on both sides, their ratio, and whether it is
-within tolerance (counts 2%, bytes 5%), then the categories of both against the truth; it exits 1
-naming the columns outside tolerance.
+`--in-process` instead imports the original Queue worker module and runs its own functions for every
+worker and layer in this process (`multiply_post_process`, `send_row_extractor`,
+`bytes_string_to_csr_new`; its handler's inline parts restated), beside a skydeck run with `--wire`:
+quicker, with no SNS, SQS, DynamoDB or time columns on the original's side.
 """
 
 from __future__ import annotations
