@@ -10,8 +10,10 @@ from operator import itemgetter
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from lambda_src.sdsinf import wire
+from lambda_src.sdsinf.original_compute import OriginalLayers
 
 
 def original_chunks(row_nnz: dict[int, int], cap: int) -> list[list[int]]:
@@ -265,6 +267,19 @@ def test_the_original_wires_compression_time_is_zlib_and_the_literal_alone() -> 
     before = codec.clock.seconds
     (got,) = codec.decode_parts(messages, 6, 40)
     assert got.values.size == 240 and codec.clock.seconds > before
+
+
+def test_an_object_block_is_read_as_float64_and_turns_the_originals_activations_float64() -> None:
+    # the original's Object worker reads a block's float64 array as it is, and `Z += W * recv` with W
+    # float32 makes Z float64 from then on: its files carry float64 values (4.6% more bytes than
+    # skydeck's, which read the block as float32, on the same 8-worker run)
+    value = 0.1  # not a float32
+    text = wire.pack(wire.Coo(np.array([value]), np.array([1]), np.array([0])), np.float64)
+    got = wire.unpack(text, 4, 1, np.float64)
+    assert got.values.dtype == np.float64 and got.values[0] == value
+    layers = OriginalLayers.start(sp.csr_matrix(np.ones((1, 2), dtype=np.float32)), np.array([0, 1]), 4, 0.0)
+    layers.step(sp.identity(4, dtype=np.float32, format="csr"), [[got]])
+    assert layers.h.dtype == np.float64 and layers.h[1, 0] == 1.0 + value  # its own 1.0, plus the block
 
 
 def test_an_overflow_part_still_too_long_ends_an_original_run_and_is_split_again_in_compact() -> None:

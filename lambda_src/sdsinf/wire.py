@@ -127,7 +127,9 @@ def _unpack(text: str, neurons: int, batch: int, dtype: type) -> Coo:
     rows, cols = arr[1].astype(np.int64), arr[2].astype(np.int64)
     if rows.size and (rows.min() < 0 or rows.max() >= neurons or cols.min() < 0 or cols.max() >= batch):
         raise WireError(f"a block message names a neuron or an input outside {neurons} x {batch}")
-    return Coo(arr[0].astype(np.float32), rows, cols)
+    # values keep the wire's type: the original's Object worker reads float64 blocks, and its Z turns
+    # float64 from the first block it adds (W float32 times a float64 block), as its files then are
+    return Coo(arr[0].copy(), rows, cols)
 
 
 def chunk_rows(row_nnz: Sequence[int], cap: int, row_limit: int | None = None) -> list[list[int]]:
