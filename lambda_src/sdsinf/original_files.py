@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from dataclasses import field as dataclass_field
 from typing import Any
 
+from lambda_src.sdsinf.metrics import RUN_COLUMNS
 from lambda_src.sdsinf.payload import PayloadError
 
 Put = Callable[[str, str, str], None]
@@ -89,17 +90,40 @@ def _rows(rows: Iterable[list[Any]]) -> str:
     return buf.getvalue()
 
 
+# The original keeps its metrics in float32 arrays and writes them as such (`str(np.float32)`: "22.0",
+# "64.258354"); its LayerStats writes its INTEGER_METRICS as ints instead (Queue and Object alike).
+INTEGER_LAYER_COLUMNS = frozenset({
+    "WORKER_ID", "LAYER", "PUBLISH_NUM", "MSG_NUM", "LS_NUM_TARGETS", "NNZ", "CHUNKS_SENT", "NNZ_SENT", "ROWS_SENT",
+    "FILES_WRITTEN", "FILES_READ", "NULL_FILES_WRITTEN", "NULL_FILES_OBSERVED", "NUM_FOLDER_SCANS", "NUM_TARGETS",
+})  # fmt: skip
+
+
+def as_float32(value: Any) -> str:
+    """A metric as the original's float32 array writes it."""
+    import numpy as np
+
+    return str(np.float32(value))
+
+
 def write_master(put: Put, loc: MetricsLoc, columns: list[str], totals: Mapping[str, Any]) -> None:
     """The original's one row: its run columns are its payload's values (numData, numBatches as
-    written there, not as run), its metrics what the run measured."""
+    written there, not as run), its metrics what the run measured, written as its float32 array
+    writes them."""
     said = {**totals, **loc.run_columns}
-    put(loc.bucket, loc.master_key, _rows([[loc.expt_id, *(said.get(c, 0) for c in columns)]]))
+    row = [said.get(c, 0) if c in RUN_COLUMNS else as_float32(said.get(c, 0)) for c in columns]
+    put(loc.bucket, loc.master_key, _rows([[loc.expt_id, *row]]))
 
 
 def write_layerstats(
     put: Put, loc: MetricsLoc, worker: int, columns: list[str], rows: Iterable[Mapping[str, Any]]
 ) -> None:
-    put(loc.bucket, loc.layerstats_key(worker), _rows([loc.expt_id, *(r.get(c, 0) for c in columns)] for r in rows))
+    def written(column: str, value: Any) -> Any:
+        if column == "CONFIG":
+            return value
+        return int(value) if column in INTEGER_LAYER_COLUMNS else as_float32(value)
+
+    lines = ([loc.expt_id, *(written(c, r.get(c, 0)) for c in columns)] for r in rows)
+    put(loc.bucket, loc.layerstats_key(worker), _rows(lines))
 
 
 def coordinator_answer(run_id: str, loc: MetricsLoc | None, error: str | None = None) -> dict[str, Any]:
