@@ -262,7 +262,9 @@ def run_skydeck(
 SUBFOLDER = "expts/1024/beside"  # its last part names skydeck's uploaded dataset, as in a published payload
 
 
-def payload(buckets: dict[str, str], config: str, args: argparse.Namespace, inputs: int) -> dict[str, Any]:
+def payload(
+    buckets: dict[str, str], config: str, args: argparse.Namespace, inputs: int, workers: int
+) -> dict[str, Any]:
     """The published payloads' shape (resources/c1_1024n_8w_10000bs_payload_queue.json, _object, and
     b1_..._serial.json) for this run."""
     loc = {part: {"bucket": buckets[part], "subfolder": SUBFOLDER} for part in ("weights", "inference", "connectivity")}
@@ -274,7 +276,7 @@ def payload(buckets: dict[str, str], config: str, args: argparse.Namespace, inpu
                 "filename": f"1_{config}.csv", "expt_id": 1,
             },
         },
-        "invoc_params": {"bfr": args.bfr or args.workers, "nlevels": args.levels, "total_nworkers": args.workers},
+        "invoc_params": {"bfr": args.bfr or workers, "nlevels": args.levels, "total_nworkers": workers},
         "model_params": {
             "numNeurons": args.neurons, "numLayers": args.layers, "numData": inputs, "batchSize": inputs,
             "numBatches": 1,
@@ -314,7 +316,7 @@ def run_deployed(
                 print(f"changed in the original: {change.path}: {change.why}")
         cloud.upload(folders, deployment.buckets, SUBFOLDER)
         logs = clients.home.logs_dir / "lambda"
-        theirs_payload = payload(deployment.buckets, config, args, batch)
+        theirs_payload = payload(deployment.buckets, config, args, batch, workers)
         t = time.perf_counter()
         theirs = cloud.run(deployment, theirs_payload, args.timeout, logs / f"{deployment.worker}.log")
         print(f"the original, deployed: {time.perf_counter() - t:.0f} s", flush=True)
@@ -323,7 +325,7 @@ def run_deployed(
             "weights": out["WeightsBucket"], "inference": out["InferenceBucket"],
             "connectivity": out["WeightsBucket"], "metrics": out["MetricsBucket"], "hidden": out["IntermediateBucket"],
         }  # fmt: skip
-        ours_payload = payload(ours_buckets, config, args, batch)
+        ours_payload = payload(ours_buckets, config, args, batch, workers)
         function = out[{"queue": "QueueCoordinatorFunction", "object": "ObjectCoordinatorFunction"}.get(
             variant, "SerialFunction"
         )]  # fmt: skip
