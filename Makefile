@@ -86,7 +86,7 @@ original:
 	git -C $(ORIGINAL) checkout -q $(ORIGINAL_COMMIT)
 
 # the original deployed as Lambda functions on a local cloud beside skydeck's, one payload to each, and
-# the files both write compared column by column: Queue, Object and Serial (about 15 min)
+# the files both write compared column by column: Queue, Object and Serial (about 10 min)
 bench-original: setup
 	$(BIN)/python benchmarks/sdsinf_vs_original.py --original $(ORIGINAL) --variant queue
 	$(BIN)/python benchmarks/sdsinf_vs_original.py --original $(ORIGINAL) --variant object
