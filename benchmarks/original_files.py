@@ -22,12 +22,17 @@ import scipy.sparse as sp
 from lambda_src.sdsinf.partition import plans, row_partition
 
 
-def _lines(coo: sp.coo_matrix, keep: np.ndarray) -> list[str]:
-    """`ROW COL VALUE` lines of the kept rows, sorted by row then column, values exact in float32."""
-    mine = keep[coo.row]
+def owned_entries(coo: sp.coo_matrix, mine: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The entries `mine` marks (a mask over coo's entries) as the original's files list them: sorted by
+    row, then column; values in float32, as its readers parse them."""
     rows, cols, vals = coo.row[mine], coo.col[mine], coo.data[mine].astype(np.float32)
     order = np.lexsort((cols, rows))
-    return [f"{r} {c} {float(v):.9g}" for r, c, v in zip(rows[order], cols[order], vals[order], strict=True)]
+    return rows[order], cols[order], vals[order]
+
+
+def _lines(coo: sp.coo_matrix, mine: np.ndarray) -> list[str]:
+    """`ROW COL VALUE` lines of the entries `mine` marks, values exact in float32."""
+    return [f"{r} {c} {float(v):.9g}" for r, c, v in zip(*owned_entries(coo, mine), strict=True)]
 
 
 def write(root: Path, layers: list[sp.csr_matrix], inputs: sp.csr_matrix, workers: int) -> dict[str, Path]:
@@ -38,21 +43,17 @@ def write(root: Path, layers: list[sp.csr_matrix], inputs: sp.csr_matrix, worker
     for folder in folders.values():
         folder.mkdir(parents=True, exist_ok=True)
     transposed = [sp.coo_matrix(w.T) for w in layers]
+    images = sp.coo_matrix(inputs)
     for k in range(workers):
         keep = owner == k
         with open(folders["weights"] / f"nnp.{k}", "w") as out:
             for i, w in enumerate(transposed):
-                lines = _lines(w, keep)
+                lines = _lines(w, keep[w.row])
                 out.write(f"{i} {len(lines)}\n")
                 if lines:
                     out.write("\n".join(lines) + "\n")
         # train.K holds (input, neuron) pairs of K's neurons: the inputs' columns that K owns
-        images = sp.coo_matrix(inputs)
-        by_neuron = keep[images.col]
-        picked = sp.coo_matrix(
-            (images.data[by_neuron], (images.row[by_neuron], images.col[by_neuron])), shape=images.shape
-        )
-        lines = _lines(picked, np.ones(inputs.shape[0], dtype=bool))
+        lines = _lines(images, keep[images.col])
         (folders["inference"] / f"train.{k}").write_text("\n".join(lines) + ("\n" if lines else ""))
     for i, plan in enumerate(plans(layers, [owner] * (len(layers) + 1))):
         targets: list[list[int]] = [[] for _ in range(neurons)]

@@ -226,7 +226,7 @@ class OriginalCloud:
     def run(self, deployment: Deployment, payload: dict[str, Any], timeout_s: float, log: Path) -> dict[str, bytes]:
         """Invokes the coordinator (the Serial worker itself) and waits for every metric file."""
         target = deployment.coordinator or deployment.worker
-        return invoke_and_collect(self.client, target, payload, timeout_s, log)
+        return invoke_and_collect(self.client, target, deployment.variant, payload, timeout_s, log)
 
 
 def metric_keys(payload: dict[str, Any], variant: str) -> list[str]:
@@ -240,12 +240,12 @@ def metric_keys(payload: dict[str, Any], variant: str) -> list[str]:
 
 
 def invoke_and_collect(
-    client: Callable[[str], Any], function: str, payload: dict[str, Any], timeout_s: float, log: Path
+    client: Callable[[str], Any], function: str, variant: str, payload: dict[str, Any], timeout_s: float, log: Path
 ) -> dict[str, bytes]:
     """Invokes `function` with `payload` asynchronously, as the original's README does, and waits for
-    every file at the payload's metrics_loc; their keys -> contents. On time out, the log's tail."""
+    every file a `variant` run writes at the payload's metrics_loc (metric_keys); their keys -> contents.
+    On time out, the log's tail."""
     lam, s3 = client("lambda"), client("s3")
-    variant = payload["data_params"]["metrics_loc"]["filename"].rsplit("_", 1)[-1].split(".")[0]
     wanted = metric_keys(payload, variant)
     bucket = payload["data_params"]["metrics_loc"]["bucket"]
     answer = lam.invoke(FunctionName=function, InvocationType="Event", Payload=json.dumps(payload).encode())

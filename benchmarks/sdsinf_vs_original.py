@@ -201,11 +201,11 @@ def run_original(
 def _from_lines(matrix: sp.spmatrix, keep: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
     """The rows of `matrix` that `keep` marks, as the original's readers build them from a file of
     (row, column, value) lines sorted by row, then column: `csr_matrix((vals, (rows, cols)))`."""
+    from original_files import owned_entries
+
     coo = sp.coo_matrix(matrix)
-    mine = keep[coo.row]
-    rows, cols, vals = coo.row[mine], coo.col[mine], coo.data[mine].astype(np.float32)
-    order = np.lexsort((cols, rows))
-    return sp.csr_matrix((vals[order], (rows[order], cols[order])), shape=shape)
+    rows, cols, vals = owned_entries(coo, keep[coo.row])
+    return sp.csr_matrix((vals, (rows, cols)), shape=shape)
 
 
 def _publish_batches(sizes: list[int], limit: int) -> list[int]:
@@ -297,7 +297,7 @@ def run_deployed(
     and the files both write at metrics_loc compared."""
     import original_compare
     import original_files
-    from original_lambda import OriginalCloud, categories_from_log, invoke_and_collect
+    from original_lambda import OriginalCloud, categories_from_log, invoke_and_collect, metric_keys
     from sdsinf_cloud import uploaded_cloud
 
     from backend.stacks.lambda_layers import RUNTIME
@@ -330,18 +330,21 @@ def run_deployed(
             variant, "SerialFunction"
         )]  # fmt: skip
         t = time.perf_counter()
-        ours = invoke_and_collect(clients.client, function, ours_payload, args.timeout, logs / f"{function}.log")
+        ours = invoke_and_collect(
+            clients.client, function, variant, ours_payload, args.timeout, logs / f"{function}.log"
+        )
         print(f"skydeck, deployed: {time.perf_counter() - t:.0f} s", flush=True)
         their_categories, complete = categories_from_log((logs / f"{deployment.worker}.log").read_text())
         our_categories = _categories_at(runs)
-    master_key = _master_key(theirs_payload)
-    master = original_compare.master_lines(variant, theirs[master_key], ours[_master_key(ours_payload)])
+    # metric_keys: the master row first, then W0_LS.csv ... in worker order, alike on both sides
+    their_files = [theirs[k] for k in metric_keys(theirs_payload, variant)]
+    our_files = [ours[k] for k in metric_keys(ours_payload, variant)]
+    master = original_compare.master_lines(variant, their_files[0], our_files[0])
     tree = f"bfr {args.bfr or workers}, nlevels {args.levels}"
     title = f"{variant}, {workers} workers ({tree}), {args.neurons} x {args.layers}, {batch} inputs, one batch"
     outside = original_compare.print_table(f"{title}: master_metrics", master)
     if variant != "serial":
-        their_files = [theirs[k] for k in _layer_keys(theirs_payload, workers)]
-        our_files = [ours[k] for k in _layer_keys(ours_payload, workers)]
+        their_files, our_files = their_files[1:], our_files[1:]
         lines, differing, cells = original_compare.layer_lines(variant, their_files, our_files, args.layers)
         outside += original_compare.print_table(f"{title}: W{{K}}_LS.csv, over every worker and layer", lines)
         where = ", ".join(f"{column} in {n}" for column, n in differing.items()) or "none"
@@ -358,16 +361,6 @@ def run_deployed(
         print(f"outside tolerance: {', '.join(outside)}", file=sys.stderr)
         return 1
     return 0
-
-
-def _master_key(doc: dict[str, Any]) -> str:
-    loc = doc["data_params"]["metrics_loc"]
-    return f"{loc['subfolder']}/{loc['filename']}"
-
-
-def _layer_keys(doc: dict[str, Any], workers: int) -> list[str]:
-    loc = doc["data_params"]["metrics_loc"]
-    return [f"{loc['subfolder']}/{loc['expt_id']}/W{k}_LS.csv" for k in range(workers)]
 
 
 def _categories_at(runs: Any) -> list[int]:
