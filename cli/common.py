@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -11,27 +12,78 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from backend.interface import Backend
 
 
-class SafeConsole(Console):
+def _safe_console(**options: Any) -> Console:
     """A rich console for text that may hold the cloud's bytes: markup is off unless a print asks for it
     (and then the data in it is passed through `markup_safe`), and every control character of a string it
     renders - a print's text or a table's cell - is shown as its escape (backend.core.text), so no record,
     log or name can drive the terminal."""
+    from rich.console import Console
+    from rich.text import Text
 
-    def render_str(self, text: str, **kwargs: Any) -> Text:
-        from backend.interface import shown
+    from backend.interface import shown
 
-        return super().render_str(shown(text, limit=None, keep_newlines=True), **kwargs)
+    class SafeConsole(Console):
+        def render_str(self, text: str, **kwargs: Any) -> Text:
+            return super().render_str(shown(text, limit=None, keep_newlines=True), **kwargs)
+
+    return SafeConsole(**options)
 
 
-out = SafeConsole(highlight=False, soft_wrap=True, markup=False, emoji=False)
-err = SafeConsole(stderr=True, highlight=False, markup=False, emoji=False)
+class LazyConsole:
+    """A safe console made on first use. rich is a tenth of a short command's time to import, and a command
+    piped to a script (a table as tab-separated lines, JSON) never draws with it."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            self._console = _safe_console(**self._options)
+        return self._console
+
+    @property
+    def is_terminal(self) -> bool:
+        if self._console is None and not self._may_be_terminal():
+            return False
+        return self.console.is_terminal
+
+    def _may_be_terminal(self) -> bool:
+        """False only where rich's own answer is sure to be False: a stream that is no terminal, and no
+        TTY_COMPATIBLE=1 or FORCE_COLOR saying otherwise."""
+        stream = sys.stderr if self._options.get("stderr") else sys.stdout
+        try:
+            isatty = stream.isatty()
+        except (AttributeError, ValueError):
+            isatty = False
+        return isatty or os.environ.get("TTY_COMPATIBLE") == "1" or bool(os.environ.get("FORCE_COLOR"))
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        """rich's print; a plain string bound for a pipe is written as rich would write it there (its text
+        with control characters shown as escapes, and a newline) without importing rich for it."""
+        plain = not options and len(objects) == 1 and isinstance(objects[0], str)
+        if plain and self._console is None and not self._may_be_terminal():
+            from backend.interface import shown
+
+            stream = sys.stderr if self._options.get("stderr") else sys.stdout
+            stream.write(shown(objects[0], limit=None, keep_newlines=True) + "\n")
+            return
+        self.console.print(*objects, **options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.console, name)
+
+
+out = LazyConsole(highlight=False, soft_wrap=True, markup=False, emoji=False)
+err = LazyConsole(stderr=True, highlight=False, markup=False, emoji=False)
 
 ProfileOpt = Annotated[
     str | None, typer.Option("--profile", "-p", envvar="SKYDECK_PROFILE", help="Profile to use (default: local).")

@@ -403,3 +403,25 @@ def test_jobs_watch_prints_a_line_when_it_changes_with_the_step_of_all_and_an_et
     assert len(lines) == len(set(lines)), lines  # once each: `iter 916` used to print three times
     assert any("iter 10/100" in line for line in lines) and any("eta " in line for line in lines), lines
     assert lines[-1].startswith("SUCCEEDED") and "iter 100/100" in lines[-1]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["plain", "", "tab\there", "two\nlines", "\x1b[2Jclear", "[red]not markup[/]", "wide ✓ ünïcode " * 30],
+)
+def test_a_line_piped_without_rich_is_the_line_rich_would_write(
+    text: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A plain print to a pipe skips importing rich; what it writes must be byte for byte what rich writes
+    there (a script reading a command's output sees no difference)."""
+    from cli.common import LazyConsole, _safe_console
+
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.delenv("TTY_COMPATIBLE", raising=False)
+    options = {"highlight": False, "soft_wrap": True, "markup": False, "emoji": False}
+    lazy = LazyConsole(**options)
+    lazy.print(text)
+    assert lazy._console is None  # rich was not needed
+    quick = capsys.readouterr().out
+    _safe_console(**options).print(text)
+    assert quick == capsys.readouterr().out

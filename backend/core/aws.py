@@ -55,9 +55,12 @@ class Clients:
         # commands that never reach AWS (sdsinf infer, --help) import neither
         import botocore.session
 
+        from backend.core.botocore_data import quick_loader
+
         if self.profile.is_local and self.endpoint is None:
             self.endpoint = local_endpoint(self.home)
         self._core = botocore.session.Session(profile=None if self.profile.is_local else self.profile.aws_profile)
+        self._core.register_component("data_loader", quick_loader(self._core.get_config_variable("data_path")))
         if self.profile.is_local:
             self._local = local_credentials(self.home)
             self._core.set_credentials(self._local.access_key_id, self._local.secret_access_key)

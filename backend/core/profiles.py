@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from backend.core.errors import ConfigError, NotFoundError
 from backend.core.paths import Home
 
@@ -84,6 +82,8 @@ def load_profiles(home: Home) -> dict[str, Profile]:
     profiles = {LOCAL: Profile(name=LOCAL)}
     path = home.profiles_file
     if path.exists():
+        import yaml  # a sixth of `jobs list`'s own imports, and only a profiles file needs it
+
         try:
             doc = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
@@ -122,6 +122,8 @@ def save_profile(home: Home, name: str, settings: dict[str, Any], confirm_replac
         raise ConfigError(f"--name {name!r}: use letters, digits, '-' and '_' (and not {LOCAL!r})")
     parse_profile(name, settings)  # the same checks as loading it later: refuse now, not then
     path = home.profiles_file
+    import yaml
+
     doc = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
     if not isinstance(doc, dict) or not isinstance(doc.setdefault("profiles", {}), dict):
         raise ConfigError(f"{path}: expected a top-level 'profiles:' mapping; fix it first")

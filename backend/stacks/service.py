@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
 from botocore.exceptions import ClientError
 
 from backend.core.aws import Clients
@@ -151,6 +150,8 @@ ORDER = ("infra", "api", "fleet", "sdsinf")
 
 
 def _load_template(body: str) -> dict[str, Any]:
+    import yaml  # only deploying and checking read templates; a command reading outputs does not pay for it
+
     class _Loader(yaml.SafeLoader):
         pass
 
