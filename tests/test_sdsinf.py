@@ -124,6 +124,14 @@ def test_malformed_files_are_named_with_their_line(tmp_path: Path) -> None:
     layer.write_text("\n".join(lines) + "\n")
     with pytest.raises(gc.DataError, match=r"holds layers 1-2 only: pass --layers 2"):
         gc.load_network(tmp_path, 1024, 3)
+    # an inputs file's image id past any sparse matrix's index is refused, not turned into a 2^64 matrix
+    images = gc.images_path(tmp_path, 1024)
+    images.write_text("1\t2\t1\n99999999999999999999\t3\t1\n")
+    with pytest.raises(gc.DataError, match=r"sparse-images-1024.tsv:2: index out of range \(they are 1-based, at most"):
+        gc.load_inputs(tmp_path, 1024)
+    images.write_text("1\t2\t1\n1.0\t3\t1\n")  # an index is an integer, on the fast reader as on the slow
+    with pytest.raises(gc.DataError, match=r"sparse-images-1024.tsv:2: row and col must be integers"):
+        gc.load_inputs(tmp_path, 1024)
 
 
 
