@@ -19,7 +19,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,executor]' 'torch==2.13.0'
 	touch $(STAMP)
 
+# the project's modules compiled as pip compiles an installed package's (an editable install is not):
+# where PYTHONDONTWRITEBYTECODE is set, every command would otherwise compile them again (a third of
+# a short command's time); a module edited since is compiled again here
 setup: $(STAMP)
+	@$(BIN)/python -m compileall -q -j 0 backend cli tui lambda_src gpu_executor > /dev/null
 
 $(CHECKOV_STAMP):
 	$(PYTHON) -m venv $(CHECKOV_VENV)

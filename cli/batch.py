@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from cli.common import JsonOpt, ProfileOpt, backend, out, print_json
 
@@ -31,6 +30,8 @@ def batch_run(
     if json_out:
         print_json({"batch": plan.name, "preset": plan.preset, "dry_run": dry_run, "jobs": rows})
         return
+    from rich.table import Table  # rich is imported only to draw
+
     table = Table("scene", "overrides", "action", "job id", box=None)
     for row in rows:
         action = f"would {row['action']}" if dry_run and row["action"] == "submit" else row["action"]
@@ -54,6 +55,8 @@ def batch_status(
     if json_out:
         print_json({"batch": plan.name, "preset": plan.preset, "jobs": rows})
         return
+    from rich.table import Table  # rich is imported only to draw
+
     table = Table("#", "psnr", "ssim", "state", "scene", "overrides", "job id", box=None)
     for i, row in enumerate(rows, 1):
         psnr = f"{row['psnr']:.2f}" if isinstance(row["psnr"], int | float) else "-"

@@ -48,7 +48,9 @@ def data_push(
     if json_out or not err.is_terminal:
         result = door.push_scene(directory, name)
     else:
-        with Progress(TextColumn("uploading"), BarColumn(), MofNCompleteColumn(), console=err.console, transient=True) as bar:
+        with Progress(
+            TextColumn("uploading"), BarColumn(), MofNCompleteColumn(), console=err.console, transient=True
+        ) as bar:
             task = bar.add_task("push", total=None)
             result = door.push_scene(
                 directory,

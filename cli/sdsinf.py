@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from cli.choices import Partition, ServerMode, Variant, Wire, value
 from cli.common import JsonOpt, ProfileOpt, YesOpt, backend, confirm, err, out, print_json, print_table
@@ -164,6 +163,8 @@ def sdsinf_partition(
     if json_out:
         print_json(report)
         return
+    from rich.table import Table  # rich is imported only to draw
+
     table = Table("layer", *[f"{p} rows" for p in PARTITIONS], *[f"{p} KB" for p in PARTITIONS], box=None)
     shown = list(range(min(layers, 5))) + ([layers - 1] if layers > 5 else [])
     for i in shown:

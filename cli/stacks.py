@@ -8,7 +8,6 @@ import time
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from backend.interface import markup_safe
 from cli.common import JsonOpt, ProfileOpt, YesOpt, backend, confirm, err, out, print_json
@@ -118,6 +117,8 @@ def stacks_list(json_out: JsonOpt = False, profile: ProfileOpt = None) -> None:
     if json_out:
         print_json([i.to_dict() for i in infos])
         return
+    from rich.table import Table  # rich is imported only to draw
+
     table = Table("stack", "name", "status", box=None)
     for i in infos:
         table.add_row(i.short, i.name, i.status)

@@ -134,25 +134,29 @@ def test_malformed_files_are_named_with_their_line(tmp_path: Path) -> None:
         gc.load_inputs(tmp_path, 1024)
 
 
-
 def test_layers_parsed_on_several_cores_are_the_one_process_parse_in_order_and_name_a_bad_file(tmp_path: Path) -> None:
     from backend.sdsinf.parse import load_all
 
     net = radixnet(1024, 24, seed=0)
     y = generate_inputs(1024, 30, seed=1)
     gc.write_dataset(tmp_path, net, y, categories(reference(y, net.layers, net.bias)))
-    one, y1, truth1 = load_all(tmp_path, 1024, 24, processes=1)
-    three, y3, truth3 = load_all(tmp_path, 1024, 24, processes=3)
-    assert len(three.layers) == 24 and three.bias == one.bias
-    for mine, theirs in zip(three.layers, one.layers, strict=True):
-        assert (mine != theirs).nnz == 0
-    assert (y3 != y1).nnz == 0 and np.array_equal(truth3, truth1)
+    one = load_all(tmp_path, 1024, 24, processes=1, digest_of="x")
+    three = load_all(tmp_path, 1024, 24, processes=3, digest_of="x")
+    assert len(three.network.layers) == 24 and three.network.bias == one.network.bias
+    for mine, theirs, read in zip(
+        three.network.layers, one.network.layers, gc.load_layers(tmp_path, 1024, 1, 24), strict=True
+    ):
+        assert (mine != theirs).nnz == 0 and (mine != read).nnz == 0 and mine.dtype == read.dtype
+        assert mine.indices.dtype == read.indices.dtype and mine.indptr.dtype == read.indptr.dtype
+    assert (three.inputs != one.inputs).nnz == 0 and np.array_equal(three.truth, one.truth)
+    assert three.digest == one.digest and one.digest is not None
     # a layer in the last process's run is damaged: its file and line are named, as by one process
     layer = gc.layer_path(tmp_path, 1024, 20)
     lines = layer.read_text().splitlines()
     layer.write_text("\n".join(lines[:2] + ["3\tx\t0.0625"] + lines[3:]) + "\n")
     with pytest.raises(gc.DataError, match=r"n1024-l20.tsv:3: row and col must be integers"):
         load_all(tmp_path, 1024, 24, processes=3)
+
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "cli", "sdsinf", *args], capture_output=True, text=True, timeout=300)
@@ -362,12 +366,12 @@ def test_the_parsed_copy_serves_until_a_file_changes(tmp_path: Path) -> None:
     data, cache = tmp_path / "gc", tmp_path / "cache"
     generate(data, 1024, 3, 20, seed=5)
     net, y, truth = load_dataset(data, 1024, 3, cache)
-    copies = list(cache.glob("*.npz"))
+    copies = list(cache.glob("*.parsed"))
     assert len(copies) == 1
     again, y_again, truth_again = load_dataset(data, 1024, 3, cache)
     assert all((a != b).nnz == 0 for a, b in zip(net.layers, again.layers, strict=True))
     assert (y != y_again).nnz == 0 and truth is not None and np.array_equal(truth, truth_again)
-    assert list(cache.glob("*.npz")) == copies
+    assert list(cache.glob("*.parsed")) == copies
     layer = gc.layer_path(data, 1024, 2)
     text = layer.read_text()
     edited = text.replace("0.0625", "0.0626", 1)
@@ -375,7 +379,7 @@ def test_the_parsed_copy_serves_until_a_file_changes(tmp_path: Path) -> None:
     layer.write_text(edited)
     changed, _, _ = load_dataset(data, 1024, 3, cache)
     assert np.isclose(changed.layers[1].data, 0.0626).sum() == 1
-    assert len(list(cache.glob("*.npz"))) == 2
+    assert len(list(cache.glob("*.parsed"))) == 2
 
 
 def test_run_ids_sort_in_the_order_runs_started_within_one_second() -> None:
@@ -440,9 +444,7 @@ def test_a_run_smaller_than_its_tree_still_starts_every_worker_once() -> None:
         assert sorted(started) == list(range(total)), (bfr, nlevels, total)
 
 
-@pytest.mark.parametrize(
-    ("field", "value"), [("nlevels", 1_000_000), ("bfr", 10**12), ("total_nworkers", 10**12)]
-)
+@pytest.mark.parametrize(("field", "value"), [("nlevels", 1_000_000), ("bfr", 10**12), ("total_nworkers", 10**12)])
 def test_a_payloads_tree_is_bounded_before_anything_is_computed_from_it(field: str, value: int) -> None:
     # bfr 2 with nlevels 1,000,000 used to spin: the tree's size was summed before any bound was checked
     from lambda_src.sdsinf.distributed import _shape
@@ -469,3 +471,41 @@ def test_a_presets_run_is_named_by_what_it_really_runs() -> None:
     assert config_for("c1_1024n_8w_10000bs_queue", "object", 4, 500) == "c1_1024n_4w_500bs_object"
     assert config_for("c1_1024n_8w_10000bs_queue", "queue", 8, None) == "c1_1024n_8w_10000bs_queue"
     assert config_for("my-own-name", "queue", 2, None) == "my-own-name"
+
+
+def test_a_files_csr_arrays_made_without_scipy_are_the_matrix_scipy_makes() -> None:
+    """A layer file read row by row becomes its CSR arrays with numpy alone; any other order, or an entry
+    twice, is left to scipy to sort and sum. Either way the matrix is the one scipy builds from the
+    triples, down to its dtypes."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(3)
+    rows, cols = np.divmod(np.sort(rng.choice(64 * 64, size=300, replace=False)), 64)
+    values = rng.random(300).astype(np.float32)
+    ordered = gc.Triples(rows, cols, values, (64, 64))
+    shuffle = rng.permutation(300)
+    shuffled = gc.Triples(rows[shuffle], cols[shuffle], values[shuffle], (64, 64))
+    twice = gc.Triples(np.r_[rows, rows[:5]], np.r_[cols, cols[:5]], np.r_[values, values[:5]], (64, 64))
+    assert ordered.csr_parts() is not None
+    assert shuffled.csr_parts() is None and twice.csr_parts() is None
+    for t in (ordered, shuffled, twice, gc.Triples(rows[:0], cols[:0], values[:0], (64, 64))):
+        mine = t.to_csr()
+        scipys = sp.csr_matrix((t.values, (t.rows, t.cols)), shape=t.shape, dtype=np.float32)
+        assert (mine != scipys).nnz == 0 and mine.nnz == scipys.nnz
+        assert np.array_equal(mine.indptr, scipys.indptr) and np.array_equal(mine.indices, scipys.indices)
+        assert (mine.dtype, mine.indices.dtype, mine.indptr.dtype) == (
+            scipys.dtype,
+            scipys.indices.dtype,
+            scipys.indptr.dtype,
+        )
+
+
+def test_reading_a_dataset_does_not_import_scipy_before_its_parsing_starts() -> None:
+    """A cold `sdsinf infer` forks its parsing processes first and imports scipy while they read: the
+    modules that read the files must not pull scipy in."""
+    code = (
+        "import sys, backend.sdsinf.data, backend.sdsinf.parse, lambda_src.sdsinf.graphchallenge; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy'))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]"

@@ -8,20 +8,29 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 
 from backend.core.errors import ConfigError
 from backend.sdsinf.parse import load_all
+from lambda_src.sdsinf import forked
 from lambda_src.sdsinf import graphchallenge as gc
-from lambda_src.sdsinf.kernel import categories, infer_alive, reference
 from lambda_src.sdsinf.model import BIASES, Network, generate_inputs, radixnet
 
-CACHE_FORMAT = 3  # a parsed dataset's layout in the cache; a new layout is a new key
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+
+# scipy (and the kernel, which needs it) are imported where they are used: a cold `sdsinf infer` starts
+# parsing on every core first, and imports scipy while the files are being read
+
+CACHE_FORMAT = 4  # a parsed dataset's layout in the cache, and how its digest is made; a new one is a new key
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,8 @@ def generate(
     _check_shape(neurons, layers)
     if inputs < 1:
         raise ConfigError(f"--inputs must be at least 1, not {inputs}")
+    from lambda_src.sdsinf.kernel import categories, reference
+
     net = radixnet(neurons, layers, seed=seed)
     y = generate_inputs(neurons, inputs, seed=seed + 1, density=density)
     truth = categories(reference(y, net.layers, net.bias))
@@ -61,32 +72,81 @@ def generate(
     return {"out": str(out), "neurons": neurons, "layers": layers, "inputs": inputs, "categories": int(truth.size)}
 
 
-def load_dataset(
-    data: Path, neurons: int, layers: int, cache: Path | None = None
-) -> tuple[Network, sp.csr_matrix, np.ndarray | None]:
+Dataset = tuple[Network, "sp.csr_matrix", np.ndarray | None]
+
+
+def load_dataset(data: Path, neurons: int, layers: int, cache: Path | None = None) -> Dataset:
     """(network, inputs, truth or None) from a Graph Challenge directory; bad files -> ConfigError.
 
-    With `cache`, the parsed dataset is kept there as npz under a digest of the files' contents, so
+    With `cache`, the parsed dataset is kept there as arrays under a digest of the files' contents, so
     the next load of the same files (a second `infer`, an `upload` after it) skips the TSV parse."""
+    with dataset(data, neurons, layers, cache) as loaded:
+        return loaded
+
+
+@contextmanager
+def dataset(data: Path, neurons: int, layers: int, cache: Path | None = None) -> Iterator[Dataset]:
+    """As load_dataset, for a block that works on the dataset while its parsed copy is written: a forked
+    process writes it (a twentieth of a second of a cold `infer`), and the block's end waits for it."""
     _check_shape(neurons, layers)
     try:
-        key = _known_digest(data, neurons, layers, cache) if cache is not None else None
-        if key is not None and cache is not None and (cache / f"{key}.npz").is_file():
-            return _read_cached(cache / f"{key}.npz")
-        net, y, truth = load_all(data, neurons, layers)  # on every core
+        stamps = _stamps(data, neurons, layers) if cache is not None else []
+        key = _remembered_digest(data, neurons, layers, cache, stamps) if cache is not None else None
+        if key is not None and cache is not None and _entry(cache, key).is_dir():
+            yield _read_cached(_entry(cache, key))
+            return
+        # on every core, the files digested as they are read
+        loaded = load_all(data, neurons, layers, digest_of=_digest_header(neurons, layers) if cache else None)
     except gc.DataError as exc:
         raise ConfigError(str(exc)) from None
-    if key is not None and cache is not None:
-        cache.mkdir(parents=True, exist_ok=True)
-        tmp = cache / f"{key}.tmp.npz"
+    parsed = (loaded.network, loaded.inputs, loaded.truth)
+    writer = None
+    if loaded.digest is not None and cache is not None:
+        _remember_digest(data, neurons, layers, cache, stamps, loaded.digest)
+        kept = _entry(cache, loaded.digest)
+        if not kept.is_dir():  # the same files elsewhere (a copied directory) have it already
+            cache.mkdir(parents=True, exist_ok=True)
+            if forked.can_fork():
+                writer = forked.start("cache-writing", _keep, kept, *parsed)
+            else:
+                _keep(kept, *parsed)
+    failed = False
+    try:
+        yield parsed
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        if writer is not None:
+            try:
+                writer.result()
+            except Exception:
+                if not failed:  # the block's own error is the one to tell
+                    raise
+
+
+def _entry(cache: Path, digest: str) -> Path:
+    return cache / f"{digest}.parsed"
+
+
+def _keep(kept: Path, net: Network, y: sp.csr_matrix, truth: np.ndarray | None) -> None:
+    tmp = kept.with_name(f"{kept.name}.{os.getpid()}.tmp")  # two commands at once each write their own
+    try:
         _write_cached(tmp, net, y, truth)
-        tmp.replace(cache / f"{key}.npz")  # whole or not at all: a killed write never serves half a dataset
-    return net, y, truth
+        tmp.rename(kept)  # whole or not at all: a killed write never serves half a dataset
+    except OSError:
+        if not kept.is_dir():  # another command's copy got there first: as good as ours
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _write_cached(path: Path, net: Network, y: sp.csr_matrix, truth: np.ndarray | None) -> None:
-    """The parsed dataset as plain arrays, uncompressed: reading it back is a copy from the page cache
-    (zlib would cost more to undo than the TSV digest that finds it)."""
+def _write_cached(folder: Path, net: Network, y: sp.csr_matrix, truth: np.ndarray | None) -> None:
+    """The parsed dataset as plain arrays, one .npy file each: writing them is a copy to the page cache,
+    and so is reading them back (an npz's checksums took half the time of the write, and zlib would cost
+    more to undo than the TSV digest that finds it)."""
+    import scipy.sparse as sp
+
     arrays: dict[str, np.ndarray] = {
         "neurons": np.asarray(net.neurons, np.int64), "bias": np.asarray(net.bias, np.float64),
         "depth": np.asarray(net.depth, np.int64),
@@ -95,47 +155,67 @@ def _write_cached(path: Path, net: Network, y: sp.csr_matrix, truth: np.ndarray 
         "has_truth": np.asarray(truth is not None),
     }  # fmt: skip
     csr = [sp.csr_matrix(w) for w in net.layers]
-    # every layer in three arrays (the zip holds few members: each one read costs a lookup)
+    # every layer in three arrays (few files: each one read costs an open)
     arrays["w_indptr"] = np.stack([w.indptr.astype(np.int64) for w in csr])
     arrays["w_indices"] = np.concatenate([w.indices for w in csr])
     arrays["w_data"] = np.concatenate([w.data.astype(np.float32) for w in csr])
-    np.savez(path, **arrays)  # type: ignore[arg-type]  # numpy's stub reads **kwds as its allow_pickle
+    folder.mkdir(parents=True)
+    for name, array in arrays.items():
+        np.save(folder / f"{name}.npy", array, allow_pickle=False)
 
 
-def _read_cached(path: Path) -> tuple[Network, sp.csr_matrix, np.ndarray | None]:
-    with np.load(path, allow_pickle=False) as z:
-        n = int(z["neurons"])
-        indptr, indices, data = z["w_indptr"], z["w_indices"], z["w_data"]
-        starts = np.concatenate([[0], np.cumsum(indptr[:, -1])])
-        layers = [
-            sp.csr_matrix((data[a:b], indices[a:b], indptr[k]), shape=(n, n))
-            for k, (a, b) in enumerate(zip(starts[:-1], starts[1:], strict=True))
-        ]
-        y = sp.csr_matrix((z["y_data"], z["y_indices"], z["y_indptr"]), shape=tuple(z["y_shape"]))
-        truth = z["truth"] if bool(z["has_truth"]) else None
-        return Network(n, layers, float(z["bias"])), y, truth
+def _read_cached(folder: Path) -> tuple[Network, sp.csr_matrix, np.ndarray | None]:
+    import scipy.sparse as sp
+
+    def z(name: str) -> np.ndarray:
+        return np.load(folder / f"{name}.npy", allow_pickle=False)
+
+    n = int(z("neurons"))
+    indptr, indices, data = z("w_indptr"), z("w_indices"), z("w_data")
+    starts = np.concatenate([[0], np.cumsum(indptr[:, -1])])
+    layers = [
+        sp.csr_matrix((data[a:b], indices[a:b], indptr[k]), shape=(n, n))
+        for k, (a, b) in enumerate(zip(starts[:-1], starts[1:], strict=True))
+    ]
+    y = sp.csr_matrix((z("y_data"), z("y_indices"), z("y_indptr")), shape=tuple(z("y_shape")))
+    truth = z("truth") if bool(z("has_truth")) else None
+    return Network(n, layers, float(z("bias"))), y, truth
 
 
-def _known_digest(data: Path, neurons: int, layers: int, cache: Path) -> str:
-    """The dataset's content digest, remembered beside the cache with each file's size and change time
-    (ns): while none of them moved, the files are not read again to find it (as git's index does)."""
+def _stamps(data: Path, neurons: int, layers: int) -> list[list[object]]:
+    """Each file's name, size and change time (ns), taken before the files are read."""
+    paths = _dataset_paths(data, neurons, layers)
+    return [[p.name, *((st.st_size, st.st_mtime_ns) if (st := _stat(p)) else (-1, -1))] for p in paths]
+
+
+def _memo_path(data: Path, cache: Path) -> Path:
+    return cache / "digests" / (hashlib.sha1(str(data.resolve()).encode(), usedforsecurity=False).hexdigest() + ".json")
+
+
+def _remembered_digest(data: Path, neurons: int, layers: int, cache: Path, stamps: list[list[object]]) -> str | None:
+    """The dataset's content digest, remembered beside the cache with each file's size and change time:
+    while none of them moved, the files are not read again to find it (as git's index does)."""
     import json
 
-    paths = _dataset_paths(data, neurons, layers)
-    stamps = [[p.name, *((st.st_size, st.st_mtime_ns) if (st := _stat(p)) else (-1, -1))] for p in paths]
-    memo = cache / "digests" / (hashlib.sha1(str(data.resolve()).encode(), usedforsecurity=False).hexdigest() + ".json")
     try:
-        known = json.loads(memo.read_text())
+        known = json.loads(_memo_path(data, cache).read_text())
         if known["stamps"] == stamps and known["shape"] == [CACHE_FORMAT, neurons, layers]:
             return str(known["digest"])
     except (OSError, ValueError, KeyError):
         pass
-    digest = _digest(data, neurons, layers)
+    return None
+
+
+def _remember_digest(
+    data: Path, neurons: int, layers: int, cache: Path, stamps: list[list[object]], digest: str
+) -> None:
+    import json
+
+    memo = _memo_path(data, cache)
     memo.parent.mkdir(parents=True, exist_ok=True)
     tmp = memo.with_suffix(".tmp")
     tmp.write_text(json.dumps({"stamps": stamps, "shape": [CACHE_FORMAT, neurons, layers], "digest": digest}))
     tmp.replace(memo)
-    return digest
 
 
 def _stat(path: Path) -> os.stat_result | None:
@@ -150,26 +230,17 @@ def _dataset_paths(data: Path, neurons: int, layers: int) -> list[Path]:
     return paths + [gc.images_path(data, neurons), gc.truth_path(data, neurons, layers)]
 
 
-def _digest(data: Path, neurons: int, layers: int) -> str:
-    """What the dataset is: every file it reads, by name and content (a changed byte is a new key)."""
-    # sha1 for speed (twice blake2b's here); this names a cache entry, it guards nothing
-    digest = hashlib.sha1(f"{CACHE_FORMAT}/{neurons}/{layers}".encode(), usedforsecurity=False)
-    for path in _dataset_paths(data, neurons, layers):
-        digest.update(path.name.encode())
-        try:
-            digest.update(path.read_bytes())
-        except FileNotFoundError:
-            digest.update(b"\0missing")
-        except OSError as exc:
-            raise gc.DataError(f"{path}: {exc.strerror}") from None
-    return digest.hexdigest()
+def _digest_header(neurons: int, layers: int) -> str:
+    return f"{CACHE_FORMAT}/{neurons}/{layers}"
 
 
 def infer_dir(data: Path, neurons: int, layers: int, cache: Path | None = None) -> InferResult:
-    net, y, truth = load_dataset(data, neurons, layers, cache)
-    started = time.perf_counter()
-    found = infer_alive(y, net.layers, net.bias) + 1  # on every core
-    seconds = time.perf_counter() - started
+    with dataset(data, neurons, layers, cache) as (net, y, truth):
+        from lambda_src.sdsinf.kernel import infer_alive  # scipy: imported while the files were read
+
+        started = time.perf_counter()
+        found = infer_alive(y, net.layers, net.bias) + 1  # on every core
+        seconds = time.perf_counter() - started
     return InferResult(
         neurons=neurons,
         layers=layers,

@@ -33,4 +33,3 @@ def decode(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
         shape = tuple(int(s) for s in z["shape"])
         m = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=shape)
         return z["ids"].astype(np.int64), m.toarray().astype(np.float32)
-

@@ -10,19 +10,71 @@ Malformed input is refused with the file and the line named.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 
 from lambda_src.sdsinf.model import FAN_IN, Network, bias_for
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+
+# scipy is imported where a matrix is built, not here: reading a file's triples needs numpy alone, so a
+# command can start its parsing processes before it pays the tenth of a second scipy takes to import
+
+MAX_INDEX = 2**31 - 1  # a sparse matrix's 32-bit index: no Graph Challenge network comes near it
+_TRIPLE = np.dtype([("row", np.int64), ("col", np.int64), ("value", np.float64)])
+
+
+CsrParts = tuple[np.ndarray, np.ndarray, np.ndarray]  # (data, indices, indptr), as scipy's csr_matrix takes them
 
 
 class DataError(ValueError):
     """A Graph Challenge file is missing or malformed; the message names the file and line."""
 
 
-def _read_triples(path: Path, shape: tuple[int, int] | None) -> sp.csr_matrix:
+@dataclass(frozen=True)
+class Triples:
+    """A file's entries, 0-based, in the file's order."""
+
+    rows: np.ndarray  # int64
+    cols: np.ndarray  # int64
+    values: np.ndarray  # float32
+    shape: tuple[int, int]
+
+    def csr_parts(self) -> CsrParts | None:
+        """(data, indices, indptr) of the CSR matrix scipy builds from these triples, made with numpy
+        alone where the file lists its entries row by row, columns ascending, none twice (as every Graph
+        Challenge file does); None otherwise, for scipy to sort and sum."""
+        key = self.rows * self.shape[1] + self.cols
+        if key.size > 1 and not bool(np.all(key[1:] > key[:-1])):
+            return None
+        indptr = np.zeros(self.shape[0] + 1, dtype=np.int32)
+        np.cumsum(np.bincount(self.rows, minlength=self.shape[0]), out=indptr[1:])
+        return self.values, self.cols.astype(np.int32), indptr
+
+    def compact(self) -> Compact:
+        """Its CSR arrays and shape where numpy alone makes them (a third of the bytes to send on), else
+        itself."""
+        parts = self.csr_parts()
+        return self if parts is None else (parts, self.shape)
+
+    def to_csr(self) -> sp.csr_matrix:
+        import scipy.sparse as sp
+
+        parts = self.csr_parts()
+        if parts is not None:
+            return sp.csr_matrix(parts, shape=self.shape)
+        return sp.csr_matrix((self.values, (self.rows, self.cols)), shape=self.shape, dtype=np.float32)
+
+
+# a file's triples as sent between processes: its CSR arrays and shape where numpy made them, else itself
+Compact = Triples | tuple[CsrParts, tuple[int, int]]
+
+
+def read_triples(path: Path, shape: tuple[int, int] | None) -> Triples:
     """The file's triples: parsed in one vectorised pass; where that pass finds anything amiss, the
     line-by-line reader runs instead, to name the file and the line."""
     if not path.is_file():
@@ -31,11 +83,11 @@ def _read_triples(path: Path, shape: tuple[int, int] | None) -> sp.csr_matrix:
     return fast if fast is not None else _read_triples_by_line(path, shape)
 
 
-MAX_INDEX = 2**31 - 1  # a sparse matrix's 32-bit index: no Graph Challenge network comes near it
-_TRIPLE = np.dtype([("row", np.int64), ("col", np.int64), ("value", np.float64)])
+def _read_triples(path: Path, shape: tuple[int, int] | None) -> sp.csr_matrix:
+    return read_triples(path, shape).to_csr()
 
 
-def _fast_triples(path: Path, shape: tuple[int, int] | None) -> sp.csr_matrix | None:
+def _fast_triples(path: Path, shape: tuple[int, int] | None) -> Triples | None:
     try:
         # numpy's C reader: two integers and a number a line (blank lines skipped); anything else raises.
         # Reading the indices as integers, not as floats checked to be whole, is a third faster, and
@@ -52,10 +104,10 @@ def _fast_triples(path: Path, shape: tuple[int, int] | None) -> sp.csr_matrix | 
         return None
     if shape is None:
         shape = (int(rows.max(initial=-1)) + 1, int(cols.max(initial=-1)) + 1)
-    return sp.csr_matrix((triples["value"].astype(np.float32), (rows, cols)), shape=shape, dtype=np.float32)
+    return Triples(rows, cols, triples["value"].astype(np.float32), shape)
 
 
-def _read_triples_by_line(path: Path, shape: tuple[int, int] | None) -> sp.csr_matrix:
+def _read_triples_by_line(path: Path, shape: tuple[int, int] | None) -> Triples:
     rows: list[int] = []
     cols: list[int] = []
     vals: list[float] = []
@@ -80,7 +132,7 @@ def _read_triples_by_line(path: Path, shape: tuple[int, int] | None) -> sp.csr_m
             vals.append(v)
     if shape is None:
         shape = (max(rows, default=-1) + 1, max(cols, default=-1) + 1)
-    return sp.csr_matrix((np.asarray(vals, np.float32), (rows, cols)), shape=shape, dtype=np.float32)
+    return Triples(np.asarray(rows, np.int64), np.asarray(cols, np.int64), np.asarray(vals, np.float32), shape)
 
 
 def layer_path(root: Path, neurons: int, k: int) -> Path:
@@ -122,13 +174,25 @@ def check_depth(root: Path, neurons: int, depth: int) -> None:
 
 def load_layers(root: Path, neurons: int, first: int, last: int) -> list[sp.csr_matrix]:
     """Layers first..last (1-based, inclusive), each parsed and its edges counted."""
-    layers = []
-    for k in range(first, last + 1):
-        path = layer_path(root, neurons, k)
-        layer = _read_triples(path, (neurons, neurons))
-        _check_edges(path, layer, neurons)
-        layers.append(layer)
-    return layers
+    return [checked_layer(root, neurons, k, read_triples(layer_path(root, neurons, k), (neurons, neurons)))
+            for k in range(first, last + 1)]  # fmt: skip
+
+
+def matrix(parsed: Compact) -> sp.csr_matrix:
+    """The CSR matrix of a file's triples, or of the CSR arrays (and shape) they were turned into."""
+    if isinstance(parsed, Triples):
+        return parsed.to_csr()
+    import scipy.sparse as sp
+
+    parts, shape = parsed
+    return sp.csr_matrix(parts, shape=shape)
+
+
+def checked_layer(root: Path, neurons: int, k: int, parsed: Compact) -> sp.csr_matrix:
+    """Layer k's matrix from its file's triples (or the CSR arrays they make), its edges counted."""
+    layer = matrix(parsed)
+    _check_edges(layer_path(root, neurons, k), layer, neurons)
+    return layer
 
 
 def _check_edges(path: Path, layer: sp.csr_matrix, neurons: int) -> None:
@@ -140,7 +204,7 @@ def _check_edges(path: Path, layer: sp.csr_matrix, neurons: int) -> None:
             f"{path}: {layer.nnz} edges, but a {neurons}-neuron layer has {expected} ({FAN_IN} into every "
             "neuron): the file is cut short or damaged; download or generate it again"
         )
-    fan_in = np.diff(layer.tocsc().indptr)
+    fan_in = np.bincount(layer.indices, minlength=neurons)
     short = np.flatnonzero(fan_in != FAN_IN)
     if short.size:
         raise DataError(
@@ -150,12 +214,18 @@ def _check_edges(path: Path, layer: sp.csr_matrix, neurons: int) -> None:
 
 
 def load_inputs(root: Path, neurons: int, count: int | None = None) -> sp.csr_matrix:
-    y = _read_triples(images_path(root, neurons), None)
-    rows = count if count is not None else y.shape[0]
-    if y.shape[1] > neurons:
-        raise DataError(f"{images_path(root, neurons)}: a neuron index exceeds {neurons}")
-    y.resize((rows, neurons))
+    y = read_inputs(root, neurons).to_csr()
+    if count is not None:
+        y.resize((count, neurons))
     return y.tocsr()
+
+
+def read_inputs(root: Path, neurons: int) -> Triples:
+    """The inputs file's triples, one row an image, as wide as the network."""
+    t = read_triples(images_path(root, neurons), None)
+    if t.shape[1] > neurons:
+        raise DataError(f"{images_path(root, neurons)}: a neuron index exceeds {neurons}")
+    return Triples(t.rows, t.cols, t.values, (t.shape[0], neurons))
 
 
 def load_truth(root: Path, neurons: int, depth: int) -> np.ndarray | None:
@@ -174,6 +244,8 @@ def load_truth(root: Path, neurons: int, depth: int) -> np.ndarray | None:
 
 
 def _write_triples(path: Path, m: sp.spmatrix) -> None:
+    import scipy.sparse as sp
+
     coo = sp.coo_matrix(m)
     order = np.lexsort((coo.col, coo.row))
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,13 +8,12 @@ is the Graph Challenge's loop on scipy sparse matrices, one layer at a time.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from lambda_src.sdsinf import forked
 from lambda_src.sdsinf.model import CAP
 
 MIN_ROWS_PER_PROCESS = 500  # below this a fork costs more than the slice's arithmetic
@@ -166,29 +165,15 @@ def infer_alive(
     the slices' answers joined. Rows never interact, so the answer is the single-process one."""
     n = processes if processes is not None else (os.cpu_count() or 1)
     rows = y.shape[0]
-    if n <= 1 or rows < 2 * MIN_ROWS_PER_PROCESS or "fork" not in multiprocessing.get_all_start_methods():
+    if n <= 1 or rows < 2 * MIN_ROWS_PER_PROCESS or not forked.can_fork():
         return infer(y, layers, bias, shortcut).alive()
     n = min(n, rows // MIN_ROWS_PER_PROCESS)
     bounds = np.linspace(0, rows, n + 1).astype(np.int64)
-    fork = multiprocessing.get_context("fork")
-    jobs = []
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-        mine, theirs = fork.Pipe(duplex=False)
-        proc = fork.Process(target=_slice_alive, args=(y[lo:hi], layers, bias, shortcut, theirs), daemon=True)
-        proc.start()
-        theirs.close()
-        jobs.append((lo, proc, mine))
-    found = []
-    for lo, proc, pipe in jobs:
-        try:
-            found.append(lo + pipe.recv())
-        except EOFError:
-            raise RuntimeError(f"an inference process died (exit code {proc.exitcode})") from None
-        finally:
-            proc.join()
+    slices = list(zip(bounds[:-1], bounds[1:], strict=True))
+    started = [forked.start("inference", _slice_alive, y[lo:hi], layers, bias, shortcut) for lo, hi in slices]
+    found = [lo + alive for (lo, _), alive in zip(slices, forked.results(started), strict=True)]
     return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
 
-def _slice_alive(y: sp.csr_matrix, layers: list[sp.csr_matrix], bias: float, shortcut: bool, pipe: Any) -> None:
-    pipe.send(infer(y, layers, bias, shortcut).alive())
-    pipe.close()
+def _slice_alive(y: sp.csr_matrix, layers: list[sp.csr_matrix], bias: float, shortcut: bool) -> np.ndarray:
+    return infer(y, layers, bias, shortcut).alive()

@@ -115,8 +115,6 @@ def component_partition(layers: list[sp.csr_matrix], workers: int) -> list[np.nd
     return owners
 
 
-
-
 def make_partition(name: str, layers: list[sp.csr_matrix], workers: int) -> list[np.ndarray]:
     """owners[l] for l = 0..L by partition name (deterministic: every worker computes the same)."""
     if name == "row":
