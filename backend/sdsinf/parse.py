@@ -2,8 +2,8 @@
 
 Parsing the files is most of a cold `sdsinf infer` (about 3 ms a layer file, a fifth of a second for
 6,000 inputs; 120 layers take longer than the inference itself). The files are independent, so the
-inputs and the layers are parted, in their order, into runs of about equal bytes, one forked process
-each, and come back in order.
+inputs and the layers are parted, in their order, into runs of about equal work, one forked process
+each, and come back in order; each layer's edges are counted where it was read.
 
 The processes start before scipy is imported (a tenth of a second, on one core): they read with numpy
 alone and send back each file's CSR arrays, which this process wraps once scipy is in. Where the
@@ -63,7 +63,9 @@ def load_all(
         parsed = _parse(root, neurons, files, hashing)
         truth, truth_sha = _truth(root, neurons, depth, hashing)
     else:
-        runs = _runs(files, [_size(_path(root, neurons, f)) for f in files], n)
+        # the inputs take a third longer a byte than a layer (a shorter line, more of them)
+        cost = [_size(_path(root, neurons, f)) * (4 if f == INPUTS else 3) for f in files]
+        runs = _runs(files, cost, n)
         started = [forked.start("parsing", _parse, root, neurons, run, hashing) for run in runs]
         try:
             truth, truth_sha = _truth(root, neurons, depth, hashing)
@@ -74,12 +76,18 @@ def load_all(
             raise
         parsed = [one for run in forked.results(started) for one in run]
     y = gc.matrix(_unpacked(parsed[INPUTS][0]))
-    layers = [gc.checked_layer(root, neurons, k, _unpacked(parsed[k][0])) for k in range(1, depth + 1)]
+    layers = [_layer(root, neurons, k, parsed[k][0]) for k in range(1, depth + 1)]
     digest = None
     if digest_of is not None:
         named = [(_path(root, neurons, f), parsed[f][1]) for f in files]
         digest = _combined(digest_of, [*named[1:], named[0], (gc.truth_path(root, neurons, depth), truth_sha)])
     return Loaded(Network(neurons, layers, bias_for(neurons)), y, truth, digest)
+
+
+def _layer(root: Path, neurons: int, k: int, sent: gc.Triples | Packed) -> sp.csr_matrix:
+    if isinstance(sent, gc.Triples):  # scipy sorts and sums them: only then are its edges counted
+        return gc.checked_layer(root, neurons, k, sent)
+    return gc.matrix(_unpacked(sent))  # counted by the process that read it
 
 
 def _path(root: Path, neurons: int, file: int) -> Path:
@@ -94,8 +102,9 @@ def _size(path: Path) -> int:
 
 
 def _runs(files: list[int], sizes: list[int], n: int) -> list[list[int]]:
-    """The files in their order, cut into at most n runs of about equal bytes, none empty: each run takes
-    files while at least half of the next one fits its share of what is left."""
+    """The files in their order, cut into at most n runs of about equal size (bytes, weighted by their
+    cost), none empty: each run takes files while at least half of the next one fits its share of what
+    is left."""
     runs: list[list[int]] = []
     left, i = sum(sizes), 0
     while i < len(files):
@@ -117,7 +126,10 @@ def _parse(root: Path, neurons: int, files: list[int], hashing: bool) -> list[Pa
         path = _path(root, neurons, file)
         sha = _file_sha1(path) if hashing else None
         triples = gc.read_inputs(root, neurons) if file == INPUTS else gc.read_triples(path, (neurons, neurons))
-        out.append((_packed(triples.compact()), sha))
+        compact = triples.compact()
+        if file != INPUTS and not isinstance(compact, gc.Triples):
+            gc.check_edges(path, compact[0][1], neurons)  # here, on this core (triples are checked once built)
+        out.append((_packed(compact), sha))
     return out
 
 

@@ -191,20 +191,20 @@ def matrix(parsed: Compact) -> sp.csr_matrix:
 def checked_layer(root: Path, neurons: int, k: int, parsed: Compact) -> sp.csr_matrix:
     """Layer k's matrix from its file's triples (or the CSR arrays they make), its edges counted."""
     layer = matrix(parsed)
-    _check_edges(layer_path(root, neurons, k), layer, neurons)
+    check_edges(layer_path(root, neurons, k), layer.indices, neurons)
     return layer
 
 
-def _check_edges(path: Path, layer: sp.csr_matrix, neurons: int) -> None:
+def check_edges(path: Path, indices: np.ndarray, neurons: int) -> None:
     """Every Graph Challenge layer has FAN_IN edges into every neuron. A file cut at a line boundary
     still parses, and a run on it gives other categories: count the edges instead of trusting it."""
     expected = FAN_IN * neurons
-    if layer.nnz != expected:
+    if indices.size != expected:
         raise DataError(
-            f"{path}: {layer.nnz} edges, but a {neurons}-neuron layer has {expected} ({FAN_IN} into every "
+            f"{path}: {indices.size} edges, but a {neurons}-neuron layer has {expected} ({FAN_IN} into every "
             "neuron): the file is cut short or damaged; download or generate it again"
         )
-    fan_in = np.bincount(layer.indices, minlength=neurons)
+    fan_in = np.bincount(indices, minlength=neurons)
     short = np.flatnonzero(fan_in != FAN_IN)
     if short.size:
         raise DataError(

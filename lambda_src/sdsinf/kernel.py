@@ -142,7 +142,12 @@ def infer(y: sp.csr_matrix, layers: list[sp.csr_matrix], bias: float, shortcut: 
     activations stay in the core's cache across the layers instead of streaming the whole batch
     through memory once a layer (2x on these machines, measured by benchmarks/sdsinf_bench.py)."""
     wts = transposed(layers)
-    settle = settle_points(wts, bias)
+    return _infer_transposed(y, wts, settle_points(wts, bias), bias, shortcut)
+
+
+def _infer_transposed(
+    y: sp.csr_matrix, wts: list[sp.csr_matrix], settle: list[bool], bias: float, shortcut: bool
+) -> LiveRows:
     y = sp.csr_matrix(y)
     parts = []
     for lo in range(0, y.shape[0], BLOCK_ROWS):
@@ -170,10 +175,14 @@ def infer_alive(
     n = min(n, rows // MIN_ROWS_PER_PROCESS)
     bounds = np.linspace(0, rows, n + 1).astype(np.int64)
     slices = list(zip(bounds[:-1], bounds[1:], strict=True))
-    started = [forked.start("inference", _slice_alive, y[lo:hi], layers, bias, shortcut) for lo, hi in slices]
+    wts = transposed(layers)  # once, here: each process would make its own copy of the same
+    settle = settle_points(wts, bias)
+    started = [forked.start("inference", _slice_alive, y[lo:hi], wts, settle, bias, shortcut) for lo, hi in slices]
     found = [lo + alive for (lo, _), alive in zip(slices, forked.results(started), strict=True)]
     return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
 
-def _slice_alive(y: sp.csr_matrix, layers: list[sp.csr_matrix], bias: float, shortcut: bool) -> np.ndarray:
-    return infer(y, layers, bias, shortcut).alive()
+def _slice_alive(
+    y: sp.csr_matrix, wts: list[sp.csr_matrix], settle: list[bool], bias: float, shortcut: bool
+) -> np.ndarray:
+    return _infer_transposed(y, wts, settle, bias, shortcut).alive()
