@@ -5,6 +5,10 @@ process and on every core) beside the plain reference loop, in one run; then the
 Edges/s = inputs x total edges / seconds, on a generated 1024-neuron, 120-layer network.
 
     .venv/bin/python benchmarks/sdsinf_bench.py [--inputs 60000] [--layers 120] [--command-inputs 6000]
+        [--command-only] [--command-runs 3] [--before TREE]
+
+--before times `sdsinf infer` from an earlier checkout too (say `git worktree add /tmp/before HEAD~3`),
+its runs taken in turn with this one's.
 """
 
 from __future__ import annotations
@@ -33,9 +37,11 @@ def main() -> int:
     parser.add_argument("--cloud-inputs", type=int, default=1000)
     parser.add_argument("--cloud-layers", type=int, default=120)
     parser.add_argument("--command-only", action="store_true", help="only the `sdsinf infer` timing")
+    parser.add_argument("--command-runs", type=int, default=3, help="runs of the `sdsinf infer` timing (medians)")
+    parser.add_argument("--before", help="an earlier checkout whose `sdsinf infer` is timed beside this one's")
     args = parser.parse_args()
     if args.command_only:
-        command_wall(args.neurons, args.layers, args.command_inputs)
+        command_wall(args.neurons, args.layers, args.command_inputs, args.command_runs, args.before)
         return 0
     net = radixnet(args.neurons, args.layers, seed=0)
     y = generate_inputs(args.neurons, args.inputs, seed=1)
@@ -75,38 +81,57 @@ def main() -> int:
         f"{'ok' if best[f'kernel, no shortcut, {cores} proc.'] >= 10e9 else 'MISSED'}; "
         f"shortcut >= 30: {'ok' if best[f'kernel, shortcut, {cores} processes'] >= 30e9 else 'MISSED'}"
     )
-    command_wall(args.neurons, args.layers, args.command_inputs)
+    command_wall(args.neurons, args.layers, args.command_inputs, args.command_runs, args.before)
     if args.cloud:
         cloud_split(args.cloud_inputs, args.cloud_layers)
     return 0 if same_all else 1
 
 
-def command_wall(neurons: int, layers: int, inputs: int) -> None:
+def command_wall(neurons: int, layers: int, inputs: int, runs: int = 3, before: str | None = None) -> None:
     """`skydeck sdsinf infer` as a user runs it (a fresh process, TSV files on disk), first with an
     empty cache (it parses the files) and then again (it reads the parsed copy), beside the kernel
-    time it reports."""
+    time it reports: medians of `runs` of each, each cold run with a cache of its own. With `before` (an
+    earlier checkout), its cold command is timed too, the runs taken in turn, and the reference loop
+    once: every ratio is of figures from this one run."""
     import json
+    import statistics
     import subprocess
     import tempfile
     from pathlib import Path
 
     from backend.sdsinf.data import generate
 
+    trees = [("this checkout", None)] + ([("before", before)] if before else [])
     with tempfile.TemporaryDirectory() as tmp:
         generate(Path(tmp) / "gc", neurons, layers, inputs, seed=4)
-        env = {**os.environ, "SKYDECK_HOME": str(Path(tmp) / "home")}
         command = [sys.executable, "-m", "cli", "sdsinf", "infer", "--data", str(Path(tmp) / "gc"),
                    "--neurons", str(neurons), "--layers", str(layers), "--json"]  # fmt: skip
-        print(f"\nskydeck sdsinf infer, {neurons} x {layers}, {inputs} inputs (a fresh process each time)")
-        print(f"{'run':<26}{'wall s':>8}{'kernel s':>10}{'wall / kernel':>15}")
-        walls = []
-        for name in ("first (parses the TSV)", "again (parsed copy)", "again"):
+
+        def run(home: Path, tree: str | None) -> tuple[float, float]:
+            env = {**os.environ, "SKYDECK_HOME": str(home)}
+            if tree:
+                env["PYTHONPATH"] = tree  # its modules, not this checkout's
             t = time.perf_counter()
-            done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
-            wall = time.perf_counter() - t
-            walls.append(wall)
-            kernel = json.loads(done.stdout)["seconds"]
-            print(f"{name:<26}{wall:>8.2f}{kernel:>10.2f}{wall / kernel:>14.1f}x")
+            done = subprocess.run(command, capture_output=True, text=True, env=env, check=True, cwd=tree)
+            return time.perf_counter() - t, json.loads(done.stdout)["seconds"]
+
+        cold: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in trees}
+        warm: list[tuple[float, float]] = []
+        for i in range(runs):
+            for name, tree in trees:
+                cold[name].append(run(Path(tmp) / f"home-{name}-{i}", tree))
+            warm.append(run(Path(tmp) / "home-this checkout-0", None))
+
+        def median(pairs: list[tuple[float, float]]) -> tuple[float, float]:
+            return statistics.median(w for w, _ in pairs), statistics.median(k for _, k in pairs)
+
+        print(f"\nskydeck sdsinf infer, {neurons} x {layers}, {inputs} inputs (a fresh process each time, "
+              f"medians of {runs})")  # fmt: skip
+        print(f"{'run':<34}{'wall s':>8}{'kernel s':>10}{'wall / kernel':>15}")
+        rows = [(f"first, {name} (parses the TSV)", median(pairs)) for name, pairs in cold.items()]
+        rows.append(("again (parsed copy)", median(warm)))
+        for name, (wall, kernel) in rows:
+            print(f"{name:<34}{wall:>8.2f}{kernel:>10.2f}{wall / kernel:>14.1f}x")
         # the anchor: the plain reference loop over the same data, already parsed, in this run
         from lambda_src.sdsinf.graphchallenge import load_inputs, load_network
 
@@ -115,15 +140,16 @@ def command_wall(neurons: int, layers: int, inputs: int) -> None:
         t = time.perf_counter()
         reference(y, net.layers, net.bias)
         ref_s = time.perf_counter() - t
-        ratio = ref_s / walls[0]
+        ratio = ref_s / rows[0][1][0]
         print(
-            f"{'reference loop (no parse)':<26}{ref_s:>8.2f}   first whole command is {ratio:.1f}x faster "
+            f"{'reference loop (no parse)':<34}{ref_s:>8.2f}   first whole command is {ratio:.1f}x faster "
             f"(target >= 15x: {'ok' if ratio >= 15 else 'MISSED'})"
+            + (f"; before: {ref_s / rows[1][1][0]:.1f}x" if before else "")
         )
         # the floor under any such command: a fresh interpreter importing what the kernel needs
         t = time.perf_counter()
         subprocess.run([sys.executable, "-c", "import numpy, scipy.sparse"], check=True)
-        print(f"{'python + numpy + scipy':<26}{time.perf_counter() - t:>8.2f}  (import alone, no work)")
+        print(f"{'python + numpy + scipy':<34}{time.perf_counter() - t:>8.2f}  (import alone, no work)")
 
 
 def cloud_split(inputs: int, layers: int, worker_counts: tuple[int, ...] = (1, 2, 4, 8)) -> None:

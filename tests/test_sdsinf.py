@@ -509,3 +509,18 @@ def test_reading_a_dataset_does_not_import_scipy_before_its_parsing_starts() -> 
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "values",
+    [np.full(6, 0.0625, np.float32), np.array([1, 2, 3, 4, 5, 6], np.float32), np.array([0.0, -0.0] * 3, np.float32)],
+)
+def test_a_files_arrays_packed_for_the_pipe_come_back_the_same_to_the_bit(values: np.ndarray) -> None:
+    from backend.sdsinf.parse import _packed, _unpacked
+
+    parts = (values, np.array([0, 5, 65535, 1, 2, 3], np.int32), np.array([0, 3, 6], np.int32))
+    unpacked = _unpacked(_packed((parts, (2, 65536))))
+    assert not isinstance(unpacked, gc.Triples)
+    (data, indices, indptr), shape = unpacked
+    assert shape == (2, 65536) and data.dtype == np.float32 and indices.dtype == np.int32
+    assert data.tobytes() == values.tobytes() and np.array_equal(indices, parts[1]) and indptr is parts[2]

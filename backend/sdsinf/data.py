@@ -89,21 +89,22 @@ def dataset(data: Path, neurons: int, layers: int, cache: Path | None = None) ->
     """As load_dataset, for a block that works on the dataset while its parsed copy is written: a forked
     process writes it (a twentieth of a second of a cold `infer`), and the block's end waits for it."""
     _check_shape(neurons, layers)
+    parsed_here = False  # not read from the cache
     try:
         stamps = _stamps(data, neurons, layers) if cache is not None else []
         key = _remembered_digest(data, neurons, layers, cache, stamps) if cache is not None else None
         if key is not None and cache is not None and _entry(cache, key).is_dir():
-            yield _read_cached(_entry(cache, key))
-            return
-        # on every core, the files digested as they are read
-        loaded = load_all(data, neurons, layers, digest_of=_digest_header(neurons, layers) if cache else None)
+            parsed = _read_cached(_entry(cache, key))
+        else:  # on every core, the files digested as they are read
+            loaded = load_all(data, neurons, layers, digest_of=_digest_header(neurons, layers) if cache else None)
+            parsed, key = (loaded.network, loaded.inputs, loaded.truth), loaded.digest
+            parsed_here = True
     except gc.DataError as exc:
         raise ConfigError(str(exc)) from None
-    parsed = (loaded.network, loaded.inputs, loaded.truth)
     writer = None
-    if loaded.digest is not None and cache is not None:
-        _remember_digest(data, neurons, layers, cache, stamps, loaded.digest)
-        kept = _entry(cache, loaded.digest)
+    if parsed_here and key is not None and cache is not None:
+        _remember_digest(data, neurons, layers, cache, stamps, key)
+        kept = _entry(cache, key)
         if not kept.is_dir():  # the same files elsewhere (a copied directory) have it already
             cache.mkdir(parents=True, exist_ok=True)
             if forked.can_fork():
