@@ -222,11 +222,18 @@ def main() -> int:
         f"{'  ... as a role':<22}{'':>12}{role['per_s']:>12.1f}{role['per_s'] / ours['concurrent_per_s']:>8.2f}x  "
         f">= 1000/s {'ok' if met_role else 'MISSED'} (ratio: against the operator's key, role checks on)"
     )
+    cores = os.cpu_count() or 1
     for name, figures in (("stock moto", stock["concurrent"]), ("skydeck", ours["concurrent"]), ("as a role", role)):
         print(
             f"  {name}: CPU per request {figures['server_cpu_ms']:.2f} ms in the server, "
             f"{figures['client_cpu_ms']:.2f} ms in the 4 boto3 clients"
         )
+    # what the cores allow: every request costs the server's CPU and the clients' own, on the same cores
+    both = role["server_cpu_ms"] + role["client_cpu_ms"]
+    print(
+        f"  as a role on {cores} cores, the CPU bounds the rate at {cores * 1000 / both:.0f} req/s; a server that "
+        f"cost nothing would leave the clients' own bound, {cores * 1000 / role['client_cpu_ms']:.0f} req/s"
+    )
     print("PutItem/s is one boto3 client calling in sequence: on 2 cores the client's own signing and parsing")
     print("is about half of each call, so that figure is client-bound; batch writes show the server's rate.")
     return 0 if ok else 1

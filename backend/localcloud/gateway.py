@@ -146,12 +146,13 @@ class Gateway:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
         path = environ.get("PATH_INFO", "")
-        if path == "/_skydeck/health":
-            start_response("200 OK", [("Content-Type", "application/json")])
-            return [b'{"ok": true}']
+        # every body is read whole, first: the connection then carries the client's next request
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
+        if path == "/_skydeck/health":
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [b'{"ok": true}']
         headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
         if "CONTENT_TYPE" in environ:
             headers["content-type"] = environ["CONTENT_TYPE"]
