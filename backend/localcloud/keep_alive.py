@@ -5,9 +5,9 @@ drops whatever the client sent next, since http.server cannot skip a body the ap
 Every boto3 call then made a new connection, and the server a new thread for it: a third of a
 request's CPU, on the server's side and on the client's. AWS's endpoints keep connections open.
 
-Here the gateway reads every request's body whole (by its Content-Length) before it answers, so the
-next request on the connection is intact. A request whose body came chunked (no length) still closes
-its connection, as does one whose answer failed partway.
+Here the gateway reads every request's body whole (by its Content-Length, or to its last chunk) before
+it answers, so the next request on the connection is intact. A request whose body came chunked still
+closes its connection (its end is werkzeug's reader's to find), as does one whose answer failed.
 
 The environ is werkzeug's (moto's handler adds the headers werkzeug drops); the answer is buffered and
 sent with its length, as every moto answer is whole in memory anyway.
