@@ -560,27 +560,3 @@ def test_the_local_clouds_log_says_once_what_it_skips_without_moto_warnings(clou
     skipped = [line.split(" INFO ", 1)[1] for line in log.splitlines() if "is skipped by the local cloud" in line]
     assert skipped and len(skipped) == len(set(skipped)), skipped
 
-
-def test_a_connection_carries_a_clients_requests_one_after_another(cloud: Context) -> None:
-    """As AWS's endpoints do: a client's next request goes on the connection it has, after a body the
-    gateway read whole; a body sent chunked (no length to read it by) closes its connection."""
-    import http.client
-    from urllib.parse import urlsplit
-
-    endpoint = urlsplit(json.loads(cloud.home.local_state_file.read_text())["endpoint"])
-    conn = http.client.HTTPConnection(endpoint.hostname, endpoint.port, timeout=30)
-    try:
-        conn.request("POST", "/_skydeck/health", body=b"x" * 70_000)  # more than a socket buffer at once
-        first = conn.getresponse()
-        assert first.status == 200 and first.read() == b'{"ok": true}'
-        assert (first.getheader("Connection") or "").lower() != "close"
-        sock = conn.sock
-        conn.request("GET", "/_skydeck/health")
-        second = conn.getresponse()
-        assert second.status == 200 and second.read() == b'{"ok": true}'
-        assert conn.sock is sock  # the same connection, not a new one
-        conn.request("POST", "/_skydeck/health", body=iter([b"abc", b"def"]), encode_chunked=True)
-        chunked = conn.getresponse()
-        assert chunked.read() == b'{"ok": true}' and (chunked.getheader("Connection") or "").lower() == "close"
-    finally:
-        conn.close()

@@ -146,17 +146,12 @@ class Gateway:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
         path = environ.get("PATH_INFO", "")
-        # every body is read whole, first: the connection then carries the client's next request (a body
-        # sent chunked has no length, and is read to its last chunk)
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        if environ.get("wsgi.input_terminated"):
-            body = environ["wsgi.input"].read()
-        else:
-            body = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(body)
         if path == "/_skydeck/health":
             start_response("200 OK", [("Content-Type", "application/json")])
             return [b'{"ok": true}']
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
         headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
         if "CONTENT_TYPE" in environ:
             headers["content-type"] = environ["CONTENT_TYPE"]

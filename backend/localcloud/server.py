@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from moto.core.models import DEFAULT_ACCOUNT_ID
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.sqs.models import sqs_backends
 from werkzeug.serving import make_server
 from werkzeug.test import Client
@@ -31,14 +31,13 @@ from backend.core.local_credentials import LocalCredentials
 from backend.core.paths import Home
 from backend.core.profiles import LOCAL_REGION
 from backend.localcloud import cfn_fixes, fast_sqs, moto_speedups, public_parameters, sns_fixes
-from backend.localcloud.api_front import ApiFront, TokenFile, serve
+from backend.localcloud.api_front import READ_TIMEOUT_S, ApiFront, TokenFile, serve
 from backend.localcloud.compaction import COMPACT_AT_BYTES, DEFAULT_COMPACT_AT, CompactionReport, compact
 from backend.localcloud.gateway import Gateway
 from backend.localcloud.iam.sessions import RoleSessions
 from backend.localcloud.imds import MetadataService
 from backend.localcloud.instance import AlreadyRunning, ServerLock
 from backend.localcloud.journal import JOURNAL_DAMAGED_EXIT, Journal, JournalDamaged, Recorded
-from backend.localcloud.keep_alive import KeepAliveHandler
 from backend.localcloud.lambda_runtime import LambdaRuntime
 from backend.localcloud.replay import Answer, replay
 
@@ -155,6 +154,13 @@ def lambda_runtime_note() -> dict[str, Any]:
     return {"local": local, "templates": sorted(named), "matches": named <= {local}}
 
 
+class TimedMotoRequestHandler(MotoRequestHandler):
+    """moto's handler with a read timeout from the first byte: a connection that never finishes its
+    headers (or its body) is closed after READ_TIMEOUT_S instead of holding a thread for good."""
+
+    timeout = READ_TIMEOUT_S
+
+
 class LocalCloud:
     def __init__(self, home: Home, region: str = LOCAL_REGION, workers: int = 0) -> None:
         self.home = home.ensure()
@@ -216,7 +222,7 @@ class LocalCloud:
         self.gateway.credentials = credentials  # from now on, every request must be signed with them
 
         self.moto_server = make_server(
-            "127.0.0.1", moto_port, self.gateway, threaded=True, request_handler=KeepAliveHandler
+            "127.0.0.1", moto_port, self.gateway, threaded=True, request_handler=TimedMotoRequestHandler
         )
         ensure_token(self.home)
         self.front = ApiFront(self.runtime, self.region, TokenFile(self.home.local_token_file), credentials=credentials)
