@@ -83,10 +83,6 @@ def read_triples(path: Path, shape: tuple[int, int] | None) -> Triples:
     return fast if fast is not None else _read_triples_by_line(path, shape)
 
 
-def _read_triples(path: Path, shape: tuple[int, int] | None) -> sp.csr_matrix:
-    return read_triples(path, shape).to_csr()
-
-
 def _fast_triples(path: Path, shape: tuple[int, int] | None) -> Triples | None:
     try:
         # numpy's C reader: two integers and a number a line (blank lines skipped); anything else raises.
