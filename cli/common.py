@@ -56,12 +56,15 @@ class LazyConsole:
             return False
         return self.console.is_terminal
 
+    @property
+    def _stream(self) -> Any:
+        return sys.stderr if self._options.get("stderr") else sys.stdout
+
     def _may_be_terminal(self) -> bool:
         """False only where rich's own answer is sure to be False: a stream that is no terminal, and no
         TTY_COMPATIBLE=1 or FORCE_COLOR saying otherwise."""
-        stream = sys.stderr if self._options.get("stderr") else sys.stdout
         try:
-            isatty = stream.isatty()
+            isatty = self._stream.isatty()
         except (AttributeError, ValueError):
             isatty = False
         return isatty or os.environ.get("TTY_COMPATIBLE") == "1" or bool(os.environ.get("FORCE_COLOR"))
@@ -73,8 +76,7 @@ class LazyConsole:
         if plain and self._console is None and not self._may_be_terminal():
             from backend.interface import shown
 
-            stream = sys.stderr if self._options.get("stderr") else sys.stdout
-            stream.write(shown(objects[0], limit=None, keep_newlines=True) + "\n")
+            self._stream.write(shown(objects[0], limit=None, keep_newlines=True) + "\n")
             return
         self.console.print(*objects, **options)
 
